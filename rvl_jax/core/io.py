@@ -1,0 +1,106 @@
+"""Atomic file output: JSON, npz, figures. A crash never leaves a half-written file behind.
+
+Every writer goes through :func:`atomic_write`, which writes to a temporary file in the same
+directory and renames it over the target (``os.replace`` is atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import math
+import os
+import tempfile
+from typing import Any, Dict, Iterator, Mapping
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "wb") -> Iterator[Any]:
+  """Context manager yielding a file object whose content replaces ``path`` on success."""
+  path = os.fspath(path)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  try:
+    with os.fdopen(fd, mode) as f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(tmp)
+    raise
+
+
+def to_jsonable(obj: Any) -> Any:
+  """Converts numpy/jax scalars and arrays (and nested containers) into JSON values.
+
+  Non-finite floats become the strings "nan", "inf", "-inf" so the output is strict JSON.
+  """
+  if isinstance(obj, Mapping):
+    return {str(k): to_jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [to_jsonable(v) for v in obj]
+  if hasattr(obj, "tolist") and hasattr(obj, "dtype"):
+    return to_jsonable(np.asarray(obj).tolist())
+  if isinstance(obj, (bool, np.bool_)):
+    return bool(obj)
+  if isinstance(obj, (int, np.integer)):
+    return int(obj)
+  if isinstance(obj, (float, np.floating)):
+    value = float(obj)
+    if math.isnan(value):
+      return "nan"
+    if math.isinf(value):
+      return "inf" if value > 0 else "-inf"
+    return value
+  if obj is None or isinstance(obj, str):
+    return obj
+  return str(obj)
+
+
+def write_json(path: str, obj: Any, indent: int = 2) -> None:
+  """Writes ``obj`` as JSON atomically."""
+  text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=True)
+  with atomic_write(path, "w") as f:
+    f.write(text + "\n")
+
+
+def read_json(path: str) -> Any:
+  with open(path) as f:
+    return json.load(f)
+
+
+def save_npz(path: str, **arrays: Any) -> None:
+  """Saves arrays to an .npz file atomically."""
+  buffer = _io.BytesIO()
+  np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+  with atomic_write(path, "wb") as f:
+    f.write(buffer.getvalue())
+
+
+def save_figure(fig: Any, path: str, dpi: int = 100) -> str:
+  """Saves a matplotlib figure as PNG atomically and closes it. Returns the path."""
+  import matplotlib.pyplot as plt
+  buffer = _io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+  plt.close(fig)
+  with atomic_write(path, "wb") as f:
+    f.write(buffer.getvalue())
+  return path
+
+
+def flatten_dict(nested: Mapping[str, Any], sep: str = "/", prefix: str = "") -> Dict[str, Any]:
+  """Flattens nested mappings: {'a': {'b': 1}} -> {'a/b': 1}."""
+  flat: Dict[str, Any] = {}
+  for key, value in nested.items():
+    name = f"{prefix}{sep}{key}" if prefix else str(key)
+    if isinstance(value, Mapping):
+      flat.update(flatten_dict(value, sep=sep, prefix=name))
+    else:
+      flat[name] = value
+  return flat

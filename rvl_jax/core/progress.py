@@ -1,0 +1,88 @@
+"""Progress reporting for long work: a tqdm bar (rate and ETA) on terminals and notebooks,
+periodic log lines with rate and ETA otherwise. ``RVL_QUIET=1`` silences both."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Iterable, Optional
+
+from absl import logging
+from tqdm.auto import tqdm
+
+
+def quiet() -> bool:
+  return os.environ.get("RVL_QUIET", "0") == "1"
+
+
+class Progress:
+  """Tracks ``n`` of ``total`` units; shows a bar or logs every ``log_seconds``."""
+
+  def __init__(self, total: int, desc: str = "", initial: int = 0, unit: str = "it",
+               log_seconds: float = 30.0):
+    self.total, self.desc, self.n, self.unit = total, desc, initial, unit
+    self._start_n, self._t0, self._last_log = initial, time.time(), time.time()
+    self._log_seconds = log_seconds
+    self._bar = None
+    self._postfix = ""
+    if not quiet() and (sys.stderr.isatty() or "ipykernel" in sys.modules):
+      self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
+
+  def rate(self) -> float:
+    elapsed = max(time.time() - self._t0, 1e-9)
+    return (self.n - self._start_n) / elapsed
+
+  def eta_seconds(self) -> float:
+    rate = self.rate()
+    return (self.total - self.n) / rate if rate > 0 else float("inf")
+
+  def set_postfix(self, text: str) -> None:
+    self._postfix = text
+    if self._bar is not None:
+      self._bar.set_postfix_str(text, refresh=False)
+
+  def update(self, k: int = 1) -> None:
+    self.n += k
+    if self._bar is not None:
+      self._bar.update(k)
+    elif not quiet() and (time.time() - self._last_log >= self._log_seconds or self.n >= self.total):
+      self._last_log = time.time()
+      logging.info("%s %d/%d (%.1f%%) %.2f %s/s ETA %s %s", self.desc, self.n, self.total,
+                   100.0 * self.n / max(self.total, 1), self.rate(), self.unit,
+                   format_seconds(self.eta_seconds()), self._postfix)
+
+  def close(self) -> None:
+    if self._bar is not None:
+      self._bar.close()
+      self._bar = None
+
+  def __enter__(self) -> "Progress":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+
+def format_seconds(seconds: float) -> str:
+  if seconds == float("inf"):
+    return "?"
+  seconds = int(seconds)
+  return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def progress(iterable: Optional[Iterable] = None, total: Optional[int] = None, desc: str = "",
+             unit: str = "it"):
+  """Wraps an iterable with progress reporting (bar or periodic log lines)."""
+  if iterable is None:
+    return Progress(total or 0, desc=desc, unit=unit)
+  if total is None and hasattr(iterable, "__len__"):
+    total = len(iterable)
+
+  def generator():
+    with Progress(total or 0, desc=desc, unit=unit) as bar:
+      for item in iterable:
+        yield item
+        bar.update(1)
+
+  return generator()

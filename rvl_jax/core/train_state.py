@@ -1,0 +1,63 @@
+"""The train state every rvl_jax trainer carries: params, batch statistics, optimizer state, step, key."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def as_raw_key(rng: jax.Array) -> jax.Array:
+  """Returns a legacy uint32[2] key (typed keys are converted), so checkpoints stay plain arrays."""
+  if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
+    return jax.random.key_data(rng)
+  return rng
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """Immutable training state.
+
+  Attributes:
+    step: number of optimizer updates applied so far (int32 scalar).
+    params: model parameters (a pytree).
+    batch_stats: BatchNorm running statistics, or ``{}`` for models without them.
+    opt_state: optax optimizer state.
+    rng: a uint32[2] PRNG key, split inside the step function for dropout/noise/sampling.
+    apply_fn: the model's ``apply`` (static).
+    tx: the optax transformation (static).
+  """
+
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array
+  apply_fn: Callable = flax.struct.field(pytree_node=False)
+  tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+  @classmethod
+  def create(cls, *, apply_fn: Callable, params: Any, tx: optax.GradientTransformation,
+             rng: jax.Array, batch_stats: Optional[Any] = None) -> "TrainState":
+    return cls(step=jnp.zeros((), jnp.int32), params=params,
+               batch_stats={} if batch_stats is None else batch_stats,
+               opt_state=tx.init(params), rng=as_raw_key(rng), apply_fn=apply_fn, tx=tx)
+
+  def apply_gradients(self, grads: Any, **replace: Any) -> "TrainState":
+    """One optimizer update; ``replace`` overrides other fields (e.g. batch_stats, rng)."""
+    updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+    params = optax.apply_updates(self.params, updates)
+    return self.replace(step=self.step + 1, params=params, opt_state=opt_state, **replace)
+
+  def variables(self) -> dict:
+    """The Flax variable dict for ``apply_fn``."""
+    if self.batch_stats:
+      return {"params": self.params, "batch_stats": self.batch_stats}
+    return {"params": self.params}
+
+  def next_rng(self) -> tuple["TrainState", jax.Array]:
+    """Splits the state's key: returns (state with new key, a fresh key for this step)."""
+    new, sub = jax.random.split(self.rng)
+    return self.replace(rng=new), sub

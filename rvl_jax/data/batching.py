@@ -1,0 +1,50 @@
+"""Seeded batching: every batch is a deterministic function of (seed, step) or (seed, epoch).
+
+Deterministic batches are what make resumed runs identical to uninterrupted ones: the training loop
+asks for ``get_batch(step)`` and never carries iterator state that a checkpoint would have to hold.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+
+def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
+  """An independent numpy Generator for (seed, step, stream)."""
+  return np.random.default_rng([int(seed), int(stream), int(step)])
+
+
+def sample_batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
+  """``batch_size`` indices in [0, n), drawn with replacement, fixed by (seed, step)."""
+  if n <= 0:
+    raise ValueError(f"argument 'n': expected a positive number of examples, got {n}")
+  return step_rng(seed, step).integers(0, n, size=batch_size)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+  return step_rng(seed, epoch, stream=1).permutation(n)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int,
+                  drop_remainder: bool = True) -> Iterator[np.ndarray]:
+  """Index batches of one shuffled epoch."""
+  perm = epoch_permutation(n, seed, epoch)
+  stop = (n // batch_size) * batch_size if drop_remainder else n
+  for start in range(0, stop, batch_size):
+    yield perm[start:start + batch_size]
+
+
+def epoch_step_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+  """The indices of global step ``step`` when iterating shuffled epochs (drop remainder).
+
+  Lets epoch-based training use the step-indexed ``get_batch`` of the training loop.
+  """
+  per_epoch = n // batch_size
+  if per_epoch == 0:
+    raise ValueError(f"argument 'batch_size': expected at most n={n} examples per batch, got "
+                     f"{batch_size}")
+  epoch, k = divmod(int(step), per_epoch)
+  perm = epoch_permutation(n, seed, epoch)
+  return perm[k * batch_size:(k + 1) * batch_size]
