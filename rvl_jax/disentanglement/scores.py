@@ -1,0 +1,446 @@
+"""Array-level disentanglement scores: codes (n, d) and factors (n, F) in, a dict out.
+
+All scores here are on the unit scale ([0, 1]); the representation-level functions in
+`rvl_jax.disentanglement.metrics` (and `evaluate_all`) report them x100 like the paper.
+
+Conventions follow the reference evaluation code (disentanglement_lib + the SlowVAE MCC module):
+factors are integer indices for the discrete metrics, codes are real numbers (encoder means).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+import scipy.stats
+
+from rvl_jax.disentanglement import _checks
+
+
+def _as_rng(seed_or_key) -> np.random.Generator:
+  """An int seed, a numpy Generator or a JAX PRNG key (None -> seed 0) -> numpy Generator."""
+  from rvl_jax.data import ground_truth  # local import keeps the array scores light
+  return ground_truth.as_numpy_rng(0 if seed_or_key is None else seed_or_key)
+
+
+def _seed_from(rng: np.random.Generator) -> int:
+  return int(rng.integers(0, 2**31 - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# MCC
+# --------------------------------------------------------------------------------------------
+
+def _rank_columns(x: np.ndarray) -> np.ndarray:
+  return scipy.stats.rankdata(x, axis=0, method='average')
+
+
+def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """Pearson correlation between the columns of a (n, p) and b (n, q) -> (p, q); NaN -> 0."""
+  a = a - a.mean(axis=0)
+  b = b - b.mean(axis=0)
+  na = np.sqrt((a * a).sum(axis=0))
+  nb = np.sqrt((b * b).sum(axis=0))
+  with np.errstate(divide='ignore', invalid='ignore'):
+    corr = (a.T @ b) / np.outer(na, nb)
+  corr = np.where(np.isfinite(corr), corr, 0.0)  # constant columns: correlation treated as 0
+  return np.clip(corr, -1.0, 1.0)
+
+
+def mean_corr_coef(latents, factors, method: str = 'spearman', *, noise_padding: bool = True,
+                   key=0) -> dict[str, Any]:
+  """Mean correlation coefficient (MCC) with an optimal one-to-one latent assignment.
+
+  Args:
+    latents: (n, d) codes (e.g. encoder means), d >= F.
+    factors: (n, F) ground-truth factors (discrete indices or continuous values).
+    method: 'spearman' (the reference configuration) or 'pearson' (the function's default in the
+      reference code; used for the synthetic experiments).
+    noise_padding: pad the factors with d - F rows of N(0, 1) noise before the assignment, as the
+      reference code does (the noise rows take part in the Hungarian matching but not in the
+      score). False: rectangular assignment of the F factors only.
+    key: seed / numpy Generator / JAX key for the padding noise.
+
+  Returns:
+    dict with 'score' (mean |corr| of the matched pairs, in [0, 1]), 'per_factor' (F,),
+    'assignment' (F,) latent index matched to each factor, 'permutation' (d,) latent order
+    (factors first, then noise rows / unmatched latents), 'correlation' (F, d) factor-by-latent
+    correlation (unsorted), 'sorted_correlation' (d, d) padded-factor-by-reordered-latent matrix
+    whose first F diagonal entries are the matched correlations.
+  """
+  if method not in ('spearman', 'pearson'):
+    raise ValueError(f"argument 'method': expected 'spearman' or 'pearson', got {method!r}")
+  z = _checks.as_codes('latents', latents)
+  y = _checks.as_factors('factors', factors, num_rows=z.shape[0], discrete=False)
+  n, d = z.shape
+  f = y.shape[1]
+  if d < f:
+    raise ValueError(
+        f"argument 'latents': MCC needs at least as many latents as factors (one distinct latent "
+        f"per factor), got {d} latents for {f} factors")
+  rng = _as_rng(key)
+  if noise_padding and d > f:
+    rows = np.concatenate([y, rng.standard_normal((n, d - f))], axis=1)
+  else:
+    rows = y
+  if method == 'spearman':
+    rows_t, z_t = _rank_columns(rows), _rank_columns(z)
+  else:
+    rows_t, z_t = rows, z
+  corr = correlation_matrix(rows_t, z_t)  # (rows, d)
+  row_idx, col_idx = scipy.optimize.linear_sum_assignment(-np.abs(corr))
+  perm = np.empty(rows.shape[1], dtype=np.int64)
+  perm[row_idx] = col_idx
+  if rows.shape[1] < d:  # rectangular assignment: append the unmatched latents
+    rest = np.setdiff1d(np.arange(d), perm)
+    perm = np.concatenate([perm, rest])
+  sorted_corr = corr[:, perm] if rows.shape[1] == d else correlation_matrix(rows_t, z_t[:, perm])
+  per_factor = np.abs(np.diag(sorted_corr)[:f])
+  return {
+      'score': float(per_factor.mean()),
+      'per_factor': per_factor,
+      'assignment': perm[:f].copy(),
+      'permutation': perm,
+      'correlation': corr[:f],
+      'sorted_correlation': sorted_corr,
+      'method': method,
+  }
+
+
+# --------------------------------------------------------------------------------------------
+# Discretisation and mutual information
+# --------------------------------------------------------------------------------------------
+
+def histogram_discretize(codes, num_bins: int = 20) -> np.ndarray:
+  """Equal-width histogram binning per code column (edges from np.histogram) -> ints in [0, bins).
+
+  Matches the reference discretiser (np.digitize with the left edges, values 1..bins) shifted to
+  start at 0.
+  """
+  z = _checks.as_codes('codes', codes)
+  num_bins = _checks.check_positive_int('num_bins', num_bins)
+  out = np.empty(z.shape, dtype=np.int64)
+  for i in range(z.shape[1]):
+    edges = np.histogram(z[:, i], bins=num_bins)[1]
+    out[:, i] = np.digitize(z[:, i], edges[:-1]) - 1
+  return out
+
+
+def _relabel(y: np.ndarray) -> tuple[np.ndarray, list[int]]:
+  """Maps each column to contiguous labels 0..k-1; returns labels and per-column class counts."""
+  out = np.empty(y.shape, dtype=np.int64)
+  sizes = []
+  for j in range(y.shape[1]):
+    _, inv = np.unique(y[:, j], return_inverse=True)
+    out[:, j] = inv.ravel()
+    sizes.append(int(inv.max()) + 1)
+  return out, sizes
+
+
+def _one_hot_blocks(labels: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+  offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+  return labels + offsets, offsets
+
+
+def mutual_info_matrix(a_labels, b_labels, *, chunk: int = 20000) -> np.ndarray:
+  """Discrete mutual information (nats) between every column of a (n, p) and of b (n, q) -> (p, q).
+
+  Identical to sklearn.metrics.mutual_info_score applied pair by pair, computed for all pairs at
+  once from one joint count matrix (one-hot products accumulated over chunks of rows).
+  """
+  a, sa = _relabel(np.asarray(a_labels))
+  b, sb = _relabel(np.asarray(b_labels))
+  n = a.shape[0]
+  ia, oa = _one_hot_blocks(a, sa)
+  ib, ob = _one_hot_blocks(b, sb)
+  ta, tb = int(sum(sa)), int(sum(sb))
+  joint = np.zeros((ta, tb), dtype=np.float64)
+  for s in range(0, n, chunk):
+    ca = np.zeros((min(chunk, n - s), ta), dtype=np.float32)
+    cb = np.zeros((min(chunk, n - s), tb), dtype=np.float32)
+    r = np.arange(ca.shape[0])[:, None]
+    ca[r, ia[s:s + chunk]] = 1.0
+    cb[r, ib[s:s + chunk]] = 1.0
+    joint += (ca.T @ cb).astype(np.float64)  # per-chunk counts are exact in float32
+  pa = np.concatenate([np.bincount(a[:, i], minlength=sa[i]) for i in range(a.shape[1])]) / n
+  pb = np.concatenate([np.bincount(b[:, j], minlength=sb[j]) for j in range(b.shape[1])]) / n
+  pj = joint / n
+  with np.errstate(divide='ignore', invalid='ignore'):
+    terms = np.where(pj > 0, pj * (np.log(pj) - np.log(np.outer(pa, pb))), 0.0)
+  # Sum each (p_i x q_j) block.
+  row_block = np.repeat(np.arange(len(sa)), sa)
+  col_block = np.repeat(np.arange(len(sb)), sb)
+  out = np.zeros((len(sa), len(sb)))
+  np.add.at(out, (row_block[:, None], col_block[None, :]), terms)
+  return np.maximum(out, 0.0)
+
+
+def discrete_entropy(labels) -> np.ndarray:
+  """Entropy (nats) of each column of (n, q) discrete labels."""
+  y, sizes = _relabel(np.asarray(labels))
+  h = []
+  for j in range(y.shape[1]):
+    p = np.bincount(y[:, j], minlength=sizes[j]) / y.shape[0]
+    p = p[p > 0]
+    h.append(float(-(p * np.log(p)).sum()))
+  return np.asarray(h)
+
+
+# --------------------------------------------------------------------------------------------
+# MIG
+# --------------------------------------------------------------------------------------------
+
+def mig(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
+  """Mutual information gap (Chen et al.) with the reference 20-bin histogram discretiser.
+
+  Returns 'score' in [0, 1], 'per_factor' gaps (F,), 'mutual_info' (d, F) in nats, 'entropy' (F,).
+  """
+  z = _checks.as_codes('codes', codes)
+  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  if z.shape[1] < 2:
+    raise ValueError(f"argument 'codes': MIG needs at least 2 code dimensions, got {z.shape[1]}")
+  m = mutual_info_matrix(histogram_discretize(z, num_bins), y)
+  h = discrete_entropy(y)
+  top = np.sort(m, axis=0)[::-1]
+  with np.errstate(divide='ignore', invalid='ignore'):
+    gaps = np.where(h > 0, (top[0] - top[1]) / h, 0.0)
+  return {'score': float(gaps.mean()), 'per_factor': gaps, 'mutual_info': m, 'entropy': h}
+
+
+# --------------------------------------------------------------------------------------------
+# Modularity and Explicitness (Ridgeway & Mozer)
+# --------------------------------------------------------------------------------------------
+
+def modularity_from_mutual_info(mutual_info) -> tuple[float, np.ndarray]:
+  m2 = np.asarray(mutual_info, dtype=np.float64) ** 2
+  theta = m2.max(axis=1)
+  f = m2.shape[1]
+  with np.errstate(divide='ignore', invalid='ignore'):
+    delta = (m2.sum(axis=1) - theta) / (theta * (f - 1.0))
+    per = 1.0 - delta
+  per = np.where(theta == 0.0, 0.0, per)
+  return float(per.mean()), per
+
+
+def modularity(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
+  """Modularity score from the binned-code x factor MI matrix. 'score' in [0, 1]."""
+  z = _checks.as_codes('codes', codes)
+  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  if y.shape[1] < 2:
+    raise ValueError(f"argument 'factors': modularity needs at least 2 factors, got {y.shape[1]}")
+  m = mutual_info_matrix(histogram_discretize(z, num_bins), y)
+  score, per = modularity_from_mutual_info(m)
+  return {'score': score, 'per_code': per, 'mutual_info': m}
+
+
+def _split_default(z, y, test_codes, test_factors, name):
+  """Uses the given test set, or holds out the last third of the points (2:1 = 10,000:5,000)."""
+  if (test_codes is None) != (test_factors is None):
+    raise ValueError(f"{name}: pass both 'test_codes' and 'test_factors' or neither")
+  if test_codes is None:
+    n_train = int(round(z.shape[0] * 2 / 3))
+    if n_train < 1 or n_train >= z.shape[0]:
+      raise ValueError(f"argument 'codes': {name} needs at least 3 points to split, got {z.shape[0]}")
+    return z[:n_train], y[:n_train], z[n_train:], y[n_train:]
+  zt = _checks.as_codes('test_codes', test_codes)
+  if zt.shape[1] != z.shape[1]:
+    raise ValueError(
+        f"argument 'test_codes': expected {z.shape[1]} code dimensions (as 'codes'), got {zt.shape[1]}")
+  yt = _checks.as_factors('test_factors', test_factors, num_rows=zt.shape[0])
+  if yt.shape[1] != y.shape[1]:
+    raise ValueError(
+        f"argument 'test_factors': expected {y.shape[1]} factors (as 'factors'), got {yt.shape[1]}")
+  return z, y, zt, yt
+
+
+def _multiclass_auc(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+  """Macro one-vs-rest ROC-AUC over the class-indicator columns with both labels present."""
+  from sklearn.metrics import roc_auc_score
+  aucs = []
+  for c_idx, c in enumerate(classes):
+    t = (y_true == c)
+    if t.all() or not t.any():
+      continue
+    aucs.append(roc_auc_score(t, proba[:, c_idx]))
+  return float(np.mean(aucs)) if aucs else float('nan')
+
+
+def explicitness(codes, factors, test_codes=None, test_factors=None, *, key=0,
+                 max_iter: int = 100) -> dict[str, Any]:
+  """Explicitness (Ridgeway & Mozer): default LogisticRegression per factor on z-scored codes.
+
+  Codes are z-scored with the training mean/std; per factor the one-vs-rest ROC-AUC of the
+  predicted probabilities is averaged over the class columns. Returns 'score' (test), 'train',
+  'per_factor_test', 'per_factor_train' (all in [0, 1]). Without a test set, the last third of the
+  points is held out.
+  """
+  from sklearn.linear_model import LogisticRegression
+  z = _checks.as_codes('codes', codes)
+  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, 'explicitness')
+  mean, std = z.mean(axis=0), z.std(axis=0)
+  std = np.where(std > 0, std, 1.0)
+  zn, ztn = (z - mean) / std, (zt - mean) / std
+  rng = _as_rng(key)
+  tr, te = [], []
+  for j in range(y.shape[1]):
+    classes = np.unique(y[:, j])
+    if classes.size < 2:
+      tr.append(1.0), te.append(1.0)
+      continue
+    clf = LogisticRegression(max_iter=max_iter, random_state=_seed_from(rng))
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')
+      clf.fit(zn, y[:, j])
+    tr.append(_multiclass_auc(y[:, j], clf.predict_proba(zn), clf.classes_))
+    te.append(_multiclass_auc(yt[:, j], clf.predict_proba(ztn), clf.classes_))
+  tr, te = np.asarray(tr), np.asarray(te)
+  return {'score': float(np.nanmean(te)), 'train': float(np.nanmean(tr)),
+          'per_factor_test': te, 'per_factor_train': tr}
+
+
+# --------------------------------------------------------------------------------------------
+# DCI (Eastwood & Williams) with gradient-boosted trees
+# --------------------------------------------------------------------------------------------
+
+def _entropy_base(p: np.ndarray, base: int, axis: int) -> np.ndarray:
+  p = p / p.sum(axis=axis, keepdims=True)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=axis)
+  return h / np.log(base)
+
+
+def dci_from_importance(importance) -> dict[str, Any]:
+  """Disentanglement and completeness from an importance matrix R (d codes, F factors)."""
+  r = np.abs(np.asarray(importance, dtype=np.float64))
+  d, f = r.shape
+  if r.sum() == 0.0:
+    r = np.ones_like(r)
+  dis_per_code = 1.0 - _entropy_base(r + 1e-11, base=f, axis=1) if f > 1 else np.ones(d)
+  code_weight = r.sum(axis=1) / r.sum()
+  comp_per_factor = 1.0 - _entropy_base(r + 1e-11, base=d, axis=0) if d > 1 else np.ones(f)
+  factor_weight = r.sum(axis=0) / r.sum()
+  return {
+      'disentanglement': float((dis_per_code * code_weight).sum()),
+      'completeness': float((comp_per_factor * factor_weight).sum()),
+      'disentanglement_per_code': dis_per_code,
+      'completeness_per_factor': comp_per_factor,
+      'code_weight': code_weight,
+  }
+
+
+def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int = 100,
+        max_depth: int = 3, learning_rate: float = 0.1, key=0) -> dict[str, Any]:
+  """DCI disentanglement with one scikit-learn GradientBoostingClassifier per factor.
+
+  Defaults equal the reference (100 trees, depth 3, learning rate 0.1). Without an explicit test
+  set, the last third of the points is held out (10,000 + 5,000 like the reference when 15,000
+  points are passed). Returns 'score' (= disentanglement, in [0, 1]), 'disentanglement',
+  'completeness', 'informativeness_train', 'informativeness_test' (accuracies), 'importance'
+  (d, F) and the per-code / per-factor vectors.
+  """
+  from sklearn.ensemble import GradientBoostingClassifier
+  z = _checks.as_codes('codes', codes)
+  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, 'dci')
+  n_estimators = _checks.check_positive_int('n_estimators', n_estimators)
+  rng = _as_rng(key)
+  d, f = z.shape[1], y.shape[1]
+  importance = np.zeros((d, f))
+  acc_train, acc_test = [], []
+  for j in range(f):
+    seed = _seed_from(rng)
+    if np.unique(y[:, j]).size < 2:  # a constant factor carries no information to importance
+      acc_train.append(1.0)
+      acc_test.append(float(np.mean(yt[:, j] == y[0, j])))
+      continue
+    model = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=max_depth,
+                                       learning_rate=learning_rate, random_state=seed)
+    model.fit(z, y[:, j])
+    importance[:, j] = np.abs(model.feature_importances_)
+    acc_train.append(float(np.mean(model.predict(z) == y[:, j])))
+    acc_test.append(float(np.mean(model.predict(zt) == yt[:, j])))
+  out = dci_from_importance(importance)
+  out.update({
+      'score': out['disentanglement'],
+      'importance': importance,
+      'informativeness_train': float(np.mean(acc_train)),
+      'informativeness_test': float(np.mean(acc_test)),
+      'accuracy_train_per_factor': np.asarray(acc_train),
+      'accuracy_test_per_factor': np.asarray(acc_test),
+  })
+  return out
+
+
+# --------------------------------------------------------------------------------------------
+# SAP (Kumar et al.)
+# --------------------------------------------------------------------------------------------
+
+def sap(codes, factors, test_codes=None, test_factors=None, *, svm_c: float = 0.01,
+        class_weight: str | None = 'balanced', key=0) -> dict[str, Any]:
+  """SAP score: per (code, factor) a LinearSVC on that single code; mean top-two accuracy gap.
+
+  Defaults are the reference library's (C = 0.01, balanced class weights; the paper's prose says
+  "default parameters": pass svm_c=1.0, class_weight=None for that). Without a test set, the last
+  third of the points is held out. Returns 'score' in [0, 1] and 'score_matrix' (d, F).
+  """
+  from sklearn.svm import LinearSVC
+  z = _checks.as_codes('codes', codes)
+  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, 'sap')
+  if z.shape[1] < 2:
+    raise ValueError(f"argument 'codes': SAP needs at least 2 code dimensions, got {z.shape[1]}")
+  rng = _as_rng(key)
+  d, f = z.shape[1], y.shape[1]
+  s = np.zeros((d, f))
+  for i in range(d):
+    for j in range(f):
+      seed = _seed_from(rng)
+      if np.unique(y[:, j]).size < 2:
+        s[i, j] = float(np.mean(yt[:, j] == y[0, j]))
+        continue
+      clf = LinearSVC(C=svm_c, class_weight=class_weight, random_state=seed)
+      with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        clf.fit(z[:, i:i + 1], y[:, j])
+      s[i, j] = float(np.mean(clf.predict(zt[:, i:i + 1]) == yt[:, j]))
+  top = np.sort(s, axis=0)
+  gaps = top[-1] - top[-2]
+  return {'score': float(gaps.mean()), 'per_factor': gaps, 'score_matrix': s}
+
+
+# --------------------------------------------------------------------------------------------
+# BetaVAE and FactorVAE classifiers (the sampling lives in metrics.py)
+# --------------------------------------------------------------------------------------------
+
+def beta_vae_from_features(train_features, train_labels, eval_features, eval_labels, *, key=0,
+                           max_iter: int = 100) -> dict[str, Any]:
+  """BetaVAE score: default LogisticRegression on mean |z1 - z2| features -> factor index."""
+  from sklearn.linear_model import LogisticRegression
+  x = _checks.as_codes('train_features', train_features)
+  xe = _checks.as_codes('eval_features', eval_features)
+  yl = np.asarray(train_labels).astype(np.int64).ravel()
+  ye = np.asarray(eval_labels).astype(np.int64).ravel()
+  if np.unique(yl).size < 2:
+    acc = float(np.mean(ye == yl[0]))
+    return {'score': acc, 'train_accuracy': 1.0, 'eval_accuracy': acc}
+  clf = LogisticRegression(max_iter=max_iter, random_state=_seed_from(_as_rng(key)))
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    clf.fit(x, yl)
+  tr, ev = float(clf.score(x, yl)), float(clf.score(xe, ye))
+  return {'score': ev, 'train_accuracy': tr, 'eval_accuracy': ev}
+
+
+def factor_vae_from_votes(train_votes, eval_votes) -> dict[str, Any]:
+  """FactorVAE majority-vote classifier: each latent predicts its most-voted factor."""
+  tv = np.asarray(train_votes, dtype=np.float64)
+  ev = np.asarray(eval_votes, dtype=np.float64)
+  classifier = np.argmax(tv, axis=0)
+  cols = np.arange(tv.shape[1])
+  train_acc = float(tv[classifier, cols].sum() / max(tv.sum(), 1.0))
+  eval_acc = float(ev[classifier, cols].sum() / max(ev.sum(), 1.0))
+  return {'score': eval_acc, 'train_accuracy': train_acc, 'eval_accuracy': eval_acc,
+          'classifier': classifier}
