@@ -1,0 +1,348 @@
+"""Shared attack machinery (ABS spec 8.1): distances, the best-adversarial tracker, gradients.
+
+Every attack in :mod:`rvl_jax.attacks` attacks a *classifier* given as a pure function
+``logits_fn(x) -> (N, K) logits`` with ``x`` float32 of shape ``(N, H, W, C)`` in the bounds
+``(0, 1)``. The criterion is untargeted misclassification (``argmax logits != y``).
+
+The :class:`Tracker` replicates Foolbox 1.x's ``Adversarial`` object, batched: every candidate
+an attack queries goes through :func:`query`, and for each sample and each metric (L0, L2, L-inf)
+the tracker keeps the closest misclassified candidate seen so far. Clean inputs that are already
+misclassified get distance 0 (and are never attacked); samples that no query fooled keep
+distance +inf. For binarized models (``binary=True``) every adversarial is post-processed before
+its distance is measured (pixels whose binarized value did not change are reset to the clean
+value, flipped pixels are moved just across the threshold) -- the binarized image, hence the
+decision, is unchanged and the distance shrinks.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rvl_jax.core import validation
+
+LogitsFn = Callable[[jax.Array], jax.Array]
+METRICS = ("l0", "l2", "linf")
+BOUNDS = (0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- distances
+
+
+def distance(x0: jax.Array, x: jax.Array, metric: str) -> jax.Array:
+  """Per-sample distance between batches ``x0`` and ``x`` (leading batch axis).
+
+  ``l0``: number of entries that changed (any amount); ``l2``: Euclidean norm;
+  ``linf``: max absolute change; ``mse``: Foolbox's mean squared error ``L2**2 / D``.
+  """
+  delta = (x - x0).reshape(x.shape[0], -1)
+  if metric == "l0":
+    return jnp.sum(delta != 0, axis=1).astype(jnp.float32)
+  if metric == "l2":
+    return jnp.sqrt(jnp.sum(jnp.square(delta), axis=1))
+  if metric == "linf":
+    return jnp.max(jnp.abs(delta), axis=1)
+  if metric == "mse":
+    return jnp.mean(jnp.square(delta), axis=1)
+  raise ValueError(f"argument 'metric': expected one of l0, l2, linf, mse, got {metric!r}")
+
+
+def _per_sample(v: jax.Array, like: jax.Array) -> jax.Array:
+  """Reshapes a per-sample vector (N,) to broadcast against ``like`` (N, ...)."""
+  return jnp.reshape(v, (-1,) + (1,) * (like.ndim - 1))
+
+
+def clip(x: jax.Array) -> jax.Array:
+  return jnp.clip(x, BOUNDS[0], BOUNDS[1])
+
+
+# ----------------------------------------------------------------------------- binarization
+
+
+def binarize(x: jax.Array, threshold: float = 0.5) -> jax.Array:
+  """0 where x < threshold, 1 where x >= threshold (inclusive at the threshold)."""
+  return (x >= threshold).astype(x.dtype)
+
+
+def binarize_ste(x: jax.Array, threshold: float = 0.5) -> jax.Array:
+  """Binarization with the straight-through gradient (d binarize / dx := 1)."""
+  return x + jax.lax.stop_gradient(binarize(x, threshold) - x)
+
+
+def straight_through(inner_logits_fn: LogitsFn, threshold: float = 0.5) -> LogitsFn:
+  """Wraps a classifier of *binarized* inputs into a [0, 1] classifier with STE gradients."""
+
+  def logits_fn(x):
+    return inner_logits_fn(binarize_ste(x, threshold))
+
+  return logits_fn
+
+
+def binary_postprocess(x0: jax.Array, x: jax.Array, threshold: float = 0.5) -> jax.Array:
+  """Post-processing of adversarials for binarized models (spec 8.1).
+
+  Pixels whose binarized value equals that of ``x0`` are reset to ``x0``; flipped pixels are set
+  to the threshold side: ``threshold`` where the new pixel is >= threshold (clean below it) and
+  ``threshold - 1e-5`` where it is below (clean at or above it).
+  """
+  b0 = x0 >= threshold
+  b = x >= threshold
+  flipped_up = b & ~b0
+  flipped_down = ~b & b0
+  out = jnp.where(flipped_up, jnp.asarray(threshold, x.dtype), x0)
+  out = jnp.where(flipped_down, jnp.asarray(threshold - 1e-5, x.dtype), out)
+  return out
+
+
+# ----------------------------------------------------------------------------- tracker
+
+
+@flax.struct.dataclass
+class Tracker:
+  """Batched best-adversarial bookkeeping (one entry per sample and metric).
+
+  Attributes:
+    x0: clean inputs (N, H, W, C).
+    y: true labels (N,) int32.
+    best: metric -> (N, H, W, C) closest adversarial seen (the clean input while none).
+    dist: metric -> (N,) its distance (0 if the clean input is misclassified, +inf if none).
+    queries: (N,) int32 number of model queries made for each sample.
+    clean_correct: (N,) bool, whether the clean input is classified correctly.
+    binary: static, post-process adversarials for binarized models.
+    threshold: static, the binarization threshold.
+  """
+  x0: jax.Array
+  y: jax.Array
+  best: Dict[str, jax.Array]
+  dist: Dict[str, jax.Array]
+  queries: jax.Array
+  clean_correct: jax.Array
+  binary: bool = flax.struct.field(pytree_node=False, default=False)
+  threshold: float = flax.struct.field(pytree_node=False, default=0.5)
+
+  def success(self, metric: str) -> jax.Array:
+    return jnp.isfinite(self.dist[metric])
+
+  def found(self) -> jax.Array:
+    """(N,) whether any adversarial (in any metric) was found, incl. misclassified inputs."""
+    return jnp.isfinite(self.dist["l2"])
+
+
+def is_adversarial(logits: jax.Array, y: jax.Array) -> jax.Array:
+  return jnp.argmax(logits, axis=-1) != y
+
+
+def init_tracker(logits_fn: LogitsFn, x0: jax.Array, y: jax.Array, *, binary: bool = False,
+                 threshold: float = 0.5) -> Tracker:
+  """Queries the clean inputs; misclassified samples start (and stay) at distance 0."""
+  logits = logits_fn(x0)
+  mis = is_adversarial(logits, y)
+  inf = jnp.full((x0.shape[0],), jnp.inf, jnp.float32)
+  dist = {m: jnp.where(mis, 0.0, inf) for m in METRICS}
+  best = {m: x0 for m in METRICS}
+  return Tracker(x0=x0, y=y.astype(jnp.int32), best=best, dist=dist,
+                 queries=jnp.ones((x0.shape[0],), jnp.int32), clean_correct=~mis,
+                 binary=binary, threshold=threshold)
+
+
+def update(tr: Tracker, cand: jax.Array, adv: jax.Array,
+           active: Optional[jax.Array] = None) -> Tracker:
+  """Offers candidates ``cand`` (N, ...) with adversarial flags ``adv`` (N,) to the tracker."""
+  if active is None:
+    active = jnp.ones_like(adv)
+  ok = adv & active
+  if tr.binary:
+    cand = binary_postprocess(tr.x0, cand, tr.threshold)
+  best, dist = {}, {}
+  for m in METRICS:
+    d = distance(tr.x0, cand, m)
+    better = ok & (d < tr.dist[m])
+    dist[m] = jnp.where(better, d, tr.dist[m])
+    best[m] = jnp.where(_per_sample(better, cand), cand, tr.best[m])
+  return tr.replace(best=best, dist=dist, queries=tr.queries + active.astype(jnp.int32))
+
+
+def query(tr: Tracker, logits_fn: LogitsFn, cand: jax.Array,
+          active: Optional[jax.Array] = None) -> Tuple[Tracker, jax.Array, jax.Array]:
+  """Classifies candidates, updates the tracker; returns (tracker, adversarial flags, logits)."""
+  logits = logits_fn(cand)
+  adv = is_adversarial(logits, tr.y)
+  return update(tr, cand, adv, active), adv, logits
+
+
+def merge(trackers) -> Tracker:
+  """Per-sample, per-metric minimum over several trackers of the same inputs."""
+  trackers = list(trackers)
+  out = trackers[0]
+  for tr in trackers[1:]:
+    best, dist = {}, {}
+    for m in METRICS:
+      better = tr.dist[m] < out.dist[m]
+      dist[m] = jnp.where(better, tr.dist[m], out.dist[m])
+      best[m] = jnp.where(_per_sample(better, tr.best[m]), tr.best[m], out.best[m])
+    out = out.replace(best=best, dist=dist, queries=out.queries + tr.queries)
+  return out
+
+
+def tile_tracker(tr: Tracker, reps: int) -> Tracker:
+  """Repeats every sample ``reps`` times along the batch axis (for parallel restarts)."""
+  rep = lambda a: jnp.concatenate([a] * reps, axis=0)
+  return tr.replace(x0=rep(tr.x0), y=rep(tr.y), best={m: rep(v) for m, v in tr.best.items()},
+                    dist={m: rep(v) for m, v in tr.dist.items()}, queries=rep(tr.queries),
+                    clean_correct=rep(tr.clean_correct))
+
+
+def untile_min(tr: Tracker, reps: int) -> Tracker:
+  """Inverse of :func:`tile_tracker`: keeps the per-sample best over the ``reps`` copies."""
+  n = tr.x0.shape[0] // reps
+  parts = []
+  for r in range(reps):
+    sl = lambda a: a[r * n:(r + 1) * n]
+    parts.append(tr.replace(x0=sl(tr.x0), y=sl(tr.y), best={m: sl(v) for m, v in tr.best.items()},
+                            dist={m: sl(v) for m, v in tr.dist.items()}, queries=sl(tr.queries),
+                            clean_correct=sl(tr.clean_correct)))
+  return merge(parts)
+
+
+# ----------------------------------------------------------------------------- losses / grads
+
+
+def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
+  """Per-sample softmax cross-entropy of raw logits w.r.t. integer labels."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  return -jnp.take_along_axis(logp, y[:, None].astype(jnp.int32), axis=-1)[:, 0]
+
+
+def calibrated_probs(logits: jax.Array, alpha: float, eta: float) -> jax.Array:
+  """The eta-softmax of paper eq. 4: (exp(a s_c) + eta) / (sum_k exp(a s_k) + K eta).
+
+  Computed without max-shifting (eta breaks shift invariance); in float64 when x64 is on,
+  otherwise in float32 with the exponent clipped to avoid overflow.
+  """
+  s = alpha * logits.astype(jnp.float32)
+  e = jnp.exp(jnp.clip(s, -80.0, 80.0))
+  return (e + eta) / (jnp.sum(e, axis=-1, keepdims=True) + logits.shape[-1] * eta)
+
+
+def true_grad(logits_fn: LogitsFn) -> Callable[[jax.Array, jax.Array], jax.Array]:
+  """Returns ``g(x, y)``: the exact gradient of the per-sample CE w.r.t. x (autodiff)."""
+
+  def loss(x, y):
+    return jnp.sum(cross_entropy(logits_fn(x), y))
+
+  return jax.grad(loss)
+
+
+def _fd_probe_logits(logits_fn: LogitsFn, x: jax.Array, h: float, probe_batch: int):
+  """Logits of the symmetric coordinate probes clip(x +- h e_i), all i.
+
+  Returns (plus, minus), each (D, N, K). Probes are evaluated in model calls of about
+  ``probe_batch`` images (``probe_batch // (2 N)`` pixels at a time).
+  """
+  n = x.shape[0]
+  shape = x.shape[1:]
+  d = int(np.prod(shape))
+  chunk = max(1, min(int(probe_batch) // (2 * n), d))
+  n_chunks = -(-d // chunk)
+  flat = x.reshape(n, d)
+
+  def one_chunk(c):
+    idx = c * chunk + jnp.arange(chunk)
+    valid = idx < d
+    onehot = jax.nn.one_hot(jnp.where(valid, idx, 0), d, dtype=x.dtype) * valid[:, None]
+    plus = jnp.clip(flat[None] + h * onehot[:, None, :], 0.0, 1.0)
+    minus = jnp.clip(flat[None] - h * onehot[:, None, :], 0.0, 1.0)
+    both = jnp.concatenate([plus, minus], axis=0).reshape((2 * chunk * n,) + shape)
+    lg = logits_fn(both)
+    lg = lg.reshape(2, chunk, n, -1)
+    return lg[0], lg[1]
+
+  plus, minus = jax.lax.map(one_chunk, jnp.arange(n_chunks))
+  k = plus.shape[-1]
+  plus = plus.reshape(n_chunks * chunk, n, k)[:d]
+  minus = minus.reshape(n_chunks * chunk, n, k)[:d]
+  return plus, minus
+
+
+def estimated_grad(logits_fn: LogitsFn, h: float = 0.1, probe_batch: int = 2048):
+  """Returns ``g(x, y)``: coordinate-wise symmetric finite-difference estimate of the CE gradient.
+
+  g_i = (CE(clip(x + h e_i)) - CE(clip(x - h e_i))) / (2 h): 2 * D queries per sample ("w/ GE").
+  Probes are not offered to the tracker (as in Foolbox's estimator).
+  """
+
+  def g(x, y):
+    plus, minus = _fd_probe_logits(logits_fn, x, h, probe_batch)
+    ce = jax.vmap(lambda lg: cross_entropy(lg, y))
+    diff = (ce(plus) - ce(minus)) / (2.0 * h)  # (D, N)
+    return diff.T.reshape(x.shape)
+
+  return g
+
+
+def true_class_jacobian(logits_fn: LogitsFn):
+  """Returns ``j(x) -> (N, K, ...)``: exact gradients of CE_k = -log_softmax_k for every class."""
+
+  def j(x):
+    def f(xx):
+      return -jax.nn.log_softmax(logits_fn(xx), axis=-1)  # (N, K)
+
+    out, vjp = jax.vjp(f, x)
+    k = out.shape[-1]
+    eye = jnp.eye(k, dtype=out.dtype)
+    grads = jax.vmap(lambda e: vjp(jnp.broadcast_to(e, out.shape))[0])(eye)  # (K, N, ...)
+    return jnp.moveaxis(grads, 0, 1)
+
+  return j
+
+
+def estimated_class_jacobian(logits_fn: LogitsFn, h: float = 0.1, probe_batch: int = 2048):
+  """Finite-difference estimate of all K CE_k gradients from one set of 2 * D probes."""
+
+  def j(x):
+    plus, minus = _fd_probe_logits(logits_fn, x, h, probe_batch)
+    lp = -jax.nn.log_softmax(plus, axis=-1)
+    lm = -jax.nn.log_softmax(minus, axis=-1)
+    diff = (lp - lm) / (2.0 * h)  # (D, N, K)
+    n, k = x.shape[0], diff.shape[-1]
+    return jnp.transpose(diff, (1, 2, 0)).reshape((n, k) + x.shape[1:])
+
+  return j
+
+
+def make_grad_fn(logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1,
+                 ge_probe_batch: int = 2048):
+  """Gradient source for gradient-based attacks: 'true' (autodiff, incl. STE) or 'ge'."""
+  if gradient == "true":
+    return true_grad(logits_fn)
+  if gradient == "ge":
+    return estimated_grad(logits_fn, ge_step, ge_probe_batch)
+  raise ValueError(f"argument 'gradient': expected 'true' or 'ge', got {gradient!r}")
+
+
+def make_jacobian_fn(logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1,
+                     ge_probe_batch: int = 2048):
+  if gradient == "true":
+    return true_class_jacobian(logits_fn)
+  if gradient == "ge":
+    return estimated_class_jacobian(logits_fn, ge_step, ge_probe_batch)
+  raise ValueError(f"argument 'gradient': expected 'true' or 'ge', got {gradient!r}")
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def check_inputs(x, y) -> Tuple[jax.Array, jax.Array]:
+  """Validates (x, y) at public entry points and converts them to jax arrays."""
+  validation.check_array("x", x, ndim=4, dtype="floating", value_range=BOUNDS)
+  validation.check_array("y", y, shape=(x.shape[0],), dtype="integer")
+  return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
+
+
+def static_jit(fn, static_argnames):
+  """jax.jit with the given static arguments (logits functions are hashed by identity)."""
+  return jax.jit(fn, static_argnames=static_argnames)

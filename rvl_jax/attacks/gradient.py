@@ -1,0 +1,374 @@
+"""Gradient-based attacks (spec 8.7-8.9): FGM/FGSM, DeepFool L2/L-inf, L2 BIM, L-inf BIM/PGD, MIM.
+
+All functions are batched over samples and jit-compiled with the classifier ``logits_fn`` as a
+static argument. ``gradient='true'`` differentiates ``logits_fn`` (binarized models should use
+:func:`rvl_jax.attacks.straight_through` so the STE applies); ``gradient='ge'`` replaces the
+gradient by the coordinate-wise finite-difference estimate with step ``ge_step`` ("w/ GE").
+
+The *minimal-perturbation* attacks (``fgm``, ``fgsm``, ``deepfool``, ``bim``, ``mim``) return a
+:class:`~rvl_jax.attacks.core.Tracker` whose ``dist[metric]`` holds the smallest adversarial found
+per sample. The *fixed-epsilon* variants (``iterative_attack``, ``pgd``) return the final iterate
+and whether it fools the model.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rvl_jax.attacks import core
+from rvl_jax.attacks.core import LogitsFn, Tracker, _per_sample
+
+_EPS = 1e-12
+
+
+def _rms(g):
+  return jnp.sqrt(jnp.mean(jnp.square(g.reshape(g.shape[0], -1)), axis=1))
+
+
+def _direction(g, norm: str):
+  if norm == "linf":
+    return jnp.sign(g)
+  if norm == "l2":
+    return g / _per_sample(_rms(g) + 1e-8, g)
+  raise ValueError(f"argument 'norm': expected 'l2' or 'linf', got {norm!r}")
+
+
+def _project(delta, eps, norm: str):
+  """Projects perturbations onto the eps-ball (L2 eps is an RMS value, Foolbox convention)."""
+  if norm == "linf":
+    e = _per_sample(eps, delta)
+    return jnp.clip(delta, -e, e)
+  rms = _rms(delta)
+  factor = jnp.minimum(1.0, eps / jnp.maximum(rms, _EPS))
+  return delta * _per_sample(factor, delta)
+
+
+# ----------------------------------------------------------------------------- FGM / FGSM
+
+
+def _single_step_impl(logits_fn, x, y, *, norm, n_steps, gradient, ge_step, ge_probe_batch,
+                      binary):
+  tr = core.init_tracker(logits_fn, x, y, binary=binary)
+  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  g = grad_fn(x, y)
+  direction = _direction(g, norm)
+  n = x.shape[0]
+  eps_grid = jnp.linspace(0.0, 1.0, n_steps + 1)[1:]
+
+  def cond(s):
+    i, _, found, _ = s
+    return (i < n_steps) & ~jnp.all(found)
+
+  def body(s):
+    i, tr, found, first = s
+    active = ~found
+    cand = core.clip(x + eps_grid[i] * direction)
+    tr, adv, _ = core.query(tr, logits_fn, cand, active)
+    newly = adv & active
+    first = jnp.where(newly, i, first)
+    return i + 1, tr, found | newly, first
+
+  found0 = ~tr.clean_correct
+  first0 = jnp.full((n,), -1, jnp.int32)
+  _, tr, found, first = jax.lax.while_loop(cond, body, (0, tr, found0, first0))
+  # Refinement: when the first success is among the first 20 step sizes, 20 finer steps.
+  refine = found & tr.clean_correct & (first >= 0) & (first < 20)
+  eps_found = eps_grid[jnp.maximum(first, 0)]
+
+  def refine_body(j, tr):
+    eps = eps_found * (j + 1) / 20.0
+    cand = core.clip(x + _per_sample(eps, x) * direction)
+    tr, _, _ = core.query(tr, logits_fn, cand, refine)
+    return tr
+
+  tr = jax.lax.cond(jnp.any(refine), lambda t: jax.lax.fori_loop(0, 20, refine_body, t),
+                    lambda t: t, tr)
+  return tr
+
+
+_single_step = core.static_jit(
+    _single_step_impl,
+    ("logits_fn", "norm", "n_steps", "gradient", "ge_step", "ge_probe_batch", "binary"))
+
+
+def fgm(logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, gradient: str = "true",
+        ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
+  """Fast gradient method (L2): steps along g / rms(g), step sizes linspace(0, 1, n+1)[1:]."""
+  x, y = core.check_inputs(x, y)
+  return _single_step(logits_fn, x, y, norm="l2", n_steps=int(n_steps), gradient=gradient,
+                      ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+
+
+def fgsm(logits_fn: LogitsFn, x, y, *, n_steps: int = 20, gradient: str = "true",
+         ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
+  """Fast gradient sign method (L-inf); the reference passes 20 step sizes in (0, 1]."""
+  x, y = core.check_inputs(x, y)
+  return _single_step(logits_fn, x, y, norm="linf", n_steps=int(n_steps), gradient=gradient,
+                      ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+
+
+# ----------------------------------------------------------------------------- DeepFool
+
+
+def _deepfool_impl(logits_fn, x, y, *, norm, max_steps, overshoot, gradient, ge_step,
+                   ge_probe_batch, binary):
+  tr = core.init_tracker(logits_fn, x, y, binary=binary)
+  jac_fn = core.make_jacobian_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  n = x.shape[0]
+
+  def cond(s):
+    i, _, _, done = s
+    return (i < max_steps) & ~jnp.all(done)
+
+  def body(s):
+    i, tr, xc, done = s
+    logits = logits_fn(xc)
+    ce = -jax.nn.log_softmax(logits, axis=-1)  # (N, K)
+    k = ce.shape[-1]
+    jac = jac_fn(xc)  # (N, K, ...)
+    ce_y = jnp.take_along_axis(ce, y[:, None], axis=1)  # (N, 1)
+    g_y = jnp.take_along_axis(jac, y.reshape((n, 1) + (1,) * (jac.ndim - 2)), axis=1)
+    dl = ce_y - ce  # (N, K)
+    dg = jac - g_y  # (N, K, ...)
+    flat = dg.reshape(n, k, -1)
+    if norm == "l2":
+      gnorm = jnp.sqrt(jnp.sum(jnp.square(flat), axis=-1))
+    else:
+      gnorm = jnp.sum(jnp.abs(flat), axis=-1)
+    ratio = jnp.abs(dl) / (gnorm + 1e-8)
+    not_true = jnp.arange(k)[None, :] != y[:, None]
+    ratio = jnp.where(not_true, ratio, jnp.inf)
+    kstar = jnp.argmin(ratio, axis=1)
+    dl_k = jnp.take_along_axis(jnp.abs(dl), kstar[:, None], axis=1)[:, 0]
+    dg_k = jnp.take_along_axis(flat, kstar[:, None, None], axis=1)[:, 0].reshape(x.shape)
+    gn_k = jnp.take_along_axis(gnorm, kstar[:, None], axis=1)[:, 0]
+    if norm == "l2":
+      step = _per_sample(dl_k / (jnp.square(gn_k) + 1e-8), x) * (-dg_k)
+    else:
+      step = _per_sample(dl_k / (gn_k + 1e-8), x) * jnp.sign(-dg_k)
+    x_new = core.clip(xc + overshoot * step)
+    active = ~done
+    tr, adv, _ = core.query(tr, logits_fn, x_new, active)
+    xc = jnp.where(_per_sample(active, x), x_new, xc)
+    return i + 1, tr, xc, done | adv
+
+  _, tr, _, _ = jax.lax.while_loop(cond, body, (0, tr, x, ~tr.clean_correct))
+  return tr
+
+
+_deepfool = core.static_jit(
+    _deepfool_impl,
+    ("logits_fn", "norm", "max_steps", "overshoot", "gradient", "ge_step", "ge_probe_batch",
+     "binary"))
+
+
+def deepfool(logits_fn: LogitsFn, x, y, *, norm: str = "l2", max_steps: int = 100,
+             overshoot: float = 1.05, gradient: str = "true", ge_step: float = 0.1,
+             ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
+  """DeepFool (Foolbox variant on cross-entropies), ``norm`` 'l2' or 'linf'."""
+  if norm not in ("l2", "linf"):
+    raise ValueError(f"argument 'norm': expected 'l2' or 'linf', got {norm!r}")
+  x, y = core.check_inputs(x, y)
+  return _deepfool(logits_fn, x, y, norm=norm, max_steps=int(max_steps),
+                   overshoot=float(overshoot), gradient=gradient, ge_step=float(ge_step),
+                   ge_probe_batch=int(ge_probe_batch), binary=binary)
+
+
+# ----------------------------------------------------------------------------- iterative
+
+
+def _iterative_run(logits_fn, grad_fn, tr: Tracker, x0, y, eps, step, active, *, n_iter, norm,
+                   momentum: Optional[float], start=None):
+  """One BIM/PGD/MIM run at per-sample (eps, step); queries every iterate, stops on success.
+
+  Returns (tracker, success (N,), final iterate).
+  """
+  x_init = x0 if start is None else start
+
+  def cond(s):
+    i, _, _, _, done = s
+    return (i < n_iter) & ~jnp.all(done)
+
+  def body(s):
+    i, tr, xc, h, done = s
+    g = grad_fn(xc, y)
+    if momentum is not None:
+      mean_abs = jnp.mean(jnp.abs(g.reshape(g.shape[0], -1)), axis=1)
+      h = momentum * h + g / _per_sample(mean_abs + _EPS, g)
+      d = jnp.sign(h)
+    else:
+      d = _direction(g, norm)
+    x_new = xc + _per_sample(step, xc) * d
+    x_new = core.clip(x0 + _project(x_new - x0, eps, norm))
+    run = ~done
+    tr, adv, _ = core.query(tr, logits_fn, x_new, run)
+    xc = jnp.where(_per_sample(run, xc), x_new, xc)
+    return i + 1, tr, xc, h, done | (adv & run)
+
+  done0 = ~active
+  _, tr, xc, _, done = jax.lax.while_loop(
+      cond, body, (0, tr, x_init, jnp.zeros_like(x0), done0))
+  return tr, done & active, xc
+
+
+def _eps_search_impl(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, grow_steps,
+                     search_steps, gradient, ge_step, ge_probe_batch, binary):
+  tr = core.init_tracker(logits_fn, x, y, binary=binary)
+  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  n = x.shape[0]
+  ratio = step0 / eps0
+  # phase 0: growing eps (x1.5 until success), 1: bisection, 2: finished.
+  phase = jnp.where(tr.clean_correct, 0, 2).astype(jnp.int32)
+  eps = jnp.full((n,), eps0, jnp.float32)
+  lo = jnp.zeros((n,), jnp.float32)
+  hi = jnp.full((n,), jnp.inf, jnp.float32)
+  count = jnp.zeros((n,), jnp.int32)
+
+  def cond(s):
+    return jnp.any(s[1] < 2)
+
+  def body(s):
+    tr, phase, eps, lo, hi, count = s
+    active = phase < 2
+    tr, ok, _ = _iterative_run(logits_fn, grad_fn, tr, x, y, eps, eps * ratio, active,
+                               n_iter=n_iter, norm=norm, momentum=momentum)
+    grow = phase == 0
+    bis = phase == 1
+    # growing phase
+    g_success = grow & ok
+    g_fail = grow & ~ok
+    g_count = jnp.where(grow, count + 1, count)
+    new_hi = jnp.where(g_success, eps, hi)
+    new_lo = lo
+    # bisection phase
+    new_hi = jnp.where(bis & ok, eps, new_hi)
+    new_lo = jnp.where(bis & ~ok, eps, new_lo)
+    b_count = jnp.where(bis, count + 1, count)
+    count_new = jnp.where(grow, jnp.where(g_success, 0, g_count), b_count)
+    phase_new = phase
+    phase_new = jnp.where(g_success, 1, phase_new)
+    phase_new = jnp.where(g_fail & (g_count >= grow_steps), 2, phase_new)
+    phase_new = jnp.where(bis & (b_count >= search_steps), 2, phase_new)
+    eps_new = jnp.where(g_fail, eps * 1.5, eps)
+    eps_new = jnp.where(phase_new == 1, 0.5 * (new_lo + new_hi), eps_new)
+    return tr, phase_new, eps_new, new_lo, new_hi, count_new
+
+  tr, *_ = jax.lax.while_loop(cond, body, (tr, phase, eps, lo, hi, count))
+  return tr
+
+
+_eps_search = core.static_jit(
+    _eps_search_impl,
+    ("logits_fn", "norm", "eps0", "step0", "n_iter", "momentum", "grow_steps", "search_steps",
+     "gradient", "ge_step", "ge_probe_batch", "binary"))
+
+
+def _minimal_iterative(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, grow_steps,
+                       search_steps, gradient, ge_step, ge_probe_batch, binary):
+  x, y = core.check_inputs(x, y)
+  return _eps_search(logits_fn, x, y, norm=norm, eps0=float(eps0), step0=float(step0),
+                     n_iter=int(n_iter), momentum=None if momentum is None else float(momentum),
+                     grow_steps=int(grow_steps), search_steps=int(search_steps),
+                     gradient=gradient, ge_step=float(ge_step),
+                     ge_probe_batch=int(ge_probe_batch), binary=binary)
+
+
+def bim(logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3,
+        step0: float = 0.05, n_iter: int = 10, grow_steps: int = 20, search_steps: int = 20,
+        gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
+        binary: bool = False) -> Tracker:
+  """Basic iterative method with epsilon search (L-inf BIM or L2 BIM; L2 eps is RMS).
+
+  eps starts at ``eps0`` and is multiplied by 1.5 until a run succeeds (<= ``grow_steps``
+  runs), then ``search_steps`` bisection steps on (0, eps_success], step/eps kept constant.
+  """
+  return _minimal_iterative(logits_fn, x, y, norm=norm, eps0=eps0, step0=step0, n_iter=n_iter,
+                            momentum=None, grow_steps=grow_steps, search_steps=search_steps,
+                            gradient=gradient, ge_step=ge_step, ge_probe_batch=ge_probe_batch,
+                            binary=binary)
+
+
+def mim(logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, n_iter: int = 10,
+        decay: float = 1.0, grow_steps: int = 20, search_steps: int = 20, gradient: str = "true",
+        ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
+  """Momentum iterative method (L-inf) with the same epsilon search as :func:`bim`."""
+  return _minimal_iterative(logits_fn, x, y, norm="linf", eps0=eps0, step0=step0, n_iter=n_iter,
+                            momentum=decay, grow_steps=grow_steps, search_steps=search_steps,
+                            gradient=gradient, ge_step=ge_step, ge_probe_batch=ge_probe_batch,
+                            binary=binary)
+
+
+def _fixed_impl(logits_fn, x, y, key, eps, *, norm, step, n_iter, momentum, random_start,
+                early_stop, gradient, ge_step, ge_probe_batch, binary):
+  tr = core.init_tracker(logits_fn, x, y, binary=binary)
+  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  n = x.shape[0]
+  eps_v = jnp.broadcast_to(jnp.asarray(eps, jnp.float32), (n,))
+  start = None
+  if random_start:
+    if norm == "linf":
+      noise = jax.random.uniform(key, x.shape, minval=-1.0, maxval=1.0) * _per_sample(eps_v, x)
+    else:
+      noise = _project(jax.random.normal(key, x.shape), eps_v, "l2")
+    start = core.clip(x + noise)
+  active = tr.clean_correct
+  if early_stop:
+    tr, _, xf = _iterative_run(logits_fn, grad_fn, tr, x, y, eps_v,
+                               jnp.full((n,), step, jnp.float32), active, n_iter=n_iter,
+                               norm=norm, momentum=momentum, start=start)
+  else:
+    xc = x if start is None else start
+
+    def body(i, s):
+      xc, h = s
+      g = grad_fn(xc, y)
+      if momentum is not None:
+        mean_abs = jnp.mean(jnp.abs(g.reshape(n, -1)), axis=1)
+        h = momentum * h + g / _per_sample(mean_abs + _EPS, g)
+        d = jnp.sign(h)
+      else:
+        d = _direction(g, norm)
+      xn = xc + step * d
+      return core.clip(x + _project(xn - x, eps_v, norm)), h
+
+    xf, _ = jax.lax.fori_loop(0, n_iter, body, (xc, jnp.zeros_like(x)))
+    tr, _, _ = core.query(tr, logits_fn, xf, active)
+  fooled = core.is_adversarial(logits_fn(xf), y)
+  return xf, fooled, tr
+
+
+_fixed = core.static_jit(
+    _fixed_impl,
+    ("logits_fn", "norm", "step", "n_iter", "momentum", "random_start", "early_stop", "gradient",
+     "ge_step", "ge_probe_batch", "binary"))
+
+
+def iterative_attack(logits_fn: LogitsFn, x, y, key, eps, *, norm: str = "linf",
+                     step: float = 0.01, n_iter: int = 40, momentum: Optional[float] = None,
+                     random_start: bool = True, early_stop: bool = False,
+                     gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
+                     binary: bool = False) -> Tuple[jax.Array, jax.Array, Tracker]:
+  """Fixed-epsilon BIM/PGD/MIM: returns (final iterate, fooled (N,), tracker).
+
+  With ``early_stop=False`` (default; PGD as in Madry et al.) all ``n_iter`` steps run and only
+  the final iterate is queried; with ``early_stop=True`` every iterate is queried and a sample
+  stops at its first success.
+  """
+  x, y = core.check_inputs(x, y)
+  return _fixed(logits_fn, x, y, key, jnp.asarray(eps, jnp.float32), norm=norm,
+                step=float(step), n_iter=int(n_iter),
+                momentum=None if momentum is None else float(momentum),
+                random_start=bool(random_start), early_stop=bool(early_stop), gradient=gradient,
+                ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+
+
+def pgd(logits_fn: LogitsFn, x, y, key, eps: float = 0.3, *, step: float = 0.01,
+        n_iter: int = 40, random_start: bool = True, **kwargs):
+  """L-inf PGD of Madry et al. (eps 0.3, 40 steps of 0.01, random start): (x_adv, fooled)."""
+  xf, fooled, _ = iterative_attack(logits_fn, x, y, key, eps, norm="linf", step=step,
+                                   n_iter=n_iter, random_start=random_start, **kwargs)
+  return xf, fooled
