@@ -189,9 +189,13 @@ def _finish(name: str, score: float, details: dict, timer: Timer, counts: dict) 
 # --------------------------------------------------------------------------------------------
 
 def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
-                method: str = 'spearman', noise_padding: bool = True,
+                method: str = 'spearman', noise_padding: bool = True, keep_codes: bool = False,
                 representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """MCC x100 (spec 6.1): Spearman correlation + Hungarian assignment with noise padding."""
+  """MCC x100 (spec 6.1): Spearman correlation + Hungarian assignment with noise padding.
+
+  With ``keep_codes`` the sampled 'codes' (n, d) and 'factors' (n, F) are returned too (for the
+  figures of `rvl_jax.disentanglement.plots`).
+  """
   _check_dataset(dataset)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
@@ -200,6 +204,8 @@ def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
   res = scores.mean_corr_coef(codes, factors, method=method, noise_padding=noise_padding, key=rng)
   score = res.pop('score')
   res['per_factor'] = 100.0 * res['per_factor']
+  if keep_codes:
+    res['codes'], res['factors'] = codes, factors
   return _finish('mcc', score, res, timer, {'num_train': num_train})
 
 

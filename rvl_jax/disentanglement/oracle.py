@@ -14,10 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
+from rvl_jax.data import dsprites
 from rvl_jax.data import ground_truth
 
-DSPRITES_FACTOR_SIZES = (3, 6, 40, 32, 32)
-DSPRITES_FACTOR_NAMES = ('shape', 'scale', 'orientation', 'x_position', 'y_position')
+DSPRITES_FACTOR_SIZES = tuple(dsprites.FACTOR_SIZES)
+DSPRITES_FACTOR_NAMES = tuple(dsprites.FACTOR_NAMES)
 
 
 class FactorGrid(ground_truth.GroundTruthData):
@@ -32,8 +33,7 @@ class FactorGrid(ground_truth.GroundTruthData):
                       else tuple(f'factor_{i}' for i in range(len(self.factor_sizes))))
     self.factor_names = tuple(factor_names)
     if categorical is None:
-      categorical = ((True, False, False, False, False)
-                     if self.factor_sizes == DSPRITES_FACTOR_SIZES
+      categorical = (tuple(dsprites.CATEGORICAL) if self.factor_sizes == DSPRITES_FACTOR_SIZES
                      else (False,) * len(self.factor_sizes))
     self.categorical = tuple(categorical)
     self.image_shape = (1, 1, len(self.factor_sizes))
