@@ -1,0 +1,25 @@
+"""Launch: python -m experiments.slowvae.main \
+    --config=experiments/slowvae/configs/slowvae.py[:smoke|:paper|:<dataset>|:smoke-<dataset>] \
+    --workdir=DIR
+Methods: configs/{slowvae,betavae,adagvae,pcl,pmvae,nica}.py. Override keys with --config.key=value."""
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from experiments.slowvae import train
+from rvl_jax.core import experiment
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory (resumes if it has checkpoints).')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  del argv
+  experiment.launch(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  app.run(main)

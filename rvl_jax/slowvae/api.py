@@ -1,0 +1,57 @@
+"""Loading trained runs: ``load_representation(workdir) -> (representation_fn, dataset)``."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional, Tuple
+
+import jax
+import ml_collections
+import numpy as np
+
+from rvl_jax.core import checkpoint as ckpt_lib
+from rvl_jax.core import io as rio
+from rvl_jax.slowvae import datasets
+from rvl_jax.slowvae import training
+
+
+def load_run(workdir: str, step: Optional[int] = None):
+  """(config, pair source, model, params) of a finished/checkpointed experiment run."""
+  cfg_path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(cfg_path):
+    raise FileNotFoundError(f"argument 'workdir': no config.json in {workdir!r} (not a SlowVAE "
+                            "experiment directory)")
+  config = ml_collections.ConfigDict(rio.read_json(cfg_path))
+  src = datasets.build(config.data)
+  model, state = training.create_state(
+      config.method, arch=config.model.arch, latent_dim=config.model.latent_dim,
+      data_shape=tuple(src.image_shape), hidden=tuple(config.model.hidden),
+      learning_rate=config.train.learning_rate, seed=config.seed)
+  ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  try:
+    if ckpt.latest_step() is None:
+      raise FileNotFoundError(f"argument 'workdir': no checkpoint under {workdir!r}/checkpoints")
+    state = ckpt.restore(state, step=step)
+  finally:
+    ckpt.close()
+  return config, src, model, jax.device_get(state.params)
+
+
+def load_representation(workdir: str, step: Optional[int] = None
+                        ) -> Tuple[Callable[[np.ndarray], np.ndarray], Any]:
+  """Representation function and evaluation data set of a trained run.
+
+  Returns:
+    representation_fn: images (n, H, W, C) float32 in [0, 1] (or vectors for the synthetic
+      source) -> encoder means mu(x) (VAEs) / features h(x) (PCL), numpy (n, d). Pure JAX, so
+      it can be jit-compiled by the metrics.
+    dataset: a GroundTruthData factor grid (discrete data: all metrics apply) or, for continuous
+      sources (Natural Sprites continuous, KITTI Masks, nonlinear ICA), the pair source itself,
+      whose ``sample(rng, n) -> (factors, observations)`` feeds MCC.
+  """
+  config, src, model, params = load_run(workdir, step)
+  if config.method == 'pcl':
+    fn = lambda x: model.apply({'params': params}, x, method=model.features)
+  else:
+    fn = lambda x: model.apply({'params': params}, x, method=model.encode)[0]
+  dataset = src.ground_truth if src.ground_truth is not None else src
+  return fn, dataset
