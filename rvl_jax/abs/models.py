@@ -1,0 +1,157 @@
+"""ABS / Binary ABS classifiers and the public ``logits_fn`` constructors.
+
+Interface shared with the attack and noise suites: a classifier is a callable
+``logits_fn(x) -> (N, 10)`` with x float32 (N, 28, 28, 1) in [0, 1].
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rvl_jax.abs import inference as inf
+from rvl_jax.abs import weights as weights_lib
+
+
+def check_mnist_images(name: str, x) -> np.ndarray:
+  """Validates a batch of MNIST-shaped images and returns it as float32 (N, 28, 28, 1)."""
+  x = np.asarray(x) if not isinstance(x, jax.Array) else x
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or tuple(x.shape[1:]) != (28, 28, 1):
+    raise ValueError(f"argument '{name}': expected shape (N, 28, 28, 1), got {tuple(x.shape)}")
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    raise TypeError(f"argument '{name}': expected a floating dtype in [0, 1], got {x.dtype}")
+  if x.size and not isinstance(x, jax.core.Tracer):
+    lo, hi = float(jnp.min(x)), float(jnp.max(x))
+    if lo < -1e-6 or hi > 1 + 1e-6:
+      raise ValueError(f"argument '{name}': expected values in [0, 1], got range [{lo}, {hi}]")
+  return x.astype(jnp.float32)
+
+
+@dataclasses.dataclass
+class ABSOptions:
+  """ABS inference options (reference defaults, spec section 5)."""
+  n_samples: int = 8000
+  fraction_to_dismiss: float = 0.1
+  bank: str = 'gaussian'  # or 'grid'
+  bank_seed: int = 1234
+  n_iter: int = 50
+  lr: float = 0.05
+  clip: float = 5.0
+  clip_mode: str = 'reference'  # or 'correct'
+  beta: float = 1.0
+  binary: bool = False
+  gamma: Optional[Sequence[float]] = None  # class scalings; default BINARY_ABS_GAMMA if binary
+  alpha: float = inf.ABS_ALPHA
+  eta: float = inf.ABS_ETA
+  batch_size: int = 100
+  class_mode: str = 'unroll'  # 'unroll' (fast on CPU) or 'vmap'
+
+
+class ABS:
+  """Analysis-by-synthesis classifier built from ten class-conditional VAE decoders.
+
+  ``vae_variables``: list of ten Flax variable dicts of ``nets.VAE`` (or of the
+  decoder alone), class order 0..9. The sample bank is decoded lazily on first use.
+  """
+
+  def __init__(self, vae_variables, options: Optional[ABSOptions] = None, **overrides):
+    opts = dataclasses.replace(options or ABSOptions(), **overrides)
+    self.options = opts
+    if opts.binary and opts.gamma is None:
+      opts.gamma = inf.BINARY_ABS_GAMMA
+    self.params = inf.stack_fused([inf.fuse_decoder(v) for v in vae_variables])
+    self.num_classes = int(self.params.b0.shape[0])
+    self._bank = None
+
+  # -- bank -------------------------------------------------------------
+  @property
+  def bank(self):
+    """(latents (S, L), images (C, S, 784), squared norms (C, S)), built once."""
+    if self._bank is None:
+      o = self.options
+      if o.bank == 'gaussian':
+        z = inf.gaussian_bank(o.n_samples, o.fraction_to_dismiss, o.bank_seed)
+      elif o.bank == 'grid':
+        z = inf.grid_bank(o.n_samples)
+      else:
+        raise ValueError(f"argument 'bank': expected 'gaussian' or 'grid', got {o.bank!r}")
+      z = jnp.asarray(z)
+      imgs = inf.decode_bank(self.params, z)
+      self._bank = (z, imgs, jnp.sum(imgs ** 2, axis=-1))
+    return self._bank
+
+  def with_options(self, **overrides) -> 'ABS':
+    """A copy sharing parameters (and the bank, if the bank options are unchanged)."""
+    new = object.__new__(ABS)
+    new.options = dataclasses.replace(self.options, **overrides)
+    if new.options.binary and new.options.gamma is None:
+      new.options.gamma = inf.BINARY_ABS_GAMMA
+    new.params, new.num_classes = self.params, self.num_classes
+    same = all(getattr(new.options, k) == getattr(self.options, k)
+               for k in ('n_samples', 'fraction_to_dismiss', 'bank', 'bank_seed'))
+    new._bank = self._bank if same else None
+    return new
+
+  # -- inference --------------------------------------------------------
+  def apply(self, x, *, n_iter=None, beta=None, return_recon=False):
+    """Traceable latent search on ONE batch x (B, 28, 28, 1) (binarized if options.binary).
+
+    Returns dict(scores (B, 10), latents (B, 10, 8)[, recon (B, 10, 784)], logits (B, 10)).
+    """
+    o = self.options
+    z, imgs, sq = self.bank
+    xf = x.reshape(x.shape[0], -1)
+    if o.binary:
+      xf = inf.binarize(xf)
+    out = inf.latent_search(self.params, z, imgs, sq, xf,
+                            n_iter=o.n_iter if n_iter is None else n_iter, lr=o.lr,
+                            clip=o.clip, clip_mode=o.clip_mode,
+                            beta=o.beta if beta is None else beta,
+                            return_recon=return_recon, class_mode=o.class_mode)
+    gamma = jnp.asarray(o.gamma if o.binary else np.ones(self.num_classes), jnp.float32)
+    out['logits'] = -gamma * out['scores']
+    return out
+
+  def infer(self, x, *, n_iter=None, beta=None, return_recon=False, batch_size=None):
+    """Batched (bounded memory, one compile) inference for any number of images; NumPy outputs."""
+    x = check_mnist_images('x', x)
+    bs = batch_size or self.options.batch_size
+    bs = max(1, min(bs, x.shape[0]))
+    fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon)
+    return inf.pad_batches(fn, jnp.asarray(x), bs)
+
+  def logits(self, x):
+    """(N, 10) logits = -gamma * e* (un-scaled by alpha, as in the reference)."""
+    return self.infer(x)['logits']
+
+  __call__ = logits
+
+  def predict(self, x):
+    return np.argmax(self.logits(x), axis=-1)
+
+  def probabilities(self, x):
+    """Calibrated confidence softmax with (alpha, eta)."""
+    return inf.confidence_softmax(self.logits(x), self.options.alpha, self.options.eta)
+
+
+def abs_from_vaes(vae_variables, binary: bool = False, **options) -> ABS:
+  return ABS(vae_variables, binary=binary, **options)
+
+
+def load_reference_abs(weights_dir: str, binary: bool = False, **options) -> ABS:
+  """ABS (or Binary ABS with binary=True) with the released weights in ``weights_dir``.
+
+  ``weights_dir`` holds ``abs_vae_class{c}.npz`` or the released ``ABS_{c}.net`` files
+  (or is a checkout of the authors' repository). The returned object is a
+  ``logits_fn``: ``model(x) -> (N, 10)``.
+  """
+  return ABS(weights_lib.load_abs_vaes(weights_dir), binary=binary, **options)
+
+
+def load_reference_binary_abs(weights_dir: str, **options) -> ABS:
+  return load_reference_abs(weights_dir, binary=True, **options)
