@@ -138,7 +138,8 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
       if eval_every and done % eval_every == 0 and done != num_steps:
         run_eval(done)
       if checkpointer is not None and (done % checkpoint_every == 0 or done == num_steps):
-        flush(done)  # never checkpoint a state whose recent metrics were not checked
+        if pending:  # never checkpoint a state whose recent metrics were not checked
+          _check_finite(_mean_metrics(pending), done)
         checkpointer.save(done, state)
       for hook in hooks:
         hook(done, state)
