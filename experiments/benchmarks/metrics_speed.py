@@ -1,0 +1,140 @@
+"""Wall time of every disentanglement metric at the reference sample counts (spec 6.8).
+
+    python -m experiments.benchmarks.metrics_speed [--scale=1.0] [--metrics=mig,dci]
+        [--representation=moments|linear] [--dci_trees=100] [--seed=0] [--out=FILE.json]
+
+Representation: a 10-dimensional jit-compiled JAX function of procedural dSprites images
+('moments': mass, centroid, second and third image moments; 'linear': a fixed random projection
+followed by tanh). Per metric the script prints the time spent rendering images (data), computing
+the representation, and in the metric itself (estimators, classifiers), plus the score. A baseline
+row measured in the same run compares the vectorised mutual-information matrix (MIG/Modularity)
+with scikit-learn's pairwise `mutual_info_score` on the same 100,000 points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rvl_jax import disentanglement as dis
+from rvl_jax.data import dsprites
+from rvl_jax.disentanglement import metrics as dm
+
+_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample counts (1 = spec 6.8).')
+_METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
+_REPR = flags.DEFINE_enum('representation', 'moments', ['moments', 'linear'],
+                          '10-d representation of the images.')
+_DCI_TREES = flags.DEFINE_integer('dci_trees', 100, 'Trees per GBT in DCI (100 = reference).')
+_SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed.')
+_BATCH = flags.DEFINE_integer('representation_batch_size', 1024, 'Images per representation call.')
+_OUT = flags.DEFINE_string('out', None, 'Optional JSON file for the measured numbers.')
+
+
+def moments_representation(image_size: int = 64):
+  """10 image moments of a (n, H, W, 1) batch: mass, centroid (2), 2nd central (3), 3rd (4)."""
+  coords = (jnp.arange(image_size, dtype=jnp.float32) + 0.5) / image_size
+
+  def fn(images):
+    x = images[..., 0]
+    mass = x.sum(axis=(1, 2)) + 1e-6
+    py = x.sum(axis=2) / mass[:, None]  # (n, H) marginal over rows
+    px = x.sum(axis=1) / mass[:, None]
+    cy, cx = py @ coords, px @ coords
+    dy = coords[None, :] - cy[:, None]
+    dx = coords[None, :] - cx[:, None]
+    w = x / mass[:, None, None]
+    yy = jnp.einsum('nhw,nh->n', w, dy ** 2)
+    xx = jnp.einsum('nhw,nw->n', w, dx ** 2)
+    xy = jnp.einsum('nhw,nh,nw->n', w, dy, dx)
+    yyy = jnp.einsum('nhw,nh->n', w, dy ** 3)
+    xxx = jnp.einsum('nhw,nw->n', w, dx ** 3)
+    xxy = jnp.einsum('nhw,nh,nw->n', w, dy, dx ** 2)
+    xyy = jnp.einsum('nhw,nh,nw->n', w, dy ** 2, dx)
+    return jnp.stack([mass / image_size ** 2, cy, cx, yy, xx, xy, 10 * yyy, 10 * xxx, 10 * xxy,
+                      10 * xyy], axis=1)
+
+  return fn
+
+
+def linear_representation(seed: int, image_size: int = 64):
+  w = jax.random.normal(jax.random.PRNGKey(seed), (image_size * image_size, 10)) / 8.0
+
+  def fn(images):
+    return jnp.tanh(images.reshape(images.shape[0], -1) @ w)
+
+  return fn
+
+
+def mi_baseline(codes: np.ndarray, factors: np.ndarray) -> dict[str, float]:
+  from sklearn.metrics import mutual_info_score
+  binned = dis.histogram_discretize(codes, 20)
+  t = time.perf_counter()
+  fast = dis.mutual_info_matrix(binned, factors)
+  t_fast = time.perf_counter() - t
+  t = time.perf_counter()
+  ref = np.array([[mutual_info_score(factors[:, j], binned[:, i]) for j in range(factors.shape[1])]
+                  for i in range(binned.shape[1])])
+  t_ref = time.perf_counter() - t
+  return {'vectorized_s': t_fast, 'sklearn_pairwise_s': t_ref,
+          'max_abs_diff': float(np.abs(fast - ref).max())}
+
+
+def main(argv):
+  del argv
+  data = dsprites.ProceduralDSprites()
+  fn = (moments_representation() if _REPR.value == 'moments'
+        else linear_representation(_SEED.value))
+  rep = dm.Representation(fn, batch_size=_BATCH.value)
+  metrics = tuple(_METRICS.value or dm.ALL_METRICS)
+  counts = dm.scaled_counts(_SCALE.value, metrics=metrics) if _SCALE.value != 1.0 else None
+  options = {'dci': {'n_estimators': _DCI_TREES.value}}
+  print(f'devices: {jax.devices()}  cpu count: {os.cpu_count()}  representation: {_REPR.value} '
+        f'(10-d, jit, batch {_BATCH.value})  scale: {_SCALE.value}')
+  rows = {}
+  header = (f"{'metric':<11} {'counts':<58} {'images':>9} {'data_s':>8} {'repr_s':>8} "
+            f"{'metric_s':>9} {'total_s':>8} {'score':>7}")
+  print(header)
+  t_all = time.perf_counter()
+  for name in metrics:
+    out = dis.evaluate_all(rep, data, _SEED.value, metrics=[name], counts=counts, options=options)
+    t = out['timing'][name]
+    c = out['counts'][name]
+    images = _num_images(name, c)
+    rows[name] = dict(t, counts=c, images=images, score=out['scores'][name])
+    print(f"{name:<11} {json.dumps(c):<58} {images:>9d} {t['data_s']:>8.1f} "
+          f"{t['representation_s']:>8.1f} {t['metric_s']:>9.1f} {t['total_s']:>8.1f} "
+          f"{out['scores'][name]:>7.1f}", flush=True)
+  total = time.perf_counter() - t_all
+  print(f'all metrics: {total:.1f} s')
+  n_mi = dm.DEFAULT_COUNTS['mig']['num_train'] if counts is None else counts.get(
+      'mig', dm.scaled_counts(_SCALE.value)['mig'])['num_train']
+  timer = dm.Timer()
+  codes, factors = dm.sample_codes(rep, data, np.random.default_rng(_SEED.value), n_mi, timer)
+  base = mi_baseline(codes, factors)
+  print(f"baseline: MI matrix (10 codes x 5 factors, {n_mi} points): vectorized "
+        f"{base['vectorized_s']:.3f} s vs sklearn pairwise {base['sklearn_pairwise_s']:.3f} s "
+        f"({base['sklearn_pairwise_s'] / max(base['vectorized_s'], 1e-9):.1f}x), "
+        f"max |diff| {base['max_abs_diff']:.1e}")
+  if _OUT.value:
+    from rvl_jax.core import io as rio
+    rio.write_json(_OUT.value, {'rows': rows, 'total_s': total, 'mi_baseline': base,
+                                'representation': _REPR.value, 'scale': _SCALE.value})
+
+
+def _num_images(name: str, c: dict) -> int:
+  if name == 'beta_vae':
+    return 2 * c['batch_size'] * (c['num_train'] + c['num_eval'])
+  if name == 'factor_vae':
+    return c['num_variance_estimate'] + c['batch_size'] * (c['num_train'] + c['num_eval'])
+  return c.get('num_train', 0) + c.get('num_test', 0)
+
+
+if __name__ == '__main__':
+  app.run(main)
