@@ -1,0 +1,84 @@
+"""Racecar loss (spec sec. 3): L = sum_m lambda_m * reduce(d_m - d'_m), plus helpers.
+
+Why it works: standard orthogonality sum_m ||M_m^T M_m - I||_F^2 ignores the data; racecar minimises
+sum_m sum_i ||(M_m^T M_m - I) d_m^i||^2 over the layer inputs actually seen, i.e. it only asks the *data*
+to be eigenvectors of M^T M with eigenvalue 1. As rank(M) is limited, the active right singular vectors
+are pushed towards the dominant directions of the layer-input distribution. M^T M is never formed: the
+loss is realised by a reverse pass that re-uses every weight transposed (no new parameters). For one
+linear layer with bias the term equals ||M^T M d - d||^2 exactly (the bias cancels).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REDUCTIONS = ('half_sum', 'sum', 'mean')
+
+
+def reduce_sq(diff, reduction: str = 'half_sum', weights=None):
+  """half_sum = 1/2 sum (tf.nn.l2_loss, the reference), sum, or mean over all elements.
+  `weights` (broadcastable to diff) multiplies the squared error elementwise."""
+  sq = jnp.square(diff)
+  if weights is not None:
+    sq = sq * weights
+  if reduction == 'half_sum':
+    return 0.5 * jnp.sum(sq)
+  if reduction == 'sum':
+    return jnp.sum(sq)
+  if reduction == 'mean':
+    return jnp.mean(sq)
+  raise ValueError(f"argument 'reduction': expected one of {REDUCTIONS}, got {reduction!r}")
+
+
+def layer_lambdas(lam: Union[float, Sequence[float]], n: int, variant: str = 'full') -> Tuple[float, ...]:
+  """Per-layer weights lambda_1..lambda_n. RR1 keeps only lambda_1."""
+  if np.ndim(lam) == 0:
+    lams = [float(lam)] * n
+  else:
+    lams = [float(v) for v in lam]
+    if len(lams) != n:
+      raise ValueError(f"argument 'lam': expected a scalar or {n} per-layer values, got {len(lams)}")
+  if variant == 'rr1':
+    lams = [lams[0]] + [0.0] * (n - 1)
+  return tuple(lams)
+
+
+def group_weights(dim: int, groups: Mapping[Tuple[int, int], float], default: float = 0.0) -> np.ndarray:
+  """Per-input-dimension weights from {(start, stop): weight}; other dims get `default`.
+  E.g. InfoGAN codes: group_weights(74, {(0, 10): 1.33, (10, 11): 1., (11, 12): 1.})."""
+  w = np.full((dim,), default, np.float32)
+  for (a, b), v in groups.items():
+    if not (0 <= a < b <= dim):
+      raise ValueError(f"argument 'groups': expected ranges inside [0, {dim}], got {(a, b)}")
+    w[a:b] = v
+  return w
+
+
+def racecar_terms(ds: Sequence, recons: Sequence, reduction: str = 'half_sum', input_weights=None,
+                  stop_grad_targets: bool = False, num_terms: Optional[int] = None):
+  """Unweighted terms reduce(d'_m - d_m) for m = 1..n (or only the first `num_terms`).
+  No stop-gradient by default (the gradient reaches both passes, as in the reference)."""
+  n = len(recons) if num_terms is None else num_terms
+  terms = []
+  for m in range(n):
+    target = jax.lax.stop_gradient(ds[m]) if stop_grad_targets else ds[m]
+    if recons[m].shape != target.shape:
+      raise ValueError(f"racecar term {m + 1}: reconstruction shape {recons[m].shape} != {target.shape}")
+    w = input_weights if m == 0 else None
+    terms.append(reduce_sq(recons[m] - target, reduction, w))
+  return terms
+
+
+def racecar_loss(ds, recons, lam: Union[float, Sequence[float]] = 1.0, variant: str = 'full',
+                 reduction: str = 'half_sum', input_weights=None, stop_grad_targets: bool = False):
+  """sum_m lambda_m reduce(d'_m - d_m). `variant='rr1'` uses only the input term (exactly one term).
+  Returns (loss, per-term list)."""
+  n = len(recons)
+  lams = layer_lambdas(lam, n, variant)
+  k = 1 if variant == 'rr1' else n
+  terms = racecar_terms(ds, recons, reduction, input_weights, stop_grad_targets, num_terms=k)
+  loss = sum(l * t for l, t in zip(lams, terms))
+  return loss, terms

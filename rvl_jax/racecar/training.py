@@ -1,0 +1,149 @@
+"""Pure train steps for Std / Ort / RR / lRR / RR1 training of racecar chains.
+
+`make_train_step(reg)` returns `train_step(state, batch) -> (state, metrics)` for
+`rvl_jax.core.loop.train` (the loop jits and shards it). batch = {'x': inputs, 'y': one-hot labels
+(float [N, C]) or int labels [N]}.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rvl_jax.racecar import losses as rr_losses
+from rvl_jax.racecar import ortho
+from rvl_jax.racecar.layers import ChainOutput, ReverseConfig
+
+METHODS = ('std', 'ort', 'ort_frob', 'rr', 'lrr', 'rr1')
+_VARIANT = {'rr': 'full', 'lrr': 'layerwise', 'rr1': 'rr1'}
+
+
+@dataclasses.dataclass(frozen=True)
+class RegConfig:
+  """Regulariser settings.
+
+  method: 'std' | 'ort' (SRIP) | 'ort_frob' (Frobenius) | 'rr' (full) | 'lrr' (layer-wise) | 'rr1'.
+  lam: racecar lambda, scalar or per layer. reduction: 'half_sum' | 'sum' | 'mean'.
+  input_weights: optional per-input-dimension weights of the d_1 term (RR1 on input groups).
+  output_activation / source / reverse_updates_bn_stats: see `ReverseConfig`.
+  ort_*: SRIP options (sec. 5.2); ort_include: substrings of the kernel paths to penalise (None = all).
+  double_softmax: reference parity (softmax output fed to the cross-entropy as logits).
+  """
+  method: str = 'std'
+  lam: Union[float, Tuple[float, ...]] = 1e-5
+  reduction: str = 'half_sum'
+  input_weights: Optional[Tuple[float, ...]] = None
+  output_activation: Optional[str] = None
+  source: str = 'activated'
+  reverse_updates_bn_stats: bool = False
+  stop_grad_targets: bool = False
+  ort_beta: float = 0.1
+  ort_power_iters: int = 1
+  ort_squared: bool = True
+  ort_stop_grad_vectors: bool = False
+  ort_include: Optional[Tuple[str, ...]] = None
+  double_softmax: bool = False
+
+  def __post_init__(self):
+    if self.method not in METHODS:
+      raise ValueError(f"argument 'method': expected one of {METHODS}, got {self.method!r}")
+
+  @property
+  def active(self) -> bool:
+    """False when the regulariser contributes exactly nothing (std, or every lambda_m = 0, or beta = 0):
+    then no reverse pass is built and the step is the Std step, bit for bit."""
+    if self.method in _VARIANT:
+      return any(v != 0 for v in rr_losses.layer_lambdas(self.lam, 1 if jnp.ndim(self.lam) == 0
+                                                          else len(self.lam), 'full'))
+    if self.method in ('ort', 'ort_frob'):
+      return self.ort_beta != 0
+    return False
+
+  @property
+  def reverse(self) -> Optional[ReverseConfig]:
+    if self.method not in _VARIANT:
+      return None
+    return ReverseConfig(_VARIANT[self.method], self.output_activation, self.source,
+                         self.reverse_updates_bn_stats)
+
+
+def cross_entropy(logits, y, double_softmax: bool = False):
+  """Mean softmax cross-entropy with one-hot (float) or integer labels."""
+  if double_softmax:
+    logits = jax.nn.softmax(logits, -1)
+  if y.ndim == logits.ndim:
+    return jnp.mean(optax.softmax_cross_entropy(logits, y))
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y.astype(jnp.int32)))
+
+
+def accuracy(logits, y):
+  yl = jnp.argmax(y, -1) if y.ndim == logits.ndim else y
+  return jnp.mean(jnp.argmax(logits, -1) == yl)
+
+
+def apply_chain(state, params, x, train: bool, reverse: Optional[ReverseConfig]):
+  """Runs the chain; returns (ChainOutput, new batch_stats)."""
+  if state.batch_stats:
+    variables = {'params': params, 'batch_stats': state.batch_stats}
+    if train:
+      out, upd = state.apply_fn(variables, x, train=True, reverse=reverse, mutable=['batch_stats'])
+      return out, upd['batch_stats']
+    return state.apply_fn(variables, x, train=False, reverse=reverse), state.batch_stats
+  return state.apply_fn({'params': params}, x, train=train, reverse=reverse), state.batch_stats
+
+
+def regularizer(reg: RegConfig, params, out: ChainOutput, key):
+  """(penalty, metrics) of the configured regulariser."""
+  if reg.method in _VARIANT:
+    loss, terms = rr_losses.racecar_loss(
+        out.ds, out.recons, reg.lam, _VARIANT[reg.method], reg.reduction,
+        None if reg.input_weights is None else jnp.asarray(reg.input_weights, jnp.float32),
+        reg.stop_grad_targets)
+    return loss, {'rr_loss': loss, 'rr_term1': terms[0]}
+  if reg.method == 'ort':
+    pen = ortho.srip_penalty(params, key, reg.ort_beta, reg.ort_include, power_iters=reg.ort_power_iters,
+                             squared=reg.ort_squared, stop_grad_vectors=reg.ort_stop_grad_vectors)
+    return pen, {'ort_loss': pen}
+  if reg.method == 'ort_frob':
+    pen = ortho.frobenius_penalty(params, reg.ort_beta, reg.ort_include)
+    return pen, {'ort_loss': pen}
+  return 0.0, {}
+
+
+def make_train_step(reg: RegConfig, task_loss: str = 'softmax_ce'):
+  """Pure train step (do not jit it yourself: `rvl_jax.core.loop.train` does)."""
+  reverse = reg.reverse if reg.active else None
+
+  def train_step(state, batch):
+    state, key = state.next_rng()
+
+    def loss_fn(params):
+      out, new_bs = apply_chain(state, params, batch['x'], True, reverse)
+      if task_loss == 'softmax_ce':
+        task = cross_entropy(out.out, batch['y'], reg.double_softmax)
+      elif task_loss == 'mse':
+        task = jnp.mean(jnp.square(out.out - batch['y']))
+      else:
+        raise ValueError(f"argument 'task_loss': expected 'softmax_ce' or 'mse', got {task_loss!r}")
+      pen, mets = regularizer(reg, params, out, key) if reg.active else (0.0, {})
+      return task + pen, (task, mets, out.out, new_bs)
+
+    (loss, (task, mets, logits, new_bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    state = state.apply_gradients(grads, batch_stats=new_bs)
+    metrics = {'loss': loss, 'task_loss': task, **mets}
+    if task_loss == 'softmax_ce':
+      metrics['accuracy'] = accuracy(logits, batch['y'])
+    return state, metrics
+
+  return train_step
+
+
+def make_predict(state, reverse: Optional[ReverseConfig] = None):
+  """Jitted x -> task output (eval mode), or (output, d'_1) when `reverse` is given."""
+  def fn(x):
+    out, _ = apply_chain(state, state.params, x, False, reverse)
+    return out.out if reverse is None else (out.out, out.recons[0])
+  return jax.jit(fn)

@@ -1,0 +1,158 @@
+"""Racecar chain, losses, SRIP/Frobenius and the exact identities of spec sec. 3.10."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rvl_jax.core import train_state
+from rvl_jax.racecar import layers as L
+from rvl_jax.racecar import losses, ops, ortho, training
+
+jax.config.update('jax_default_matmul_precision', 'highest')
+
+
+def _init(model, x, rev=None):
+  return model.init(jax.random.PRNGKey(0), x, train=False, reverse=rev)
+
+
+def test_single_dense_layer_loss_equals_matrix_form():
+  x = jax.random.normal(jax.random.PRNGKey(1), (4, 6))
+  model = L.RacecarChain((L.dense_spec(3, activation=None),))
+  v = _init(model, x, L.ReverseConfig())
+  v = {'params': jax.tree_util.tree_map(lambda a: a, v['params'])}
+  v['params']['layer1']['bias'] = jnp.array([0.3, -1.0, 2.0])   # the bias must cancel
+  out = model.apply(v, x, reverse=L.ReverseConfig())
+  loss, terms = losses.racecar_loss(out.ds, out.recons, 1.0)
+  k = v['params']['layer1']['kernel']
+  expect = 0.5 * jnp.sum(jnp.square((k @ k.T - jnp.eye(6)) @ x.T))
+  np.testing.assert_allclose(loss, expect, rtol=1e-5)
+  assert len(terms) == 1
+
+
+def test_full_equals_layerwise_for_one_layer_and_rr1_has_one_term():
+  x = jax.random.normal(jax.random.PRNGKey(2), (3, 9, 9, 2))
+  one = L.RacecarChain((L.conv_spec(4, 3, 2, norm='bn'),))
+  v = _init(one, x, L.ReverseConfig())
+  f = one.apply(v, x, train=True, reverse=L.ReverseConfig('full'), mutable=['batch_stats'])[0]
+  lw = one.apply(v, x, train=True, reverse=L.ReverseConfig('layerwise'), mutable=['batch_stats'])[0]
+  np.testing.assert_array_equal(f.recons[0], lw.recons[0])
+  three = L.RacecarChain((L.conv_spec(4, 3), L.conv_spec(5, 3, pool_before='max2'), L.dense_spec(3)))
+  v3 = _init(three, x, L.ReverseConfig())
+  o = three.apply(v3, x, reverse=L.ReverseConfig('rr1'))
+  _, terms = losses.racecar_loss(o.ds, o.recons, 1.0, variant='rr1')
+  assert len(terms) == 1
+  assert losses.layer_lambdas(0.5, 3, 'rr1') == (0.5, 0.0, 0.0)
+
+
+def test_reverse_pass_matches_oracle_chain_and_shapes():
+  """Full reverse pass of a no-BN chain equals the chain of vjp-oracle transposes, shapes exact."""
+  x = jax.random.normal(jax.random.PRNGKey(3), (2, 11, 11, 1))
+  specs = (L.conv_spec(3, 3, 2, activation='tanh'), L.conv_spec(4, 2, 1, 'VALID', activation='relu',
+                                                                 pool_before='max2'), L.dense_spec(5, activation='sigmoid'))
+  model = L.RacecarChain(specs)
+  v = _init(model, x, L.ReverseConfig())
+  out = model.apply(v, x, reverse=L.ReverseConfig(output_activation='relu'))
+  assert [r.shape for r in out.recons] == [d.shape for d in out.ds[:-1]]
+  p = v['params']
+  # oracle: build each layer's linear op and transpose it with jax.linear_transpose
+  d2, d3 = out.ds[1], out.ds[2]
+  lin3 = lambda h: ops.dense(ops.flatten(h), p['layer3']['kernel'])
+  t3 = jax.linear_transpose(lin3, d3)(out.ds[3] - p['layer3']['bias'])[0]
+  r3 = jax.nn.relu(t3)                         # f_2, no pooling before layer 3
+  np.testing.assert_allclose(out.recons[2], r3, rtol=1e-4, atol=1e-5)
+  lin2 = lambda h: ops.conv(h, p['layer2']['kernel'], padding='VALID')
+  mp = ops.max_pool2(d2)
+  t2 = jax.linear_transpose(lin2, mp)(r3 - p['layer2']['bias'])[0]
+  r2 = ops.upsample_nearest2(jnp.tanh(t2), d2.shape[1:3])   # f_1 then UP to the pre-pool size
+  np.testing.assert_allclose(out.recons[1], r2, rtol=1e-4, atol=1e-5)
+  lin1 = lambda h: ops.conv(h, p['layer1']['kernel'], strides=2)
+  r1 = jax.nn.relu(jax.linear_transpose(lin1, x)(r2 - p['layer1']['bias'])[0])
+  np.testing.assert_allclose(out.recons[0], r1, rtol=1e-4, atol=1e-5)
+
+
+def test_shift_by_one_bn_and_running_stats_policy():
+  x = jax.random.normal(jax.random.PRNGKey(4), (4, 8, 8, 1))
+  model = L.RacecarChain((L.conv_spec(3, 3, norm='bn'), L.conv_spec(2, 3, norm='bn', pool_before='max2')))
+  v = _init(model, x, L.ReverseConfig())
+  _, st_default = model.apply(v, x, train=True, reverse=L.ReverseConfig(), mutable=['batch_stats'])
+  _, st_fwd = model.apply(v, x, train=True, reverse=None, mutable=['batch_stats'])
+  _, st_parity = model.apply(v, x, train=True, reverse=L.ReverseConfig(reverse_updates_bn_stats=True),
+                             mutable=['batch_stats'])
+  # default: the reverse call does not touch running statistics
+  for a, b in zip(jax.tree_util.tree_leaves(st_default), jax.tree_util.tree_leaves(st_fwd)):
+    np.testing.assert_array_equal(a, b)
+  # parity: bn1 (used by the reverse of layer 2) is updated twice
+  assert not np.allclose(st_parity['batch_stats']['bn1']['mean'], st_fwd['batch_stats']['bn1']['mean'])
+  np.testing.assert_array_equal(st_parity['batch_stats']['bn2']['mean'], st_fwd['batch_stats']['bn2']['mean'])
+
+
+def _train(method, lam, steps=4):
+  x = jax.random.normal(jax.random.PRNGKey(5), (8, 8, 8, 1))
+  y = jax.nn.one_hot(jnp.arange(8) % 3, 3)
+  model = L.RacecarChain((L.conv_spec(3, 3, norm='bn'), L.conv_spec(4, 3, norm='bn', pool_before='max2')),
+                         head=(3,))
+  reg = training.RegConfig(method=method, lam=lam, output_activation='relu')
+  v = model.init(jax.random.PRNGKey(0), x, train=False, reverse=reg.reverse)
+  st = train_state.TrainState.create(apply_fn=model.apply, params=v['params'], tx=optax.adam(1e-2),
+                                     rng=jax.random.PRNGKey(1), batch_stats=v['batch_stats'])
+  step = jax.jit(training.make_train_step(reg))
+  for _ in range(steps):
+    st, m = step(st, {'x': x, 'y': y})
+  return st, m
+
+
+def test_lambda_zero_is_bit_identical_to_std():
+  s_std, _ = _train('std', 0.0)
+  s_rr, m = _train('rr', 0.0)
+  for a, b in zip(jax.tree_util.tree_leaves(s_std.params), jax.tree_util.tree_leaves(s_rr.params)):
+    np.testing.assert_array_equal(a, b)
+  s_rr1, _ = _train('rr', 1e-2)
+  assert not np.array_equal(s_rr1.params['layer1']['kernel'], s_std.params['layer1']['kernel'])
+
+
+def test_reductions_and_group_weights():
+  d = [jnp.ones((2, 3))]
+  r = [jnp.zeros((2, 3))]
+  assert float(losses.racecar_loss(d, r, 1.0, reduction='half_sum')[0]) == 3.0
+  assert float(losses.racecar_loss(d, r, 1.0, reduction='sum')[0]) == 6.0
+  assert float(losses.racecar_loss(d, r, 1.0, reduction='mean')[0]) == 1.0
+  w = losses.group_weights(3, {(0, 1): 1.33, (2, 3): 1.0})
+  np.testing.assert_allclose(w, [1.33, 0, 1.0])
+  assert np.isclose(float(losses.racecar_loss(d, r, 1.0, 'rr1', 'sum', w)[0]), 2 * 2.33)
+  with pytest.raises(ValueError, match='reduction'):
+    losses.reduce_sq(d[0], 'max')
+  with pytest.raises(ValueError, match="'lam'"):
+    losses.layer_lambdas((1.0, 2.0), 3)
+
+
+def test_srip_and_frobenius():
+  k = jax.random.normal(jax.random.PRNGKey(6), (20, 6))
+  a = k.T @ k - jnp.eye(6)
+  true = float(jnp.max(jnp.abs(jnp.linalg.eigvalsh(a))))
+  est = ortho.srip(k, jax.random.PRNGKey(0), power_iters=50, squared=False)
+  np.testing.assert_allclose(est, true, rtol=1e-3)
+  np.testing.assert_allclose(ortho.srip(k, jax.random.PRNGKey(0), power_iters=50), true ** 2, rtol=2e-3)
+  assert float(ortho.srip(k, jax.random.PRNGKey(0), 1, squared=False)) <= true * (1 + 1e-5)
+  np.testing.assert_allclose(ortho.ortho_frobenius(k), jnp.sum(a ** 2), rtol=1e-5)
+  q = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(7), (8, 8)))[0][:, :5]
+  assert float(ortho.ortho_frobenius(q)) < 1e-8
+  conv = jax.random.normal(jax.random.PRNGKey(8), (1, 1, 3, 7))   # cout > kh*kw*cin: smaller side
+  assert ortho.gram_minus_identity(conv).shape == (3, 3)
+  g = jax.grad(lambda kk: ortho.srip(kk, jax.random.PRNGKey(1)))(k)
+  assert float(jnp.abs(g).sum()) > 0
+
+
+def test_ort_and_rr_train_steps_run():
+  for method in ('ort', 'ort_frob', 'lrr', 'rr1'):
+    _, m = _train(method, 1e-3, steps=2)
+    assert np.isfinite(float(m['loss']))
+
+
+def test_layer_spec_errors():
+  with pytest.raises(ValueError, match="'kind'"):
+    L.LayerSpec(kind='pool')
+  with pytest.raises(ValueError, match="'activation'"):
+    L.LayerSpec(activation='gelu2')
+  with pytest.raises(ValueError, match="'variant'"):
+    L.ReverseConfig('both')
