@@ -155,28 +155,36 @@ def score(p: FusedDecoder, z: jax.Array, x: jax.Array, beta: float) -> jax.Array
   return (jnp.sum((x - r) ** 2) + beta * 0.5 * jnp.sum(z ** 2)) / N_PIXELS
 
 
-def _score_and_recon(p, z, x, beta):
+def _residual_energy(x, r, deadzone):
+  if deadzone is None:
+    return jnp.sum((x - r) ** 2, axis=-1)
+  return jnp.sum(jax.nn.relu(jnp.abs(x - r) - deadzone) ** 2, axis=-1)
+
+
+def _score_and_recon(p, z, x, beta, deadzone=None):
   r = decode_image(p, z)
-  return (jnp.sum((x - r) ** 2) + beta * 0.5 * jnp.sum(z ** 2)) / N_PIXELS, r
+  return (_residual_energy(x, r, deadzone) + beta * 0.5 * jnp.sum(z ** 2)) / N_PIXELS, r
 
 
 def _class_params(params, c):
   return jax.tree_util.tree_map(lambda a: a[c], params)
 
 
-def _scores_all(params, z, x, beta, class_mode='unroll'):
+def _scores_all(params, z, x, beta, class_mode='unroll', deadzone=None):
   """params: class-stacked; z (C, B, L); x (B, P) -> scores (C, B), recon (C, B, P).
 
   The per-(image, class) score is vmapped over images. Classes are either
   vmapped too (class_mode='vmap': XLA sees grouped convolutions) or unrolled
   (class_mode='unroll', default: ten dense batched convolutions; ~2-4x faster on CPU).
   """
-  over_images = jax.vmap(_score_and_recon, in_axes=(None, 0, 0, None))
+  over_images = jax.vmap(_score_and_recon, in_axes=(None, 0, 0, None, None if deadzone is None
+                                                                      else 0))
   if class_mode == 'vmap':
-    return jax.vmap(over_images, in_axes=(0, 0, None, None))(params, z, x, beta)
+    return jax.vmap(over_images, in_axes=(0, 0, None, None, None))(params, z, x, beta, deadzone)
   if class_mode != 'unroll':
     raise ValueError(f"argument 'class_mode': expected 'unroll' or 'vmap', got {class_mode!r}")
-  outs = [over_images(_class_params(params, c), z[c], x, beta) for c in range(z.shape[0])]
+  outs = [over_images(_class_params(params, c), z[c], x, beta, deadzone)
+          for c in range(z.shape[0])]
   return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
 
 
@@ -218,8 +226,21 @@ def clip_latents(z: jax.Array, clip: float, mode: str = 'reference') -> jax.Arra
   return jnp.where(outside, proj, z)
 
 
-def stage1(x, bank, bank_images, bank_sqnorm, beta):
-  """Best bank latent per (image, class): x (B, P) -> (scores (B, C), z0 (B, C, L))."""
+def stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone=None):
+  """Best bank latent per (image, class): x (B, P) -> (scores (B, C), z0 (B, C, L)).
+
+  With ``deadzone`` (B,) the residual is the soft-thresholded sum
+  sum_i max(0, |x_i - G(z)_i| - deadzone)^2 (computed directly, class by class).
+  """
+  if deadzone is not None:
+    kl = 0.5 * jnp.sum(bank ** 2, axis=-1)
+
+    def per_class(imgs):
+      d = jax.nn.relu(jnp.abs(x[:, None, :] - imgs[None]) - deadzone[:, None, None])
+      return jnp.sum(d ** 2, -1)  # (B, S)
+    e = (jnp.transpose(jax.lax.map(per_class, bank_images), (1, 0, 2)) + beta * kl) / N_PIXELS
+    idx = jnp.argmin(e, axis=-1)
+    return jnp.min(e, axis=-1), bank[idx]
   cross = jnp.einsum('bp,csp->bcs', x, bank_images)
   kl = 0.5 * jnp.sum(bank ** 2, axis=-1)
   e = (jnp.sum(x ** 2, -1)[:, None, None] + bank_sqnorm[None] - 2.0 * cross
@@ -229,28 +250,32 @@ def stage1(x, bank, bank_images, bank_sqnorm, beta):
 
 
 @functools.partial(jax.jit, static_argnames=('n_iter', 'clip_mode', 'return_recon',
-                                             'class_mode'))
+                                             'class_mode', 'use_deadzone'))
 def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
                   n_iter: int = 50, lr: float = 0.05, clip: float = 5.0,
                   clip_mode: str = 'reference', beta: float = 1.0,
-                  return_recon: bool = False, class_mode: str = 'unroll'):
+                  return_recon: bool = False, class_mode: str = 'unroll',
+                  deadzone=None, use_deadzone: bool = False):
   """Full ABS latent search for a batch x (B, 784) (already binarized if needed).
 
   Returns dict(scores (B, C), latents (B, C, L)[, recon (B, C, 784)]). ``n_iter``
   passes: n_iter - 1 Adam updates (each followed by clipping) and a final forward
   pass that produces the outputs; n_iter = 0 returns the stage-1 minima.
+  ``deadzone`` (B,) with use_deadzone=True replaces the squared residual by the
+  soft-thresholded one (used by the L-inf lower bound).
   """
-  e0, z0 = stage1(x, bank, bank_images, bank_sqnorm, beta)
+  deadzone = deadzone if use_deadzone else None
+  e0, z0 = stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone)
   if n_iter == 0:
     out = {'scores': e0, 'latents': z0}
     if return_recon:
-      _, r = _scores_all(params, jnp.swapaxes(z0, 0, 1), x, beta, class_mode)
+      _, r = _scores_all(params, jnp.swapaxes(z0, 0, 1), x, beta, class_mode, deadzone)
       out['recon'] = jnp.swapaxes(r, 0, 1)
     return out
   z = jnp.swapaxes(z0, 0, 1)  # (C, B, L): class-major inside
 
   def total(zz):
-    e, _ = _scores_all(params, zz, x, beta, class_mode)
+    e, _ = _scores_all(params, zz, x, beta, class_mode, deadzone)
     return jnp.sum(e)
 
   tx = optax.adam(lr)
@@ -264,7 +289,7 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
     return zz, st
 
   z, _ = jax.lax.fori_loop(0, n_iter - 1, body, (z, tx.init(z)))
-  e, r = _scores_all(params, z, x, beta, class_mode)
+  e, r = _scores_all(params, z, x, beta, class_mode, deadzone)
   out = {'scores': e.T, 'latents': jnp.swapaxes(z, 0, 1)}
   if return_recon:
     out['recon'] = jnp.swapaxes(r, 0, 1)

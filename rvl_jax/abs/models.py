@@ -126,10 +126,25 @@ class ABS:
     return inf.pad_batches(fn, jnp.asarray(x), bs)
 
   def logits(self, x):
-    """(N, 10) logits = -gamma * e* (un-scaled by alpha, as in the reference)."""
+    """(N, 10) logits = -gamma * e* (un-scaled by alpha, as in the reference); NumPy."""
     return self.infer(x)['logits']
 
-  __call__ = logits
+  def __call__(self, x):
+    """``logits_fn`` interface. Concrete inputs of any size run in padded batches of
+    ``options.batch_size`` (bounded memory, one compile); inside ``jax.jit`` (tracers)
+    the whole batch is searched in one traced call."""
+    if isinstance(x, jax.core.Tracer):
+      return self.apply(x.reshape(x.shape[0], 28, 28, 1))['logits']
+    return jnp.asarray(self.logits(x))
+
+  def abs_fn(self, x):
+    """(logits (N, 10), reconstructions G_c(z*_c) (N, 10, 28, 28, 1)) for Latent Descent."""
+    if isinstance(x, jax.core.Tracer):
+      out = self.apply(x.reshape(x.shape[0], 28, 28, 1), return_recon=True)
+    else:
+      out = self.infer(x, return_recon=True)
+    return (jnp.asarray(out['logits']),
+            jnp.asarray(out['recon']).reshape(x.shape[0], self.num_classes, 28, 28, 1))
 
   def predict(self, x):
     return np.argmax(self.logits(x), axis=-1)
