@@ -17,6 +17,7 @@ import jax
 from absl import logging
 
 from rvl_jax.core import io as rio
+from rvl_jax.core import progress
 from rvl_jax.core import sharding
 
 
@@ -50,6 +51,7 @@ def launch(train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: 
   else:
     sharding.initialize_distributed()
   os.makedirs(workdir, exist_ok=True)
+  progress.quiet_library_logs()
   logging.info("JAX devices: %s (process %d of %d)", jax.devices(), jax.process_index(),
                jax.process_count())
   if sharding.is_main_process():

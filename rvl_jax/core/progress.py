@@ -86,3 +86,23 @@ def progress(iterable: Optional[Iterable] = None, total: Optional[int] = None, d
         bar.update(1)
 
   return generator()
+
+
+class _DropLibraryInfo:
+  """A logging filter that hides INFO chatter of third-party libraries (orbax) in run logs."""
+
+  def __init__(self, markers=("/orbax/",)):
+    self.markers = markers
+
+  def filter(self, record) -> bool:
+    import logging as py_logging
+    if record.levelno >= py_logging.WARNING:
+      return True
+    return not any(marker in record.pathname for marker in self.markers)
+
+
+def quiet_library_logs() -> None:
+  """Hides orbax's per-checkpoint INFO lines (warnings and errors still show). Idempotent."""
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
+    handler.addFilter(_DropLibraryInfo())
