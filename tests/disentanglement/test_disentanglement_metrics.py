@@ -182,3 +182,26 @@ def test_count_overrides_and_scaled_counts(grid):
   assert sc['mig'] == {'num_train': 10000}
   assert sc['beta_vae'] == {'batch_size': 64, 'num_train': 1000, 'num_eval': 500}
   assert dis.DEFAULT_COUNTS['modularity'] == {'num_train': 100_000, 'num_test': 5_000}
+
+
+def test_evaluate_all_end_to_end_on_rendered_dsprites():
+  data = dsprites.ProceduralDSprites()
+  w = jax.random.normal(jax.random.PRNGKey(1), (64 * 64, 10)) / 64.0
+  encoder = lambda images: images.reshape(images.shape[0], -1) @ w  # noqa: E731
+  # Image requests of 64 or 128 only: the renderer and the encoder compile for two shapes.
+  tiny = {
+      'mcc': {'num_train': 128},
+      'beta_vae': {'batch_size': 8, 'num_train': 8, 'num_eval': 4},
+      'factor_vae': {'batch_size': 8, 'num_train': 16, 'num_eval': 8, 'num_variance_estimate': 128},
+      'mig': {'num_train': 128},
+      'dci': {'num_train': 128, 'num_test': 64},
+      'sap': {'num_train': 128, 'num_test': 64},
+      'modularity': {'num_train': 128, 'num_test': 64},
+  }
+  out = dis.evaluate_all(encoder, data, 0, counts=tiny, options={'dci': {'n_estimators': 2}},
+                         representation_batch_size=64)
+  assert set(dis.ALL_METRICS) <= set(out['scores'])
+  for name in dis.ALL_METRICS:
+    assert 0.0 <= out['scores'][name] <= 100.0, name
+    assert out['timing'][name]['data_s'] > 0.0, name
+  assert 'modularity_explicitness' in out['scores']
