@@ -61,7 +61,8 @@ def latent_vs_factor_scatter(codes: np.ndarray, factors: np.ndarray, factor_name
     second = [j for j in order if j != first][0] if codes.shape[1] > 1 else first
     for row, j in enumerate((first, second)):
       ax = axes[row, i]
-      ax.scatter(factors[idx, i], codes[idx, j], s=2, c=colors, cmap='brg', alpha=0.5)
+      ax.scatter(factors[idx, i], codes[idx, j], s=2, alpha=0.5,
+                 **({} if colors is None else {'c': colors, 'cmap': 'brg'}))
       ax.set_title(f'{factor_names[i]} vs z{j} ({corr[i, j]:.2f})', fontsize=8)
       ax.tick_params(labelsize=6)
   axes[0, 0].set_ylabel('matched latent')
