@@ -113,8 +113,10 @@ def regularizer(reg: RegConfig, params, out: ChainOutput, key):
   return 0.0, {}
 
 
-def make_train_step(reg: RegConfig, task_loss: str = 'softmax_ce'):
-  """Pure train step (do not jit it yourself: `rvl_jax.core.loop.train` does)."""
+def make_train_step(reg: RegConfig, task_loss: str = 'softmax_ce', logits_from: str = 'out'):
+  """Pure train step (do not jit it yourself: `rvl_jax.core.loop.train` does).
+  logits_from: 'out' (the chain/head output) or 'linear' (the last layer's biased linear output, for
+  chains whose last constrained layer has a softmax activation)."""
   reverse = reg.reverse if reg.active else None
 
   def train_step(state, batch):
@@ -122,14 +124,15 @@ def make_train_step(reg: RegConfig, task_loss: str = 'softmax_ce'):
 
     def loss_fn(params):
       out, new_bs = apply_chain(state, params, batch['x'], True, reverse)
+      pred = out.linear_out if logits_from == 'linear' else out.out
       if task_loss == 'softmax_ce':
-        task = cross_entropy(out.out, batch['y'], reg.double_softmax)
+        task = cross_entropy(pred, batch['y'], reg.double_softmax)
       elif task_loss == 'mse':
-        task = jnp.mean(jnp.square(out.out - batch['y']))
+        task = jnp.mean(jnp.square(pred - batch['y']))
       else:
         raise ValueError(f"argument 'task_loss': expected 'softmax_ce' or 'mse', got {task_loss!r}")
       pen, mets = regularizer(reg, params, out, key) if reg.active else (0.0, {})
-      return task + pen, (task, mets, out.out, new_bs)
+      return task + pen, (task, mets, pred, new_bs)
 
     (loss, (task, mets, logits, new_bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(grads, batch_stats=new_bs)
@@ -147,3 +150,15 @@ def make_predict(state, reverse: Optional[ReverseConfig] = None):
     out, _ = apply_chain(state, state.params, x, False, reverse)
     return out.out if reverse is None else (out.out, out.recons[0])
   return jax.jit(fn)
+
+
+def scan_steps(train_step):
+  """Wraps a train step so that one loop step runs K optimizer steps in a `lax.scan` (e.g. one epoch).
+  The batch leaves are [B, K, ...] (batch axis first, so the loop can shard it); the returned state's
+  `step` advances by one per call (so loop resumption counts calls), metrics are averaged over K."""
+  def step(state, batch):
+    s0 = state.step
+    seq = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), batch)
+    state, ms = jax.lax.scan(train_step, state, seq)
+    return state.replace(step=s0 + 1), jax.tree_util.tree_map(jnp.mean, ms)
+  return step

@@ -1,0 +1,1 @@
+"""Racecar experiments E1-E10 (see docs/racecar.md)."""
