@@ -69,7 +69,9 @@ def evaluate_run(workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_L
     raise ValueError(f"argument 'scale': expected a positive number, got {scale!r}")
   load = resolve_loader(loader) if isinstance(loader, str) else loader
   representation_fn, dataset = load(workdir)
-  metrics = tuple(metrics or dm.ALL_METRICS)
+  if metrics is None:
+    metrics = dm.ALL_METRICS if dm.is_factor_grid(dataset) else ('mcc',)
+  metrics = tuple(metrics)
   counts = dm.scaled_counts(scale, metrics=metrics) if scale != 1.0 else None
   logging.info('evaluating %s on %s with metrics %s (scale %g)', workdir,
                getattr(dataset, 'name', type(dataset).__name__), metrics, scale)
@@ -83,8 +85,9 @@ def evaluate_run(workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_L
   plot_res = dm.compute_mcc(representation_fn, dataset, plot_key,
                             num_train=max(num_plot_points, 100), keep_codes=True, **mcc_opts)
   unit = dict(plot_res, score=plot_res['score'] / 100.0)
+  num_factors = plot_res['factors'].shape[1]
   names = list(getattr(dataset, 'factor_names', None) or [])
-  names = names if len(names) == dataset.num_factors else None
+  names = names if len(names) == num_factors else None
   pdir = os.path.join(workdir, 'plots')
   os.makedirs(pdir, exist_ok=True)
   rio.save_figure(plots.correlation_heatmap(unit, factor_names=names),
@@ -92,7 +95,7 @@ def evaluate_run(workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_L
   color_by = _first_categorical(dataset)
   class_names = None
   if names is not None and color_by is not None and names[color_by] == 'shape' and \
-      dataset.factor_sizes[color_by] == 3:
+      tuple(getattr(dataset, 'factor_sizes', ()))[color_by:color_by + 1] == (3,):
     class_names = ['square', 'ellipse', 'heart']  # dSprites shape order
   rio.save_figure(plots.latent_scatter(plot_res['codes'], plot_res['factors'], unit,
                                        factor_names=names, color_by=color_by,

@@ -142,13 +142,24 @@ def _as_representation(fn, batch_size: int, jit: bool) -> Representation:
   return fn if isinstance(fn, Representation) else Representation(fn, batch_size, jit)
 
 
-def _check_dataset(dataset) -> None:
+def is_factor_grid(dataset) -> bool:
+  """True for a discrete factor grid (GroundTruthData-like): every metric applies."""
+  return all(hasattr(dataset, a) for a in ('factor_sizes', 'sample_factors',
+                                           'images_from_factors', 'num_factors'))
+
+
+def _check_dataset(dataset, *, allow_continuous: bool = False) -> None:
+  if is_factor_grid(dataset):
+    return
+  if allow_continuous and callable(getattr(dataset, 'sample', None)):
+    return
   needed = ('factor_sizes', 'sample_factors', 'images_from_factors', 'num_factors')
   missing = [a for a in needed if not hasattr(dataset, a)]
-  if missing:
-    raise TypeError(
-        f"argument 'dataset': expected a GroundTruthData (factor grid) with {needed}, got "
-        f"{type(dataset).__name__} missing {missing}")
+  extra = (" or, for MCC on continuous data, an object with sample(rng, n) -> (factors, "
+           "observations)") if allow_continuous else " (continuous data sets support MCC only)"
+  raise TypeError(
+      f"argument 'dataset': expected a GroundTruthData (factor grid) with {needed}{extra}, got "
+      f"{type(dataset).__name__} missing {missing}")
 
 
 def codes_for_factors(rep: Representation, dataset, factors: np.ndarray, timer: Timer,
@@ -170,7 +181,19 @@ def codes_for_factors(rep: Representation, dataset, factors: np.ndarray, timer: 
 
 def sample_codes(rep: Representation, dataset, rng: np.random.Generator, num: int, timer: Timer,
                  desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """(codes (num, d), factors (num, F)) for uniformly drawn grid points."""
+  """(codes (num, d), factors (num, F)) for uniformly drawn grid points.
+
+  A continuous source (no factor grid) is sampled with ``dataset.sample(rng, num) -> (factors,
+  observations)``; its factors may be real-valued (MCC only).
+  """
+  if not is_factor_grid(dataset):
+    t = time.perf_counter()
+    factors, obs = dataset.sample(rng, num)
+    timer.add('data', time.perf_counter() - t)
+    t = time.perf_counter()
+    codes = rep(np.asarray(obs))
+    timer.add('representation', time.perf_counter() - t)
+    return codes, np.asarray(factors)
   factors = dataset.sample_factors(rng, num)
   return codes_for_factors(rep, dataset, factors, timer, desc=desc), factors
 
@@ -194,9 +217,10 @@ def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
   """MCC x100 (spec 6.1): Spearman correlation + Hungarian assignment with noise padding.
 
   With ``keep_codes`` the sampled 'codes' (n, d) and 'factors' (n, F) are returned too (for the
-  figures of `rvl_jax.disentanglement.plots`).
+  figures of `rvl_jax.disentanglement.plots`). ``dataset`` may also be a continuous source with
+  ``sample(rng, n) -> (factors, observations)`` (KITTI Masks, continuous Natural Sprites).
   """
-  _check_dataset(dataset)
+  _check_dataset(dataset, allow_continuous=True)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
   timer, rng = Timer(), metric_rng(key, 'mcc')
@@ -432,7 +456,8 @@ def evaluate_all(representation_fn, dataset, key, *, metrics: Sequence[str] | No
 
   Args:
     representation_fn: images -> codes (n, d), any framework.
-    dataset: a GroundTruthData factor grid.
+    dataset: a GroundTruthData factor grid (all metrics), or a continuous source with
+      ``sample(rng, n) -> (factors, observations)`` (MCC only; the default then).
     key: JAX PRNG key or int seed; each metric draws from its own fold of it.
     metrics: subset of ALL_METRICS (default: all).
     counts: per-metric sample counts, e.g. ``{'mig': {'num_train': 10_000}}`` or
@@ -447,8 +472,15 @@ def evaluate_all(representation_fn, dataset, key, *, metrics: Sequence[str] | No
      'timing': {metric: {'data_s', 'representation_s', 'metric_s', 'total_s'}},
      'counts': {metric: counts used}}
   """
-  _check_dataset(dataset)
-  metrics = tuple(ALL_METRICS if metrics is None else metrics)
+  _check_dataset(dataset, allow_continuous=True)
+  grid = is_factor_grid(dataset)
+  if metrics is None:
+    metrics = ALL_METRICS if grid else ('mcc',)
+  metrics = tuple(metrics)
+  if not grid and tuple(metrics) != ('mcc',):
+    raise ValueError(
+        f"argument 'metrics': a continuous data set ({type(dataset).__name__}, no factor grid) "
+        f"supports MCC only, got {list(metrics)}")
   unknown = [m for m in metrics if m not in _COMPUTE]
   if unknown:
     raise ValueError(f"argument 'metrics': expected a subset of {list(ALL_METRICS)}, got {unknown}")

@@ -205,3 +205,24 @@ def test_evaluate_all_end_to_end_on_rendered_dsprites():
     assert 0.0 <= out['scores'][name] <= 100.0, name
     assert out['timing'][name]['data_s'] > 0.0, name
   assert 'modularity_explicitness' in out['scores']
+
+
+class _ContinuousSource:
+  """A continuous source (like KITTI Masks): sample(rng, n) -> (real factors, observations)."""
+  factor_names = ('a', 'b', 'c')
+
+  def sample(self, rng, n):
+    y = rng.standard_normal((n, 3))
+    return y, np.concatenate([np.tanh(y), rng.standard_normal((n, 2))], axis=1).astype(np.float32)
+
+
+def test_continuous_source_supports_mcc_only():
+  src = _ContinuousSource()
+  out = dis.evaluate_all(lambda x: x[:, ::-1], src, 0, mcc_num_train=500)
+  assert list(out['scores']) == ['mcc']
+  assert out['scores']['mcc'] == pytest.approx(100.0, abs=1e-6)  # monotone: Spearman = 1
+  np.testing.assert_array_equal(out['details']['mcc']['assignment'], [4, 3, 2])
+  with pytest.raises(ValueError, match=r"supports MCC only"):
+    dis.evaluate_all(lambda x: x, src, 0, metrics=['mcc', 'mig'])
+  with pytest.raises(TypeError, match=r"argument 'dataset'"):
+    dis.compute_mig(lambda x: x, src, 0, num_train=100)
