@@ -71,11 +71,15 @@ def solve_radius(L_y, r_y, d_c, gamma_y=1.0, gamma_c=1.0):
   return np.clip(eps, 0.0, d_c)
 
 
-def l2_lower_bound(model: models_lib.ABS, x, y, batch_size=None) -> dict:
-  """Per-image certified L2 radius (spec 6.1). Returns dict with 'bound' (N,) and parts."""
+def l2_lower_bound(model: models_lib.ABS, x, y, batch_size=None, full=None) -> dict:
+  """Per-image certified L2 radius (spec 6.1). Returns dict with 'bound' (N,) and parts.
+
+  ``full``: optionally the output of ``model.infer(x, return_recon=True)`` (reused).
+  """
   y = np.asarray(y, np.int64)
   xf = _prepare(model, x)
-  full = _search(model, xf, model.options.beta, batch_size=batch_size)
+  if full is None:
+    full = _search(model, xf, model.options.beta, batch_size=batch_size)
   rec0 = _search(model, xf, 0.0, batch_size=batch_size)
   n = len(y)
   idx = np.arange(n)

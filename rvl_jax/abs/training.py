@@ -8,6 +8,7 @@ linearly per epoch from ``beta_start`` (10) to ``beta_end`` (1) over the first
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Optional
 
@@ -36,19 +37,24 @@ def vae_loss_terms(logits, x, mu, logvar):
 def beta_schedule(step, steps_per_epoch: float, beta_start=10.0, beta_end=1.0,
                   anneal_epochs=50.0):
   """Linear per-epoch decrease of the KL weight from beta_start to beta_end."""
-  epoch = jnp.floor(step / steps_per_epoch)
-  frac = jnp.clip(epoch / max(anneal_epochs, 1e-9), 0.0, 1.0)
+  epoch = np.floor(step / steps_per_epoch)
+  frac = np.clip(epoch / max(anneal_epochs, 1e-9), 0.0, 1.0)
   return beta_start + (beta_end - beta_start) * frac
 
 
-def make_vae_train_step(model: nets.VAE, steps_per_epoch: float, beta_start=10.0, beta_end=1.0,
-                        anneal_epochs=50.0):
-  """Pure train step (state, batch{'image'}) -> (state, metrics)."""
+@functools.lru_cache(maxsize=None)
+def make_vae_train_step(latent: int = nets.LATENT_SIZE):
+  """Pure train step (state, batch{'image', 'beta'}) -> (state, metrics).
+
+  The KL weight comes with the batch (``batch['beta']``, one value per example, from
+  ``beta_schedule``), so one step function (and one compilation) serves all ten VAEs.
+  """
+  model = nets.VAE(latent)
 
   def step(state, batch):
     x = batch['image']
     state, key = state.next_rng()
-    beta = beta_schedule(state.step, steps_per_epoch, beta_start, beta_end, anneal_epochs)
+    beta = jnp.mean(batch['beta'])
 
     def loss_fn(params):
       (logits, mu, logvar), upd = model.apply(
@@ -81,9 +87,10 @@ def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3,
   steps_per_epoch = len(images) / batch_size
 
   def get_batch(step):
-    return {'image': images[batching.sample_batch_indices(seed, step, len(images), batch_size)]}
-  res = loop.train(state=state, train_step=make_vae_train_step(
-      model, steps_per_epoch, beta_start, beta_end, anneal_epochs), get_batch=get_batch,
+    beta = float(beta_schedule(step, steps_per_epoch, beta_start, beta_end, anneal_epochs))
+    return {'image': images[batching.sample_batch_indices(seed, step, len(images), batch_size)],
+            'beta': np.full((batch_size,), beta, np.float32)}
+  res = loop.train(state=state, train_step=make_vae_train_step(model.latent), get_batch=get_batch,
                    num_steps=num_steps, workdir=workdir, desc=desc, log_every=log_every,
                    checkpoint_every=max(500, log_every))
   return res.state.variables(), res

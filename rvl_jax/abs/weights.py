@@ -82,8 +82,8 @@ class _LegacyUnpickler(pickle.Unpickler):
   def find_class(self, module, name):
     if module == 'collections' and name == 'OrderedDict':
       return collections.OrderedDict
-    if module == 'torch._utils' and name == '_rebuild_tensor_v2':
-      return _rebuild_tensor_v2
+    if module == 'torch._utils' and name in ('_rebuild_tensor_v2', '_rebuild_tensor'):
+      return _rebuild_tensor_v2  # (storage, offset, size, stride[, requires_grad, hooks])
     if module == 'torch' and name in _STORAGE_DTYPES:
       return _StorageType(name)
     raise pickle.UnpicklingError(f'refusing to load {module}.{name} from a weight file')

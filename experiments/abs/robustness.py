@@ -1,0 +1,316 @@
+"""Robustness evaluation of ABS, Binary ABS and the baselines (ABS spec 8-9, Table 1 protocol).
+
+    python -m experiments.abs.main --config=experiments/abs/configs/robustness.py:smoke --workdir=DIR
+
+Writes into DIR: ``table1.md`` / ``table1.json`` (measured median / accuracy-at-eps beside the
+paper's), ``distances/<model>.npz`` (per-sample distances of every attack, the adversarials of
+the all-attacks minimum), ``plots/accuracy_vs_distortion.png``, quantile and per-class galleries
+per model, ``plots/distal.png``, and ``results.json`` (flat keys). Models already evaluated in
+DIR are loaded instead of re-attacked (resume).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from rvl_jax.attacks import distal_attack as adistal
+from rvl_jax.attacks import evaluate, suite
+from rvl_jax.attacks import transfer_attack as transfer
+from rvl_jax.core import experiment
+from rvl_jax.core import io as rio
+from rvl_jax.data import mnist
+
+ABS_MODELS = ("abs", "binary_abs")
+
+
+def _log(msg):
+  logging.info(msg)
+  print(msg, flush=True)
+
+
+def balanced_subset(images, labels, n, num_classes=10):
+  """The first ceil(n / 10) images of every class (in split order), interleaved, first n."""
+  per = -(-n // num_classes)
+  idx = [np.where(labels == c)[0][:per] for c in range(num_classes)]
+  order = [i for group in zip(*idx) for i in group]
+  order = np.asarray(order[:n])
+  return images[order], labels[order].astype(np.int32)
+
+
+def nearest_neighbour(ref_images, ref_labels, num_classes=10):
+  """Traceable 1-NN logits: logit_c = -min L2 distance to the class-c reference images."""
+  ref = jnp.asarray(ref_images.reshape(len(ref_images), -1))
+  onehot = jnp.asarray(ref_labels[None, :] == np.arange(num_classes)[:, None])
+  rsq = jnp.sum(ref ** 2, -1)
+
+  def logits_fn(x):
+    xf = x.reshape(x.shape[0], -1)
+    d2 = jnp.sum(xf ** 2, -1)[:, None] + rsq[None] - 2.0 * xf @ ref.T
+    d2 = jnp.maximum(d2, 0.0)
+    per_class = jnp.min(jnp.where(onehot[None], d2[:, None, :], jnp.inf), axis=-1)
+    return -jnp.sqrt(per_class)
+
+  return logits_fn
+
+
+def _madry(config, data, workdir):
+  from rvl_jax.abs import baselines
+  path = config.madry_params or os.path.join(workdir, "madry_params.npz")
+  if os.path.exists(path):
+    flat = dict(np.load(path))
+    params = {}
+    for k, v in flat.items():
+      node = params
+      parts = k.split("/")
+      for p in parts[:-1]:
+        node = node.setdefault(p, {})
+      node[parts[-1]] = v
+    _log(f"madry: loaded params from {path}")
+    return baselines.madry_logits_fn(params)
+  t0 = time.time()
+  params, fn = baselines.train_madry(
+      data.train_images, data.train_labels, num_steps=config.madry_steps,
+      lr=config.madry_lr, pgd_steps=config.madry_pgd_steps,
+      pgd_step_size=config.madry_pgd_step_size, seed=4557077,
+      workdir=os.path.join(workdir, "madry_train"))
+  rio.save_npz(path, **rio.flatten_dict(jax.device_get(params)))
+  _log(f"madry: trained {config.madry_steps} steps in {time.time() - t0:.0f}s")
+  return fn
+
+
+def build_models(config, data, workdir) -> Dict[str, suite.Model]:
+  """Model name -> suite.Model for every model in config.models (+ '_substitute')."""
+  from rvl_jax.abs import baselines, models as abs_models
+  wd = config.weights_dir
+  out = {}
+  names = set(config.models)
+  out["_substitute"] = suite.Model("transfer_cnn",
+                                     baselines.load_reference_cnn(wd, "transfer_cnn"))
+  if "cnn" in names:
+    out["cnn"] = suite.Model("cnn", baselines.load_reference_cnn(wd, "vanilla_cnn"),
+                             batch_size=config.batch_size)
+  if "binary_cnn" in names:
+    out["binary_cnn"] = suite.Model("binary_cnn", baselines.load_reference_cnn(wd, "binary_cnn"),
+                                    binary=True, batch_size=config.batch_size)
+  if "nn" in names:
+    out["nn"] = suite.Model("nn", nearest_neighbour(data.train_images, data.train_labels),
+                            differentiable=False, batch_size=config.batch_size)
+  if "madry" in names:
+    out["madry"] = suite.Model("madry", _madry(config, data, workdir),
+                               batch_size=config.batch_size)
+  for name in ABS_MODELS:
+    if name in names:
+      m = abs_models.load_reference_abs(wd, binary=(name == "binary_abs"),
+                                        n_iter=config.abs_query_n_iter,
+                                        n_samples=config.abs_bank_size)
+      out[name] = suite.Model(name, m, differentiable=False, binary=(name == "binary_abs"),
+                              abs_fn=m.abs_fn, batch_size=config.abs_batch_size)
+  return out
+
+
+def _verify_abs(config, model, records, x, y):
+  """Re-classifies every final adversarial with the full ABS (n_iter = abs_verify_n_iter);
+  adversarials that do not survive are dropped (distance +inf). Returns survival counts."""
+  if config.abs_verify_n_iter == config.abs_query_n_iter:
+    return {}
+  full = model.logits_fn.with_options(n_iter=config.abs_verify_n_iter)
+  clean_pred = np.argmax(np.asarray(full(x)), 1)
+  stats = {}
+  for key, rec in records.items():
+    for metric in rec["metric"].split("+"):
+      d = rec["dist"][metric]
+      cand = np.isfinite(d) & (d > 0)
+      survived = np.zeros_like(cand)
+      if cand.any():
+        pred = np.argmax(np.asarray(full(rec["best"][metric][cand])), 1)
+        survived[cand] = pred != y[cand]
+      # Clean samples the full model gets right are not adversarial at distance 0.
+      zero_ok = (d == 0) & (clean_pred != y)
+      keep = survived | zero_ok
+      rec["dist"][metric] = np.where(keep, d, np.inf)
+      stats[f"{key}/{metric}"] = (int(survived.sum()), int(cand.sum()))
+  return stats
+
+
+def _save_records(path, records, x, y):
+  arrays = {"x": x, "y": y}
+  for key, rec in records.items():
+    for metric in rec["metric"].split("+"):
+      arrays[f"dist/{key}/{metric}"] = rec["dist"][metric]
+      arrays[f"best/{key}/{metric}"] = rec["best"][metric]
+    arrays[f"queries/{key}"] = rec["queries"]
+    arrays[f"seconds/{key}"] = np.asarray(rec["seconds"])
+    arrays[f"metric/{key}"] = np.asarray(rec["metric"])
+  rio.save_npz(path, **arrays)
+
+
+def _load_records(path):
+  z = np.load(path, allow_pickle=False)
+  records = {}
+  for k in z.files:
+    if k.startswith("metric/"):
+      key = k.split("/", 1)[1]
+      metric = str(z[k])
+      rec = {"metric": metric, "dist": {}, "best": {}, "queries": z[f"queries/{key}"],
+             "seconds": float(z[f"seconds/{key}"])}
+      for m in metric.split("+"):
+        rec["dist"][m] = z[f"dist/{key}/{m}"]
+        rec["best"][m] = z[f"best/{key}/{m}"]
+      records[key] = rec
+  return records, z["x"], z["y"]
+
+
+def _min_adversarials(records, metric):
+  """Per-sample minimum over the attacks of ``metric`` and the matching adversarials."""
+  best_d, best_x = None, None
+  for rec in records.values():
+    if metric not in rec["metric"].split("+"):
+      continue
+    d, b = rec["dist"][metric], rec["best"][metric]
+    if best_d is None:
+      best_d, best_x = d.copy(), b.copy()
+    else:
+      better = d < best_d
+      best_d = np.where(better, d, best_d)
+      best_x = np.where(better[:, None, None, None], b, best_x)
+  return best_d, best_x
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  t_start = time.time()
+  data = mnist.load_mnist(config.data_source, config.data_dir or None, config.test_fraction,
+                          config.seed)
+  x, y = balanced_subset(data.test_images, data.test_labels, config.num_images)
+  _log(f"robustness: {len(y)} evaluation images from {data.source} (held-out split)")
+  models = build_models(config, data, workdir)
+  key = jax.random.PRNGKey(config.seed)
+  dist_dir = os.path.join(workdir, "distances")
+  os.makedirs(dist_dir, exist_ok=True)
+  plots = experiment.plots_dir(workdir)
+
+  # Substitute perturbations are computed once and reused for every target model.
+  t0 = time.time()
+  directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
+      models["_substitute"].logits_fn, x, y).items()}
+  _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
+
+  results = {"num_images": len(y), "data_source": data.source}
+  per_model, clean_acc, verify_stats = {}, {}, {}
+  for i, name in enumerate(config.models):
+    model = models[name]
+    is_abs = name in ABS_MODELS
+    n = min(config.abs_num_images, len(y)) if is_abs else len(y)
+    xs, ys = x[:n], y[:n]
+    path = os.path.join(dist_dir, f"{name}.npz")
+    if os.path.exists(path):
+      records, _, _ = _load_records(path)
+      _log(f"[{name}] loaded from {path}")
+    else:
+      attacks = dict(config.abs_attacks if is_abs else config.attacks)
+      attacks = {k: dict(v) for k, v in attacks.items()}
+      dirs = {k: v[:n] for k, v in directions.items()}
+      t0 = time.time()
+      records = suite.run_attacks(model, xs, ys, jax.random.fold_in(key, i), attacks,
+                                  ge_steps=tuple(config.ge_steps),
+                                  directions=dirs, log=_log)
+      if is_abs:
+        verify_stats[name] = _verify_abs(config, model, records, xs, ys)
+        _log(f"[{name}] re-verified with n_iter={config.abs_verify_n_iter}: "
+             f"{verify_stats[name]}")
+      _save_records(path, records, xs, ys)
+      results[f"seconds/{name}"] = time.time() - t0
+    if is_abs:
+      full = models[name].logits_fn.with_options(n_iter=config.abs_verify_n_iter)
+      pred = np.argmax(np.asarray(full(xs)), 1)
+    else:
+      pred = np.argmax(np.asarray(model.logits_fn(jnp.asarray(xs))), 1)
+    clean_acc[name] = float(np.mean(pred == ys))
+    per_model[name] = records
+    results[f"images/{name}"] = n
+
+  by_metric = {name: suite.distances_by_metric(recs) for name, recs in per_model.items()}
+  md, summary = evaluate.table1(by_metric, clean_acc, models=list(config.models))
+  claims = evaluate.qualitative_claims(summary)
+  scale = (f"Scale: {len(y)} held-out images ({data.source}) for the CNN/NN/Madry columns, "
+           f"{min(config.abs_num_images, len(y))} for the ABS columns "
+           f"(ABS queries with n_iter={config.abs_query_n_iter}, adversarials re-verified "
+           f"with n_iter={config.abs_verify_n_iter}). Attack lists/budgets: config.")
+  md = md + "\n\n" + scale
+  rio.write_json(os.path.join(workdir, "table1.json"),
+                 {"summary": summary, "claims": claims, "verify": verify_stats,
+                  "clean_accuracy": clean_acc})
+  with open(os.path.join(workdir, "table1.md.tmp"), "w") as f:
+    f.write(md + "\n")
+  os.replace(os.path.join(workdir, "table1.md.tmp"), os.path.join(workdir, "table1.md"))
+
+  # Figures: accuracy-vs-distortion curves; galleries.
+  curves = {m: {} for m in ("l0", "l2", "linf")}
+  for name, recs in per_model.items():
+    for metric in curves:
+      d, bx = _min_adversarials(recs, metric)
+      if d is None:
+        continue
+      curves[metric][name] = d
+      n = len(d)
+      if metric == "l2" or metric == "linf" or metric == "l0":
+        fig = evaluate.quantile_gallery(x[:n], bx, d, title=f"{name}: {metric} quantiles")
+        rio.save_figure(fig, os.path.join(plots, f"gallery_{name}_{metric}.png"))
+      if metric == "l2":
+        fig = evaluate.per_class_gallery(x[:n], bx, y[:n], d, title=f"{name}: minimal L2")
+        rio.save_figure(fig, os.path.join(plots, f"per_class_{name}_l2.png"))
+  fig = evaluate.plot_accuracy_curves(curves, title="accuracy vs distortion (all attacks)")
+  rio.save_figure(fig, os.path.join(plots, "accuracy_vs_distortion.png"))
+
+  if config.distal:
+    results.update(_distal(config, models, plots))
+
+  for metric, rows in summary.items():
+    if metric == "clean_accuracy":
+      continue
+    for attack, per in rows.items():
+      for name, s in per.items():
+        results[f"{metric}/{attack}/{name}/median"] = s["median"]
+        results[f"{metric}/{attack}/{name}/accuracy"] = s["accuracy"]
+  for name, a in clean_acc.items():
+    results[f"clean_accuracy/{name}"] = a
+  for c, v in claims.items():
+    results[f"claims/{c}"] = v
+  results["wall_seconds"] = time.time() - t_start
+  _log(md)
+  return results
+
+
+def _distal(config, models, plots):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  out = {}
+  names = [m for m in config.distal_models if m in models]
+  if not names:
+    return out
+  fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.4), squeeze=False)
+  for j, name in enumerate(names):
+    alpha, eta = adistal.CALIBRATION[name]
+    t0 = time.time()
+    res = adistal.distal(models[name].logits_fn, jax.random.PRNGKey(config.seed), n=1, target=1,
+                         alpha=alpha, eta=eta, max_iter=config.distal_iters, gradient="ge",
+                         ge_step=1.0, ge_probe_batch=config.ge_probe_batch)
+    p = float(res["prob"][0])
+    out[f"distal/{name}/prob"] = p
+    out[f"distal/{name}/iterations"] = int(res["iterations"][0])
+    out[f"distal/{name}/reached"] = bool(res["reached"][0])
+    _log(f"[{name}] distal: p(1)={p:.3f} after {int(res['iterations'][0])} iterations "
+         f"({time.time() - t0:.0f}s)")
+    axes[0][j].imshow(np.asarray(res["x"][0]).squeeze(), cmap="gray", vmin=0, vmax=1)
+    axes[0][j].set_title(f"{name}: p(1)={p:.2f}", fontsize=8)
+    axes[0][j].axis("off")
+  fig.tight_layout()
+  rio.save_figure(fig, os.path.join(plots, "distal.png"))
+  return out

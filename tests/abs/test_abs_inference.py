@@ -1,0 +1,181 @@
+"""Spec 11 items 3 (sample bank) and 4 (designed-one logits) plus exact inference checks."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rvl_jax.abs import inference as inf
+from rvl_jax.abs import lower_bounds
+from rvl_jax.abs import models
+from rvl_jax.abs import nets
+
+DESIGNED_ONE_LOGITS = np.array([-0.1304, -0.0098, -0.0342, -0.0233, -0.0248, -0.0350, -0.0266,
+                                -0.0280, -0.0212, -0.0327])
+
+
+def test_gaussian_bank_matches_reference():
+  bank = inf.gaussian_bank()
+  assert bank.shape == (8000, 8) and bank.dtype == np.float32
+  np.testing.assert_allclose(np.linalg.norm(bank, axis=1).max(), 3.63839, atol=1e-5)
+  np.testing.assert_allclose(bank[0], [0.4714, -1.1910, 1.4327, -0.3127, -0.7206, 0.8872,
+                                       0.8596, -0.6365], atol=1e-4)
+  # draw order preserved: the bank is a subsequence of the raw draws
+  raw = np.random.RandomState(1234).standard_normal((8888, 8)).astype(np.float32)
+  keep = np.linalg.norm(raw, axis=1) <= 3.6384
+  np.testing.assert_array_equal(raw[keep], bank)
+
+
+def test_grid_bank():
+  g = inf.grid_bank(8000)
+  assert g.shape == (6561, 8)
+  np.testing.assert_allclose(np.unique(g), [-0.99, 0.0, 0.99], atol=1e-6)
+
+
+def test_clip_modes():
+  z = jnp.array([[3.0, -4.0, 0.0], [0.3, -0.4, 0.0]])
+  ref = inf.clip_latents(z, 2.5, 'reference')
+  cor = inf.clip_latents(z, 2.5, 'correct')
+  np.testing.assert_allclose(ref[0], [1.5, 2.0, 0.0], atol=1e-6)  # signs dropped (reference quirk)
+  np.testing.assert_allclose(cor[0], [1.5, -2.0, 0.0], atol=1e-6)
+  np.testing.assert_allclose(ref[1], z[1])
+  with pytest.raises(ValueError, match='clip_mode'):
+    inf.clip_latents(z, 1.0, 'bogus')
+
+
+def test_confidence_softmax():
+  s = np.array([[0.0, -0.01, -1.0], [-50.0, -50.0, -60.0]])
+  p = inf.confidence_softmax(s, alpha=440, eta=3.9e-5)
+  np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-12)
+  np.testing.assert_allclose(p[1], 1 / 3, atol=1e-6)  # far from data -> uniform
+  e = np.exp(440 * s[0])
+  np.testing.assert_allclose(p[0], (e + 3.9e-5) / (e.sum() + 3 * 3.9e-5))
+
+
+@pytest.fixture(scope='module')
+def tiny_abs():
+  """An ABS model from randomly initialised VAEs with a small bank."""
+  model = nets.VAE()
+  vaes = []
+  for c in range(10):
+    v = model.init(jax.random.PRNGKey(c), jnp.zeros((1, 28, 28, 1)))
+    v = jax.tree_util.tree_map(np.asarray, v)
+    v['batch_stats'] = jax.tree_util.tree_map(lambda a: a + 0.1 * c, v['batch_stats'])
+    vaes.append(v)
+  return vaes, models.ABS(vaes, n_samples=64, n_iter=4, batch_size=3)
+
+
+def test_stage1_is_brute_force_argmin(tiny_abs):
+  vaes, m = tiny_abs
+  x = np.random.RandomState(0).rand(2, 784).astype(np.float32)
+  z, imgs, sq = m.bank
+  e, z0 = inf.stage1(jnp.asarray(x), z, imgs, sq, 1.0)
+  brute = ((x[:, None, None, :] - np.asarray(imgs)[None]) ** 2).sum(-1) + \
+      0.5 * (np.asarray(z) ** 2).sum(-1)[None, None]
+  np.testing.assert_allclose(np.asarray(e), brute.min(-1) / 784, rtol=1e-4)
+  np.testing.assert_array_equal(np.asarray(z0), np.asarray(z)[brute.argmin(-1)])
+  # the bank images are the flax decoder's outputs
+  dec = nets.VAE()
+  ref = jax.nn.sigmoid(dec.apply(vaes[4], z[:5], method=dec.decode)).reshape(5, -1)
+  np.testing.assert_allclose(np.asarray(imgs[4, :5]), np.asarray(ref), atol=1e-5)
+
+
+def test_latent_search_equals_manual_adam(tiny_abs):
+  vaes, m = tiny_abs
+  x = np.random.RandomState(1).rand(2, 28, 28, 1).astype(np.float32)
+  out = m.apply(jnp.asarray(x), n_iter=4)
+  z, imgs, sq = m.bank
+  _, z_ = inf.stage1(jnp.asarray(x.reshape(2, -1)), z, imgs, sq, 1.0)
+  dec = nets.VAE()
+
+  def total(zz):  # flax decoder, per class
+    tot = 0.0
+    for c in range(10):
+      r = jax.nn.sigmoid(dec.apply(vaes[c], zz[:, c], method=dec.decode)).reshape(2, -1)
+      tot += jnp.sum((x.reshape(2, -1) - r) ** 2) + 0.5 * jnp.sum(zz[:, c] ** 2)
+    return tot / 784
+  tx = optax.adam(0.05)
+  st = tx.init(z_)
+  for _ in range(3):
+    u, st = tx.update(jax.grad(total)(z_), st)
+    z_ = inf.clip_latents(z_ + u, 5.0)
+  np.testing.assert_allclose(np.asarray(out['latents']), np.asarray(z_), atol=2e-4)
+  np.testing.assert_allclose(np.asarray(out['logits']), -np.asarray(out['scores']))
+
+
+def test_batching_and_class_modes_agree(tiny_abs):
+  _, m = tiny_abs
+  x = np.random.RandomState(2).rand(5, 28, 28, 1).astype(np.float32)
+  a = m.infer(x)  # batches of 3, padded
+  b = m.infer(x, batch_size=5)
+  np.testing.assert_allclose(a['scores'], b['scores'], rtol=1e-4, atol=1e-6)
+  c = m.with_options(class_mode='vmap').infer(x, batch_size=5)
+  np.testing.assert_allclose(a['scores'], c['scores'], rtol=1e-4, atol=1e-6)
+  s1 = m.infer(x, n_iter=0)
+  s1b = m.infer(x, n_iter=1)  # one pass, no update == stage 1
+  np.testing.assert_allclose(s1['scores'], s1b['scores'], rtol=1e-4)
+  assert np.all(a['scores'] <= s1['scores'] + 5e-3)
+
+
+def test_binary_abs_binarizes_and_scales(tiny_abs):
+  _, m = tiny_abs
+  x = np.random.RandomState(3).rand(2, 28, 28, 1).astype(np.float32)
+  b = m.with_options(binary=True)
+  out = b.infer(x)
+  ref = m.infer(np.asarray(inf.binarize(x)))
+  np.testing.assert_allclose(out['logits'],
+                             -np.asarray(inf.BINARY_ABS_GAMMA) * ref['scores'], rtol=1e-5)
+
+
+def test_abs_traceable_call_and_input_checks(tiny_abs):
+  _, m = tiny_abs
+  x = np.random.RandomState(4).rand(2, 28, 28, 1).astype(np.float32)
+  np.testing.assert_allclose(np.asarray(jax.jit(m)(jnp.asarray(x))), np.asarray(m(x)), rtol=1e-4)
+  lg, rec = m.abs_fn(x)
+  assert lg.shape == (2, 10) and rec.shape == (2, 10, 28, 28, 1)
+  with pytest.raises(ValueError, match="argument 'x'"):
+    m(np.zeros((2, 28, 28, 3), np.float32))
+  with pytest.raises(ValueError, match=r'\[0, 1\]'):
+    m(np.full((1, 28, 28, 1), 2.0, np.float32))
+
+
+def test_l2_radius_formula():
+  L, r, d = 10.0, 2.0, np.array([5.0, 3.0, 1.0])
+  eps = lower_bounds.solve_radius(L, r, d)
+  np.testing.assert_allclose(eps, np.maximum(0, (d ** 2 - L) / (2 * (d + r))))
+  # gamma version: root of gamma_y((r+e)^2 + k) = gamma_c (d-e)^2
+  e = lower_bounds.solve_radius(L, r, 5.0, 1.06, 0.96)
+  k = L - r ** 2
+  np.testing.assert_allclose(1.06 * ((r + e) ** 2 + k), 0.96 * (5.0 - e) ** 2, rtol=1e-9)
+
+
+def test_lower_bounds_run(tiny_abs):
+  _, m = tiny_abs
+  x = np.random.RandomState(5).rand(3, 28, 28, 1).astype(np.float32)
+  pred = m.predict(x)
+  res = lower_bounds.l2_lower_bound(m, x, pred)
+  assert res['bound'].shape == (3,) and np.all(res['bound'] >= 0)
+  wrong = (pred + 1) % 10
+  assert np.all(lower_bounds.l2_lower_bound(m, x, wrong)['bound'] == 0)
+  li = lower_bounds.linf_lower_bound(m.with_options(n_iter=2), x[:1], pred[:1],
+                                     bisection_steps=2)
+  assert 0 <= li['bound'][0] <= 0.5
+
+
+@pytest.fixture(scope='module')
+def reference_abs(shared_dir):
+  d = shared_dir / 'reference_weights' / 'abs'
+  if not d.is_dir():
+    pytest.skip('released ABS weights not found')
+  return models.load_reference_abs(str(d), batch_size=1)
+
+
+def test_designed_one_logits(reference_abs):
+  x = np.zeros((1, 28, 28, 1), np.float32)
+  x[0, 5:-5, 12:-12] = 1
+  logits = np.asarray(reference_abs(x))[0]
+  np.testing.assert_allclose(logits, DESIGNED_ONE_LOGITS, atol=2e-3)
+  assert logits.argmax() == 1
+  assert reference_abs.with_options(binary=True).predict(x)[0] == 1
+  p = reference_abs.probabilities(x)[0]
+  assert p.argmax() == 1 and abs(p.sum() - 1) < 1e-9
