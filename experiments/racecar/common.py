@@ -91,3 +91,14 @@ def epoch_stacks(x, y, batch_size: int, seed: int):
     return {'x': np.swapaxes(x[idx], 0, 1), 'y': np.swapaxes(y[idx], 0, 1)}
   assert k >= 1, f"argument 'batch_size': expected <= {len(x)}, got {batch_size}"
   return get
+
+
+def auto_lambda(state, reg: RegConfig, batch, logits_from: str = 'out', scale: float = 1.0) -> float:
+  """[G] rule of spec 3.8: lambda such that lambda * L_racecar = scale * task loss at initialisation."""
+  import dataclasses
+  probe = dataclasses.replace(reg, lam=1.0)
+  out, _ = training.apply_chain(state, state.params, jnp.asarray(batch['x']), True, probe.reverse)
+  pred = out.linear_out if logits_from == 'linear' else out.out
+  task = float(training.cross_entropy(pred, jnp.asarray(batch['y'])))
+  rr, _ = training.rr_losses.racecar_loss(out.ds, out.recons, 1.0, probe.reverse.variant, reg.reduction)
+  return scale * task / max(float(rr), 1e-30)
