@@ -49,7 +49,8 @@ def evaluate(config, src, model, params, workdir=None) -> Dict[str, Any]:
     try:
       from rvl_jax.disentanglement import metrics as dmetrics
       counts = dmetrics.scaled_counts(config.eval.metric_count_scale)
-      res = dis.evaluate_all(rep, src.ground_truth, config.eval.seed, counts=counts)
+      res = dis.evaluate_all(training.pure_representation(config.method, model, params),
+                             src.ground_truth, config.eval.seed, counts=counts)
       for k, v in res['scores'].items():
         out[f'dislib/{k}'] = float(v)
     except (ImportError, AttributeError) as e:  # metrics package without evaluate_all

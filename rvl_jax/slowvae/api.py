@@ -49,9 +49,6 @@ def load_representation(workdir: str, step: Optional[int] = None
       whose ``sample(rng, n) -> (factors, observations)`` feeds MCC.
   """
   config, src, model, params = load_run(workdir, step)
-  if config.method == 'pcl':
-    fn = lambda x: model.apply({'params': params}, x, method=model.features)
-  else:
-    fn = lambda x: model.apply({'params': params}, x, method=model.encode)[0]
+  fn = training.pure_representation(config.method, model, params)
   dataset = src.ground_truth if src.ground_truth is not None else src
   return fn, dataset

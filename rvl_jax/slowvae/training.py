@@ -128,15 +128,19 @@ def make_train_step(method: str, model, *, likelihood: str = 'bernoulli', beta: 
   return train_step
 
 
+def pure_representation(method: str, model, params) -> Callable[[jnp.ndarray], jnp.ndarray]:
+  """Traceable x -> mu(x) (VAEs) or h(x) (PCL); jit it or hand it to the metrics."""
+  if method == 'pcl':
+    return lambda x: model.apply({'params': params}, x, method=model.features)
+  return lambda x: model.apply({'params': params}, x, method=model.encode)[0]
+
+
 def make_representation_fn(method: str, model, params, batch_size: int = 256,
                            ) -> Callable[[np.ndarray], np.ndarray]:
   """Deterministic representation x -> mu(x) (VAEs) or h(x) (PCL), numpy in / numpy out."""
   from rvl_jax.core.batched import batched_apply
 
-  if method == 'pcl':
-    fn = jax.jit(lambda x: model.apply({'params': params}, x, method=model.features))
-  else:
-    fn = jax.jit(lambda x: model.apply({'params': params}, x, method=model.encode)[0])
+  fn = jax.jit(pure_representation(method, model, params))
 
   def representation_fn(x):
     x = np.asarray(x, np.float32)
