@@ -110,6 +110,7 @@ def build_models(config, data, workdir) -> Dict[str, suite.Model]:
       m = abs_models.load_reference_abs(wd, binary=(name == "binary_abs"),
                                         n_iter=config.abs_query_n_iter,
                                         n_samples=config.abs_bank_size)
+      jax.block_until_ready(m.bank)  # decode the latent bank eagerly (never inside a trace)
       out[name] = suite.Model(name, m, differentiable=False, binary=(name == "binary_abs"),
                               abs_fn=m.abs_fn, batch_size=config.abs_batch_size)
   return out
@@ -214,7 +215,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       _log(f"[{name}] loaded from {path}")
     else:
       attacks = dict(config.abs_attacks if is_abs else config.attacks)
-      attacks = {k: dict(v) for k, v in attacks.items()}
+      attacks = {k: dict(v) for k, v in attacks.items()
+                 if not k.endswith("_ge") or (name in config.ge_models and
+                                              k in config.ge_attacks)}
       dirs = {k: v[:n] for k, v in directions.items()}
       t0 = time.time()
       records = suite.run_attacks(model, xs, ys, jax.random.fold_in(key, i), attacks,

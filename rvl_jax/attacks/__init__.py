@@ -10,9 +10,9 @@ from rvl_jax.attacks.core import (METRICS, Tracker, binarize, binarize_ste, bina
                                   init_tracker, is_adversarial, make_grad_fn, merge, query,
                                   straight_through, true_grad, update)
 from rvl_jax.attacks.noise import additive_gaussian, salt_and_pepper
-from rvl_jax.attacks.pointwise import pointwise
-from rvl_jax.attacks.boundary import boundary
+from rvl_jax.attacks.pointwise_attack import pointwise
+from rvl_jax.attacks.boundary_attack import boundary
 from rvl_jax.attacks.gradient import bim, deepfool, fgm, fgsm, iterative_attack, mim, pgd
-from rvl_jax.attacks.transfer import line_search, substitute_directions, transfer
-from rvl_jax.attacks.latent_descent import latent_descent
-from rvl_jax.attacks.distal import CALIBRATION, distal
+from rvl_jax.attacks.transfer_attack import line_search, substitute_directions, transfer
+from rvl_jax.attacks.latent import latent_descent
+from rvl_jax.attacks.distal_attack import CALIBRATION, distal

@@ -228,13 +228,34 @@ def calibrated_probs(logits: jax.Array, alpha: float, eta: float) -> jax.Array:
   return (e + eta) / (jnp.sum(e, axis=-1, keepdims=True) + logits.shape[-1] * eta)
 
 
+def ce_logit_cotangent(logits: jax.Array, y: jax.Array) -> jax.Array:
+  """d CE / d logits = softmax - onehot, computed so that its direction survives saturation.
+
+  Written as (1 - p_y) * (q - onehot) with q the softmax over the wrong classes; the scale
+  1 - p_y is evaluated in log space and floored at exp(-80). When a float32 softmax saturates
+  (logit gaps > ~88, common for the released CNN) the plain formula gives an all-zero gradient;
+  here the gradient keeps its exact direction and only its (unrepresentable) magnitude is
+  floored. Elsewhere it equals the exact gradient.
+  """
+  lg = logits.astype(jnp.float32)
+  onehot = jax.nn.one_hot(y, lg.shape[-1], dtype=lg.dtype)
+  lse_all = jax.nn.logsumexp(lg, axis=-1)
+  masked = jnp.where(onehot > 0, -jnp.inf, lg)
+  lse_other = jax.nn.logsumexp(masked, axis=-1)
+  q = jnp.exp(masked - lse_other[:, None])
+  scale = jnp.exp(jnp.clip(lse_other - lse_all, -80.0, 0.0))
+  return scale[:, None] * (q - onehot)
+
+
 def true_grad(logits_fn: LogitsFn) -> Callable[[jax.Array, jax.Array], jax.Array]:
-  """Returns ``g(x, y)``: the exact gradient of the per-sample CE w.r.t. x (autodiff)."""
+  """Returns ``g(x, y)``: the gradient of the per-sample CE w.r.t. x (autodiff; see
+  :func:`ce_logit_cotangent` for the saturation-safe cotangent)."""
 
-  def loss(x, y):
-    return jnp.sum(cross_entropy(logits_fn(x), y))
+  def g(x, y):
+    logits, vjp = jax.vjp(logits_fn, x)
+    return vjp(ce_logit_cotangent(logits, y).astype(logits.dtype))[0]
 
-  return jax.grad(loss)
+  return g
 
 
 def _fd_probe_logits(logits_fn: LogitsFn, x: jax.Array, h: float, probe_batch: int):

@@ -17,8 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rvl_jax.attacks import (boundary, core, gradient, latent_descent, noise, pointwise,
-                             transfer)
+from rvl_jax.attacks import boundary_attack as boundary
+from rvl_jax.attacks import core, gradient, noise
+from rvl_jax.attacks import latent as latent_descent
+from rvl_jax.attacks import pointwise_attack as pointwise
+from rvl_jax.attacks import transfer_attack as transfer
 from rvl_jax.attacks.core import LogitsFn, Tracker
 
 

@@ -114,3 +114,20 @@ def test_bad_input_errors_name_the_argument():
     A.fgsm(f, np.ones((2, 28, 28, 1), np.float32), np.zeros(3, np.int32))
   with pytest.raises(ValueError, match="argument 'norm'"):
     A.deepfool(f, np.ones((2, 28, 28, 1), np.float32), np.zeros(2, np.int32), norm="l1")
+
+
+def test_true_grad_keeps_direction_when_softmax_saturates():
+  w = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)
+
+  def f(x):
+    return 3.0 * (x.reshape(x.shape[0], -1) @ w)
+
+  x = jnp.asarray(np.random.default_rng(1).uniform(size=(5, 2, 2, 1)), jnp.float32)
+  y = jnp.argmax(f(x), 1)
+  g = A.true_grad(f)(x, y)
+  np.testing.assert_allclose(g, jax.grad(lambda v: jnp.sum(A.cross_entropy(f(v), y)))(x),
+                             rtol=1e-4, atol=1e-7)
+  big = lambda v: 1e4 * f(v)  # plain float32 CE gradient underflows to exactly 0 here
+  assert float(jnp.abs(jax.grad(lambda v: jnp.sum(A.cross_entropy(big(v), y)))(x)).max()) == 0.0
+  gb = A.true_grad(big)(x, y)
+  assert np.all(np.asarray(jnp.abs(gb).reshape(5, -1).max(1)) > 0)

@@ -32,18 +32,20 @@ def _attacks_cheap(paper: bool):
   """Attack budgets for the CNN / Binary CNN / NN / Madry columns."""
   return {
       "salt_pepper": {},
-      "pointwise_10x": {"restarts": 10, "max_steps": 20000},
+      "pointwise_10x": ({"restarts": 10, "max_steps": 20000} if paper else
+                        {"restarts": 10, "max_steps": 1500, "phase2": False}),
       "gaussian": {},
-      "boundary": {"iterations": 5000 if paper else 300},
-      "pointwise_l2": {"restarts": 10 if paper else 2, "max_steps": 20000},
+      "boundary": {"iterations": 5000 if paper else 100},
+      "pointwise_l2": ({"restarts": 10, "max_steps": 20000} if paper else
+                       {"restarts": 1, "max_steps": 3000}),
       "transfer": {},
       "fgm": {}, "fgm_ge": {},
-      "deepfool_l2": {}, "deepfool_l2_ge": {"max_steps": 100 if paper else 10},
-      "bim_l2": {}, "bim_l2_ge": ({} if paper else {"grow_steps": 6, "search_steps": 6}),
+      "deepfool_l2": {}, "deepfool_l2_ge": {"max_steps": 100 if paper else 3},
+      "bim_l2": {}, "bim_l2_ge": ({} if paper else {"grow_steps": 4, "search_steps": 4}),
       "fgsm": {}, "fgsm_ge": {},
-      "deepfool_linf": {}, "deepfool_linf_ge": {"max_steps": 100 if paper else 10},
-      "bim_linf": {}, "bim_linf_ge": ({} if paper else {"grow_steps": 6, "search_steps": 6}),
-      "mim": {}, "mim_ge": ({} if paper else {"grow_steps": 6, "search_steps": 6}),
+      "deepfool_linf": {}, "deepfool_linf_ge": {"max_steps": 100 if paper else 3},
+      "bim_linf": {}, "bim_linf_ge": ({} if paper else {"grow_steps": 4, "search_steps": 4}),
+      "mim": {}, "mim_ge": ({} if paper else {"grow_steps": 4, "search_steps": 4}),
   }
 
 
@@ -55,11 +57,11 @@ def _attacks_abs(paper: bool):
     return a
   return {
       "salt_pepper": {"repetitions": 2},
-      "pointwise_10x": {"restarts": 1, "max_steps": 1500, "sp_repetitions": 2},
+      "pointwise_10x": {"restarts": 1, "max_steps": 1000, "sp_repetitions": 2,
+                        "phase2": False},
       "gaussian": {},
       "transfer": {},
       "latent_descent": {"max_steps": 300},
-      "fgsm_ge": {"n_steps": 20, "ge_steps": (0.1,)},
   }
 
 
@@ -79,11 +81,13 @@ def get_config(variant=None):
   c.abs_query_n_iter = 10            # ABS latent-search steps for attack queries
   c.abs_verify_n_iter = 50           # ... and for re-verifying final adversarials
   c.abs_bank_size = 8000             # latent sample bank (8000 = paper; smaller = faster)
-  c.ge_steps = (0.01, 0.1, 1.0)      # finite-difference steps of the "w/ GE" attacks
+  c.ge_steps = (0.1, 1.0)            # finite-difference steps of the "w/ GE" attacks
+  c.ge_models = ("nn",)              # models the *_ge attacks run on (paper: all)
+  c.ge_attacks = ("fgm_ge", "fgsm_ge")  # which *_ge attacks run by default (paper: all)
   c.ge_probe_batch = 4096
   c.nn_reference = "train"           # NN reference set: the training split
   c.madry_params = ""                # .npz of trained Madry params ('' = train here)
-  c.madry_steps = 400                # CPU schedule when training here (spec 10.4 variant)
+  c.madry_steps = 150                # CPU schedule when training here (spec 10.4 variant)
   c.madry_pgd_steps = 10
   c.madry_pgd_step_size = 0.04
   c.madry_lr = 1e-3
@@ -102,6 +106,8 @@ def get_config(variant=None):
     c.abs_bank_size = 300
     c.models = ("cnn", "nn", "abs")
     c.ge_steps = (0.1,)
+    c.ge_models = ("cnn", "nn")
+    c.ge_attacks = ("fgsm_ge",)
     c.attacks = {
         "salt_pepper": {"repetitions": 2},
         "pointwise_10x": {"restarts": 2, "max_steps": 600, "sp_repetitions": 2},
@@ -135,6 +141,9 @@ def get_config(variant=None):
     c.madry_lr = 1e-4
     c.attacks = _attacks_cheap(True)
     c.abs_attacks = _attacks_abs(True)
+    c.ge_steps = (0.01, 0.1, 1.0)
+    c.ge_models = ("cnn", "binary_cnn", "nn", "madry", "binary_abs", "abs")
+    c.ge_attacks = tuple(k for k in c.attacks if k.endswith("_ge"))
     c.distal_iters = 10_000
   elif variant not in (None, "", "default"):
     raise ValueError(f"argument 'variant': expected None, 'smoke' or 'paper', got {variant!r}")

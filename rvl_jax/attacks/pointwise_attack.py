@@ -31,7 +31,7 @@ def _new_perm(key, n, d):
 
 
 def _pointwise_run(logits_fn, tr: Tracker, key, *, metric, bisection_steps, max_steps,
-                   sp_repetitions, sp_levels):
+                   sp_repetitions, sp_levels, phase2=True):
   key, k_sp, k_perm = jax.random.split(key, 3)
   tr = _salt_and_pepper_tracker(logits_fn, tr, k_sp, repetitions=sp_repetitions,
                                 levels=sp_levels, metric=metric)
@@ -91,7 +91,7 @@ def _pointwise_run(logits_fn, tr: Tracker, key, *, metric, bisection_steps, max_
     new_perm_mask = new_perm_mask | p1_end
     ptr_new = jnp.where(p1_end, 0, ptr_new)
     improved_new = jnp.where(p1_end, False, improved)
-    phase_new = jnp.where(p1_end, _P2, phase)
+    phase_new = jnp.where(p1_end, _P2 if phase2 else _DONE, phase)
 
     # Phase 2, reset attempts.
     p2_q = p2_reset & has_next
@@ -124,12 +124,12 @@ def _pointwise_run(logits_fn, tr: Tracker, key, *, metric, bisection_steps, max_
 
 
 def _pointwise_impl(logits_fn, x, y, key, *, metric, restarts, bisection_steps, max_steps,
-                    sp_repetitions, sp_levels, binary):
+                    sp_repetitions, sp_levels, phase2, binary):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   tiled = core.tile_tracker(tr, restarts)
   tiled = _pointwise_run(logits_fn, tiled, key, metric=metric, bisection_steps=bisection_steps,
                          max_steps=max_steps, sp_repetitions=sp_repetitions,
-                         sp_levels=sp_levels)
+                         sp_levels=sp_levels, phase2=phase2)
   out = core.untile_min(tiled, restarts)
   return out.replace(queries=out.queries - (restarts - 1))  # the clean query counts once
 
@@ -137,16 +137,17 @@ def _pointwise_impl(logits_fn, x, y, key, *, metric, restarts, bisection_steps, 
 _pointwise = core.static_jit(
     _pointwise_impl,
     ("logits_fn", "metric", "restarts", "bisection_steps", "max_steps", "sp_repetitions",
-     "sp_levels", "binary"))
+     "sp_levels", "phase2", "binary"))
 
 
 def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: int = 10,
               bisection_steps: int = 10, max_steps: int = 20000, sp_repetitions: int = 10,
-              sp_levels: int = 100, binary: bool = False) -> Tracker:
+              sp_levels: int = 100, phase2: bool = True, binary: bool = False) -> Tracker:
   """Pointwise attack with ``restarts`` independent runs (best per sample and metric kept).
 
   ``metric`` ('l0' or 'l2') is the distance the salt-and-pepper start is selected by; the
-  tracker keeps the best adversarial in every metric.
+  tracker keeps the best adversarial in every metric. ``phase2=False`` stops after the greedy
+  L0 phase (a budget option: phase 2 mainly reduces L2).
   """
   if metric not in ("l0", "l2"):
     raise ValueError(f"argument 'metric': expected 'l0' or 'l2', got {metric!r}")
@@ -154,4 +155,4 @@ def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: i
   return _pointwise(logits_fn, x, y, key, metric=metric, restarts=int(restarts),
                     bisection_steps=int(bisection_steps), max_steps=int(max_steps),
                     sp_repetitions=int(sp_repetitions), sp_levels=int(sp_levels),
-                    binary=binary)
+                    phase2=bool(phase2), binary=binary)

