@@ -1,0 +1,27 @@
+"""Launch: python -m experiments.noise.main \
+    --config=experiments/noise/configs/mnist_study.py[:smoke|:paper] --workdir=DIR
+
+``config.experiment`` selects 'mnist_study' (spec 8.2/8.4), 'sigma_sweep' (spec 8.3) or
+'imagenet' (ResNet50 fine-tuning, spec 4.6, accelerators). Override keys with --config.key=value.
+"""
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from experiments.noise import train
+from rvl_jax.core import experiment
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory (resumes finished parts).')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  del argv
+  experiment.launch(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  app.run(main)
