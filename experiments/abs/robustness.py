@@ -197,10 +197,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
   plots = experiment.plots_dir(workdir)
 
   # Substitute perturbations are computed once and reused for every target model.
-  t0 = time.time()
-  directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
-      models["_substitute"].logits_fn, x, y).items()}
-  _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
+  directions = {}
+  if "transfer" in config.attacks or "transfer" in config.abs_attacks:
+    t0 = time.time()
+    directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
+        models["_substitute"].logits_fn, x, y).items()}
+    _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
 
   results = {"num_images": len(y), "data_source": data.source}
   per_model, clean_acc, verify_stats = {}, {}, {}

@@ -73,11 +73,13 @@ def _write_fake_legacy(path, state):
   class FloatStorage:
     pass
   FloatStorage.__module__ = 'torch'
+  FloatStorage.__qualname__ = 'FloatStorage'
   torch_m.FloatStorage = FloatStorage
 
   def _rebuild_tensor_v2(*args):
     return args
   _rebuild_tensor_v2.__module__ = 'torch._utils'
+  _rebuild_tensor_v2.__qualname__ = '_rebuild_tensor_v2'
   utils_m._rebuild_tensor_v2 = _rebuild_tensor_v2
 
   class Storage:
