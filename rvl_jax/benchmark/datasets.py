@@ -1,0 +1,131 @@
+"""Factor metadata of the benchmark data sets and the row-major grid index.
+
+Every data set of the benchmark is a complete grid: one image per combination of
+discrete factor values. The factor order below is the order of the target vector and of
+the row-major grid index (``index = sum_i y_i * prod_{k>i} K_k``; last factor fastest).
+
+``dsprites_90`` is the non-ambiguous dSprites ablation (paper App. E): orientation is
+restricted to the first 10 of the 40 orientation values, i.e. [0, 90) degrees.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """Static description of one benchmark data set."""
+  name: str
+  factor_names: Tuple[str, ...]
+  factor_sizes: Tuple[int, ...]
+  categorical: Tuple[bool, ...]
+  channels: int
+  image_size: int = 64
+
+  @property
+  def num_factors(self) -> int:
+    return len(self.factor_sizes)
+
+  @property
+  def num_images(self) -> int:
+    return int(np.prod(self.factor_sizes, dtype=np.int64))
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    return (self.image_size, self.image_size, self.channels)
+
+  @property
+  def splittable(self) -> Tuple[bool, ...]:
+    """Factors along which splits may be made (not categorical, more than 2 values)."""
+    return tuple((not c) and k > 2 for c, k in zip(self.categorical, self.factor_sizes))
+
+
+SPEC: Dict[str, DatasetSpec] = {
+    'dsprites': DatasetSpec(
+        'dsprites', ('shape', 'scale', 'orientation', 'x-position', 'y-position'),
+        (3, 6, 40, 32, 32), (True, False, False, False, False), 1),
+    'dsprites_90': DatasetSpec(
+        'dsprites_90', ('shape', 'scale', 'orientation', 'x-position', 'y-position'),
+        (3, 6, 10, 32, 32), (True, False, False, False, False), 1),
+    'shapes3d': DatasetSpec(
+        'shapes3d', ('floor color', 'wall color', 'object color', 'object size',
+                     'object type', 'azimuth'),
+        (10, 10, 10, 8, 4, 15), (False, False, False, False, True, False), 3),
+    'mpi3d': DatasetSpec(
+        'mpi3d', ('color', 'shape', 'size', 'height', 'bg color', 'x-axis', 'y-axis'),
+        (6, 6, 2, 3, 3, 40, 40), (False, True, True, False, False, False, False), 3),
+    'celeb_glow': DatasetSpec(
+        'celeb_glow', ('person', 'smile', 'blond', 'age'),
+        (1000, 6, 6, 6), (True, False, False, False), 3),
+}
+
+DATASET_NAMES = tuple(SPEC)
+VARIANTS = ('random', 'composition', 'interpolation', 'extrapolation')
+MODES = ('train', 'test')
+
+
+def get_spec(name: str) -> DatasetSpec:
+  if name not in SPEC:
+    raise ValueError(f"argument 'name': expected one of {sorted(SPEC)}, got {name!r}")
+  return SPEC[name]
+
+
+def check_variant(variant: str) -> str:
+  if variant not in VARIANTS:
+    raise ValueError(f"argument 'variant': expected one of {VARIANTS}, got {variant!r}")
+  return variant
+
+
+def check_mode(mode: str) -> str:
+  if mode not in MODES:
+    raise ValueError(f"argument 'mode': expected one of {MODES}, got {mode!r}")
+  return mode
+
+
+def _strides(sizes: Sequence[int]) -> np.ndarray:
+  sizes = np.asarray(sizes, np.int64)
+  return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
+def index_to_factors(sizes: Sequence[int], index) -> np.ndarray:
+  """Row-major grid index -> factor indices, int64 (n, F)."""
+  index = np.asarray(index, np.int64).reshape(-1)
+  total = int(np.prod(sizes, dtype=np.int64))
+  if index.size and (index.min() < 0 or index.max() >= total):
+    raise ValueError(f"argument 'index': expected values in [0, {total}), got range "
+                     f"[{index.min()}, {index.max()}]")
+  strides = _strides(sizes)
+  return (index[:, None] // strides[None, :]) % np.asarray(sizes, np.int64)[None, :]
+
+
+def factors_to_index(sizes: Sequence[int], factors) -> np.ndarray:
+  """Factor indices (n, F) -> row-major grid index int64 (n,)."""
+  factors = np.asarray(factors, np.int64)
+  if factors.ndim != 2 or factors.shape[1] != len(sizes):
+    raise ValueError(f"argument 'factors': expected shape (n, {len(sizes)}), got {factors.shape}")
+  if factors.size and ((factors < 0).any() or (factors >= np.asarray(sizes)[None]).any()):
+    raise ValueError(f"argument 'factors': expected indices in [0, K) with K={tuple(sizes)}")
+  return factors @ _strides(sizes)
+
+
+def full_grid_factors(sizes: Sequence[int]) -> np.ndarray:
+  """All factor combinations in row-major order, int64 (N, F)."""
+  return index_to_factors(sizes, np.arange(int(np.prod(sizes, dtype=np.int64))))
+
+
+def normalize_factors(sizes: Sequence[int], factors) -> np.ndarray:
+  """Factor indices -> targets in [0, 1] (index / (K - 1)), float32."""
+  denom = np.maximum(np.asarray(sizes, np.float64) - 1.0, 1.0)
+  return (np.asarray(factors, np.float64) / denom).astype(np.float32)
+
+
+def grid_variance(sizes: Sequence[int]) -> np.ndarray:
+  """Per-factor variance of the normalised targets over the full grid, float64 (F,).
+
+  The grid is a Cartesian product, so each marginal is uniform over its K values and the
+  variance is (K + 1) / (12 (K - 1)).
+  """
+  return np.array([np.var(np.arange(k, dtype=np.float64) / max(k - 1, 1)) for k in sizes])
