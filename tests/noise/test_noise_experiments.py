@@ -1,0 +1,54 @@
+"""Experiment plumbing without training: aggregation/acceptance logic, configs, image folders."""
+import numpy as np
+import pytest
+
+from experiments.noise import imagenet, train
+from experiments.noise.configs import imagenet as imagenet_cfg
+from experiments.noise.configs import mnist_study, sigma_sweep
+from rvl_jax.noise.corruptions import mnist_c
+
+
+def _row(seed, arm, clean, mc, eps_gn=None, eps_an=None):
+  r = {'seed': seed, 'arm': arm, 'clean_top1': clean, 'mnist_c_mean': mc,
+       'mnist_c': {c: mc for c in mnist_c.ORDER}}
+  if eps_gn is not None:
+    r.update(eps_star_gaussian=eps_gn, eps_star_uniform=eps_gn, eps_star_adversarial=eps_an)
+  return r
+
+
+def test_aggregate_acceptance_logic():
+  cfg = mnist_study.get_config()
+  res = {'vanilla': [_row(s, 'vanilla', 97.0, 80.0, 3.0, 2.0) for s in range(3)],
+         'gnt': [_row(s, 'gnt', 96.5, 85.0, 6.0, 3.0) for s in range(3)],
+         'ant1x1': [_row(s, 'ant1x1', 97.2, 84.0 + s, 6.5, 5.0) for s in range(3)]}
+  agg = train.aggregate(res, cfg)
+  assert agg['A7/gnt/pass'] and agg['A7/ant1x1/pass']
+  assert agg['A7/gnt/mnist_c_gain_mean'] == pytest.approx(5.0)
+  assert agg['A7/ant1x1/mnist_c_gain_min'] == pytest.approx(4.0)
+  assert agg['A8/gnt_gn_ratio'] == pytest.approx(2.0)
+  assert agg['A8/ant_over_gnt_an_ratio'] == pytest.approx(5 / 3) and agg['A8/pass']
+  res['gnt'][1]['clean_top1'] = 90.0
+  assert not train.aggregate(res, cfg)['A7/gnt/pass']
+  md = train.summary_markdown(res, agg, cfg)
+  assert '| gnt |' in md and 'A8/pass' in md
+
+
+def test_configs_build():
+  for mod in (mnist_study, sigma_sweep, imagenet_cfg):
+    for v in (None, 'smoke', 'paper') if mod is not sigma_sweep else (None, 'smoke'):
+      c = mod.get_config(v)
+      assert c.experiment in ('mnist_study', 'sigma_sweep', 'imagenet')
+  with pytest.raises(ValueError, match='variant'):
+    mnist_study.get_config('huge')
+
+
+def test_image_folder_helpers(tmp_path):
+  root = imagenet.write_synthetic_folder(str(tmp_path), num_classes=3, per_class=2, size=20)
+  paths, labels, classes = imagenet.list_image_folder(str(tmp_path / 'train'))
+  assert len(paths) == 6 and classes == ['class_0', 'class_1', 'class_2']
+  img = imagenet.load_train_image(paths[0], 16, np.random.default_rng(0))
+  assert img.shape == (16, 16, 3) and img.min() >= 0 and img.max() <= 1
+  assert imagenet.load_eval_image(paths[0], 16).shape == (16, 16, 3)
+  with pytest.raises(FileNotFoundError, match='data_dir'):
+    imagenet.list_image_folder(str(tmp_path / 'missing'))
+  del root
