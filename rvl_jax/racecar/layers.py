@@ -37,7 +37,9 @@ class LayerSpec:
   output_spatial: optional output size of a deconv (default i*s for SAME).
   norm: None | 'bn'. activation: None | 'relu' | 'tanh' | 'sigmoid' | 'lrelu' | 'softmax'.
   pool_before: None | 'max2' (2x2 max-pool, reversed by nearest UP) | 'up2' (nearest 2x up-sampling,
-  reversed by 2x2 average pooling). A dense layer after a conv layer flattens its input automatically.
+  reversed by 2x2 average pooling). A dense layer after a conv layer flattens its input automatically;
+  reshape_before=(H, W, C) reshapes a flat input for a conv/deconv (dense -> conv generators); both are
+  undone by the inverse reshape in the reverse pass.
   """
   kind: str = 'dense'
   features: int = 10
@@ -50,6 +52,7 @@ class LayerSpec:
   norm: Optional[str] = None
   activation: Optional[str] = 'relu'
   pool_before: Optional[str] = None
+  reshape_before: Optional[Tuple[int, ...]] = None
 
   def __post_init__(self):
     if self.kind not in KINDS:
@@ -235,6 +238,8 @@ class RacecarChain(nn.Module):
     elif s.pool_before == 'up2':
       x = ops.upsample_nearest2(x)
     pooled = x
+    if s.reshape_before is not None:
+      x = x.reshape((x.shape[0],) + tuple(s.reshape_before))
     if s.kind == 'dense' and x.ndim > 2:
       x = ops.flatten(x)
     return pooled, x
@@ -250,8 +255,8 @@ class RacecarChain(nn.Module):
     s = self.layers[i]
     d_shape, pooled_shape, pre_shape = shapes
     h = self.linears[i].reverse(z, pre_shape)              # A^T (z - b)
-    if h.shape != tuple(pooled_shape):                      # inverse of flatten
-      h = ops.unflatten(h, pooled_shape)
+    if h.shape != tuple(pooled_shape):                      # inverse of flatten / reshape
+      h = h.reshape(tuple(pooled_shape))
     if i == 0:                                              # d'_1: optional output activation
       h = ops.get_activation(cfg.output_activation)(h)
     else:                                                   # shift-by-one: BN_{m-1}, f_{m-1}

@@ -156,3 +156,19 @@ def test_layer_spec_errors():
     L.LayerSpec(activation='gelu2')
   with pytest.raises(ValueError, match="'variant'"):
     L.ReverseConfig('both')
+
+
+def test_generator_chain_dense_reshape_deconv_up():
+  """InfoGAN-style generator: dense -> reshape -> deconv (s2) -> up2 + conv; reverse recovers every shape."""
+  z = jax.random.normal(jax.random.PRNGKey(9), (3, 12))
+  g = L.RacecarChain((L.dense_spec(4 * 4 * 6, norm='bn'),
+                      L.LayerSpec('deconv', 5, (4, 4), (2, 2), 'SAME', reshape_before=(4, 4, 6), norm='bn'),
+                      L.LayerSpec('conv', 1, (3, 3), pool_before='up2', activation='sigmoid')))
+  rev = L.ReverseConfig('rr1')
+  v = g.init(jax.random.PRNGKey(0), z, reverse=rev)
+  out, _ = g.apply(v, z, train=True, reverse=rev, mutable=['batch_stats'])
+  assert out.out.shape == (3, 16, 16, 1)
+  assert [r.shape for r in out.recons] == [d.shape for d in out.ds[:-1]]
+  w = losses.group_weights(12, {(0, 10): 1.33, (10, 12): 1.0})
+  loss, terms = losses.racecar_loss(out.ds, out.recons, 1.0, 'rr1', 'sum', w)
+  assert len(terms) == 1 and np.isfinite(float(loss))
