@@ -200,8 +200,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   directions = {}
   if "transfer" in config.attacks or "transfer" in config.abs_attacks:
     t0 = time.time()
+    n_dir = len(y) if set(config.models) - set(ABS_MODELS) else min(config.abs_num_images,
+                                                                       len(y))
     directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
-        models["_substitute"].logits_fn, x, y).items()}
+        models["_substitute"].logits_fn, x[:n_dir], y[:n_dir]).items()}
     _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
 
   results = {"num_images": len(y), "data_source": data.source}

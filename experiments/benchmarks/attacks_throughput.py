@@ -28,7 +28,8 @@ _WEIGHTS = flags.DEFINE_string(
     "directory with vanilla_cnn.npz / vanilla_cnn.net (random weights if absent)")
 _BATCH = flags.DEFINE_integer("batch", 100, "images per attack call")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "timed repetitions (median reported)")
-_POINTWISE = flags.DEFINE_bool("pointwise", True, "also time the Pointwise attack")
+_POINTWISE = flags.DEFINE_list("pointwise_restarts", ["1", "10"],
+                               "Pointwise restarts to time (empty: skip)")
 _FOOLBOX = flags.DEFINE_bool("foolbox", True, "also time foolbox 3 (if installed)")
 
 
@@ -71,9 +72,9 @@ def main(argv):
   print(f"rvl_jax  L-inf PGD-40     : {n / t_pgd:10.1f} images/s  ({t_pgd:.3f} s/batch, "
         f"success {float(np.mean(np.asarray(fooled))):.0%})")
   if _POINTWISE.value:
-    for restarts in (1, 10):
+    for restarts in map(int, _POINTWISE.value):
       t_pw = _time(lambda: attacks.pointwise(logits_fn, x, y, key, restarts=restarts).dist["l0"],
-                   max(1, _REPEATS.value - 2))
+                   1)
       tr = attacks.pointwise(logits_fn, x, y, key, restarts=restarts)
       print(f"rvl_jax  Pointwise x{restarts:<2d}     : {n / t_pw:10.2f} images/s  ({t_pw:.2f} s/batch,"
             f" median L0 {np.median(np.asarray(tr.dist['l0'])):.1f}, "

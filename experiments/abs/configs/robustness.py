@@ -129,6 +129,41 @@ def get_config(variant=None):
     }
     c.distal_iters = 5
     c.distal_models = ("cnn",)
+  elif variant == "small":
+    # The default protocol at reduced scale and budgets (a few CPU-minutes per model), used
+    # when the machine is shared: 20 balanced images, 6 for the ABS columns.
+    c.num_images = 20
+    c.abs_num_images = 6
+    c.abs_batch_size = 6
+    c.abs_query_n_iter = 0
+    c.madry_steps = 100
+    c.ge_steps = (1.0,)
+    c.ge_attacks = ("fgsm_ge",)
+    c.attacks = {
+        "salt_pepper": {"repetitions": 3},
+        "pointwise_10x": {"restarts": 3, "max_steps": 600, "sp_repetitions": 3,
+                          "phase2": False},
+        "gaussian": {},
+        "boundary": {"iterations": 50},
+        "transfer": {},
+        "fgm": {"n_steps": 100},
+        "deepfool_l2": {"max_steps": 30},
+        "bim_l2": {"grow_steps": 10, "search_steps": 8},
+        "fgsm": {},
+        "fgsm_ge": {},
+        "deepfool_linf": {"max_steps": 30},
+        "bim_linf": {"grow_steps": 10, "search_steps": 8},
+        "mim": {"grow_steps": 10, "search_steps": 8},
+    }
+    c.abs_attacks = {
+        "salt_pepper": {"repetitions": 2},
+        "pointwise_10x": {"restarts": 1, "max_steps": 400, "sp_repetitions": 2,
+                          "phase2": False},
+        "gaussian": {},
+        "transfer": {},
+        "latent_descent": {"max_steps": 300},
+    }
+    c.distal_iters = 30
   elif variant == "paper":
     c.data_source = "tfds"
     c.num_images = 1000
@@ -146,5 +181,6 @@ def get_config(variant=None):
     c.ge_attacks = tuple(k for k in c.attacks if k.endswith("_ge"))
     c.distal_iters = 10_000
   elif variant not in (None, "", "default"):
-    raise ValueError(f"argument 'variant': expected None, 'smoke' or 'paper', got {variant!r}")
+    raise ValueError(f"argument 'variant': expected None, 'smoke', 'small' or 'paper', "
+                     f"got {variant!r}")
   return c

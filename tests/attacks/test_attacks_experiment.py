@@ -1,0 +1,38 @@
+"""The robustness experiment end to end on a tiny override of the smoke config."""
+
+import os
+
+import pytest
+
+
+def test_robustness_experiment_tiny(tmp_path, shared_dir):
+  from experiments.abs import robustness
+  from experiments.abs.configs import robustness as cfg_lib
+  from rvl_jax.core import experiment, io as rio
+  wd = shared_dir / "reference_weights" / "abs"
+  if not wd.is_dir():
+    pytest.skip("released weights not found")
+  c = cfg_lib.get_config("smoke")
+  c.weights_dir = str(wd)
+  c.num_images = 4
+  c.models = ("cnn", "nn")
+  c.attacks = {"salt_pepper": {"repetitions": 1}, "fgsm": {}, "fgsm_ge": {}}
+  c.abs_attacks = {}
+  c.ge_models = ("nn",)
+  c.distal_iters = 2
+  c.distal_models = ("cnn",)
+  experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
+  res = rio.read_json(os.path.join(tmp_path, "results.json"))
+  assert res["num_images"] == 4
+  assert 0.0 <= res["clean_accuracy/cnn"] <= 1.0
+  assert "linf/fgsm/cnn/median" in res and "linf/fgsm_ge/nn/median" in res
+  assert "linf/fgsm/nn/median" not in res  # no true gradients for the NN
+  assert "claims/all_attacks_min_not_worse_than_single" in res
+  table = (tmp_path / "table1.md").read_text()
+  assert "Salt&Pepper Noise" in table and "| Clean accuracy |" in table
+  for f in ("accuracy_vs_distortion.png", "gallery_cnn_l0.png", "gallery_nn_linf.png",
+            "distal.png"):
+    assert (tmp_path / "plots" / f).exists(), f
+  # Resume: a second run loads the saved distances instead of attacking again.
+  res2 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
+  assert res2["l0/salt_pepper/cnn/median"] == res["l0/salt_pepper/cnn/median"]
