@@ -237,7 +237,7 @@ def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
 # BetaVAE
 # --------------------------------------------------------------------------------------------
 
-def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_points):
+def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_points, bar=None):
   f_count = dataset.num_factors
   feats, labels = [], []
   for s in range(0, num_points, chunk_points):
@@ -253,6 +253,8 @@ def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_poi
     c2 = codes[p * batch_size:].reshape(p, batch_size, -1)
     feats.append(np.mean(np.abs(c1 - c2), axis=1))
     labels.append(k)
+    if bar is not None:
+      bar.update(p)
   return np.concatenate(feats), np.concatenate(labels)
 
 
@@ -268,10 +270,8 @@ def compute_beta_vae(representation_fn, dataset, key, *, batch_size: int = 64,
   timer, rng = Timer(), metric_rng(key, 'beta_vae')
   chunk_points = max(1, 4096 // (2 * batch_size))
   bar = _progress.progress(total=num_train + num_eval, desc='beta_vae', unit='pt')
-  xt, yt = _beta_vae_points(rep, dataset, rng, num_train, batch_size, timer, chunk_points)
-  bar.update(num_train)
-  xe, ye = _beta_vae_points(rep, dataset, rng, num_eval, batch_size, timer, chunk_points)
-  bar.update(num_eval)
+  xt, yt = _beta_vae_points(rep, dataset, rng, num_train, batch_size, timer, chunk_points, bar)
+  xe, ye = _beta_vae_points(rep, dataset, rng, num_eval, batch_size, timer, chunk_points, bar)
   bar.close()
   res = scores.beta_vae_from_features(xt, yt, xe, ye, key=rng)
   score = res.pop('score')
@@ -286,7 +286,7 @@ def compute_beta_vae(representation_fn, dataset, key, *, batch_size: int = 64,
 # --------------------------------------------------------------------------------------------
 
 def _factor_vae_votes(rep, dataset, rng, num_points, batch_size, global_var, active, timer,
-                      chunk_points, library_parity):
+                      chunk_points, library_parity, bar=None):
   f_count = dataset.num_factors
   votes = np.zeros((f_count, global_var.shape[0]), dtype=np.int64)
   active_idx = np.flatnonzero(active)
@@ -304,6 +304,8 @@ def _factor_vae_votes(rep, dataset, rng, num_points, batch_size, global_var, act
     # index. library_parity=False maps it back to the true latent index.
     latent = arg if library_parity else active_idx[arg]
     np.add.at(votes, (k, latent), 1)
+    if bar is not None:
+      bar.update(p)
   return votes
 
 
@@ -337,10 +339,12 @@ def compute_factor_vae(representation_fn, dataset, key, *, batch_size: int = 64,
                                        'num_active_dims': 0, 'global_variance': global_var},
                    timer, counts)
   chunk_points = max(1, 4096 // batch_size)
+  bar = _progress.progress(total=num_train + num_eval, desc='factor_vae', unit='pt')
   tv = _factor_vae_votes(rep, dataset, rng, num_train, batch_size, global_var, active, timer,
-                         chunk_points, library_parity)
+                         chunk_points, library_parity, bar)
   ev = _factor_vae_votes(rep, dataset, rng, num_eval, batch_size, global_var, active, timer,
-                         chunk_points, library_parity)
+                         chunk_points, library_parity, bar)
+  bar.close()
   res = scores.factor_vae_from_votes(tv, ev)
   score = res.pop('score')
   res.update({'train_accuracy': 100.0 * res['train_accuracy'],

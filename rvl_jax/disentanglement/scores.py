@@ -10,9 +10,11 @@ factors are integer indices for the discrete metrics, codes are real numbers (en
 from __future__ import annotations
 
 import functools
+import time
 import warnings
 from typing import Any
 
+from absl import logging
 import numpy as np
 import scipy.optimize
 import scipy.stats
@@ -381,7 +383,10 @@ def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int
       continue
     model = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=max_depth,
                                        learning_rate=learning_rate, random_state=seed)
+    t0 = time.perf_counter()
     model.fit(z, y[:, j])
+    logging.info('dci: factor %d/%d (%d classes) fitted in %.1f s', j + 1, f,
+                 np.unique(y[:, j]).size, time.perf_counter() - t0)
     importance[:, j] = np.abs(model.feature_importances_)
     acc_train.append(float(np.mean(model.predict(z) == y[:, j])))
     acc_test.append(float(np.mean(model.predict(zt) == yt[:, j])))
