@@ -226,3 +226,17 @@ def test_continuous_source_supports_mcc_only():
     dis.evaluate_all(lambda x: x, src, 0, metrics=['mcc', 'mig'])
   with pytest.raises(TypeError, match=r"argument 'dataset'"):
     dis.compute_mig(lambda x: x, src, 0, num_train=100)
+
+
+def test_factor_vae_library_parity_flag(grid):
+  base = oracle.oracle_representation(grid)
+  noise_first = lambda images: base(images)[:, [5, 6, 7, 8, 9, 0, 1, 2, 3, 4]]  # noqa: E731
+  kw = dict(batch_size=64, num_train=100, num_eval=50, num_variance_estimate=1000)
+  quirk = dis.compute_factor_vae(noise_first, grid, 0, **kw)
+  fixed = dis.compute_factor_vae(noise_first, grid, 0, library_parity=False, **kw)
+  # Active latents are 5..9; the library indexes votes by the position inside the active subset.
+  assert quirk['train_votes'][:, 5:].sum() == 0 and quirk['train_votes'][:, :5].sum() == 100
+  assert fixed['train_votes'][:, :5].sum() == 0 and fixed['train_votes'][:, 5:].sum() == 100
+  assert quirk['score'] == fixed['score'] == 100.0
+  with pytest.raises(ValueError, match=r"argument 'prune_on'"):
+    dis.compute_factor_vae(noise_first, grid, 0, prune_on='mad', **kw)
