@@ -7,7 +7,7 @@ import pytest
 
 from rvl_jax.core import experiment
 
-CONFIGS = ['e1_mnist_svd', 'e2_peak', 'e3_mi', 'e5_mnist_cnn', 'e6_cifar', 'e7_resnet']
+CONFIGS = ['e1_mnist_svd', 'e2_peak', 'e3_mi', 'e4_infogan', 'e5_mnist_cnn', 'e6_cifar', 'e7_resnet', 'e8_texture']
 
 
 @pytest.mark.parametrize('name', CONFIGS)
