@@ -85,35 +85,39 @@ def _madry(config, data, workdir):
   return fn
 
 
-def build_models(config, data, workdir) -> Dict[str, suite.Model]:
-  """Model name -> suite.Model for every model in config.models (+ '_substitute')."""
+def build_model(config, data, workdir, name) -> suite.Model:
+  """The suite.Model for ``name`` ('_substitute' = the transfer CNN)."""
   from rvl_jax.abs import baselines, models as abs_models
   wd = config.weights_dir
-  out = {}
-  names = set(config.models)
-  out["_substitute"] = suite.Model("transfer_cnn",
-                                     baselines.load_reference_cnn(wd, "transfer_cnn"))
-  if "cnn" in names:
-    out["cnn"] = suite.Model("cnn", baselines.load_reference_cnn(wd, "vanilla_cnn"),
-                             batch_size=config.batch_size)
-  if "binary_cnn" in names:
-    out["binary_cnn"] = suite.Model("binary_cnn", baselines.load_reference_cnn(wd, "binary_cnn"),
-                                    binary=True, batch_size=config.batch_size)
-  if "nn" in names:
-    out["nn"] = suite.Model("nn", nearest_neighbour(data.train_images, data.train_labels),
-                            differentiable=False, batch_size=config.batch_size)
-  if "madry" in names:
-    out["madry"] = suite.Model("madry", _madry(config, data, workdir),
-                               batch_size=config.batch_size)
-  for name in ABS_MODELS:
-    if name in names:
-      m = abs_models.load_reference_abs(wd, binary=(name == "binary_abs"),
-                                        n_iter=config.abs_query_n_iter,
-                                        n_samples=config.abs_bank_size)
-      jax.block_until_ready(m.bank)  # decode the latent bank eagerly (never inside a trace)
-      out[name] = suite.Model(name, m, differentiable=False, binary=(name == "binary_abs"),
-                              abs_fn=m.abs_fn, batch_size=config.abs_batch_size)
-  return out
+  if name == "_substitute":
+    return suite.Model("transfer_cnn", baselines.load_reference_cnn(wd, "transfer_cnn"))
+  if name == "cnn":
+    return suite.Model("cnn", baselines.load_reference_cnn(wd, "vanilla_cnn"),
+                       batch_size=config.batch_size)
+  if name == "binary_cnn":
+    return suite.Model("binary_cnn", baselines.load_reference_cnn(wd, "binary_cnn"),
+                       binary=True, batch_size=config.batch_size)
+  if name == "nn":
+    return suite.Model("nn", nearest_neighbour(data.train_images, data.train_labels),
+                       differentiable=False, batch_size=config.batch_size)
+  if name == "madry":
+    return suite.Model("madry", _madry(config, data, workdir), batch_size=config.batch_size)
+  if name in ABS_MODELS:
+    m = abs_models.load_reference_abs(wd, binary=(name == "binary_abs"),
+                                      n_iter=config.abs_query_n_iter,
+                                      n_samples=config.abs_bank_size)
+    jax.block_until_ready(m.bank)  # decode the latent bank eagerly (never inside a trace)
+    return suite.Model(name, m, differentiable=False, binary=(name == "binary_abs"),
+                       abs_fn=m.abs_fn, batch_size=config.abs_batch_size)
+  raise ValueError(f"argument 'config.models': unknown model {name!r}; expected one of "
+                   "cnn, binary_cnn, nn, madry, binary_abs, abs")
+
+
+def _clean_predictions(config, model: suite.Model, xs):
+  if model.name in ABS_MODELS:
+    full = model.logits_fn.with_options(n_iter=config.abs_verify_n_iter)
+    return np.argmax(np.asarray(full(xs)), 1)
+  return np.argmax(np.asarray(model.logits_fn(jnp.asarray(xs))), 1)
 
 
 def _verify_abs(config, model, records, x, y):
@@ -140,8 +144,12 @@ def _verify_abs(config, model, records, x, y):
   return stats
 
 
-def _save_records(path, records, x, y):
+def _save_records(path, records, x, y, pred=None, verify=None):
   arrays = {"x": x, "y": y}
+  if pred is not None:
+    arrays["pred"] = np.asarray(pred)
+  for k, (ok, tot) in (verify or {}).items():
+    arrays[f"verify/{k}"] = np.asarray([ok, tot])
   for key, rec in records.items():
     for metric in rec["metric"].split("+"):
       arrays[f"dist/{key}/{metric}"] = rec["dist"][metric]
@@ -165,7 +173,10 @@ def _load_records(path):
         rec["dist"][m] = z[f"dist/{key}/{m}"]
         rec["best"][m] = z[f"best/{key}/{m}"]
       records[key] = rec
-  return records, z["x"], z["y"]
+  pred = z["pred"] if "pred" in z.files else None
+  verify = {k.split("/", 1)[1]: tuple(int(v) for v in z[k]) for k in z.files
+            if k.startswith("verify/")}
+  return records, z["x"], z["y"], pred, verify
 
 
 def _min_adversarials(records, metric):
@@ -190,34 +201,44 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           config.seed)
   x, y = balanced_subset(data.test_images, data.test_labels, config.num_images)
   _log(f"robustness: {len(y)} evaluation images from {data.source} (held-out split)")
-  models = build_models(config, data, workdir)
   key = jax.random.PRNGKey(config.seed)
   dist_dir = os.path.join(workdir, "distances")
   os.makedirs(dist_dir, exist_ok=True)
   plots = experiment.plots_dir(workdir)
+  models = {}
 
+  def get_model(name):
+    if name not in models:
+      models[name] = build_model(config, data, workdir, name)
+    return models[name]
+
+  todo = [m for m in config.models if not os.path.exists(os.path.join(dist_dir, f"{m}.npz"))]
   # Substitute perturbations are computed once and reused for every target model.
   directions = {}
-  if "transfer" in config.attacks or "transfer" in config.abs_attacks:
+  if todo and ("transfer" in config.attacks or "transfer" in config.abs_attacks):
     t0 = time.time()
-    n_dir = len(y) if set(config.models) - set(ABS_MODELS) else min(config.abs_num_images,
-                                                                       len(y))
+    n_dir = len(y) if set(todo) - set(ABS_MODELS) else min(config.abs_num_images, len(y))
     directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
-        models["_substitute"].logits_fn, x[:n_dir], y[:n_dir]).items()}
+        get_model("_substitute").logits_fn, x[:n_dir], y[:n_dir]).items()}
     _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
 
   results = {"num_images": len(y), "data_source": data.source}
   per_model, clean_acc, verify_stats = {}, {}, {}
   for i, name in enumerate(config.models):
-    model = models[name]
     is_abs = name in ABS_MODELS
     n = min(config.abs_num_images, len(y)) if is_abs else len(y)
     xs, ys = x[:n], y[:n]
     path = os.path.join(dist_dir, f"{name}.npz")
     if os.path.exists(path):
-      records, _, _ = _load_records(path)
+      records, _, _, pred, extra = _load_records(path)
       _log(f"[{name}] loaded from {path}")
+      if extra:
+        verify_stats[name] = extra
+      if pred is None:
+        pred = _clean_predictions(config, get_model(name), xs)
+        _save_records(path, records, xs, ys, pred, verify_stats.get(name))
     else:
+      model = get_model(name)
       attacks = dict(config.abs_attacks if is_abs else config.attacks)
       attacks = {k: dict(v) for k, v in attacks.items()
                  if not k.endswith("_ge") or (name in config.ge_models and
@@ -231,13 +252,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
         verify_stats[name] = _verify_abs(config, model, records, xs, ys)
         _log(f"[{name}] re-verified with n_iter={config.abs_verify_n_iter}: "
              f"{verify_stats[name]}")
-      _save_records(path, records, xs, ys)
+      pred = _clean_predictions(config, model, xs)
+      _save_records(path, records, xs, ys, pred, verify_stats.get(name))
       results[f"seconds/{name}"] = time.time() - t0
-    if is_abs:
-      full = models[name].logits_fn.with_options(n_iter=config.abs_verify_n_iter)
-      pred = np.argmax(np.asarray(full(xs)), 1)
-    else:
-      pred = np.argmax(np.asarray(model.logits_fn(jnp.asarray(xs))), 1)
     clean_acc[name] = float(np.mean(pred == ys))
     per_model[name] = records
     results[f"images/{name}"] = n
@@ -276,7 +293,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   rio.save_figure(fig, os.path.join(plots, "accuracy_vs_distortion.png"))
 
   if config.distal:
-    results.update(_distal(config, models, plots))
+    results.update(_distal(config, get_model, plots))
 
   for metric, rows in summary.items():
     if metric == "clean_accuracy":
@@ -294,19 +311,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return results
 
 
-def _distal(config, models, plots):
+def _distal(config, get_model, plots):
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   out = {}
-  names = [m for m in config.distal_models if m in models]
+  names = [m for m in config.distal_models if m in config.models]
   if not names:
     return out
   fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.4), squeeze=False)
   for j, name in enumerate(names):
     alpha, eta = adistal.CALIBRATION[name]
     t0 = time.time()
-    res = adistal.distal(models[name].logits_fn, jax.random.PRNGKey(config.seed), n=1, target=1,
+    res = adistal.distal(get_model(name).logits_fn, jax.random.PRNGKey(config.seed), n=1, target=1,
                          alpha=alpha, eta=eta, max_iter=config.distal_iters, gradient="ge",
                          ge_step=1.0, ge_probe_batch=config.ge_probe_batch)
     p = float(res["prob"][0])

@@ -135,7 +135,7 @@ def _distal(config, data, model, plots):
   from rvl_jax.attacks.distal import distal as run_distal  # pylint: disable=g-import-not-at-top
   d = config.distal
   _, cnn_fn = baselines.train_cnn(data.train_images, data.train_labels, num_steps=d.cnn_steps,
-                                  seed=config.seed)
+                                  batch_size=d.get('cnn_batch_size', 128), seed=config.seed)
   abs_fast = model.with_options(n_iter=d.abs_n_iter)
   out = {}
   rows = {}

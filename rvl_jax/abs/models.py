@@ -49,7 +49,7 @@ class ABSOptions:
   alpha: float = inf.ABS_ALPHA
   eta: float = inf.ABS_ETA
   batch_size: int = 100
-  class_mode: str = 'unroll'  # 'unroll' (fast on CPU) or 'vmap'
+  class_mode: str = 'map'  # 'map' (default: lax.map over classes), 'unroll' or 'vmap'
 
 
 class ABS:

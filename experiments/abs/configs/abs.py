@@ -36,9 +36,9 @@ def get_config(variant=None):
   c.abs.beta = 1.0
   c.abs.batch_size = 100
 
-  c.eval_size = 300              # first 30 per class of the held-out split (0 = all 1000)
+  c.eval_size = 200              # first 20 per class of the held-out split (0 = all 1000)
   c.eval_binary = False          # also evaluate Binary ABS (doubles the inference time)
-  c.lower_bound_size = 50        # images for the L2 lower bound (0 = skip)
+  c.lower_bound_size = 20        # images for the L2 lower bound (0 = skip)
   c.linf_bound_size = 0          # images for the L-inf bound (bisection; expensive)
   c.linf_bisection_steps = 6
 
@@ -49,7 +49,8 @@ def get_config(variant=None):
   c.distal.max_iter = 10
   c.distal.gradient = 'true'     # 'ge' (paper: finite differences, h = 1) or 'true' (autodiff)
   c.distal.abs_n_iter = 5        # ABS inference steps inside the distal loop
-  c.distal.cnn_steps = 200       # a vanilla CNN trained on the same split, for comparison
+  c.distal.cnn_steps = 100       # a vanilla CNN trained on the same split, for comparison
+  c.distal.cnn_batch_size = 32
   c.distributed = False
 
   if variant == 'smoke':

@@ -114,12 +114,10 @@ def get_config(variant=None):
         "gaussian": {},
         "boundary": {"iterations": 30},
         "transfer": {},
-        "fgm": {"n_steps": 100},
         "deepfool_l2": {},
         "bim_l2": {"grow_steps": 4, "search_steps": 4},
         "fgsm": {},
         "bim_linf": {"grow_steps": 4, "search_steps": 4},
-        "mim": {"grow_steps": 4, "search_steps": 4},
         "fgsm_ge": {},
     }
     c.abs_attacks = {
@@ -164,6 +162,7 @@ def get_config(variant=None):
         "latent_descent": {"max_steps": 300},
     }
     c.distal_iters = 30
+    c.distal_models = ("cnn", "madry")
   elif variant == "paper":
     c.data_source = "tfds"
     c.num_images = 1000
