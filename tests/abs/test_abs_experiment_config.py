@@ -1,0 +1,23 @@
+"""Config variants and the main.py dispatch of experiments/abs."""
+import pytest
+
+from experiments.abs import main as abs_main
+from experiments.abs.configs import abs as abs_config
+
+
+def test_variants():
+  d = abs_config.get_config()
+  s = abs_config.get_config('smoke')
+  p = abs_config.get_config('paper')
+  assert d.experiment == 'train' and d.abs.n_samples == 8000 and d.abs.n_iter == 50
+  assert s.vae.num_steps < d.vae.num_steps < p.vae.num_steps
+  assert p.data_source == 'tfds' and p.distal.gradient == 'ge' and p.vae.anneal_epochs == 50
+  with pytest.raises(ValueError, match="argument 'variant'"):
+    abs_config.get_config('huge')
+
+
+def test_dispatch():
+  from experiments.abs import train
+  assert abs_main.get_train_and_evaluate('train') is train.train_and_evaluate
+  with pytest.raises(ValueError, match='config.experiment'):
+    abs_main.get_train_and_evaluate('nope')
