@@ -30,6 +30,7 @@ _BATCH = flags.DEFINE_integer("batch", 100, "images per attack call")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "timed repetitions (median reported)")
 _POINTWISE = flags.DEFINE_list("pointwise_restarts", ["1", "10"],
                                "Pointwise restarts to time (empty: skip)")
+_PW_STEPS = flags.DEFINE_integer("pointwise_max_steps", 20000, "Pointwise loop-step cap per run")
 _FOOLBOX = flags.DEFINE_bool("foolbox", True, "also time foolbox 3 (if installed)")
 
 
@@ -73,9 +74,10 @@ def main(argv):
         f"success {float(np.mean(np.asarray(fooled))):.0%})")
   if _POINTWISE.value:
     for restarts in map(int, _POINTWISE.value):
-      t_pw = _time(lambda: attacks.pointwise(logits_fn, x, y, key, restarts=restarts).dist["l0"],
-                   1)
-      tr = attacks.pointwise(logits_fn, x, y, key, restarts=restarts)
+      run_pw = lambda: attacks.pointwise(logits_fn, x, y, key, restarts=restarts,
+                                         max_steps=_PW_STEPS.value)
+      t_pw = _time(lambda: run_pw().dist["l0"], 1)
+      tr = run_pw()
       print(f"rvl_jax  Pointwise x{restarts:<2d}     : {n / t_pw:10.2f} images/s  ({t_pw:.2f} s/batch,"
             f" median L0 {np.median(np.asarray(tr.dist['l0'])):.1f}, "
             f"mean queries {float(np.mean(np.asarray(tr.queries))):.0f})")

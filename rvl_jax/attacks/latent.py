@@ -28,7 +28,8 @@ def _best_other_recon(logits, recons, y):
   return jnp.take_along_axis(recons, idx, axis=1)[:, 0]
 
 
-def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, binary, threshold):
+def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, binary, threshold,
+             binary_target):
   logits_fn = lambda z: abs_fn(z)[0]
   logits0, rec0 = abs_fn(x)
   adv0 = core.is_adversarial(logits0, y)
@@ -45,7 +46,11 @@ def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, bina
     i, tr, done, xt, lg, rec, x_prev, x_adv = s
     target = _best_other_recon(lg, rec, y)
     if binary:
-      target = core.binary_postprocess(xt, target, threshold)
+      if binary_target == "threshold":  # spec-literal: flipped pixels sit at the threshold
+        target = core.binary_postprocess(xt, target, threshold)
+      else:  # 'flip': flipped pixels move towards their far binary value, others stay
+        flip = core.binarize(target, threshold) != core.binarize(xt, threshold)
+        target = jnp.where(flip, core.binarize(target, threshold), xt)
     x_next = (1.0 - eps) * xt + eps * target
     lg_n, rec_n = abs_fn(x_next)
     adv = core.is_adversarial(lg_n, y)
@@ -85,7 +90,7 @@ def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, bina
 
 _ld = core.static_jit(
     _ld_impl, ("abs_fn", "eps", "max_steps", "bisection_steps", "final_steps", "binary",
-               "threshold"))
+               "threshold", "binary_target"))
 
 
 def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
@@ -125,16 +130,26 @@ _demo = core.static_jit(_demo_impl, ("abs_fn", "n_grid", "max_steps", "binary", 
 
 def latent_descent(abs_fn, x, y, *, eps: float = 0.01, max_steps: int = 1000,
                    bisection_steps: int = 10, final_steps: int = 20, binary: bool = False,
-                   threshold: float = 0.5, variant: str = "paper", n_grid: int = 51) -> Tracker:
+                   threshold: float = 0.5, variant: str = "paper", n_grid: int = 51,
+                   binary_target: str = "flip") -> Tracker:
   """Latent Descent attack (L2). ``abs_fn(x) -> (logits, reconstructions (N, K, H, W, C))``.
 
   ``variant='paper'`` (default) or ``'reference_demo'`` (grid interpolation from x0).
+  For binary models, ``binary_target='threshold'`` is the spec-literal binary projection of the
+  reconstruction relative to x_t (flipped pixels set to the threshold side, 0.5 / 0.49999);
+  convex steps towards a target *at* the threshold never cross it, so that variant cannot
+  change the binarized image. ``'flip'`` (default) moves only the pixels whose binarized value
+  differs towards their far binary value (0 or 1); the tracker's post-processing then shrinks
+  the adversarial back to the threshold.
   """
+  if binary_target not in ("flip", "threshold"):
+    raise ValueError(f"argument 'binary_target': expected 'flip' or 'threshold', got "
+                     f"{binary_target!r}")
   x, y = core.check_inputs(x, y)
   if variant == "paper":
     return _ld(abs_fn, x, y, eps=float(eps), max_steps=int(max_steps),
                bisection_steps=int(bisection_steps), final_steps=int(final_steps),
-               binary=bool(binary), threshold=float(threshold))
+               binary=bool(binary), threshold=float(threshold), binary_target=binary_target)
   if variant == "reference_demo":
     return _demo(abs_fn, x, y, n_grid=int(n_grid), max_steps=int(max_steps), binary=bool(binary),
                  threshold=float(threshold))

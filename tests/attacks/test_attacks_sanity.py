@@ -204,3 +204,22 @@ def test_distal_reaches_high_confidence_on_linear_model():
   assert np.all(np.asarray(out["prob"]) >= 0.9)
   x = np.asarray(out["x"])
   assert x.min() >= 0 and x.max() <= 1
+
+
+def test_latent_descent_on_binarized_prototype_model():
+  rng = np.random.default_rng(2)
+  protos = jnp.asarray(rng.uniform(0, 1, (10, 28, 28, 1)) > 0.5, jnp.float32)
+
+  def abs_fn(x):
+    xb = A.binarize(x)
+    d = jnp.sum(jnp.square(xb[:, None] - protos[None]), axis=(2, 3, 4))
+    return -d, jnp.broadcast_to(protos[None], (x.shape[0],) + protos.shape)
+
+  x = protos * 0.8 + 0.1
+  y = jnp.arange(10, dtype=jnp.int32)
+  tr = A.latent_descent(abs_fn, x, y, binary=True)
+  d = np.asarray(tr.dist["l2"])
+  assert np.all(np.isfinite(d))
+  assert np.all(np.asarray(jnp.argmax(abs_fn(tr.best["l2"])[0], 1)) != np.arange(10))
+  lit = A.latent_descent(abs_fn, x, y, binary=True, binary_target="threshold", max_steps=50)
+  assert np.all(np.isinf(np.asarray(lit.dist["l2"])))  # never crosses the threshold
