@@ -23,10 +23,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
 
-_WORKDIR = flags.DEFINE_string("workdir", "demo_out", "Output directory for report.md and runs.")
-_ONLY = flags.DEFINE_list("only", [], "Run only these sections (e.g. racecar,abs).")
+_WORKDIR = experiment.define_flag(flags.DEFINE_string, "workdir", "demo_out",
+                                  "Output directory for report.md and runs.")
+_ONLY = experiment.define_flag(flags.DEFINE_list, "only", [],
+                               "Run only these sections (e.g. racecar,abs).")
 
 ORDER = ("mnist_classifier", "racecar", "abs", "abs_robustness", "disentanglement", "slowvae",
          "benchmark", "noise")

@@ -58,3 +58,15 @@ def test_demo_discovers_sections():
   from experiments import demo
   sections = dict(demo.discover())
   assert sections["mnist_classifier"] == "experiments.mnist_classifier.demo"
+
+
+def test_all_experiment_entry_points_import_together():
+  """Several entry points share --config/--workdir; importing them into one process must work."""
+  import importlib
+  names = ["experiments.demo", "experiments.mnist_classifier.main", "experiments.racecar.main",
+           "experiments.abs.main", "experiments.slowvae.main", "experiments.slowvae.evaluate",
+           "experiments.benchmark.main", "experiments.noise.main"]
+  for name in names:
+    importlib.import_module(name)
+  from absl import flags
+  assert "config" in flags.FLAGS and "workdir" in flags.FLAGS

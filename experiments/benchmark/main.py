@@ -4,14 +4,11 @@
 leaderboard), 'oracle' (readout on ground-truth factors), 'weak' (representation learning +
 frozen-code readout).
 """
-from absl import app, flags
-from ml_collections import config_flags
+from absl import app
 
 from rvl_jax.core import experiment
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'config file', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'output dir')
-flags.mark_flags_as_required(['config', 'workdir'])
+_CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 
 def _dispatch(config, workdir):

@@ -6,16 +6,11 @@
 """
 
 from absl import app
-from absl import flags
-from ml_collections import config_flags
 
 from experiments.noise import train
 from rvl_jax.core import experiment
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory (resumes finished parts).')
-flags.mark_flags_as_required(['config', 'workdir'])
+_CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 
 def main(argv):

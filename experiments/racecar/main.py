@@ -2,14 +2,11 @@
 --workdir=DIR. `config.experiment` selects the experiment module (e1, e2, e3, e4, e5, e6, e7, e8, e9, e10)."""
 import importlib
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import app
 
 from rvl_jax.core import experiment
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'config file', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'output dir')
-flags.mark_flags_as_required(['config', 'workdir'])
+_CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 MODULES = {
     'e1': 'experiments.racecar.e1_mnist_svd', 'e2': 'experiments.racecar.e2_peak',

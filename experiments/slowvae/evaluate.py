@@ -25,6 +25,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
 from rvl_jax import disentanglement as dis
 from rvl_jax.disentanglement import metrics as dm
@@ -131,7 +132,7 @@ def evaluate_run(workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_L
   return flat
 
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory to score.')
+_WORKDIR = experiment.define_flag(flags.DEFINE_string, 'workdir', None, 'Run directory to score.')
 _SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample counts (1 = spec 6.8).')
 _METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
 _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed for the metric samples.')

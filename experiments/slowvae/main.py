@@ -4,16 +4,11 @@
 Methods: configs/{slowvae,betavae,adagvae,pcl,pmvae,nica}.py. Override keys with --config.key=value."""
 
 from absl import app
-from absl import flags
-from ml_collections import config_flags
 
 from experiments.slowvae import train
 from rvl_jax.core import experiment
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory (resumes if it has checkpoints).')
-flags.mark_flags_as_required(['config', 'workdir'])
+_CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 
 def main(argv):

@@ -21,6 +21,32 @@ from rvl_jax.core import progress
 from rvl_jax.core import sharding
 
 
+def define_flag(define: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
+  """Defines an absl flag once and returns its FlagHolder.
+
+  Several experiment modules define the same flags (--config, --workdir); when more than one of
+  them is imported into one process (tests, notebooks) the later definitions reuse the first.
+  """
+  from absl import flags
+  if name in flags.FLAGS:
+    return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
+  return define(name, *args, **kwargs)
+
+
+def define_experiment_flags(workdir_help: str = "Output directory (resumes from its checkpoints)."):
+  """The two flags of every ``experiments/<system>/main.py``: --config (an ml_collections config
+  file, ``path.py[:variant]``, keys overridable as --config.key=value) and --workdir.
+
+  Returns (config_holder, workdir_holder)."""
+  from absl import flags
+  from ml_collections import config_flags
+  config = define_flag(config_flags.DEFINE_config_file, "config", None,
+                       "Experiment config file (path.py or path.py:variant).", lock_config=True)
+  workdir = define_flag(flags.DEFINE_string, "workdir", None, workdir_help)
+  flags.mark_flags_as_required(["config", "workdir"])
+  return config, workdir
+
+
 def config_to_dict(config: Any) -> Dict[str, Any]:
   if hasattr(config, "to_dict"):
     return config.to_dict()
