@@ -132,7 +132,7 @@ def _balanced_subset(images, labels, n):
 
 
 def _distal(config, data, model, plots):
-  from rvl_jax.attacks.distal import distal as run_distal  # pylint: disable=g-import-not-at-top
+  from rvl_jax.attacks import distal as run_distal  # pylint: disable=g-import-not-at-top
   d = config.distal
   _, cnn_fn = baselines.train_cnn(data.train_images, data.train_labels, num_steps=d.cnn_steps,
                                   batch_size=d.get('cnn_batch_size', 128), seed=config.seed)
