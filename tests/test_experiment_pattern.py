@@ -70,3 +70,13 @@ def test_all_experiment_entry_points_import_together():
     importlib.import_module(name)
   from absl import flags
   assert "config" in flags.FLAGS and "workdir" in flags.FLAGS
+
+
+def test_every_demo_section_imports_and_has_run():
+  import importlib
+  from experiments import demo
+  sections = demo.discover()
+  assert {"mnist_classifier", "racecar", "abs", "abs_robustness", "slowvae", "benchmark",
+          "noise"} <= {name for name, _ in sections}
+  for _, module_name in sections:
+    assert callable(importlib.import_module(module_name).run)

@@ -5,7 +5,6 @@ import os
 from experiments.noise import train
 from experiments.noise.configs import mnist_study
 from rvl_jax.core import experiment
-from rvl_jax.noise.corruptions import mnist_c
 
 TITLE = 'Noise training against common corruptions (GNT / ANT, MNIST-C)'
 
@@ -30,5 +29,4 @@ def run(workdir: str) -> str:
                  f"{g('mnist_c/fog'):.1f} | {g('mnist_c/brightness'):.1f} | "
                  f"{g('mnist_c/impulse_noise'):.1f} | {g('mnist_c/translate'):.1f} |")
   lines += ['', f'![MNIST-C per corruption]({rel}/plots/mnist_c_per_corruption.png)']
-  del mnist_c
   return '\n'.join(lines)
