@@ -270,9 +270,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   rio.write_json(os.path.join(workdir, "table1.json"),
                  {"summary": summary, "claims": claims, "verify": verify_stats,
                   "clean_accuracy": clean_acc})
-  with open(os.path.join(workdir, "table1.md.tmp"), "w") as f:
+  with rio.atomic_write(os.path.join(workdir, "table1.md"), "w") as f:
     f.write(md + "\n")
-  os.replace(os.path.join(workdir, "table1.md.tmp"), os.path.join(workdir, "table1.md"))
 
   # Figures: accuracy-vs-distortion curves; galleries.
   curves = {m: {} for m in ("l0", "l2", "linf")}

@@ -104,7 +104,7 @@ def _plot_transfer(results, c, path):
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  from rvl_jax.racecar.utils import save_figure
+  from rvl_jax.core.io import save_figure
   keys = [f'{m}_AB' for m in c.methods] + ['std_B']
   means = [results[f'{k}/test_acc_mean'] for k in keys]
   stds = [results[f'{k}/test_acc_std'] for k in keys]

@@ -14,6 +14,8 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from rvl_jax.data.ground_truth import row_major_strides
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
@@ -85,9 +87,6 @@ def check_mode(mode: str) -> str:
   return mode
 
 
-def _strides(sizes: Sequence[int]) -> np.ndarray:
-  sizes = np.asarray(sizes, np.int64)
-  return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
 
 
 def index_to_factors(sizes: Sequence[int], index) -> np.ndarray:
@@ -97,7 +96,7 @@ def index_to_factors(sizes: Sequence[int], index) -> np.ndarray:
   if index.size and (index.min() < 0 or index.max() >= total):
     raise ValueError(f"argument 'index': expected values in [0, {total}), got range "
                      f"[{index.min()}, {index.max()}]")
-  strides = _strides(sizes)
+  strides = row_major_strides(sizes)
   return (index[:, None] // strides[None, :]) % np.asarray(sizes, np.int64)[None, :]
 
 
@@ -108,7 +107,7 @@ def factors_to_index(sizes: Sequence[int], factors) -> np.ndarray:
     raise ValueError(f"argument 'factors': expected shape (n, {len(sizes)}), got {factors.shape}")
   if factors.size and ((factors < 0).any() or (factors >= np.asarray(sizes)[None]).any()):
     raise ValueError(f"argument 'factors': expected indices in [0, K) with K={tuple(sizes)}")
-  return factors @ _strides(sizes)
+  return factors @ row_major_strides(sizes)
 
 
 def full_grid_factors(sizes: Sequence[int]) -> np.ndarray:

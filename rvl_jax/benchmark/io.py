@@ -15,12 +15,12 @@ Nothing here downloads anything: all paths are user-provided.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional, Tuple
 
 import numpy as np
 
 from rvl_jax.benchmark import datasets
+from rvl_jax.core import io as rio
 
 FULL_GRID_FILES = {
     'dsprites': ('dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz',),
@@ -90,16 +90,8 @@ def load_split_npz(directory: str, name: str, variant: str, mode: str):
 
 
 def _atomic_savez(path: str, array: np.ndarray):
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix='.npz')
-  os.close(fd)
-  try:
-    np.savez_compressed(tmp, array)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  with rio.atomic_write(path, 'wb') as f:
+    np.savez_compressed(f, array)
 
 
 def save_split_npz(directory: str, name: str, variant: str, mode: str, images, labels):

@@ -35,6 +35,12 @@ def as_numpy_rng(rng: Any) -> np.random.Generator:
         f"got {type(rng).__name__}") from e
 
 
+def row_major_strides(sizes: Sequence[int]) -> np.ndarray:
+  """Strides of the row-major grid index: index = factors @ strides (last factor fastest)."""
+  sizes = np.asarray(sizes, np.int64)
+  return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
 class GroundTruthData:
   """Base class for factor-grid data sets.
 
@@ -58,8 +64,7 @@ class GroundTruthData:
 
   @property
   def _strides(self) -> np.ndarray:
-    sizes = np.asarray(self.factor_sizes, np.int64)
-    return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+    return row_major_strides(self.factor_sizes)
 
   def validate_factors(self, factors: Any, name: str = "factors") -> np.ndarray:
     factors = np.asarray(factors)

@@ -138,7 +138,7 @@ def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20,
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  from rvl_jax.racecar.utils import save_figure
+  from rvl_jax.core.io import save_figure
   n = min(max_show, len(vectors))
   ims = vectors_to_images(vectors[:n], image_shape)
   cols = min(n, 10)
@@ -158,7 +158,7 @@ def plot_images(images, path, titles: Optional[Sequence[str]] = None, title: str
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  from rvl_jax.racecar.utils import save_figure
+  from rvl_jax.core.io import save_figure
   images = np.asarray(images)
   n = len(images)
   cols = min(n, 10)

@@ -75,7 +75,7 @@ def plot_mi_planes(planes: Dict[str, tuple], path, title: str = 'MI plane', h_y:
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  from rvl_jax.racecar.utils import save_figure
+  from rvl_jax.core.io import save_figure
   fig, ax = plt.subplots(figsize=(5, 4))
   for name, (ix, iy) in planes.items():
     ax.plot(ix, iy, '-o', label=name, ms=4)
