@@ -73,15 +73,35 @@ def _madry(config, data, workdir):
         node = node.setdefault(p, {})
       node[parts[-1]] = v
     _log(f"madry: loaded params from {path}")
-    return baselines.madry_logits_fn(params)
-  t0 = time.time()
-  params, fn = baselines.train_madry(
-      data.train_images, data.train_labels, num_steps=config.madry_steps,
-      lr=config.madry_lr, pgd_steps=config.madry_pgd_steps,
-      pgd_step_size=config.madry_pgd_step_size, seed=4557077,
-      workdir=os.path.join(workdir, "madry_train"))
-  rio.save_npz(path, **rio.flatten_dict(jax.device_get(params)))
-  _log(f"madry: trained {config.madry_steps} steps in {time.time() - t0:.0f}s")
+    fn = baselines.madry_logits_fn(params)
+  else:
+    t0 = time.time()
+    params, fn = baselines.train_madry(
+        data.train_images, data.train_labels, num_steps=config.madry_steps,
+        lr=config.madry_lr, pgd_steps=config.madry_pgd_steps,
+        pgd_step_size=config.madry_pgd_step_size, seed=4557077,
+        eps_warmup_steps=config.get("madry_eps_warmup_steps", 0),
+        workdir=os.path.join(workdir, "madry_train"))
+    rio.save_npz(path, **rio.flatten_dict(jax.device_get(params)))
+    _log(f"madry: trained {config.madry_steps} steps in {time.time() - t0:.0f}s")
+  eval_path = os.path.join(workdir, "madry_eval.json")
+  if not os.path.exists(eval_path) and config.get("madry_eval_images", 0):
+    # Spec 10.4: clean accuracy on the held-out split and PGD-40 (step 0.01, random start)
+    # accuracy at eps 0.3 on its first images.
+    t0 = time.time()
+    n = min(config.madry_eval_images, len(data.test_labels))
+    xe, ye = balanced_subset(data.test_images, data.test_labels, n)
+    logits = np.concatenate([np.asarray(fn(jnp.asarray(data.test_images[i:i + 500])))
+                             for i in range(0, len(data.test_labels), 500)])
+    stats = {
+        "clean_accuracy_heldout": float(np.mean(logits.argmax(-1) == data.test_labels)),
+        "heldout_images": int(len(data.test_labels)),
+        "pgd40_accuracy": float(baselines.pgd_accuracy(fn, xe, ye, eps=0.3, steps=40,
+                                                       step_size=0.01, batch_size=100)),
+        "pgd40_images": int(n),
+    }
+    rio.write_json(eval_path, stats)
+    _log(f"madry: {stats} ({time.time() - t0:.0f}s)")
   return fn
 
 
@@ -305,6 +325,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"clean_accuracy/{name}"] = a
   for c, v in claims.items():
     results[f"claims/{c}"] = v
+  madry_eval = os.path.join(workdir, "madry_eval.json")
+  if "madry" in config.models and os.path.exists(madry_eval):
+    for k, v in rio.read_json(madry_eval).items():
+      results[f"madry/{k}"] = v
   results["wall_seconds"] = time.time() - t_start
   _log(md)
   return results

@@ -72,3 +72,9 @@ def test_train_cnn_and_madry_smoke():
   assert n == 249_228
   _, mfn = baselines.train_madry(images, labels, num_steps=2, batch_size=4, pgd_steps=2)
   assert mfn(images[:2]).shape == (2, 10)
+
+
+def test_training_eps_warmup_ramp():
+  assert baselines.training_eps(0.3, 0, 0) == 0.3
+  ramp = [float(baselines.training_eps(0.3, s, 4)) for s in (0, 1, 3, 10)]
+  np.testing.assert_allclose(ramp, [0.075, 0.15, 0.3, 0.3], rtol=1e-6)

@@ -87,7 +87,9 @@ def get_config(variant=None):
   c.ge_probe_batch = 4096
   c.nn_reference = "train"           # NN reference set: the training split
   c.madry_params = ""                # .npz of trained Madry params ('' = train here)
-  c.madry_steps = 150                # CPU schedule when training here (spec 10.4 variant)
+  c.madry_steps = 1600               # spec 10.4 CPU variant: ~20 epochs of 4000 images
+  c.madry_eps_warmup_steps = 300     # linear epsilon ramp (not in the paper; 0 = constant eps)
+  c.madry_eval_images = 100          # held-out images for the PGD-40 check (0 = skip)
   c.madry_pgd_steps = 10
   c.madry_pgd_step_size = 0.04
   c.madry_lr = 1e-3
@@ -170,6 +172,8 @@ def get_config(variant=None):
     c.abs_query_n_iter = 50
     c.abs_batch_size = 100
     c.madry_steps = 100_000
+    c.madry_eps_warmup_steps = 0
+    c.madry_eval_images = 10_000
     c.madry_pgd_steps = 40
     c.madry_pgd_step_size = 0.01
     c.madry_lr = 1e-4
