@@ -31,6 +31,20 @@ def test_aggregate_acceptance_logic():
   assert not train.aggregate(res, cfg)['A7/gnt/pass']
   md = train.summary_markdown(res, agg, cfg)
   assert '| gnt |' in md and 'A8/pass' in md
+  for s, r in enumerate(res['ant1x1']):
+    r.update(eps_star_erase=5.5, median_image_norm=4.0 + s)
+  agg = train.aggregate(res, cfg)
+  assert agg['A8/ant_over_gnt_an_ceiling'] == pytest.approx(5.5 / 3)
+  assert agg['ant1x1/median_image_norm_mean'] == pytest.approx(5.0)
+
+
+def test_erase_direction_reaches_blank_image_at_image_norm():
+  x = np.zeros((2, 6, 6, 1), np.float32)
+  x[:, 2:4, 2:4] = 0.75
+  d = np.asarray(train._erase_direction(None, x.shape))
+  assert d.shape == x.shape and np.all(d == -1)
+  blank = np.clip(x + 100.0 * d / np.linalg.norm(d[0]), 0, 1)
+  np.testing.assert_allclose(np.linalg.norm((blank - x).reshape(2, -1), axis=1), 1.5, rtol=1e-6)
 
 
 def test_configs_build():
