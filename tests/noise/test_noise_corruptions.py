@@ -132,6 +132,7 @@ def test_impulse_fraction():
   frac = np.mean(y != x)
   assert abs(frac - 0.17) < 0.01
   assert set(np.unique(y[y != x])) <= {0.0, 1.0}
+  assert abs(np.mean(y[y != x] == 1.0) - 0.5) < 0.03  # salt vs pepper 50/50
 
 
 def test_pixelate_blocks_at_224():

@@ -33,10 +33,7 @@ def shot_noise(key, x, c):
 
 
 def impulse_noise(key, x, a):
-  k1, k2 = jax.random.split(key)
-  flip = jax.random.uniform(k1, x.shape) <= a
-  salt = jax.random.uniform(k2, x.shape) <= 0.5
-  return jnp.where(flip, salt.astype(x.dtype), x)
+  return ops.salt_and_pepper(key, x, a)
 
 
 def speckle_noise(key, x, c):

@@ -28,10 +28,7 @@ def _shot(key, x, c):
 
 
 def _impulse(key, x, a):
-  k1, k2 = jax.random.split(key)
-  flip = jax.random.uniform(k1, x.shape) <= a
-  salt = jax.random.uniform(k2, x.shape) <= 0.5
-  return jnp.where(flip, salt.astype(x.dtype), x)
+  return ops.salt_and_pepper(key, x, a)
 
 
 def _glass(key, x, p):

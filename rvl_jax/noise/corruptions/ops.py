@@ -397,3 +397,22 @@ def poisson_small(key, lam, lam_max: float):
 def quantize_u8(x):
   """Like ``np.uint8(x * 255)`` on [0, 1] floats (truncation), returned as float in 0..255."""
   return jnp.floor(jnp.clip(x, 0, 1) * 255.0)
+
+
+# ----------------------------------------------------------------------------------------
+# Salt and pepper
+
+
+def salt_and_pepper(key, x, amount: float):
+  """skimage ``random_noise(mode='s&p', amount, salt_vs_pepper=0.5)`` semantics from ONE draw.
+
+  A uniform 32-bit integer u per element: u < amount * 2**32 replaces the element (probability
+  ``amount``), and among those u < amount * 2**31 sets it to 1 (salt), the rest to 0 (pepper):
+  given replacement, salt has probability 1/2 independently of everything else, exactly as
+  with two independent uniforms, at half the random-number cost.
+  """
+  u = jax.random.bits(key, x.shape, jnp.uint32)
+  flip_thr = min(int(round(float(amount) * 2.0**32)), 2**32 - 1)
+  flip = u < jnp.uint32(flip_thr)
+  salt = u < jnp.uint32(flip_thr // 2)
+  return jnp.where(flip, salt.astype(x.dtype), x)
