@@ -8,6 +8,7 @@ the 6 layers on all 4096 patterns (30 bins). Phase 2 (no regulariser): fine-tune
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import flax.linen as nn
@@ -53,6 +54,12 @@ def train_and_evaluate(c, workdir: str) -> dict:
     for method in c.methods:
       reg = common.reg_from_config(method, c)
       st = common.create_state(model, x[:2], seed, common.make_optimizer(c), reverse=ReverseConfig())
+      if method in ('rr', 'rr1', 'lrr') and c.get('lam_auto', False):
+        # [G] rule of spec 3.8: lambda * L_racecar = lam_auto_scale * task loss at initialisation
+        lam = common.auto_lambda(st, reg, {'x': x[tr][:c.batch_size], 'y': ya[tr][:c.batch_size]},
+                                 logits_from='linear', scale=c.get('lam_auto_scale', 1.0))
+        reg = dataclasses.replace(reg, lam=lam)
+        res[f'{method}_A/lam'] = lam
       r = common.run_phase(st, reg, common.epoch_stacks(x[tr], ya[tr], c.batch_size, seed), c.epochs, workdir,
                            f's{seed}_{method}_A', c, logits_from='linear', epoch_scan=True)
       states[method] = r.state

@@ -141,7 +141,7 @@ def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20,
   from rvl_jax.core.io import save_figure
   n = min(max_show, len(vectors))
   ims = vectors_to_images(vectors[:n], image_shape)
-  cols = min(n, 10)
+  cols = min(n, cols or 10)
   rows = -(-n // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
   for ax in axes.ravel():
@@ -154,14 +154,17 @@ def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20,
   save_figure(fig, path)
 
 
-def plot_images(images, path, titles: Optional[Sequence[str]] = None, title: str = '', cmap='gray'):
+def plot_images(images, path, titles: Optional[Sequence[str]] = None, title: str = '', cmap='gray',
+                cols: Optional[int] = None, vmin=None, vmax=None):
+  """Grid of images (`cols` per row, default up to 10); vmin/vmax fix a common grey range (default:
+  each image min-max scaled by matplotlib)."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   from rvl_jax.core.io import save_figure
   images = np.asarray(images)
   n = len(images)
-  cols = min(n, 10)
+  cols = min(n, cols or 10)
   rows = -(-n // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
   for ax in axes.ravel():
@@ -171,7 +174,7 @@ def plot_images(images, path, titles: Optional[Sequence[str]] = None, title: str
     im = images[i]
     if im.ndim == 3 and im.shape[-1] == 1:
       im = im[..., 0]
-    ax.imshow(im, cmap=cmap)
+    ax.imshow(im, cmap=cmap, vmin=vmin, vmax=vmax)
     if titles is not None:
       ax.set_title(titles[i], fontsize=7)
   fig.suptitle(title, fontsize=9)

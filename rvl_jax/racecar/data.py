@@ -386,3 +386,77 @@ def stratified_split(labels, num_test_per_class: int, seed: int = 0):
     te.extend(idx[:num_test_per_class])
     tr.extend(idx[num_test_per_class:])
   return np.sort(np.array(tr)), np.sort(np.array(te))
+
+
+# ------------------------------------------------------------------------------------------------
+# procedural smoke stand-in (E9; the mantaflow / ScalarFlow data need local files, sec. 8.5)
+# ------------------------------------------------------------------------------------------------
+
+def _box_down(x: np.ndarray, f: int) -> np.ndarray:
+  """f x f average pooling of [..., H, W] (H, W divisible by f)."""
+  h, w = x.shape[-2] // f, x.shape[-1] // f
+  return x.reshape(x.shape[:-2] + (h, f, w, f)).mean((-3, -1))
+
+
+def smoke_simulations(num_sims: int = 10, frames: int = 40, size: int = 32, factor: int = 4,
+                      seed: int = 0, render_scale: int = 2) -> Dict[str, np.ndarray]:
+  """Procedural stand-in for the smoke-plume simulations of E9 [G] (not mantaflow, not a fluid solver).
+
+  Each simulation has a source near the bottom that emits puffs; a puff rises with its own speed,
+  sways sideways (sine with random phase and frequency), grows and fades with age, and carries a
+  fixed random sub-structure (a few satellite blobs), so that consecutive frames are coherent like
+  a real plume. Frames are rendered at render_scale*size, box-filtered to `size` (hi-res) and
+  down-sampled by `factor` (lo-res), as the paper's 64x64 / 16x16 pairs.
+  Returns {'hi': [S*T, size, size, 1], 'lo': [S*T, size/f, size/f, 1], 'sim': [S*T]} in [0, 1].
+  """
+  if size % factor:
+    raise ValueError(f"argument 'size': expected a multiple of factor={factor}, got {size}")
+  rng = np.random.default_rng(seed)
+  r = size * render_scale
+  yy, xx = np.mgrid[0:r, 0:r].astype(np.float32) / r
+  his, sims = [], []
+  for s in range(num_sims):
+    x0 = rng.uniform(0.3, 0.7)
+    n_puffs = 3 * frames // 4 + 4
+    births = np.sort(rng.uniform(-frames, frames, n_puffs))
+    speed = rng.uniform(0.015, 0.03, n_puffs)
+    phase, freq = rng.uniform(0, 2 * np.pi, n_puffs), rng.uniform(0.05, 0.2, n_puffs)
+    amp = rng.uniform(0.4, 1.0, n_puffs)
+    sway = rng.uniform(0.03, 0.1)
+    sat = rng.normal(0, 1, (n_puffs, 3, 2)) * 0.5
+    for t in range(frames):
+      img = np.zeros((r, r), np.float32)
+      for k in range(n_puffs):
+        age = t - births[k]
+        if age < 0:
+          continue
+        cy = 0.92 - speed[k] * age
+        if cy < -0.2:
+          continue
+        cx = x0 + sway * np.sin(freq[k] * age + phase[k]) * min(1.0, age / 10)
+        rad = 0.035 + 0.004 * age
+        a = amp[k] * np.exp(-age / (1.5 * frames))
+        for j in range(-1, 3):
+          oy, ox = (0.0, 0.0) if j < 0 else sat[k, j] * rad
+          img += a * (0.6 if j >= 0 else 1.0) * np.exp(
+              -((yy - cy - oy) ** 2 + (xx - cx - ox) ** 2) / (2 * rad ** 2))
+      his.append(_box_down(img, render_scale))
+      sims.append(s)
+  hi = np.stack(his)
+  hi = np.clip(hi / np.percentile(hi, 99.5), 0, 1).astype(np.float32)
+  return {'hi': hi[..., None], 'lo': _box_down(hi, factor)[..., None].astype(np.float32),
+          'sim': np.asarray(sims, np.int32)}
+
+
+def smoke_rgb(hi: np.ndarray, seed: int = 0) -> np.ndarray:
+  """"Real-smoke-like" RGB stand-in for ScalarFlow (E9 task B2) [G]: the grey densities lit as warm-white
+  smoke (random brightness and a small per-channel colour jitter per image) over a dark vertical
+  background gradient plus sensor noise, so that the distribution differs from the synthetic grey
+  training data. [N, H, W, 1] -> [N, H, W, 3]."""
+  rng = np.random.default_rng(seed)
+  n, h, w, _ = hi.shape
+  tint = (rng.uniform(0.7, 1.0, (n, 1, 1, 1)) * np.array([1.0, 0.95, 0.88], np.float32)
+          + rng.uniform(-0.04, 0.04, (n, 1, 1, 3)))
+  bg = np.linspace(0.03, 0.15, h, dtype=np.float32)[None, :, None, None] * rng.uniform(0.6, 1.0, (n, 1, 1, 1))
+  img = bg * (1 - hi) + tint * hi + rng.normal(0, 0.015, (n, h, w, 3))
+  return np.clip(img, 0, 1).astype(np.float32)

@@ -302,6 +302,26 @@ class RacecarChain(nn.Module):
         z = recons[i]
     return ChainOutput(feats if self.head else h, ds, recons, lins[-1])
 
+  def reverse_from(self, z, input_shape: Sequence[int], train: bool = False,
+                   reverse: Optional[ReverseConfig] = None):
+    """Full reverse pass from an arbitrary top tensor z (the shape of d_{n+1}) down to d'_1 of shape
+    `input_shape` (batch included): the chain's reverse pass used as a network of its own, e.g. the encoder
+    of an autoencoder whose decoder is the chain (spec E9; the encoder's weights then start as the
+    generator's reverse-pass weights). The shapes come from an eval-mode forward pass on zeros, which
+    only fixes the static shapes (and creates the parameters under `init`); no statistics are updated."""
+    cfg = reverse or ReverseConfig()
+    h = jnp.zeros(tuple(input_shape), z.dtype)
+    shapes = []
+    for i in range(len(self.layers)):
+      pooled, p = self._pre(i, h)
+      shapes.append((h.shape, pooled.shape, p.shape))
+      h = self._post(i, self.linears[i](p), False)
+    if tuple(z.shape) != tuple(h.shape):
+      raise ValueError(f"argument 'z': expected the chain's output shape {tuple(h.shape)}, got {tuple(z.shape)}")
+    for i in reversed(range(len(self.layers))):
+      z = self.reverse_layer(i, z, shapes[i], train, cfg)
+    return z
+
 
 def count_params(params) -> int:
   """Number of parameters (kernels + biases + BN scale/bias) of a params tree."""

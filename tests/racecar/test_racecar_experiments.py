@@ -7,7 +7,7 @@ import pytest
 
 from rvl_jax.core import experiment
 
-CONFIGS = ['e1_mnist_svd', 'e2_peak', 'e3_mi', 'e4_infogan', 'e5_mnist_cnn', 'e6_cifar', 'e7_resnet', 'e8_texture']
+CONFIGS = ['e1_mnist_svd', 'e2_peak', 'e3_mi', 'e4_infogan', 'e5_mnist_cnn', 'e6_cifar', 'e7_resnet', 'e8_texture', 'e9_smoke', 'e10_vgg']
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -43,7 +43,8 @@ def test_e3_mi_tiny(tmp_path):
   from experiments.racecar.configs import e3_mi as cfg
   c = cfg.get_config('smoke')
   c.epochs, c.finetune_epochs, c.methods = 3, 1, ('std', 'rr')
+  c.lam_auto = True
   r = experiment.launch(e3_mi.train_and_evaluate, c, str(tmp_path))
   assert len(r['rr_A/I_XD_mean']) == 6 and abs(r['H_Y'] - 0.99916) < 1e-4
-  assert 'rr_AB/test_acc_mean' in r and 'std_B/test_acc_mean' in r
+  assert 'rr_AB/test_acc_mean' in r and 'std_B/test_acc_mean' in r and r['rr_A/lam_mean'] > 0
   assert os.path.exists(tmp_path / 'plots' / 'mi_plane_A_mean.png')
