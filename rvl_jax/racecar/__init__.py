@@ -3,7 +3,8 @@ weight-sharing reverse pass with explicit transposes, plus the Ort baselines, SV
 
 Modules: ops (forward ops + explicit transposes), layers (LayerSpec, RacecarChain, BN), losses,
 ortho (SRIP, Frobenius), residual (ResNet v1/v2 with layer-wise units), training (train steps),
-analysis (SVD + LPIPS substitutes), mi (binned MI, MI planes), data (peak, sphere, MNIST pairs,
+analysis (SVD + LPIPS substitutes), mi (binned MI, MI planes), transfer (generator -> autoencoder
+initialisation, channel stacking), data (peak, sphere, MNIST pairs, smoke stand-in,
 motion blur, loaders), models (the experiments' architectures).
 """
 from rvl_jax.racecar.layers import (ChainOutput, LayerSpec, RacecarBatchNorm, RacecarChain, RacecarLinear,
