@@ -1,8 +1,8 @@
 """E10 - a VGG-style classifier trained with and without racecar, used for Gatys stylization (spec sec. 9
 E10), at tiny scale on offline images.
 
-ImageNet / VGG19 are out of reach offline, so the stand-in is a tiny VGG-style chain (3x3 conv + ReLU stages
-with 2x2 max-pools, no BN, like VGG; every conv in the full racecar loss with ReLU on d'_1) trained to tell
+ImageNet / VGG19 are out of reach offline, so the stand-in is a tiny VGG-style chain (3x3 conv + BN + ReLU
+stages with 2x2 max-pools; every conv in the full racecar loss with ReLU on d'_1) trained to tell
 apart random patches of scikit-image's bundled photographs and textures (one class per image). Protocol as
 the paper: pre-train without racecar, then train RR and Std from that checkpoint.
 
@@ -37,12 +37,16 @@ TRAIN_IMAGES = ('astronaut', 'chelsea', 'rocket', 'camera', 'brick', 'grass', 'g
 
 
 def tiny_vgg(c) -> RacecarChain:
-  """[G] VGG-style: stages of `convs_per_stage` 3x3 conv + ReLU, 2x2 max-pool between stages, global
-  average pooling + FC head (size-agnostic, so the same features serve any stylization size)."""
+  """[G] VGG-style: stages of `convs_per_stage` 3x3 conv (+ BN when c.norm == 'bn') + ReLU, 2x2 max-pool
+  between stages, global average pooling + FC head (size-agnostic, so the same features serve any
+  stylization size). Without BN the full reverse pass of a trained 6-conv ReLU stack multiplies the
+  reconstruction scale layer by layer (L_racecar ~ 1e12 at the start of phase 2 in our runs), so BN
+  (whose shift-by-one reverse call renormalises every reverse tensor) is the default."""
   specs = []
+  norm = c.get('norm', 'bn') or None
   for s, (w, n) in enumerate(zip(c.widths, c.convs_per_stage)):
     for i in range(n):
-      specs.append(conv_spec(w, 3, pool_before='max2' if (s > 0 and i == 0) else None))
+      specs.append(conv_spec(w, 3, norm=norm, pool_before='max2' if (s > 0 and i == 0) else None))
   return RacecarChain(tuple(specs), head=(c.head_hidden, len(TRAIN_IMAGES)), head_pool='gap')
 
 

@@ -1,5 +1,5 @@
 """E10 tiny VGG-style classifier (RR vs Std) + Gatys stylization on scikit-image's bundled images.
-Variants: default (6 conv layers 16-32-64, 32x32 patches of 10 images, pre-train 300 + 1500 steps, 64x64
+Variants: default (6 conv layers 16-32-64, 32x32 patches of 10 images, pre-train 300 + 1000 steps, 64x64
 stylization, 2 seeds), smoke (seconds, for tests), paper-like (VGG19-style widths 64-128-256-512-512 with
 2-2-4-4-4 convs = 16 racecar layers, larger patches; ImageNet itself needs tfds with a manual download).
 The paper's tables are lost: everything here is a gap-fill [G]."""
@@ -14,6 +14,7 @@ def get_config(variant=None):
   c.widths = (16, 32, 64)
   c.convs_per_stage = (2, 2, 2)
   c.head_hidden = 64
+  c.norm = 'bn'                         # [G] BN keeps the full reverse pass well scaled; None = plain VGG
   c.n_per_class = 400
   c.patch = 32
   c.source_size = 160
@@ -26,7 +27,7 @@ def get_config(variant=None):
   c.learning_rate = 1e-3
   c.batch_size = 64
   c.pretrain_steps = 300                # paper: 6 epochs without racecar, then RR / Std from that checkpoint
-  c.train_steps = 1500
+  c.train_steps = 1000
   c.style_size = 64
   c.style_steps = 300
   c.style_lr = 0.02
