@@ -5,7 +5,8 @@ Given images ``x`` in [0, 1] and raw perturbations ``delta`` find, per image, th
 image.  The squared norm as a function of ``t = eta**2`` is piecewise linear with knots
 ``t_i = s_i**2 / delta_i**2`` (``s_i`` the head-room in the direction of ``delta_i``), so the
 solution is found exactly by sorting the knots (Rauber & Bethge's clipping-aware rescaling).
-Gradients flow through ``eta`` (nothing is stop-gradient'ed).
+Gradients flow through ``eta`` (via the active segment's closed form; the knot positions,
+which only select the segment, are stop-gradient'ed to keep the backward pass finite).
 """
 from __future__ import annotations
 
@@ -13,14 +14,26 @@ import jax
 import jax.numpy as jnp
 
 _FLOOR = 1e-20
+# Floor of the active-slope denominator: its square (1e-24) stays a normal float32, so the
+# derivative of 1 / slope can never become inf (0 * inf = NaN in the backward pass).
+_SLOPE_FLOOR = 1e-12
 
 
 def _solve_eta(x: jax.Array, d: jax.Array, eps: jax.Array) -> jax.Array:
-  """Scalar eta for one flattened image ``x`` and direction ``d``."""
+  """Scalar eta for one flattened image ``x`` and direction ``d``.
+
+  Gradients: eta is differentiable through the active segment's closed form
+  ``t* = (eps^2 - sum_{saturated} s^2) / sum_{active} d^2`` (this is where the perturbed image
+  depends on eta). The knot values only select that segment (and bound it against round-off),
+  so they are computed under ``stop_gradient``: their derivative ``-2 s^2 / d^3`` overflows for
+  near-zero ``d`` (|d| < 1e-10, e.g. an exact zero of the generator output) and then turns the
+  whole backward pass into NaN even where its cotangent is zero. In the unreachable case every
+  element is saturated, so the output does not depend on eta there either.
+  """
   s = jnp.where(d >= 0, 1.0 - x, x)
   d2 = d * d
   s2 = s * s
-  knots = s2 / jnp.maximum(d2, _FLOOR)
+  knots = jax.lax.stop_gradient(s2 / jnp.maximum(d2, _FLOOR))
   order = jnp.argsort(knots)
   t = knots[order]
   d2s = d2[order]
@@ -37,7 +50,7 @@ def _solve_eta(x: jax.Array, d: jax.Array, eps: jax.Array) -> jax.Array:
   idx = jnp.arange(t.shape[0])
   saturated = jnp.sum(jnp.where(idx < k, s2s, 0.0))
   active_slope = jnp.sum(jnp.where(idx >= k, d2s, 0.0))
-  t_star = (target - saturated) / jnp.maximum(active_slope, _FLOOR)
+  t_star = (target - saturated) / jnp.maximum(active_slope, _SLOPE_FLOOR)
   t_star = jnp.clip(t_star, 0.0, t[k])
   t_star = jnp.where(any_reached, t_star, t[-1])
   return jnp.sqrt(jnp.maximum(t_star, 1e-30))
