@@ -141,7 +141,7 @@ def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20,
   from rvl_jax.core.io import save_figure
   n = min(max_show, len(vectors))
   ims = vectors_to_images(vectors[:n], image_shape)
-  cols = min(n, cols or 10)
+  cols = min(n, 10)
   rows = -(-n // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
   for ax in axes.ravel():
