@@ -1,7 +1,7 @@
 """ABS inference throughput (full model: 8000-sample bank, 50 latent-search passes).
 
     python -m experiments.benchmarks.abs_inference [--weights_dir DIR] [--reference_dir DIR]
-        [--batch_sizes 1,32,256] [--repeats 3] [--class_mode unroll]
+        [--batch_sizes 1,32,256] [--repeats 3] [--class_mode unroll] [--micro_batch 32]
 
 Prints, per batch size: images/s, seconds per image, achieved decoder GFLOP/s, compile time.
 With ``--reference_dir`` (a checkout of bethgelab/AnalysisBySynthesis; never committed here)
@@ -37,7 +37,8 @@ def load_images(n):
 
 def jax_model(args):
   from rvl_jax.abs import models, nets  # pylint: disable=g-import-not-at-top
-  opts = dict(n_samples=args.n_samples, n_iter=args.n_iter, class_mode=args.class_mode)
+  opts = dict(n_samples=args.n_samples, n_iter=args.n_iter, class_mode=args.class_mode,
+              micro_batch=args.micro_batch)
   src = args.weights_dir or args.reference_dir
   if src:
     return models.load_reference_abs(src, **opts)
@@ -88,6 +89,8 @@ def main(argv=None):
   p.add_argument('--n_iter', type=int, default=50)
   p.add_argument('--class_mode', default='map', choices=['map', 'unroll', 'vmap'])
   p.add_argument('--torch_threads', type=int, default=0)
+  p.add_argument('--micro_batch', type=int, default=32,
+                 help='JAX latent search on chunks of this many images (0 = whole batch)')
   args = p.parse_args(argv)
   batch_sizes = [int(b) for b in args.batch_sizes.split(',')]
   ref_bs = set(int(b) for b in (args.reference_batch_sizes or args.batch_sizes).split(','))

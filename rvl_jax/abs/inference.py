@@ -255,12 +255,12 @@ def stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone=None):
 
 
 @functools.partial(jax.jit, static_argnames=('n_iter', 'clip_mode', 'return_recon',
-                                             'class_mode', 'use_deadzone'))
+                                             'class_mode', 'use_deadzone', 'micro_batch'))
 def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
                   n_iter: int = 50, lr: float = 0.05, clip: float = 5.0,
                   clip_mode: str = 'reference', beta: float = 1.0,
                   return_recon: bool = False, class_mode: str = 'map',
-                  deadzone=None, use_deadzone: bool = False):
+                  deadzone=None, use_deadzone: bool = False, micro_batch: int = 0):
   """Full ABS latent search for a batch x (B, 784) (already binarized if needed).
 
   Returns dict(scores (B, C), latents (B, C, L)[, recon (B, C, 784)]). ``n_iter``
@@ -268,8 +268,29 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
   pass that produces the outputs; n_iter = 0 returns the stage-1 minima.
   ``deadzone`` (B,) with use_deadzone=True replaces the squared residual by the
   soft-thresholded one (used by the L-inf lower bound).
+  ``micro_batch`` > 0 runs the search on consecutive chunks of that many images in a
+  ``lax.map`` (the images are independent, so the result is the same): the decoder
+  activations of one chunk stay in the CPU caches, which makes large batches as fast
+  per image as small ones.
   """
+  b = x.shape[0]
   deadzone = deadzone if use_deadzone else None
+  kw = dict(n_iter=n_iter, lr=lr, clip=clip, clip_mode=clip_mode, beta=beta,
+            return_recon=return_recon, class_mode=class_mode)
+  if not micro_batch or b <= micro_batch:
+    return _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, **kw)
+  n_chunks = -(-b // micro_batch)
+  pad = n_chunks * micro_batch - b
+  xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(n_chunks, micro_batch, -1)
+  dz = None if deadzone is None else jnp.pad(deadzone, (0, pad)).reshape(n_chunks, micro_batch)
+  out = jax.lax.map(
+      lambda a: _latent_search(params, bank, bank_images, bank_sqnorm, a[0], a[1], **kw),
+      (xs, dz))
+  return jax.tree_util.tree_map(lambda o: o.reshape((-1,) + o.shape[2:])[:b], out)
+
+
+def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_iter, lr, clip,
+                   clip_mode, beta, return_recon, class_mode):
   e0, z0 = stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone)
   if n_iter == 0:
     out = {'scores': e0, 'latents': z0}

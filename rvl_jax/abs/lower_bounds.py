@@ -45,7 +45,7 @@ def _search(model, xf, beta, deadzone=None, batch_size=None):
         dz = np.concatenate([dz, np.zeros(bs - m, np.float32)])
     out = inf.latent_search(model.params, z, imgs, sq, jnp.asarray(xb), n_iter=o.n_iter, lr=o.lr,
                             clip=o.clip, clip_mode=o.clip_mode, beta=beta, return_recon=True,
-                            class_mode=o.class_mode,
+                            class_mode=o.class_mode, micro_batch=o.micro_batch,
                             deadzone=None if dz is None else jnp.asarray(dz),
                             use_deadzone=dz is not None)
     outs.append({k: np.asarray(v)[:m] for k, v in out.items()})

@@ -50,6 +50,7 @@ class ABSOptions:
   eta: float = inf.ABS_ETA
   batch_size: int = 100
   class_mode: str = 'map'  # 'map' (default: lax.map over classes), 'unroll' or 'vmap'
+  micro_batch: int = 32  # latent search on chunks of this many images (0 = whole batch)
 
 
 class ABS:
@@ -112,7 +113,8 @@ class ABS:
                             n_iter=o.n_iter if n_iter is None else n_iter, lr=o.lr,
                             clip=o.clip, clip_mode=o.clip_mode,
                             beta=o.beta if beta is None else beta,
-                            return_recon=return_recon, class_mode=o.class_mode)
+                            return_recon=return_recon, class_mode=o.class_mode,
+                            micro_batch=o.micro_batch)
     gamma = jnp.asarray(o.gamma if o.binary else np.ones(self.num_classes), jnp.float32)
     out['logits'] = -gamma * out['scores']
     return out

@@ -111,6 +111,9 @@ def test_batching_and_class_modes_agree(tiny_abs):
   np.testing.assert_allclose(a['scores'], b['scores'], rtol=1e-4, atol=1e-6)
   c = m.with_options(class_mode='vmap').infer(x, batch_size=5)
   np.testing.assert_allclose(a['scores'], c['scores'], rtol=1e-4, atol=1e-6)
+  d = m.with_options(micro_batch=2).infer(x, batch_size=5)  # chunks of 2 (last one padded)
+  np.testing.assert_allclose(a['scores'], d['scores'], rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(a['latents'], d['latents'], rtol=1e-4, atol=1e-5)
   s1 = m.infer(x, n_iter=0)
   s1b = m.infer(x, n_iter=1)  # one pass, no update == stage 1
   np.testing.assert_allclose(s1['scores'], s1b['scores'], rtol=1e-4)
