@@ -238,8 +238,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if todo and ("transfer" in config.attacks or "transfer" in config.abs_attacks):
     t0 = time.time()
     n_dir = len(y) if set(todo) - set(ABS_MODELS) else min(config.abs_num_images, len(y))
-    directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
-        get_model("_substitute").logits_fn, x[:n_dir], y[:n_dir]).items()}
+    dir_path = os.path.join(dist_dir, "transfer_directions.npz")
+    if os.path.exists(dir_path):  # cached by an earlier (interrupted) run on the same images
+      cached = dict(np.load(dir_path))
+      if all(v.shape[0] >= n_dir for v in cached.values()):
+        directions = cached
+    if not directions:
+      directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
+          get_model("_substitute").logits_fn, x[:n_dir], y[:n_dir]).items()}
+      rio.save_npz(dir_path, **directions)
     _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
 
   results = {"num_images": len(y), "data_source": data.source}
