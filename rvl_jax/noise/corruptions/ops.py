@@ -387,14 +387,14 @@ def poisson_small(key, lam, lam_max: float):
   k_terms = int(np.ceil(lam_max + 6 * np.sqrt(lam_max) + 10))
   u = jax.random.uniform(key, lam.shape, lam.dtype)
   p = jnp.exp(-lam)
-
-  def body(k, carry):
-    p, cdf, count = carry
+  cdf = p
+  count = jnp.zeros_like(lam)
+  # Unrolled on purpose: XLA fuses all terms into one elementwise kernel (the carry stays in
+  # registers) instead of K passes over the whole batch.
+  for k in range(1, k_terms + 1):
     count = count + (u > cdf).astype(lam.dtype)
     p = p * lam / k
-    return p, cdf + p, count
-
-  _, _, count = jax.lax.fori_loop(1, k_terms + 1, body, (p, p, jnp.zeros_like(lam)))
+    cdf = cdf + p
   return count
 
 
