@@ -20,12 +20,14 @@ def get_config(variant=None):
   c.double_softmax = True           # reference parity
   c.learning_rate = 1e-4
   c.num_steps = 5000
+  c.analysis_step = 4900            # the reference's SVD script reads the epoch-4900 checkpoint
   c.top_k = 2
   c.log_every = 250
   c.checkpoint_every = 5000
   c.distributed = False
   if variant == 'smoke':
     c.num_steps = 300
+    c.analysis_step = 0               # 0 = analyse the final parameters
     c.log_every = 100
     c.checkpoint_every = 300
   elif variant == 'paper':
