@@ -102,3 +102,12 @@ def auto_lambda(state, reg: RegConfig, batch, logits_from: str = 'out', scale: f
   task = float(training.cross_entropy(pred, jnp.asarray(batch['y'])))
   rr, _ = training.rr_losses.racecar_loss(out.ds, out.recons, 1.0, probe.reverse.variant, reg.reduction)
   return scale * task / max(float(rr), 1e-30)
+
+
+def add_seed_statistics(results: dict, per_seed) -> dict:
+  """Adds '<key>_mean' and '<key>_std' over seeds for every key of the per-seed result dicts."""
+  for key in per_seed[0]:
+    vals = np.array([r[key] for r in per_seed], np.float64)
+    results[f'{key}_mean'] = float(vals.mean())
+    results[f'{key}_std'] = float(vals.std())
+  return results

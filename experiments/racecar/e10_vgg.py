@@ -200,8 +200,4 @@ def train_and_evaluate(c, workdir: str) -> dict:
                            ['input'] * 4 + ["Std d'_1"] * 4 + ["RR d'_1"] * 4, 'E10: reverse-pass reconstructions', cols=4)
     results[f'seed{seed}'] = res
     per_seed.append(res)
-  for key in per_seed[0]:
-    vals = np.array([r[key] for r in per_seed], np.float64)
-    results[f'{key}_mean'] = float(vals.mean())
-    results[f'{key}_std'] = float(vals.std())
-  return results
+  return common.add_seed_statistics(results, per_seed)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.racecar import common
 from rvl_jax.core import experiment, loop, train_state
 from rvl_jax.racecar import analysis, data, losses, ops, transfer
 from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, conv_spec
@@ -299,8 +300,4 @@ def train_and_evaluate(c, workdir: str) -> dict:
                            cols=4)
     results[f'seed{seed}'] = res
     per_seed.append(res)
-  for key in per_seed[0]:
-    vals = np.array([r[key] for r in per_seed], np.float64)
-    results[f'{key}_mean'] = float(vals.mean())
-    results[f'{key}_std'] = float(vals.std())
-  return results
+  return common.add_seed_statistics(results, per_seed)
