@@ -17,13 +17,13 @@ def get_config(variant=None):
   c.test_fraction = 0.2
 
   c.vae = ml_collections.ConfigDict()
-  c.vae.num_steps = 400          # per class (32 epochs of 400 images)
-  c.vae.batch_size = 32
+  c.vae.num_steps = 1500         # per class (240 epochs of 400 images; spec proposal ~300)
+  c.vae.batch_size = 64
   c.vae.lr = 1e-3
   c.vae.beta_start = 10.0
   c.vae.beta_end = 1.0
-  c.vae.anneal_epochs = 25.0     # paper: 50 epochs of ~6000 images
-  c.vae.log_every = 100
+  c.vae.anneal_epochs = 50.0     # paper: beta 10 -> 1 over the first 50 epochs
+  c.vae.log_every = 250
 
   c.abs = ml_collections.ConfigDict()
   c.abs.n_samples = 8000
