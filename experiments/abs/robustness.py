@@ -23,6 +23,7 @@ from absl import logging
 from rvl_jax.attacks import distal_attack as adistal
 from rvl_jax.attacks import evaluate, suite
 from rvl_jax.attacks import transfer_attack as transfer
+from rvl_jax.core import batched
 from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
 from rvl_jax.data import mnist
@@ -91,8 +92,7 @@ def _madry(config, data, workdir):
     t0 = time.time()
     n = min(config.madry_eval_images, len(data.test_labels))
     xe, ye = balanced_subset(data.test_images, data.test_labels, n)
-    logits = np.concatenate([np.asarray(fn(jnp.asarray(data.test_images[i:i + 500])))
-                             for i in range(0, len(data.test_labels), 500)])
+    logits = batched.batched_apply(fn, data.test_images, 500)
     stats = {
         "clean_accuracy_heldout": float(np.mean(logits.argmax(-1) == data.test_labels)),
         "heldout_images": int(len(data.test_labels)),

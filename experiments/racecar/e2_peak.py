@@ -45,8 +45,7 @@ def train_and_evaluate(c, workdir: str) -> dict:
         reg = common.reg_from_config(method, c)
         st = common.create_state(model, x, seed, common.make_optimizer(c), reverse=ReverseConfig())
         batches = common.full_batch(x, d['train_labels'])
-        svd_step = c.get('analysis_step', 0) or c.num_steps
-        svd_step = min(svd_step, c.num_steps)
+        svd_step = min(c.get('analysis_step', 0) or c.num_steps, c.num_steps)
         st = common.run_phase(st, reg, batches, svd_step, workdir, tag, c).state
         k = np.asarray(st.params['layer1']['kernel'])  # first layer at the analysis step
         if svd_step < c.num_steps:
