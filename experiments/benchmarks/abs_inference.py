@@ -2,11 +2,14 @@
 
     python -m experiments.benchmarks.abs_inference [--weights_dir DIR] [--reference_dir DIR]
         [--batch_sizes 1,32,256] [--repeats 3] [--class_mode unroll] [--micro_batch 32]
+        [--cpu_devices N]
 
 Prints, per batch size: images/s, seconds per image, achieved decoder GFLOP/s, compile time.
 With ``--reference_dir`` (a checkout of bethgelab/AnalysisBySynthesis; never committed here)
 and an installed torch, the authors' PyTorch implementation is timed on the same images with
 identical settings in the same run, alternating JAX / reference runs, and the ratio is printed.
+On a CPU the JAX side gets one XLA host device per core (``--cpu_devices``) and splits each
+batch over them, as the reference's PyTorch uses one thread per core.
 
 FLOP count per image: 10 classes x (50 forward + 49 input-gradient) decoder passes x
 2 x 1,143,296 MAC = 2.26 GFLOP (the input-gradient of each layer costs the same MACs as its
@@ -15,6 +18,7 @@ forward); stage 1 adds 2 x 10 x 8000 x 784 = 0.125 GFLOP (not counted in the dec
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -24,6 +28,8 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rvl_jax.core import sharding
 
 DECODER_MACS = 1_143_296
 
@@ -91,7 +97,12 @@ def main(argv=None):
   p.add_argument('--torch_threads', type=int, default=0)
   p.add_argument('--micro_batch', type=int, default=32,
                  help='JAX latent search on chunks of this many images (0 = whole batch)')
+  p.add_argument('--cpu_devices', type=int, default=0,
+                 help='XLA host (CPU) devices; batches are split over all local devices '
+                 '(0 = one per CPU core, as the reference uses one thread per core)')
   args = p.parse_args(argv)
+  # Must run before the first JAX computation initialises the CPU backend.
+  jax.config.update('jax_num_cpu_devices', args.cpu_devices or os.cpu_count())
   batch_sizes = [int(b) for b in args.batch_sizes.split(',')]
   ref_bs = set(int(b) for b in (args.reference_batch_sizes or args.batch_sizes).split(','))
   print(f'devices: {jax.devices()}; cpu count {os.cpu_count()}')
@@ -108,24 +119,28 @@ def main(argv=None):
     print(f'reference warm-up (bank decoding): {time.perf_counter() - t0:.2f} s', flush=True)
   flop = 2.0 * DECODER_MACS * 10 * (args.n_iter + max(args.n_iter - 1, 0))
   rows = []
+  devices = jax.local_devices()
+  mesh = sharding.make_mesh(devices) if len(devices) > 1 else None
   for bs in batch_sizes:
     x = images[:bs]
     m = model.with_options(batch_size=bs)
+    # data-parallel over the local devices when the batch splits evenly
+    run = functools.partial(m.apply, mesh=mesh if mesh and bs % mesh.size == 0 else None)
     t0 = time.perf_counter()
-    out = np.asarray(m.apply(jnp.asarray(x))['logits'])
+    out = np.asarray(run(jnp.asarray(x))['logits'])
     first = time.perf_counter() - t0
     jt, rt = [], []
     ref_logits = None
     for _ in range(args.repeats):
       t0 = time.perf_counter()
-      jax.block_until_ready(m.apply(jnp.asarray(x))['logits'])
+      jax.block_until_ready(run(jnp.asarray(x))['logits'])
       jt.append(time.perf_counter() - t0)
       if ref is not None and bs in ref_bs:
         t0 = time.perf_counter()
         ref_logits = ref(x)
         rt.append(time.perf_counter() - t0)
     tj = statistics.median(jt)
-    row = dict(batch=bs, jax_img_s=bs / tj, jax_s_img=tj / bs, gflops=flop * bs / tj / 1e9,
+    row = dict(batch=bs, devices=(mesh.size if run.keywords['mesh'] else 1), jax_img_s=bs / tj, jax_s_img=tj / bs, gflops=flop * bs / tj / 1e9,
                compile_s=max(first - tj, 0.0))
     if rt:
       tr = statistics.median(rt)

@@ -331,6 +331,31 @@ def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_ite
   return out
 
 
+def sharded_latent_search(mesh, params, bank, bank_images, bank_sqnorm, x, **kwargs):
+  """``latent_search`` data-parallel over a 1-D device mesh (its first axis).
+
+  x (B, 784) is split along B over the mesh (B must be divisible by its size); parameters and
+  the decoded bank are replicated. Each device searches its own images; the images are
+  independent, so the result equals ``latent_search`` on the whole batch. On a CPU host with
+  several XLA host devices this runs the shards on different cores. ``kwargs``: the static
+  and scalar options of ``latent_search`` (no ``deadzone``).
+  """
+  if x.shape[0] % mesh.size:
+    raise ValueError(f"argument 'x': expected a batch divisible by the {mesh.size} devices of "
+                     f"the mesh, got {x.shape[0]} images")
+  return _sharded_search_fn(mesh, tuple(sorted(kwargs.items())))(
+      params, bank, bank_images, bank_sqnorm, x)
+
+
+@functools.lru_cache(maxsize=32)
+def _sharded_search_fn(mesh, kw_items):
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  axis = mesh.axis_names[0]
+  search = functools.partial(latent_search, **dict(kw_items))
+  return jax.jit(jax.shard_map(search, mesh=mesh, in_specs=(P(), P(), P(), P(), P(axis)),
+                               out_specs=P(axis)))
+
+
 # --------------------------------------------------------------- utilities
 
 def binarize(x):

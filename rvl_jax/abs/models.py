@@ -51,6 +51,7 @@ class ABSOptions:
   batch_size: int = 100
   class_mode: str = 'map'  # 'map' (default: lax.map over classes), 'unroll' or 'vmap'
   micro_batch: int = 32  # latent search on chunks of this many images (0 = whole batch)
+  data_parallel: bool = True  # ``infer`` splits each batch over all local devices (if > 1)
 
 
 class ABS:
@@ -99,8 +100,10 @@ class ABS:
     return new
 
   # -- inference --------------------------------------------------------
-  def apply(self, x, *, n_iter=None, beta=None, return_recon=False):
+  def apply(self, x, *, n_iter=None, beta=None, return_recon=False, mesh=None):
     """Traceable latent search on ONE batch x (B, 28, 28, 1) (binarized if options.binary).
+
+    With a device ``mesh`` the batch is split over it (``inference.sharded_latent_search``).
 
     Returns dict(scores (B, 10), latents (B, 10, 8)[, recon (B, 10, 784)], logits (B, 10)).
     """
@@ -109,12 +112,13 @@ class ABS:
     xf = x.reshape(x.shape[0], -1)
     if o.binary:
       xf = inf.binarize(xf)
-    out = inf.latent_search(self.params, z, imgs, sq, xf,
-                            n_iter=o.n_iter if n_iter is None else n_iter, lr=o.lr,
-                            clip=o.clip, clip_mode=o.clip_mode,
-                            beta=o.beta if beta is None else beta,
-                            return_recon=return_recon, class_mode=o.class_mode,
-                            micro_batch=o.micro_batch)
+    kw = dict(n_iter=o.n_iter if n_iter is None else n_iter, lr=o.lr, clip=o.clip,
+              clip_mode=o.clip_mode, beta=o.beta if beta is None else beta,
+              return_recon=return_recon, class_mode=o.class_mode, micro_batch=o.micro_batch)
+    if mesh is None:
+      out = inf.latent_search(self.params, z, imgs, sq, xf, **kw)
+    else:
+      out = inf.sharded_latent_search(mesh, self.params, z, imgs, sq, xf, **kw)
     gamma = jnp.asarray(o.gamma if o.binary else np.ones(self.num_classes), jnp.float32)
     out['logits'] = -gamma * out['scores']
     return out
@@ -124,7 +128,15 @@ class ABS:
     x = check_mnist_images('x', x)
     bs = batch_size or self.options.batch_size
     bs = max(1, min(bs, x.shape[0]))
-    fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon)
+    devices = jax.local_devices()
+    if self.options.data_parallel and len(devices) > 1:
+      from rvl_jax.core import sharding  # pylint: disable=g-import-not-at-top
+      mesh = sharding.make_mesh(devices)
+      bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count (zero-padded)
+      fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
+                                 mesh=mesh)
+    else:
+      fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon)
     return inf.pad_batches(fn, jnp.asarray(x), bs)
 
   def logits(self, x):

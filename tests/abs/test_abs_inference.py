@@ -182,3 +182,48 @@ def test_designed_one_logits(reference_abs):
   assert reference_abs.with_options(binary=True).predict(x)[0] == 1
   p = reference_abs.probabilities(x)[0]
   assert p.argmax() == 1 and abs(p.sum() - 1) < 1e-9
+
+
+_SHARDED_SCRIPT = '''
+import json
+import jax, jax.numpy as jnp, numpy as np
+from rvl_jax.abs import models, nets
+vae = nets.VAE()
+vaes = [jax.tree_util.tree_map(np.asarray, vae.init(jax.random.PRNGKey(c), jnp.zeros((1, 28, 28, 1))))
+        for c in range(10)]
+m = models.ABS(vaes, n_samples=64, n_iter=4, batch_size=3, micro_batch=2)
+x = np.random.RandomState(3).rand(5, 28, 28, 1).astype(np.float32)
+a = m.infer(x)                                        # batches of 3 -> 4 (2 devices), padded
+b = m.with_options(data_parallel=False).infer(x)      # one device
+from rvl_jax.abs import inference as inf
+from rvl_jax.core import sharding
+try:
+  inf.sharded_latent_search(sharding.make_mesh(jax.local_devices()), m.params, *m.bank,
+                            jnp.zeros((3, 784)), n_iter=2)
+  error = ''
+except ValueError as e:
+  error = str(e)
+print(json.dumps({'devices': jax.local_device_count(), 'error': error,
+                  'a': np.asarray(a['scores']).tolist(), 'b': np.asarray(b['scores']).tolist(),
+                  'za': np.asarray(a['latents']).tolist(), 'zb': np.asarray(b['latents']).tolist()}))
+'''
+
+
+def test_infer_split_over_two_host_devices_equals_one_device(tmp_path):
+  """Data-parallel inference (batch split over the local devices) gives the same scores."""
+  import json, os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
+  script = tmp_path / 'sharded.py'
+  script.write_text(_SHARDED_SCRIPT)
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
+             JAX_PLATFORMS='cpu', RVL_QUIET='1')
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                        cwd=root, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out['devices'] == 2
+  assert "argument 'x'" in out['error'] and 'divisible' in out['error']
+  assert np.asarray(out['a']).shape == (5, 10)
+  np.testing.assert_allclose(out['a'], out['b'], rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(out['za'], out['zb'], rtol=1e-5, atol=1e-6)
+
