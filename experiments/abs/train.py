@@ -29,6 +29,7 @@ from rvl_jax.abs import models
 from rvl_jax.abs import training
 from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
+from rvl_jax.data import augment
 from rvl_jax.data import mnist
 
 
@@ -39,6 +40,14 @@ def abs_options(config, **overrides):
               clip_mode=a.clip_mode, beta=a.beta, batch_size=a.batch_size)
   opts.update(overrides)
   return opts
+
+
+def vae_augmentation(vae_config):
+  """The ``ElasticAffine`` of ``config.vae.augment`` (None when disabled or absent)."""
+  a = vae_config.get('augment')
+  if not a or not a.get('enabled', False):
+    return None
+  return augment.ElasticAffine(**{k: float(v) for k, v in a.items() if k != 'enabled'})
 
 
 def calibration_stats(probs, labels, n_bins: int = 10) -> dict:
@@ -68,7 +77,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   vaes = training.train_abs_vaes(
       data.train_images, data.train_labels, num_steps=v.num_steps, workdir=workdir,
       seed=config.seed, batch_size=v.batch_size, lr=v.lr, beta_start=v.beta_start,
-      beta_end=v.beta_end, anneal_epochs=v.anneal_epochs, log_every=v.log_every)
+      beta_end=v.beta_end, anneal_epochs=v.anneal_epochs, log_every=v.log_every,
+      augment=vae_augmentation(v))
   results['vae_train_seconds'] = time.time() - t0
   rec = [float(np.mean(training.encoder_reconstruction_error(
       vaes[c], data.test_images[data.test_labels == c]))) for c in range(10)]

@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from rvl_jax.abs import nets
+from rvl_jax.data import augment as augment_lib
 
 N_PIXELS = 784
 
@@ -43,17 +44,23 @@ def beta_schedule(step, steps_per_epoch: float, beta_start=10.0, beta_end=1.0,
 
 
 @functools.lru_cache(maxsize=None)
-def make_vae_train_step(latent: int = nets.LATENT_SIZE):
+def make_vae_train_step(latent: int = nets.LATENT_SIZE,
+                        augment: Optional[augment_lib.ElasticAffine] = None):
   """Pure train step (state, batch{'image', 'beta'}) -> (state, metrics).
 
   The KL weight comes with the batch (``batch['beta']``, one value per example, from
   ``beta_schedule``), so one step function (and one compilation) serves all ten VAEs.
+  ``augment`` (default None = the paper's setting) transforms every batch with
+  ``rvl_jax.data.augment.elastic_affine`` inside the step.
   """
   model = nets.VAE(latent)
 
   def step(state, batch):
     x = batch['image']
     state, key = state.next_rng()
+    if augment is not None:
+      key, k_aug = jax.random.split(key)
+      x = augment_lib.elastic_affine(k_aug, x, augment)
     beta = jnp.mean(batch['beta'])
 
     def loss_fn(params):
@@ -71,8 +78,12 @@ def make_vae_train_step(latent: int = nets.LATENT_SIZE):
 
 def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
               beta_start: float = 10.0, beta_end: float = 1.0, anneal_epochs: float = 50.0,
-              workdir: Optional[str] = None, desc: str = 'vae', log_every: int = 100):
-  """Trains one VAE on images (N, 28, 28, 1) of one class; returns its variables dict."""
+              workdir: Optional[str] = None, desc: str = 'vae', log_every: int = 100,
+              augment: Optional[augment_lib.ElasticAffine] = None):
+  """Trains one VAE on images (N, 28, 28, 1) of one class; returns its variables dict.
+
+  ``augment``: optional elastic/affine augmentation of every batch (not in the paper, which
+  trains on ~6,000 images per class without augmentation; see ``ElasticAffine``)."""
   from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
   images = np.asarray(images, np.float32)
@@ -90,7 +101,8 @@ def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3,
     beta = float(beta_schedule(step, steps_per_epoch, beta_start, beta_end, anneal_epochs))
     return {'image': images[batching.sample_batch_indices(seed, step, len(images), batch_size)],
             'beta': np.full((batch_size,), beta, np.float32)}
-  res = loop.train(state=state, train_step=make_vae_train_step(model.latent), get_batch=get_batch,
+  res = loop.train(state=state, train_step=make_vae_train_step(model.latent, augment),
+                   get_batch=get_batch,
                    num_steps=num_steps, workdir=workdir, desc=desc, log_every=log_every,
                    checkpoint_every=max(500, log_every))
   return res.state.variables(), res

@@ -24,6 +24,16 @@ def get_config(variant=None):
   c.vae.beta_end = 1.0
   c.vae.anneal_epochs = 50.0     # paper: beta 10 -> 1 over the first 50 epochs
   c.vae.log_every = 250
+  # Elastic/affine augmentation of the VAE batches (rvl_jax.data.augment.ElasticAffine). Not in
+  # the paper (about 6,000 images per class, no augmentation); off = the paper's setting.
+  c.vae.augment = ml_collections.ConfigDict()
+  c.vae.augment.enabled = False
+  c.vae.augment.max_rotation_deg = 8.0
+  c.vae.augment.max_scale = 0.08
+  c.vae.augment.max_shift = 0.0
+  c.vae.augment.alpha = 20.0
+  c.vae.augment.sigma = 4.0
+  c.vae.augment.probability = 1.0
 
   c.abs = ml_collections.ConfigDict()
   c.abs.n_samples = 8000
