@@ -99,10 +99,37 @@ def _elu(x):
 _DN = ('NHWC', 'HWIO', 'NHWC')
 
 
-def _conv_transpose_s1(h, kernel):
-  """Stride-1 PyTorch ConvTranspose2d (VALID); kernel (kh, kw, out, in)."""
+def _conv_transpose_s1_plain(h, kernel):
   return jax.lax.conv_transpose(h, kernel, (1, 1), 'VALID', dimension_numbers=_DN,
                                 transpose_kernel=True)
+
+
+@jax.custom_vjp
+def _conv_transpose_s1(h, kernel):
+  """Stride-1 PyTorch ConvTranspose2d (VALID); kernel (kh, kw, out, in).
+
+  Its input gradient is written out as the VALID correlation of the output cotangent with the
+  kernel as stored ((kh, kw, out, in) is already HWIO for that correlation). Left to autodiff,
+  XLA folds a kernel transpose into the convolution's dimension labels; inside a while loop
+  (the Adam steps of the latent search) the CPU backend then runs that convolution about 4x
+  slower than a canonical-layout one.
+  """
+  return _conv_transpose_s1_plain(h, kernel)
+
+
+def _conv_transpose_s1_fwd(h, kernel):
+  return _conv_transpose_s1_plain(h, kernel), (h, kernel)
+
+
+def _conv_transpose_s1_bwd(res, g):
+  h, kernel = res
+  dh = jax.lax.conv_general_dilated(g, kernel, (1, 1), 'VALID', dimension_numbers=_DN)
+  # The kernel cotangent (unused, and removed by XLA, in the latent search).
+  _, vjp_kernel = jax.vjp(lambda k: _conv_transpose_s1_plain(h, k), kernel)
+  return dh, vjp_kernel(g)[0]
+
+
+_conv_transpose_s1.defvjp(_conv_transpose_s1_fwd, _conv_transpose_s1_bwd)
 
 
 def conv_transpose(h, kernel, stride: int):
@@ -110,20 +137,26 @@ def conv_transpose(h, kernel, stride: int):
 
   A stride-s transposed convolution is split into s*s output phases; phase (p, q)
   is a dense stride-1 transposed convolution with the sub-kernel
-  kernel[p::s, q::s], written into out[:, p::s, q::s]. This avoids the
-  zero-dilated input of the textbook formulation (75 % multiplications by zero
-  for s = 2) and maps every phase onto the CPU's dense convolution kernels.
+  kernel[p::s, q::s], i.e. out[:, p::s, q::s]. This avoids the zero-dilated input of
+  the textbook formulation (75 % multiplications by zero for s = 2) and maps every
+  phase onto the CPU's dense convolution kernels. The phases are zero-padded to a
+  common size and interleaved by a stack + reshape (no scatter).
   """
   if stride == 1:
     return _conv_transpose_s1(h, kernel)
   n, hh, ww, _ = h.shape
   k, o = kernel.shape[0], kernel.shape[2]
-  out = jnp.zeros((n, (hh - 1) * stride + k, (ww - 1) * stride + k, o), h.dtype)
+  out_h, out_w = (hh - 1) * stride + k, (ww - 1) * stride + k
+  ph, pw = -(-out_h // stride), -(-out_w // stride)
+  rows = []
   for p in range(stride):
+    cols = []
     for q in range(stride):
-      out = out.at[:, p::stride, q::stride].set(
-          _conv_transpose_s1(h, kernel[p::stride, q::stride]))
-  return out
+      y = _conv_transpose_s1(h, kernel[p::stride, q::stride])
+      cols.append(jnp.pad(y, ((0, 0), (0, ph - y.shape[1]), (0, pw - y.shape[2]), (0, 0))))
+    rows.append(jnp.stack(cols, axis=3))  # (n, ph, pw, s, o): column phase q
+  out = jnp.stack(rows, axis=2)  # (n, ph, s, pw, s, o): row phase p
+  return out.reshape(n, ph * stride, pw * stride, o)[:, :out_h, :out_w]
 
 
 def _kernel(w, k, o):
