@@ -36,3 +36,15 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir):
   # Resume: a second run loads the saved distances instead of attacking again.
   res2 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   assert res2["l0/salt_pepper/cnn/median"] == res["l0/salt_pepper/cnn/median"]
+  # Recompute one attack with a different budget on the cached models; the others stay cached.
+  import numpy as np
+  before = np.load(tmp_path / "distances" / "cnn.npz")
+  c.attacks = {"salt_pepper": {"repetitions": 3}, "fgsm": {}, "fgsm_ge": {}}
+  c.recompute_attacks = ("salt_pepper",)
+  experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
+  after = np.load(tmp_path / "distances" / "cnn.npz")
+  np.testing.assert_array_equal(after["dist/fgsm/linf"], before["dist/fgsm/linf"])
+  assert int(after["queries/salt_pepper"].sum()) != int(before["queries/salt_pepper"].sum())
+  c.recompute_attacks = ("boundary",)  # not in config.attacks
+  with pytest.raises(ValueError, match="config.recompute_attacks"):
+    experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))

@@ -35,7 +35,7 @@ def _attacks_cheap(paper: bool):
       "pointwise_10x": ({"restarts": 10, "max_steps": 20000} if paper else
                         {"restarts": 10, "max_steps": 1500, "phase2": False}),
       "gaussian": {},
-      "boundary": {"iterations": 5000 if paper else 100},
+      "boundary": {"iterations": 5000 if paper else 1000},
       "pointwise_l2": ({"restarts": 10, "max_steps": 20000} if paper else
                        {"restarts": 1, "max_steps": 3000}),
       "transfer": {},
@@ -98,6 +98,7 @@ def get_config(variant=None):
   c.distal = True
   c.distal_iters = 200
   c.distal_models = ("cnn", "madry", "abs")
+  c.recompute_attacks = ()           # attack keys to re-run on models already cached in workdir
   c.distributed = False
   if variant == "smoke":
     c.num_images = 6
