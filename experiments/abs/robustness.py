@@ -250,7 +250,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
 
   results = {"num_images": len(y), "data_source": data.source}
-  unknown = set(config.get("recompute_attacks", ())) - set(config.attacks) - set(config.abs_attacks)
+  recompute = set(config.get("recompute_attacks", ()))
+  unknown = recompute - set(config.attacks) - set(config.abs_attacks)
   if unknown:
     raise ValueError(f"argument 'config.recompute_attacks': {sorted(unknown)} are not in "
                      f"config.attacks or config.abs_attacks")
@@ -279,7 +280,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       _log(f"[{name}] loaded from {path}")
       if extra:
         verify_stats[name] = extra
-      redo = {k: v for k, v in attacks.items() if k in config.get("recompute_attacks", ())}
+      redo = {k: v for k, v in attacks.items() if k in recompute}
       if redo:  # e.g. a larger budget for one attack, without re-running the others
         t0 = time.time()
         records.update(run(redo, get_model(name)))

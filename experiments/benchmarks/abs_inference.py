@@ -125,7 +125,8 @@ def main(argv=None):
     x = images[:bs]
     m = model.with_options(batch_size=bs)
     # data-parallel over the local devices when the batch splits evenly
-    run = functools.partial(m.apply, mesh=mesh if mesh and bs % mesh.size == 0 else None)
+    bs_mesh = mesh if mesh and bs % mesh.size == 0 else None
+    run = functools.partial(m.apply, mesh=bs_mesh)
     t0 = time.perf_counter()
     out = np.asarray(run(jnp.asarray(x))['logits'])
     first = time.perf_counter() - t0
@@ -140,7 +141,8 @@ def main(argv=None):
         ref_logits = ref(x)
         rt.append(time.perf_counter() - t0)
     tj = statistics.median(jt)
-    row = dict(batch=bs, devices=(mesh.size if run.keywords['mesh'] else 1), jax_img_s=bs / tj, jax_s_img=tj / bs, gflops=flop * bs / tj / 1e9,
+    row = dict(batch=bs, devices=bs_mesh.size if bs_mesh else 1, jax_img_s=bs / tj,
+               jax_s_img=tj / bs, gflops=flop * bs / tj / 1e9,
                compile_s=max(first - tj, 0.0))
     if rt:
       tr = statistics.median(rt)

@@ -129,14 +129,13 @@ class ABS:
     bs = batch_size or self.options.batch_size
     bs = max(1, min(bs, x.shape[0]))
     devices = jax.local_devices()
+    mesh = None
     if self.options.data_parallel and len(devices) > 1:
       from rvl_jax.core import sharding  # pylint: disable=g-import-not-at-top
       mesh = sharding.make_mesh(devices)
       bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count (zero-padded)
-      fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
-                                 mesh=mesh)
-    else:
-      fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon)
+    fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
+                               mesh=mesh)
     return inf.pad_batches(fn, jnp.asarray(x), bs)
 
   def logits(self, x):
