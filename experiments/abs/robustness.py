@@ -232,22 +232,28 @@ def train_and_evaluate(config, workdir: str) -> dict:
       models[name] = build_model(config, data, workdir, name)
     return models[name]
 
-  todo = [m for m in config.models if not os.path.exists(os.path.join(dist_dir, f"{m}.npz"))]
-  # Substitute perturbations are computed once and reused for every target model.
+  # Substitute perturbations are computed once (when first needed) and reused for every target.
   directions = {}
-  if todo and ("transfer" in config.attacks or "transfer" in config.abs_attacks):
-    t0 = time.time()
-    n_dir = len(y) if set(todo) - set(ABS_MODELS) else min(config.abs_num_images, len(y))
-    dir_path = os.path.join(dist_dir, "transfer_directions.npz")
-    if os.path.exists(dir_path):  # cached by an earlier (interrupted) run on the same images
-      cached = dict(np.load(dir_path))
-      if all(v.shape[0] >= n_dir for v in cached.values()):
-        directions = cached
+  n_dir = len(y) if set(config.models) - set(ABS_MODELS) else min(config.abs_num_images, len(y))
+
+  def get_directions(n):
     if not directions:
-      directions = {k: np.asarray(v) for k, v in transfer.substitute_directions(
-          get_model("_substitute").logits_fn, x[:n_dir], y[:n_dir]).items()}
-      rio.save_npz(dir_path, **directions)
-    _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
+      t0 = time.time()
+      dir_path = os.path.join(dist_dir, "transfer_directions.npz")
+      if os.path.exists(dir_path):  # cached by an earlier (interrupted) run
+        cached = dict(np.load(dir_path))
+        images = cached.pop("_images", None)
+        if (images is not None and images.shape[0] >= n_dir
+            and np.array_equal(images[:n_dir], x[:n_dir])):
+          directions.update(cached)
+        else:
+          _log(f"transfer: {dir_path} holds directions for other images; computing them again")
+      if not directions:
+        directions.update({k: np.asarray(v) for k, v in transfer.substitute_directions(
+            get_model("_substitute").logits_fn, x[:n_dir], y[:n_dir]).items()})
+        rio.save_npz(dir_path, _images=np.asarray(x[:n_dir]), **directions)
+      _log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
+    return {k: v[:n] for k, v in directions.items()}
 
   results = {"num_images": len(y), "data_source": data.source}
   recompute = set(config.get("recompute_attacks", ()))
@@ -264,9 +270,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     attacks = dict(config.abs_attacks if is_abs else config.attacks)
     attacks = {k: dict(v) for k, v in attacks.items()
                if not k.endswith("_ge") or (name in config.ge_models and k in config.ge_attacks)}
-    dirs = {k: v[:n] for k, v in directions.items()}
 
-    def run(selected, model, i=i, xs=xs, ys=ys, dirs=dirs, name=name, is_abs=is_abs):
+    def run(selected, model, i=i, xs=xs, ys=ys, n=n, name=name, is_abs=is_abs):
+      dirs = get_directions(n) if "transfer" in selected else {}
       recs = suite.run_attacks(model, xs, ys, jax.random.fold_in(key, i), selected,
                                ge_steps=tuple(config.ge_steps), directions=dirs, log=_log)
       if is_abs:
@@ -275,16 +281,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
         verify_stats.setdefault(name, {}).update(stats)
       return recs
 
-    if os.path.exists(path):
-      records, _, _, pred, extra = _load_records(path)
+    cached = _load_records(path) if os.path.exists(path) else None
+    if cached is not None and not (np.array_equal(cached[1], xs) and np.array_equal(cached[2], ys)):
+      _log(f"[{name}] {path} holds distances for other images; attacking again")
+      cached = None
+    if cached is not None:
+      records, _, _, pred, extra = cached
       _log(f"[{name}] loaded from {path}")
       if extra:
         verify_stats[name] = extra
-      redo = {k: v for k, v in attacks.items() if k in recompute}
-      if redo:  # e.g. a larger budget for one attack, without re-running the others
+      # recompute_attacks (e.g. a larger budget for one attack) and attacks added to the config
+      redo = {k: v for k, v in attacks.items() if k in recompute or k not in records}
+      redo = {k: v for k, v in redo.items()
+              if k in recompute or suite.applicable(get_model(name), k)}
+      if redo:
         t0 = time.time()
         records.update(run(redo, get_model(name)))
-        _log(f"[{name}] recomputed {sorted(redo)} in {time.time() - t0:.0f}s")
+        _log(f"[{name}] (re)computed {sorted(redo)} in {time.time() - t0:.0f}s")
       save = bool(redo)
       if pred is None:
         pred, save = _clean_predictions(config, get_model(name), xs), True

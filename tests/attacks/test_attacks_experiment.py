@@ -48,3 +48,23 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir):
   c.recompute_attacks = ("boundary",)  # not in config.attacks
   with pytest.raises(ValueError, match="config.recompute_attacks"):
     experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
+  # An attack added to the config is run on resume (where it applies), the cached ones are kept.
+  c.recompute_attacks = ()
+  c.attacks = {"salt_pepper": {"repetitions": 3}, "fgsm": {}, "fgsm_ge": {}, "fgm": {},
+               "transfer": {}}
+  res3 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
+  cnn = np.load(tmp_path / "distances" / "cnn.npz")
+  np.testing.assert_array_equal(cnn["dist/fgsm/linf"], after["dist/fgsm/linf"])
+  assert "dist/fgm/l2" in cnn.files and "dist/transfer/l2" in cnn.files
+  assert "dist/fgm/l2" not in np.load(tmp_path / "distances" / "nn.npz").files  # no gradients
+  assert "l2/fgm/cnn/median" in res3 and "l2/transfer/nn/median" in res3
+  # Distances cached for other images are not reused: three images attack again from scratch;
+  # the substitute directions are per image, so those of a longer run on the same first images
+  # are reused.
+  c.num_images = 3
+  res4 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
+  assert res4["num_images"] == 3
+  x3 = np.load(tmp_path / "distances" / "cnn.npz")["x"]
+  assert x3.shape[0] == 3 and np.load(tmp_path / "distances" / "nn.npz")["x"].shape[0] == 3
+  np.testing.assert_array_equal(
+      np.load(tmp_path / "distances" / "transfer_directions.npz")["_images"][:3], x3)
