@@ -22,6 +22,7 @@ import optax
 from rvl_jax.abs import inference as inf
 from rvl_jax.abs import nets
 from rvl_jax.abs import weights as weights_lib
+from rvl_jax.core import batched
 
 # Calibration constants (alpha, eta) of the confidence softmax, spec 9.3.
 CALIBRATION = {
@@ -101,7 +102,7 @@ def nearest_neighbour_logits_fn(ref_images, ref_labels, num_classes: int = 10,
   def logits_fn(x):
     x = jnp.asarray(x, jnp.float32)
     bs = max(1, min(batch_size, x.shape[0]))
-    return jnp.asarray(inf.pad_batches(_batch, x, bs))
+    return jnp.asarray(batched.batched_apply(_batch, x, bs))
   return logits_fn
 
 

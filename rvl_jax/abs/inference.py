@@ -405,17 +405,3 @@ def confidence_softmax(logits, alpha: float = ABS_ALPHA, eta: float = ABS_ETA):
   with np.errstate(over='ignore'):
     ex = np.exp(alpha * s)
   return (ex + eta) / (np.sum(ex, axis=-1, keepdims=True) + s.shape[-1] * eta)
-
-
-def pad_batches(fn, x, batch_size):
-  """Applies fn on fixed-size, zero-padded batches of x (one compile); concatenates dict/array."""
-  n = x.shape[0]
-  outs = []
-  for i in range(0, n, batch_size):
-    xb = x[i:i + batch_size]
-    m = xb.shape[0]
-    if m < batch_size:
-      xb = jnp.concatenate([xb, jnp.zeros((batch_size - m,) + xb.shape[1:], xb.dtype)])
-    o = fn(xb)
-    outs.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:m], o))
-  return jax.tree_util.tree_map(lambda *a: np.concatenate(a, 0), *outs)

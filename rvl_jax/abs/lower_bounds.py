@@ -18,6 +18,7 @@ import numpy as np
 
 from rvl_jax.abs import inference as inf
 from rvl_jax.abs import models as models_lib
+from rvl_jax.core import batched
 
 N = inf.N_PIXELS
 
@@ -34,22 +35,16 @@ def _search(model, xf, beta, deadzone=None, batch_size=None):
   o = model.options
   z, imgs, sq = model.bank
   bs = max(1, min(batch_size or o.batch_size, len(xf)))
-  outs = []
-  for i in range(0, len(xf), bs):
-    xb = xf[i:i + bs]
-    m = len(xb)
-    dz = None if deadzone is None else np.asarray(deadzone[i:i + bs], np.float32)
-    if m < bs:
-      xb = np.concatenate([xb, np.zeros((bs - m, xb.shape[1]), xb.dtype)])
-      if dz is not None:
-        dz = np.concatenate([dz, np.zeros(bs - m, np.float32)])
-    out = inf.latent_search(model.params, z, imgs, sq, jnp.asarray(xb), n_iter=o.n_iter, lr=o.lr,
-                            clip=o.clip, clip_mode=o.clip_mode, beta=beta, return_recon=True,
-                            class_mode=o.class_mode, micro_batch=o.micro_batch,
-                            deadzone=None if dz is None else jnp.asarray(dz),
-                            use_deadzone=dz is not None)
-    outs.append({k: np.asarray(v)[:m] for k, v in out.items()})
-  return {k: np.concatenate([o_[k] for o_ in outs]) for k in outs[0]}
+
+  def fn(batch):
+    xb, dz = batch
+    return inf.latent_search(model.params, z, imgs, sq, jnp.asarray(xb), n_iter=o.n_iter, lr=o.lr,
+                             clip=o.clip, clip_mode=o.clip_mode, beta=beta, return_recon=True,
+                             class_mode=o.class_mode, micro_batch=o.micro_batch,
+                             deadzone=None if dz is None else jnp.asarray(dz),
+                             use_deadzone=dz is not None)
+  dz = None if deadzone is None else np.asarray(deadzone, np.float32)
+  return batched.batched_apply(fn, (xf, dz), bs)
 
 
 def solve_radius(L_y, r_y, d_c, gamma_y=1.0, gamma_c=1.0):

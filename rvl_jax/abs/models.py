@@ -14,6 +14,7 @@ import numpy as np
 
 from rvl_jax.abs import inference as inf
 from rvl_jax.abs import weights as weights_lib
+from rvl_jax.core import batched
 
 
 def check_mnist_images(name: str, x) -> np.ndarray:
@@ -136,7 +137,7 @@ class ABS:
       bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count (zero-padded)
     fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
                                mesh=mesh)
-    return inf.pad_batches(fn, jnp.asarray(x), bs)
+    return batched.batched_apply(fn, x, bs)
 
   def logits(self, x):
     """(N, 10) logits = -gamma * e* (un-scaled by alpha, as in the reference); NumPy."""
