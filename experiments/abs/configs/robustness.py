@@ -87,7 +87,9 @@ def get_config(variant=None):
   c.ge_probe_batch = 4096
   c.nn_reference = "train"           # NN reference set: the training split
   c.madry_params = ""                # .npz of trained Madry params ('' = train here)
-  c.madry_steps = 1600               # spec 10.4 CPU variant: ~20 epochs of 4000 images
+  # spec 10.4 CPU variant, 62 epochs of 4000 images (~1 h on 2 cores): 98.2 % clean, 88 % PGD-40.
+  # The spec's ~20 epochs (1600 steps) stay below its >= 80 % PGD-40 aim (1000 steps: 57 %).
+  c.madry_steps = 5000
   c.madry_eps_warmup_steps = 300     # linear epsilon ramp (not in the paper; 0 = constant eps)
   c.madry_eval_images = 100          # held-out images for the PGD-40 check (0 = skip)
   c.madry_pgd_steps = 10
