@@ -291,9 +291,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if extra:
         verify_stats[name] = extra
       # recompute_attacks (e.g. a larger budget for one attack) and attacks added to the config
-      redo = {k: v for k, v in attacks.items() if k in recompute or k not in records}
-      redo = {k: v for k, v in redo.items()
-              if k in recompute or suite.applicable(get_model(name), k)}
+      # that apply to this model (the model is built only when an attack is missing)
+      redo = {k: v for k, v in attacks.items() if k in recompute or (
+          k not in records and suite.applicable(get_model(name), k))}
       if redo:
         t0 = time.time()
         records.update(run(redo, get_model(name)))

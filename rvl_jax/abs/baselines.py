@@ -100,7 +100,7 @@ def nearest_neighbour_logits_fn(ref_images, ref_labels, num_classes: int = 10,
     return -jnp.sqrt(jnp.min(masked, axis=-1))
 
   def logits_fn(x):
-    x = jnp.asarray(x, jnp.float32)
+    x = np.asarray(x, np.float32)  # batched_apply slices and pads on the host
     bs = max(1, min(batch_size, x.shape[0]))
     return jnp.asarray(batched.batched_apply(_batch, x, bs))
   return logits_fn

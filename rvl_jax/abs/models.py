@@ -134,7 +134,7 @@ class ABS:
     if self.options.data_parallel and len(devices) > 1:
       from rvl_jax.core import sharding  # pylint: disable=g-import-not-at-top
       mesh = sharding.make_mesh(devices)
-      bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count (zero-padded)
+      bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count
     fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
                                mesh=mesh)
     return batched.batched_apply(fn, x, bs)
