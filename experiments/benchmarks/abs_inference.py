@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.abs import inference as inf
 from rvl_jax.core import sharding
 
 DECODER_MACS = 1_143_296
@@ -100,12 +101,16 @@ def main(argv=None):
   p.add_argument('--cpu_devices', type=int, default=0,
                  help='XLA host (CPU) devices; batches are split over all local devices '
                  '(0 = one per CPU core, as the reference uses one thread per core)')
+  p.add_argument('--wide_vectors', type=int, default=1,
+                 help='1: 512-bit vectorisation of XLA fused loops on AVX-512 CPUs '
+                 '(sharding.configure_cpu)')
   args = p.parse_args(argv)
   # Must run before the first JAX computation initialises the CPU backend.
-  jax.config.update('jax_num_cpu_devices', args.cpu_devices or os.cpu_count())
+  sharding.configure_cpu(args.cpu_devices, wide_vectors=bool(args.wide_vectors))
   batch_sizes = [int(b) for b in args.batch_sizes.split(',')]
   ref_bs = set(int(b) for b in (args.reference_batch_sizes or args.batch_sizes).split(','))
-  print(f'devices: {jax.devices()}; cpu count {os.cpu_count()}')
+  print(f'devices: {jax.devices()}; cpu count {os.cpu_count()}; '
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
   model = jax_model(args)
   t0 = time.perf_counter()
   jax.block_until_ready(model.bank)
@@ -124,8 +129,9 @@ def main(argv=None):
   for bs in batch_sizes:
     x = images[:bs]
     m = model.with_options(batch_size=bs)
-    # data-parallel over the local devices when the batch splits evenly
-    bs_mesh = mesh if mesh and bs % mesh.size == 0 else None
+    # over all local devices: the classes, or the images when the batch splits evenly
+    split = inf.choose_split(m.num_classes, mesh.size) if mesh else '-'
+    bs_mesh = mesh if mesh and (split == 'classes' or bs % mesh.size == 0) else None
     run = functools.partial(m.apply, mesh=bs_mesh)
     t0 = time.perf_counter()
     out = np.asarray(run(jnp.asarray(x))['logits'])
@@ -141,7 +147,8 @@ def main(argv=None):
         ref_logits = ref(x)
         rt.append(time.perf_counter() - t0)
     tj = statistics.median(jt)
-    row = dict(batch=bs, devices=bs_mesh.size if bs_mesh else 1, jax_img_s=bs / tj,
+    row = dict(batch=bs, devices=bs_mesh.size if bs_mesh else 1, split=split if bs_mesh else '-',
+               jax_img_s=bs / tj,
                jax_s_img=tj / bs, gflops=flop * bs / tj / 1e9,
                compile_s=max(first - tj, 0.0))
     if rt:

@@ -2,13 +2,12 @@
 
 Spec sections 5.1-5.7. The decoder used here is a *fused* re-expression of
 ``nets.Decoder`` for inference: BatchNorm (eval mode) is folded into the
-preceding transposed convolution, and every transposed convolution is written
-as one GEMM (input pixels x [kh * kw * out] taps) followed by a col2im
-(sum of K*K zero-interleaved pads), which XLA fuses into a single loop. The
+preceding transposed convolution, and each transposed convolution has a
+hand-written input gradient and the forward form (GEMM + overlap-add, or XLA's
+transposed convolution) that is fastest on a CPU for its shape. The
 per-(image, class) score is written for ONE latent and ONE class and then
-vectorised with ``jax.vmap`` over images (inner) and classes (outer, over the
-stacked per-class parameters), so the ten decoders become batched GEMMs with
-the class as batch dimension. ``tests/abs`` checks it against ``nets.Decoder``.
+vectorised with ``jax.vmap`` over images; classes are looped (or vmapped, see
+``class_mode``). ``tests/abs`` checks it against ``nets.Decoder``.
 """
 from __future__ import annotations
 
@@ -99,64 +98,161 @@ def _elu(x):
 _DN = ('NHWC', 'HWIO', 'NHWC')
 
 
-def _conv_transpose_s1_plain(h, kernel):
-  return jax.lax.conv_transpose(h, kernel, (1, 1), 'VALID', dimension_numbers=_DN,
-                                transpose_kernel=True)
+def _overlap_add(tap, shape, k, stride):
+  """col2im: ``tap(a, b)`` (N, H, W, O) is tap (a, b) of every input pixel, landing on output
+  pixel (s*i + a, s*j + b); shape = (N, H, W, O) -> (N, (H-1)s + k, (W-1)s + k, O).
 
-
-@jax.custom_vjp
-def _conv_transpose_s1(h, kernel):
-  """Stride-1 PyTorch ConvTranspose2d (VALID); kernel (kh, kw, out, in).
-
-  Its input gradient is written out as the VALID correlation of the output cotangent with the
-  kernel as stored ((kh, kw, out, in) is already HWIO for that correlation). Left to autodiff,
-  XLA folds a kernel transpose into the convolution's dimension labels; inside a while loop
-  (the Adam steps of the latent search) the CPU backend then runs that convolution about 4x
-  slower than a canonical-layout one.
+  Output phase (p, q) (the pixels out[:, p::s, q::s]) is the sum of the taps a = p + s*t,
+  b = q + s*u shifted by (t, u): zero-padded slices that XLA fuses into one loop per phase; the
+  phases are interleaved by stack + reshape (no scatter, no zero-dilated intermediate).
   """
-  return _conv_transpose_s1_plain(h, kernel)
-
-
-def _conv_transpose_s1_fwd(h, kernel):
-  return _conv_transpose_s1_plain(h, kernel), (h, kernel)
-
-
-def _conv_transpose_s1_bwd(res, g):
-  h, kernel = res
-  dh = jax.lax.conv_general_dilated(g, kernel, (1, 1), 'VALID', dimension_numbers=_DN)
-  # The kernel cotangent (unused, and removed by XLA, in the latent search).
-  _, vjp_kernel = jax.vjp(lambda k: _conv_transpose_s1_plain(h, k), kernel)
-  return dh, vjp_kernel(g)[0]
-
-
-_conv_transpose_s1.defvjp(_conv_transpose_s1_fwd, _conv_transpose_s1_bwd)
-
-
-def conv_transpose(h, kernel, stride: int):
-  """PyTorch ConvTranspose2d (VALID) of h (N, H, W, I); kernel (kh, kw, out, in).
-
-  A stride-s transposed convolution is split into s*s output phases; phase (p, q)
-  is a dense stride-1 transposed convolution with the sub-kernel
-  kernel[p::s, q::s], i.e. out[:, p::s, q::s]. This avoids the zero-dilated input of
-  the textbook formulation (75 % multiplications by zero for s = 2) and maps every
-  phase onto the CPU's dense convolution kernels. The phases are zero-padded to a
-  common size and interleaved by a stack + reshape (no scatter).
-  """
-  if stride == 1:
-    return _conv_transpose_s1(h, kernel)
-  n, hh, ww, _ = h.shape
-  k, o = kernel.shape[0], kernel.shape[2]
+  n, hh, ww, o = shape
   out_h, out_w = (hh - 1) * stride + k, (ww - 1) * stride + k
   ph, pw = -(-out_h // stride), -(-out_w // stride)
   rows = []
   for p in range(stride):
     cols = []
     for q in range(stride):
-      y = _conv_transpose_s1(h, kernel[p::stride, q::stride])
-      cols.append(jnp.pad(y, ((0, 0), (0, ph - y.shape[1]), (0, pw - y.shape[2]), (0, 0))))
+      acc = None
+      for a in range(p, k, stride):
+        for b in range(q, k, stride):
+          t, u = (a - p) // stride, (b - q) // stride
+          y = jnp.pad(tap(a, b), ((0, 0), (t, ph - hh - t), (u, pw - ww - u), (0, 0)))
+          acc = y if acc is None else acc + y
+      cols.append(acc)
+    if stride == 1:
+      return cols[0]
     rows.append(jnp.stack(cols, axis=3))  # (n, ph, pw, s, o): column phase q
   out = jnp.stack(rows, axis=2)  # (n, ph, s, pw, s, o): row phase p
   return out.reshape(n, ph * stride, pw * stride, o)[:, :out_h, :out_w]
+
+
+def _conv_transpose_impl(h, wf, k, stride, forward):
+  if forward == 'gemm':  # wf (I, k*k*O)
+    n, hh, ww, c = h.shape
+    o = wf.shape[1] // (k * k)
+    taps = (h.reshape(-1, c) @ wf).reshape(n, hh, ww, k, k, o)
+    return _overlap_add(lambda a, b: taps[:, :, :, a, b, :], (n, hh, ww, o), k, stride)
+  if forward == 'taps':  # wf (I, k*k): one output channel, stride 1
+    n, hh, ww, c = h.shape
+    taps = (h.reshape(-1, c) @ wf).reshape(n, hh, ww, k * k)
+    tp = jnp.pad(taps, ((0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)))
+    out_h, out_w = hh + k - 1, ww + k - 1
+    acc = None
+    for a in range(k):
+      for b in range(k):
+        y = tp[:, k - 1 - a:k - 1 - a + out_h, k - 1 - b:k - 1 - b + out_w, a * k + b]
+        acc = y if acc is None else acc + y
+    return acc[..., None]
+  if forward == 'subpixel':  # wf (m, m, I, s*s*O), m = ceil(k / s)
+    n, hh, ww, _ = h.shape
+    m = wf.shape[0]
+    o = wf.shape[3] // (stride * stride)
+    y = jax.lax.conv_general_dilated(h, wf, (1, 1), ((m - 1, m - 1), (m - 1, m - 1)),
+                                     dimension_numbers=_DN)  # (n, H+m-1, W+m-1, s*s*O)
+    ph, pw = y.shape[1], y.shape[2]
+    y = y.reshape(n, ph, pw, stride, stride, o).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, ph * stride, pw * stride, o)[:, :(hh - 1) * stride + k,
+                                                     :(ww - 1) * stride + k]
+  # 'lax': wf (k, k, I, O) is the flipped kernel of the equivalent correlation of the
+  # stride-dilated, (k-1)-padded input.
+  return jax.lax.conv_general_dilated(h, wf, (1, 1), ((k - 1, k - 1), (k - 1, k - 1)),
+                                      lhs_dilation=(stride, stride), dimension_numbers=_DN)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _conv_transpose_prepared(h, wf, wb, k, stride, forward):
+  """Transposed convolution with the kernel already laid out for its forward (``wf``) and for
+  its input gradient (``wb``, the same weights; see ``prepare_conv_transpose``)."""
+  return _conv_transpose_impl(h, wf, k, stride, forward)
+
+
+def _conv_transpose_prepared_fwd(h, wf, wb, k, stride, forward):
+  return _conv_transpose_impl(h, wf, k, stride, forward), (h, wf, wb)
+
+
+def _conv_transpose_prepared_bwd(k, stride, forward, res, g):
+  h, wf, wb = res
+  _, hh, ww, _ = h.shape
+  if wb.ndim == 3 and stride == 1:  # one output channel: wb (k, k, I)
+    dh = None
+    for a in range(k):
+      for b in range(k):
+        y = g[:, a:a + hh, b:b + ww, :] * wb[a, b]
+        dh = y if dh is None else dh + y
+  else:  # wb (k, k, O, I): the stride-s VALID correlation of the cotangent with the kernel,
+    # as the sum over the s*s output phases of stride-1 correlations of the phase's cotangent
+    # with its sub-kernel. (One strided convolution is faster on a CPU, but XLA's CPU backend
+    # then gives run-to-run different sums when several host devices run concurrently, which
+    # the latent search's clipping amplifies into different results.)
+    kern = wb[:, :, None, :] if wb.ndim == 3 else wb
+    dh = None
+    for p in range(stride):
+      for q in range(stride):
+        y = jax.lax.conv_general_dilated(g[:, p::stride, q::stride], kern[p::stride, q::stride],
+                                         (1, 1), 'VALID', dimension_numbers=_DN)[:, :hh, :ww]
+        dh = y if dh is None else dh + y
+  # The weight cotangent (unused, and removed by XLA, in the latent search). ``wb`` only
+  # re-lays out the weights for the backward pass; the output does not depend on it.
+  _, vjp_w = jax.vjp(lambda w_: _conv_transpose_impl(h, w_, k, stride, forward), wf)
+  return dh, vjp_w(g)[0], jnp.zeros_like(wb)
+
+
+_conv_transpose_prepared.defvjp(_conv_transpose_prepared_fwd, _conv_transpose_prepared_bwd)
+
+
+def _subpixel_kernel(kernel, stride):
+  """(k, k, O, I) -> (m, m, I, s*s*O), m = ceil(k/s): output phase (p, q) of the transposed
+  convolution as output channels (p, q, o) of one stride-1 correlation of the (m-1)-padded
+  input; tap (t', u') of phase (p, q) is kernel[p + s(m-1-t'), q + s(m-1-u')] (zero past k)."""
+  k, _, o, i = kernel.shape
+  m = -(-k // stride)
+  full = jnp.zeros((m * stride, m * stride, o, i), kernel.dtype).at[:k, :k].set(kernel)
+  # full[s*t + p, s*u + q] -> (t, u, p, q, o, i) -> flip t, u -> (t', u', i, p, q, o)
+  w = full.reshape(m, stride, m, stride, o, i).transpose(0, 2, 1, 3, 4, 5)
+  w = jnp.flip(w, (0, 1)).transpose(0, 1, 5, 2, 3, 4)
+  return w.reshape(m, m, i, stride * stride * o)
+
+
+def prepare_conv_transpose(kernel, forward: str = 'lax', stride: int = 1):
+  """kernel (k, k, O, I) (a PyTorch ConvTranspose2d weight (I, O, k, k) transposed) ->
+  (wf, wb): the layouts ``_conv_transpose_prepared`` consumes for ``forward`` and for the
+  input gradient. Computed once, outside the latent search's loop: left inside, XLA
+  re-lays out the kernels at every Adam step."""
+  k, _, o, i = kernel.shape
+  if forward == 'gemm':
+    wf = jnp.transpose(kernel, (3, 0, 1, 2)).reshape(i, k * k * o)
+  elif forward == 'lax':
+    wf = jnp.transpose(jnp.flip(kernel, (0, 1)), (0, 1, 3, 2))
+  elif forward == 'subpixel':
+    wf = _subpixel_kernel(kernel, stride)
+  elif forward == 'taps' and o == 1 and stride == 1:
+    wf = jnp.transpose(kernel[:, :, 0, :], (2, 0, 1)).reshape(i, k * k)
+  else:
+    raise ValueError("argument 'forward': expected 'gemm', 'lax', 'subpixel' or (one output "
+                     f"channel, stride 1) 'taps', got {forward!r}")
+  wb = kernel[:, :, 0, :] if o == 1 else kernel
+  return wf, wb
+
+
+def conv_transpose(h, kernel, stride: int, forward: str = 'lax'):
+  """PyTorch ConvTranspose2d (VALID, no bias) of h (N, H, W, I); kernel (k, k, O, I), square.
+
+  ``forward``: 'gemm' computes all taps of every input pixel in one GEMM
+  (N*H*W, I) @ (I, k*k*O) and overlap-adds them (fast on a CPU when the input has few pixels);
+  'taps' (one output channel, stride 1) does the same with the k*k taps as channels, summed by
+  one fused loop of shifted slices; 'subpixel' computes the s*s output phases as the s*s*O
+  output channels of one stride-1 convolution (ceil(k/s)^2 taps, with zeros where a phase has
+  fewer) and interleaves them; 'lax' is XLA's convolution of the stride-dilated input.
+  The input gradient is written out rather than left to autodiff: the sum over the s*s phases
+  of stride-1 correlations of the phase's cotangent with its sub-kernel, or, for one output
+  channel at stride 1, a sum of k*k shifted cotangent slices times the taps, vectorised over
+  the input channels. Left to autodiff, XLA folds a kernel transpose into the gradient
+  convolution's dimension labels, and inside a while loop (the Adam steps of the latent search)
+  the CPU backend runs that convolution several times slower.
+  """
+  wf, wb = prepare_conv_transpose(kernel, forward, stride)
+  return _conv_transpose_prepared(h, wf, wb, kernel.shape[0], stride, forward)
 
 
 def _kernel(w, k, o):
@@ -164,12 +260,41 @@ def _kernel(w, k, o):
   return w.reshape(w.shape[0], k, k, o).transpose(1, 2, 3, 0)
 
 
-def decode_logits_batch(p: FusedDecoder, z: jax.Array) -> jax.Array:
-  """Fused decoder of ONE class on a batch of latents z (N, L) -> logits (N, 28, 28)."""
+# (kernel size, stride, forward form) of the three transposed convolutions: each uses the
+# forward that was fastest on a CPU for its shape inside the latent search's loop (AVX-512,
+# 2 cores; 8 % to 2x against the alternatives): 4x4 -> 11x11 as one GEMM plus overlap-add,
+# 11x11 -> 25x25 (two thirds of the MACs) as a sub-pixel convolution (twice the MACs, but one
+# dense convolution with 64 outputs), 25x25 -> 28x28 (one output channel) as taps.
+_LAYERS = ((5, 2, 'gemm'), (5, 2, 'subpixel'), (4, 1, 'taps'))
+
+
+class PreparedDecoder(NamedTuple):
+  """``FusedDecoder`` with every transposed-convolution kernel in its forward and backward
+  layouts (``prepare_decoder``); each leaf may carry a class axis."""
+  w0: jax.Array
+  b0: jax.Array
+  convs: tuple  # ((wf, wb), ...) per transposed convolution
+  biases: tuple
+
+
+def prepare_decoder(p: FusedDecoder) -> PreparedDecoder:
+  """Lays out the kernels of one class's ``FusedDecoder`` for ``decode_logits_batch``."""
+  ws, bs = (p.w1, p.w2, p.w3), (p.b1, p.b2, p.b3)
+  convs = tuple(prepare_conv_transpose(_kernel(w, k, b.shape[-1]), fwd, stride)
+                for w, b, (k, stride, fwd) in zip(ws, bs, _LAYERS))
+  return PreparedDecoder(p.w0, p.b0, convs, bs)
+
+
+def decode_logits_batch(p, z: jax.Array) -> jax.Array:
+  """Decoder of ONE class (``FusedDecoder`` or ``PreparedDecoder``) on latents z (N, L) ->
+  logits (N, 28, 28)."""
+  if isinstance(p, FusedDecoder):
+    p = prepare_decoder(p)
   h = _elu((z @ p.w0).reshape(-1, 4, 4, 32) + p.b0)
-  h = _elu(conv_transpose(h, _kernel(p.w1, 5, 16), 2) + p.b1)
-  h = _elu(conv_transpose(h, _kernel(p.w2, 5, 16), 2) + p.b2)
-  return (conv_transpose(h, _kernel(p.w3, 4, 1), 1) + p.b3)[..., 0]
+  for i, ((wf, wb), b, (k, stride, fwd)) in enumerate(zip(p.convs, p.biases, _LAYERS)):
+    h = _conv_transpose_prepared(h, wf, wb, k, stride, fwd) + b
+    h = _elu(h) if i < 2 else h[..., 0]
+  return h
 
 
 def decode_logits(p: FusedDecoder, z: jax.Array) -> jax.Array:
@@ -324,6 +449,8 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
 
 def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_iter, lr, clip,
                    clip_mode, beta, return_recon, class_mode):
+  if isinstance(params, FusedDecoder):  # kernel layouts once, outside the Adam loop
+    params = jax.vmap(prepare_decoder)(params)
   e0, z0 = stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone)
   if n_iter == 0:
     out = {'scores': e0, 'latents': z0}
@@ -364,29 +491,65 @@ def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_ite
   return out
 
 
-def sharded_latent_search(mesh, params, bank, bank_images, bank_sqnorm, x, **kwargs):
-  """``latent_search`` data-parallel over a 1-D device mesh (its first axis).
+def choose_split(num_classes: int, num_devices: int) -> str:
+  """How ``sharded_latent_search`` splits the work over ``num_devices``: 'classes' when they
+  divide the classes evenly (every device searches all images for its share of the classes,
+  so the per-device batch, and with it the GEMM sizes, stay those of the whole batch, and a
+  batch of one image still uses every device), else 'images'."""
+  if num_devices > 1 and num_classes % num_devices == 0:
+    return 'classes'
+  return 'images'
 
-  x (B, 784) is split along B over the mesh (B must be divisible by its size); parameters and
-  the decoded bank are replicated. Each device searches its own images; the images are
-  independent, so the result equals ``latent_search`` on the whole batch. On a CPU host with
-  several XLA host devices this runs the shards on different cores. ``kwargs``: the static
-  and scalar options of ``latent_search`` (no ``deadzone``).
+
+def search_shardings(mesh, split: str):
+  """(params, bank latents, bank images, bank squared norms, x) shardings that
+  ``sharded_latent_search`` uses for ``split``; place the model's arrays with them once
+  (``jax.device_put``) so that calls do not re-distribute the decoded bank (251 MB)."""
+  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  axis = mesh.axis_names[0]
+  specs = _split_specs(axis, split)[0]
+  return tuple(NamedSharding(mesh, spec) for spec in specs)
+
+
+def _split_specs(axis, split):
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  if split == 'images':
+    return (P(), P(), P(), P(), P(axis)), P(axis)
+  return (P(axis), P(), P(axis), P(axis), P()), P(None, axis)  # outputs (B, C, ...)
+
+
+def sharded_latent_search(mesh, params, bank, bank_images, bank_sqnorm, x, *,
+                          split: str = 'images', **kwargs):
+  """``latent_search`` over the devices of a 1-D mesh (its first axis).
+
+  split='images': x (B, 784) is split along B (B must be divisible by the mesh size); the
+  parameters and the decoded bank are replicated. split='classes': every device searches all
+  images for C / size of the classes (C must be divisible by the mesh size); the class-stacked
+  parameters and decoded bank images are split along the class axis. Images and classes are
+  independent in the search, so either result equals ``latent_search`` on one device. On a
+  CPU host with several XLA host devices the shards run on different cores. ``kwargs``: the
+  static and scalar options of ``latent_search`` (no ``deadzone``).
   """
-  if x.shape[0] % mesh.size:
-    raise ValueError(f"argument 'x': expected a batch divisible by the {mesh.size} devices of "
-                     f"the mesh, got {x.shape[0]} images")
-  return _sharded_search_fn(mesh, tuple(sorted(kwargs.items())))(
+  if split == 'images':
+    if x.shape[0] % mesh.size:
+      raise ValueError(f"argument 'x': expected a batch divisible by the {mesh.size} devices "
+                       f"of the mesh, got {x.shape[0]} images")
+  elif split == 'classes':
+    n_cls = bank_images.shape[0]
+    if n_cls % mesh.size:
+      raise ValueError(f"argument 'split': 'classes' needs a class count divisible by the "
+                       f"{mesh.size} devices of the mesh, got {n_cls} classes")
+  else:
+    raise ValueError(f"argument 'split': expected 'images' or 'classes', got {split!r}")
+  return _sharded_search_fn(mesh, split, tuple(sorted(kwargs.items())))(
       params, bank, bank_images, bank_sqnorm, x)
 
 
 @functools.lru_cache(maxsize=32)
-def _sharded_search_fn(mesh, kw_items):
-  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
-  axis = mesh.axis_names[0]
+def _sharded_search_fn(mesh, split, kw_items):
   search = functools.partial(latent_search, **dict(kw_items))
-  return jax.jit(jax.shard_map(search, mesh=mesh, in_specs=(P(), P(), P(), P(), P(axis)),
-                               out_specs=P(axis)))
+  in_specs, out_specs = _split_specs(mesh.axis_names[0], split)
+  return jax.jit(jax.shard_map(search, mesh=mesh, in_specs=in_specs, out_specs=out_specs))
 
 
 # --------------------------------------------------------------- utilities

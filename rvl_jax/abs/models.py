@@ -70,6 +70,7 @@ class ABS:
     self.params = inf.stack_fused([inf.fuse_decoder(v) for v in vae_variables])
     self.num_classes = int(self.params.b0.shape[0])
     self._bank = None
+    self._placed = {}  # (mesh devices, axis names, split) -> operands placed on that mesh
 
   # -- bank -------------------------------------------------------------
   @property
@@ -98,18 +99,34 @@ class ABS:
     same = all(getattr(new.options, k) == getattr(self.options, k)
                for k in ('n_samples', 'fraction_to_dismiss', 'bank', 'bank_seed'))
     new._bank = self._bank if same else None
+    new._placed = self._placed if same else {}
     return new
+
+  def _operands(self, mesh=None, split='images'):
+    """(params, bank latents, bank images, bank squared norms), placed on ``mesh`` with the
+    shardings of ``split`` the first time (the decoded bank is 251 MB: re-distributing it at
+    every call would cost more than a small batch's search)."""
+    z, imgs, sq = self.bank
+    if mesh is None:
+      return self.params, z, imgs, sq
+    key = (tuple(d.id for d in mesh.devices.flat), mesh.axis_names, split)
+    if key not in self._placed:
+      sh = inf.search_shardings(mesh, split)
+      params = jax.tree_util.tree_map(lambda a: jax.device_put(a, sh[0]), self.params)
+      self._placed[key] = (params,) + tuple(jax.device_put(a, s_) for a, s_ in
+                                            zip((z, imgs, sq), sh[1:4]))
+    return self._placed[key]
 
   # -- inference --------------------------------------------------------
   def apply(self, x, *, n_iter=None, beta=None, return_recon=False, mesh=None):
     """Traceable latent search on ONE batch x (B, 28, 28, 1) (binarized if options.binary).
 
-    With a device ``mesh`` the batch is split over it (``inference.sharded_latent_search``).
+    With a device ``mesh`` the classes (when the devices divide them evenly) or the images are
+    split over it (``inference.choose_split``, ``inference.sharded_latent_search``).
 
     Returns dict(scores (B, 10), latents (B, 10, 8)[, recon (B, 10, 784)], logits (B, 10)).
     """
     o = self.options
-    z, imgs, sq = self.bank
     xf = x.reshape(x.shape[0], -1)
     if o.binary:
       xf = inf.binarize(xf)
@@ -117,9 +134,10 @@ class ABS:
               clip_mode=o.clip_mode, beta=o.beta if beta is None else beta,
               return_recon=return_recon, class_mode=o.class_mode, micro_batch=o.micro_batch)
     if mesh is None:
-      out = inf.latent_search(self.params, z, imgs, sq, xf, **kw)
+      out = inf.latent_search(*self._operands(), xf, **kw)
     else:
-      out = inf.sharded_latent_search(mesh, self.params, z, imgs, sq, xf, **kw)
+      split = inf.choose_split(self.num_classes, mesh.size)
+      out = inf.sharded_latent_search(mesh, *self._operands(mesh, split), xf, split=split, **kw)
     gamma = jnp.asarray(o.gamma if o.binary else np.ones(self.num_classes), jnp.float32)
     out['logits'] = -gamma * out['scores']
     return out
@@ -134,7 +152,8 @@ class ABS:
     if self.options.data_parallel and len(devices) > 1:
       from rvl_jax.core import sharding  # pylint: disable=g-import-not-at-top
       mesh = sharding.make_mesh(devices)
-      bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count
+      if inf.choose_split(self.num_classes, mesh.size) == 'images':
+        bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count
     fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
                                mesh=mesh)
     return batched.batched_apply(fn, x, bs)

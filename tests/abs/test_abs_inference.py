@@ -193,24 +193,33 @@ vaes = [jax.tree_util.tree_map(np.asarray, vae.init(jax.random.PRNGKey(c), jnp.z
         for c in range(10)]
 m = models.ABS(vaes, n_samples=64, n_iter=4, batch_size=3, micro_batch=2)
 x = np.random.RandomState(3).rand(5, 28, 28, 1).astype(np.float32)
-a = m.infer(x)                                        # batches of 3 -> 4 (2 devices), padded
+a = m.infer(x)                                        # 2 devices: 5 classes each
 b = m.with_options(data_parallel=False).infer(x)      # one device
 from rvl_jax.abs import inference as inf
 from rvl_jax.core import sharding
+mesh = sharding.make_mesh(jax.local_devices())
+x6 = jnp.asarray(np.random.RandomState(4).rand(6, 784).astype(np.float32))
+kw = dict(n_iter=4, micro_batch=2)
+c = inf.sharded_latent_search(mesh, *m._operands(mesh, 'images'), x6, split='images', **kw)
+c2 = inf.sharded_latent_search(mesh, *m._operands(mesh, 'images'), x6, split='images', **kw)
+d = inf.latent_search(*m._operands(), x6, **kw)
 try:
-  inf.sharded_latent_search(sharding.make_mesh(jax.local_devices()), m.params, *m.bank,
-                            jnp.zeros((3, 784)), n_iter=2)
+  inf.sharded_latent_search(mesh, m.params, *m.bank, jnp.zeros((3, 784)), n_iter=2)
   error = ''
 except ValueError as e:
   error = str(e)
 print(json.dumps({'devices': jax.local_device_count(), 'error': error,
+                  'split': inf.choose_split(10, 2), 'split3': inf.choose_split(10, 3),
                   'a': np.asarray(a['scores']).tolist(), 'b': np.asarray(b['scores']).tolist(),
-                  'za': np.asarray(a['latents']).tolist(), 'zb': np.asarray(b['latents']).tolist()}))
+                  'za': np.asarray(a['latents']).tolist(), 'zb': np.asarray(b['latents']).tolist(),
+                  'c': np.asarray(c['scores']).tolist(), 'c2': np.asarray(c2['scores']).tolist(),
+                  'd': np.asarray(d['scores']).tolist()}))
 '''
 
 
 def test_infer_split_over_two_host_devices_equals_one_device(tmp_path):
-  """Data-parallel inference (batch split over the local devices) gives the same scores."""
+  """Inference split over two host devices (by classes, the default for ten classes, or by
+  images) gives the scores of one device, and the same scores on every run."""
   import json, os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
   script = tmp_path / 'sharded.py'
   script.write_text(_SHARDED_SCRIPT)
@@ -223,28 +232,44 @@ def test_infer_split_over_two_host_devices_equals_one_device(tmp_path):
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out['devices'] == 2
   assert "argument 'x'" in out['error'] and 'divisible' in out['error']
+  assert out['split'] == 'classes' and out['split3'] == 'images'
   assert np.asarray(out['a']).shape == (5, 10)
   np.testing.assert_allclose(out['a'], out['b'], rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(out['za'], out['zb'], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out['c'], out['d'], rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(out['c'], out['c2'])  # run-to-run deterministic
 
 
 
-def test_conv_transpose_gradients_match_autodiff():
-  """The hand-written input gradient of the stride-1 transposed convolution (and the kernel
-  cotangent) equal autodiff of the plain lax.conv_transpose."""
-  kh, kw = jax.random.split(jax.random.PRNGKey(5))
-  h = jax.random.normal(kh, (3, 6, 7, 4))
-  kernel = jax.random.normal(kw, (3, 3, 5, 4))  # (kh, kw, out, in)
-  g = jax.random.normal(jax.random.PRNGKey(6), (3, 8, 9, 5))
-  _, vjp_a = jax.vjp(inf._conv_transpose_s1, h, kernel)
-  _, vjp_b = jax.vjp(inf._conv_transpose_s1_plain, h, kernel)
-  for a, b in zip(vjp_a(g), vjp_b(g)):
+@pytest.mark.parametrize('forward', ['gemm', 'lax', 'subpixel', 'taps'])
+@pytest.mark.parametrize('k,stride,c_in,c_out,hw', [(5, 2, 6, 4, 4), (3, 2, 3, 2, 5),
+                                                    (4, 1, 5, 1, 6), (3, 3, 2, 1, 4),
+                                                    (4, 1, 3, 2, 6)])
+def test_conv_transpose_forms_and_gradients_match_lax(forward, k, stride, c_in, c_out, hw):
+  """Every forward form, the hand-written input gradient and the kernel cotangent equal
+  lax.conv_transpose and its autodiff (odd sizes, strides 1-3, one or more output channels)."""
+  if forward == 'taps' and (c_out != 1 or stride != 1):
+    with pytest.raises(ValueError, match="argument 'forward'"):
+      inf.prepare_conv_transpose(jnp.zeros((k, k, c_out, c_in)), forward, stride)
+    return
+  kh, kw, kg = jax.random.split(jax.random.PRNGKey(5), 3)
+  h = jax.random.normal(kh, (3, hw, hw + 1, c_in))
+  kernel = jax.random.normal(kw, (k, k, c_out, c_in))  # (kh, kw, out, in)
+  ref = lambda hh, kk: jax.lax.conv_transpose(hh, kk, (stride, stride), 'VALID',
+                                              dimension_numbers=inf._DN, transpose_kernel=True)
+  y_ref, vjp_ref = jax.vjp(ref, h, kernel)
+  y, vjp = jax.vjp(lambda hh, kk: inf.conv_transpose(hh, kk, stride, forward), h, kernel)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-4)
+  g = jax.random.normal(kg, y_ref.shape)
+  for a, b in zip(vjp(g), vjp_ref(g)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
-  for stride in (1, 2):
-    f = lambda hh, kk: jnp.sum(jnp.sin(inf.conv_transpose(hh, kk, stride)))
-    ga = jax.grad(f, argnums=(0, 1))(h, kernel)
-    ref = lambda hh, kk: jnp.sum(jnp.sin(jax.lax.conv_transpose(
-        hh, kk, (stride, stride), 'VALID', dimension_numbers=inf._DN, transpose_kernel=True)))
-    gb = jax.grad(ref, argnums=(0, 1))(h, kernel)
-    for a, b in zip(ga, gb):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_search_decoder_inside_loop_matches_flax_decoder():
+  """The prepared decoder (the layer forms the latent search uses) equals nets.Decoder."""
+  vae = nets.VAE()
+  var = vae.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+  z = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
+  ref = vae.apply(var, z, method=vae.decode)[..., 0]
+  got = inf.decode_logits_batch(inf.prepare_decoder(inf.fuse_decoder(var)), z)
+  np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)

@@ -78,3 +78,33 @@ def test_initialize_distributed_is_noop_on_one_host(monkeypatch):
   for var in sharding._CLUSTER_ENV:
     monkeypatch.delenv(var, raising=False)
   assert sharding.initialize_distributed() is False
+
+
+CONFIGURE_SCRIPT = """
+import json, os
+os.environ.pop("XLA_FLAGS", None)
+import jax
+from rvl_jax.core import sharding
+sharding.configure_cpu(3)
+n = len(jax.devices())
+try:
+  sharding.configure_cpu(2)
+  error = ""
+except RuntimeError as e:
+  error = str(e)
+print(json.dumps({"devices": n, "flags": os.environ.get("XLA_FLAGS", ""),
+                  "avx512": sharding.cpu_has_avx512(), "error": error}))
+"""
+
+
+def test_configure_cpu_sets_devices_and_vector_width_before_backend_init(tmp_path):
+  script = tmp_path / "configure.py"
+  script.write_text(CONFIGURE_SCRIPT)
+  env = dict(os.environ, RVL_QUIET="1", JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["devices"] == 3
+  assert ("--xla_cpu_prefer_vector_width=512" in out["flags"]) == out["avx512"]
+  assert "before the first JAX computation" in out["error"]
