@@ -52,7 +52,7 @@ class ABSOptions:
   batch_size: int = 100
   class_mode: str = 'map'  # 'map' (default: lax.map over classes), 'unroll' or 'vmap'
   micro_batch: int = 32  # latent search on chunks of this many images (0 = whole batch)
-  data_parallel: bool = True  # ``infer`` splits each batch over all local devices (if > 1)
+  data_parallel: bool = True  # ``infer`` splits the search over all local devices (if > 1)
 
 
 class ABS:
