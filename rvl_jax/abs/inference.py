@@ -3,8 +3,9 @@
 Spec sections 5.1-5.7. The decoder used here is a *fused* re-expression of
 ``nets.Decoder`` for inference: BatchNorm (eval mode) is folded into the
 preceding transposed convolution, and each transposed convolution has a
-hand-written input gradient and the forward form (GEMM + overlap-add, or XLA's
-transposed convolution) that is fastest on a CPU for its shape. The
+hand-written input gradient and the forward form (GEMM + overlap-add, sub-pixel
+convolution or taps; see ``conv_transpose``) that is fastest on a CPU for its
+shape, with its kernels laid out once per search (``prepare_decoder``). The
 per-(image, class) score is written for ONE latent and ONE class and then
 vectorised with ``jax.vmap`` over images; classes are looped (or vmapped, see
 ``class_mode``). ``tests/abs`` checks it against ``nets.Decoder``.
@@ -174,7 +175,7 @@ def _conv_transpose_prepared_fwd(h, wf, wb, k, stride, forward):
 def _conv_transpose_prepared_bwd(k, stride, forward, res, g):
   h, wf, wb = res
   _, hh, ww, _ = h.shape
-  if wb.ndim == 3 and stride == 1:  # one output channel: wb (k, k, I)
+  if wb.ndim == 3:  # one output channel, stride 1: wb (k, k, I)
     dh = None
     for a in range(k):
       for b in range(k):
@@ -185,11 +186,10 @@ def _conv_transpose_prepared_bwd(k, stride, forward, res, g):
     # with its sub-kernel. (One strided convolution is faster on a CPU, but XLA's CPU backend
     # then gives run-to-run different sums when several host devices run concurrently, which
     # the latent search's clipping amplifies into different results.)
-    kern = wb[:, :, None, :] if wb.ndim == 3 else wb
     dh = None
     for p in range(stride):
       for q in range(stride):
-        y = jax.lax.conv_general_dilated(g[:, p::stride, q::stride], kern[p::stride, q::stride],
+        y = jax.lax.conv_general_dilated(g[:, p::stride, q::stride], wb[p::stride, q::stride],
                                          (1, 1), 'VALID', dimension_numbers=_DN)[:, :hh, :ww]
         dh = y if dh is None else dh + y
   # The weight cotangent (unused, and removed by XLA, in the latent search). ``wb`` only
@@ -231,7 +231,7 @@ def prepare_conv_transpose(kernel, forward: str = 'lax', stride: int = 1):
   else:
     raise ValueError("argument 'forward': expected 'gemm', 'lax', 'subpixel' or (one output "
                      f"channel, stride 1) 'taps', got {forward!r}")
-  wb = kernel[:, :, 0, :] if o == 1 else kernel
+  wb = kernel[:, :, 0, :] if o == 1 and stride == 1 else kernel
   return wf, wb
 
 
@@ -433,6 +433,8 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
   """
   b = x.shape[0]
   deadzone = deadzone if use_deadzone else None
+  if isinstance(params, FusedDecoder):  # kernel layouts once, outside the Adam loop
+    params = jax.vmap(prepare_decoder)(params)
   kw = dict(n_iter=n_iter, lr=lr, clip=clip, clip_mode=clip_mode, beta=beta,
             return_recon=return_recon, class_mode=class_mode)
   if not micro_batch or b <= micro_batch:
@@ -449,8 +451,6 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
 
 def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_iter, lr, clip,
                    clip_mode, beta, return_recon, class_mode):
-  if isinstance(params, FusedDecoder):  # kernel layouts once, outside the Adam loop
-    params = jax.vmap(prepare_decoder)(params)
   e0, z0 = stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone)
   if n_iter == 0:
     out = {'scores': e0, 'latents': z0}
@@ -505,10 +505,8 @@ def search_shardings(mesh, split: str):
   """(params, bank latents, bank images, bank squared norms, x) shardings that
   ``sharded_latent_search`` uses for ``split``; place the model's arrays with them once
   (``jax.device_put``) so that calls do not re-distribute the decoded bank (251 MB)."""
-  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
-  axis = mesh.axis_names[0]
-  specs = _split_specs(axis, split)[0]
-  return tuple(NamedSharding(mesh, spec) for spec in specs)
+  from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
+  return tuple(NamedSharding(mesh, spec) for spec in _split_specs(mesh.axis_names[0], split)[0])
 
 
 def _split_specs(axis, split):

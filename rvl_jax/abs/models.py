@@ -111,10 +111,8 @@ class ABS:
       return self.params, z, imgs, sq
     key = (tuple(d.id for d in mesh.devices.flat), mesh.axis_names, split)
     if key not in self._placed:
-      sh = inf.search_shardings(mesh, split)
-      params = jax.tree_util.tree_map(lambda a: jax.device_put(a, sh[0]), self.params)
-      self._placed[key] = (params,) + tuple(jax.device_put(a, s_) for a, s_ in
-                                            zip((z, imgs, sq), sh[1:4]))
+      self._placed[key] = jax.device_put((self.params, z, imgs, sq),
+                                         inf.search_shardings(mesh, split)[:4])
     return self._placed[key]
 
   # -- inference --------------------------------------------------------
