@@ -1,5 +1,11 @@
 """Orbax checkpointing with resume. Orbax writes into a temporary directory and renames it when
-complete, so a run killed mid-save never leaves a checkpoint that looks finished."""
+complete, so a run killed mid-save never leaves a checkpoint that looks finished.
+
+A step's checkpoint holds the model pytree (item ``default``) and, for runs fed by
+``rvl_jax.data.pipeline``, the input pipeline's iterator state (item ``data_iterator``, one JSON
+file per process, written by Grain's orbax handler): both are committed together, so a restored
+run continues on exactly the batches that follow the restored parameters.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from typing import Any, Optional
 
 import flax
 import orbax.checkpoint as ocp
+
+MODEL_ITEM = "default"          # the item name orbax gives a single unnamed pytree
+DATA_ITEM = "data_iterator"
 
 
 class Checkpointer:
@@ -20,7 +29,7 @@ class Checkpointer:
   def __init__(self, directory: str, max_to_keep: int = 2):
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
-        self.directory,
+        self.directory, item_names=(MODEL_ITEM, DATA_ITEM),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
   def latest_step(self) -> Optional[int]:
@@ -29,20 +38,43 @@ class Checkpointer:
   def all_steps(self):
     return list(self._manager.all_steps())
 
-  def save(self, step: int, tree: Any) -> None:
-    """Saves synchronously (the step is complete on disk when this returns)."""
-    state_dict = flax.serialization.to_state_dict(tree)
-    self._manager.save(int(step), args=ocp.args.StandardSave(state_dict), force=True)
+  def save(self, step: int, tree: Any, data_iterator: Any = None) -> None:
+    """Saves synchronously (the step is complete on disk when this returns).
+
+    ``data_iterator``: a Grain iterator (``Pipeline.iterator``) whose state is saved with the tree.
+    """
+    import grain.checkpoint  # pylint: disable=g-import-not-at-top
+    items = {MODEL_ITEM: ocp.args.StandardSave(flax.serialization.to_state_dict(tree))}
+    if data_iterator is not None:
+      items[DATA_ITEM] = grain.checkpoint.CheckpointSave(data_iterator)
+    self._manager.save(int(step), args=ocp.args.Composite(**items), force=True)
     self._manager.wait_until_finished()
 
-  def restore(self, template: Any, step: Optional[int] = None) -> Optional[Any]:
-    """Restores into the structure (and shardings) of ``template``; None if nothing is saved."""
+  def has_data_iterator(self, step: int) -> bool:
+    return os.path.isdir(os.path.join(self.directory, str(int(step)), DATA_ITEM))
+
+  def restore(self, template: Any, step: Optional[int] = None,
+              data_iterator: Any = None) -> Optional[Any]:
+    """Restores into the structure (and shardings) of ``template``; None if nothing is saved.
+
+    With ``data_iterator`` (a Grain iterator) its state is restored from the same step; a
+    checkpoint written without one raises, since the run could not resume on the right batches.
+    """
+    import grain.checkpoint  # pylint: disable=g-import-not-at-top
     step = self.latest_step() if step is None else step
     if step is None:
       return None
     target = flax.serialization.to_state_dict(template)
-    restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
-    return flax.serialization.from_state_dict(template, restored)
+    items = {MODEL_ITEM: ocp.args.StandardRestore(target)}
+    if data_iterator is not None:
+      if not self.has_data_iterator(step):
+        raise ValueError(
+            f"argument 'batches': the checkpoint of step {step} in {self.directory!r} holds no "
+            "input-pipeline state (it was written by a run fed by get_batch); resume it with "
+            "get_batch or start a new workdir")
+      items[DATA_ITEM] = grain.checkpoint.CheckpointRestore(data_iterator)
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    return flax.serialization.from_state_dict(template, restored[MODEL_ITEM])
 
   def close(self) -> None:
     self._manager.close()

@@ -1,8 +1,11 @@
 """The generic training loop every rvl_jax trainer uses.
 
 ``train`` jit-compiles a pure ``train_step(state, batch) -> (state, metrics)`` with the batch sharded
-over the mesh's 'data' axis and the state replicated, feeds it ``get_batch(step)`` (a deterministic
-function of the step, so a resumed run sees exactly the batches an uninterrupted one would), logs
+over the mesh's 'data' axis and the state replicated, and feeds it either ``get_batch(step)`` (a
+deterministic function of the step: offline procedural and in-memory data) or ``batches``, an
+input pipeline (``rvl_jax.data.pipeline``) yielding this process's slice of each global batch, whose
+iterator state is saved in the same checkpoint as the model. Either way a resumed run sees exactly
+the batches an uninterrupted one would. It logs
 metrics (JSON lines + TensorBoard), reports progress with rate and ETA, runs evaluation hooks,
 stops on NaN/inf with an error naming the step and metric, and checkpoints with orbax so that a
 killed run restarted with the same arguments resumes and ends with the same parameters.
@@ -53,7 +56,16 @@ def _check_finite(metrics: Mapping[str, float], step: int) -> None:
           "checkpoint was kept.")
 
 
-def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], num_steps: int,
+def _next_batch(batches: Any, step: int) -> Any:
+  try:
+    return next(batches)
+  except StopIteration:
+    raise ValueError(f"argument 'batches': the input pipeline ended before step {step}; give it "
+                     "more epochs (num_epochs=None repeats forever) or fewer num_steps") from None
+
+
+def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int], Any]] = None,
+          num_steps: int, batches: Any = None,
           workdir: Optional[str] = None, eval_fn: Optional[Callable[[Any, int], Metrics]] = None,
           eval_every: int = 0, log_every: int = 50, checkpoint_every: int = 500,
           mesh: Optional[jax.sharding.Mesh] = None, desc: str = "train",
@@ -66,6 +78,8 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
     train_step: pure function (state, batch) -> (state, dict of scalar metrics).
     get_batch: step -> global batch (pytree of numpy arrays with a leading batch axis).
     num_steps: total number of steps of the run.
+    batches: instead of ``get_batch``, a ``rvl_jax.data.pipeline.Pipeline`` (an iterator of this
+      process's local batches with a Grain ``iterator``); its state is checkpointed and restored.
     workdir: output directory (checkpoints/, metrics.jsonl, tb/); None keeps everything in memory.
     eval_fn: (state, step) -> dict of scalars, run every ``eval_every`` steps and at the end.
     log_every: steps between metric rows (also the NaN-check interval).
@@ -75,6 +89,10 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
   """
   if num_steps < 0:
     raise ValueError(f"argument 'num_steps': expected a non-negative integer, got {num_steps}")
+  if (get_batch is None) == (batches is None):
+    raise ValueError("arguments 'get_batch' / 'batches': expected exactly one of them, got "
+                     f"{'both' if get_batch is not None else 'neither'}")
+  data_iterator = None if batches is None else batches.iterator
   mesh = mesh or sharding.make_mesh()
   main = sharding.is_main_process()
   checkpointer = None
@@ -85,7 +103,7 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
     os.makedirs(workdir, exist_ok=True)
     checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints)
     if checkpointer.latest_step() is not None:
-      state = checkpointer.restore(state)
+      state = checkpointer.restore(state, data_iterator=data_iterator)
       resumed_from = int(jax.device_get(state.step))
       logging.info("%s: resumed from checkpoint at step %d", desc, resumed_from)
     writer = writer_lib.MetricWriter(workdir, enabled=main)
@@ -123,7 +141,10 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
   bar = progress_lib.Progress(num_steps, desc=desc, initial=min(start, num_steps), unit="step")
   try:
     for step in range(start, num_steps):
-      batch = sharding.shard_batch(get_batch(step), mesh)
+      if batches is None:
+        batch = sharding.shard_batch(get_batch(step), mesh)
+      else:
+        batch = sharding.global_batch_from_local(_next_batch(batches, step), mesh)
       t0 = time.perf_counter()
       state, metrics = step_fn(state, batch)
       if step == start:
@@ -140,7 +161,7 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
       if checkpointer is not None and (done % checkpoint_every == 0 or done == num_steps):
         if pending:  # never checkpoint a state whose recent metrics were not checked
           _check_finite(_mean_metrics(pending), done)
-        checkpointer.save(done, state)
+        checkpointer.save(done, state, data_iterator=data_iterator)
       for hook in hooks:
         hook(done, state)
     jax.block_until_ready(state)
@@ -148,7 +169,7 @@ def train(*, state: Any, train_step: StepFn, get_batch: Callable[[int], Any], nu
     flush(num_steps)
     run_eval(max(num_steps, start))
     if checkpointer is not None and checkpointer.latest_step() != num_steps and num_steps > 0:
-      checkpointer.save(num_steps, state)
+      checkpointer.save(num_steps, state, data_iterator=data_iterator)
   finally:
     bar.close()
     writer.close()

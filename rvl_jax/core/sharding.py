@@ -118,5 +118,24 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
   return jax.tree_util.tree_map(local, batch)
 
 
+def global_batch_from_local(local_batch: Any, mesh: Mesh) -> Any:
+  """Assembles the global batch from every process's local batch (numpy pytree), e.g. the output
+  of an input pipeline that reads only this process's slice; the global leading axis is the local
+  one times ``jax.process_count()``."""
+  sharding = batch_sharding(mesh)
+  count = jax.process_count()
+
+  def put(leaf):
+    leaf = np.asarray(leaf)
+    return jax.make_array_from_process_local_data(sharding, leaf,
+                                                  (leaf.shape[0] * count,) + leaf.shape[1:])
+
+  global_shapes = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct((np.shape(x)[0] * count,) + np.shape(x)[1:], np.uint8),
+      local_batch)
+  _check_divisible(global_shapes, mesh.devices.size)
+  return jax.tree_util.tree_map(put, local_batch)
+
+
 def is_main_process() -> bool:
   return jax.process_index() == 0

@@ -1,0 +1,430 @@
+"""A parallel, sharded, checkpointable input pipeline built on Grain.
+
+Every real-data path of rvl_jax (image folders, CIFAR files, ArrayRecord files, tensorflow-datasets
+data sources, in-memory arrays) reads through :func:`make_pipeline`:
+
+  random-access source -> shuffle (reshuffled every epoch) -> per-element map, random ones seeded
+  by (seed, element position) -> drop the global remainder -> this process's slice -> local batch
+  -> repeat -> threads and/or worker processes with prefetch.
+
+* Deterministic: a batch depends only on (seed, step), never on the number of threads or worker
+  processes, so a loader with 2 workers yields the same batches as a synchronous one.
+* Sharded per process: with P processes and a global batch of B, process p reads only records
+  ``p, p + P, ...`` of each global batch (``B / P`` of them); the union over processes is exactly
+  the global batch a single process would read (see ``shard_options``).
+* Checkpointable: ``Pipeline.iterator`` is a Grain ``DatasetIterator`` whose state (a small JSON
+  dict) ``rvl_jax.core.checkpoint.Checkpointer`` stores in the same orbax checkpoint as the model,
+  so a killed run resumes on exactly the batches an uninterrupted run would have seen.
+* Readable errors: a file that cannot be read or decoded raises :class:`DataError` naming the
+  argument and the file's path, also when it happened inside a worker process.
+
+TensorFlow is never imported (tensorflow-datasets sources are read through their ArrayRecord files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import zlib
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import grain
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp")
+
+
+class DataError(ValueError):
+  """A record of a data set could not be read or decoded (the message names the file)."""
+
+
+def named_seed(seed: int, name: str) -> int:
+  """A 32-bit seed for the stream ``name`` derived from ``seed`` (hashing, no seed arithmetic)."""
+  state = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)
+  return int(state[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# sources: random-access collections of records (len + __getitem__)
+# ------------------------------------------------------------------------------------------------
+
+def list_image_folder(root: str, argument: str = "data_dir",
+                      extensions: Sequence[str] = IMAGE_EXTENSIONS
+                      ) -> Tuple[List[str], np.ndarray, List[str]]:
+  """(paths, labels, class names) of a ``<root>/<class>/<image>`` folder, classes sorted by name.
+
+  Raises FileNotFoundError naming ``argument`` when ``root`` is missing, has no class folders, or
+  a class folder holds no image.
+  """
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f"argument '{argument}': expected a folder of class sub-folders at "
+                            f"{root!r}, which does not exist")
+  classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+  if not classes:
+    raise FileNotFoundError(f"argument '{argument}': expected class sub-folders in {root!r}, "
+                            "found none")
+  paths, labels = [], []
+  for i, name in enumerate(classes):
+    files = sorted(f for f in os.listdir(os.path.join(root, name))
+                   if f.lower().endswith(tuple(extensions)))
+    if not files:
+      raise FileNotFoundError(
+          f"argument '{argument}': class folder {os.path.join(root, name)!r} holds no image "
+          f"(expected files ending in {', '.join(extensions)})")
+    paths.extend(os.path.join(root, name, f) for f in files)
+    labels.extend([i] * len(files))
+  return paths, np.asarray(labels, np.int32), classes
+
+
+class ImageFolderSource:
+  """Records ``{'path': str, 'label': int}`` of a ``<root>/<class>/<image>`` folder."""
+
+  def __init__(self, root: str, argument: str = "data_dir"):
+    self.root, self.argument = root, argument
+    self.paths, self.labels, self.classes = list_image_folder(root, argument)
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def __getitem__(self, index: int) -> Dict[str, Any]:
+    return {"path": self.paths[index], "label": int(self.labels[index])}
+
+  def __repr__(self) -> str:
+    return f"ImageFolderSource({self.root!r}, {len(self)} images, {len(self.classes)} classes)"
+
+
+class ArraySource:
+  """Records ``{key: array[i]}`` of equally long in-memory arrays (CIFAR, MNIST, factor data)."""
+
+  def __init__(self, arrays: Mapping[str, Any], argument: str = "arrays"):
+    if not arrays:
+      raise ValueError(f"argument '{argument}': expected at least one array, got none")
+    self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    lengths = {k: len(v) for k, v in self.arrays.items()}
+    if len(set(lengths.values())) != 1:
+      raise ValueError(f"argument '{argument}': expected arrays of one length, got {lengths}")
+    self._len = next(iter(lengths.values()))
+
+  def __len__(self) -> int:
+    return self._len
+
+  def __getitem__(self, index: int) -> Dict[str, np.ndarray]:
+    return {k: v[index] for k, v in self.arrays.items()}
+
+
+def array_record_source(paths: Sequence[str], argument: str = "paths"):
+  """Grain's reader of ArrayRecord files (records are bytes; see :func:`encode_image_record`)."""
+  paths = [paths] if isinstance(paths, str) else list(paths)
+  if not paths:
+    raise ValueError(f"argument '{argument}': expected at least one ArrayRecord file, got none")
+  for p in paths:
+    if not os.path.isfile(p):
+      raise FileNotFoundError(f"argument '{argument}': expected an ArrayRecord file, {p!r} does "
+                              "not exist")
+  return grain.sources.ArrayRecordDataSource(paths)
+
+
+def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
+  """A prepared tensorflow-datasets split as a random-access source (read without TensorFlow).
+
+  Records are dicts of numpy features (e.g. ``{'image': uint8 HWC, 'label': int}``). Never
+  downloads: the data set must have been prepared (``tfds build NAME --file_format=array_record``).
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder = tfds.builder(name, data_dir=data_dir)
+  if not builder.is_prepared():
+    raise FileNotFoundError(
+        f"argument 'data_dir': tfds {name!r} is not prepared in {builder.data_dir!r}; prepare it "
+        f"where internet is available (`tfds build {name} --file_format=array_record "
+        "--data_dir=...`) and copy the directory")
+  try:
+    return builder.as_data_source(split=split)
+  except Exception as e:  # e.g. a TFRecord-format preparation has no random access
+    raise ValueError(f"argument 'data_dir': tfds {name!r} split {split!r} in {builder.data_dir!r} "
+                     f"cannot be read as a random-access source ({e}); prepare it with "
+                     "--file_format=array_record") from e
+
+
+def encode_image_record(image: np.ndarray, label: int, fmt: str = "PNG") -> bytes:
+  """One ArrayRecord record: a length-prefixed label + encoded image (PNG/JPEG) bytes."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buf = io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buf, format=fmt)
+  return int(label).to_bytes(4, "little", signed=True) + buf.getvalue()
+
+
+def decode_image_record(record: bytes) -> Dict[str, Any]:
+  """Inverse of :func:`encode_image_record`: ``{'image_bytes': bytes, 'label': int}``."""
+  return {"image_bytes": record[4:], "label": int.from_bytes(record[:4], "little", signed=True)}
+
+
+# ------------------------------------------------------------------------------------------------
+# transforms (picklable, run in threads or worker processes)
+# ------------------------------------------------------------------------------------------------
+
+def _open_rgb(element: Mapping[str, Any], argument: str):
+  """PIL image of a record holding 'path' or 'image_bytes' (lazy: the header is read only)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  where = element.get("path", "<image bytes>")
+  try:
+    if "path" in element:
+      img = Image.open(element["path"])
+    else:
+      img = Image.open(io.BytesIO(element["image_bytes"]))
+    return img, where
+  except Exception as e:
+    raise DataError(f"argument '{argument}': cannot read image {where!r}: "
+                    f"{type(e).__name__}: {e}") from None
+
+
+def _load(img, where: str, argument: str, resize: Callable[[Any], Any]) -> np.ndarray:
+  try:
+    return np.asarray(resize(img), np.float32) / 255.0
+  except Exception as e:
+    raise DataError(f"argument '{argument}': cannot decode image {where!r}: "
+                    f"{type(e).__name__}: {e}") from None
+
+
+def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
+                            scale: Tuple[float, float] = (0.08, 1.0),
+                            ratio: Tuple[float, float] = (3 / 4, 4 / 3)) -> Tuple[int, int, int, int]:
+  """(left, top, crop width, crop height) of Inception-style RandomResizedCrop (Szegedy et al.
+  2015, sec. 6; torchvision's default): area fraction U(scale), log-uniform aspect ratio, 10
+  tries, else the centred square of the shorter side."""
+  area = width * height
+  for _ in range(10):
+    a = area * rng.uniform(*scale)
+    r = np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1])))
+    cw, ch = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
+    if 0 < cw <= width and 0 < ch <= height:
+      return int(rng.integers(0, width - cw + 1)), int(rng.integers(0, height - ch + 1)), cw, ch
+  cw = ch = min(width, height)
+  return (width - cw) // 2, (height - ch) // 2, cw, ch
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomResizedCropFlip(grain.transforms.RandomMap):
+  """Training view of ImageNet-style images: RandomResizedCrop(size) + horizontal flip (p=0.5),
+  float32 HWC in [0, 1]. Reads records holding 'path' or 'image_bytes' (+ 'label').
+
+  With ``draft`` (JPEG only) the decoder scales the image down by 1/2, 1/4 or 1/8 in the DCT
+  domain when the crop still covers at least ``size`` decoded pixels in both directions, and the
+  crop box is mapped to the reduced image: the output is the same RandomResizedCrop of the full
+  image (same box, same flip), resampled from a cheaper decode.
+  """
+  size: int = 224
+  draft: bool = True
+  argument: str = "data_dir"
+
+  def random_map(self, element, rng: np.random.Generator):
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    img, where = _open_rgb(element, self.argument)
+    w, h = img.size
+    left, top, cw, ch = random_resized_crop_box(w, h, rng)
+    flip = rng.uniform() < 0.5
+
+    def resize(im):
+      if self.draft and im.format == "JPEG":
+        im.draft("RGB", (math.ceil(w * self.size / cw), math.ceil(h * self.size / ch)))
+      sx, sy = im.size[0] / w, im.size[1] / h
+      box = (left * sx, top * sy, (left + cw) * sx, (top + ch) * sy)
+      im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR, box=box)
+      return im.transpose(Image.FLIP_LEFT_RIGHT) if flip else im
+
+    return {"image": _load(img, where, self.argument, resize),
+            "label": np.int32(element["label"])}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResizeCenterCrop(grain.transforms.Map):
+  """Evaluation view: resize the shorter side to ``size * 256 / 224``, centre crop ``size``."""
+  size: int = 224
+  argument: str = "data_dir"
+
+  def map(self, element):
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    img, where = _open_rgb(element, self.argument)
+    short = int(round(self.size * 256 / 224))
+
+    def resize(im):
+      im = im.convert("RGB")
+      w, h = im.size
+      s = short / min(w, h)
+      im = im.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))),
+                     Image.BILINEAR)
+      w, h = im.size
+      left, top = (w - self.size) // 2, (h - self.size) // 2
+      return im.crop((left, top, left + self.size, top + self.size))
+
+    return {"image": _load(img, where, self.argument, resize),
+            "label": np.int32(element["label"])}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleImages(grain.transforms.Map):
+  """uint8 'image' -> float32 in [0, 1]; 'label' -> int32 (for CIFAR / tfds records)."""
+  image_key: str = "image"
+  label_key: str = "label"
+
+  def map(self, element):
+    x = np.asarray(element[self.image_key])
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return {"image": x, "label": np.int32(element[self.label_key])}
+
+
+@dataclasses.dataclass(frozen=True)
+class PadCropFlip(grain.transforms.RandomMap):
+  """CIFAR augmentation (He et al. 2016, sec. 4.2): pad 4 pixels, random crop, random flip."""
+  pad: int = 4
+
+  def random_map(self, element, rng: np.random.Generator):
+    x = element["image"]
+    h, w = x.shape[:2]
+    padded = np.pad(x, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)))
+    t, l = rng.integers(0, 2 * self.pad + 1, size=2)
+    out = padded[t:t + h, l:l + w]
+    return {**element, "image": out[:, ::-1] if rng.uniform() < 0.5 else out}
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline
+# ------------------------------------------------------------------------------------------------
+
+def process_shard() -> grain.sharding.ShardOptions:
+  """This JAX process's shard (``jax.process_index()`` of ``jax.process_count()``)."""
+  return grain.sharding.ShardByJaxProcess(drop_remainder=True)
+
+
+class Pipeline:
+  """An iterator of local batches (dicts of numpy arrays) with Grain's checkpointable state.
+
+  ``iterator`` is the underlying Grain ``DatasetIterator``; ``get_state()`` / ``set_state()``
+  delegate to it. ``steps_per_epoch`` counts global batches per pass over the source.
+  """
+
+  def __init__(self, dataset: grain.IterDataset, *, global_batch_size: int, local_batch_size: int,
+               steps_per_epoch: int, shard_index: int, shard_count: int, num_records: int):
+    self.dataset = dataset
+    self.global_batch_size, self.local_batch_size = global_batch_size, local_batch_size
+    self.steps_per_epoch, self.num_records = steps_per_epoch, num_records
+    self.shard_index, self.shard_count = shard_index, shard_count
+    self._iterator = None
+
+  @property
+  def iterator(self):
+    if self._iterator is None:
+      self._iterator = iter(self.dataset)
+    return self._iterator
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> Dict[str, np.ndarray]:
+    try:
+      return next(self.iterator)
+    except DataError:
+      raise
+    except StopIteration:
+      raise
+    except Exception as e:  # a DataError raised in a worker process may arrive wrapped
+      cause = e
+      while cause is not None and not isinstance(cause, DataError):
+        cause = cause.__cause__ or cause.__context__
+      if cause is not None:
+        raise DataError(str(cause)) from None
+      for line in str(e).splitlines()[::-1]:
+        if "DataError:" in line:
+          raise DataError(line.split("DataError:", 1)[1].strip()) from None
+      raise
+
+  def get_state(self) -> Dict[str, Any]:
+    return self.iterator.get_state()
+
+  def set_state(self, state: Dict[str, Any]) -> None:
+    self.iterator.set_state(state)
+
+  def close(self) -> None:
+    """Stops worker processes (also done on garbage collection)."""
+    if self._iterator is not None and hasattr(self._iterator, "close"):
+      self._iterator.close()
+    self._iterator = None
+
+
+def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[Any] = (),
+                  shuffle: bool = True, num_epochs: Optional[int] = None,
+                  drop_remainder: bool = True,
+                  shard_options: Optional[grain.sharding.ShardOptions] = None,
+                  worker_count: int = 0, num_threads: int = 2, prefetch: int = 2,
+                  name: str = "data") -> Pipeline:
+  """Builds the pipeline over a random-access ``source``.
+
+  Args:
+    source: anything with ``__len__`` and ``__getitem__`` (the sources above, a Grain source).
+    batch_size: GLOBAL batch size; each of the ``shard_count`` processes yields
+      ``batch_size / shard_count`` records per step.
+    seed: the run's seed; the shuffle and each random transform get their own named stream.
+    transforms: Grain ``Map`` / ``RandomMap`` transforms (or callables ``element -> element``),
+      applied per record in order.
+    shuffle: reshuffle every epoch (False: source order, e.g. for evaluation).
+    num_epochs: passes over the source; None repeats forever.
+    drop_remainder: drop the last ``len(source) % batch_size`` records of every epoch (required
+      with several processes, so that every process runs the same number of steps).
+    shard_options: which slice this process reads (default: ``jax.process_index()`` of
+      ``jax.process_count()``); pass ``grain.sharding.ShardOptions(i, n)`` to simulate process i.
+    worker_count: worker processes decoding whole batches (0: decode in this process).
+    num_threads: threads decoding batches in each process (0 with ``worker_count=0``: fully
+      synchronous, no prefetch).
+    prefetch: batches buffered ahead (per process, and per worker process).
+    name: names the seeds' streams.
+  """
+  from rvl_jax.core import validation  # pylint: disable=g-import-not-at-top
+  n = len(source)
+  shard_options = shard_options or process_shard()
+  count, index = int(shard_options.shard_count), int(shard_options.shard_index)
+  validation.check_positive_int("batch_size", batch_size)
+  if batch_size % count:
+    raise ValueError(f"argument 'batch_size': expected a global batch divisible by the {count} "
+                     f"processes, got {batch_size}")
+  for arg, value in (("worker_count", worker_count), ("num_threads", num_threads),
+                     ("prefetch", prefetch)):
+    if int(value) != value or value < 0:
+      raise ValueError(f"argument '{arg}': expected a non-negative integer, got {value!r}")
+  if n == 0:
+    raise ValueError(f"argument 'source': expected at least one record, got an empty {source!r}")
+  if not drop_remainder and count > 1:
+    raise ValueError("argument 'drop_remainder': must be True with several processes (every "
+                     f"process must run the same steps), got False with {count} processes")
+  if drop_remainder and n < batch_size:
+    raise ValueError(f"argument 'batch_size': expected at most the {n} records of the source, "
+                     f"got {batch_size}")
+  local = batch_size // count
+
+  ds = grain.MapDataset.source(source)
+  if shuffle:
+    ds = ds.shuffle(seed=named_seed(seed, f"{name}/shuffle"))
+  for i, t in enumerate(transforms):
+    if isinstance(t, grain.transforms.RandomMap):
+      ds = ds.random_map(t, seed=named_seed(seed, f"{name}/transform{i}"))
+    else:
+      ds = ds.map(t)
+  used = (n // batch_size) * batch_size if drop_remainder else n
+  if used != n:
+    ds = ds[:used]
+  if count > 1:
+    ds = ds[index::count]
+  ds = ds.batch(local, drop_remainder=drop_remainder)
+  if num_epochs is None or num_epochs > 1:
+    ds = ds.repeat(num_epochs)
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
+                                            prefetch_buffer_size=prefetch if num_threads else 0))
+  if worker_count:
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    if not flags.FLAGS.is_parsed():  # Grain's worker start reads absl flags (their defaults here)
+      flags.FLAGS.mark_as_parsed()
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count,
+                                                     per_worker_buffer_size=prefetch))
+  return Pipeline(it, global_batch_size=batch_size, local_batch_size=local,
+                  steps_per_epoch=max(used // batch_size, 1), shard_index=index, shard_count=count,
+                  num_records=n)
