@@ -1,0 +1,193 @@
+"""Input-pipeline throughput on an ImageNet-like JPEG folder (RandomResizedCrop 224 + flip).
+
+    python -m experiments.benchmarks.input_pipeline [--data_dir DIR] [--num_images 1024]
+        [--batch_size 128] [--timed_batches 12] [--workers 1,2]
+
+Generates (or reuses) a folder of 500x375 JPEGs (smooth random scenes plus texture, quality 90,
+two classes) and times, in one run:
+
+* the PIL loop the ImageNet path of the noise experiments used before the pipeline existed: one
+  Python thread opening, cropping and resizing every image of the batch inside ``get_batch(step)``
+  (a faithful copy is kept below as the baseline);
+* ``rvl_jax.data.pipeline`` with 1 and 2 worker processes (and with 2 threads in this process).
+
+Throughput is images/s at steady state: the first batch (worker start-up, imports) is excluded
+and reported separately. Then the overlap check: a training step that sleeps as long as the PIL
+loop takes to load one batch, driven by the synchronous loop and by the 2-worker pipeline; the
+pipeline decodes the next batches while the step runs, so its steps/s should approach twice the
+synchronous loop's. The last line is ``speed-up (2 workers vs PIL loop): X``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from typing import List, Tuple
+
+import numpy as np
+
+from rvl_jax.data import batching
+from rvl_jax.data import pipeline as pl
+
+# ------------------------------------------------------------------------------------------------
+# the baseline: the synchronous PIL loop as it was in experiments/noise/imagenet.py
+# ------------------------------------------------------------------------------------------------
+
+EXTS = ('.jpeg', '.jpg', '.png', '.bmp')
+
+
+def baseline_list_image_folder(root: str) -> Tuple[List[str], np.ndarray, List[str]]:
+  classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+  paths, labels = [], []
+  for i, c in enumerate(classes):
+    for f in sorted(os.listdir(os.path.join(root, c))):
+      if f.lower().endswith(EXTS):
+        paths.append(os.path.join(root, c, f))
+        labels.append(i)
+  return paths, np.asarray(labels, np.int32), classes
+
+
+def baseline_load_train_image(path: str, size: int, rng: np.random.Generator) -> np.ndarray:
+  """RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) + horizontal flip."""
+  from PIL import Image
+  img = Image.open(path).convert('RGB')
+  w, h = img.size
+  area = w * h
+  for _ in range(10):
+    a = area * rng.uniform(0.08, 1.0)
+    r = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    cw, ch = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
+    if 0 < cw <= w and 0 < ch <= h:
+      l, t = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+      break
+  else:
+    cw = ch = min(w, h)
+    l, t = (w - cw) // 2, (h - ch) // 2
+  img = img.crop((l, t, l + cw, t + ch)).resize((size, size), Image.BILINEAR)
+  out = np.asarray(img, np.float32) / 255.0
+  return out[:, ::-1] if rng.uniform() < 0.5 else out
+
+
+def baseline_get_batch_fn(root: str, batch_size: int, size: int, seed: int):
+  paths, labels, _ = baseline_list_image_folder(root)
+
+  def get_batch(step):
+    idx = batching.epoch_step_indices(len(paths), batch_size, seed, step)
+    rng = batching.step_rng(seed, step, stream=7)
+    return {'image': np.stack([baseline_load_train_image(paths[i], size, rng)
+                               for i in idx]).astype(np.float32),
+            'label': labels[idx]}
+  return get_batch
+
+
+# ------------------------------------------------------------------------------------------------
+# data and timing
+# ------------------------------------------------------------------------------------------------
+
+def write_jpeg_folder(root: str, num_images: int, width: int = 500, height: int = 375,
+                      num_classes: int = 2, seed: int = 0) -> str:
+  """ImageNet-like JPEGs: a smooth random colour field (low-frequency, upsampled) plus texture."""
+  from PIL import Image
+  marker = os.path.join(root, f'.complete_{num_images}_{width}x{height}')
+  if os.path.exists(marker):
+    return root
+  rng = np.random.default_rng(seed)
+  for i in range(num_images):
+    d = os.path.join(root, f'class_{i % num_classes}')
+    os.makedirs(d, exist_ok=True)
+    coarse = rng.uniform(0, 255, (6, 8, 3)).astype(np.uint8)
+    img = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), np.float32)
+    img += rng.normal(0, 12, img.shape)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+        os.path.join(d, f'{i:05d}.JPEG'), quality=90)
+  open(marker, 'w').close()
+  return root
+
+
+def time_batches(next_batch, warmup: int, timed: int, step_seconds: float = 0.0):
+  """(seconds to the first `warmup` batches, steady-state seconds per batch)."""
+  t0 = time.perf_counter()
+  for _ in range(warmup):
+    next_batch()
+    if step_seconds:
+      time.sleep(step_seconds)
+  t1 = time.perf_counter()
+  for _ in range(timed):
+    next_batch()
+    if step_seconds:
+      time.sleep(step_seconds)
+  return t1 - t0, (time.perf_counter() - t1) / timed
+
+
+def baseline_timing(root, args, step_seconds=0.0):
+  get_batch = baseline_get_batch_fn(root, args.batch_size, args.size, args.seed)
+  step = iter(range(10 ** 9))
+  return time_batches(lambda: get_batch(next(step)), 1, args.timed_batches, step_seconds)
+
+
+def pipeline_timing(root, args, workers: int, threads: int, step_seconds=0.0):
+  src = pl.ImageFolderSource(root)
+  p = pl.make_pipeline(src, batch_size=args.batch_size, seed=args.seed,
+                       transforms=[pl.RandomResizedCropFlip(args.size)], worker_count=workers,
+                       num_threads=threads, prefetch=2)
+  try:
+    return time_batches(lambda: next(p), 1, args.timed_batches, step_seconds)
+  finally:
+    p.close()
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--data_dir', default='', help='JPEG folder to create/reuse (default: temp)')
+  parser.add_argument('--num_images', type=int, default=1024)
+  parser.add_argument('--batch_size', type=int, default=128)
+  parser.add_argument('--size', type=int, default=224)
+  parser.add_argument('--timed_batches', type=int, default=12)
+  parser.add_argument('--overlap_batches', type=int, default=6)
+  parser.add_argument('--workers', default='1,2')
+  parser.add_argument('--seed', type=int, default=0)
+  args = parser.parse_args(argv)
+  tmp = None
+  if not args.data_dir:
+    tmp = tempfile.TemporaryDirectory(prefix='rvl_pipeline_bench_')
+    args.data_dir = tmp.name
+  t = time.perf_counter()
+  root = write_jpeg_folder(args.data_dir, args.num_images)
+  print(f'data: {args.num_images} JPEGs 500x375 in {root} ({time.perf_counter() - t:.1f} s); '
+        f'batch {args.batch_size}, RandomResizedCrop {args.size} + flip, '
+        f'{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}', flush=True)
+
+  rows = []
+  first, per = baseline_timing(root, args)
+  rows.append(('PIL loop (synchronous)', first, per))
+  print(f'{rows[-1][0]:<34} {args.batch_size / per:8.1f} images/s  (first batch {first:.2f} s)',
+        flush=True)
+  configs = [(f'pipeline, {w} worker process{"es" if w > 1 else ""}', w, 1)
+             for w in (int(x) for x in args.workers.split(','))]
+  configs.append(('pipeline, 2 threads, no workers', 0, 2))
+  for name, w, th in configs:
+    first, per_p = pipeline_timing(root, args, w, th)
+    rows.append((name, first, per_p))
+    print(f'{name:<34} {args.batch_size / per_p:8.1f} images/s  (first batch {first:.2f} s, '
+          f'{per / per_p:.2f}x the PIL loop)', flush=True)
+
+  # overlap: the step sleeps as long as the synchronous loop needs to load one batch
+  step_s = per
+  _, sync_step = baseline_timing(root, argparse.Namespace(**{**vars(args),
+                                 'timed_batches': args.overlap_batches}), step_s)
+  _, pipe_step = pipeline_timing(root, argparse.Namespace(**{**vars(args),
+                                 'timed_batches': args.overlap_batches}), 2, 1, step_s)
+  print(f'overlap (step sleeps {step_s:.2f} s = one PIL batch): synchronous loop '
+        f'{1 / sync_step:.3f} steps/s, pipeline with 2 workers {1 / pipe_step:.3f} steps/s: '
+        f'{sync_step / pipe_step:.2f}x', flush=True)
+  print(f'load average at the end: {os.getloadavg()[0]:.2f}')
+  two = [r for r in rows if r[0].startswith('pipeline, 2 worker')]
+  speedup = rows[0][2] / two[0][2] if two else float('nan')
+  print(f'speed-up (2 workers vs PIL loop): {speedup:.2f}')
+  if tmp is not None:
+    tmp.cleanup()
+
+
+if __name__ == '__main__':
+  main()
