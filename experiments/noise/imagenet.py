@@ -15,67 +15,41 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Tuple
 
+import grain
 import jax
 import numpy as np
-import optax
 from absl import logging
 
 from rvl_jax.core import io as rio
 from rvl_jax.core import loop
-from rvl_jax.data import batching
+from rvl_jax.data import pipeline as pl
 from rvl_jax.noise import ant, evaluation, generators, models, reports, training
 from rvl_jax.noise.corruptions import imagenet_c, materialize
-
-EXTS = ('.jpeg', '.jpg', '.png', '.bmp')
 
 
 def list_image_folder(root: str) -> Tuple[List[str], np.ndarray, List[str]]:
   """(paths, labels, class names) of a <root>/<class>/<image> folder."""
-  if not os.path.isdir(root):
-    raise FileNotFoundError(f"argument 'data_dir': expected an image folder at {root!r}")
-  classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-  paths, labels = [], []
-  for i, c in enumerate(classes):
-    for f in sorted(os.listdir(os.path.join(root, c))):
-      if f.lower().endswith(EXTS):
-        paths.append(os.path.join(root, c, f))
-        labels.append(i)
-  if not paths:
-    raise FileNotFoundError(f"argument 'data_dir': no images found under {root!r}")
-  return paths, np.asarray(labels, np.int32), classes
+  return pl.list_image_folder(root, 'data_dir')
 
 
 def load_eval_image(path: str, size: int) -> np.ndarray:
-  from PIL import Image
-  img = Image.open(path).convert('RGB')
-  short = int(round(size * 256 / 224))
-  w, h = img.size
-  s = short / min(w, h)
-  img = img.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))), Image.BILINEAR)
-  w, h = img.size
-  l, t = (w - size) // 2, (h - size) // 2
-  return np.asarray(img.crop((l, t, l + size, t + size)), np.float32) / 255.0
+  """Resize the shorter side to 256/224 * size, centre crop (one image, float32 in [0, 1])."""
+  return pl.ResizeCenterCrop(size).map({'path': path, 'label': 0})['image']
 
 
 def load_train_image(path: str, size: int, rng: np.random.Generator) -> np.ndarray:
-  """RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) + horizontal flip."""
-  from PIL import Image
-  img = Image.open(path).convert('RGB')
-  w, h = img.size
-  area = w * h
-  for _ in range(10):
-    a = area * rng.uniform(0.08, 1.0)
-    r = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-    cw, ch = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
-    if 0 < cw <= w and 0 < ch <= h:
-      l, t = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
-      break
-  else:
-    cw = ch = min(w, h)
-    l, t = (w - cw) // 2, (h - ch) // 2
-  img = img.crop((l, t, l + cw, t + ch)).resize((size, size), Image.BILINEAR)
-  out = np.asarray(img, np.float32) / 255.0
-  return out[:, ::-1] if rng.uniform() < 0.5 else out
+  """RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) + horizontal flip (one image)."""
+  return pl.RandomResizedCropFlip(size).random_map({'path': path, 'label': 0}, rng)['image']
+
+
+def train_pipeline(config, source: pl.ImageFolderSource) -> pl.Pipeline:
+  """The training images through the parallel input pipeline (this process's shard of every
+  global batch; ``config.worker_count`` decoding processes, ``config.num_threads`` threads)."""
+  return pl.make_pipeline(source,
+                          batch_size=config.batch_size, seed=config.seed,
+                          transforms=[pl.RandomResizedCropFlip(config.image_size)],
+                          worker_count=config.get('worker_count', 0),
+                          num_threads=config.get('num_threads', 2), name='imagenet/train')
 
 
 def write_synthetic_folder(root: str, num_classes: int = 4, per_class: int = 8, size: int = 40,
@@ -95,12 +69,17 @@ def write_synthetic_folder(root: str, num_classes: int = 4, per_class: int = 8, 
   return root
 
 
-def _load_eval_set(root, size, limit):
+def _load_eval_set(root, size, limit, num_threads: int = 2):
+  """Every (or ``limit`` fixed random) image of a folder, decoded by the pipeline's threads."""
   paths, labels, _ = list_image_folder(root)
   if limit:
     idx = np.random.default_rng(0).permutation(len(paths))[:limit]
     paths, labels = [paths[i] for i in idx], labels[idx]
-  return np.stack([load_eval_image(p, size) for p in paths]), labels
+  images = pl.make_pipeline(pl.ArraySource({'path': np.asarray(paths), 'label': labels}),
+                            batch_size=min(len(paths), 256), seed=0, shuffle=False, num_epochs=1,
+                            drop_remainder=False, transforms=[pl.ResizeCenterCrop(size)],
+                            num_threads=num_threads, shard_options=grain.sharding.NoSharding())
+  return np.concatenate([b['image'] for b in images]), labels
 
 
 def evaluate_imagenet_c(logits_fn, val_images, labels, *, seed: int, corruption_dir: str = '',
@@ -145,21 +124,16 @@ def train_and_evaluate(config, workdir: str) -> Dict:
     data_dir = write_synthetic_folder(os.path.join(workdir, 'synthetic_data'),
                                       num_classes=config.num_classes, size=config.image_size + 8)
   size = config.image_size
-  paths, labels, classes = list_image_folder(os.path.join(data_dir, 'train'))
+  source = pl.ImageFolderSource(os.path.join(data_dir, 'train'))
+  classes, pipeline = source.classes, train_pipeline(config, source)
   model = models.build_model(config.model, num_classes=len(classes))
   params, batch_stats = models.init_model(model, jax.random.PRNGKey(config.seed), (size, size, 3))
   if config.init_checkpoint:
     loaded = rio.read_json(config.init_checkpoint) if config.init_checkpoint.endswith('.json') else None
     del loaded  # converting released PyTorch weights is not supported offline (spec 10 #32)
     raise NotImplementedError("argument 'init_checkpoint': weight conversion is not available offline")
-  steps_per_epoch = max(len(paths) // config.batch_size, 1)
+  steps_per_epoch = pipeline.steps_per_epoch
   num_steps = config.epochs * steps_per_epoch
-
-  def get_batch(step):
-    idx = batching.epoch_step_indices(len(paths), config.batch_size, config.seed, step)
-    rng = batching.step_rng(config.seed, step, stream=7)
-    return {'image': np.stack([load_train_image(paths[i], size, rng) for i in idx]).astype(np.float32),
-            'label': labels[idx]}
 
   tx = training.sgd_momentum(training.step_decay_schedule(
       config.lr, num_steps, int(round(config.decay_epoch * steps_per_epoch))))
@@ -167,7 +141,7 @@ def train_and_evaluate(config, workdir: str) -> Dict:
   if config.method in ('clean', 'gaussian', 'gaussian_mult', 'speckle'):
     state = training.create_state(model, params, batch_stats, tx, key)
     res = loop.train(state=state, train_step=training.make_noise_train_step(model, config.method, sigma=config.sigma),
-                     get_batch=get_batch, num_steps=num_steps, workdir=os.path.join(workdir, 'train'),
+                     batches=pipeline, num_steps=num_steps, workdir=os.path.join(workdir, 'train'),
                      log_every=config.log_every, checkpoint_every=config.checkpoint_every, desc=config.method)
     params, batch_stats = res.state.params, res.state.batch_stats
   elif config.method in ('ant1x1', 'ant3x3'):
@@ -178,11 +152,12 @@ def train_and_evaluate(config, workdir: str) -> Dict:
                          gen_lr=config.gen_lr, split=ant.SPLIT_PRESETS[config.split],
                          first_replay_step=steps_per_epoch, log_every=config.log_every)
     state, _ = ant.run_ant(model=model, params=params, batch_stats=batch_stats, classifier_tx=tx,
-                           gen_spec=spec, config=acfg, get_batch=get_batch, key=key,
+                           gen_spec=spec, config=acfg, get_batch=pipeline.batch_at, key=key,
                            workdir=os.path.join(workdir, 'train'))
     params, batch_stats = state.params, state.batch_stats
   else:
     raise ValueError(f"argument 'config.method': unknown {config.method!r}")
+  pipeline.close()
   lf = models.logits_fn(model, params, batch_stats if batch_stats else None)
   val_x, val_y = _load_eval_set(os.path.join(data_dir, 'val'), size, config.val_limit)
   clean = evaluation.evaluate_arrays(lf, val_x, val_y, config.eval_batch_size)

