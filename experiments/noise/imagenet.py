@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Tuple
 
-import grain
 import jax
 import numpy as np
 from absl import logging
@@ -75,11 +74,9 @@ def _load_eval_set(root, size, limit, num_threads: int = 2):
   if limit:
     idx = np.random.default_rng(0).permutation(len(paths))[:limit]
     paths, labels = [paths[i] for i in idx], labels[idx]
-  images = pl.make_pipeline(pl.ArraySource({'path': np.asarray(paths), 'label': labels}),
-                            batch_size=min(len(paths), 256), seed=0, shuffle=False, num_epochs=1,
-                            drop_remainder=False, transforms=[pl.ResizeCenterCrop(size)],
-                            num_threads=num_threads, shard_options=grain.sharding.NoSharding())
-  return np.concatenate([b['image'] for b in images]), labels
+  images = pl.load_all(pl.ArraySource({'path': np.asarray(paths), 'label': labels}),
+                       [pl.ResizeCenterCrop(size)], num_threads=num_threads)['image']
+  return images, labels
 
 
 def evaluate_imagenet_c(logits_fn, val_images, labels, *, seed: int, corruption_dir: str = '',

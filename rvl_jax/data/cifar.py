@@ -89,18 +89,15 @@ def load_cifar_files(path: str, name: str = "cifar10") -> Dict[str, np.ndarray]:
 def load_cifar_tfds(name: str = "cifar10", data_dir: Optional[str] = None,
                     num_threads: int = 4) -> Dict[str, np.ndarray]:
   """A prepared tensorflow-datasets CIFAR, read through the input pipeline (no TensorFlow)."""
-  import grain  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import pipeline as pl  # pylint: disable=g-import-not-at-top
   _check_name(name)
   out = {}
   for split in ("train", "test"):
-    source = pl.tfds_source(name, split, data_dir)
-    batches = pl.make_pipeline(source, batch_size=min(len(source), 1000), seed=0, shuffle=False,
-                               num_epochs=1, drop_remainder=False, num_threads=num_threads,
-                               shard_options=grain.sharding.NoSharding(),
-                               transforms=[lambda r: {"image": np.asarray(r["image"], np.uint8),
-                                                      "label": np.int32(r["label"])}])
-    parts = list(batches)
-    out[f"{split}_images"] = np.concatenate([b["image"] for b in parts])
-    out[f"{split}_labels"] = np.concatenate([b["label"] for b in parts])
+    d = pl.load_all(pl.tfds_source(name, split, data_dir), [_uint8_example],
+                    num_threads=num_threads, chunk=1000)
+    out[f"{split}_images"], out[f"{split}_labels"] = d["image"], d["label"]
   return out
+
+
+def _uint8_example(record) -> Dict[str, np.ndarray]:
+  return {"image": np.asarray(record["image"], np.uint8), "label": np.int32(record["label"])}

@@ -469,3 +469,16 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
                   shards=shards if drop_remainder else (),
                   num_steps=None if num_epochs is None else per_epoch * num_epochs,
                   num_threads=num_threads)
+
+
+def load_all(source, transforms: Sequence[Any], *, num_threads: int = 4,
+             chunk: int = 256) -> Dict[str, np.ndarray]:
+  """Every record of ``source`` through ``transforms``, decoded by ``num_threads`` threads and
+  stacked in source order: ``{key: array with one row per record}`` (evaluation sets, data sets
+  that are read once into memory)."""
+  batches = make_pipeline(source, batch_size=min(len(source), chunk), seed=0,
+                          transforms=transforms, shuffle=False, num_epochs=1,
+                          drop_remainder=False, num_threads=num_threads,
+                          shard_options=grain.sharding.NoSharding())
+  parts = list(batches)
+  return {k: np.concatenate([b[k] for b in parts]) for k in parts[0]}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import glob
 import math
 import os
@@ -22,6 +23,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from rvl_jax.data import ground_truth
+from rvl_jax.data import pipeline as pl
 from rvl_jax.slowvae import _compat
 from rvl_jax.slowvae import pairs as pairs_lib
 from rvl_jax.slowvae import synthetic
@@ -161,12 +163,19 @@ class _HiddenFactorData(ground_truth.GroundTruthData):
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
-  """Bilinear resize of (N, H, W[, C]) uint8 images to size x size (PIL)."""
-  from PIL import Image
-  out = []
-  for im in images:
-    out.append(np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)))
-  return np.stack(out)
+  """Bilinear resize of (N, H, W[, C]) uint8 images to size x size (PIL, in the input
+  pipeline's threads)."""
+  return pl.load_all(pl.ArraySource({'image': images}), [_ResizeImage(size)])['image']
+
+
+@dataclasses.dataclass(frozen=True)
+class _ResizeImage:
+  size: int
+
+  def __call__(self, record):
+    from PIL import Image
+    im = Image.fromarray(record['image']).resize((self.size, self.size), Image.BILINEAR)
+    return {'image': np.asarray(im)}
 
 
 def load_smallnorb(directory: str) -> SmallNORB:
@@ -176,24 +185,37 @@ def load_smallnorb(directory: str) -> SmallNORB:
 def load_cars3d(directory: str) -> ground_truth.GroundTruthData:
   """Cars3D from the ``nips2015-analogy-data/data/cars`` .mat meshes (key 'im', 128x128x3x24x4)."""
   _require(directory, 'Cars3D directory', "the 'data/cars' directory with the *.mat files")
-  import scipy.io
-  from PIL import Image
   files = sorted(f for f in os.listdir(directory) if f.endswith('.mat'))
   if not files:
     raise FileNotFoundError(f"argument 'directory': no .mat files in {directory!r}")
   n = len(files)
-  images = np.zeros((4 * 24 * n, 64, 64, 3), np.uint8)
-  for car, fname in enumerate(files):
-    mesh = scipy.io.loadmat(os.path.join(directory, fname))['im']  # (128, 128, 3, 24, 4)
-    mesh = np.einsum('abcde->deabc', mesh)  # (azimuth 24, elevation 4, 128, 128, 3)
-    for az in range(mesh.shape[0]):
-      for el in range(mesh.shape[1]):
-        im = Image.fromarray(np.asarray(mesh[az, el], np.uint8))
-        im.thumbnail((64, 64), Image.LANCZOS)
-        idx = (el * 24 + az) * n + car
-        images[idx] = np.asarray(im.resize((64, 64)))
+  # one record per car: its (azimuth 24, elevation 4, 64, 64, 3) views, decoded in threads
+  views = pl.load_all(pl.ArraySource({'path': np.asarray([os.path.join(directory, f)
+                                                           for f in files])}),
+                      [_car_views], chunk=8)['views']
+  # grid order (elevation, azimuth, car), the car fastest
+  images = np.ascontiguousarray(views.transpose(2, 1, 0, 3, 4, 5).reshape(4 * 24 * n, 64, 64, 3))
   return ground_truth.ArrayGroundTruthData(images, (4, 24, n), CARS3D_FACTORS,
                                            categorical=(False, False, True), name='cars3d')
+
+
+def _car_views(record) -> Dict[str, np.ndarray]:
+  """The 24 x 4 views of one Cars3D .mat mesh file, each thumbnailed to 64 x 64."""
+  import scipy.io
+  from PIL import Image
+  try:
+    mesh = scipy.io.loadmat(str(record['path']))['im']  # (128, 128, 3, 24, 4)
+  except Exception as e:
+    raise pl.DataError(f"argument 'directory': cannot read Cars3D file {str(record['path'])!r}: "
+                       f"{type(e).__name__}: {e}") from None
+  mesh = np.einsum('abcde->deabc', mesh)  # (azimuth 24, elevation 4, 128, 128, 3)
+  out = np.zeros(mesh.shape[:2] + (64, 64, 3), np.uint8)
+  for az in range(mesh.shape[0]):
+    for el in range(mesh.shape[1]):
+      im = Image.fromarray(np.asarray(mesh[az, el], np.uint8))
+      im.thumbnail((64, 64), Image.LANCZOS)
+      out[az, el] = np.asarray(im.resize((64, 64)))
+  return {'views': out}
 
 
 class GridPairs(pairs_lib.PairData):
