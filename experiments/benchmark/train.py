@@ -62,11 +62,18 @@ def train_and_evaluate(config, workdir: str) -> dict:
   model = models.make_model(config.model, n_factors)
   lr = config.lr or models.DEFAULT_LR[config.model]
   init_vars = _init_variables(config, model, train_ds.image_shape)
+  batches = None
+  if config.get('input_pipeline', False) and train_ds.source in ('split_files', 'grid'):
+    batches = btrain.make_batches(train_ds, config.batch_size, config.seed, config.augment,
+                                  config.get('worker_count', 0), config.get('num_threads', 2))
   result = btrain.supervised(model, train_ds, num_steps=config.num_steps, batch_size=config.batch_size,
                              lr=lr, seed=config.seed, workdir=os.path.join(workdir, 'train'),
                              log_every=config.log_every, checkpoint_every=config.checkpoint_every,
                              init_variables=init_vars, augment=config.augment,
-                             desc=f'{config.model}/{config.dataset}/{config.split}/s{config.seed}')
+                             desc=f'{config.model}/{config.dataset}/{config.split}/s{config.seed}',
+                             batches=batches)
+  if batches is not None:
+    batches.close()
   predict_fn = btrain.make_predict_fn(result.state, batch_size=config.eval_batch)
   t_eval = time.time()
   test_scores, test_pred = evaluate(config, predict_fn, 'test')

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any, Callable, Dict, Optional
 
+import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +24,7 @@ from rvl_jax.benchmark import augment as augment_lib
 from rvl_jax.benchmark import models as models_lib
 from rvl_jax.core import loop, train_state
 from rvl_jax.data import batching
+from rvl_jax.data import pipeline as pl
 
 
 def sum_mse_loss(predictions, targets):
@@ -72,6 +74,38 @@ def make_get_batch(dataset, batch_size: int, seed: int, augment: str = ''):
   return get_batch
 
 
+class _Records:
+  """A BenchmarkDataset as a random-access source of ``{'image', 'target'}`` records."""
+
+  def __init__(self, dataset):
+    self.dataset = dataset
+
+  def __len__(self):
+    return len(self.dataset)
+
+  def __getitem__(self, i):
+    return {'image': self.dataset.images([i])[0], 'target': self.dataset.targets([i])[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Augment(grain.transforms.RandomMap):
+  spec: str
+
+  def random_map(self, record, rng):
+    return {**record, 'image': augment_lib.apply(record['image'][None], self.spec, rng)[0]}
+
+
+def make_batches(dataset, batch_size: int, seed: int, augment: str = '', worker_count: int = 0,
+                 num_threads: int = 2) -> pl.Pipeline:
+  """Shuffled epochs of a file-backed train dataset (split files, memory-mapped or HDF5 grids)
+  through the input pipeline: rows read and augmented in threads/worker processes, prefetched,
+  each process reading only its slice of the global batch, the position checkpointed."""
+  return pl.make_pipeline(_Records(dataset), batch_size=batch_size, seed=seed,
+                          transforms=[_Augment(augment)] if augment else [],
+                          worker_count=worker_count, num_threads=num_threads,
+                          name='benchmark/train')
+
+
 def make_predict_fn(state_or_variables, apply_fn=None, batch_size: int = 512) -> Callable:
   """A numpy model_fn (images NHWC -> (B, F) predictions) for :func:`evaluate_model`.
 
@@ -109,11 +143,13 @@ class SupervisedResult:
 def supervised(model, dataset, *, num_steps: int, batch_size: int = 64, lr: Optional[float] = None,
                seed: int = 0, workdir: Optional[str] = None, log_every: int = 100,
                checkpoint_every: int = 1000, init_variables=None, augment: str = '',
-               eval_fn=None, eval_every: int = 0, desc: str = 'supervised') -> SupervisedResult:
+               eval_fn=None, eval_every: int = 0, desc: str = 'supervised',
+               batches: Optional[pl.Pipeline] = None) -> SupervisedResult:
   """Train ``model`` (a name of :data:`models.MODELS` or a Flax module) on a train dataset.
 
   ``lr`` defaults to the spec's value for the model (5e-4; DenseNet 1e-4; pass 1e-4 for
-  fine-tuning). ``init_variables`` starts from given (e.g. pretrained) variables.
+  fine-tuning). ``init_variables`` starts from given (e.g. pretrained) variables. Batches are
+  drawn with replacement by (seed, step), or come from ``batches`` (:func:`make_batches`).
   """
   n_factors = len(dataset.factor_sizes)
   if isinstance(model, str):
@@ -124,7 +160,8 @@ def supervised(model, dataset, *, num_steps: int, batch_size: int = 64, lr: Opti
   state = init_state(model, dataset.image_shape, seed=seed, lr=lr, variables=init_variables)
   t0 = time.time()
   result = loop.train(state=state, train_step=supervised_train_step,
-                      get_batch=make_get_batch(dataset, batch_size, seed, augment),
+                      get_batch=None if batches is not None else make_get_batch(
+                          dataset, batch_size, seed, augment), batches=batches,
                       num_steps=num_steps, workdir=workdir, log_every=log_every,
                       checkpoint_every=checkpoint_every, eval_fn=eval_fn, eval_every=eval_every,
                       desc=desc)

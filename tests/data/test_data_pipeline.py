@@ -323,3 +323,29 @@ def test_cifar_files_python_and_binary(tmp_path):
     cifar.load_cifar_files(str(tmp_path / "cifar-10-batches-bin"))
   with pytest.raises(FileNotFoundError, match="argument 'data_dir': tfds 'cifar10' is not prepared"):
     cifar.load_cifar_tfds("cifar10", data_dir=str(tmp_path))
+
+
+def test_benchmark_file_data_trains_through_the_pipeline(tmp_path):
+  from rvl_jax.benchmark import data as bdata
+  from rvl_jax.benchmark import io as bio
+  from rvl_jax.benchmark import models as bmodels
+  from rvl_jax.benchmark import train as btrain
+  ds0 = bdata.make_dataset("dsprites", "random", "train", source="procedural")
+  pos = np.arange(0, len(ds0), len(ds0) // 40)[:40]
+  labels = ds0.labels[pos]
+  images = (np.random.default_rng(0).uniform(size=(40, 64, 64, 1)) > 0.5).astype(np.uint8)
+  bio.save_split_npz(str(tmp_path), "dsprites", "random", "train", images, labels)
+  ds = bdata.make_dataset("dsprites", "random", "train", data_dir=str(tmp_path))
+  assert ds.source == "split_files"
+  model = bmodels.MLP(5, widths=(8,))
+
+  def params(threads):
+    b = btrain.make_batches(ds, batch_size=8, seed=0, augment="noise", num_threads=threads)
+    first = b.batch_at(0)
+    assert first["image"].shape == (8, 64, 64, 1) and first["target"].shape == (8, 5)
+    r = btrain.supervised(model, ds, num_steps=6, batch_size=8, seed=0, lr=1e-2, batches=b)
+    b.close()
+    return r.state.params
+
+  a, b = params(0), params(2)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)

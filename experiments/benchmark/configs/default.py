@@ -22,6 +22,9 @@ def get_config(variant=None):
   c.celeb_variant = 'default'     # CelebGlow composition table: default | alt
   c.init_weights = ''             # pretrained weights for fine-tuning (BiT npz, torchvision npz)
   c.augment = ''                  # comma-separated subset of erase,noise,shear,blur (App. F)
+  c.input_pipeline = False        # file data: shuffled epochs through rvl_jax.data.pipeline
+  c.worker_count = 0              #   (instead of batches drawn with replacement per step),
+  c.num_threads = 2               #   decoded by these worker processes / threads
   c.eval_test = 8192              # fixed random test subset (0 = whole test split)
   c.eval_train = 4096             # train images for the train R^2
   c.eval_seed = 20220125          # independent of the training seed
@@ -41,6 +44,8 @@ def get_config(variant=None):
     c.eval_train = 0
     c.log_every = 1000
     c.checkpoint_every = 10_000
+    c.input_pipeline = True
+    c.worker_count = 8
   elif variant is not None:
     raise ValueError(f"config variant: expected None, 'smoke' or 'paper', got {variant!r}")
   return c
