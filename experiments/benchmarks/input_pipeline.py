@@ -11,8 +11,9 @@ two classes) and times, in one run:
   (a faithful copy is kept below as the baseline);
 * ``rvl_jax.data.pipeline`` with 1 and 2 worker processes (and with 2 threads in this process).
 
-Throughput is images/s at steady state: the first batch (worker start-up, imports) is excluded
-and reported separately. Then the overlap check: a training step that sleeps as long as the PIL
+Throughput is images/s at steady state: the first batches (one per worker: start-up, imports)
+are excluded and their time is reported separately, as is the CPU time per image of all processes (with psutil), a figure
+that a busy machine disturbs less than wall time. Then the overlap check: a training step that sleeps as long as the PIL
 loop takes to load one batch, driven by the synchronous loop and by the 2-worker pipeline; the
 pipeline decodes the next batches while the step runs, so its steps/s should approach twice the
 synchronous loop's. The last line is ``speed-up (2 workers vs PIL loop): X``.
@@ -105,19 +106,38 @@ def write_jpeg_folder(root: str, num_images: int, width: int = 500, height: int 
   return root
 
 
+def cpu_seconds() -> float:
+  """CPU time (user + system) of this process and its live child processes (the workers); NaN
+  without the optional psutil."""
+  try:
+    import psutil
+  except ImportError:
+    return float('nan')
+  me = psutil.Process()
+  total = 0.0
+  for proc in [me] + me.children(recursive=True):
+    try:
+      t = proc.cpu_times()
+      total += t.user + t.system
+    except psutil.Error:
+      pass
+  return total
+
+
 def time_batches(next_batch, warmup: int, timed: int, step_seconds: float = 0.0):
-  """(seconds to the first `warmup` batches, steady-state seconds per batch)."""
+  """(seconds to the first `warmup` batches, steady-state seconds per batch, CPU seconds per
+  batch of all processes in the steady state)."""
   t0 = time.perf_counter()
   for _ in range(warmup):
     next_batch()
     if step_seconds:
       time.sleep(step_seconds)
-  t1 = time.perf_counter()
+  t1, c1 = time.perf_counter(), cpu_seconds()
   for _ in range(timed):
     next_batch()
     if step_seconds:
       time.sleep(step_seconds)
-  return t1 - t0, (time.perf_counter() - t1) / timed
+  return t1 - t0, (time.perf_counter() - t1) / timed, (cpu_seconds() - c1) / timed
 
 
 def baseline_timing(root, args, step_seconds=0.0):
@@ -132,7 +152,8 @@ def pipeline_timing(root, args, workers: int, threads: int, step_seconds=0.0):
                        transforms=[pl.RandomResizedCropFlip(args.size)], worker_count=workers,
                        num_threads=threads, prefetch=2)
   try:
-    return time_batches(lambda: next(p), 1, args.timed_batches, step_seconds)
+    # warm-up: one batch per worker process, so that every worker has started
+    return time_batches(lambda: next(p), max(workers, 1), args.timed_batches, step_seconds)
   finally:
     p.close()
 
@@ -159,24 +180,25 @@ def main(argv=None):
         f'{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}', flush=True)
 
   rows = []
-  first, per = baseline_timing(root, args)
+  first, per, cpu = baseline_timing(root, args)
   rows.append(('PIL loop (synchronous)', first, per))
-  print(f'{rows[-1][0]:<34} {args.batch_size / per:8.1f} images/s  (first batch {first:.2f} s)',
-        flush=True)
+  print(f'{rows[-1][0]:<34} {args.batch_size / per:8.1f} images/s  (first batch {first:.2f} s; '
+        f'{1e3 * cpu / args.batch_size:.1f} CPU ms/image)', flush=True)
   configs = [(f'pipeline, {w} worker process{"es" if w > 1 else ""}', w, 1)
              for w in (int(x) for x in args.workers.split(','))]
   configs.append(('pipeline, 2 threads, no workers', 0, 2))
   for name, w, th in configs:
-    first, per_p = pipeline_timing(root, args, w, th)
+    first, per_p, cpu = pipeline_timing(root, args, w, th)
     rows.append((name, first, per_p))
-    print(f'{name:<34} {args.batch_size / per_p:8.1f} images/s  (first batch {first:.2f} s, '
-          f'{per / per_p:.2f}x the PIL loop)', flush=True)
+    print(f'{name:<34} {args.batch_size / per_p:8.1f} images/s  (first batches {first:.2f} s; '
+          f'{1e3 * cpu / args.batch_size:.1f} CPU ms/image; {per / per_p:.2f}x the PIL loop)',
+          flush=True)
 
   # overlap: the step sleeps as long as the synchronous loop needs to load one batch
   step_s = per
-  _, sync_step = baseline_timing(root, argparse.Namespace(**{**vars(args),
+  _, sync_step, _ = baseline_timing(root, argparse.Namespace(**{**vars(args),
                                  'timed_batches': args.overlap_batches}), step_s)
-  _, pipe_step = pipeline_timing(root, argparse.Namespace(**{**vars(args),
+  _, pipe_step, _ = pipeline_timing(root, argparse.Namespace(**{**vars(args),
                                  'timed_batches': args.overlap_batches}), 2, 1, step_s)
   print(f'overlap (step sleeps {step_s:.2f} s = one PIL batch): synchronous loop '
         f'{1 / sync_step:.3f} steps/s, pipeline with 2 workers {1 / pipe_step:.3f} steps/s: '
