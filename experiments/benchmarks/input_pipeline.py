@@ -1,7 +1,7 @@
 """Input-pipeline throughput on an ImageNet-like JPEG folder (RandomResizedCrop 224 + flip).
 
     python -m experiments.benchmarks.input_pipeline [--data_dir DIR] [--num_images 1024]
-        [--batch_size 128] [--timed_batches 12] [--workers 1,2]
+        [--batch_size 128] [--timed_batches 12] [--workers 1,2] [--repeats 1]
 
 Generates (or reuses) a folder of 500x375 JPEGs (smooth random scenes plus texture, quality 90,
 two classes) and times, in one run:
@@ -11,8 +11,8 @@ two classes) and times, in one run:
   (a faithful copy is kept below as the baseline);
 * ``rvl_jax.data.pipeline`` with 1 and 2 worker processes (and with 2 threads in this process).
 
-Throughput is images/s at steady state: the first batches (one per worker: start-up, imports)
-are excluded and their time is reported separately, as is the CPU time per image of all processes (with psutil), a figure
+Throughput is images/s at steady state: the first batches (one per worker or thread: start-up,
+imports) are excluded and their time is reported separately, as is the CPU time per image of all processes (with psutil), a figure
 that a busy machine disturbs less than wall time. Then the overlap check: a training step that sleeps as long as the PIL
 loop takes to load one batch, driven by the synchronous loop and by the 2-worker pipeline; the
 pipeline decodes the next batches while the step runs, so its steps/s should approach twice the
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from typing import List, Tuple
@@ -152,8 +153,10 @@ def pipeline_timing(root, args, workers: int, threads: int, step_seconds=0.0):
                        transforms=[pl.RandomResizedCropFlip(args.size)], worker_count=workers,
                        num_threads=threads, prefetch=2)
   try:
-    # warm-up: one batch per worker process, so that every worker has started
-    return time_batches(lambda: next(p), max(workers, 1), args.timed_batches, step_seconds)
+    # warm-up: one batch per worker process / thread, so that every worker has started and the
+    # timed window starts with (nearly) empty buffers
+    return time_batches(lambda: next(p), max(workers, threads, 1), args.timed_batches,
+                        step_seconds)
   finally:
     p.close()
 
@@ -168,6 +171,8 @@ def main(argv=None):
   parser.add_argument('--overlap_batches', type=int, default=6)
   parser.add_argument('--workers', default='1,2')
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--repeats', type=int, default=1,
+                      help='alternating repeats of all configurations; medians are reported')
   args = parser.parse_args(argv)
   tmp = None
   if not args.data_dir:
@@ -179,33 +184,37 @@ def main(argv=None):
         f'batch {args.batch_size}, RandomResizedCrop {args.size} + flip, '
         f'{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}', flush=True)
 
-  rows = []
-  first, per, cpu = baseline_timing(root, args)
-  rows.append(('PIL loop (synchronous)', first, per))
-  print(f'{rows[-1][0]:<34} {args.batch_size / per:8.1f} images/s  (first batch {first:.2f} s; '
-        f'{1e3 * cpu / args.batch_size:.1f} CPU ms/image)', flush=True)
-  configs = [(f'pipeline, {w} worker process{"es" if w > 1 else ""}', w, 1)
-             for w in (int(x) for x in args.workers.split(','))]
+  configs = [('PIL loop (synchronous)', None, 0)]
+  configs += [(f'pipeline, {w} worker process{"es" if w > 1 else ""}', w, 1)
+              for w in (int(x) for x in args.workers.split(','))]
   configs.append(('pipeline, 2 threads, no workers', 0, 2))
-  for name, w, th in configs:
-    first, per_p, cpu = pipeline_timing(root, args, w, th)
-    rows.append((name, first, per_p))
-    print(f'{name:<34} {args.batch_size / per_p:8.1f} images/s  (first batches {first:.2f} s; '
-          f'{1e3 * cpu / args.batch_size:.1f} CPU ms/image; {per / per_p:.2f}x the PIL loop)',
-          flush=True)
+  per = {name: [] for name, _, _ in configs}      # steady-state seconds per batch, per repeat
+  for rep in range(args.repeats):                 # the configurations alternate within a repeat
+    for name, w, th in configs:
+      first, sec, cpu = (baseline_timing(root, args) if w is None
+                         else pipeline_timing(root, args, w, th))
+      per[name].append(sec)
+      ratio = '' if w is None else f'; {per[configs[0][0]][-1] / sec:.2f}x the PIL loop'
+      print(f'[{rep + 1}/{args.repeats}] {name:<34} {args.batch_size / sec:8.1f} images/s  '
+            f'(first batches {first:.2f} s; {1e3 * cpu / args.batch_size:.1f} CPU ms/image'
+            f'{ratio})', flush=True)
+  base = statistics.median(per[configs[0][0]])
+  if args.repeats > 1:
+    for name, _, _ in configs:
+      sec = statistics.median(per[name])
+      print(f'median of {args.repeats}: {name:<34} {args.batch_size / sec:8.1f} images/s  '
+            f'{base / sec:.2f}x the PIL loop')
 
   # overlap: the step sleeps as long as the synchronous loop needs to load one batch
-  step_s = per
-  _, sync_step, _ = baseline_timing(root, argparse.Namespace(**{**vars(args),
-                                 'timed_batches': args.overlap_batches}), step_s)
-  _, pipe_step, _ = pipeline_timing(root, argparse.Namespace(**{**vars(args),
-                                 'timed_batches': args.overlap_batches}), 2, 1, step_s)
-  print(f'overlap (step sleeps {step_s:.2f} s = one PIL batch): synchronous loop '
+  short = argparse.Namespace(**{**vars(args), 'timed_batches': args.overlap_batches})
+  _, sync_step, _ = baseline_timing(root, short, base)
+  _, pipe_step, _ = pipeline_timing(root, short, 2, 1, base)
+  print(f'overlap (step sleeps {base:.2f} s = one PIL batch): synchronous loop '
         f'{1 / sync_step:.3f} steps/s, pipeline with 2 workers {1 / pipe_step:.3f} steps/s: '
         f'{sync_step / pipe_step:.2f}x', flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.2f}')
-  two = [r for r in rows if r[0].startswith('pipeline, 2 worker')]
-  speedup = rows[0][2] / two[0][2] if two else float('nan')
+  two = [name for name, w, _ in configs if w == 2]
+  speedup = base / statistics.median(per[two[0]]) if two else float('nan')
   print(f'speed-up (2 workers vs PIL loop): {speedup:.2f}')
   if tmp is not None:
     tmp.cleanup()
