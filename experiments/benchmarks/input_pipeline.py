@@ -189,11 +189,13 @@ def main(argv=None):
               for w in (int(x) for x in args.workers.split(','))]
   configs.append(('pipeline, 2 threads, no workers', 0, 2))
   per = {name: [] for name, _, _ in configs}      # steady-state seconds per batch, per repeat
+  cpu_per = {name: [] for name, _, _ in configs}  # CPU seconds per batch, all processes
   for rep in range(args.repeats):                 # the configurations alternate within a repeat
     for name, w, th in configs:
       first, sec, cpu = (baseline_timing(root, args) if w is None
                          else pipeline_timing(root, args, w, th))
       per[name].append(sec)
+      cpu_per[name].append(cpu)
       ratio = '' if w is None else f'; {per[configs[0][0]][-1] / sec:.2f}x the PIL loop'
       print(f'[{rep + 1}/{args.repeats}] {name:<34} {args.batch_size / sec:8.1f} images/s  '
             f'(first batches {first:.2f} s; {1e3 * cpu / args.batch_size:.1f} CPU ms/image'
@@ -214,6 +216,12 @@ def main(argv=None):
         f'{sync_step / pipe_step:.2f}x', flush=True)
   print(f'load average at the end: {os.getloadavg()[0]:.2f}')
   two = [name for name, w, _ in configs if w == 2]
+  if two and os.cpu_count() >= 2:
+    c_base, c_two = (statistics.median(cpu_per[n]) for n in (configs[0][0], two[0]))
+    print(f'CPU time per image (all processes): PIL loop {1e3 * c_base / args.batch_size:.2f} ms, '
+          f'2 workers {1e3 * c_two / args.batch_size:.2f} ms; bound on 2 idle cores: '
+          f'{2 * c_base / c_two:.2f}x (measured below; on a busy machine the scheduler gives '
+          'this session a fixed share, whatever its number of processes)')
   speedup = base / statistics.median(per[two[0]]) if two else float('nan')
   print(f'speed-up (2 workers vs PIL loop): {speedup:.2f}')
   if tmp is not None:
