@@ -79,7 +79,8 @@ def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int],
     get_batch: step -> global batch (pytree of numpy arrays with a leading batch axis).
     num_steps: total number of steps of the run.
     batches: instead of ``get_batch``, a ``rvl_jax.data.pipeline.Pipeline`` (an iterator of this
-      process's local batches with a Grain ``iterator``); its state is checkpointed and restored.
+      process's local batches with a Grain ``iterator``), fresh (nothing drawn from it yet): its
+      first batch feeds the state's step; its state is checkpointed and restored with the model.
     workdir: output directory (checkpoints/, metrics.jsonl, tb/); None keeps everything in memory.
     eval_fn: (state, step) -> dict of scalars, run every ``eval_every`` steps and at the end.
     log_every: steps between metric rows (also the NaN-check interval).

@@ -338,14 +338,10 @@ def test_benchmark_file_data_trains_through_the_pipeline(tmp_path):
   ds = bdata.make_dataset("dsprites", "random", "train", data_dir=str(tmp_path))
   assert ds.source == "split_files"
   model = bmodels.MLP(5, widths=(8,))
-
-  def params(threads):
-    b = btrain.make_batches(ds, batch_size=8, seed=0, augment="noise", num_threads=threads)
-    first = b.batch_at(0)
-    assert first["image"].shape == (8, 64, 64, 1) and first["target"].shape == (8, 5)
-    r = btrain.supervised(model, ds, num_steps=6, batch_size=8, seed=0, lr=1e-2, batches=b)
-    b.close()
-    return r.state.params
-
-  a, b = params(0), params(2)
-  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  batches = btrain.make_batches(ds, batch_size=8, seed=0, augment="noise", num_threads=2)
+  first = batches.batch_at(0)
+  assert first["image"].shape == (8, 64, 64, 1) and first["target"].shape == (8, 5)
+  r = btrain.supervised(model, ds, num_steps=6, batch_size=8, seed=0, lr=1e-2, batches=batches)
+  batches.close()
+  assert r.train_result.resumed_from is None and int(r.state.step) == 6
+  assert np.isfinite(r.train_result.metrics["loss"])
