@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from rvl_jax import benchmark as bench
-from rvl_jax.benchmark import analysis, models, report, splits
+from rvl_jax.benchmark import analysis, models, report
 from rvl_jax.benchmark import train as btrain
 from rvl_jax.core import experiment
 from rvl_jax.core import io as rio

@@ -10,9 +10,8 @@ initialisation and the batch order. Training goes through :func:`rvl_jax.core.lo
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
 import grain
 import jax

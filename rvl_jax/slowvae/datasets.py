@@ -18,7 +18,7 @@ import glob
 import math
 import os
 import pickle
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
