@@ -29,7 +29,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(__file__).with_name("_mp_worker.py")
 LAUNCH_TIMEOUT = 300  # seconds for one launch (its processes run at once); a shared CPU is slow
 _LAUNCH_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "XLA_FLAGS",
-               "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE",
+               "JAX_COORDINATOR_PORT", "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS",
+               "SLURM_PROCID", "SLURM_LOCALID", "OMPI_COMM_WORLD_SIZE", "OMPI_MCA_orte_hnp_uri",
                "TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
 
 
@@ -61,16 +62,23 @@ class Launcher:
     log.close()
 
   def pair(self, name, args, how="env"):
-    """Two processes ``<name>0``, ``<name>1`` of one run: settings from the JAX_* environment
-    (``how='env'``) or from the experiment's flags (``how='flags'``)."""
-    address = f"127.0.0.1:{_free_port()}"
+    """Two processes ``<name>0``, ``<name>1`` of one run. ``how``: 'env' (JAX_COORDINATOR_ADDRESS,
+    JAX_NUM_PROCESSES, JAX_PROCESS_ID), 'flags' (an experiment's --coordinator_address,
+    --num_processes, --process_id) or 'slurm' (the variables ``srun`` sets for two tasks on one
+    node, read by JAX's auto-detection; the port comes from JAX_COORDINATOR_PORT)."""
+    port = _free_port()
     for i in range(2):
+      env, argv = {}, ()
       if how == "env":
-        self._start(f"{name}{i}", args, {"JAX_COORDINATOR_ADDRESS": address,
-                                         "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)})
+        env = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
+               "JAX_PROCESS_ID": str(i)}
+      elif how == "slurm":
+        env = {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
+               "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i), "JAX_COORDINATOR_PORT": str(port)}
       else:
-        self._start(f"{name}{i}", args, {}, (f"--coordinator_address={address}",
-                                              "--num_processes=2", f"--process_id={i}"))
+        argv = (f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                f"--process_id={i}")
+      self._start(f"{name}{i}", args, env, argv)
 
   def single(self, tag, args, devices=2):
     """One process with ``devices`` CPU devices."""
@@ -166,6 +174,9 @@ def _assert_params_close(a, b, rtol, atol):
 
 
 def test_loop_two_processes_match_two_devices_and_resume_after_sigkill(launcher):
+  """The shared loop on 2 processes x 1 device (started from the JAX_* environment) against
+  1 process x 2 devices; a second 2-process run is SIGKILLed after its step-4 checkpoint and
+  restarted (as SLURM's ``srun`` would start it) to finish with the uninterrupted parameters."""
   w = launcher.watch
   run = lambda name, **kw: {"name": name, "workdir": str(w / name), "steps": 6, **kw}  # noqa: E731
   launcher.pair("a", ["loop", json.dumps([run("full"), run("killed", pause_at=4)])])
@@ -175,7 +186,7 @@ def test_loop_two_processes_match_two_devices_and_resume_after_sigkill(launcher)
   launcher.kill("a0", "a1")  # SIGKILL both, right after the step-4 checkpoint
   steps_after_kill = sorted(int(p.name) for p in (w / "killed" / "checkpoints").iterdir()
                             if p.name.isdigit())
-  launcher.pair("b", ["loop", json.dumps([run("killed")])])
+  launcher.pair("b", ["loop", json.dumps([run("killed")])], how="slurm")  # as `srun` starts it
   launcher.wait("ref", "b0", "b1")
 
   full0, info0 = _load(launcher.out, "params_full_a0")
@@ -190,7 +201,7 @@ def test_loop_two_processes_match_two_devices_and_resume_after_sigkill(launcher)
   assert steps_after_kill == [2, 4]
   for tag in ("b0", "b1"):
     resumed, info = _load(launcher.out, f"params_killed_{tag}")
-    assert info["resumed_from"] == 4
+    assert (info["resumed_from"], info["process_count"]) == (4, 2)
     _assert_params_close(resumed, full0, 1e-6, 1e-7)  # same as the uninterrupted 2-process run
 
   for tag0, tag1 in (("a0", "a1"), ("b0", "b1")):
