@@ -27,6 +27,12 @@ ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = (
     "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
+def _backends_started() -> bool:
+  """True once this process has created its XLA backends (its first JAX computation)."""
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  return xla_bridge.backends_are_initialized()
+
+
 def _env_int(name: str) -> Optional[int]:
   value = os.environ.get(name, "").strip()
   if not value:
@@ -106,8 +112,7 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
         raise ValueError(f"argument '{name}': expected a value (flag --{name} or environment "
                          f"variable JAX_{name.upper()}) for a run of {num_processes} processes, "
                          "got none")
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  if xla_bridge.backends_are_initialized():
+  if _backends_started():
     raise RuntimeError("initialize_distributed must run before the first JAX computation (the "
                        "backends of this process are already initialised)")
   # Cross-process collectives on CPU (gloo is JAX's default in recent releases; older ones had
@@ -136,8 +141,7 @@ def configure_cpu(num_devices: Optional[int] = None, wide_vectors: bool = True) 
   bits): about 10 % faster ABS inference on an AVX-512 machine. Raises if the CPU backend is
   already initialised (the settings would silently not apply).
   """
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  if xla_bridge.backends_are_initialized():
+  if _backends_started():
     raise RuntimeError("configure_cpu must run before the first JAX computation (the CPU "
                        "backend is already initialised)")
   if wide_vectors and cpu_has_avx512():
@@ -205,7 +209,6 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
 def is_main_process() -> bool:
   """True unless this is a process other than 0 of a multi-process run (the one that writes
   results, plots and logs). Does not start a JAX backend when none is running yet."""
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  if not jax.distributed.is_initialized() and not xla_bridge.backends_are_initialized():
+  if not jax.distributed.is_initialized() and not _backends_started():
     return True
   return jax.process_index() == 0

@@ -27,11 +27,21 @@ from rvl_jax.core import writer as writer_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(__file__).with_name("_mp_worker.py")
-LAUNCH_TIMEOUT = 300  # seconds for one launch (its processes run at once); a shared CPU is slow
+# Seconds for one launch (its processes run at once). About 30 s on two idle cores; the bound is
+# for a hang, and leaves room for a heavily shared machine.
+LAUNCH_TIMEOUT = 600
 _LAUNCH_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "XLA_FLAGS",
                "JAX_COORDINATOR_PORT", "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS",
                "SLURM_PROCID", "SLURM_LOCALID", "OMPI_COMM_WORLD_SIZE", "OMPI_MCA_orte_hnp_uri",
                "TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
+
+
+def _die_with_parent():
+  """Runs in the child before exec: the kernel SIGKILLs it if the test process dies first (a
+  killed pytest worker skips its fixtures' clean-up). Linux only; elsewhere a no-op."""
+  if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -58,7 +68,7 @@ class Launcher:
     log = open(self.out / f"log_{tag}.txt", "w")
     self.procs[tag] = subprocess.Popen(
         [sys.executable, str(WORKER), str(self.out), str(self.watch), tag, *args, *extra_argv],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     log.close()
 
   def pair(self, name, args, how="env"):
