@@ -107,5 +107,8 @@ def launch(train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: 
   results = dict(train_and_evaluate(config, workdir))
   results.setdefault("wall_seconds", time.time() - t0)
   flat = write_results(workdir, results)
+  # What process 0 wrote is on disk before any process goes on (a sweep reads back each run's
+  # results.json and predictions).
+  sharding.sync_processes("rvl_jax.experiment.launch")
   logging.info("results: %s", {k: flat[k] for k in sorted(flat)[:20]})
   return flat

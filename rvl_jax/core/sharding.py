@@ -206,6 +206,14 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
   return jax.tree_util.tree_map(local, batch)
 
 
+def sync_processes(name: str) -> None:
+  """Waits until every process of a multi-process run reaches the point called ``name``; returns
+  at once with one process."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
+
+
 def is_main_process() -> bool:
   """True unless this is a process other than 0 of a multi-process run (the one that writes
   results, plots and logs). Does not start a JAX backend when none is running yet."""

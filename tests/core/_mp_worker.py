@@ -9,7 +9,8 @@ The multi-process settings come from the environment (``JAX_COORDINATOR_ADDRESS`
 
 Every file or directory this process creates, opens for writing, renames or removes below WATCH is
 recorded by a Python audit hook (PEP 578) and the list is written to ``OUT/writes_TAG.json`` when
-the process exits: the tests read it to tell which process wrote what into a shared directory.
+the process exits, with the files WATCH then holds: the tests read it to tell which process wrote
+what into a shared directory.
 """
 
 import atexit
@@ -56,8 +57,10 @@ def _install_write_recorder(out: str, watch: str, tag: str):
         seen.append([event, rel])
 
   def dump():
+    present = sorted(os.path.relpath(os.path.join(d, n), watch)
+                     for d, _, names in os.walk(watch) for n in names)
     with open(os.path.join(out, f"writes_{tag}.json"), "w") as f:
-      json.dump(seen, f)
+      json.dump({"writes": seen, "files_at_exit": present}, f)
 
   sys.addaudithook(hook)
   atexit.register(dump)

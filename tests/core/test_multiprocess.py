@@ -130,8 +130,11 @@ class Launcher:
   def close(self):
     self.kill(*self.procs)
 
+  def record(self, tag):
+    return json.loads((self.out / f"writes_{tag}.json").read_text())
+
   def writes(self, tag):
-    return [tuple(x) for x in json.loads((self.out / f"writes_{tag}.json").read_text())]
+    return [tuple(x) for x in self.record(tag)["writes"]]
 
 
 @pytest.fixture
@@ -249,6 +252,8 @@ def test_mnist_classifier_smoke_on_two_processes_from_the_environment(launcher):
   _assert_only_process0_wrote(launcher, "m0", "m1", "two",
                               ["config.json", "results.json", "metrics.jsonl", "tb",
                                "plots/training.png", "plots/predictions.png"])
+  # launch() returns on every process only once process 0's results are on disk.
+  assert "two/results.json" in launcher.record("m1")["files_at_exit"]
 
 
 def test_benchmark_smoke_on_two_processes_from_flags(launcher):
