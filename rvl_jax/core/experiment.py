@@ -2,9 +2,12 @@
 
     experiment.launch(train.train_and_evaluate, config, workdir)
 
-``train_and_evaluate(config, workdir) -> dict`` does the work; ``launch`` initialises multi-host
-JAX when configured, writes ``config.json`` (atomically), runs it, flattens the returned metrics
-to flat keys and writes ``results.json`` (atomically, process 0 only).
+``train_and_evaluate(config, workdir) -> dict`` does the work; ``launch`` joins a multi-process
+run when one is asked for (flags ``--coordinator_address --num_processes --process_id``, the
+environment variables ``JAX_COORDINATOR_ADDRESS JAX_NUM_PROCESSES JAX_PROCESS_ID``, a cluster
+launcher such as ``srun``, or ``config.distributed=True``), writes ``config.json``, runs it,
+flattens the returned metrics to flat keys and writes ``results.json``. Files are written
+atomically and by process 0 only.
 """
 
 from __future__ import annotations
@@ -44,7 +47,26 @@ def define_experiment_flags(workdir_help: str = "Output directory (resumes from 
                        "Experiment config file (path.py or path.py:variant).", lock_config=True)
   workdir = define_flag(flags.DEFINE_string, "workdir", None, workdir_help)
   flags.mark_flags_as_required(["config", "workdir"])
+  define_flag(flags.DEFINE_string, "coordinator_address", None,
+              "Multi-process runs: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS or "
+              "the cluster launcher's).")
+  define_flag(flags.DEFINE_integer, "num_processes", None,
+              "Multi-process runs: number of processes (default: $JAX_NUM_PROCESSES or the "
+              "cluster launcher's).")
+  define_flag(flags.DEFINE_integer, "process_id", None,
+              "Multi-process runs: this process's id in [0, num_processes) (default: "
+              "$JAX_PROCESS_ID or the cluster launcher's).")
   return config, workdir
+
+
+def distributed_flags() -> Dict[str, Any]:
+  """The values of --coordinator_address/--num_processes/--process_id when they are defined and
+  parsed (None = not given)."""
+  from absl import flags
+  names = ("coordinator_address", "num_processes", "process_id")
+  if not flags.FLAGS.is_parsed():
+    return {}
+  return {name: flags.FLAGS[name].value for name in names if name in flags.FLAGS}
 
 
 def config_to_dict(config: Any) -> Dict[str, Any]:
@@ -54,16 +76,18 @@ def config_to_dict(config: Any) -> Dict[str, Any]:
 
 
 def plots_dir(workdir: str) -> str:
+  """``workdir/plots`` (created by process 0; the figure writers of other processes write
+  nothing)."""
   path = os.path.join(workdir, "plots")
-  os.makedirs(path, exist_ok=True)
+  if sharding.is_main_process():
+    os.makedirs(path, exist_ok=True)
   return path
 
 
 def write_results(workdir: str, results: Mapping[str, Any]) -> Dict[str, Any]:
   """Flattens ``results`` to 'a/b' keys and writes results.json atomically. Returns the flat dict."""
   flat = rio.flatten_dict(dict(results))
-  if sharding.is_main_process():
-    rio.write_json(os.path.join(workdir, "results.json"), flat)
+  rio.write_json(os.path.join(workdir, "results.json"), flat)
   return flat
 
 
@@ -72,19 +96,19 @@ def launch(train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: 
   """Runs an experiment into ``workdir`` and returns its flat results."""
   if not workdir:
     raise ValueError("argument 'workdir': expected an output directory, got an empty value")
-  if config.get("distributed", False):
-    sharding.initialize_distributed(force=True)
-  else:
-    sharding.initialize_distributed()
-  os.makedirs(workdir, exist_ok=True)
+  sharding.initialize_distributed(**distributed_flags(),
+                                  force=bool(config.get("distributed", False)))
+  os.makedirs(workdir, exist_ok=True)  # every process: orbax checkpoints live here
   progress.quiet_library_logs()
   logging.info("JAX devices: %s (process %d of %d)", jax.devices(), jax.process_index(),
                jax.process_count())
-  if sharding.is_main_process():
-    rio.write_json(os.path.join(workdir, "config.json"), config_to_dict(config))
+  rio.write_json(os.path.join(workdir, "config.json"), config_to_dict(config))
   t0 = time.time()
   results = dict(train_and_evaluate(config, workdir))
   results.setdefault("wall_seconds", time.time() - t0)
   flat = write_results(workdir, results)
+  # What process 0 wrote is on disk before any process goes on (a sweep reads back each run's
+  # results.json and predictions).
+  sharding.sync_processes("rvl_jax.experiment.launch")
   logging.info("results: %s", {k: flat[k] for k in sorted(flat)[:20]})
   return flat

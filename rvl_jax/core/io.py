@@ -2,6 +2,10 @@
 
 Every writer goes through :func:`atomic_write`, which writes to a temporary file in the same
 directory and renames it over the target (``os.replace`` is atomic on POSIX and Windows).
+
+In a multi-process run only process 0 writes: on the other processes the writers run (so code
+paths stay identical) but write into a discarded buffer. Every process computes the same results,
+and several hosts writing one file of a shared directory would only race.
 """
 
 from __future__ import annotations
@@ -16,11 +20,20 @@ from typing import Any, Dict, Iterator, Mapping
 
 import numpy as np
 
+from rvl_jax.core import sharding
+
 
 @contextlib.contextmanager
-def atomic_write(path: str, mode: str = "wb") -> Iterator[Any]:
-  """Context manager yielding a file object whose content replaces ``path`` on success."""
+def atomic_write(path: str, mode: str = "wb", all_processes: bool = False) -> Iterator[Any]:
+  """Context manager yielding a file object whose content replaces ``path`` on success.
+
+  On a process other than 0 of a multi-process run it yields an in-memory buffer that is thrown
+  away, unless ``all_processes`` (for files each process writes under its own name).
+  """
   path = os.fspath(path)
+  if not all_processes and not sharding.is_main_process():
+    yield _io.StringIO() if "b" not in mode else _io.BytesIO()
+    return
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")

@@ -1,36 +1,125 @@
 """Data parallelism with jax.sharding: one code path for 1 CPU, a GPU box or a multi-host pod.
 
 The mesh has one axis, ``'data'``. Batches are split along their leading axis over it, parameters
-and optimizer state are replicated. On several hosts call :func:`initialize_distributed` first
-(``experiment.launch`` does this when ``config.distributed`` is true or the usual cluster
-environment variables are set); every process then feeds its own slice of the global batch.
+and optimizer state are replicated. With several processes (hosts, or one process per GPU) call
+:func:`initialize_distributed` first (``experiment.launch`` does, from its flags, the
+``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID`` environment or a cluster
+launcher's environment); every process then feeds its own slice of the global batch, and only
+process 0 (:func:`is_main_process`) writes files.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from rvl_jax.core import validation
+
 DATA_AXIS = "data"
 
-_CLUSTER_ENV = ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE",
-                "TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
+# The plain-environment launch this library honours on any machine (JAX itself only reads the
+# coordinator address): every process gets the same address and count, and its own id.
+ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = (
+    "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
-def initialize_distributed(force: bool = False) -> bool:
-  """Calls ``jax.distributed.initialize()`` on multi-host launches. Returns True if it did.
+def _backends_started() -> bool:
+  """True once this process has created its XLA backends (its first JAX computation)."""
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  return xla_bridge.backends_are_initialized()
 
-  Safe on a single machine: without cluster environment variables (or ``force``) it does nothing.
+
+def _env_int(name: str) -> Optional[int]:
+  value = os.environ.get(name, "").strip()
+  if not value:
+    return None
+  try:
+    return int(value)
+  except ValueError:
+    raise ValueError(f"environment variable {name}: expected an integer, got {value!r}") from None
+
+
+def _cluster_says_multiprocess() -> bool:
+  """True when a cluster launcher's environment (which JAX's auto-detection reads) describes more
+  than one process; a one-task SLURM job or a single-host TPU is not a multi-process launch."""
+  if "SLURM_STEP_NODELIST" in os.environ and (_env_int("SLURM_NTASKS") or 1) > 1:
+    return True  # inside `srun` with several tasks
+  if (_env_int("OMPI_COMM_WORLD_SIZE") or 1) > 1:
+    return True
+  if "," in os.environ.get("TPU_WORKER_HOSTNAMES", ""):
+    return True
+  return "MEGASCALE_COORDINATOR_ADDRESS" in os.environ
+
+
+def distributed_settings(coordinator_address: Optional[str] = None,
+                         num_processes: Optional[int] = None,
+                         process_id: Optional[int] = None) -> Tuple[Optional[str], Optional[int],
+                                                                    Optional[int]]:
+  """Resolves (coordinator_address, num_processes, process_id) for ``jax.distributed``.
+
+  Each value comes from the argument when given, else from ``JAX_COORDINATOR_ADDRESS`` /
+  ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID``; what stays None is left to JAX's cluster
+  auto-detection (SLURM, Open MPI, Cloud TPU, Kubernetes). Raises ValueError naming the argument
+  (or variable) on a malformed value.
   """
-  if not force and not any(v in os.environ for v in _CLUSTER_ENV):
-    return False
+  if coordinator_address is None:
+    coordinator_address = os.environ.get(ENV_COORDINATOR) or None
+  if num_processes is None:
+    num_processes = _env_int(ENV_NUM_PROCESSES)
+  if process_id is None:
+    process_id = _env_int(ENV_PROCESS_ID)
+  if coordinator_address is not None:
+    host, _, port = str(coordinator_address).rpartition(":")
+    if not host or not port.isdigit():
+      raise ValueError("argument 'coordinator_address': expected 'host:port' (e.g. "
+                       f"'10.0.0.1:1234'), got {coordinator_address!r}")
+  if num_processes is not None:
+    validation.check_positive_int("num_processes", num_processes)
+  if process_id is not None:
+    if (not isinstance(process_id, (int, np.integer)) or isinstance(process_id, bool)
+        or process_id < 0 or (num_processes is not None and process_id >= num_processes)):
+      raise ValueError(f"argument 'process_id': expected an integer in [0, num_processes="
+                       f"{num_processes}), got {process_id!r}")
+  return coordinator_address, num_processes, process_id
+
+
+def initialize_distributed(coordinator_address: Optional[str] = None,
+                           num_processes: Optional[int] = None,
+                           process_id: Optional[int] = None, force: bool = False) -> bool:
+  """Joins a multi-process JAX run (``jax.distributed.initialize``). Returns True if it did.
+
+  It runs when the resolved settings (see :func:`distributed_settings`) say more than one process,
+  when a cluster launcher's environment describes several processes (``srun`` with several tasks,
+  ``mpirun``, a multi-host TPU slice), or when ``force`` is set (JAX then auto-detects everything
+  it is not given). A single process with none of these does nothing, so one-machine runs never
+  open a port. On CPU the cross-process collectives use gloo. Must run before the first JAX
+  computation of the process.
+  """
+  coordinator_address, num_processes, process_id = distributed_settings(
+      coordinator_address, num_processes, process_id)
   if jax.distributed.is_initialized():
     return True
-  jax.distributed.initialize()
+  cluster = _cluster_says_multiprocess()
+  if not (force or cluster or (num_processes or 1) > 1):
+    return False
+  if not (force or cluster):  # a plain launch: nothing can fill in what is missing
+    for name, value in (("coordinator_address", coordinator_address), ("process_id", process_id)):
+      if value is None:
+        raise ValueError(f"argument '{name}': expected a value (flag --{name} or environment "
+                         f"variable JAX_{name.upper()}) for a run of {num_processes} processes, "
+                         "got none")
+  if _backends_started():
+    raise RuntimeError("initialize_distributed must run before the first JAX computation (the "
+                       "backends of this process are already initialised)")
+  # Cross-process collectives on CPU (gloo is JAX's default in recent releases; older ones had
+  # none, and a multi-process CPU run would fail at its first all-reduce).
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator_address,
+                             num_processes=num_processes, process_id=process_id)
   return True
 
 
@@ -52,8 +141,7 @@ def configure_cpu(num_devices: Optional[int] = None, wide_vectors: bool = True) 
   bits): about 10 % faster ABS inference on an AVX-512 machine. Raises if the CPU backend is
   already initialised (the settings would silently not apply).
   """
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  if xla_bridge.backends_are_initialized():
+  if _backends_started():
     raise RuntimeError("configure_cpu must run before the first JAX computation (the CPU "
                        "backend is already initialised)")
   if wide_vectors and cpu_has_avx512():
@@ -137,5 +225,17 @@ def global_batch_from_local(local_batch: Any, mesh: Mesh) -> Any:
   return jax.tree_util.tree_map(put, local_batch)
 
 
+def sync_processes(name: str) -> None:
+  """Waits until every process of a multi-process run reaches the point called ``name``; returns
+  at once with one process."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
+
+
 def is_main_process() -> bool:
+  """True unless this is a process other than 0 of a multi-process run (the one that writes
+  results, plots and logs). Does not start a JAX backend when none is running yet."""
+  if not jax.distributed.is_initialized() and not _backends_started():
+    return True
   return jax.process_index() == 0

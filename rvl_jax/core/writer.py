@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from rvl_jax.core import io as rio
+from rvl_jax.core import sharding
 
 
 def _crc32c_table():
@@ -105,12 +106,13 @@ def read_tfrecords(path: str):
 class MetricWriter:
   """Writes scalar metrics to ``<logdir>/metrics.jsonl`` and TensorBoard events in ``<logdir>/tb``.
 
-  Only process 0 writes in multi-host runs (pass ``enabled=False`` elsewhere).
+  ``enabled=None`` (default): only process 0 of a multi-process run writes; the others accept and
+  drop the scalars.
   """
 
-  def __init__(self, logdir: str, enabled: bool = True):
+  def __init__(self, logdir: str, enabled: Optional[bool] = None):
     self.logdir = logdir
-    self.enabled = enabled
+    self.enabled = enabled = sharding.is_main_process() if enabled is None else enabled
     self._jsonl = None
     self._events = None
     if not enabled:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import jax
 import numpy as np
 import pytest
 
@@ -74,10 +73,6 @@ def test_shard_batch_requires_divisible_batch():
     sharding.shard_batch({"x": np.float32(1.0)}, mesh)
 
 
-def test_initialize_distributed_is_noop_on_one_host(monkeypatch):
-  for var in sharding._CLUSTER_ENV:
-    monkeypatch.delenv(var, raising=False)
-  assert sharding.initialize_distributed() is False
 
 
 CONFIGURE_SCRIPT = """
