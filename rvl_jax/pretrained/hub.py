@@ -228,12 +228,12 @@ def _register_defaults() -> None:
       license=tv_license, converter=converters.torchvision_densenet,
       description='DenseNet-121 IMAGENET1K_V1, the ImageNet-1k transfer model of the '
                   'generalization benchmark (Schott et al. 2022, Sec. 4); head re-initialised'))
-  for bit, paper_name in (('r50x1', 'RN50'), ('r101x3', 'RN101')):
+  for bit, paper_name in (('R50x1', 'RN50'), ('R101x3', 'RN101')):
     register(Weights(
-        name=f'bit/m-{bit}', url=f'https://storage.googleapis.com/bit_models/BiT-M-{bit.upper()}.npz',
+        name=f'bit/m-{bit.lower()}', url=f'https://storage.googleapis.com/bit_models/BiT-M-{bit}.npz',
         license='Apache-2.0 (google-research/big_transfer)', converter=converters.bit_resnet,
-        description=f'BiT-M-{bit.upper()} (ImageNet-21k), the benchmark\'s {paper_name} transfer '
-                    'model; no digest is published, so load() needs sha256= or verify_hash=False'))
+        description=f'BiT-M-{bit} (ImageNet-21k), the benchmark\'s {paper_name} transfer model; '
+                    'no digest is published, so load() needs sha256= or verify_hash=False'))
 
 
 _register_defaults()
