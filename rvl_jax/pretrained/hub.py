@@ -14,13 +14,13 @@ reading needs no PyTorch (:mod:`rvl_jax.pretrained.torch_zip`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import urllib.error
 import urllib.request
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
+from rvl_jax.abs.weights import sha256  # the file digest helper shared with the ABS loader
 from rvl_jax.pretrained import converters
 from rvl_jax.pretrained import torch_zip
 
@@ -79,14 +79,6 @@ def cache_dir() -> str:
 def cache_path(name: str) -> str:
   entry = get(name)
   return os.path.join(cache_dir(), *entry.name.split('/'), entry.filename)
-
-
-def sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def verify(entry: Weights, path: str, expected: Optional[str] = None) -> str:
