@@ -19,7 +19,6 @@ import jax
 import numpy as np
 from absl import logging
 
-from rvl_jax.core import io as rio
 from rvl_jax.core import loop
 from rvl_jax.data import pipeline as pl
 from rvl_jax.noise import ant, evaluation, generators, models, reports, training
@@ -115,6 +114,19 @@ def evaluate_imagenet_c(logits_fn, val_images, labels, *, seed: int, corruption_
   return evaluation.summarize_corruption_table(top1, top5, baseline_errors=baseline)
 
 
+def load_init_checkpoint(config, params, batch_stats):
+  """The start point of fine-tuning: ``config.init_checkpoint`` is a name of the pretrained-weight
+  registry (e.g. 'torchvision/resnet50', the paper's ImageNet-pretrained ResNet-50) or a path to a
+  torchvision-layout ResNet state dict (.pth, .npz). BatchNorm statistics are loaded too; a
+  classifier of another size (a folder with fewer classes) keeps its fresh initialisation."""
+  from rvl_jax import pretrained  # pylint: disable=import-outside-toplevel
+  v = pretrained.resolve(config.init_checkpoint, template={'params': params, 'batch_stats': batch_stats},
+                         default_name='torchvision/resnet50',
+                         download=config.get('init_download', False))
+  logging.info('initialised from %s', config.init_checkpoint)
+  return v['params'], v['batch_stats']
+
+
 def train_and_evaluate(config, workdir: str) -> Dict:
   data_dir = config.data_dir
   if config.get('synthetic', False):
@@ -126,9 +138,7 @@ def train_and_evaluate(config, workdir: str) -> Dict:
   model = models.build_model(config.model, num_classes=len(classes))
   params, batch_stats = models.init_model(model, jax.random.PRNGKey(config.seed), (size, size, 3))
   if config.init_checkpoint:
-    loaded = rio.read_json(config.init_checkpoint) if config.init_checkpoint.endswith('.json') else None
-    del loaded  # converting released PyTorch weights is not supported offline (spec 10 #32)
-    raise NotImplementedError("argument 'init_checkpoint': weight conversion is not available offline")
+    params, batch_stats = load_init_checkpoint(config, params, batch_stats)
   steps_per_epoch = pipeline.steps_per_epoch
   num_steps = config.epochs * steps_per_epoch
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import flax
 import flax.linen as nn
@@ -359,13 +359,14 @@ def bit_resnet101(num_outputs, width=3, **kw):
   return BiTResNet(num_outputs, (3, 4, 23, 3), width, **kw)
 
 
-def load_bit_npz(path: str, params, prefix: str = 'resnet/'):
-  """Fill BiTResNet params from an official BiT ``.npz`` checkpoint (TF HWIO kernels).
+def load_bit_npz(path, params, prefix: str = 'resnet/'):
+  """Fill BiTResNet params from an official BiT ``.npz`` checkpoint (TF HWIO kernels); ``path``
+  may also be the checkpoint's arrays already read (a name -> array mapping).
 
   The head is kept (freshly initialised): the checkpoint's classifier is replaced by Dense(n).
   Raises KeyError naming the first missing checkpoint entry.
   """
-  w = np.load(path)
+  w = path if isinstance(path, Mapping) else np.load(path)
   conv = 'standardized_conv2d/kernel'
   p = jax.tree_util.tree_map(np.asarray, flax.core.unfreeze(params) if hasattr(params, 'unfreeze') else params)
   p = jax.tree_util.tree_map(lambda a: a, dict(p))

@@ -18,7 +18,11 @@ def get_config(variant=None):
   c.num_classes = 1000
   c.image_size = 224
   c.model = 'resnet50'
-  c.init_checkpoint = ''      # torchvision weights cannot be converted offline
+  # Fine-tuning start point: a name of rvl_jax.pretrained ('torchvision/resnet50') or a path to a
+  # torchvision ResNet state dict; '' = random initialisation. init_download=True fetches a
+  # registered name into the weight cache ($RVL_WEIGHTS_DIR) when it is not there yet.
+  c.init_checkpoint = ''
+  c.init_download = False
   c.method = 'gaussian'
   c.sigma = 0.5
   c.batch_size = 70
@@ -54,6 +58,7 @@ def get_config(variant=None):
     c.corruptions = ('gaussian_noise', 'contrast')
     c.log_every = 2
   elif variant == 'paper':
+    c.init_checkpoint = 'torchvision/resnet50'  # the paper fine-tunes the pretrained ResNet-50
     c.method = 'ant1x1'
     c.epochs = 80
     c.decay_epoch = 60
