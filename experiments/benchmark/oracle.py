@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from rvl_jax.benchmark import datasets, readout
+from rvl_jax.benchmark import readout
+from rvl_jax.core import io as rio
 
 
 def run_oracle(config, workdir: str) -> dict:
@@ -20,6 +21,6 @@ def run_oracle(config, workdir: str) -> dict:
       res[f'{key}/min_factor_rsquared'] = min(v for k, v in s.items() if k.startswith('rsquared_'))
       row.append(f"{s['rsquared']:.4f}")
     lines.append(f'| {split} | ' + ' | '.join(row) + ' |')
-  with open(os.path.join(workdir, 'oracle_table.md'), 'w') as f:
+  with rio.atomic_write(os.path.join(workdir, 'oracle_table.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   return res

@@ -39,7 +39,7 @@ def run_sweep(config, workdir: str) -> dict:
         rows.append(rio.read_json(res_path))
   table = report.leaderboard_markdown(rows, title=f'{config.dataset}: test R² × 100')
   table_train = report.leaderboard_markdown(rows, key='train/rsquared', title=f'{config.dataset}: train R² × 100')
-  with open(os.path.join(workdir, 'leaderboard.md'), 'w') as f:
+  with rio.atomic_write(os.path.join(workdir, 'leaderboard.md'), 'w') as f:
     f.write(table + '\n' + table_train)
   rio.write_json(os.path.join(workdir, 'leaderboard.json'), rows)
   pdir = experiment.plots_dir(workdir)
