@@ -1,4 +1,5 @@
-"""A6: corruption unit tests of spec 7.5 (ImageNet-C, CIFAR-10-C, MNIST-C suites).
+"""Corruption unit tests (ImageNet-C, CIFAR-10-C, MNIST-C suites); the comparisons with the
+reference generators are in test_noise_corruptions_faithful.py.
 
 Set RVL_NOISE_FULL=1 to also XLA-compile every jit corruption at 28x28x1, 32x32x3 and
 224x224x3 for every severity and to run the monotonicity checks on every listed corruption
@@ -265,13 +266,3 @@ def test_materialize_is_seeded_and_paired(tmp_path):
   assert not np.array_equal(b['shot_noise'][1], c['shot_noise'][1])
   loaded, labels = materialize.load_corrupted(str(tmp_path / 'a.npz'))
   assert set(loaded) == set(names) and np.array_equal(labels, y)
-
-
-def test_imagecorruptions_statistics_when_installed():
-  ic = pytest.importorskip('imagecorruptions')
-  x = (_rgb(1, 224)[0] * 255).astype(np.uint8)
-  for name, sev in (('gaussian_noise', 3), ('contrast', 3), ('brightness', 3), ('pixelate', 3)):
-    ref = np.asarray(ic.corrupt(x, corruption_name=name, severity=sev), np.float32) / 255
-    ours = np.asarray(imagenet_c.ALL_CORRUPTIONS[name](jax.random.PRNGKey(0), x[None] / 255.0, sev))[0]
-    assert abs(ref.mean() - ours.mean()) < 0.02, name
-    assert abs(ref.std() - ours.std()) < 0.03, name
