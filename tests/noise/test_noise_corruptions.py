@@ -2,9 +2,10 @@
 reference generators are in test_noise_corruptions_faithful.py.
 
 Set RVL_NOISE_FULL=1 to also XLA-compile every jit corruption at 28x28x1, 32x32x3 and
-224x224x3 for every severity and to run the monotonicity checks on every listed corruption
-(minutes on 2 cores); the default run lowers every corruption at the three sizes (tracing,
-shape checks) and executes a representative subset.
+224x224x3 for every severity (about 400 compilations: far beyond a CI budget on 2 cores) and
+to run the monotonicity check with compiled batches; the default run lowers every corruption
+at the three sizes (tracing, shape checks), executes a representative subset and checks
+monotonicity for every listed corruption but fog.
 """
 import os
 
@@ -95,8 +96,10 @@ def test_imagenet_c_shape_range_determinism(name):
 MONOTONE = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'motion_blur',
             'zoom_blur', 'gaussian_blur', 'fog', 'brightness', 'contrast', 'pixelate',
             'jpeg_compression', 'speckle_noise']
-MONOTONE_DEFAULT = ['gaussian_noise', 'impulse_noise', 'brightness', 'contrast', 'pixelate',
-                    'jpeg_compression', 'speckle_noise', 'gaussian_blur']
+# Default run: every listed corruption but fog, op by op (no whole-graph compile per severity).
+# Fog's mean change flattens from severity 3 on (0.2587 / 0.2585 / 0.2584 on this input with
+# key 5: its table trades the fog amount against the fractal's decay), so it stays in the full run.
+MONOTONE_DEFAULT = [n for n in MONOTONE if n != 'fog']
 
 
 @pytest.mark.parametrize('name', MONOTONE if FULL else MONOTONE_DEFAULT)
