@@ -1,8 +1,9 @@
 """ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019) as jit functions.
 
 ``CORRUPTIONS[name](key, images (N, H, W, C), severity 1..5, faithful=True)`` with the ImageNet-C
-parameter tables (defined for 224x224; spatial constants of elastic and the fog map size follow
-the image size as ``imagecorruptions`` does). 13 benchmark corruptions are pure jit functions,
+parameter tables (defined for 224x224; the spatial constants of elastic follow the image size as
+``imagecorruptions`` does; fog crops a 256x256 fractal like ImageNet-C's generator, larger only
+for images above 256 px). 13 benchmark corruptions are pure jit functions,
 JPEG runs on the host through Pillow, frost needs user-supplied texture images
 (``make_frost``). Hold-out: speckle_noise, gaussian_blur, spatter (mud severities jit; water
 severities host), saturate.
