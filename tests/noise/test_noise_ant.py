@@ -1,11 +1,15 @@
-"""ANT mechanics (spec 4): replay buffer, snapshot sampling, batch assembly, steps; eps* search."""
+"""ANT mechanics (Rusak et al. 2020, Sec. 3-4): replay buffer, snapshot sampling, batch
+assembly, generator and classifier steps; eps* search."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from rvl_jax.core import loop
-from rvl_jax.noise import ant, evaluation, generators as G, models, training
+from rvl_jax.core import metrics as core_metrics
+from rvl_jax.noise import ant, evaluation, generators as G, gnt, models, training
+from rvl_jax.noise.projection import project_to_eps_sphere
 
 
 def _setup(b=20, capacity=4):
@@ -38,16 +42,72 @@ def test_ring_buffer_and_choice():
     assert len(set(idx.tolist())) == 2 and max(idx) < 5
 
 
-def test_ant_step_layout_and_generator_only_update():
-  model, spec, tx, gtx, state, batch = _setup()
-  step = jax.jit(ant.make_ant_train_step(model, spec, gtx, tx, 3.0, first_replay_step=0))
-  # no snapshots: replay chunks stay clean, the clean half is the input
-  new, metrics = step(state, batch)
-  assert int(new.step) == 1
-  for k in ('loss', 'accuracy', 'gen_ce', 'adv_noise_accuracy'):
-    assert np.isfinite(float(metrics[k]))
-  changed = jax.tree_util.tree_map(lambda a, b: float(jnp.abs(a - b).max()), new.gen_params, state.gen_params)
-  assert max(jax.tree_util.tree_leaves(changed)) > 0
+def _ce(model, params, x, y, train=False):
+  return float(core_metrics.cross_entropy(models.apply_model(model, params, None, x, train=train)[0], y))
+
+
+def test_ant_step_generator_ascends_then_classifier_descends():
+  """One ANT iteration: the generator step raises the frozen classifier's CE on the same latent;
+  the classifier then trains on noise of the *updated* generator (and the clean rest) and lowers
+  its loss on that batch."""
+  model, spec, tx, _, state, batch = _setup()
+  gtx = optax.adam(1e-2)  # large enough to see the generator's step in float32
+  # kernels x30: the generator's MLP path matters (at the custom init it is ~1e-5 of the
+  # latent, and noise of the pre- and post-step generator would be indistinguishable)
+  gp = jax.tree_util.tree_map(lambda a: 30.0 * a, state.gen_params)
+  state = state.replace(gen_params=gp, gen_opt_state=gtx.init(gp))
+  new, metrics = jax.jit(ant.make_ant_train_step(model, spec, gtx, tx, 3.0, first_replay_step=0))(
+      state, batch)
+  x, y = batch['image'], batch['label']
+  _, k_gen, k_cur, _, _ = jax.random.split(state.rng, 5)
+
+  def gen_ce(gp):
+    return _ce(model, state.params, ant.perturb(spec, gp, k_gen, x, 3.0), y)
+
+  before, after = gen_ce(state.gen_params), gen_ce(new.gen_params)
+  np.testing.assert_allclose(float(metrics['gen_ce']), before, rtol=1e-5)
+  assert after > before + 1e-4, (before, after)
+  # no snapshots yet: positions [0, 6) current noise, the rest clean (replay chunks stay clean)
+  x_mix = jnp.concatenate([ant.perturb(spec, new.gen_params, k_cur, x[:10], 3.0)[:6], x[6:]])
+  np.testing.assert_allclose(float(metrics['loss']), _ce(model, state.params, x_mix, y, True), rtol=1e-5)
+  assert _ce(model, new.params, x_mix, y, True) < float(metrics['loss'])
+
+
+class _MeanBrightness(nn.Module):
+  """Two-class linear classifier on the flattened image (weights set by the test)."""
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    return nn.Dense(2)(x.reshape(x.shape[0], -1))
+
+
+def test_adversarial_noise_beats_gaussian_noise_of_the_same_norm():
+  """A classifier of mean brightness (class 1 iff mean > 0.5) on images of mean 0.35 / 0.65:
+  zero-mean Gaussian noise projected to eps = 3 barely moves the mean, while a generator
+  trained for 30 steps learns to shift it (the only thing pixel-independent noise can do to
+  this classifier) and raises the CE several-fold. Both perturbations lie exactly on the eps
+  sphere inside [0, 1]."""
+  n_pix = 12 * 12
+  model = _MeanBrightness()
+  params = {'Dense_0': {'kernel': jnp.tile(jnp.array([[-20.0, 20.0]]) / n_pix, (n_pix, 1)),
+                        'bias': jnp.array([10.0, -10.0])}}
+  texture = 0.1 * jax.random.uniform(jax.random.PRNGKey(3), (16, 12, 12, 1))
+  y = jnp.arange(16) % 2
+  x = 0.3 + 0.3 * y[:, None, None, None] + texture
+  spec = G.ANT1x1(1)
+  data = {'image': np.asarray(x), 'label': np.asarray(y)}
+  gp, _ = ant.train_fresh_generator(model=model, clf_params=params, clf_batch_stats=None,
+                                    gen_spec=spec, eps=3.0, get_batch=lambda s: data,
+                                    num_steps=30, key=jax.random.PRNGKey(5), lr=1e-2)
+  key = jax.random.PRNGKey(9)
+  adv = ant.perturb(spec, gp, key, x, 3.0)
+  gauss = project_to_eps_sphere(x, jax.random.normal(key, x.shape), 3.0)
+  for xt in (adv, gauss):
+    norms = np.sqrt(((np.asarray(xt) - np.asarray(x)) ** 2).reshape(16, -1).sum(1))
+    np.testing.assert_allclose(norms, 3.0, rtol=1e-5)
+    assert float(xt.min()) >= 0.0 and float(xt.max()) <= 1.0
+  ce_adv, ce_gauss = _ce(model, params, adv, y), _ce(model, params, gauss, y)
+  assert ce_adv > 5 * ce_gauss and ce_adv > 0.3, (ce_adv, ce_gauss)
 
 
 def test_batch_assembly_via_projection_norms():
@@ -108,9 +168,18 @@ def test_noise_train_step_through_loop():
   state = training.create_state(model, params, None, optax.sgd(0.05, 0.9), jax.random.PRNGKey(1))
   x = np.asarray(jax.random.uniform(jax.random.PRNGKey(2), (20, 12, 12, 1)))
   y = np.arange(20) % 10
-  res = loop.train(state=state, train_step=training.make_noise_train_step(model, 'speckle'),
-                   get_batch=lambda s: {'image': x, 'label': y}, num_steps=3, log_every=1)
-  assert int(res.state.step) == 3 and np.isfinite(res.metrics['loss'])
+  step = training.make_noise_train_step(model, 'speckle')
+  # the first step's loss is the CE of the initial classifier on the speckled batch drawn from
+  # the state's key: clean first half, x + x c z on the second
+  _, key = state.next_rng()
+  noisy = np.asarray(gnt.noise_batch(key, jnp.asarray(x), 'speckle'))
+  np.testing.assert_array_equal(noisy[:10], x[:10])
+  assert np.abs(noisy[10:] - x[10:]).mean() > 0.01
+  _, m1 = step(state, {'image': x, 'label': y})
+  np.testing.assert_allclose(float(m1['loss']), _ce(model, params, jnp.asarray(noisy), y, True), rtol=1e-5)
+  res = loop.train(state=state, train_step=step, get_batch=lambda s: {'image': x, 'label': y},
+                   num_steps=3, log_every=1)
+  assert int(res.state.step) == 3
 
 
 def test_epsilon_star_linear_classifier():

@@ -1,9 +1,11 @@
-"""A6: corruption unit tests of spec 7.5 (ImageNet-C, CIFAR-10-C, MNIST-C suites).
+"""Corruption unit tests (ImageNet-C, CIFAR-10-C, MNIST-C suites); the comparisons with the
+reference generators are in test_noise_corruptions_faithful.py.
 
 Set RVL_NOISE_FULL=1 to also XLA-compile every jit corruption at 28x28x1, 32x32x3 and
-224x224x3 for every severity and to run the monotonicity checks on every listed corruption
-(minutes on 2 cores); the default run lowers every corruption at the three sizes (tracing,
-shape checks) and executes a representative subset.
+224x224x3 for every severity (about 400 compilations: far beyond a CI budget on 2 cores) and
+to run the monotonicity check with compiled batches; the default run lowers every corruption
+at the three sizes (tracing, shape checks), executes a representative subset and checks
+monotonicity for every listed corruption but fog.
 """
 import os
 
@@ -94,8 +96,10 @@ def test_imagenet_c_shape_range_determinism(name):
 MONOTONE = ['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'motion_blur',
             'zoom_blur', 'gaussian_blur', 'fog', 'brightness', 'contrast', 'pixelate',
             'jpeg_compression', 'speckle_noise']
-MONOTONE_DEFAULT = ['gaussian_noise', 'impulse_noise', 'brightness', 'contrast', 'pixelate',
-                    'jpeg_compression', 'speckle_noise', 'gaussian_blur']
+# Default run: every listed corruption but fog, op by op (no whole-graph compile per severity).
+# Fog's mean change flattens from severity 3 on (0.2587 / 0.2585 / 0.2584 on this input with
+# key 5: its table trades the fog amount against the fractal's decay), so it stays in the full run.
+MONOTONE_DEFAULT = [n for n in MONOTONE if n != 'fog']
 
 
 @pytest.mark.parametrize('name', MONOTONE if FULL else MONOTONE_DEFAULT)
@@ -265,13 +269,3 @@ def test_materialize_is_seeded_and_paired(tmp_path):
   assert not np.array_equal(b['shot_noise'][1], c['shot_noise'][1])
   loaded, labels = materialize.load_corrupted(str(tmp_path / 'a.npz'))
   assert set(loaded) == set(names) and np.array_equal(labels, y)
-
-
-def test_imagecorruptions_statistics_when_installed():
-  ic = pytest.importorskip('imagecorruptions')
-  x = (_rgb(1, 224)[0] * 255).astype(np.uint8)
-  for name, sev in (('gaussian_noise', 3), ('contrast', 3), ('brightness', 3), ('pixelate', 3)):
-    ref = np.asarray(ic.corrupt(x, corruption_name=name, severity=sev), np.float32) / 255
-    ours = np.asarray(imagenet_c.ALL_CORRUPTIONS[name](jax.random.PRNGKey(0), x[None] / 255.0, sev))[0]
-    assert abs(ref.mean() - ours.mean()) < 0.02, name
-    assert abs(ref.std() - ours.std()) < 0.03, name

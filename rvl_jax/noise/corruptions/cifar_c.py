@@ -1,4 +1,5 @@
-"""CIFAR-10-C parameter tables (spec 7.3) on the ImageNet-C corruption functions (32x32 RGB)."""
+"""CIFAR-10-C parameter tables (Hendrycks & Dietterich, ICLR 2019) on the ImageNet-C corruption
+functions (32x32 RGB)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Fixed, seeded corrupted test sets (paired model comparisons, spec 7.4).
+"""Fixed, seeded corrupted test sets (paired model comparisons).
 
 The key of every (corruption, severity) is derived from (seed, crc32(name), severity), so the
 same seed always yields the same corrupted images, independently of which other corruptions

@@ -1,9 +1,13 @@
-"""MNIST-C (Mu & Gilmer 2019): 15 corruptions, each at one fixed severity (spec 7.2).
+"""MNIST-C (Mu & Gilmer 2019): 15 corruptions, each at one fixed severity.
 
-``CORRUPTIONS[name](key, images (N, 28, 28, 1), severity=1)``; every function also works for
-other image sizes (geometry is defined about the image centre). 14 corruptions are pure jit
-functions; ``canny_edges`` runs on the host through scikit-image. Motion blur is the portable
-approximation of ImageMagick's (spec 12.15).
+``CORRUPTIONS[name](key, images (N, 28, 28, 1), severity=1, faithful=True)``; every function
+also works for other image sizes (geometry is defined about the image centre). 14 corruptions
+are pure jit functions; ``canny_edges`` runs on the host through scikit-image. Motion blur is
+the portable approximation of ImageMagick's.
+
+``faithful=True`` reproduces the MNIST-C generator that made the released data set;
+``faithful=False`` gives the intended behaviour where its code does something else (glass
+blur, dotted line, zigzag; see each function).
 """
 from __future__ import annotations
 
@@ -31,12 +35,25 @@ def _impulse(key, x, a):
   return ops.salt_and_pepper(key, x, a)
 
 
-def _glass(key, x, p):
+def _glass(key, x, p, rows_only: bool = True):
+  """Blur, quantise to uint8, swap pixels locally (each swap with probability 1/2), blur again.
+
+  Faithful (``rows_only=True``): MNIST-C calls scikit-image's ``gaussian(..., multichannel=True)``
+  on a 2-D (28, 28) digit, which takes the last axis for colour channels, so both blurs act
+  along axis 0 only (each column is blurred over the rows). Intended: blur both axes. The swaps
+  of a 2-D array are real swaps (scalar elements, unlike ImageNet-C's RGB views).
+  """
   sigma, d, iters, prob = p
-  k1 = key
-  y = ops.quantize_u8(ops.gaussian_filter(x, sigma, mode='nearest'))
-  y = ops.glass_swaps(y, k1, d, iters, swap_prob=prob)
-  return ops.gaussian_filter(y / 255.0, sigma, mode='nearest')
+  if rows_only:
+    blur = lambda im: ops.filter1d(im, ops.gaussian_kernel1d(sigma), 0, 'nearest')  # noqa: E731
+  else:
+    blur = lambda im: ops.gaussian_filter(im, sigma, mode='nearest')  # noqa: E731
+  y = ops.glass_swaps(ops.quantize_u8(blur(x)), key, d, iters, swap_prob=prob)
+  return blur(y / 255.0)
+
+
+def _glass_intended(key, x, p):
+  return _glass(key, x, p, rows_only=False)
 
 
 def _motion(key, x, p):
@@ -131,7 +148,14 @@ def _line_intensity(d, width=2.3):
   return jnp.clip(1 + jnp.log(jnp.maximum(1 - d / width, 1e-12)), 0, 1)
 
 
-def _dotted_line(key, x, p):
+def _dotted_line(key, x, p, zero_last_column: bool = True):
+  """Line from (column 0, row r0) to (column W-1, row r1), r0, r1 uniform in [0, H-1), with the
+  intensity profile of ``_line_intensity`` over the vertical distance to the line; column pairs
+  [0, 2), [4, 6), ... are blanked.
+
+  Faithful: MNIST-C's line helper blanks the columns from ceil(c1) = W-1 on, so the last
+  column never carries the line; intended: it does.
+  """
   del p
   h, w = x.shape[:2]
   r = jax.random.randint(key, (2,), 0, h - 1).astype(jnp.float32)
@@ -140,8 +164,75 @@ def _dotted_line(key, x, p):
   y_line = r[0] + (r[1] - r[0]) * cols / (w - 1)
   d = jnp.abs(rows[:, None] - y_line[None, :])
   line = _line_intensity(d)
-  keep = jnp.asarray(((np.arange(w) // 2) % 2 == 1).astype(np.float32))[None, :]
-  return jnp.clip(x + (line * keep)[..., None], 0, 1)
+  keep = (np.arange(w) // 2) % 2 == 1
+  if zero_last_column:
+    keep &= np.arange(w) < w - 1
+  return jnp.clip(x + (line * jnp.asarray(keep.astype(np.float32))[None, :])[..., None], 0, 1)
+
+
+def _dotted_line_intended(key, x, p):
+  return _dotted_line(key, x, p, zero_last_column=False)
+
+
+def _zigzag_segments(w: int, seg_len: float, amp: float):
+  """MNIST-C's zigzag polyline for each rise r1 - r0 in [-5, 5), relative to (c0, r0), as
+  segment tables: start column, slope, start row, first and past-the-last drawn column.
+
+  The reference draws a straight line from column c0 = 2 to c1 = 25 (28 px; scaled with the
+  width here), lays zig points (2i+1) a at heights +-b along it, ends it at its length d with
+  height r_last / (2 (d - 4 floor(d / 4))) (its own formula), rotates by the rise angle and
+  draws each piece with its line helper: vertical distance to the infinite line through the two
+  points, columns floor(start) .. ceil(end) - 1. Host-side NumPy (float64) at trace time.
+  """
+  c0, c1 = 2.0 * w / 28, w - 3.0
+  a, b = float(seg_len), float(amp)
+  tables = []
+  for rise in range(-5, 5):
+    theta = np.arctan(rise / (c1 - c0))
+    d = (c1 - c0) / np.cos(theta)
+    pts = [(0.0, 0.0)]
+    r_i = 0.0
+    for i in range(int((d - a) // (2 * a)) + 1):
+      r_i = (-1) ** i * b
+      pts.append(((2 * i + 1) * a, r_i))
+    max_c = (2 * a) * (d // (2 * a))
+    if d != max_c:
+      pts.append((d, r_i / (2 * (d - max_c))))
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    cs, rs = rot @ np.array(pts).T
+    cs = cs + c0
+    segs = []
+    for i in range(1, len(cs)):
+      if cs[i] == cs[i - 1]:
+        continue  # the helper returns an empty line
+      slope = (rs[i] - rs[i - 1]) / (cs[i] - cs[i - 1])
+      segs.append((cs[i - 1], slope, rs[i - 1], np.floor(cs[i - 1]), np.ceil(cs[i])))
+    tables.append(segs)
+  n = max(len(t) for t in tables)
+  out = np.zeros((len(tables), n, 5), np.float64)
+  for k, t in enumerate(tables):
+    out[k, :len(t)] = t
+    out[k, len(t):, 3:] = 0.0  # empty column range: padding draws nothing
+  return out
+
+
+def _zigzag(key, x, p):
+  """Faithful MNIST-C zigzag (``_zigzag_segments``): r0 uniform in [0, H-1), rise uniform in
+  [-5, 5); pieces are summed with clipping. Its vertical-distance profile makes the 45-degree
+  pieces thinner than perpendicular distance would (``_zigzag_intended``)."""
+  seg_len, amp = p
+  h, w = x.shape[:2]
+  k1, k2 = jax.random.split(key)
+  r0 = jax.random.randint(k1, (), 0, h - 1).astype(jnp.float32)
+  rise = jax.random.randint(k2, (), -5, 5)
+  segs = jnp.asarray(_zigzag_segments(w, seg_len, amp), jnp.float32)[rise + 5]
+  cols = jnp.arange(w, dtype=jnp.float32)[None, None, :]
+  rows = jnp.arange(h, dtype=jnp.float32)[None, :, None]
+  c_start, slope, r_start, lo, hi = (segs[:, i, None, None] for i in range(5))
+  d = jnp.abs(rows - (slope * (cols - c_start) + r_start + r0))
+  inside = (cols >= lo) & (cols < hi)
+  lines = jnp.where(inside, _line_intensity(d), 0.0).sum(axis=0)
+  return jnp.clip(x + lines[..., None], 0, 1)
 
 
 def _segment_distance(px, py, ax, ay, bx, by):
@@ -151,7 +242,9 @@ def _segment_distance(px, py, ax, ay, bx, by):
   return jnp.hypot(px - (ax + t * vx), py - (ay + t * vy))
 
 
-def _zigzag(key, x, p):
+def _zigzag_intended(key, x, p):
+  """Zig-zag polyline of segment length a and peak-to-peak amplitude b along a random line,
+  rendered with the perpendicular distance to each segment (uniform stroke width)."""
   seg_len, amp = p
   h, w = x.shape[:2]
   k1, k2 = jax.random.split(key)
@@ -211,7 +304,11 @@ _PER_IMAGE = {
     'dotted_line': _dotted_line, 'zigzag': _zigzag,
 }
 
-CORRUPTIONS = {name: make_jit_corruption(name, fn, (PARAMS[name],)) for name, fn in _PER_IMAGE.items()}
+_INTENDED = {'glass_blur': _glass_intended, 'dotted_line': _dotted_line_intended,
+             'zigzag': _zigzag_intended}
+
+CORRUPTIONS = {name: make_jit_corruption(name, fn, (PARAMS[name],), intended=_INTENDED.get(name))
+               for name, fn in _PER_IMAGE.items()}
 CORRUPTIONS['canny_edges'] = make_host_corruption('canny_edges', _canny_host, (PARAMS['canny_edges'],))
 CORRUPTIONS = {name: CORRUPTIONS[name] for name in ORDER}
 IS_JITTABLE = {name: fn.jittable for name, fn in CORRUPTIONS.items()}

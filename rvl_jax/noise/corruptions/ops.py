@@ -207,8 +207,8 @@ def clipped_zoom(img, factor: float):
 
 
 @functools.lru_cache(maxsize=None)
-def box_resample_matrix(n_in: int, n_out: int) -> np.ndarray:
-  """(n_out, n_in) weights of PIL's ``resize(..., BOX)`` along one axis."""
+def _box_weights(n_in: int, n_out: int) -> np.ndarray:
+  """(n_out, n_in) float64 weights of PIL's ``resize(..., BOX)`` along one axis."""
   scale = n_in / n_out
   fscale = max(scale, 1.0)
   support = 0.5 * fscale
@@ -224,7 +224,37 @@ def box_resample_matrix(n_in: int, n_out: int) -> np.ndarray:
     s = m[i].sum()
     if s > 0:
       m[i] /= s
-  return m.astype(np.float32)
+  return m
+
+
+def box_resample_matrix(n_in: int, n_out: int) -> np.ndarray:
+  """(n_out, n_in) weights of PIL's ``resize(..., BOX)`` along one axis (float32)."""
+  return _box_weights(n_in, n_out).astype(np.float32)
+
+
+_PIL_PRECISION_BITS = 22  # Pillow's 8-bit resampling: 32 - 8 - 2 fractional bits
+
+
+def resize_box_u8(img_u8, out_h: int, out_w: int):
+  """PIL's ``Image.resize((out_w, out_h), BOX)`` of an 8-bit image, bit-exact.
+
+  Pillow rounds every normalised weight to 22-bit fixed point, accumulates integer products
+  from a rounding offset of 2**21, shifts and clips to uint8, horizontally first and then
+  vertically (the intermediate image is uint8 too). ``img_u8``: integer-valued (H, W, C) in
+  0..255; returns int32 values in 0..255.
+  """
+  h, w = img_u8.shape[:2]
+  one = 1 << _PIL_PRECISION_BITS
+
+  def fixed(n_in, n_out):
+    return jnp.asarray(np.floor(0.5 + _box_weights(n_in, n_out) * one).astype(np.int32))
+
+  def shift_clip(acc):
+    return jnp.clip((acc + (one >> 1)) >> _PIL_PRECISION_BITS, 0, 255)
+
+  x = jnp.asarray(img_u8, jnp.int32)
+  x = shift_clip(jnp.einsum('jw,hwc->hjc', fixed(w, out_w), x))
+  return shift_clip(jnp.einsum('ih,hjc->ijc', fixed(h, out_h), x))
 
 
 def resize_box(img, out_h: int, out_w: int):
@@ -345,37 +375,52 @@ def motion_blur(img, key_or_angle, radius: int, sigma: float, angle_range=(-45.0
   return acc
 
 
-def glass_swaps(img_u8, key, d: int, iters: int, swap_prob: float = 1.0):
+def glass_swaps(img_u8, key, d: int, iters: int, swap_prob: float = 1.0, copy: bool = False):
   """The sequential local pixel shuffle of glass blur (exact loop order, ``lax.fori_loop``).
 
-  For h from H-d down to d+1, w from W-d down to d+1 (descending), swap (h, w) with
-  (h+dy, w+dx), dx, dy uniform integers in [-d, d-1]; with ``swap_prob`` < 1 each swap happens
-  only with that probability (MNIST-C).
+  For h from H-d down to d+1, w from W-d down to d+1 (descending), the pixel (h, w) is
+  exchanged with (h+dy, w+dx), dx, dy uniform integers in [-d, d-1]; with ``swap_prob`` < 1
+  each exchange happens only with that probability (MNIST-C). See ``glass_shuffle`` for
+  ``copy``.
   """
-  h, w, c = img_u8.shape
-  hs = np.arange(h - d, d, -1)
-  ws = np.arange(w - d, d, -1)
-  hh, ww = np.meshgrid(hs, ws, indexing='ij')
-  hh = jnp.asarray(np.tile(hh.reshape(-1), iters), jnp.int32)
-  ww = jnp.asarray(np.tile(ww.reshape(-1), iters), jnp.int32)
-  n = hh.shape[0]
+  h, w, _ = img_u8.shape
+  n = iters * max(h - 2 * d, 0) * max(w - 2 * d, 0)
   if n == 0:
     return img_u8
   k1, k2 = jax.random.split(key)
   off = jax.random.randint(k1, (n, 2), -d, d)
   do = jax.random.uniform(k2, (n,)) < swap_prob
-  flat = img_u8.reshape(h * w, c)
+  return glass_shuffle(img_u8, off, do, d, iters, copy=copy)
+
+
+def glass_shuffle(img, offsets, do, d: int, iters: int, copy: bool = False):
+  """Glass blur's pixel loop with given random draws: ``offsets[t] = (dy, dx)`` and ``do[t]``
+  (whether step t acts) for the t-th position of the loop order of ``glass_swaps``.
+
+  ``copy=False`` swaps the two pixels. ``copy=True`` is what ImageNet-C's code does to an
+  (H, W, 3) array: ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` evaluates the right side to two
+  NumPy views, so the first assignment overwrites (h, w) with (h', w') and the second writes
+  (h', w') back onto itself: (h, w) receives a copy and (h', w') keeps its value.
+  """
+  h, w, c = img.shape
+  hs = np.arange(h - d, d, -1)
+  ws = np.arange(w - d, d, -1)
+  hh, ww = np.meshgrid(hs, ws, indexing='ij')
+  hh = jnp.asarray(np.tile(hh.reshape(-1), iters), jnp.int32)
+  ww = jnp.asarray(np.tile(ww.reshape(-1), iters), jnp.int32)
+  flat = img.reshape(h * w, c)
   src = hh * w + ww
-  dst = (hh + off[:, 0]) * w + (ww + off[:, 1])
+  dst = (hh + offsets[:, 0]) * w + (ww + offsets[:, 1])
 
   def body(t, f):
     a = f[src[t]]
     b = f[dst[t]]
-    a2 = jnp.where(do[t], b, a)
-    b2 = jnp.where(do[t], a, b)
-    return f.at[src[t]].set(a2).at[dst[t]].set(b2)
+    f = f.at[src[t]].set(jnp.where(do[t], b, a))
+    if copy:
+      return f
+    return f.at[dst[t]].set(jnp.where(do[t], a, b))
 
-  return jax.lax.fori_loop(0, n, body, flat).reshape(h, w, c)
+  return jax.lax.fori_loop(0, hh.shape[0], body, flat).reshape(h, w, c)
 
 
 def poisson_small(key, lam, lam_max: float):
