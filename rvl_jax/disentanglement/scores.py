@@ -382,21 +382,18 @@ def _dci_estimator(estimator: str, n_estimators: int, max_depth: int, learning_r
 def _hist_gbt_importance(model, num_codes: int) -> np.ndarray:
   """Gain importance of a fitted HistGradientBoostingClassifier (it has no feature_importances_).
 
-  Per tree, the loss reductions of its splits summed per feature and normalised to sum 1, then
-  averaged over trees - the same bookkeeping as GradientBoostingClassifier.feature_importances_,
-  with the gradient-boosting split gain in place of the squared-error impurity decrease.
+  The loss reductions of all splits, summed per feature over every tree and normalised to sum 1 -
+  the bookkeeping of GradientBoostingClassifier.feature_importances_ (raw impurity decreases
+  averaged over trees, then normalised), with the gradient-boosting split gain in place of the
+  squared-error impurity decrease.
   """
   total = np.zeros(num_codes)
-  count = 0
   for stage in model._predictors:  # pylint: disable=protected-access
     for predictor in stage:
       nodes = predictor.nodes[~predictor.nodes['is_leaf'].astype(bool)]
-      per = np.bincount(nodes['feature_idx'], weights=np.maximum(nodes['gain'], 0.0),
-                        minlength=num_codes).astype(np.float64)
-      if per.sum() > 0:
-        total += per / per.sum()
-        count += 1
-  return total / total.sum() if count and total.sum() > 0 else total
+      total += np.bincount(nodes['feature_idx'], weights=np.maximum(nodes['gain'], 0.0),
+                           minlength=num_codes)
+  return total / total.sum() if total.sum() > 0 else total
 
 
 def _dci_fit_factor(estimator: str, z, y, zt, yt, seed, n_estimators, max_depth, learning_rate,
