@@ -2,6 +2,7 @@
 
     python -m experiments.benchmarks.metrics_speed [--scale=1.0] [--metrics=mig,dci]
         [--representation=moments|linear] [--dci_trees=100] [--seed=0] [--out=FILE.json]
+    python -m experiments.benchmarks.metrics_speed --dci_compare [--scale=1.0] [--repeats=1]
 
 Representation: a 10-dimensional jit-compiled JAX function of procedural dSprites images
 ('moments': mass, centroid, second and third image moments; 'linear': a fixed random projection
@@ -9,6 +10,13 @@ followed by tanh). Per metric the script prints the time spent rendering images 
 the representation, and in the metric itself (estimators, classifiers), plus the score. A baseline
 row measured in the same run compares the vectorised mutual-information matrix (MIG/Modularity)
 with scikit-learn's pairwise `mutual_info_score` on the same 100,000 points.
+
+``--dci_compare`` times DCI alone on the image-free oracle representations of the dSprites factor
+grid (`rvl_jax.disentanglement.oracle`, identity and a random rotation) at the DCI sample counts:
+the reference estimator fitted one factor after another (n_jobs=1, the previous behaviour) and
+with the factors in parallel (n_jobs=--dci_jobs), alternating in each repeat, the same codes for
+both; it prints the same-run ratio and every score to all digits (they must be identical), then the
+histogram estimator's time and scores next to the reference's.
 """
 
 from __future__ import annotations
@@ -35,6 +43,58 @@ _DCI_TREES = flags.DEFINE_integer('dci_trees', 100, 'Trees per GBT in DCI (100 =
 _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed.')
 _BATCH = flags.DEFINE_integer('representation_batch_size', 1024, 'Images per representation call.')
 _OUT = flags.DEFINE_string('out', None, 'Optional JSON file for the measured numbers.')
+_DCI_COMPARE = flags.DEFINE_bool('dci_compare', False, 'Only compare DCI estimators / n_jobs.')
+_DCI_JOBS = flags.DEFINE_integer('dci_jobs', 2, 'Parallel factor fits in --dci_compare.')
+_REPEATS = flags.DEFINE_integer('repeats', 1, 'Alternating rounds in --dci_compare.')
+
+_DCI_KEYS = ('disentanglement', 'completeness', 'informativeness_train', 'informativeness_test')
+
+
+def dci_compare() -> dict:
+  """Sequential vs parallel reference DCI (same codes, same run) and the histogram estimator."""
+  from rvl_jax.disentanglement import oracle
+  from rvl_jax.disentanglement import scores
+  counts = dm.scaled_counts(_SCALE.value, metrics=['dci'])['dci']
+  grid = oracle.FactorGrid()
+  rng = np.random.default_rng(_SEED.value)
+  f_train = grid.sample_factors(rng, counts['num_train'])
+  f_test = grid.sample_factors(rng, counts['num_test'])
+  print(f"DCI on the dSprites oracles: {counts['num_train']} train / {counts['num_test']} test "
+        f"points, {_DCI_TREES.value} trees, cpu count {os.cpu_count()}, key {_SEED.value}")
+  scores.dci(np.eye(10)[np.arange(60) % 10], np.arange(60)[:, None] % 3, n_estimators=2)  # warm-up
+  out = {}
+  for row, rot in (('identity', None), ('rotation', oracle.random_rotation(5, 0))):
+    rep = oracle.oracle_representation(grid, rotation=rot)
+    z, zt = rep(grid.images_from_factors(f_train)), rep(grid.images_from_factors(f_test))
+
+    def run(**kw):
+      t = time.perf_counter()
+      res = scores.dci(z, f_train, zt, f_test, n_estimators=_DCI_TREES.value, key=_SEED.value,
+                       **kw)
+      return time.perf_counter() - t, res
+
+    times = {'sequential': [], 'parallel': []}
+    results = {}
+    for _ in range(_REPEATS.value):
+      for name, jobs in (('sequential', 1), ('parallel', _DCI_JOBS.value)):
+        t, results[name] = run(n_jobs=jobs)
+        times[name].append(t)
+    t_hist, hist = run(n_jobs=_DCI_JOBS.value, estimator='hist_gbt')
+    seq, par = results['sequential'], results['parallel']
+    identical = (all(seq[k] == par[k] for k in _DCI_KEYS)
+                 and np.array_equal(seq['importance'], par['importance']))
+    t_seq, t_par = float(np.median(times['sequential'])), float(np.median(times['parallel']))
+    print(f"{row:<9} reference GBT: sequential {t_seq:8.1f} s, {_DCI_JOBS.value} parallel fits "
+          f"{t_par:8.1f} s -> {t_seq / t_par:.2f}x; identical: {identical}")
+    for k in _DCI_KEYS:
+      print(f"{'':<9}   {k:<22} sequential {100 * seq[k]!r:<22} parallel {100 * par[k]!r:<22} "
+            f"hist_gbt {100 * hist[k]:.2f}")
+    print(f"{'':<9} hist_gbt (approximate estimator): {t_hist:8.1f} s")
+    out[row] = {'sequential_s': times['sequential'], 'parallel_s': times['parallel'],
+                'hist_gbt_s': t_hist, 'identical': identical,
+                'reference': {k: 100 * seq[k] for k in _DCI_KEYS},
+                'hist_gbt': {k: 100 * hist[k] for k in _DCI_KEYS}}
+  return {'dci_compare': out, 'counts': counts, 'trees': _DCI_TREES.value, 'jobs': _DCI_JOBS.value}
 
 
 def moments_representation(image_size: int = 64):
@@ -88,6 +148,12 @@ def mi_baseline(codes: np.ndarray, factors: np.ndarray) -> dict[str, float]:
 
 def main(argv):
   del argv
+  if _DCI_COMPARE.value:
+    res = dci_compare()
+    if _OUT.value:
+      from rvl_jax.core import io as rio
+      rio.write_json(_OUT.value, res)
+    return
   data = dsprites.ProceduralDSprites()
   fn = (moments_representation() if _REPR.value == 'moments'
         else linear_representation(_SEED.value))

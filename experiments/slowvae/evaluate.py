@@ -1,7 +1,8 @@
 """Score a trained run with every disentanglement metric of SlowVAE spec 6 and write the results.
 
     python -m experiments.slowvae.evaluate --workdir=RUN [--scale=1.0] [--metrics=mcc,mig]
-        [--seed=0] [--dci_trees=100] [--loader=rvl_jax.slowvae:load_representation]
+        [--seed=0] [--dci_trees=100] [--dci_estimator=gbt|hist_gbt]
+        [--loader=rvl_jax.slowvae:load_representation]
 
 The run is loaded with ``rvl_jax.slowvae.load_representation(workdir) -> (representation_fn,
 dataset)`` (or any ``module:function`` given by --loader with the same contract). Sample counts
@@ -137,6 +138,9 @@ _SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample co
 _METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
 _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed for the metric samples.')
 _DCI_TREES = flags.DEFINE_integer('dci_trees', 100, 'Trees per GBT in DCI (100 = reference).')
+_DCI_ESTIMATOR = flags.DEFINE_enum('dci_estimator', 'gbt', ['gbt', 'hist_gbt'],
+                                   "DCI classifier: 'gbt' (reference) or 'hist_gbt' (faster, "
+                                   'approximate scores).')
 _LOADER = flags.DEFINE_string('loader', DEFAULT_LOADER, "'module:function' returning "
                               '(representation_fn, dataset) for a workdir.')
 
@@ -145,7 +149,8 @@ def main(argv):
   del argv
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required')
-  options = {'dci': {'n_estimators': _DCI_TREES.value}} if _DCI_TREES.value != 100 else None
+  dci = {'n_estimators': _DCI_TREES.value, 'estimator': _DCI_ESTIMATOR.value}
+  options = {'dci': dci} if dci != {'n_estimators': 100, 'estimator': 'gbt'} else None
   flat = evaluate_run(_WORKDIR.value, loader=_LOADER.value, key=_SEED.value,
                       metrics=_METRICS.value, scale=_SCALE.value, options=options)
   for k in sorted(flat):
