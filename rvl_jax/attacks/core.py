@@ -364,6 +364,71 @@ def check_inputs(x, y) -> Tuple[jax.Array, jax.Array]:
   return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
 
 
+NORMS = ("l0", "l1", "l2", "linf")
+
+
+def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
+                      supported_norms: Tuple[str, ...] = ("l2", "linf"), targets=None,
+                      targeted: bool = False):
+  """Validates the common arguments of a public attack entry point.
+
+  Checks, each with an error naming the argument, what was expected and what was received:
+  ``x`` (N, H, W, C) floating in [0, 1]; ``y`` (N,) integer; ``norm`` one of
+  ``supported_norms``; ``eps`` (a scalar or a 1-D list of radii, ``None`` for minimal-norm
+  attacks) finite and >= 0; ``logits_fn`` maps ``x`` to (N, K) logits with K >= 2 (checked
+  abstractly with :func:`jax.eval_shape`, no computation); for ``targeted=True`` ``targets``
+  (N,) integer labels in [0, K).
+
+  Every radius is the true Lp norm of the whole perturbation (L2: Euclidean norm over all
+  pixels and channels), never a per-pixel RMS value.
+
+  Returns:
+    ``(x, y, eps, targets)``: x float32 and y int32 jax arrays, eps a float32 numpy array of
+    shape () or (E,) (``None`` if not given), targets an int32 jax array or ``None``.
+  """
+  x, y = check_inputs(x, y)
+  validation.check_in_choices("norm", norm, tuple(supported_norms))
+  if eps is not None:
+    arr = np.asarray(eps, dtype=np.float64)
+    if arr.ndim > 1 or arr.size == 0:
+      raise ValueError(f"argument 'eps': expected a scalar or a non-empty 1-D list of radii, "
+                       f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+      raise ValueError(f"argument 'eps': expected finite radii >= 0, got {arr.tolist()}")
+    eps = arr.astype(np.float32)
+  try:
+    out = jax.eval_shape(logits_fn, jax.ShapeDtypeStruct(x.shape, x.dtype))
+  except Exception as e:
+    raise ValueError(f"argument 'logits_fn': expected a function mapping x of shape "
+                     f"{tuple(x.shape)} to (N, K) logits; calling it failed: {e}") from e
+  shape = tuple(getattr(out, "shape", ()))
+  if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] < 2:
+    raise ValueError(f"argument 'logits_fn': expected output shape (N, K) = "
+                     f"({x.shape[0]}, K >= 2) for x of shape {tuple(x.shape)}, got {shape}")
+  if targeted and targets is None:
+    raise ValueError("argument 'targets': expected (N,) target labels for a targeted attack, "
+                     "got None")
+  if targets is not None:
+    validation.check_array("targets", targets, shape=(x.shape[0],), dtype="integer",
+                           value_range=(0, shape[1] - 1))
+    targets = jnp.asarray(targets, jnp.int32)
+  return x, y, eps, targets
+
+
+def foolbox1_to_true(eps, norm: str, shape) -> float:
+  """Converts a Foolbox 1.x radius into the true Lp radius used everywhere in this package.
+
+  Foolbox 1.x (used by the ABS paper, Schott et al. 2019, Sec. 5) measures L2 perturbations as
+  root-mean-square values, sqrt(mean(delta^2)); the true L2 norm of an image with D = prod(shape)
+  entries is sqrt(D) times that (28 on MNIST). L-inf (and L0) radii are the same in both.
+  ``shape`` is the shape of one input (H, W, C).
+  """
+  validation.check_in_choices("norm", norm, NORMS)
+  if norm == "l2":
+    return float(eps) * float(np.sqrt(np.prod(shape)))
+  return float(eps)
+
+
 def static_jit(fn, static_argnames):
   """jax.jit with the given static arguments (logits functions are hashed by identity)."""
   return jax.jit(fn, static_argnames=static_argnames)
