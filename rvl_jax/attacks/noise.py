@@ -116,7 +116,6 @@ def blended_uniform_noise_tracker(logits_fn, tr: Tracker, key, *, max_noise_draw
   Returns (tracker, start (N, ...), found (N,)).
   """
   x0 = tr.x0
-  n = x0.shape[0]
 
   def cond_noise(s):
     i, _, found, _, _ = s

@@ -14,7 +14,6 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rvl_jax.attacks import core, gradient
 from rvl_jax.attacks.core import LogitsFn, Tracker, _per_sample
