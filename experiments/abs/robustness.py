@@ -29,6 +29,61 @@ from rvl_jax.core import io as rio
 from rvl_jax.data import mnist
 
 ABS_MODELS = ("abs", "binary_abs")
+DIFFERENTIABLE = ("cnn", "binary_cnn", "madry")  # models with true (or STE) gradients
+
+
+def applicable(name: str, key: str) -> bool:
+  """Whether attack ``key`` applies to model ``name`` (as suite.applicable, by model name)."""
+  kind = suite.ATTACKS[key][1]
+  if kind == "grad":
+    return name in DIFFERENTIABLE
+  if kind == "abs":
+    return name in ABS_MODELS
+  return True
+
+
+def attack_plan(config, name: str) -> Dict[str, dict]:
+  """The attacks (key -> parameters) model ``name`` gets under ``config``."""
+  attacks = config.abs_attacks if name in ABS_MODELS else config.attacks
+  return {k: dict(v) for k, v in dict(attacks).items()
+          if applicable(name, k)
+          and (not k.endswith("_ge") or (name in config.ge_models and k in config.ge_attacks))}
+
+
+def budget_table(plans) -> str:
+  """Markdown: every attack's parameters and the columns that got a different budget."""
+  keys = sorted({k for p in plans.values() for k in p}, key=list(suite.ATTACKS).index)
+  lines = ["| attack | budget (parameters; defaults otherwise) | columns | different |",
+           "|---|---|---|---|"]
+  for k in keys:
+    runs = {m: p[k] for m, p in plans.items() if k in p}
+    common = max(runs.values(), key=lambda b: sum(v == b for v in runs.values()))
+    other = [f"{m}: {b}" for m, b in runs.items() if b != common]
+    missing = [m for m in plans if k not in plans[m] and applicable(m, k)]
+    other += [f"{m}: not run" for m in missing]
+    lines.append(f"| {k} | {common or 'defaults'} | {', '.join(runs)} | "
+                 f"{'; '.join(other) or '–'} |")
+  return "\n".join(lines)
+
+
+def autoattack_accuracy(config, model: suite.Model, x, y, key) -> Dict[str, float]:
+  """Robust accuracy under AutoAttack at the Table-1 radii (L2 1.5, L-inf 0.3).
+
+  Calls ``rvl_jax.attacks.autoattack.autoattack(logits_fn, x, y, key, *, norm, eps, version)
+  -> (x_adv, robust (N,) bool)`` in chunks of ``model.batch_size`` images.
+  """
+  from rvl_jax.attacks import autoattack as aa  # available once the AutoAttack module is merged
+  out = {}
+  for j, metric in enumerate(("l2", "linf")):
+    robust = []
+    for c, start in enumerate(range(0, len(y), model.batch_size)):
+      sl = slice(start, start + model.batch_size)
+      _, r = aa.autoattack(model.logits_fn, jnp.asarray(x[sl]), jnp.asarray(y[sl]),
+                           jax.random.fold_in(jax.random.fold_in(key, j), c), norm=metric,
+                           eps=evaluate.EPSILONS[metric], version=config.autoattack_version)
+      robust.append(np.asarray(r))
+    out[metric] = float(np.mean(np.concatenate(robust)))
+  return out
 
 
 def _log(msg):
@@ -261,15 +316,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if unknown:
     raise ValueError(f"argument 'config.recompute_attacks': {sorted(unknown)} are not in "
                      f"config.attacks or config.abs_attacks")
-  per_model, clean_acc, verify_stats = {}, {}, {}
+  per_model, clean_acc, verify_stats, plans, aa_rows = {}, {}, {}, {}, {}
   for i, name in enumerate(config.models):
     is_abs = name in ABS_MODELS
     n = min(config.abs_num_images, len(y)) if is_abs else len(y)
     xs, ys = x[:n], y[:n]
     path = os.path.join(dist_dir, f"{name}.npz")
-    attacks = dict(config.abs_attacks if is_abs else config.attacks)
-    attacks = {k: dict(v) for k, v in attacks.items()
-               if not k.endswith("_ge") or (name in config.ge_models and k in config.ge_attacks)}
+    attacks = attack_plan(config, name)
+    plans[name] = attacks
 
     def run(selected, model, i=i, xs=xs, ys=ys, n=n, name=name, is_abs=is_abs):
       dirs = get_directions(n) if "transfer" in selected else {}
@@ -313,18 +367,39 @@ def train_and_evaluate(config, workdir: str) -> dict:
     clean_acc[name] = float(np.mean(pred == ys))
     per_model[name] = records
     results[f"images/{name}"] = n
+    if config.get("autoattack", False) and name in DIFFERENTIABLE:
+      aa_path = os.path.join(dist_dir, f"autoattack_{name}.json")
+      if os.path.exists(aa_path):
+        acc = rio.read_json(aa_path)
+      else:
+        t0 = time.time()
+        acc = autoattack_accuracy(config, get_model(name), xs, ys, jax.random.fold_in(key, 1000 + i))
+        acc["seconds"] = time.time() - t0
+        rio.write_json(aa_path, acc)
+      _log(f"[{name}] AutoAttack ({config.autoattack_version}) robust accuracy: {acc}")
+      for metric in ("l2", "linf"):
+        aa_rows.setdefault(metric, {}).setdefault(
+            f"AutoAttack ({config.autoattack_version})", {})[name] = acc[metric]
 
   by_metric = {name: suite.distances_by_metric(recs) for name, recs in per_model.items()}
-  md, summary = evaluate.table1(by_metric, clean_acc, models=list(config.models))
-  claims = evaluate.qualitative_claims(summary)
+  md, summary = evaluate.table1(by_metric, clean_acc, models=list(config.models),
+                                robust_accuracy_rows=aa_rows)
+  attack_metrics = {k: v[0] for k, v in suite.ATTACKS.items()}
+  claims, unequal = evaluate.claims_with_budgets(summary, plans, applicable, attack_metrics)
   scale = (f"Scale: {len(y)} held-out images ({data.source}) for the CNN/NN/Madry columns, "
            f"{min(config.abs_num_images, len(y))} for the ABS columns "
            f"(ABS queries with n_iter={config.abs_query_n_iter}, adversarials re-verified "
-           f"with n_iter={config.abs_verify_n_iter}). Attack lists/budgets: config.")
-  md = md + "\n\n" + scale
+           f"with n_iter={config.abs_verify_n_iter}).")
+  claim_lines = [f"* {c}: **{v}**" + (f" (with these unequal budgets it would be {unequal[c]['would_be']};"
+                                      f" {'; '.join(unequal[c]['differences'])})"
+                                      if c in unequal else "")
+                 for c, v in claims.items()]
+  md = (md + "\n\n" + scale + "\n\nAttack budgets per column:\n\n" + budget_table(plans)
+        + "\n\nQualitative claims of the paper (UNEQUAL: the columns compared did not get the "
+        "same attacks and budgets):\n\n" + "\n".join(claim_lines))
   rio.write_json(os.path.join(workdir, "table1.json"),
-                 {"summary": summary, "claims": claims, "verify": verify_stats,
-                  "clean_accuracy": clean_acc})
+                 {"summary": summary, "claims": claims, "claims_unequal": unequal,
+                  "budgets": plans, "verify": verify_stats, "clean_accuracy": clean_acc})
   with rio.atomic_write(os.path.join(workdir, "table1.md"), "w") as f:
     f.write(md + "\n")
 

@@ -137,7 +137,7 @@ def boundary(logits_fn: LogitsFn, x, y, key, *, iterations: int = 5000, candidat
              init_noise_draws: int = 1000, init_blend_steps: int = 1000,
              binary: bool = False) -> Tracker:
   """Boundary attack (L2, decision-based). Returns the tracker (use ``dist['l2']``)."""
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", supported_norms=("l2",))
   return _boundary(logits_fn, x, y, key, iterations=int(iterations), candidates=int(candidates),
                    spherical_step=float(spherical_step), source_step=float(source_step),
                    step_adaptation=bool(step_adaptation), stats_every=int(stats_every),

@@ -16,6 +16,7 @@ decision, is unchanged and the distance shrinks.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, Optional, Tuple
 
 import flax
@@ -111,9 +112,12 @@ class Tracker:
     best: metric -> (N, H, W, C) closest adversarial seen (the clean input while none).
     dist: metric -> (N,) its distance (0 if the clean input is misclassified, +inf if none).
     queries: (N,) int32 number of model queries made for each sample.
-    clean_correct: (N,) bool, whether the clean input is classified correctly.
+    clean_correct: (N,) bool, whether the clean input still needs attacking (untargeted:
+      classified correctly; targeted: not yet classified as its target).
     binary: static, post-process adversarials for binarized models.
     threshold: static, the binarization threshold.
+    targets: (N,) int32 target labels of a targeted attack (adversarial = classified as the
+      target), or None for untargeted misclassification.
   """
   x0: jax.Array
   y: jax.Array
@@ -123,6 +127,11 @@ class Tracker:
   clean_correct: jax.Array
   binary: bool = flax.struct.field(pytree_node=False, default=False)
   threshold: float = flax.struct.field(pytree_node=False, default=0.5)
+  targets: Optional[jax.Array] = None
+
+  def adversarial(self, logits: jax.Array) -> jax.Array:
+    """(N,) whether ``logits`` meet this tracker's criterion (untargeted or targeted)."""
+    return is_adversarial(logits, self.y, self.targets)
 
   def success(self, metric: str) -> jax.Array:
     return jnp.isfinite(self.dist[metric])
@@ -132,21 +141,27 @@ class Tracker:
     return jnp.isfinite(self.dist["l2"])
 
 
-def is_adversarial(logits: jax.Array, y: jax.Array) -> jax.Array:
+def is_adversarial(logits: jax.Array, y: jax.Array,
+                   targets: Optional[jax.Array] = None) -> jax.Array:
+  """Untargeted: argmax != y. Targeted (``targets`` given): argmax == targets."""
+  if targets is not None:
+    return jnp.argmax(logits, axis=-1) == targets
   return jnp.argmax(logits, axis=-1) != y
 
 
 def init_tracker(logits_fn: LogitsFn, x0: jax.Array, y: jax.Array, *, binary: bool = False,
-                 threshold: float = 0.5) -> Tracker:
-  """Queries the clean inputs; misclassified samples start (and stay) at distance 0."""
+                 threshold: float = 0.5, targets: Optional[jax.Array] = None) -> Tracker:
+  """Queries the clean inputs; samples already adversarial start (and stay) at distance 0."""
   logits = logits_fn(x0)
-  mis = is_adversarial(logits, y)
+  if targets is not None:
+    targets = jnp.asarray(targets, jnp.int32)
+  mis = is_adversarial(logits, y, targets)
   inf = jnp.full((x0.shape[0],), jnp.inf, jnp.float32)
   dist = {m: jnp.where(mis, 0.0, inf) for m in METRICS}
   best = {m: x0 for m in METRICS}
   return Tracker(x0=x0, y=y.astype(jnp.int32), best=best, dist=dist,
                  queries=jnp.ones((x0.shape[0],), jnp.int32), clean_correct=~mis,
-                 binary=binary, threshold=threshold)
+                 binary=binary, threshold=threshold, targets=targets)
 
 
 def update(tr: Tracker, cand: jax.Array, adv: jax.Array,
@@ -170,8 +185,22 @@ def query(tr: Tracker, logits_fn: LogitsFn, cand: jax.Array,
           active: Optional[jax.Array] = None) -> Tuple[Tracker, jax.Array, jax.Array]:
   """Classifies candidates, updates the tracker; returns (tracker, adversarial flags, logits)."""
   logits = logits_fn(cand)
-  adv = is_adversarial(logits, tr.y)
+  adv = tr.adversarial(logits)
   return update(tr, cand, adv, active), adv, logits
+
+
+def merge_leading(tr: Tracker) -> Tracker:
+  """Per-sample minimum over the leading axis of a stacked (e.g. vmapped) tracker."""
+  best, dist = {}, {}
+  for m in METRICS:
+    i = jnp.argmin(tr.dist[m], axis=0)
+    dist[m] = jnp.take_along_axis(tr.dist[m], i[None], axis=0)[0]
+    idx = i.reshape((1,) + i.shape + (1,) * (tr.best[m].ndim - 2))
+    best[m] = jnp.take_along_axis(tr.best[m], idx, axis=0)[0]
+  first = lambda a: None if a is None else a[0]
+  return tr.replace(x0=tr.x0[0], y=tr.y[0], best=best, dist=dist,
+                    queries=jnp.sum(tr.queries, axis=0), clean_correct=tr.clean_correct[0],
+                    targets=first(tr.targets))
 
 
 def merge(trackers) -> Tracker:
@@ -190,10 +219,10 @@ def merge(trackers) -> Tracker:
 
 def tile_tracker(tr: Tracker, reps: int) -> Tracker:
   """Repeats every sample ``reps`` times along the batch axis (for parallel restarts)."""
-  rep = lambda a: jnp.concatenate([a] * reps, axis=0)
+  rep = lambda a: None if a is None else jnp.concatenate([a] * reps, axis=0)
   return tr.replace(x0=rep(tr.x0), y=rep(tr.y), best={m: rep(v) for m, v in tr.best.items()},
                     dist={m: rep(v) for m, v in tr.dist.items()}, queries=rep(tr.queries),
-                    clean_correct=rep(tr.clean_correct))
+                    clean_correct=rep(tr.clean_correct), targets=rep(tr.targets))
 
 
 def untile_min(tr: Tracker, reps: int) -> Tracker:
@@ -201,10 +230,10 @@ def untile_min(tr: Tracker, reps: int) -> Tracker:
   n = tr.x0.shape[0] // reps
   parts = []
   for r in range(reps):
-    sl = lambda a: a[r * n:(r + 1) * n]
+    sl = lambda a: None if a is None else a[r * n:(r + 1) * n]
     parts.append(tr.replace(x0=sl(tr.x0), y=sl(tr.y), best={m: sl(v) for m, v in tr.best.items()},
                             dist={m: sl(v) for m, v in tr.dist.items()}, queries=sl(tr.queries),
-                            clean_correct=sl(tr.clean_correct)))
+                            clean_correct=sl(tr.clean_correct), targets=sl(tr.targets)))
   return merge(parts)
 
 
@@ -362,6 +391,80 @@ def check_inputs(x, y) -> Tuple[jax.Array, jax.Array]:
   validation.check_array("x", x, ndim=4, dtype="floating", value_range=BOUNDS)
   validation.check_array("y", y, shape=(x.shape[0],), dtype="integer")
   return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
+
+
+NORMS = ("l0", "l1", "l2", "linf")
+
+
+@functools.lru_cache(maxsize=256)
+def _output_shape(logits_fn: LogitsFn, x_shape) -> tuple:
+  """Output shape of ``logits_fn`` on float32 inputs of ``x_shape`` (abstract evaluation)."""
+  try:
+    out = jax.eval_shape(logits_fn, jax.ShapeDtypeStruct(x_shape, jnp.float32))
+  except Exception as e:
+    raise ValueError(f"argument 'logits_fn': expected a function mapping x of shape "
+                     f"{x_shape} to (N, K) logits; calling it failed: {e}") from e
+  return tuple(getattr(out, "shape", ()))
+
+
+def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
+                      supported_norms: Tuple[str, ...] = ("l2", "linf"), targets=None,
+                      targeted: bool = False):
+  """Validates the common arguments of a public attack entry point.
+
+  Checks, each with an error naming the argument, what was expected and what was received:
+  ``x`` (N, H, W, C) floating in [0, 1]; ``y`` (N,) integer; ``norm`` one of
+  ``supported_norms``; ``eps`` (a scalar or a 1-D list of radii, ``None`` for minimal-norm
+  attacks) finite and >= 0; ``logits_fn`` maps ``x`` to (N, K) logits with K >= 2 (checked
+  abstractly with :func:`jax.eval_shape`, no computation); for ``targeted=True`` ``targets``
+  (N,) integer labels in [0, K).
+
+  Every radius is the true Lp norm of the whole perturbation (L2: Euclidean norm over all
+  pixels and channels), never a per-pixel RMS value.
+
+  Returns:
+    ``(x, y, eps, targets)``: x float32 and y int32 jax arrays, eps a float32 numpy array of
+    shape () or (E,) (``None`` if not given), targets an int32 jax array or ``None``.
+  """
+  x, y = check_inputs(x, y)
+  validation.check_in_choices("norm", norm, tuple(supported_norms))
+  if eps is not None:
+    arr = np.asarray(eps, dtype=np.float64)
+    if arr.ndim > 1 or arr.size == 0:
+      raise ValueError(f"argument 'eps': expected a scalar or a non-empty 1-D list of radii, "
+                       f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+      raise ValueError(f"argument 'eps': expected finite radii >= 0, got {arr.tolist()}")
+    eps = arr.astype(np.float32)
+  try:
+    shape = _output_shape(logits_fn, tuple(x.shape))
+  except TypeError:  # an unhashable callable: not cached
+    shape = _output_shape.__wrapped__(logits_fn, tuple(x.shape))
+  if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] < 2:
+    raise ValueError(f"argument 'logits_fn': expected output shape (N, K) = "
+                     f"({x.shape[0]}, K >= 2) for x of shape {tuple(x.shape)}, got {shape}")
+  if targeted and targets is None:
+    raise ValueError("argument 'targets': expected (N,) target labels for a targeted attack, "
+                     "got None")
+  if targets is not None:
+    validation.check_array("targets", targets, shape=(x.shape[0],), dtype="integer",
+                           value_range=(0, shape[1] - 1))
+    targets = jnp.asarray(targets, jnp.int32)
+  return x, y, eps, targets
+
+
+def foolbox1_to_true(eps, norm: str, shape) -> float:
+  """Converts a Foolbox 1.x radius into the true Lp radius used everywhere in this package.
+
+  Foolbox 1.x (used by the ABS paper, Schott et al. 2019, Sec. 5) measures L2 perturbations as
+  root-mean-square values, sqrt(mean(delta^2)); the true L2 norm of an image with D = prod(shape)
+  entries is sqrt(D) times that (28 on MNIST). L-inf (and L0) radii are the same in both.
+  ``shape`` is the shape of one input (H, W, C).
+  """
+  validation.check_in_choices("norm", norm, NORMS)
+  if norm == "l2":
+    return float(eps) * float(np.sqrt(np.prod(shape)))
+  return float(eps)
 
 
 def static_jit(fn, static_argnames):

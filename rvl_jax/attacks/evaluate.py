@@ -130,7 +130,8 @@ def _cell(entry, metric):
 
 def table1(results: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
            clean_accuracy: Mapping[str, float], models: Sequence[str] = MODELS,
-           with_paper: bool = True, notes: Optional[Mapping[str, str]] = None):
+           with_paper: bool = True, notes: Optional[Mapping[str, str]] = None,
+           robust_accuracy_rows: Optional[Mapping[str, Mapping[str, Mapping[str, float]]]] = None):
   """Table-1-shaped report.
 
   Args:
@@ -139,6 +140,9 @@ def table1(results: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
     clean_accuracy: model -> clean accuracy in [0, 1].
     models: column order.
     with_paper: add the paper's value beside each measured cell ("measured (paper)").
+    robust_accuracy_rows: metric -> row title -> model -> robust accuracy at that metric's eps
+      from a fixed-epsilon attack (e.g. AutoAttack), shown as "–/acc%" after the "all" row and
+      stored under ``summary['robust_accuracy'][metric][title]``.
 
   Returns:
     (markdown string, JSON-able dict {metric: {attack: {model: {median, accuracy}}}}).
@@ -185,12 +189,73 @@ def table1(results: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
       if any_present:
         t = f"**{title}**" if key == "all" else title
         lines.append(f"| {t} | " + " | ".join(row_cells) + " |")
+    for title, per_model in (robust_accuracy_rows or {}).get(metric, {}).items():
+      out.setdefault("robust_accuracy", {}).setdefault(metric, {})[title] = {
+          m: float(a) for m, a in per_model.items() if m in models}
+      row_cells = [f"–/{100 * per_model[m]:.0f}%" if m in per_model else "–" for m in models]
+      lines.append(f"| {title} | " + " | ".join(row_cells) + " |")
   md = "\n".join(lines)
   if with_paper:
     md += "\n\nCells: measured median distance / accuracy at ε (paper Table 1 in parentheses)."
   if notes:
     md += "\n" + "\n".join(f"* {k}: {v}" for k, v in notes.items())
   return md, out
+
+
+# Claim -> (metric, models compared); None = every model of the table.
+CLAIM_SCOPE = {
+    "abs_largest_median_l2": ("l2", None),
+    "binary_abs_largest_median_linf": ("linf", None),
+    "abs_variants_beat_cnn_on_l0": ("l0", ("abs", "binary_abs", "cnn")),
+    "madry_below_cnn_on_l0": ("l0", ("madry", "cnn")),
+}
+UNEQUAL = "UNEQUAL"
+
+
+def budget_differences(plans: Mapping[str, Mapping[str, Mapping]], models: Sequence[str],
+                       metric: str, applicable, attack_metrics: Mapping[str, str]):
+  """Attacks of ``metric`` that two of ``models`` did not get with the same budget.
+
+  Args:
+    plans: model -> attack key -> keyword parameters the attack ran with (absent: not run).
+    applicable: ``applicable(model, key) -> bool`` (e.g. true-gradient attacks need gradients).
+    attack_metrics: attack key -> its metrics ('l2', 'linf', 'l0' or e.g. 'l2+linf').
+
+  Returns:
+    A list of "key: model=params, ..." strings, one per attack whose budget differs between
+    models it applies to (empty: the comparison is between equal attack sets and budgets).
+  """
+  out = []
+  models = [m for m in models if m in plans]
+  for key, metrics in attack_metrics.items():
+    if metric not in metrics.split("+"):
+      continue
+    ms = [m for m in models if applicable(m, key)]
+    budgets = {m: plans[m].get(key) for m in ms}
+    canon = {m: None if b is None else sorted((k, repr(v)) for k, v in dict(b).items())
+             for m, b in budgets.items()}
+    if len({repr(v) for v in canon.values()}) > 1:
+      desc = ", ".join(f"{m}={'not run' if b is None else dict(b)}" for m, b in budgets.items())
+      out.append(f"{key}: {desc}")
+  return out
+
+
+def claims_with_budgets(summary: Mapping, plans, applicable, attack_metrics):
+  """:func:`qualitative_claims`, with every claim whose models did not get the same attacks
+  and budgets in its metric reported as ``UNEQUAL`` instead of True/False.
+
+  Returns (claims, reasons): reasons maps each UNEQUAL claim to its :func:`budget_differences`
+  and the value the check would have given with the unequal budgets.
+  """
+  claims = qualitative_claims(summary)
+  models = list(plans)
+  reasons = {}
+  for claim, (metric, scope) in CLAIM_SCOPE.items():
+    diffs = budget_differences(plans, scope or models, metric, applicable, attack_metrics)
+    if diffs and claims.get(claim) is not None:
+      reasons[claim] = {"would_be": claims[claim], "differences": diffs}
+      claims[claim] = UNEQUAL
+  return claims, reasons
 
 
 def qualitative_claims(summary: Mapping) -> Dict[str, Optional[bool]]:

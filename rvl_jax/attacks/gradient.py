@@ -7,8 +7,14 @@ gradient by the coordinate-wise finite-difference estimate with step ``ge_step``
 
 The *minimal-perturbation* attacks (``fgm``, ``fgsm``, ``deepfool``, ``bim``, ``mim``) return a
 :class:`~rvl_jax.attacks.core.Tracker` whose ``dist[metric]`` holds the smallest adversarial found
-per sample. The *fixed-epsilon* variants (``iterative_attack``, ``pgd``) return the final iterate
-and whether it fools the model.
+per sample. The *fixed-epsilon* variants (``iterative_attack``, ``pgd``) take one radius or a list
+of radii (vectorised over the list) and return the adversarials and whether they succeed, per
+radius, as Foolbox 3's ``epsilons=``.
+
+Units: every radius and step is in true Lp units of the whole input (L2: the Euclidean norm over
+all pixels and channels). The Foolbox 1.x numbers of the ABS paper (Schott et al. 2019), which
+measured L2 as a root-mean-square value, are converted explicitly by the caller with
+:func:`rvl_jax.attacks.core.foolbox1_to_true`.
 """
 
 from __future__ import annotations
@@ -25,39 +31,51 @@ from rvl_jax.attacks.core import LogitsFn, Tracker, _per_sample
 _EPS = 1e-12
 
 
-def _rms(g):
-  return jnp.sqrt(jnp.mean(jnp.square(g.reshape(g.shape[0], -1)), axis=1))
+def _l2(g):
+  return jnp.sqrt(jnp.sum(jnp.square(g.reshape(g.shape[0], -1)), axis=1))
 
 
 def _direction(g, norm: str):
+  """Steepest-ascent direction of unit Lp norm: sign(g) (L-inf), g / |g|_2 (L2)."""
   if norm == "linf":
     return jnp.sign(g)
   if norm == "l2":
-    return g / _per_sample(_rms(g) + 1e-8, g)
+    return g / _per_sample(_l2(g) + _EPS, g)
   raise ValueError(f"argument 'norm': expected 'l2' or 'linf', got {norm!r}")
 
 
 def _project(delta, eps, norm: str):
-  """Projects perturbations onto the eps-ball (L2 eps is an RMS value, Foolbox convention)."""
+  """Projects perturbations onto the eps-ball of the true Lp norm (per-sample eps)."""
   if norm == "linf":
     e = _per_sample(eps, delta)
     return jnp.clip(delta, -e, e)
-  rms = _rms(delta)
-  factor = jnp.minimum(1.0, eps / jnp.maximum(rms, _EPS))
+  factor = jnp.minimum(1.0, eps / jnp.maximum(_l2(delta), _EPS))
   return delta * _per_sample(factor, delta)
+
+
+def _uniform_ball(key, shape, eps, norm: str):
+  """Uniform samples from the Lp ball of radius eps (per sample) for the random start."""
+  e = jnp.reshape(eps, (-1,) + (1,) * (len(shape) - 1))
+  if norm == "linf":
+    return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0) * e
+  k1, k2 = jax.random.split(key)
+  d = float(np.prod(shape[1:]))
+  g = jax.random.normal(k1, shape)
+  r = jax.random.uniform(k2, (shape[0],)) ** (1.0 / d)
+  return g / _per_sample(_l2(g) + _EPS, g) * _per_sample(r, g) * e
 
 
 # ----------------------------------------------------------------------------- FGM / FGSM
 
 
-def _single_step_impl(logits_fn, x, y, *, norm, n_steps, gradient, ge_step, ge_probe_batch,
-                      binary):
+def _single_step_impl(logits_fn, x, y, *, norm, n_steps, max_eps, gradient, ge_step,
+                      ge_probe_batch, binary):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   g = grad_fn(x, y)
   direction = _direction(g, norm)
   n = x.shape[0]
-  eps_grid = jnp.linspace(0.0, 1.0, n_steps + 1)[1:]
+  eps_grid = jnp.linspace(0.0, max_eps, n_steps + 1)[1:]
 
   def cond(s):
     i, _, found, _ = s
@@ -92,23 +110,33 @@ def _single_step_impl(logits_fn, x, y, *, norm, n_steps, gradient, ge_step, ge_p
 
 _single_step = core.static_jit(
     _single_step_impl,
-    ("logits_fn", "norm", "n_steps", "gradient", "ge_step", "ge_probe_batch", "binary"))
+    ("logits_fn", "norm", "n_steps", "max_eps", "gradient", "ge_step", "ge_probe_batch",
+     "binary"))
 
 
-def fgm(logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, gradient: str = "true",
-        ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
-  """Fast gradient method (L2): steps along g / rms(g), step sizes linspace(0, 1, n+1)[1:]."""
-  x, y = core.check_inputs(x, y)
-  return _single_step(logits_fn, x, y, norm="l2", n_steps=int(n_steps), gradient=gradient,
-                      ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+def fgm(logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, max_eps: Optional[float] = None,
+        gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
+        binary: bool = False) -> Tracker:
+  """Fast gradient method (L2): steps along g / |g|_2 of true L2 lengths
+  linspace(0, max_eps, n+1)[1:]. ``max_eps=None``: the diagonal of the [0, 1] box, sqrt(D)
+  (= Foolbox 1.x's RMS grid in (0, 1], as in the ABS paper)."""
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", eps=max_eps)
+  if max_eps is None:
+    max_eps = core.foolbox1_to_true(1.0, "l2", x.shape[1:])
+  return _single_step(logits_fn, x, y, norm="l2", n_steps=int(n_steps), max_eps=float(max_eps),
+                      gradient=gradient, ge_step=float(ge_step),
+                      ge_probe_batch=int(ge_probe_batch), binary=binary)
 
 
-def fgsm(logits_fn: LogitsFn, x, y, *, n_steps: int = 20, gradient: str = "true",
-         ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
-  """Fast gradient sign method (L-inf); the reference passes 20 step sizes in (0, 1]."""
-  x, y = core.check_inputs(x, y)
-  return _single_step(logits_fn, x, y, norm="linf", n_steps=int(n_steps), gradient=gradient,
-                      ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+def fgsm(logits_fn: LogitsFn, x, y, *, n_steps: int = 20, max_eps: float = 1.0,
+         gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
+         binary: bool = False) -> Tracker:
+  """Fast gradient sign method (L-inf), step sizes linspace(0, max_eps, n+1)[1:]; the ABS
+  reference passes 20 step sizes in (0, 1]."""
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="linf", eps=max_eps)
+  return _single_step(logits_fn, x, y, norm="linf", n_steps=int(n_steps),
+                      max_eps=float(max_eps), gradient=gradient, ge_step=float(ge_step),
+                      ge_probe_batch=int(ge_probe_batch), binary=binary)
 
 
 # ----------------------------------------------------------------------------- DeepFool
@@ -170,9 +198,7 @@ def deepfool(logits_fn: LogitsFn, x, y, *, norm: str = "l2", max_steps: int = 10
              overshoot: float = 1.05, gradient: str = "true", ge_step: float = 0.1,
              ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
   """DeepFool (Foolbox variant on cross-entropies), ``norm`` 'l2' or 'linf'."""
-  if norm not in ("l2", "linf"):
-    raise ValueError(f"argument 'norm': expected 'l2' or 'linf', got {norm!r}")
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
   return _deepfool(logits_fn, x, y, norm=norm, max_steps=int(max_steps),
                    overshoot=float(overshoot), gradient=gradient, ge_step=float(ge_step),
                    ge_probe_batch=int(ge_probe_batch), binary=binary)
@@ -182,10 +208,12 @@ def deepfool(logits_fn: LogitsFn, x, y, *, norm: str = "l2", max_steps: int = 10
 
 
 def _iterative_run(logits_fn, grad_fn, tr: Tracker, x0, y, eps, step, active, *, n_iter, norm,
-                   momentum: Optional[float], start=None):
+                   momentum: Optional[float], start=None, sign: float = 1.0):
   """One BIM/PGD/MIM run at per-sample (eps, step); queries every iterate, stops on success.
 
-  Returns (tracker, success (N,), final iterate).
+  ``y`` are the labels the gradient is taken for and ``sign`` the direction (+1: ascend the
+  cross-entropy of the true labels, -1: descend that of target labels). Returns (tracker,
+  success (N,), final iterate).
   """
   x_init = x0 if start is None else start
 
@@ -195,24 +223,33 @@ def _iterative_run(logits_fn, grad_fn, tr: Tracker, x0, y, eps, step, active, *,
 
   def body(s):
     i, tr, xc, h, done = s
-    g = grad_fn(xc, y)
-    if momentum is not None:
-      mean_abs = jnp.mean(jnp.abs(g.reshape(g.shape[0], -1)), axis=1)
-      h = momentum * h + g / _per_sample(mean_abs + _EPS, g)
-      d = jnp.sign(h)
-    else:
-      d = _direction(g, norm)
-    x_new = xc + _per_sample(step, xc) * d
-    x_new = core.clip(x0 + _project(x_new - x0, eps, norm))
+    xc_new, h = _step(grad_fn, xc, x0, y, h, eps, step, norm=norm, momentum=momentum, sign=sign)
     run = ~done
-    tr, adv, _ = core.query(tr, logits_fn, x_new, run)
-    xc = jnp.where(_per_sample(run, xc), x_new, xc)
+    tr, adv, _ = core.query(tr, logits_fn, xc_new, run)
+    xc = jnp.where(_per_sample(run, xc), xc_new, xc)
     return i + 1, tr, xc, h, done | (adv & run)
 
   done0 = ~active
   _, tr, xc, _, done = jax.lax.while_loop(
       cond, body, (0, tr, x_init, jnp.zeros_like(x0), done0))
   return tr, done & active, xc
+
+
+def _step(grad_fn, xc, x0, y, h, eps, step, *, norm, momentum, sign):
+  """One projected step: x <- clip(x0 + proj_eps(x + step * dir(sign * g) - x0)).
+
+  MIM (``momentum`` given, L-inf): h <- momentum * h + g / mean|g|, dir = sign(h).
+  Returns (new iterate, new momentum buffer).
+  """
+  g = sign * grad_fn(xc, y)
+  if momentum is not None:
+    mean_abs = jnp.mean(jnp.abs(g.reshape(g.shape[0], -1)), axis=1)
+    h = momentum * h + g / _per_sample(mean_abs + _EPS, g)
+    d = jnp.sign(h)
+  else:
+    d = _direction(g, norm)
+  x_new = xc + _per_sample(step, xc) * d
+  return core.clip(x0 + _project(x_new - x0, eps, norm)), h
 
 
 def _eps_search_impl(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, grow_steps,
@@ -269,7 +306,9 @@ _eps_search = core.static_jit(
 
 def _minimal_iterative(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, grow_steps,
                        search_steps, gradient, ge_step, ge_probe_batch, binary):
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
+  if eps0 <= 0:
+    raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
   return _eps_search(logits_fn, x, y, norm=norm, eps0=float(eps0), step0=float(step0),
                      n_iter=int(n_iter), momentum=None if momentum is None else float(momentum),
                      grow_steps=int(grow_steps), search_steps=int(search_steps),
@@ -281,10 +320,12 @@ def bim(logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3,
         step0: float = 0.05, n_iter: int = 10, grow_steps: int = 20, search_steps: int = 20,
         gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
         binary: bool = False) -> Tracker:
-  """Basic iterative method with epsilon search (L-inf BIM or L2 BIM; L2 eps is RMS).
+  """Basic iterative method with epsilon search (L-inf BIM or L2 BIM), minimal-perturbation.
 
-  eps starts at ``eps0`` and is multiplied by 1.5 until a run succeeds (<= ``grow_steps``
-  runs), then ``search_steps`` bisection steps on (0, eps_success], step/eps kept constant.
+  eps (a true Lp radius) starts at ``eps0`` and is multiplied by 1.5 until a run succeeds
+  (<= ``grow_steps`` runs), then ``search_steps`` bisection steps on (0, eps_success], step/eps
+  kept constant. The ABS paper's L2 BIM (Foolbox 1.x: eps0 0.3, step 0.05 as RMS values) is
+  ``eps0=foolbox1_to_true(0.3, 'l2', shape)``, ``step0=foolbox1_to_true(0.05, 'l2', shape)``.
   """
   return _minimal_iterative(logits_fn, x, y, norm=norm, eps0=eps0, step0=step0, n_iter=n_iter,
                             momentum=None, grow_steps=grow_steps, search_steps=search_steps,
@@ -302,75 +343,105 @@ def mim(logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, n_
                             binary=binary)
 
 
-def _fixed_impl(logits_fn, x, y, key, eps, *, norm, step, n_iter, momentum, random_start,
-                early_stop, gradient, ge_step, ge_probe_batch, binary):
-  tr = core.init_tracker(logits_fn, x, y, binary=binary)
+# Foolbox 3 defaults of its PGD attacks (relative step size, i.e. step = rel_step * eps).
+DEFAULT_REL_STEP = {"linf": 0.01 / 0.3, "l2": 0.025}
+
+
+def _fixed_impl(logits_fn, x, y, key, eps, step, targets, *, norm, n_iter, momentum,
+                random_start, early_stop, gradient, ge_step, ge_probe_batch, binary):
+  tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   n = x.shape[0]
-  eps_v = jnp.broadcast_to(jnp.asarray(eps, jnp.float32), (n,))
-  start = None
-  if random_start:
-    if norm == "linf":
-      noise = jax.random.uniform(key, x.shape, minval=-1.0, maxval=1.0) * _per_sample(eps_v, x)
-    else:
-      noise = _project(jax.random.normal(key, x.shape), eps_v, "l2")
-    start = core.clip(x + noise)
-  active = tr.clean_correct
+  eps_v = jnp.broadcast_to(eps, (n,))
+  step_v = jnp.broadcast_to(step, (n,))
+  # Targeted: descend the cross-entropy of the target class.
+  label, sign = (y, 1.0) if targets is None else (targets, -1.0)
+  start = core.clip(x + _uniform_ball(key, x.shape, eps_v, norm)) if random_start else x
   if early_stop:
-    tr, _, xf = _iterative_run(logits_fn, grad_fn, tr, x, y, eps_v,
-                               jnp.full((n,), step, jnp.float32), active, n_iter=n_iter,
-                               norm=norm, momentum=momentum, start=start)
-  else:
-    xc = x if start is None else start
+    tr, _, xf = _iterative_run(logits_fn, grad_fn, tr, x, label, eps_v, step_v, tr.clean_correct,
+                               n_iter=n_iter, norm=norm, momentum=momentum, start=start,
+                               sign=sign)
+    return xf, tr.adversarial(logits_fn(xf)), tr
 
-    def body(i, s):
-      xc, h = s
-      g = grad_fn(xc, y)
-      if momentum is not None:
-        mean_abs = jnp.mean(jnp.abs(g.reshape(n, -1)), axis=1)
-        h = momentum * h + g / _per_sample(mean_abs + _EPS, g)
-        d = jnp.sign(h)
-      else:
-        d = _direction(g, norm)
-      xn = xc + step * d
-      return core.clip(x + _project(xn - x, eps_v, norm)), h
+  def body(i, s):
+    xc, h = s
+    return _step(grad_fn, xc, x, label, h, eps_v, step_v, norm=norm, momentum=momentum,
+                 sign=sign)
 
-    # Fully unrolled: on XLA:CPU a while-loop body runs markedly slower than straight-line code.
-    xf, _ = jax.lax.fori_loop(0, n_iter, body, (xc, jnp.zeros_like(x)), unroll=True)
-    tr, fooled, _ = core.query(tr, logits_fn, xf, active)
-    return xf, fooled, tr
-  fooled = core.is_adversarial(logits_fn(xf), y)
+  # Fully unrolled: on XLA:CPU a while-loop body runs markedly slower than straight-line code.
+  xf, _ = jax.lax.fori_loop(0, n_iter, body, (start, jnp.zeros_like(x)), unroll=True)
+  tr, fooled, _ = core.query(tr, logits_fn, xf)
   return xf, fooled, tr
 
 
-_fixed = core.static_jit(
-    _fixed_impl,
-    ("logits_fn", "norm", "step", "n_iter", "momentum", "random_start", "early_stop", "gradient",
+def _fixed_multi_impl(logits_fn, x, y, key, eps, step, targets, **static):
+  """:func:`_fixed_impl` vectorised over a list of radii (and their step sizes)."""
+  run = lambda e, s: _fixed_impl(logits_fn, x, y, key, e, s, targets, **static)  # noqa: E731
+  xf, fooled, tr = jax.vmap(run)(eps, step)
+  return xf, fooled, core.merge_leading(tr)
+
+
+_fixed_multi = core.static_jit(
+    _fixed_multi_impl,
+    ("logits_fn", "norm", "n_iter", "momentum", "random_start", "early_stop", "gradient",
      "ge_step", "ge_probe_batch", "binary"))
 
 
 def iterative_attack(logits_fn: LogitsFn, x, y, key, eps, *, norm: str = "linf",
-                     step: float = 0.01, n_iter: int = 40, momentum: Optional[float] = None,
-                     random_start: bool = True, early_stop: bool = False,
+                     step: Optional[float] = None, rel_step: Optional[float] = None,
+                     n_iter: int = 40, momentum: Optional[float] = None,
+                     random_start: bool = True, early_stop: bool = False, targets=None,
                      gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
                      binary: bool = False) -> Tuple[jax.Array, jax.Array, Tracker]:
-  """Fixed-epsilon BIM/PGD/MIM: returns (final iterate, fooled (N,), tracker).
+  """Fixed-epsilon BIM/PGD/MIM at one radius or a list of radii.
 
-  With ``early_stop=False`` (default; PGD as in Madry et al.) all ``n_iter`` steps run and only
-  the final iterate is queried; with ``early_stop=True`` every iterate is queried and a sample
-  stops at its first success.
+  Args:
+    eps: true Lp radius (L2: Euclidean norm of the whole perturbation), a scalar or a list; a
+      list is run as one vectorised (vmapped) program.
+    step: absolute step size (the same for every radius), or
+    rel_step: step size relative to each radius (step = rel_step * eps). With neither, Foolbox
+      3's defaults: rel_step 0.01 / 0.3 (L-inf) or 0.025 (L2).
+    targets: (N,) target labels for a targeted attack (success = classified as the target;
+      the step descends the target's cross-entropy); None = untargeted.
+    early_stop: False (PGD of Madry et al.): all ``n_iter`` steps run and the final iterate is
+      queried; True: every iterate is queried and a sample stops at its first success.
+    momentum: MIM decay (L-inf only); None = BIM/PGD.
+
+  Returns:
+    ``(x_adv, success, tracker)``: x_adv (N, ...) and success (N,) bool for a scalar ``eps``,
+    (E, N, ...) and (E, N) for a list of E radii; the tracker keeps the closest adversarial
+    over all radii per sample and metric.
   """
-  x, y = core.check_inputs(x, y)
-  return _fixed(logits_fn, x, y, key, jnp.asarray(eps, jnp.float32), norm=norm,
-                step=float(step), n_iter=int(n_iter),
-                momentum=None if momentum is None else float(momentum),
-                random_start=bool(random_start), early_stop=bool(early_stop), gradient=gradient,
-                ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+  x, y, eps_arr, targets = core.check_attack_args(
+      logits_fn, x, y, norm=norm, eps=eps, supported_norms=("l2", "linf"), targets=targets)
+  if momentum is not None and norm != "linf":
+    raise ValueError(f"argument 'momentum': MIM is an L-inf attack, got norm {norm!r}")
+  if step is not None and rel_step is not None:
+    raise ValueError("arguments 'step' and 'rel_step': expected at most one, got both")
+  eps_list = np.atleast_1d(eps_arr)
+  if step is not None:
+    steps = np.full_like(eps_list, float(step))
+  else:
+    steps = eps_list * float(DEFAULT_REL_STEP[norm] if rel_step is None else rel_step)
+  xf, fooled, tr = _fixed_multi(
+      logits_fn, x, y, key, jnp.asarray(eps_list), jnp.asarray(steps, jnp.float32), targets,
+      norm=norm, n_iter=int(n_iter), momentum=None if momentum is None else float(momentum),
+      random_start=bool(random_start), early_stop=bool(early_stop), gradient=gradient,
+      ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+  if eps_arr.ndim == 0:
+    return xf[0], fooled[0], tr
+  return xf, fooled, tr
 
 
-def pgd(logits_fn: LogitsFn, x, y, key, eps: float = 0.3, *, step: float = 0.01,
-        n_iter: int = 40, random_start: bool = True, **kwargs):
-  """L-inf PGD of Madry et al. (eps 0.3, 40 steps of 0.01, random start): (x_adv, fooled)."""
-  xf, fooled, _ = iterative_attack(logits_fn, x, y, key, eps, norm="linf", step=step,
-                                   n_iter=n_iter, random_start=random_start, **kwargs)
+def pgd(logits_fn: LogitsFn, x, y, key, eps=0.3, *, norm: str = "linf",
+        step: Optional[float] = None, rel_step: Optional[float] = None, n_iter: int = 40,
+        random_start: bool = True, targets=None, **kwargs):
+  """PGD (Madry et al. 2018): ``(x_adv, success)``, per radius when ``eps`` is a list.
+
+  Defaults: L-inf, eps 0.3, 40 steps of 0.01 (rel_step 0.01 / 0.3), random start = Foolbox 3's
+  ``LinfPGD``; its ``L2PGD`` is ``norm='l2', n_iter=50`` (rel_step 0.025; eps a true L2 radius).
+  """
+  xf, fooled, _ = iterative_attack(logits_fn, x, y, key, eps, norm=norm, step=step,
+                                   rel_step=rel_step, n_iter=n_iter, random_start=random_start,
+                                   targets=targets, **kwargs)
   return xf, fooled

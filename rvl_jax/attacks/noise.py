@@ -66,7 +66,7 @@ _sp = core.static_jit(_sp_impl, ("logits_fn", "repetitions", "levels", "binary")
 def salt_and_pepper(logits_fn: LogitsFn, x, y, key, *, repetitions: int = 10,
                     levels: int = 100, binary: bool = False) -> Tracker:
   """Salt-and-pepper noise attack (L0). Returns the tracker (use ``dist['l0']``)."""
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l0", supported_norms=("l0",))
   return _sp(logits_fn, x, y, key, repetitions=int(repetitions), levels=int(levels),
              binary=binary)
 
@@ -101,7 +101,7 @@ _gauss = core.static_jit(_gauss_impl, ("logits_fn", "foolbox_quirk", "binary"))
 def additive_gaussian(logits_fn: LogitsFn, x, y, key, *, levels=None,
                       foolbox_quirk: bool = True, binary: bool = False) -> Tracker:
   """Additive Gaussian noise attack (L2); levels default to linspace(0.5, 1, 50) (reference)."""
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", supported_norms=("l2",))
   if levels is None:
     levels = np.linspace(0.5, 1.0, 50)
   levels = jnp.asarray(levels, jnp.float32)
@@ -116,7 +116,6 @@ def blended_uniform_noise_tracker(logits_fn, tr: Tracker, key, *, max_noise_draw
   Returns (tracker, start (N, ...), found (N,)).
   """
   x0 = tr.x0
-  n = x0.shape[0]
 
   def cond_noise(s):
     i, _, found, _, _ = s

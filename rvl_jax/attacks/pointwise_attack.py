@@ -151,7 +151,7 @@ def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: i
   """
   if metric not in ("l0", "l2"):
     raise ValueError(f"argument 'metric': expected 'l0' or 'l2', got {metric!r}")
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=metric, supported_norms=("l0", "l2"))
   return _pointwise(logits_fn, x, y, key, metric=metric, restarts=int(restarts),
                     bisection_steps=int(bisection_steps), max_steps=int(max_steps),
                     sp_repetitions=int(sp_repetitions), sp_levels=int(sp_levels),

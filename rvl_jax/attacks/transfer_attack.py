@@ -14,7 +14,6 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rvl_jax.attacks import core, gradient
 from rvl_jax.attacks.core import LogitsFn, Tracker, _per_sample
@@ -72,11 +71,13 @@ def substitute_directions(substitute_fn: LogitsFn, x, y,
                           attacks: Sequence[str] = ("bim_l2", "bim_linf", "fgsm", "fgm"),
                           binary_substitute: bool = False):
   """Perturbations delta = x_sub - x0 of the minimal adversarials against the substitute."""
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(substitute_fn, x, y, norm="l2")
   out = {}
   for name in attacks:
     if name == "bim_l2":
-      tr, m = gradient.bim(substitute_fn, x, y, norm="l2", eps0=0.3, step0=0.05,
+      # The paper's L2 BIM: Foolbox 1.x eps0 0.3, step 0.05 (RMS values), as true L2 radii.
+      fb1 = lambda v: core.foolbox1_to_true(v, "l2", x.shape[1:])  # noqa: E731
+      tr, m = gradient.bim(substitute_fn, x, y, norm="l2", eps0=fb1(0.3), step0=fb1(0.05),
                            binary=binary_substitute), "l2"
     elif name == "bim_linf":
       tr, m = gradient.bim(substitute_fn, x, y, norm="linf", binary=binary_substitute), "linf"
@@ -101,7 +102,7 @@ def transfer(logits_fn: LogitsFn, substitute_fn: LogitsFn, x, y, *,
   ``directions`` (name -> (N, ...) perturbations) can be passed to reuse substitute results
   across target models.
   """
-  x, y = core.check_inputs(x, y)
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2")
   if directions is None:
     directions = substitute_directions(substitute_fn, x, y, attacks)
   tr = core.init_tracker(logits_fn, x, y, binary=binary)

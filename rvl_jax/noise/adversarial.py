@@ -55,10 +55,8 @@ def adversarial_accuracy(logits_fn: Callable, images, labels, *, key=None, budge
       res = attacks.ddn(logits_fn, x, y, eps=l2['eps'], gamma=l2['gamma'], n_iter=n_l2)
       x_l2 = res[0] if isinstance(res, tuple) else res
     else:
-      # the suite's L2 budgets are RMS values (Foolbox convention): convert the plain L2 norm
-      eps_rms = l2['eps'] / float(np.sqrt(np.prod(x.shape[1:])))
-      x_l2, _, _ = attacks.iterative_attack(logits_fn, x, y, k2, eps_rms, norm='l2',
-                                            step=2.5 * eps_rms / n_l2, n_iter=n_l2)
+      x_l2, _, _ = attacks.iterative_attack(logits_fn, x, y, k2, l2['eps'], norm='l2',
+                                            step=2.5 * l2['eps'] / n_l2, n_iter=n_l2)
     correct_clean.append(clean_ok)
     correct_inf.append(clean_ok & (pred(x_inf) == np.asarray(y)))
     correct_l2.append(clean_ok & (pred(x_l2) == np.asarray(y)))

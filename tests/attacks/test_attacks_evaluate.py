@@ -113,3 +113,37 @@ def test_gradient_free_attacks_work_on_abs(small_abs):
     assert best.min() >= 0 and best.max() <= 1
     pred = np.argmax(np.asarray(small_abs(best)), 1)
     assert np.all(pred[d > 0] != y[d > 0])
+
+
+def test_claims_report_unequal_budgets():
+  rng = np.random.default_rng(1)
+  scale = {"cnn": 1.0, "nn": 1.3, "abs": 2.0, "binary_abs": 1.5}
+  res = {m: {"l2": {"boundary": rng.uniform(1, 2, 8) * s},
+             "linf": {"transfer": rng.uniform(0.1, 0.2, 8) * s},
+             "l0": {"pointwise_10x": rng.uniform(5, 15, 8) * s}} for m, s in scale.items()}
+  _, summary = evaluate.table1(res, {m: 1.0 for m in scale},
+                               robust_accuracy_rows={"l2": {"AutoAttack": {"cnn": 0.25}}})
+  assert summary["robust_accuracy"]["l2"]["AutoAttack"] == {"cnn": 0.25}
+  metrics = {k: v[0] for k, v in suite.ATTACKS.items()}
+  applicable = lambda m, k: suite.ATTACKS[k][1] != "grad" or m == "cnn"  # noqa: E731
+  equal = {m: {"boundary": {"iterations": 500}, "transfer": {}, "pointwise_10x": {}}
+           for m in scale}
+  claims, why = evaluate.claims_with_budgets(summary, equal, applicable, metrics)
+  assert claims["abs_largest_median_l2"] is True and why == {}
+  # ABS with a smaller Boundary budget: the L2 claim is not passed, the L0 claims are unaffected.
+  plans = {m: dict(p) for m, p in equal.items()}
+  plans["abs"]["boundary"] = {"iterations": 50}
+  claims, why = evaluate.claims_with_budgets(summary, plans, applicable, metrics)
+  assert claims["abs_largest_median_l2"] == evaluate.UNEQUAL
+  assert why["abs_largest_median_l2"]["would_be"] is True
+  assert "boundary" in why["abs_largest_median_l2"]["differences"][0]
+  assert claims["abs_variants_beat_cnn_on_l0"] is True
+  # An attack applicable to a column but not run on it also makes the comparison unequal; a
+  # true-gradient attack that only the CNN can run does not.
+  plans = {m: dict(p) for m, p in equal.items()}
+  plans["cnn"]["fgsm"] = {}
+  del plans["nn"]["transfer"]
+  claims, why = evaluate.claims_with_budgets(summary, plans, applicable, metrics)
+  assert claims["binary_abs_largest_median_linf"] == evaluate.UNEQUAL
+  assert len(why["binary_abs_largest_median_linf"]["differences"]) == 1
+  assert claims["abs_largest_median_l2"] is True

@@ -167,7 +167,8 @@ def test_transfer_with_self_as_substitute_always_succeeds():
   x, y = M.eval_batch(6)
   tr = A.transfer(f, f, x, y)
   assert np.all(np.isfinite(np.asarray(tr.dist["l2"])))
-  bim = A.bim(f, x, y, norm="l2")
+  fb1 = lambda v: A.foolbox1_to_true(v, "l2", x.shape[1:])  # the substitute's L2 BIM budget
+  bim = A.bim(f, x, y, norm="l2", eps0=fb1(0.3), step0=fb1(0.05))
   # Line search along the substitute's minimal L2 BIM direction gets within the bisection
   # resolution of the direct attack (same model).
   assert np.all(np.asarray(tr.dist["l2"]) <= np.asarray(bim.dist["l2"]) * 1.01 + 1e-4)
