@@ -24,7 +24,6 @@ the robustness experiment) it also runs AutoAttack standard at L-inf ``--madry_e
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -121,9 +120,9 @@ def pgd_robust(logits_fn, x, y, norm: str, eps: float, seed: int):
 
 
 def ours(logits_fn, x, y, norm: str, eps: float, seed: int, warmup: bool, batch_size: int):
-  from rvl_jax.attacks import autoattack as aa
-  run = lambda: aa.autoattack_report(logits_fn, x, y, jax.random.PRNGKey(seed), norm=norm,
-                                     eps=eps, version="standard", batch_size=batch_size)
+  from rvl_jax.attacks.autoattack import autoattack_report
+  run = lambda: autoattack_report(logits_fn, x, y, jax.random.PRNGKey(seed), norm=norm,
+                                  eps=eps, version="standard", batch_size=batch_size)
   t0 = time.time()
   rep = run()
   first = time.time() - t0

@@ -16,3 +16,4 @@ from rvl_jax.attacks.gradient import bim, deepfool, fgm, fgsm, iterative_attack,
 from rvl_jax.attacks.transfer_attack import line_search, substitute_directions, transfer
 from rvl_jax.attacks.latent import latent_descent
 from rvl_jax.attacks.distal_attack import CALIBRATION, distal
+from rvl_jax.attacks.autoattack import apgd, autoattack, autoattack_report, fab, square

@@ -27,12 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rvl_jax.attacks import apgd as _ap
+from rvl_jax.attacks import apgd_attack as _ap
 from rvl_jax.attacks import core
-from rvl_jax.attacks import fab as _fab
-from rvl_jax.attacks import square as _square
+from rvl_jax.attacks import fab_attack as _fab
+from rvl_jax.attacks import square_attack as _square
 from rvl_jax.core import progress as _progress
 from rvl_jax.core import validation
+
+apgd, fab, square = _ap.apgd, _fab.fab, _square.square
 
 # name -> (function, default arguments of the paper's AutoAttack)
 ATTACKS = {

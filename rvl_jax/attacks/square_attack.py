@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rvl_jax.attacks import apgd as _ap
+from rvl_jax.attacks import apgd_attack as _ap
 from rvl_jax.attacks import core
 
 _TINY = 1e-12
@@ -69,7 +69,8 @@ def _eta_pattern(h, w, top, left, size, transpose):
   table = jnp.concatenate([jnp.zeros((1,)), jnp.cumsum(1.0 / jnp.arange(1, h + w + 3) ** 2)])
   ii = jnp.arange(h)[None, :, None] - top[:, None, None]
   jj = jnp.arange(w)[None, None, :] - left[:, None, None]
-  ii, jj = (jnp.where(transpose[:, None, None], jj, ii), jnp.where(transpose[:, None, None], ii, jj))
+  flip = transpose[:, None, None]
+  ii, jj = jnp.where(flip, jj, ii), jnp.where(flip, ii, jj)
   inside = (ii >= 0) & (ii < size) & (jj >= 0) & (jj < size)
   half = size // 2
   top_part = inside & (ii < half)
@@ -171,7 +172,7 @@ def square(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_queries: i
 
   ``n_queries``: iterations (one model query each) per run; ``p_init``: initial fraction of
   pixels in the window (0.8 as in AutoAttack). Other arguments as in
-  :func:`rvl_jax.attacks.apgd.apgd`.
+  :func:`rvl_jax.attacks.apgd_attack.apgd`.
   """
   x, y, _ = _ap.check_attack_args(logits_fn, x, y, norm=norm, eps=eps)
   _ap.check_budget(n_queries=n_queries, n_restarts=n_restarts, batch_size=batch_size)

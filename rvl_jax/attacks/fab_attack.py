@@ -25,7 +25,7 @@ from typing import Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from rvl_jax.attacks import apgd as _ap
+from rvl_jax.attacks import apgd_attack as _ap
 from rvl_jax.attacks import core
 
 _TINY = 1e-12
@@ -146,15 +146,17 @@ _fab_run = jax.jit(_fab_run_impl, static_argnames=("logits_fn", "norm", "n_iter"
 
 
 def fab(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 100,
-        n_restarts: int = 1, targeted: bool = False, targets=None, n_target_classes: Optional[int] = None,
-        alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9, batch_size: int = 256,
-        robust=None, show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
+        n_restarts: int = 1, targeted: bool = False, targets=None,
+        n_target_classes: Optional[int] = None, alpha_max: float = 0.1, eta: float = 1.05,
+        beta: float = 0.9, batch_size: int = 256, robust=None,
+        show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
   """FAB (untargeted) or FAB-T (``targeted=True``) at radius ``eps``: (x_adv, fooled (N,)).
 
   A point counts as fooled when FAB found an adversarial within the true Lp radius ``eps``
   (the run for a batch stops once every point has one). FAB-T goes over the
   ``n_target_classes`` classes with the largest clean logits after the top one (9 in
-  AutoAttack), or uses the given ``targets``; one of the two is required. Other arguments as in :func:`rvl_jax.attacks.apgd.apgd`.
+  AutoAttack), or uses the given ``targets``; one of the two is required. Other arguments as
+  in :func:`rvl_jax.attacks.apgd_attack.apgd`.
   """
   x, y, k = _ap.check_attack_args(logits_fn, x, y, norm=norm, eps=eps)
   _ap.check_budget(n_iter=n_iter, n_restarts=n_restarts, batch_size=batch_size)
