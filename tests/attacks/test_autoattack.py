@@ -18,7 +18,7 @@ import pytest
 from rvl_jax.attacks import apgd_attack as apgd_lib
 from rvl_jax.attacks import fab_attack as fab_lib
 from rvl_jax.attacks import square_attack as square_lib
-from rvl_jax.attacks.autoattack import autoattack, autoattack_report
+from rvl_jax.attacks.autoattack import _plan, autoattack, autoattack_report
 
 EPS = {"linf": 0.05, "l2": 0.3}
 N, K, SIDE = 16, 10, 8
@@ -83,23 +83,16 @@ def test_checkpoints_follow_the_paper_schedule():
   np.testing.assert_array_equal(lengths[ends - 1], [22, 19, 16, 13, 10, 7, 6, 6])
 
 
+@pytest.mark.parametrize("attack", ["apgd-t", "fab-t"])
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_apgd_t_matches_the_closed_form(norm):
+def test_targeted_attacks_match_the_closed_form(norm, attack):
+  # APGD-T finds every attackable point; FAB-T, a minimal-norm attack, also finds those whose
+  # minimal radius is within 5 % of eps (points closer to eps than that are left out).
   f, x, y, _ = _problem()
   keep, attackable = _decisive(norm)
-  x_adv, fooled = apgd_lib.apgd(f, x, y, jax.random.PRNGKey(0), norm=norm, eps=EPS[norm],
-                                targeted=True, n_target_classes=K - 1, **BUDGET["apgd-t"])
-  np.testing.assert_array_equal(np.asarray(fooled)[keep], attackable[keep])
-  _check_adversarials(x_adv, fooled, norm)
-
-
-@pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_fab_t_finds_the_minimal_radius(norm):
-  # FAB is a minimal-norm attack: within 5 % of the closed-form radius on every decisive point.
-  f, x, y, _ = _problem()
-  keep, attackable = _decisive(norm)
-  x_adv, fooled = fab_lib.fab(f, x, y, jax.random.PRNGKey(0), norm=norm, eps=EPS[norm],
-                              targeted=True, n_target_classes=K - 1, **BUDGET["fab-t"])
+  fn = apgd_lib.apgd if attack == "apgd-t" else fab_lib.fab
+  x_adv, fooled = fn(f, x, y, jax.random.PRNGKey(0), norm=norm, eps=EPS[norm], targeted=True,
+                     n_target_classes=K - 1, **BUDGET[attack])
   np.testing.assert_array_equal(np.asarray(fooled)[keep], attackable[keep])
   _check_adversarials(x_adv, fooled, norm)
 
@@ -178,6 +171,34 @@ def test_standard_sequence_bookkeeping():
   x_adv, robust = autoattack(f, x, y_bad, jax.random.PRNGKey(0), norm="linf",
                                 eps=EPS["linf"], options=BUDGET, show_progress=False)
   np.testing.assert_array_equal(np.asarray(robust), rep.robust)
+
+
+def test_versions_run_the_papers_attacks():
+  plan = lambda v: [(name, args.get("n_restarts"), args.get("eot_iter", 1))
+                    for name, args in _plan(v, None, None, False)]
+  assert plan("standard") == [("apgd-ce", 1, 1), ("apgd-t", 1, 1), ("fab-t", 1, 1),
+                              ("square", 1, 1)]
+  assert plan("plus") == [("apgd-ce", 5, 1), ("apgd-dlr", 5, 1), ("fab", 5, 1), ("square", 1, 1),
+                          ("apgd-t", 1, 1), ("fab-t", 1, 1)]
+  assert plan("rand") == [("apgd-ce", 1, 20), ("apgd-dlr", 1, 20)]
+  custom = _plan("custom", ["square", ("apgd-ce", {"n_iter": 7})], None, False)
+  assert [(n, a["n_iter"] if "n_iter" in a else a["n_queries"]) for n, a in custom] == [
+      ("square", 5000), ("apgd-ce", 7)]
+
+
+def test_rand_version_attacks_a_randomized_model():
+  # A linear model with small logit noise, called f(x, key=k); EOT-APGD at L2 still finds
+  # exactly the attackable points.
+  f, x, y, _ = _problem()
+
+  def noisy(xx, key):
+    return f(xx) + 1e-3 * jax.random.normal(key, (xx.shape[0], K))
+
+  keep, attackable = _decisive("l2")
+  rep = autoattack_report(noisy, x, y, jax.random.PRNGKey(0), norm="l2", eps=EPS["l2"],
+                          version="rand", stochastic=True, show_progress=False,
+                          options={"apgd-ce": dict(n_iter=20), "apgd-dlr": dict(n_iter=20)})
+  np.testing.assert_array_equal(rep.robust[keep], ~attackable[keep])
 
 
 @pytest.mark.parametrize("call, match", [
