@@ -101,8 +101,10 @@ def check_attack_args(logits_fn, x, y, *, norm: str, eps, stochastic: bool = Fal
   """Validates the common arguments; returns (x, y, number of classes K)."""
   x, y = core.check_inputs(x, y)
   validation.check_in_choices("norm", norm, NORMS)
-  if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+  numeric = hasattr(eps, "dtype") and np.ndim(eps) == 0 and np.issubdtype(eps.dtype, np.number)
+  if isinstance(eps, bool) or not (isinstance(eps, (int, float)) or numeric):
     raise TypeError(f"argument 'eps': expected a number (the Lp radius), got {eps!r}")
+  eps = float(eps)
   if not np.isfinite(eps) or eps < 0:
     raise ValueError(f"argument 'eps': expected a finite number >= 0 (the {norm} radius), "
                      f"got {eps!r}")
