@@ -144,7 +144,8 @@ def _autoattack(logits_fn, desc, x, y):
                                 0)
   print(f"torchattacks AutoAttack (same budgets)  : {t['images_per_s']:10.2f} images/s  "
         f"({t['seconds']:.1f} s/batch, robust {t['robust_accuracy']:.0%})")
-  print(f"speed-up rvl_jax / torchattacks (AutoAttack): {t['seconds'] / o['seconds']:.2f}x")
+  print(f"speed-up rvl_jax / torchattacks (AutoAttack): {t['seconds'] / o['seconds']:.2f}x "
+        f"(CPU time: {t['cpu_seconds'] / o['cpu_seconds']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -84,8 +84,9 @@ def main(argv):
         o = res["ours"] = ours(cnn, x, y, norm, eps, _SEED.value, _WARMUP.value, _BATCH.value)
         print(f"  clean accuracy {o['clean_accuracy']:.3f}\n"
               f"  rvl_jax AutoAttack standard : robust {o['robust_accuracy']:.3f}  "
-              f"{o['images_per_s']:.3f} images/s ({o['seconds']:.1f} s; incl. compile "
-              f"{o['seconds_incl_compile']:.1f} s)  after each: "
+              f"{o['images_per_s']:.3f} images/s ({o['seconds']:.1f} s, CPU "
+              f"{o['cpu_seconds']:.1f} s; incl. compile {o['seconds_incl_compile']:.1f} s)  "
+              "after each: "
               + ", ".join(f"{k} {v:.3f} ({o['seconds_each'][k]:.0f} s)"
                           for k, v in o["after_each"].items()), flush=True)
         _save(results)
@@ -99,10 +100,12 @@ def main(argv):
         t = res[f"torchattacks_{budget}"] = torchattacks_run(tmodel, x, y, norm, eps, budget,
                                                               _SEED.value)
         line = (f"  torchattacks ({budget:7s})     : robust {t['robust_accuracy']:.3f}  "
-                f"{t['images_per_s']:.3f} images/s ({t['seconds']:.1f} s)")
+                f"{t['images_per_s']:.3f} images/s ({t['seconds']:.1f} s, CPU "
+                f"{t['cpu_seconds']:.1f} s)")
         if "ours" in res:
           o = res["ours"]
-          line += (f"  time ratio torchattacks / rvl_jax {t['seconds'] / o['seconds']:.2f}x  "
+          line += (f"  time ratio torchattacks / rvl_jax {t['seconds'] / o['seconds']:.2f}x "
+                   f"(CPU time {t['cpu_seconds'] / o['cpu_seconds']:.2f}x)  "
                    f"|robust difference| {abs(t['robust_accuracy'] - o['robust_accuracy']):.3f}")
         print(line, flush=True)
         _save(results)
