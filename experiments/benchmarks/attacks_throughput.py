@@ -7,6 +7,9 @@ Prints images/s for
 * the Pointwise attack (1 run and 10 restarts, salt-and-pepper start included);
 * the same PGD through foolbox 3's JAX model wrapper (``foolbox.JAXModel`` + ``LinfPGD``) when
   foolbox is installed (optional, benchmark-only dependency), and the speed-up ratio;
+* AutoAttack (version standard, paper budgets) at L-inf ``--autoattack_eps``: rvl_jax
+  (second run, compilation excluded) and torchattacks (APGD/APGD-T/FAB-T/Square with the same
+  budgets, on a PyTorch copy of the released CNN) when torchattacks is installed, and the ratio;
 * the compute floor: 40 x one compiled loss-gradient call of the same model. Foolbox
   differentiates the same jitted model function, so foolbox's time over this floor is the
   largest speed-up over foolbox that any PGD using this model can reach on this device.
@@ -36,6 +39,8 @@ _POINTWISE = flags.DEFINE_list("pointwise_restarts", ["1", "10"],
                                "Pointwise restarts to time (empty: skip)")
 _PW_STEPS = flags.DEFINE_integer("pointwise_max_steps", 20000, "Pointwise loop-step cap per run")
 _FOOLBOX = flags.DEFINE_bool("foolbox", True, "also time foolbox 3 (if installed)")
+_AUTOATTACK = flags.DEFINE_bool("autoattack", True, "also time AutoAttack (and torchattacks)")
+_AA_EPS = flags.DEFINE_float("autoattack_eps", 0.1, "L-inf radius for the AutoAttack timing")
 
 
 def _cnn():
@@ -91,6 +96,8 @@ def main(argv):
       print(f"rvl_jax  Pointwise x{restarts:<2d}     : {n / t_pw:10.2f} images/s  ({t_pw:.2f} s/batch,"
             f" median L0 {np.median(np.asarray(tr.dist['l0'])):.1f}, "
             f"mean queries {float(np.mean(np.asarray(tr.queries))):.0f})")
+  if _AUTOATTACK.value:
+    _autoattack(logits_fn, desc, x, y)
   if _FOOLBOX.value:
     try:
       import foolbox as fb
@@ -114,6 +121,31 @@ def main(argv):
             "(foolbox's per-step overhead; the gradients themselves are the same XLA code)")
     except Exception as e:  # noqa: BLE001 - report incompatibilities instead of crashing
       print(f"foolbox comparison failed: {type(e).__name__}: {e}")
+
+
+def _autoattack(logits_fn, desc, x, y):
+  """AutoAttack standard images/s, rvl_jax vs torchattacks, same batch and budgets."""
+  from experiments.benchmarks import autoattack_common as aa_bench
+  eps, n = _AA_EPS.value, x.shape[0]
+  o = aa_bench.ours(logits_fn, x, y, "linf", eps, 0, True, max(n, 1))
+  print(f"rvl_jax  AutoAttack standard (L-inf {eps:g}): {o['images_per_s']:10.2f} images/s  "
+        f"({o['seconds']:.1f} s/batch, robust {o['robust_accuracy']:.0%}; first call incl. "
+        f"compilation {o['seconds_incl_compile']:.1f} s)")
+  try:
+    import torchattacks  # noqa: F401
+  except ImportError:
+    print("torchattacks not installed: skipping the AutoAttack comparison (pip install "
+          "torchattacks)")
+    return
+  if not desc.startswith("released"):
+    print("released weights absent: skipping torchattacks (it needs the PyTorch copy)")
+    return
+  t = aa_bench.torchattacks_run(aa_bench.torch_cnn(_WEIGHTS.value), x, y, "linf", eps, "paper",
+                                0)
+  print(f"torchattacks AutoAttack (same budgets)  : {t['images_per_s']:10.2f} images/s  "
+        f"({t['seconds']:.1f} s/batch, robust {t['robust_accuracy']:.0%})")
+  print(f"speed-up rvl_jax / torchattacks (AutoAttack): {t['seconds'] / o['seconds']:.2f}x "
+        f"(CPU time: {t['cpu_seconds'] / o['cpu_seconds']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Adversarial attacks and robustness evaluation (ABS spec sections 8 and 9), JAX-native.
+"""Adversarial attacks and robustness evaluation (the ABS paper's evaluation, Schott et al. 2019, sections 4-5, plus AutoAttack and minimal-norm attacks), JAX-native.
 
 Every attack takes a classifier ``logits_fn(x) -> (N, K)`` for inputs x float32 (N, H, W, C) in
 [0, 1] and is batched over samples and jit-compiled. Minimal-norm attacks return a
@@ -21,3 +21,4 @@ from rvl_jax.attacks.transfer_attack import line_search, substitute_directions, 
 from rvl_jax.attacks.latent import latent_descent
 from rvl_jax.attacks.distal_attack import CALIBRATION, distal
 from rvl_jax.attacks.minimal_norm import carlini_wagner_l2, ddn, hop_skip_jump
+from rvl_jax.attacks.autoattack import apgd, autoattack, autoattack_report, fab, square
