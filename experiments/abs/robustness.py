@@ -11,6 +11,7 @@ DIR are loaded instead of re-attacked (resume).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Dict
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from rvl_jax import attacks
 from rvl_jax.attacks import distal_attack as adistal
 from rvl_jax.attacks import evaluate, suite
 from rvl_jax.attacks import transfer_attack as transfer
@@ -67,22 +69,17 @@ def budget_table(plans) -> str:
 
 
 def autoattack_accuracy(config, model: suite.Model, x, y, key) -> Dict[str, float]:
-  """Robust accuracy under AutoAttack at the Table-1 radii (L2 1.5, L-inf 0.3).
-
-  Calls ``rvl_jax.attacks.autoattack.autoattack(logits_fn, x, y, key, *, norm, eps, version)
-  -> (x_adv, robust (N,) bool)`` in chunks of ``model.batch_size`` images.
-  """
-  from rvl_jax.attacks import autoattack as aa  # available once the AutoAttack module is merged
+  """Robust accuracy under AutoAttack (``config.autoattack_version``, budgets overridden by
+  ``config.autoattack_options``) at the Table-1 radii (L2 1.5, L-inf 0.3)."""
+  options = {k: dict(v) for k, v in config.get("autoattack_options", {}).items()} or None
   out = {}
-  for j, metric in enumerate(("l2", "linf")):
-    robust = []
-    for c, start in enumerate(range(0, len(y), model.batch_size)):
-      sl = slice(start, start + model.batch_size)
-      _, r = aa.autoattack(model.logits_fn, jnp.asarray(x[sl]), jnp.asarray(y[sl]),
-                           jax.random.fold_in(jax.random.fold_in(key, j), c), norm=metric,
-                           eps=evaluate.EPSILONS[metric], version=config.autoattack_version)
-      robust.append(np.asarray(r))
-    out[metric] = float(np.mean(np.concatenate(robust)))
+  for metric in ("l2", "linf"):
+    _, robust = attacks.autoattack(model.logits_fn, jnp.asarray(x), jnp.asarray(y),
+                                   jax.random.fold_in(key, len(out)), norm=metric,
+                                   eps=evaluate.EPSILONS[metric],
+                                   version=config.autoattack_version, options=options,
+                                   batch_size=model.batch_size, show_progress=False)
+    out[metric] = float(np.mean(np.asarray(robust)))
   return out
 
 
@@ -369,12 +366,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"images/{name}"] = n
     if config.get("autoattack", False) and name in DIFFERENTIABLE:
       aa_path = os.path.join(dist_dir, f"autoattack_{name}.json")
-      if os.path.exists(aa_path):
-        acc = rio.read_json(aa_path)
-      else:
+      # The cached row is reused only for the same images, version and budgets.
+      aa_setting = {"images_sha": hashlib.sha256(np.ascontiguousarray(xs)).hexdigest(),
+                    "version": config.autoattack_version,
+                    "options": rio.to_jsonable(config.get("autoattack_options", {}))}
+      acc = rio.read_json(aa_path) if os.path.exists(aa_path) else {}
+      if acc.get("setting") != aa_setting:
         t0 = time.time()
         acc = autoattack_accuracy(config, get_model(name), xs, ys, jax.random.fold_in(key, 1000 + i))
-        acc["seconds"] = time.time() - t0
+        acc.update(seconds=time.time() - t0, setting=aa_setting)
         rio.write_json(aa_path, acc)
       _log(f"[{name}] AutoAttack ({config.autoattack_version}) robust accuracy: {acc}")
       for metric in ("l2", "linf"):
@@ -424,8 +424,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if config.distal:
     results.update(_distal(config, get_model, plots))
 
+  for metric, rows in summary.get("robust_accuracy", {}).items():
+    for title, per in rows.items():
+      for name, acc in per.items():
+        results[f"{metric}/autoattack/{name}/robust_accuracy"] = acc
   for metric, rows in summary.items():
-    if metric == "clean_accuracy":
+    if metric in ("clean_accuracy", "robust_accuracy"):
       continue
     for attack, per in rows.items():
       for name, s in per.items():

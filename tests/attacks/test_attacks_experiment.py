@@ -30,6 +30,14 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir):
   assert "claims/all_attacks_min_not_worse_than_single" in res
   table = (tmp_path / "table1.md").read_text()
   assert "Salt&Pepper Noise" in table and "| Clean accuracy |" in table
+  # The AutoAttack row (reduced smoke budgets) for the model with gradients, none for the NN.
+  aa_row = next(line for line in table.splitlines() if line.startswith("| AutoAttack"))
+  aa_cached = rio.read_json(os.path.join(tmp_path, "distances", "autoattack_cnn.json"))
+  assert 0.0 <= aa_cached["l2"] <= res["clean_accuracy/cnn"]
+  assert aa_cached["linf"] == 0.0  # the released CNN has no robustness at L-inf 0.3
+  assert not os.path.exists(os.path.join(tmp_path, "distances", "autoattack_nn.json"))
+  assert aa_row.count("|") >= 3
+  assert res["linf/autoattack/cnn/robust_accuracy"] == aa_cached["linf"]
   for f in ("accuracy_vs_distortion.png", "gallery_cnn_l0.png", "gallery_nn_linf.png",
             "distal.png"):
     assert (tmp_path / "plots" / f).exists(), f
@@ -62,6 +70,7 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir):
   # the substitute directions are per image, so those of a longer run on the same first images
   # are reused.
   c.num_images = 3
+  c.autoattack = False  # its cache invalidation on new images is covered by the setting hash
   res4 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   assert res4["num_images"] == 3
   x3 = np.load(tmp_path / "distances" / "cnn.npz")["x"]

@@ -21,9 +21,8 @@ Variants:
 * paper   -- full budgets (Boundary 5000 iterations, Pointwise 10x, all GE attacks on every
              model) on 1000 images; for accelerators.
 
-Table 1 can carry an AutoAttack row per model (robust accuracy at the paper's eps, L2 1.5 and
-L-inf 0.3; models with gradients) with ``--config.autoattack=True`` once
-``rvl_jax.attacks.autoattack`` is available.
+Table 1 carries an AutoAttack row per model with gradients (robust accuracy at the paper's
+eps, L2 1.5 and L-inf 0.3; ``config.autoattack``, on by default, with reduced budgets in smoke).
 
 All radii are true Lp norms; the paper's Foolbox 1.x L2 values (root-mean-square) are converted
 explicitly with ``foolbox1_to_true`` where an attack takes one (L2 BIM's eps0 / step).
@@ -121,6 +120,9 @@ def _smoke(c):
   c.ge_models = ("cnn", "nn")  # smoke: no GE on the (stage-1) ABS column -> UNEQUAL L-inf claim
   c.distal_iters = 5
   c.distal_models = ("cnn",)
+  c.autoattack_options = {"apgd-ce": {"n_iter": 10}, "apgd-t": {"n_iter": 10, "n_target_classes": 2},
+                          "fab-t": {"n_iter": 5, "n_target_classes": 2},
+                          "square": {"n_queries": 50}}
 
 
 def _small(c):
@@ -203,10 +205,11 @@ def get_config(variant=None):
   # Attack lists: config.attacks for the CNN / Binary CNN / NN / Madry columns, config.abs_attacks
   # for the ABS columns; "*_ge" attacks run on ge_models only, those in ge_attacks only.
   _common(c, _cpu_budgets(), ("fgm_ge", "fgsm_ge"), (0.1, 1.0))
-  # AutoAttack row (robust accuracy at L2 1.5 / L-inf 0.3, models with gradients); needs
-  # rvl_jax.attacks.autoattack.
-  c.autoattack = False
+  # AutoAttack row (robust accuracy at L2 1.5 / L-inf 0.3, models with gradients), Croce & Hein
+  # (2020); autoattack_options overrides per-attack budgets, e.g. {"square": {"n_queries": 1000}}.
+  c.autoattack = True
   c.autoattack_version = "standard"
+  c.autoattack_options = {}
   c.distal = True
   c.distal_iters = 200
   c.distal_models = ("cnn", "madry", "abs")
