@@ -7,17 +7,15 @@ loading everything but the last layer (new head), plus a from-scratch baseline o
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from experiments.racecar import common, models
-from rvl_jax.core import batched, experiment, loop, train_state
+from rvl_jax.core import batched, loop, train_state
 from rvl_jax.racecar import data, ortho, residual
 from rvl_jax.racecar.layers import ReverseConfig
 from rvl_jax.racecar.training import RegConfig, cross_entropy, accuracy
@@ -98,6 +96,19 @@ def _predict(state, c):
   return jax.jit(f)
 
 
+def _reverse_rel_error(state, c, x):
+  """||x' - x|| / ||x|| in eval mode: of d'_1 for the chain (E6); over all layer-wise units together for the
+  ResNet (E7)."""
+  v = {'params': state.params, 'batch_stats': state.batch_stats}
+  if c.experiment == 'e7':
+    _, pairs = state.apply_fn(v, x, train=False, racecar=True, output_activation=c.output_activation)
+  else:
+    out = state.apply_fn(v, x, train=False, reverse=ReverseConfig(output_activation=c.output_activation))
+    pairs = [(x, out.recons[0])]
+  err = sum(float(jnp.sum(jnp.square(r - t))) for t, r in pairs)
+  return float(np.sqrt(err / sum(float(jnp.sum(jnp.square(t))) for t, _ in pairs)))
+
+
 def _acc(state, c, x, y):
   logits = batched.batched_apply(_predict(state, c), x, c.eval_batch_size)
   return float(np.mean(logits.argmax(-1) == y))
@@ -126,6 +137,7 @@ def train_and_evaluate(c, workdir: str) -> dict:
       reg = common.reg_from_config(method, c)
       r = _phase(st, reg, c, xa, ya, c.num_steps, workdir, f'{method}_a_s{seed}', seed)
       results[f'{method}_a_s{seed}/test_acc'] = _acc(r.state, c, xat, yat)
+      results[f'{method}_a_s{seed}/recon_rel_error'] = _reverse_rel_error(r.state, c, jnp.asarray(xat[:64]))
       s2 = r.state.replace(opt_state=r.state.tx.init(r.state.params), step=jnp.zeros((), jnp.int32))
       r2 = _phase(s2, std, c, xa, ya, c.finetune_steps, workdir, f'{method}_A_s{seed}', seed + 1)
       results[f'{method}_A_s{seed}/test_acc'] = _acc(r2.state, c, xat, yat)

@@ -1,10 +1,14 @@
-"""Residual networks with layer-wise racecar units (spec sec. 3.7).
+"""Residual networks with layer-wise racecar units.
 
-Every conv (including 1x1 shortcut projections) is its own racecar unit:
-target = the tensor the conv consumes (x), source = its own biased output y = conv(x) + b, and
-reconstruction x' = g(BN_prev(conv^T(y - b))) where BN_prev / g are the normalization / activation that
-produced x (pre-activation BN+ReLU in v2 blocks; the ReLU after the residual addition in v1 blocks;
-identity for the input image). No reverse pass goes through the residual addition.
+The racecar paper trains ResNet-110 with the layer-wise loss (lRR, its eq. 9 and 25-26) because the
+residual addition a = b + c is not a bijective connection that a single reverse pass could follow
+(appendix A.2). Every conv (including 1x1 shortcut projections) is its own racecar unit: target = the
+tensor x the conv consumes, source = its own biased output y = conv(x) + b, and reconstruction
+x' = g(BN_prev(conv^T(y - b))), where BN_prev / g are the normalization / activation that produced x
+(the reverse pass re-uses the BN and activation of the previous layer, eq. 23-24). In v1 that is the
+stem's BN + ReLU for the first block's input, the ReLU after the residual addition for every later
+block input and the first conv's BN + ReLU inside a block; in v2 the pre-activation BN + ReLU; identity
+for the input image and for a raw residual sum. No reverse pass goes through the residual addition.
 """
 from __future__ import annotations
 
@@ -12,14 +16,9 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from rvl_jax.racecar import ops
 from rvl_jax.racecar.layers import RacecarBatchNorm, RacecarLinear, conv_spec
-
-
-class _Unit:
-  """Book-keeping of one layer-wise racecar unit collected during the forward pass."""
 
 
 class RacecarResNet(nn.Module):
@@ -68,6 +67,7 @@ class RacecarResNet(nn.Module):
       unit(c0, x, y, out_act)
       bn0 = self._bn('stem_bn')
       h = relu(bn0(y, use_running_average=not train))
+      block_in = bn_relu(bn0)               # what produced the block input: the stem's BN + ReLU ...
       for stage in range(3):
         feats = self.width * 2 ** stage
         for b in range(n):
@@ -76,7 +76,7 @@ class RacecarResNet(nn.Module):
           inp = h
           c1, bn1 = self._conv(pre + 'conv1', feats, 3, stride), self._bn(pre + 'bn1')
           y1 = c1(inp)
-          unit(c1, inp, y1, relu)             # block input = relu(add) (or stem relu)
+          unit(c1, inp, y1, block_in)
           h1 = relu(bn1(y1, use_running_average=not train))
           c2, bn2 = self._conv(pre + 'conv2', feats, 3, 1), self._bn(pre + 'bn2')
           y2 = c2(h1)
@@ -86,10 +86,11 @@ class RacecarResNet(nn.Module):
             cs = self._conv(pre + 'proj', feats, 1, stride)
             sc = cs(inp)
             if include_shortcuts:
-              unit(cs, inp, sc, relu)
+              unit(cs, inp, sc, block_in)
           else:
             sc = inp
           h = relu(r + sc)
+          block_in = relu                   # ... then the ReLU after each residual addition
       feat = ops.global_avg_pool(h)
     elif self.version == 2:
       if (self.depth - 2) % 9:
@@ -98,23 +99,17 @@ class RacecarResNet(nn.Module):
       c0 = self._conv('stem', self.width, 3, 1)
       h = c0(x)
       unit(c0, x, h, out_act)
-      cin = self.width
+      fin = self.width
       for stage in range(3):
+        # bottleneck widths of the Keras CIFAR script: fin -> fin -> fout with fout = 4 fin in stage 0
+        # and 2 fin afterwards, where fin is the previous stage's fout
+        fout = fin * (4 if stage == 0 else 2)
         for b in range(n):
           pre = f's{stage}b{b}_'
-          if stage == 0:
-            fin, fout = cin, cin * 4
-            stride = 1
-          else:
-            fin, fout = cin * 2 ** stage, cin * 2 ** (stage + 2)
-            stride = 2 if b == 0 else 1
+          stride = 2 if (stage > 0 and b == 0) else 1
           bna, bnb, bnc = self._bn(pre + 'bna'), self._bn(pre + 'bnb'), self._bn(pre + 'bnc')
           inp = h
-          if stage == 0 and b == 0:
-            # first block: the stem output is activated here (as in the Keras v2 script)
-            p = relu(bna(inp, use_running_average=not train))
-          else:
-            p = relu(bna(inp, use_running_average=not train))
+          p = relu(bna(inp, use_running_average=not train))
           c1 = self._conv(pre + 'conv1', fin, 1, stride)
           y1 = c1(p)
           unit(c1, p, y1, bn_relu(bna))
@@ -128,12 +123,20 @@ class RacecarResNet(nn.Module):
           unit(c3, p3, y3, bn_relu(bnc))
           if b == 0:
             cs = self._conv(pre + 'proj', fout, 1, stride)
-            sc = cs(p)
+            # The very first block shares the stem's activation with its shortcut (the script's stem
+            # is conv-BN-ReLU); every other projection reads the raw residual sum, which no
+            # normalization or activation produced, so its reconstruction is the bare transpose.
+            if stage == 0:
+              sc_in, sc_producer = p, bn_relu(bna)
+            else:
+              sc_in, sc_producer = inp, ops.get_activation(None)
+            sc = cs(sc_in)
             if include_shortcuts:
-              unit(cs, p, sc, bn_relu(bna))
+              unit(cs, sc_in, sc, sc_producer)
           else:
             sc = inp
           h = y3 + sc
+        fin = fout
       bnf = self._bn('final_bn')
       feat = ops.global_avg_pool(relu(bnf(h, use_running_average=not train)))
     else:

@@ -87,13 +87,18 @@ def test_shift_by_one_bn_and_running_stats_policy():
   np.testing.assert_array_equal(st_parity['batch_stats']['bn2']['mean'], st_fwd['batch_stats']['bn2']['mean'])
 
 
-def _train(method, lam, steps=4):
+def _setup():
   x = jax.random.normal(jax.random.PRNGKey(5), (8, 8, 8, 1))
   y = jax.nn.one_hot(jnp.arange(8) % 3, 3)
   model = L.RacecarChain((L.conv_spec(3, 3, norm='bn'), L.conv_spec(4, 3, norm='bn', pool_before='max2')),
                          head=(3,))
+  v = model.init(jax.random.PRNGKey(0), x, train=False, reverse=L.ReverseConfig())
+  return model, v, x, y
+
+
+def _train(method, lam, steps=4):
+  model, v, x, y = _setup()
   reg = training.RegConfig(method=method, lam=lam, output_activation='relu')
-  v = model.init(jax.random.PRNGKey(0), x, train=False, reverse=reg.reverse)
   st = train_state.TrainState.create(apply_fn=model.apply, params=v['params'], tx=optax.adam(1e-2),
                                      rng=jax.random.PRNGKey(1), batch_stats=v['batch_stats'])
   step = jax.jit(training.make_train_step(reg))
@@ -143,10 +148,38 @@ def test_srip_and_frobenius():
   assert float(jnp.abs(g).sum()) > 0
 
 
-def test_ort_and_rr_train_steps_run():
-  for method in ('ort', 'ort_frob', 'lrr', 'rr1'):
-    _, m = _train(method, 1e-3, steps=2)
-    assert np.isfinite(float(m['loss']))
+@pytest.mark.parametrize('method', ['rr', 'lrr', 'rr1', 'ort_frob'])
+def test_train_step_penalty_matches_hand_computation(method):
+  """loss - task loss of the first step (evaluated at the initial parameters) equals the penalty summed
+  by hand: lambda * 1/2 sum (d'_m - d_m)^2 over the terms the variant uses, or beta * the squared
+  Frobenius norms of K^T K - I (smaller side) over every kernel, the head's included."""
+  model, v, x, _ = _setup()
+  _, m = _train(method, 1e-2, steps=1)
+  if method == 'ort_frob':
+    want = 0.0
+    for k in jax.tree_util.tree_leaves(jax.tree_util.tree_map_with_path(
+        lambda p, a: a if p[-1].key == 'kernel' else None, v['params'])):
+      w = np.asarray(k, np.float64).reshape(-1, k.shape[-1])
+      w = w.T if w.shape[1] > w.shape[0] else w
+      want += np.sum((w.T @ w - np.eye(w.shape[1])) ** 2)
+    want *= 0.1
+  else:
+    variant = {'rr': 'full', 'lrr': 'layerwise', 'rr1': 'rr1'}[method]
+    out, _ = model.apply(v, x, train=True, reverse=L.ReverseConfig(variant, output_activation='relu'),
+                         mutable=['batch_stats'])
+    terms = [np.sum((np.asarray(r, np.float64) - np.asarray(d, np.float64)) ** 2) / 2
+             for d, r in zip(out.ds, out.recons)]
+    want = 1e-2 * (terms[0] if method == 'rr1' else sum(terms))
+    if method == 'lrr':   # layer-wise: the last layer is reversed from d_3 in both variants, layer 1 is not
+      full, _ = model.apply(v, x, train=True, reverse=L.ReverseConfig('full', output_activation='relu'),
+                            mutable=['batch_stats'])
+      assert not np.allclose(out.recons[0], full.recons[0], atol=1e-3)
+  np.testing.assert_allclose(float(m['loss'] - m['task_loss']), want, rtol=2e-4)
+
+
+def test_ort_train_step_runs():
+  _, m = _train('ort', 1e-3, steps=2)
+  assert float(m['ort_loss']) > 0 and np.isclose(float(m['loss']), float(m['task_loss'] + m['ort_loss']))
 
 
 def test_layer_spec_errors():
@@ -169,6 +202,8 @@ def test_generator_chain_dense_reshape_deconv_up():
   out, _ = g.apply(v, z, train=True, reverse=rev, mutable=['batch_stats'])
   assert out.out.shape == (3, 16, 16, 1)
   assert [r.shape for r in out.recons] == [d.shape for d in out.ds[:-1]]
-  w = losses.group_weights(12, {(0, 10): 1.33, (10, 12): 1.0})
-  loss, terms = losses.racecar_loss(out.ds, out.recons, 1.0, 'rr1', 'sum', w)
-  assert len(terms) == 1 and np.isfinite(float(loss))
+  w = losses.group_weights(12, {(0, 6): 1.33, (6, 8): 1.0})     # dims 8..11 carry no weight
+  loss, terms = losses.racecar_loss(out.ds, out.recons, 0.5, 'rr1', 'sum', w)
+  want = 0.5 * np.sum(w * (np.asarray(out.recons[0], np.float64) - np.asarray(z, np.float64)) ** 2)
+  assert len(terms) == 1
+  np.testing.assert_allclose(float(loss), want, rtol=1e-5)
