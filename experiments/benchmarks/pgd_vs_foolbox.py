@@ -22,15 +22,17 @@ import time
 import numpy as np
 from absl import app, flags
 
+from rvl_jax.core import experiment
+
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_WEIGHTS = flags.DEFINE_string(
-    "weights_dir", os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
+_WEIGHTS = experiment.define_flag(
+    flags.DEFINE_string, "weights_dir", os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
     "directory with the released vanilla_cnn.npz / vanilla_cnn.net")
-_N = flags.DEFINE_integer("n_images", 200, "evaluation digits (balanced over classes)")
-_LINF = flags.DEFINE_list("linf", ["0.1", "0.2", "0.3"], "L-inf radii")
-_L2 = flags.DEFINE_list("l2", ["0.5", "1.0", "1.5", "2.0"], "L2 radii (true Euclidean norms)")
-_TOL = flags.DEFINE_float("tolerance", 0.05, "largest accepted robust-accuracy difference")
-_SEED = flags.DEFINE_integer("seed", 0, "random-start seed (both libraries)")
+_N = experiment.define_flag(flags.DEFINE_integer, "n_images", 200, "evaluation digits (balanced over classes)")
+_LINF = experiment.define_flag(flags.DEFINE_list, "linf", ["0.1", "0.2", "0.3"], "L-inf radii")
+_L2 = experiment.define_flag(flags.DEFINE_list, "l2", ["0.5", "1.0", "1.5", "2.0"], "L2 radii (true Euclidean norms)")
+_TOL = experiment.define_flag(flags.DEFINE_float, "tolerance", 0.05, "largest accepted robust-accuracy difference")
+_SEED = experiment.define_flag(flags.DEFINE_integer, "seed", 0, "random-start seed (both libraries)")
 
 # Foolbox 3.3 defaults of LinfPGD / L2PGD.
 SETTINGS = {"linf": dict(rel_step=0.01 / 0.3, n_iter=40), "l2": dict(rel_step=0.025, n_iter=50)}
