@@ -92,8 +92,9 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
                            process_id: Optional[int] = None, force: bool = False) -> bool:
   """Joins a multi-process JAX run (``jax.distributed.initialize``). Returns True if it did.
 
-  It runs when the resolved settings (see :func:`distributed_settings`) say more than one process,
-  when a cluster launcher's environment describes several processes (``srun`` with several tasks,
+  It runs when the resolved settings (see :func:`distributed_settings`) name a coordinator or
+  more than one process (then all three must be known), when a cluster launcher's environment
+  describes several processes (``srun`` with several tasks,
   ``mpirun``, a multi-host TPU slice), or when ``force`` is set (JAX then auto-detects everything
   it is not given). A single process with none of these does nothing, so one-machine runs never
   open a port. On CPU the cross-process collectives use gloo. Must run before the first JAX
@@ -104,14 +105,16 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
   if jax.distributed.is_initialized():
     return True
   cluster = _cluster_says_multiprocess()
-  if not (force or cluster or (num_processes or 1) > 1):
+  if num_processes == 1 or not (force or cluster or num_processes or coordinator_address):
     return False
   if not (force or cluster):  # a plain launch: nothing can fill in what is missing
-    for name, value in (("coordinator_address", coordinator_address), ("process_id", process_id)):
+    given = dict(coordinator_address=coordinator_address, num_processes=num_processes,
+                 process_id=process_id)
+    for name, value in given.items():
       if value is None:
         raise ValueError(f"argument '{name}': expected a value (flag --{name} or environment "
-                         f"variable JAX_{name.upper()}) for a run of {num_processes} processes, "
-                         "got none")
+                         f"variable JAX_{name.upper()}) for a multi-process run, got none "
+                         f"(given: {given})")
   if _backends_started():
     raise RuntimeError("initialize_distributed must run before the first JAX computation (the "
                        "backends of this process are already initialised)")

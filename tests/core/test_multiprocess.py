@@ -298,9 +298,11 @@ def test_distributed_settings_come_from_arguments_then_environment(clean_env):
     ({"num_processes": 0}, "argument 'num_processes': expected a positive integer, got 0"),
     ({"num_processes": 2, "process_id": 2}, r"argument 'process_id': expected an integer in \[0"),
     ({"num_processes": 2, "process_id": 0},
-     "argument 'coordinator_address': expected a value .* for a run of 2 processes"),
+     "argument 'coordinator_address': expected a value .* for a multi-process run"),
     ({"coordinator_address": "h:1", "num_processes": 2},
      "argument 'process_id': expected a value .*JAX_PROCESS_ID"),
+    ({"coordinator_address": "h:1", "process_id": 0},
+     "argument 'num_processes': expected a value .*JAX_NUM_PROCESSES"),
 ])
 def test_initialize_distributed_rejects_bad_settings(clean_env, kwargs, message):
   with pytest.raises(ValueError, match=message):
@@ -310,6 +312,7 @@ def test_initialize_distributed_rejects_bad_settings(clean_env, kwargs, message)
 def test_initialize_distributed_is_noop_for_one_process(clean_env):
   assert sharding.initialize_distributed() is False
   assert sharding.initialize_distributed(num_processes=1) is False
+  assert sharding.initialize_distributed("127.0.0.1:1234", num_processes=1, process_id=0) is False
   clean_env.setenv("SLURM_JOB_ID", "7")  # a one-task SLURM job is not a multi-process launch
   clean_env.setenv("SLURM_STEP_NODELIST", "node1")
   clean_env.setenv("SLURM_NTASKS", "1")
