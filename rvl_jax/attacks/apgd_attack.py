@@ -98,34 +98,16 @@ def model_fn(logits_fn, stochastic: bool) -> Callable[[jax.Array, jax.Array], ja
 
 def check_attack_args(logits_fn, x, y, *, norm: str, eps, stochastic: bool = False,
                       min_classes: int = 2) -> Tuple[jax.Array, jax.Array, int]:
-  """Validates the common arguments; returns (x, y, number of classes K)."""
-  x, y = core.check_inputs(x, y)
-  validation.check_in_choices("norm", norm, NORMS)
+  """:func:`rvl_jax.attacks.core.check_attack_args` for one radius ``eps`` (a number), with a
+  randomized model (``stochastic``) checked as ``logits_fn(x, key=k)``; returns (x, y, number of
+  classes K)."""
   numeric = hasattr(eps, "dtype") and np.ndim(eps) == 0 and np.issubdtype(eps.dtype, np.number)
   if isinstance(eps, bool) or not (isinstance(eps, (int, float)) or numeric):
     raise TypeError(f"argument 'eps': expected a number (the Lp radius), got {eps!r}")
-  eps = float(eps)
-  if not np.isfinite(eps) or eps < 0:
-    raise ValueError(f"argument 'eps': expected a finite number >= 0 (the {norm} radius), "
-                     f"got {eps!r}")
-  spec = jax.ShapeDtypeStruct(x.shape, jnp.float32)
-  try:
-    if stochastic:
-      out = jax.eval_shape(lambda xx, kk: logits_fn(xx, key=kk), spec,
-                           jax.random.PRNGKey(0))
-    else:
-      out = jax.eval_shape(logits_fn, spec)
-  except TypeError as e:
-    if stochastic:
-      raise TypeError("argument 'logits_fn': a randomized model must accept "
-                      f"logits_fn(x, key=key); calling it that way failed: {e}") from e
-    raise
-  shape = tuple(getattr(out, "shape", ()))
-  if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] < min_classes:
-    raise ValueError(f"argument 'logits_fn': expected an output of shape (N, K) = "
-                     f"({x.shape[0]}, K) with K >= {min_classes} for x of shape {x.shape}, "
-                     f"got {shape}")
-  return x, y, int(shape[1])
+  model = ((lambda z: logits_fn(z, key=jax.random.PRNGKey(0))) if stochastic else logits_fn)
+  x, y, _, _ = core.check_attack_args(model, x, y, norm=norm, eps=eps, supported_norms=NORMS,
+                                      min_classes=min_classes)
+  return x, y, int(core.logits_shape(model, x.shape)[1])
 
 
 def bucket_size(m: int, batch_size: int) -> int:

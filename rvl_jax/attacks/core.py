@@ -407,16 +407,26 @@ def _output_shape(logits_fn: LogitsFn, x_shape) -> tuple:
   return tuple(getattr(out, "shape", ()))
 
 
+def logits_shape(logits_fn: LogitsFn, x_shape) -> tuple:
+  """Output shape of ``logits_fn`` on float32 inputs of ``x_shape``, by abstract evaluation
+  (cached per function and shape where the function is hashable)."""
+  try:
+    return _output_shape(logits_fn, tuple(x_shape))
+  except TypeError:  # an unhashable callable: not cached
+    return _output_shape.__wrapped__(logits_fn, tuple(x_shape))
+
+
 def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
                       supported_norms: Tuple[str, ...] = ("l2", "linf"), targets=None,
-                      targeted: bool = False):
+                      targeted: bool = False, min_classes: int = 2):
   """Validates the common arguments of a public attack entry point.
 
   Checks, each with an error naming the argument, what was expected and what was received:
   ``x`` (N, H, W, C) floating in [0, 1]; ``y`` (N,) integer; ``norm`` one of
   ``supported_norms``; ``eps`` (a scalar or a 1-D list of radii, ``None`` for minimal-norm
   attacks) finite and >= 0; ``logits_fn`` maps ``x`` to (N, K) logits with K >= 2 (checked
-  abstractly with :func:`jax.eval_shape`, no computation); for ``targeted=True`` ``targets``
+  abstractly with :func:`jax.eval_shape`, no computation; K >= ``min_classes``); for
+  ``targeted=True`` ``targets``
   (N,) integer labels in [0, K).
 
   Every radius is the true Lp norm of the whole perturbation (L2: Euclidean norm over all
@@ -434,15 +444,16 @@ def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
       raise ValueError(f"argument 'eps': expected a scalar or a non-empty 1-D list of radii, "
                        f"got shape {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+      if arr.ndim == 0:
+        raise ValueError(f"argument 'eps': expected a finite number >= 0 (the {norm} radius), "
+                         f"got {eps!r}")
       raise ValueError(f"argument 'eps': expected finite radii >= 0, got {arr.tolist()}")
     eps = arr.astype(np.float32)
-  try:
-    shape = _output_shape(logits_fn, tuple(x.shape))
-  except TypeError:  # an unhashable callable: not cached
-    shape = _output_shape.__wrapped__(logits_fn, tuple(x.shape))
-  if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] < 2:
-    raise ValueError(f"argument 'logits_fn': expected output shape (N, K) = "
-                     f"({x.shape[0]}, K >= 2) for x of shape {tuple(x.shape)}, got {shape}")
+  shape = logits_shape(logits_fn, x.shape)
+  if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] < min_classes:
+    raise ValueError(f"argument 'logits_fn': expected an output of shape (N, K) = "
+                     f"({x.shape[0]}, K) with K >= {min_classes} for x of shape "
+                     f"{tuple(x.shape)}, got {shape}")
   if targeted and targets is None:
     raise ValueError("argument 'targets': expected (N,) target labels for a targeted attack, "
                      "got None")
