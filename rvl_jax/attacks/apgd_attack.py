@@ -24,7 +24,6 @@ Expectation over Transformation: each gradient is the mean of ``eot_iter`` draws
 from __future__ import annotations
 
 import math
-import zlib
 from typing import Callable, Optional, Tuple
 
 import jax
@@ -33,6 +32,7 @@ import numpy as np
 
 from rvl_jax.attacks import core
 from rvl_jax.core import batched
+from rvl_jax.core import prng
 from rvl_jax.core import validation
 
 NORMS = ("linf", "l2")
@@ -86,7 +86,7 @@ def rows(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 def stream(key: jax.Array, name: str) -> jax.Array:
   """A key for the named random stream ``name`` derived from ``key``."""
-  return jax.random.fold_in(raw_key(key), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+  return prng.fold_in_name(raw_key(key), name)
 
 
 def model_fn(logits_fn, stochastic: bool) -> Callable[[jax.Array, jax.Array], jax.Array]:

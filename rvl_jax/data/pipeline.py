@@ -28,11 +28,12 @@ import dataclasses
 import io
 import math
 import os
-import zlib
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import grain
 import numpy as np
+
+from rvl_jax.core import prng
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp")
 
@@ -43,7 +44,7 @@ class DataError(ValueError):
 
 def named_seed(seed: int, name: str) -> int:
   """A 32-bit seed for the stream ``name`` derived from ``seed`` (hashing, no seed arithmetic)."""
-  state = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)
+  state = np.random.SeedSequence([int(seed), prng.name_hash(name)]).generate_state(1)
   return int(state[0])
 
 

@@ -7,18 +7,18 @@ are materialised.
 from __future__ import annotations
 
 import os
-import zlib
 from typing import Dict, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
 
 from rvl_jax.core import io as rio
+from rvl_jax.core import prng
 from rvl_jax.core import progress as progress_lib
 
 
 def corruption_key(seed: int, name: str, severity: int):
-  key = jax.random.fold_in(jax.random.PRNGKey(int(seed)), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+  key = prng.fold_in_name(jax.random.PRNGKey(int(seed)), name)
   return jax.random.fold_in(key, int(severity))
 
 
