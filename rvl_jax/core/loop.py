@@ -95,7 +95,6 @@ def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int],
                      f"{'both' if get_batch is not None else 'neither'}")
   data_iterator = None if batches is None else batches.iterator
   mesh = mesh or sharding.make_mesh()
-  main = sharding.is_main_process()
   checkpointer = None
   writer = writer_lib.MetricWriter(workdir, enabled=False)
   state = sharding.replicate(state, mesh, copy=True)
@@ -107,7 +106,7 @@ def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int],
       state = checkpointer.restore(state, data_iterator=data_iterator)
       resumed_from = int(jax.device_get(state.step))
       logging.info("%s: resumed from checkpoint at step %d", desc, resumed_from)
-    writer = writer_lib.MetricWriter(workdir, enabled=main)
+    writer = writer_lib.MetricWriter(workdir)  # process 0 only
 
   repl = sharding.replicated_sharding(mesh)
   step_fn = jax.jit(train_step, out_shardings=(repl, repl), donate_argnums=(0,))
