@@ -4,7 +4,7 @@ Override any config key with --config.key=value."""
 
 from absl import app
 
-from experiments.mnist_classifier import train
+from experiments.mnist_classifier import EXPERIMENTS
 from rvl_jax.core import experiment
 
 _CONFIG, _WORKDIR = experiment.define_experiment_flags()
@@ -12,7 +12,7 @@ _CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 def main(argv):
   del argv
-  experiment.launch(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
+  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,17 @@
 """What every ``experiments/<system>/main.py`` calls: set-up, config.json, results.json.
 
-    experiment.launch(train.train_and_evaluate, config, workdir)
+Every system lists its experiments in one registry, ``EXPERIMENTS = {name: train_and_evaluate}``
+in ``experiments/<system>/__init__.py`` (a value may also be a ``'module:function'`` string,
+imported only when that experiment runs), and its ``main.py`` is the same five lines::
+
+    _CONFIG, _WORKDIR = experiment.define_experiment_flags()
+
+    def main(argv):
+      del argv
+      experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
+
+``dispatch`` picks the entry named by ``config.experiment`` (the only entry when the registry has
+one) and hands it to ``launch``.
 
 ``train_and_evaluate(config, workdir) -> dict`` does the work; ``launch`` joins a multi-process
 run when one is asked for (flags ``--coordinator_address --num_processes --process_id``, the
@@ -12,9 +23,10 @@ atomically and by process 0 only.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping, Union
 
 import jax
 from absl import logging
@@ -112,3 +124,53 @@ def launch(train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: 
   sharding.sync_processes("rvl_jax.experiment.launch")
   logging.info("results: %s", {k: flat[k] for k in sorted(flat)[:20]})
   return flat
+
+
+TrainAndEvaluate = Callable[[Any, str], Mapping[str, Any]]
+
+
+def resolve(registry: Mapping[str, Union[TrainAndEvaluate, str]],
+            name: Union[str, None]) -> TrainAndEvaluate:
+  """Looks an experiment up in a system's registry.
+
+  Args:
+    registry: ``{name: train_and_evaluate}``; a value may be a ``'package.module:function'``
+      string, imported here.
+    name: the experiment's name (``config.experiment``); None picks the only entry of a
+      one-entry registry.
+
+  Returns:
+    The ``train_and_evaluate(config, workdir)`` function.
+
+  Raises:
+    ValueError: naming ``config.experiment`` when ``name`` is not in the registry.
+  """
+  if not registry:
+    raise ValueError("argument 'registry': expected at least one experiment, got an empty one")
+  if name is None and len(registry) == 1:
+    name = next(iter(registry))
+  if name not in registry:
+    raise ValueError(f"argument 'config.experiment': expected one of {sorted(registry)}, "
+                     f"got {name!r}")
+  entry = registry[name]
+  if isinstance(entry, str):
+    module, _, attr = entry.partition(":")
+    entry = getattr(importlib.import_module(module), attr or "train_and_evaluate")
+  return entry
+
+
+def dispatch(registry: Mapping[str, Union[TrainAndEvaluate, str]], config: Any,
+             workdir: str) -> Dict[str, Any]:
+  """Runs the experiment ``config.experiment`` of ``registry`` through ``launch``.
+
+  Args:
+    registry: a system's ``EXPERIMENTS`` mapping (see ``resolve``).
+    config: the ml_collections config; its ``experiment`` key names the entry (optional for a
+      one-entry registry).
+    workdir: output directory (resumes from its checkpoints).
+
+  Returns:
+    The flat results written to ``workdir/results.json``.
+  """
+  name = config.get("experiment", None) if hasattr(config, "get") else None
+  return launch(resolve(registry, name), config, workdir)
