@@ -7,6 +7,7 @@ from __future__ import annotations
 import zlib
 
 import jax
+import numpy as np
 
 
 def name_hash(name: str) -> int:
@@ -33,3 +34,31 @@ def fold_in_name(key: jax.Array, name: str) -> jax.Array:
     A new key; different names give independent streams.
   """
   return jax.random.fold_in(key, name_hash(name) & 0x7FFFFFFF)
+
+
+def stream_key(seed: int, name: str) -> jax.Array:
+  """The JAX key of the stream ``name`` of a run with ``config.seed == seed``.
+
+  Args:
+    seed: the run's seed (``config.seed``).
+    name: the stream's name, e.g. ``'init'``, ``'data/shuffle'``, ``'attack/pgd'``.
+
+  Returns:
+    ``fold_in_name(PRNGKey(seed), name)``.
+  """
+  return fold_in_name(jax.random.PRNGKey(int(seed)), name)
+
+
+def numpy_rng(seed: int, name: str) -> np.random.Generator:
+  """A NumPy generator for the stream ``name`` of a run with ``config.seed == seed`` (host-side
+  sampling: data splits, subsets, pair tables).
+
+  Args:
+    seed: the run's seed (``config.seed``).
+    name: the stream's name.
+
+  Returns:
+    ``np.random.default_rng([seed, name_hash(name)])``: NumPy's SeedSequence mixes both words, so
+    no two (seed, name) pairs share a stream through arithmetic.
+  """
+  return np.random.default_rng([int(seed), name_hash(name)])
