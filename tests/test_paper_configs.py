@@ -1,6 +1,6 @@
 """Every `:paper` config's step traces at the paper's shapes (jax.eval_shape: nothing is compiled or
 allocated), so a paper-scale shape error fails here instead of on the user's accelerator. The
-compiled versions, with FLOPs and memory, come from `python -m experiments.benchmarks.paper_scale`.
+compiled versions, with FLOPs and memory, come from `python -m experiments.speed.paper_scale`.
 """
 import glob
 import importlib
@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.benchmarks import paper_scale as ps
+from experiments.speed import paper_scale as ps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,7 +8,7 @@ pytest.importorskip("foolbox")
 
 
 def test_pgd_robust_accuracy_agrees_with_foolbox(shared_dir):
-  from experiments.benchmarks import pgd_vs_foolbox
+  from experiments.speed import pgd_vs_foolbox
   wd = shared_dir / "reference_weights" / "abs"
   if not (wd / "vanilla_cnn.npz").exists():
     pytest.skip("released vanilla_cnn weights not found")
@@ -17,5 +17,5 @@ def test_pgd_robust_accuracy_agrees_with_foolbox(shared_dir):
   assert len(rows) == 2
   for norm, eps, ours, ref in rows:
     # 40 digits: at most 4 digits apart (the full check, 100-200 digits within 0.05, is the
-    # benchmark experiments/benchmarks/pgd_vs_foolbox.py).
+    # benchmark experiments/speed/pgd_vs_foolbox.py).
     assert abs(ours - ref) <= 4 / 40 + 1e-9, (norm, eps, ours, ref)

@@ -247,7 +247,7 @@ def test_matches_torchattacks_on_the_released_cnn(shared_dir):
   iterations): robust accuracy within one digit (1/32)."""
   torch = pytest.importorskip("torch")
   ta = pytest.importorskip("torchattacks")
-  from experiments.benchmarks import autoattack_common as bench
+  from experiments.speed import autoattack_common as bench
   from rvl_jax.abs import baselines
   from rvl_jax.data import mnist
   weights = shared_dir / "reference_weights" / "abs"

@@ -39,7 +39,7 @@ def test_renderer_deterministic_and_batch_independent(data):
 
 
 def test_windowed_renderer_equals_full_canvas(data):
-  from experiments.benchmarks.dsprites_render import numpy_render
+  from experiments.speed.dsprites_render import numpy_render
   f = data.sample_factors(0, 300)
   f[:20, 3] = 0    # sprites at the borders, where the window is clipped
   f[20:40, 4] = 31

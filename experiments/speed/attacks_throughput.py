@@ -1,6 +1,6 @@
 """Attack throughput on the vanilla CNN at batch 100 (issue 5 benchmark).
 
-    python -m experiments.benchmarks.attacks_throughput [--weights_dir=DIR] [--batch=100]
+    python -m experiments.speed.attacks_throughput [--weights_dir=DIR] [--batch=100]
 
 Prints images/s for
 * L-inf PGD (eps 0.3, 40 steps of 0.01, random start) -- rvl_jax.attacks.pgd, jit-compiled;
@@ -125,7 +125,7 @@ def main(argv):
 
 def _autoattack(logits_fn, desc, x, y):
   """AutoAttack standard images/s, rvl_jax vs torchattacks, same batch and budgets."""
-  from experiments.benchmarks import autoattack_common as aa_bench
+  from experiments.speed import autoattack_common as aa_bench
   eps, n = _AA_EPS.value, x.shape[0]
   o = aa_bench.ours(logits_fn, x, y, "linf", eps, 0, True, max(n, 1))
   print(f"rvl_jax  AutoAttack standard (L-inf {eps:g}): {o['images_per_s']:10.2f} images/s  "

@@ -1,6 +1,6 @@
 """Throughput of the jit corruption suites (images/s), and of `imagecorruptions` if installed.
 
-  python -m experiments.benchmarks.corruptions_speed [--severity=3] [--reps=3] [--only=fog,snow]
+  python -m experiments.speed.corruptions_speed [--severity=3] [--reps=3] [--only=fog,snow]
 
 Prints images/s per corruption for ImageNet-C at 224x224x3 (batch 32) and MNIST-C at 28x28x1
 (batch 1000), excluding compilation (timed after a warm-up call, best of --reps). When the

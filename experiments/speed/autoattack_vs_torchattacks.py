@@ -1,6 +1,6 @@
 """AutoAttack (rvl_jax) vs torchattacks' AutoAttack on the released vanilla CNN, and vs PGD.
 
-    python -m experiments.benchmarks.autoattack_vs_torchattacks [--weights_dir=DIR]
+    python -m experiments.speed.autoattack_vs_torchattacks [--weights_dir=DIR]
         [--n_images=200] [--settings=linf:0.1,l2:1.5] [--torch_budgets=paper,shipped]
         [--madry_params=madry.npz] [--out=results.json]
 
@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from experiments.benchmarks.autoattack_common import load_madry, ours, pgd_robust, torch_cnn
-from experiments.benchmarks.autoattack_common import torchattacks_run
+from experiments.speed.autoattack_common import load_madry, ours, pgd_robust, torch_cnn
+from experiments.speed.autoattack_common import torchattacks_run
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _WEIGHTS = flags.DEFINE_string(

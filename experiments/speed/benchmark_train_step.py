@@ -5,7 +5,7 @@ benchmark's protocol: sum-over-factors MSE, Adam), compile time of the evaluatio
 pass and evaluation images/s (batch 512), plus the procedural dSprites rendering rate; and
 ratios against the CNN measured in the same run.
 
-    python -m experiments.benchmarks.benchmark_train_step --models=cnn,resnet50 --steps=20
+    python -m experiments.speed.benchmark_train_step --models=cnn,resnet50 --steps=20
 """
 from __future__ import annotations
 

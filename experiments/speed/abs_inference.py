@@ -1,6 +1,6 @@
 """ABS inference throughput (full model: 8000-sample bank, 50 latent-search passes).
 
-    python -m experiments.benchmarks.abs_inference [--weights_dir DIR] [--reference_dir DIR]
+    python -m experiments.speed.abs_inference [--weights_dir DIR] [--reference_dir DIR]
         [--batch_sizes 1,32,256] [--repeats 3] [--class_mode unroll] [--micro_batch 32]
         [--cpu_devices N]
 

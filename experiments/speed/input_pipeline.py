@@ -1,6 +1,6 @@
 """Input-pipeline throughput on an ImageNet-like JPEG folder (RandomResizedCrop 224 + flip).
 
-    python -m experiments.benchmarks.input_pipeline [--data_dir DIR] [--num_images 1024]
+    python -m experiments.speed.input_pipeline [--data_dir DIR] [--num_images 1024]
         [--batch_size 128] [--timed_batches 12] [--workers 1,2] [--repeats 1]
 
 Generates (or reuses) a folder of 500x375 JPEGs (smooth random scenes plus texture, quality 90,

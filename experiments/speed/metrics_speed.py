@@ -1,8 +1,8 @@
 """Wall time of every disentanglement metric at the reference sample counts (spec 6.8).
 
-    python -m experiments.benchmarks.metrics_speed [--scale=1.0] [--metrics=mig,dci]
+    python -m experiments.speed.metrics_speed [--scale=1.0] [--metrics=mig,dci]
         [--representation=moments|linear] [--dci_trees=100] [--seed=0] [--out=FILE.json]
-    python -m experiments.benchmarks.metrics_speed --dci_compare [--scale=1.0] [--repeats=1]
+    python -m experiments.speed.metrics_speed --dci_compare [--scale=1.0] [--repeats=1]
 
 Representation: a 10-dimensional jit-compiled JAX function of procedural dSprites images
 ('moments': mass, centroid, second and third image moments; 'linear': a fixed random projection

@@ -1,9 +1,9 @@
 """The headline step of every system on whatever backend JAX finds: images/s and fraction of peak.
 
-    python -m experiments.benchmarks.accelerator [--size=small|paper] [--reps=5] [--only=pgd,ant]
+    python -m experiments.speed.accelerator [--size=small|paper] [--reps=5] [--only=pgd,ant]
         [--out=docs/paper_scale.md]
 
-Steps (built by `experiments.benchmarks.paper_scale` from the systems' own step builders, or the
+Steps (built by `experiments.speed.paper_scale` from the systems' own step builders, or the
 systems' own jitted functions): ABS inference (latent search), PGD-40 on the released CNN
 architecture, the racecar RR step (E6 VGG), the SlowVAE step, the benchmark CNN step, the ANT1x1
 joint step (ImageNet ResNet), and the ImageNet-C corruption suite. `--size=small` runs the CPU
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.benchmarks import paper_scale as ps
+from experiments.speed import paper_scale as ps
 
 # Dense peak FLOP/s by device kind (float32 work: TF32 tensor cores where JAX uses them by default;
 # TPUs: bf16 MXU rate, which is what float32 matmuls at default precision run at).
