@@ -15,7 +15,8 @@ from typing import Any, Optional, Sequence, Tuple
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from rvl_jax.core import validation
 
@@ -27,10 +28,35 @@ ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = (
     "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
-def _backends_started() -> bool:
-  """True once this process has created its XLA backends (its first JAX computation)."""
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  return xla_bridge.backends_are_initialized()
+def _backends_started(private_api: bool = True) -> bool:
+  """True once this process has created its XLA backends (its first JAX computation).
+
+  JAX has no public query for this, and the library needs it twice: settings such as the CPU
+  device count and ``jax.distributed.initialize`` only take effect before the backends exist, and
+  :func:`is_main_process` must not create them as a side effect. So this one function is the only
+  place that reads JAX's private ``xla_bridge.backends_are_initialized``. If a JAX release moves
+  it, the public fallback asks the ``jax_num_cpu_devices`` option, which JAX refuses to change
+  once the backends exist: it changes it and restores it at once, leaving the setting as it was.
+
+  Args:
+    private_api: ask JAX's private function first (False: only the public fallback; tests).
+
+  Returns:
+    Whether this process's XLA backends are initialised.
+  """
+  if private_api:
+    try:
+      from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+      return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):
+      pass
+  current = jax.config.jax_num_cpu_devices
+  try:
+    jax.config.update("jax_num_cpu_devices", current + 1 if current > 0 else 1)
+  except RuntimeError:
+    return True
+  jax.config.update("jax_num_cpu_devices", current)
+  return False
 
 
 def _env_int(name: str) -> Optional[int]:

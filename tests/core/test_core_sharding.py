@@ -11,6 +11,18 @@ import pytest
 
 from rvl_jax.core import sharding
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(script, **env):
+  """Runs ``script`` with this checkout's package first on the path; returns its JSON line."""
+  env = dict(os.environ, RVL_QUIET="1", JAX_PLATFORMS="cpu",
+             PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]), **env)
+  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                        cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, jax.numpy as jnp, numpy as np, optax
@@ -48,12 +60,7 @@ SCRIPT = textwrap.dedent("""
 def test_four_device_step_matches_one_device(tmp_path):
   script = tmp_path / "multi.py"
   script.write_text(SCRIPT)
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", RVL_QUIET="1",
-             JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  out = _run(script, XLA_FLAGS="--xla_force_host_platform_device_count=4")
   assert out["one"]["shards"] == 1 and out["four"]["shards"] == 4
   np.testing.assert_allclose(out["four"]["loss"], out["one"]["loss"], rtol=1e-5, atol=1e-6)
   for a, b in zip(out["four"]["params"] + out["four"]["stats"],
@@ -73,6 +80,12 @@ def test_shard_batch_requires_divisible_batch():
     sharding.shard_batch({"x": np.float32(1.0)}, mesh)
 
 
+def test_backends_started_public_fallback_keeps_the_setting():
+  import jax
+  jax.numpy.zeros(1).block_until_ready()
+  before = jax.config.jax_num_cpu_devices
+  assert sharding._backends_started(private_api=False)
+  assert jax.config.jax_num_cpu_devices == before
 
 
 CONFIGURE_SCRIPT = """
@@ -80,26 +93,31 @@ import json, os
 os.environ.pop("XLA_FLAGS", None)
 import jax
 from rvl_jax.core import sharding
+
+def started():  # (private query, public fallback) of sharding._backends_started
+  return [sharding._backends_started(), sharding._backends_started(private_api=False)]
+
+before = started()
 sharding.configure_cpu(3)
 n = len(jax.devices())
+after = started()
 try:
   sharding.configure_cpu(2)
   error = ""
 except RuntimeError as e:
   error = str(e)
 print(json.dumps({"devices": n, "flags": os.environ.get("XLA_FLAGS", ""),
-                  "avx512": sharding.cpu_has_avx512(), "error": error}))
+                  "avx512": sharding.cpu_has_avx512(), "error": error,
+                  "started_before": before, "started_after": after}))
 """
 
 
 def test_configure_cpu_sets_devices_and_vector_width_before_backend_init(tmp_path):
   script = tmp_path / "configure.py"
   script.write_text(CONFIGURE_SCRIPT)
-  env = dict(os.environ, RVL_QUIET="1", JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  out = _run(script)
+  # The fallback probe before the first computation left the device count to configure_cpu.
   assert out["devices"] == 3
+  assert out["started_before"] == [False, False] and out["started_after"] == [True, True]
   assert ("--xla_cpu_prefer_vector_width=512" in out["flags"]) == out["avx512"]
   assert "before the first JAX computation" in out["error"]
