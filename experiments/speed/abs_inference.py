@@ -17,7 +17,6 @@ forward); stage 1 adds 2 x 10 x 8000 x 784 = 0.125 GFLOP (not counted in the dec
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import statistics
@@ -28,9 +27,27 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 
 from rvl_jax.abs import inference as inf
 from rvl_jax.core import sharding
+
+flags.DEFINE_string('weights_dir', '', 'released weights (npz or .net); default: the reference '
+                    'checkout, else random VAEs (timing only)')
+flags.DEFINE_string('reference_dir', '', "checkout of the authors' code")
+flags.DEFINE_string('batch_sizes', '1,32,256', 'comma-separated batch sizes')
+flags.DEFINE_string('reference_batch_sizes', '', 'default: same as --batch_sizes')
+flags.DEFINE_integer('repeats', 3, 'timed runs per batch size (median reported)')
+flags.DEFINE_integer('n_samples', 8000, 'latent sample bank size')
+flags.DEFINE_integer('n_iter', 50, 'Adam iterations of the latent search')
+flags.DEFINE_enum('class_mode', 'map', ['map', 'unroll', 'vmap'], 'how the 10 classes are looped')
+flags.DEFINE_integer('torch_threads', 0, 'reference threads (0 = one per core)')
+flags.DEFINE_integer('micro_batch', 32,
+                     'JAX latent search on chunks of this many images (0 = whole batch)')
+flags.DEFINE_integer('cpu_devices', 0, 'XLA host (CPU) devices; batches are split over all local '
+                     'devices (0 = one per CPU core, as the reference uses one thread per core)')
+flags.DEFINE_integer('wide_vectors', 1, '1: 512-bit vectorisation of XLA fused loops on AVX-512 '
+                     'CPUs (sharding.configure_cpu)')
 
 DECODER_MACS = 1_143_296
 
@@ -84,27 +101,9 @@ def reference_model(args):
   return run
 
 
-def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--weights_dir', default='', help='released weights (npz or .net); default: '
-                 'the reference checkout, else random VAEs (timing only)')
-  p.add_argument('--reference_dir', default='', help="checkout of the authors' code")
-  p.add_argument('--batch_sizes', default='1,32,256')
-  p.add_argument('--reference_batch_sizes', default='', help='default: same as --batch_sizes')
-  p.add_argument('--repeats', type=int, default=3)
-  p.add_argument('--n_samples', type=int, default=8000)
-  p.add_argument('--n_iter', type=int, default=50)
-  p.add_argument('--class_mode', default='map', choices=['map', 'unroll', 'vmap'])
-  p.add_argument('--torch_threads', type=int, default=0)
-  p.add_argument('--micro_batch', type=int, default=32,
-                 help='JAX latent search on chunks of this many images (0 = whole batch)')
-  p.add_argument('--cpu_devices', type=int, default=0,
-                 help='XLA host (CPU) devices; batches are split over all local devices '
-                 '(0 = one per CPU core, as the reference uses one thread per core)')
-  p.add_argument('--wide_vectors', type=int, default=1,
-                 help='1: 512-bit vectorisation of XLA fused loops on AVX-512 CPUs '
-                 '(sharding.configure_cpu)')
-  args = p.parse_args(argv)
+def main(argv):
+  del argv
+  args = flags.FLAGS
   # Must run before the first JAX computation initialises the CPU backend.
   sharding.configure_cpu(args.cpu_devices, wide_vectors=bool(args.wide_vectors))
   batch_sizes = [int(b) for b in args.batch_sizes.split(',')]
@@ -168,4 +167,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

@@ -3,7 +3,7 @@
     python -m experiments.speed.accelerator [--size=small|paper] [--reps=5] [--only=pgd,ant]
         [--out=docs/paper_scale.md]
 
-Steps (built by `experiments.speed.paper_scale` from the systems' own step builders, or the
+Steps (built by `experiments.speed.cases` from the systems' own step builders, or the
 systems' own jitted functions): ABS inference (latent search), PGD-40 on the released CNN
 architecture, the racecar RR step (E6 VGG), the SlowVAE step, the benchmark CNN step, the ANT1x1
 joint step (ImageNet ResNet), and the ImageNet-C corruption suite. `--size=small` runs the CPU
@@ -12,49 +12,33 @@ scale (minutes on 2 cores); `--size=paper` the papers' shapes (accelerators).
 Per step: compile time, the median time of --reps timed calls after a warm-up (the train state
 threads through, as in training), images/s, FLOPs per call (the larger of XLA's cost analysis and
 a count of matrix products and convolutions with loops times their trip counts, see
-`paper_scale.jaxpr_flops`), achieved FLOP/s and the fraction of the device's peak. The peak comes
+`rvl_jax.core.cost`), achieved FLOP/s and the fraction of the device's peak. The peak comes
 from a table by device kind; on CPU it is measured with a large float32 matmul. Beside each step,
 the images/s of the input source feeding it (`input_source` below) -- a synthetic in-memory source
 until the shared input pipeline is wired in there.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 
-from experiments.speed import paper_scale as ps
+from experiments.speed import cases as cs
+from experiments.speed.cases import common
+from experiments.speed.cases import noise as noise_cases
+from experiments.speed.cases.abs import abs_inference_case
+from rvl_jax.core import cost
+from rvl_jax.core import io as rio
 
-# Dense peak FLOP/s by device kind (float32 work: TF32 tensor cores where JAX uses them by default;
-# TPUs: bf16 MXU rate, which is what float32 matmuls at default precision run at).
-PEAKS = {'H200': 494e12, 'H100': 494e12, 'A100': 156e12, 'L4': 60e12, 'V100': 15.7e12,
-         'T4': 8.1e12, 'TPU v4': 275e12, 'TPU v5 lite': 197e12, 'TPU v5p': 459e12,
-         'TPU v6 lite': 918e12}
-
-
-def device_peak(reps: int = 3, n: int = 2048) -> tuple:
-  """(peak FLOP/s, how it was obtained) of device 0."""
-  d = jax.devices()[0]
-  for kind, peak in PEAKS.items():
-    if kind.lower() in d.device_kind.lower():
-      return peak, f'{d.device_kind}: table value'
-  if d.platform != 'cpu':
-    return float('nan'), f'{d.device_kind}: not in the table'
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-  mm = jax.jit(lambda a: a @ a)
-  jax.block_until_ready(mm(a))
-  times = []
-  for _ in range(reps):
-    t = time.perf_counter()
-    jax.block_until_ready(mm(a))
-    times.append(time.perf_counter() - t)
-  return 2 * n ** 3 / min(times), f'CPU: measured, best of {reps} {n}x{n} float32 matmuls'
-
+_SIZE = flags.DEFINE_enum('size', 'small', ['small', 'paper'], "'small' (CPU minutes) or 'paper'")
+_REPS = flags.DEFINE_integer('reps', 5, 'timed calls per step (median reported)')
+_ONLY = flags.DEFINE_string('only', '', 'comma-separated substrings of step names')
+_OUT = flags.DEFINE_string('out', '', 'markdown file whose accelerator section is replaced')
 
 def input_source(shape, dtype=np.float32, pool: int = 4096, seed: int = 0) -> Callable[[int], dict]:
   """The input source timed beside each step: ``get_batch(step)`` gathering a random batch from an
@@ -85,7 +69,7 @@ def source_images_per_second(shape, reps: int) -> float:
 @dataclasses.dataclass
 class Headline:
   name: str
-  case: ps.Case
+  case: cost.Case
   images: int               # images processed per call
   image_shape: tuple
 
@@ -97,13 +81,13 @@ def _pgd_case(size):
   model = nets.CNN()
 
   def make_args():
-    v = model.init(ps._key(0), jnp.zeros((1, 28, 28, 1)))  # pylint: disable=protected-access
-    return v, ps._images((b, 28, 28, 1)), ps._labels(b, 10), ps._key(5)  # pylint: disable=protected-access
+    v = model.init(common.key(0), jnp.zeros((1, 28, 28, 1)))
+    return v, common.images((b, 28, 28, 1)), common.labels(b, 10), common.key(5)
 
   def fn(v, x, y, key):
     return baselines.pgd_linf(lambda xa: model.apply(v, xa, train=False), x, y, key, eps=0.3,
                               steps=40, step_size=0.01)
-  return ps.Case('abs/robustness', f'PGD-40 on the CNN (batch {b})', fn, make_args, b, 1,
+  return cost.Case('abs/robustness', f'PGD-40 on the CNN (batch {b})', fn, make_args, b, 1,
                  train=False, params_of=lambda a: a[0])
 
 
@@ -114,39 +98,39 @@ def _corruption_case(size):
   names = [n for n, f in imagenet_c.ALL_CORRUPTIONS.items() if f.jittable is True]
 
   def make_args():
-    return (ps._images((b, 224, 224, 3)),)  # pylint: disable=protected-access
+    return (common.images((b, 224, 224, 3)),)
 
   def fn(x):
     key = jax.random.PRNGKey(0)
     return [imagenet_c.ALL_CORRUPTIONS[n](jax.random.fold_in(key, i), x, 3)
             for i, n in enumerate(names)]
-  return ps.Case('noise/imagenet', f'ImageNet-C suite ({len(names)} corruptions, batch {b})', fn,
+  return cost.Case('noise/imagenet', f'ImageNet-C suite ({len(names)} corruptions, batch {b})', fn,
                  make_args, b * len(names), 1, train=False, params_of=lambda a: {})
 
 
 def headlines(size: str) -> List[Headline]:
   small = size == 'small'
   out = []
-  abs_case = ps.abs_inference_case('abs/abs', batch=32 if small else 1000,
+  abs_case = abs_inference_case('abs/abs', batch=32 if small else 1000,
                                    n_samples=1000 if small else 8000, n_iter=10 if small else 50,
                                    calls=1, note='')
   out.append(Headline('ABS inference', abs_case, abs_case.global_batch, (28, 28, 1)))
   pgd = _pgd_case(size)
   out.append(Headline('PGD-40', pgd, pgd.global_batch, (28, 28, 1)))
-  rr = ps.config_cases('racecar', 'e6_cifar', None if small else 'paper')[0]
+  rr = cs.config_cases('racecar', 'e6_cifar', None if small else 'paper')[0]
   out.append(Headline('racecar RR step (E6 VGG)', rr, rr.global_batch, (32, 32, 3)))
-  sv = ps.config_cases('slowvae', 'slowvae', None if small else 'paper')[0]
+  sv = cs.config_cases('slowvae', 'slowvae', None if small else 'paper')[0]
   out.append(Headline('SlowVAE step', sv, sv.global_batch, (64, 64, 1)))
-  cnn = ps.config_cases('benchmark', 'default', None if small else 'paper')[0]
+  cnn = cs.config_cases('benchmark', 'default', None if small else 'paper')[0]
   out.append(Headline('benchmark CNN step', cnn, cnn.global_batch, (64, 64, 1)))
   if small:  # ResNet-18-style tiny model at 64 px: the ANT step's structure at CPU cost
     from rvl_jax.noise import models
-    ant = ps.noise_cases('noise/imagenet', models.build_model('resnet_tiny', num_classes=10),
+    ant = noise_cases.noise_cases('noise/imagenet', models.build_model('resnet_tiny', num_classes=10),
                          (64, 64, 3), 16, num_classes=10, ant_steps=1, restart_calls=1,
                          restart_steps=1)[0]
     shape = (64, 64, 3)
   else:
-    ant = ps.config_cases('noise', 'imagenet', 'paper')[0]
+    ant = cs.config_cases('noise', 'imagenet', 'paper')[0]
     shape = (224, 224, 3)
   out.append(Headline('ANT1x1 joint step', ant, ant.global_batch, shape))
   corr = _corruption_case(size)
@@ -154,84 +138,53 @@ def headlines(size: str) -> List[Headline]:
   return out
 
 
-def _flops(case, args, compiled):
-  xla = ps._cost_flops(compiled)  # pylint: disable=protected-access
-  counted = ps.jaxpr_flops(jax.make_jaxpr(case.fn)(*args))
-  return max(v for v in (xla, counted) if np.isfinite(v))
-
-
 def time_headline(h: Headline, reps: int, peak: float) -> dict:
-  case = h.case
-  args = jax.block_until_ready(jax.jit(case.make_args)())
-  t0 = time.perf_counter()
-  compiled = case.jitted().lower(*args).compile()
-  compile_s = time.perf_counter() - t0
-  flops = _flops(case, jax.eval_shape(lambda: args), compiled)
-
-  def call(a):
-    out = compiled(*a)
-    if case.train:  # thread the (donated) state through, as the training loop does
-      return (out[0],) + tuple(a[1:]), out
-    return a, out
-  args, out = call(args)  # warm-up
-  jax.block_until_ready(out)
-  times = []
-  for _ in range(reps):
-    t = time.perf_counter()
-    args, out = call(args)
-    jax.block_until_ready(out)
-    times.append(time.perf_counter() - t)
-  step_s = float(np.median(times))
+  r = cost.time_case(h.case, reps)
   src = source_images_per_second((h.images,) + tuple(h.image_shape), reps)
-  return dict(name=h.name, computation=case.name, images=h.images, compile_s=compile_s,
-              step_s=step_s, images_per_s=h.images / step_s, source_images_per_s=src, flops=flops,
-              flops_per_s=flops / step_s, fraction=flops / step_s / peak)
+  return dict(name=h.name, computation=h.case.name, images=h.images, compile_s=r['compile_s'],
+              step_s=r['step_s'], images_per_s=h.images / r['step_s'], source_images_per_s=src,
+              flops=r['flops'], flops_per_s=r['flops'] / r['step_s'],
+              fraction=r['flops'] / r['step_s'] / peak)
 
 
 def markdown(rows, device: str, peak_note: str, peak: float, size: str, reps: int) -> str:
-  lines = [f'Device: {device}; peak {ps._fmt(peak)}FLOP/s ({peak_note}); size `{size}`; median of '  # pylint: disable=protected-access
+  lines = [f'Device: {device}; peak {cost.fmt_si(peak)}FLOP/s ({peak_note}); size `{size}`; median of '
            f'{reps} calls after a warm-up; jax {jax.__version__}.', '',
            '| step | computation | images/call | compile | time/call | images/s | input source '
            'images/s | FLOPs/call | achieved FLOP/s | fraction of peak |', '|' + '---|' * 10]
   for r in rows:
     lines.append(f"| {r['name']} | {r['computation']} | {r['images']} | {r['compile_s']:.1f} s | "
-                 f"{ps._fmt_time(r['step_s'])} | {r['images_per_s']:.4g} | "  # pylint: disable=protected-access
-                 f"{r['source_images_per_s']:.4g} | {ps._fmt(r['flops'])} | "  # pylint: disable=protected-access
-                 f"{ps._fmt(r['flops_per_s'])} | {r['fraction']:.1%} |")  # pylint: disable=protected-access
+                 f"{cost.fmt_seconds(r['step_s'])} | {r['images_per_s']:.4g} | "
+                 f"{r['source_images_per_s']:.4g} | {cost.fmt_si(r['flops'])} | "
+                 f"{cost.fmt_si(r['flops_per_s'])} | {r['fraction']:.1%} |")
   return '\n'.join(lines)
 
 
-def main(argv: Optional[list] = None):
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  ap.add_argument('--size', default='small', help="'small' (CPU minutes) or 'paper'")
-  ap.add_argument('--reps', type=int, default=5)
-  ap.add_argument('--only', default='', help='comma-separated substrings of step names')
-  ap.add_argument('--out', default='', help='markdown file whose accelerator section is replaced')
-  a = ap.parse_args(argv)
-  if a.size not in ('small', 'paper'):
-    raise ValueError(f"argument '--size': expected 'small' or 'paper', got {a.size!r}")
-  if a.reps < 1:
-    raise ValueError(f"argument '--reps': expected a positive integer, got {a.reps}")
-  peak, note = device_peak()
+def main(argv):
+  del argv
+  if _REPS.value < 1:
+    raise ValueError(f"argument '--reps': expected a positive integer, got {_REPS.value}")
+  size, reps = _SIZE.value, _REPS.value
+  peak, note = cost.device_peak()
   d = jax.devices()[0]
   device = f'{d.device_kind} ({d.platform}, {jax.device_count()} device(s))'
-  print(f'{device}; peak {ps._fmt(peak)}FLOP/s ({note})', flush=True)  # pylint: disable=protected-access
+  print(f'{device}; peak {cost.fmt_si(peak)}FLOP/s ({note})', flush=True)
   rows = []
-  only = [s.strip().lower() for s in a.only.split(',') if s.strip()]
-  for h in headlines(a.size):
+  only = [s.strip().lower() for s in _ONLY.value.split(',') if s.strip()]
+  for h in headlines(size):
     if only and not any(s in h.name.lower() for s in only):
       continue
-    r = time_headline(h, a.reps, peak)
+    r = time_headline(h, reps, peak)
     rows.append(r)
-    print(f"{r['name']:30s} {r['images_per_s']:10.4g} img/s  {ps._fmt_time(r['step_s']):>9s}/call  "  # pylint: disable=protected-access
+    print(f"{r['name']:30s} {r['images_per_s']:10.4g} img/s  {cost.fmt_seconds(r['step_s']):>9s}/call  "
           f"source {r['source_images_per_s']:10.4g} img/s  {r['fraction']:.2%} of peak  "
           f"(compile {r['compile_s']:.1f} s)", flush=True)
-  text = markdown(rows, device, note, peak, a.size, a.reps)
+  text = markdown(rows, device, note, peak, size, reps)
   print(text)
-  if a.out:
-    ps.write_section(a.out, text, marker=f'accelerator:{d.platform}:{a.size}')
+  if _OUT.value:
+    rio.replace_section(_OUT.value, text, f'accelerator:{d.platform}:{size}')
   return rows
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

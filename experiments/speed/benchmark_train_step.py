@@ -9,16 +9,20 @@ ratios against the CNN measured in the same run.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 
 from rvl_jax.benchmark import data, models
 from rvl_jax.benchmark import train as btrain
+
+flags.DEFINE_string('models', 'cnn,resnet50', 'comma-separated benchmark model names')
+flags.DEFINE_integer('channels', 1, '1 (dSprites) or 3')
+flags.DEFINE_integer('steps', 20, 'timed training steps per model')
+flags.DEFINE_integer('eval_batches', 3, 'timed evaluation batches of 512 per model')
+flags.DEFINE_string('json', '', 'optional path for the figures as JSON')
 
 
 def bench_model(name, channels, n_factors, steps, eval_batches, batch=64, eval_batch=512, seed=0):
@@ -53,14 +57,9 @@ def bench_model(name, channels, n_factors, steps, eval_batches, batch=64, eval_b
               eval_compile_s=compile_eval, eval_images_per_s=images_per_s)
 
 
-def main():
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  ap.add_argument('--models', default='cnn,resnet50')
-  ap.add_argument('--channels', type=int, default=1, help='1 (dSprites) or 3')
-  ap.add_argument('--steps', type=int, default=20)
-  ap.add_argument('--eval_batches', type=int, default=3)
-  ap.add_argument('--json', default='', help='optional path for the figures as JSON')
-  args = ap.parse_args()
+def main(argv):
+  del argv
+  args = flags.FLAGS
   print(f'devices: {jax.devices()}')
   ds = data.make_dataset('dsprites', 'random', 'train')
   ds.images(np.arange(64))
@@ -82,9 +81,9 @@ def main():
       print(f"{r['model']} vs {base['model']}: train {r['train_steps_per_s'] / base['train_steps_per_s']:.3f}x, "
             f"eval {r['eval_images_per_s'] / base['eval_images_per_s']:.3f}x")
   if args.json:
-    with open(args.json, 'w') as f:
-      json.dump({'render_images_per_s': render_rate, 'models': rows}, f, indent=2)
+    from rvl_jax.core import io as rio
+    rio.write_json(args.json, {'render_images_per_s': render_rate, 'models': rows})
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

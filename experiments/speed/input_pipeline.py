@@ -20,7 +20,6 @@ synchronous loop's. The last line is ``speed-up (2 workers vs PIL loop): X``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -28,9 +27,21 @@ import time
 from typing import List, Tuple
 
 import numpy as np
+from absl import app, flags
 
+from rvl_jax.core import cost
 from rvl_jax.data import batching
 from rvl_jax.data import pipeline as pl
+
+flags.DEFINE_string('data_dir', '', 'JPEG folder to create/reuse (default: temp)')
+flags.DEFINE_integer('num_images', 1024, 'JPEGs in the folder')
+_BATCH = flags.DEFINE_integer('batch_size', 128, 'images per batch')
+_SIZE = flags.DEFINE_integer('size', 224, 'crop size')
+flags.DEFINE_integer('timed_batches', 12, 'timed batches per configuration')
+flags.DEFINE_integer('overlap_batches', 6, 'timed batches of the overlap check')
+flags.DEFINE_string('workers', '1,2', 'comma-separated worker-process counts')
+_SEED = flags.DEFINE_integer('seed', 0, 'shuffling and augmentation seed')
+flags.DEFINE_integer('repeats', 1, 'alternating repeats of all configurations; medians are reported')
 
 # ------------------------------------------------------------------------------------------------
 # the baseline: the synchronous PIL loop as it was in experiments/noise/imagenet.py
@@ -107,79 +118,35 @@ def write_jpeg_folder(root: str, num_images: int, width: int = 500, height: int 
   return root
 
 
-def cpu_seconds() -> float:
-  """CPU time (user + system) of this process and its live child processes (the workers); NaN
-  without the optional psutil."""
-  try:
-    import psutil
-  except ImportError:
-    return float('nan')
-  me = psutil.Process()
-  total = 0.0
-  for proc in [me] + me.children(recursive=True):
-    try:
-      t = proc.cpu_times()
-      total += t.user + t.system
-    except psutil.Error:
-      pass
-  return total
-
-
-def time_batches(next_batch, warmup: int, timed: int, step_seconds: float = 0.0):
-  """(seconds to the first `warmup` batches, steady-state seconds per batch, CPU seconds per
-  batch of all processes in the steady state)."""
-  t0 = time.perf_counter()
-  for _ in range(warmup):
-    next_batch()
-    if step_seconds:
-      time.sleep(step_seconds)
-  t1, c1 = time.perf_counter(), cpu_seconds()
-  for _ in range(timed):
-    next_batch()
-    if step_seconds:
-      time.sleep(step_seconds)
-  return t1 - t0, (time.perf_counter() - t1) / timed, (cpu_seconds() - c1) / timed
-
-
-def baseline_timing(root, args, step_seconds=0.0):
-  get_batch = baseline_get_batch_fn(root, args.batch_size, args.size, args.seed)
+def baseline_timing(root, timed, step_seconds=0.0):
+  get_batch = baseline_get_batch_fn(root, _BATCH.value, _SIZE.value, _SEED.value)
   step = iter(range(10 ** 9))
-  return time_batches(lambda: get_batch(next(step)), 1, args.timed_batches, step_seconds)
+  return cost.time_batches(lambda: get_batch(next(step)), 1, timed, step_seconds)
 
 
-def pipeline_timing(root, args, workers: int, threads: int, step_seconds=0.0):
+def pipeline_timing(root, timed, workers: int, threads: int, step_seconds=0.0):
   src = pl.ImageFolderSource(root)
-  p = pl.make_pipeline(src, batch_size=args.batch_size, seed=args.seed,
-                       transforms=[pl.RandomResizedCropFlip(args.size)], worker_count=workers,
+  p = pl.make_pipeline(src, batch_size=_BATCH.value, seed=_SEED.value,
+                       transforms=[pl.RandomResizedCropFlip(_SIZE.value)], worker_count=workers,
                        num_threads=threads, prefetch=2)
   try:
     # warm-up: one batch per worker process / thread, so that every worker has started and the
     # timed window starts with (nearly) empty buffers
-    return time_batches(lambda: next(p), max(workers, threads, 1), args.timed_batches,
-                        step_seconds)
+    return cost.time_batches(lambda: next(p), max(workers, threads, 1), timed, step_seconds)
   finally:
     p.close()
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--data_dir', default='', help='JPEG folder to create/reuse (default: temp)')
-  parser.add_argument('--num_images', type=int, default=1024)
-  parser.add_argument('--batch_size', type=int, default=128)
-  parser.add_argument('--size', type=int, default=224)
-  parser.add_argument('--timed_batches', type=int, default=12)
-  parser.add_argument('--overlap_batches', type=int, default=6)
-  parser.add_argument('--workers', default='1,2')
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--repeats', type=int, default=1,
-                      help='alternating repeats of all configurations; medians are reported')
-  args = parser.parse_args(argv)
+def main(argv):
+  del argv
+  args = flags.FLAGS
   tmp = None
-  if not args.data_dir:
+  data_dir = args.data_dir
+  if not data_dir:
     tmp = tempfile.TemporaryDirectory(prefix='rvl_pipeline_bench_')
-    args.data_dir = tmp.name
+    data_dir = tmp.name
   t = time.perf_counter()
-  root = write_jpeg_folder(args.data_dir, args.num_images)
+  root = write_jpeg_folder(data_dir, args.num_images)
   print(f'data: {args.num_images} JPEGs 500x375 in {root} ({time.perf_counter() - t:.1f} s); '
         f'batch {args.batch_size}, RandomResizedCrop {args.size} + flip, '
         f'{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}', flush=True)
@@ -192,8 +159,8 @@ def main(argv=None):
   cpu_per = {name: [] for name, _, _ in configs}  # CPU seconds per batch, all processes
   for rep in range(args.repeats):                 # the configurations alternate within a repeat
     for name, w, th in configs:
-      first, sec, cpu = (baseline_timing(root, args) if w is None
-                         else pipeline_timing(root, args, w, th))
+      first, sec, cpu = (baseline_timing(root, args.timed_batches) if w is None
+                         else pipeline_timing(root, args.timed_batches, w, th))
       per[name].append(sec)
       cpu_per[name].append(cpu)
       ratio = '' if w is None else f'; {per[configs[0][0]][-1] / sec:.2f}x the PIL loop'
@@ -208,9 +175,8 @@ def main(argv=None):
             f'{base / sec:.2f}x the PIL loop')
 
   # overlap: the step sleeps as long as the synchronous loop needs to load one batch
-  short = argparse.Namespace(**{**vars(args), 'timed_batches': args.overlap_batches})
-  _, sync_step, _ = baseline_timing(root, short, base)
-  _, pipe_step, _ = pipeline_timing(root, short, 2, 1, base)
+  _, sync_step, _ = baseline_timing(root, args.overlap_batches, base)
+  _, pipe_step, _ = pipeline_timing(root, args.overlap_batches, 2, 1, base)
   print(f'overlap (step sleeps {base:.2f} s = one PIL batch): synchronous loop '
         f'{1 / sync_step:.3f} steps/s, pipeline with 2 workers {1 / pipe_step:.3f} steps/s: '
         f'{sync_step / pipe_step:.2f}x', flush=True)
@@ -229,4 +195,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

@@ -1,17 +1,16 @@
 """SlowVAE training-step throughput: rvl_jax vs. the authors' PyTorch step (same run, same CPU).
 
-    python experiments/speed/slowvae_step.py [--batch_pairs=64] [--steps=20]
+    python -m experiments.speed.slowvae_step [--batch_pairs=64] [--steps=20]
         [--reference_dir=/path/to/slow_disentanglement]   # optional, needs torch
 
-Times one full optimisation step (encoder + decoder forward/backward of the spec-3.1 64x64
-network on 2 x batch_pairs images, the reference-form SlowVAE loss, Adam) on fixed random binary
-images (data loading excluded), prints compile time, steps/s and, with --reference_dir, the
+Times one full optimisation step (encoder + decoder forward/backward of the 64x64 convolutional
+network of the paper's appendix on 2 x batch_pairs images, the reference-form SlowVAE loss, Adam)
+on fixed random binary images (data loading excluded), prints compile time, steps/s and, with --reference_dir, the
 authors' step (their BetaVAE_H network and Solver loss functions, torch.optim.Adam) and the ratio.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -19,11 +18,20 @@ import time
 import types
 
 import numpy as np
+from absl import app, flags
+
+flags.DEFINE_integer('batch_pairs', 64, 'pairs per step (2x images)')
+flags.DEFINE_integer('steps', 10, 'timed steps per round')
+flags.DEFINE_integer('warmup', 3, 'untimed steps after compilation')
+flags.DEFINE_integer('rounds', 3, 'alternating rounds (medians reported)')
+flags.DEFINE_string('reference_dir', '', 'checkout of bethgelab/slow_disentanglement')
+flags.DEFINE_integer('torch_threads', 0, '0 = torch default')
 
 
 def setup_jax(batch_pairs: int, warmup: int, seed: int = 0, channels: int = 1):
   """Returns (compile seconds, run(n) -> (steps/s, loss))."""
   import jax
+
   from rvl_jax.core import sharding
   from rvl_jax.slowvae import training
   model, state = training.create_state('slowvae', data_shape=(64, 64, channels), seed=seed)
@@ -105,15 +113,9 @@ def setup_reference(reference_dir: str, batch_pairs: int, warmup: int, threads: 
   return run
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--batch_pairs', type=int, default=64, help='pairs per step (2x images)')
-  p.add_argument('--steps', type=int, default=10, help='timed steps per round')
-  p.add_argument('--warmup', type=int, default=3)
-  p.add_argument('--rounds', type=int, default=3)
-  p.add_argument('--reference_dir', default='', help='checkout of bethgelab/slow_disentanglement')
-  p.add_argument('--torch_threads', type=int, default=0, help='0 = torch default')
-  a = p.parse_args()
+def main(argv):
+  del argv
+  a = flags.FLAGS
   import jax
   print(f'device: {jax.devices()[0].device_kind} x{jax.device_count()}, batch {a.batch_pairs} '
         f'pairs ({2 * a.batch_pairs} images of 64x64x1), {a.steps} timed steps')
@@ -149,5 +151,4 @@ def main():
 
 
 if __name__ == '__main__':
-  sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
-  main()
+  app.run(main)

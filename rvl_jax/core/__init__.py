@@ -2,6 +2,7 @@
 
 from rvl_jax.core import batched
 from rvl_jax.core import checkpoint
+from rvl_jax.core import cost
 from rvl_jax.core import io
 from rvl_jax.core import metrics
 from rvl_jax.core import nets
@@ -13,6 +14,6 @@ from rvl_jax.core import validation
 from rvl_jax.core.train_state import TrainState
 
 __all__ = [
-    "batched", "checkpoint", "io", "metrics", "nets", "prng", "progress", "sharding",
+    "batched", "checkpoint", "cost", "io", "metrics", "nets", "prng", "progress", "sharding",
     "train_state", "validation", "TrainState",
 ]

@@ -8,18 +8,29 @@ import jax
 import numpy as np
 
 from rvl_jax.core import progress as _progress
+from rvl_jax.core import validation
 
 
 def batched_apply(fn: Callable[..., Any], inputs: Any, batch_size: int, *,
                   show_progress: bool = False, desc: str = "batched") -> Any:
-  """Applies ``fn`` to ``inputs`` (an array or pytree of arrays sharing axis 0) in fixed-size batches.
+  """Applies ``fn`` to ``inputs`` in fixed-size batches along their leading axis.
 
-  The last batch is padded to ``batch_size`` (by repeating its final row), so a jitted ``fn`` compiles
-  once; padded rows are dropped. Outputs (any pytree of arrays with a leading axis) are concatenated
-  as numpy arrays. Memory stays bounded by one batch for any number of inputs.
+  The last batch is padded to ``batch_size`` (by repeating its final row), so a jitted ``fn``
+  compiles once; padded rows are dropped. Memory stays bounded by one batch for any number of
+  inputs.
+
+  Args:
+    fn: maps a batch (same pytree structure as ``inputs``) to a pytree of arrays with a leading
+      batch axis.
+    inputs: an array or pytree of arrays sharing axis 0.
+    batch_size: rows per call.
+    show_progress: show a progress bar over the batches.
+    desc: the progress bar's name.
+
+  Returns:
+    ``fn``'s outputs for all rows, concatenated along axis 0 as numpy arrays.
   """
-  if batch_size <= 0:
-    raise ValueError(f"argument 'batch_size': expected a positive integer, got {batch_size}")
+  validation.check_positive_int("batch_size", batch_size)
   leaves = jax.tree_util.tree_leaves(inputs)
   if not leaves:
     raise ValueError("argument 'inputs': expected at least one array, got an empty pytree")

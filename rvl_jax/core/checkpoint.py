@@ -33,15 +33,20 @@ class Checkpointer:
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
   def latest_step(self) -> Optional[int]:
+    """Returns the newest saved step, or None when nothing is saved."""
     return self._manager.latest_step()
 
   def all_steps(self):
+    """Returns the saved steps (a list of ints, oldest first)."""
     return list(self._manager.all_steps())
 
   def save(self, step: int, tree: Any, data_iterator: Any = None) -> None:
     """Saves synchronously (the step is complete on disk when this returns).
 
-    ``data_iterator``: a Grain iterator (``Pipeline.iterator``) whose state is saved with the tree.
+    Args:
+      step: the training step the checkpoint belongs to (its directory name).
+      tree: the pytree to save (e.g. a TrainState).
+      data_iterator: a Grain iterator (``Pipeline.iterator``) whose state is saved with the tree.
     """
     import grain.checkpoint  # pylint: disable=g-import-not-at-top
     items = {MODEL_ITEM: ocp.args.StandardSave(flax.serialization.to_state_dict(tree))}
@@ -51,14 +56,21 @@ class Checkpointer:
     self._manager.wait_until_finished()
 
   def has_data_iterator(self, step: int) -> bool:
+    """Returns whether the checkpoint of ``step`` holds an input-pipeline state."""
     return os.path.isdir(os.path.join(self.directory, str(int(step)), DATA_ITEM))
 
   def restore(self, template: Any, step: Optional[int] = None,
               data_iterator: Any = None) -> Optional[Any]:
-    """Restores into the structure (and shardings) of ``template``; None if nothing is saved.
+    """Restores into the structure (and shardings) of ``template``.
 
-    With ``data_iterator`` (a Grain iterator) its state is restored from the same step; a
-    checkpoint written without one raises, since the run could not resume on the right batches.
+    Args:
+      template: a pytree of the saved structure (e.g. a freshly created TrainState).
+      step: the step to restore (default: the latest).
+      data_iterator: a Grain iterator whose state is restored from the same step; a checkpoint
+        written without one raises, since the run could not resume on the right batches.
+
+    Returns:
+      The restored pytree, or None if nothing is saved.
     """
     import grain.checkpoint  # pylint: disable=g-import-not-at-top
     step = self.latest_step() if step is None else step
@@ -77,4 +89,5 @@ class Checkpointer:
     return flax.serialization.from_state_dict(template, restored[MODEL_ITEM])
 
   def close(self) -> None:
+    """Waits for pending work and releases the checkpoint manager."""
     self._manager.close()

@@ -29,6 +29,15 @@ def atomic_write(path: str, mode: str = "wb", all_processes: bool = False) -> It
 
   On a process other than 0 of a multi-process run it yields an in-memory buffer that is thrown
   away, unless ``all_processes`` (for files each process writes under its own name).
+
+  Args:
+    path: the target file (its directory is created).
+    mode: ``open`` mode, ``'wb'`` or ``'w'``.
+    all_processes: write on every process, not only on process 0.
+
+  Returns:
+    A context manager; the file object it yields is renamed over ``path`` when the block exits
+    without an exception, and removed otherwise.
   """
   path = os.fspath(path)
   if not all_processes and not sharding.is_main_process():
@@ -53,6 +62,13 @@ def to_jsonable(obj: Any) -> Any:
   """Converts numpy/jax scalars and arrays (and nested containers) into JSON values.
 
   Non-finite floats become the strings "nan", "inf", "-inf" so the output is strict JSON.
+
+  Args:
+    obj: any nesting of mappings, lists, tuples, arrays and scalars.
+
+  Returns:
+    The same structure made of dicts, lists, str, int, float, bool and None (other objects as
+    their ``str``).
   """
   if isinstance(obj, Mapping):
     return {str(k): to_jsonable(v) for k, v in obj.items()}
@@ -77,19 +93,31 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str, obj: Any, indent: int = 2) -> None:
-  """Writes ``obj`` as JSON atomically."""
+  """Writes ``obj`` as JSON atomically (on process 0 only).
+
+  Args:
+    path: the target file.
+    obj: anything :func:`to_jsonable` accepts.
+    indent: JSON indentation; keys are sorted.
+  """
   text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=True)
   with atomic_write(path, "w") as f:
     f.write(text + "\n")
 
 
 def read_json(path: str) -> Any:
+  """Returns the parsed content of the JSON file ``path``."""
   with open(path) as f:
     return json.load(f)
 
 
 def save_npz(path: str, **arrays: Any) -> None:
-  """Saves arrays to an .npz file atomically."""
+  """Saves arrays to an .npz file atomically (on process 0 only).
+
+  Args:
+    path: the target file.
+    **arrays: name -> array (anything ``np.asarray`` accepts).
+  """
   buffer = _io.BytesIO()
   np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
   with atomic_write(path, "wb") as f:
@@ -97,7 +125,16 @@ def save_npz(path: str, **arrays: Any) -> None:
 
 
 def save_figure(fig: Any, path: str, dpi: int = 100) -> str:
-  """Saves a matplotlib figure as PNG atomically and closes it. Returns the path."""
+  """Saves a matplotlib figure as PNG atomically (on process 0 only) and closes it.
+
+  Args:
+    fig: the figure.
+    path: the target file.
+    dpi: resolution.
+
+  Returns:
+    ``path``.
+  """
   import matplotlib.pyplot as plt
   buffer = _io.BytesIO()
   fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -108,7 +145,16 @@ def save_figure(fig: Any, path: str, dpi: int = 100) -> str:
 
 
 def flatten_dict(nested: Mapping[str, Any], sep: str = "/", prefix: str = "") -> Dict[str, Any]:
-  """Flattens nested mappings: {'a': {'b': 1}} -> {'a/b': 1}."""
+  """Flattens nested mappings: {'a': {'b': 1}} -> {'a/b': 1}.
+
+  Args:
+    nested: the mapping.
+    sep: the separator between levels.
+    prefix: a name put before every key.
+
+  Returns:
+    A flat dict.
+  """
   flat: Dict[str, Any] = {}
   for key, value in nested.items():
     name = f"{prefix}{sep}{key}" if prefix else str(key)
@@ -117,3 +163,28 @@ def flatten_dict(nested: Mapping[str, Any], sep: str = "/", prefix: str = "") ->
     else:
       flat[name] = value
   return flat
+
+
+def replace_section(path: str, text: str, marker: str) -> None:
+  """Replaces the generated section ``marker`` of a text file, keeping the rest. Atomic.
+
+  The section lies between the HTML comments ``<!-- marker:begin -->`` and
+  ``<!-- marker:end -->``; it is appended when the file (or the section) does not exist yet.
+
+  Args:
+    path: the (markdown) file.
+    text: the new content of the section.
+    marker: the section's name.
+  """
+  begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+  old = ""
+  if os.path.exists(path):
+    with open(path) as f:
+      old = f.read()
+  block = f"{begin}\n{text}\n{end}"
+  if begin in old and end in old:
+    new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+  else:
+    new = (old.rstrip() + "\n\n" if old else "") + block + "\n"
+  with atomic_write(path, "w") as f:
+    f.write(new)

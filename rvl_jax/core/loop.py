@@ -33,6 +33,17 @@ StepFn = Callable[[Any, Any], Tuple[Any, Metrics]]
 
 @dataclasses.dataclass
 class TrainResult:
+  """What :func:`train` returns.
+
+  Attributes:
+    state: the final train state.
+    metrics: the last logged (interval-averaged) train metrics.
+    eval_metrics: the last evaluation's metrics.
+    history: every logged row, including evaluation rows.
+    steps_per_second: training rate after the first (compiling) step.
+    compile_seconds: wall time of the first step (compilation included).
+    resumed_from: the checkpoint step the run resumed from, or None.
+  """
   state: Any
   metrics: Dict[str, float]            # last logged (interval-averaged) train metrics
   eval_metrics: Dict[str, float]       # last evaluation
@@ -83,10 +94,19 @@ def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int],
       first batch feeds the state's step; its state is checkpointed and restored with the model.
     workdir: output directory (checkpoints/, metrics.jsonl, tb/); None keeps everything in memory.
     eval_fn: (state, step) -> dict of scalars, run every ``eval_every`` steps and at the end.
+    eval_every: steps between evaluations (0: only at the end).
     log_every: steps between metric rows (also the NaN-check interval).
     checkpoint_every: steps between checkpoints (a final one is always written).
     mesh: device mesh; default all devices on one 'data' axis.
+    desc: name of the run in progress lines and logs.
+    keep_checkpoints: how many checkpoints to keep.
     hooks: callables (step, state) run after every step on the host (e.g. to stop a run).
+
+  Returns:
+    A :class:`TrainResult`.
+
+  Raises:
+    FloatingPointError: a logged metric is NaN or infinite (the last good checkpoint is kept).
   """
   if num_steps < 0:
     raise ValueError(f"argument 'num_steps': expected a non-negative integer, got {num_steps}")

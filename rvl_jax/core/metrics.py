@@ -7,14 +7,27 @@ import optax
 
 
 def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
-  """Mean softmax cross-entropy with integer labels."""
+  """Mean softmax cross-entropy with integer labels.
+
+  Args:
+    logits: (..., classes) unnormalised log-probabilities.
+    labels: (...) integer class labels.
+
+  Returns:
+    A scalar.
+  """
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
 def accuracy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
+  """Fraction of examples whose arg-max logit is the label.
+
+  Args:
+    logits: (..., classes) scores.
+    labels: (...) integer class labels.
+
+  Returns:
+    A scalar in [0, 1].
+  """
   return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
-
-def top_k_accuracy(logits: jnp.ndarray, labels: jnp.ndarray, k: int = 5) -> jnp.ndarray:
-  top = jnp.argsort(-logits, axis=-1)[..., :k]
-  return jnp.mean(jnp.any(top == labels[..., None], axis=-1))

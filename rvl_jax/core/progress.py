@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 
 def quiet() -> bool:
+  """Returns True when ``RVL_QUIET=1`` silences progress bars and progress log lines."""
   return os.environ.get("RVL_QUIET", "0") == "1"
 
 
@@ -30,19 +31,23 @@ class Progress:
       self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
 
   def rate(self) -> float:
+    """Returns the units per second since the start."""
     elapsed = max(time.time() - self._t0, 1e-9)
     return (self.n - self._start_n) / elapsed
 
   def eta_seconds(self) -> float:
+    """Returns the estimated seconds to ``total`` at the current rate (inf before any unit)."""
     rate = self.rate()
     return (self.total - self.n) / rate if rate > 0 else float("inf")
 
   def set_postfix(self, text: str) -> None:
+    """Sets the text shown after the bar (e.g. the latest loss)."""
     self._postfix = text
     if self._bar is not None:
       self._bar.set_postfix_str(text, refresh=False)
 
   def update(self, k: int = 1) -> None:
+    """Advances by ``k`` units; logs a line every ``log_seconds`` when there is no bar."""
     self.n += k
     if self._bar is not None:
       self._bar.update(k)
@@ -53,6 +58,7 @@ class Progress:
                    format_seconds(self.eta_seconds()), self._postfix)
 
   def close(self) -> None:
+    """Closes the bar (idempotent)."""
     if self._bar is not None:
       self._bar.close()
       self._bar = None
@@ -65,6 +71,7 @@ class Progress:
 
 
 def format_seconds(seconds: float) -> str:
+  """Formats seconds as ``h:mm:ss`` (``?`` for infinity)."""
   if seconds == float("inf"):
     return "?"
   seconds = int(seconds)
@@ -73,7 +80,17 @@ def format_seconds(seconds: float) -> str:
 
 def progress(iterable: Optional[Iterable] = None, total: Optional[int] = None, desc: str = "",
              unit: str = "it"):
-  """Wraps an iterable with progress reporting (bar or periodic log lines)."""
+  """Wraps an iterable with progress reporting (bar or periodic log lines).
+
+  Args:
+    iterable: what to iterate over; None returns a bare :class:`Progress` of ``total`` units.
+    total: number of items (default: ``len(iterable)`` when it has one).
+    desc: name shown in the bar or log line.
+    unit: name of one item.
+
+  Returns:
+    A generator over ``iterable``'s items, or a :class:`Progress` when ``iterable`` is None.
+  """
   if iterable is None:
     return Progress(total or 0, desc=desc, unit=unit)
   if total is None and hasattr(iterable, "__len__"):

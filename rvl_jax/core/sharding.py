@@ -89,8 +89,18 @@ def distributed_settings(coordinator_address: Optional[str] = None,
 
   Each value comes from the argument when given, else from ``JAX_COORDINATOR_ADDRESS`` /
   ``JAX_NUM_PROCESSES`` / ``JAX_PROCESS_ID``; what stays None is left to JAX's cluster
-  auto-detection (SLURM, Open MPI, Cloud TPU, Kubernetes). Raises ValueError naming the argument
-  (or variable) on a malformed value.
+  auto-detection (SLURM, Open MPI, Cloud TPU, Kubernetes).
+
+  Args:
+    coordinator_address: ``'host:port'`` of process 0.
+    num_processes: number of processes.
+    process_id: this process's id in ``[0, num_processes)``.
+
+  Returns:
+    The resolved ``(coordinator_address, num_processes, process_id)``.
+
+  Raises:
+    ValueError: a malformed value (the message names the argument or variable).
   """
   if coordinator_address is None:
     coordinator_address = os.environ.get(ENV_COORDINATOR) or None
@@ -116,15 +126,23 @@ def distributed_settings(coordinator_address: Optional[str] = None,
 def initialize_distributed(coordinator_address: Optional[str] = None,
                            num_processes: Optional[int] = None,
                            process_id: Optional[int] = None, force: bool = False) -> bool:
-  """Joins a multi-process JAX run (``jax.distributed.initialize``). Returns True if it did.
+  """Joins a multi-process JAX run (``jax.distributed.initialize``).
 
   It runs when the resolved settings (see :func:`distributed_settings`) name a coordinator or
   more than one process (then all three must be known), when a cluster launcher's environment
-  describes several processes (``srun`` with several tasks,
-  ``mpirun``, a multi-host TPU slice), or when ``force`` is set (JAX then auto-detects everything
-  it is not given). A single process with none of these does nothing, so one-machine runs never
-  open a port. On CPU the cross-process collectives use gloo. Must run before the first JAX
-  computation of the process.
+  describes several processes (``srun`` with several tasks, ``mpirun``, a multi-host TPU slice), or
+  when ``force`` is set (JAX then auto-detects everything it is not given). A single process with
+  none of these does nothing, so one-machine runs never open a port. On CPU the cross-process
+  collectives use gloo. Must run before the first JAX computation of the process.
+
+  Args:
+    coordinator_address: ``'host:port'`` of process 0 (default: environment).
+    num_processes: number of processes (default: environment).
+    process_id: this process's id (default: environment).
+    force: initialise even without any multi-process setting (JAX's auto-detection).
+
+  Returns:
+    True if this process is (now) part of a multi-process run, False for a single process.
   """
   coordinator_address, num_processes, process_id = distributed_settings(
       coordinator_address, num_processes, process_id)
@@ -153,7 +171,7 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
 
 
 def cpu_has_avx512() -> bool:
-  """True on a Linux host whose CPU reports AVX-512F."""
+  """Returns True on a Linux host whose CPU reports AVX-512F."""
   try:
     with open("/proc/cpuinfo") as f:
       return any(line.startswith("flags") and " avx512f" in line for line in f)
@@ -164,11 +182,15 @@ def cpu_has_avx512() -> bool:
 def configure_cpu(num_devices: Optional[int] = None, wide_vectors: bool = True) -> None:
   """Sets up XLA's CPU backend; call it before the first JAX computation.
 
-  ``num_devices``: XLA host devices (``jax_num_cpu_devices``; 0 = one per core, None = leave
-  JAX's default of one). ``wide_vectors``: on CPUs with AVX-512, let XLA vectorise its fused
-  loops with 512-bit registers (``--xla_cpu_prefer_vector_width=512``; LLVM's default is 256
-  bits): about 10 % faster ABS inference on an AVX-512 machine. Raises if the CPU backend is
-  already initialised (the settings would silently not apply).
+  Args:
+    num_devices: XLA host devices (``jax_num_cpu_devices``; 0 = one per core, None = leave JAX's
+      default of one).
+    wide_vectors: on CPUs with AVX-512, let XLA vectorise its fused loops with 512-bit registers
+      (``--xla_cpu_prefer_vector_width=512``; LLVM's default is 256 bits): about 10 % faster ABS
+      inference on an AVX-512 machine.
+
+  Raises:
+    RuntimeError: the CPU backend is already initialised (the settings would silently not apply).
   """
   if _backends_started():
     raise RuntimeError("configure_cpu must run before the first JAX computation (the CPU "
@@ -182,24 +204,39 @@ def configure_cpu(num_devices: Optional[int] = None, wide_vectors: bool = True) 
 
 
 def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
-  """A 1-D mesh named 'data' over ``devices`` (default: all devices of all processes)."""
+  """Builds the 1-D data-parallel mesh.
+
+  Args:
+    devices: the mesh's devices (default: all devices of all processes).
+
+  Returns:
+    A ``Mesh`` with one axis named ``'data'``.
+  """
   devices = jax.devices() if devices is None else list(devices)
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Returns the sharding that splits a batch's leading axis over the mesh's ``'data'`` axis."""
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
 def replicated_sharding(mesh: Mesh) -> NamedSharding:
+  """Returns the sharding that places a full copy on every device of ``mesh``."""
   return NamedSharding(mesh, P())
 
 
 def replicate(tree: Any, mesh: Mesh, copy: bool = False) -> Any:
   """Places every array leaf of ``tree`` on all devices of the mesh (replicated).
 
-  With ``copy=True`` the result never aliases the input buffers (the training loop donates its
-  state, and must not invalidate the caller's arrays).
+  Args:
+    tree: a pytree of arrays.
+    mesh: the mesh.
+    copy: never alias the input buffers (the training loop donates its state, and must not
+      invalidate the caller's arrays).
+
+  Returns:
+    The replicated pytree.
   """
   return jax.device_put(tree, replicated_sharding(mesh), may_alias=False if copy else None)
 
@@ -214,11 +251,18 @@ def _check_divisible(batch: Any, n: int) -> None:
 
 
 def shard_batch(batch: Any, mesh: Mesh) -> Any:
-  """Splits the global batch (numpy pytree) along axis 0 over the mesh's 'data' axis.
+  """Splits the global batch along axis 0 over the mesh's 'data' axis.
 
   Single process: the whole global batch is given and device_put with the batch sharding.
   Several processes: every process passes the same global batch (it is a deterministic function of
   the step) and contributes its own contiguous slice.
+
+  Args:
+    batch: a pytree of numpy arrays with a leading axis divisible by the number of devices.
+    mesh: the mesh.
+
+  Returns:
+    The pytree of global ``jax.Array`` s sharded along axis 0.
   """
   sharding = batch_sharding(mesh)
   _check_divisible(batch, mesh.devices.size)
@@ -236,9 +280,17 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
 
 
 def global_batch_from_local(local_batch: Any, mesh: Mesh) -> Any:
-  """Assembles the global batch from every process's local batch (numpy pytree), e.g. the output
-  of an input pipeline that reads only this process's slice; the global leading axis is the local
-  one times ``jax.process_count()``."""
+  """Assembles the global batch from every process's local batch.
+
+  Args:
+    local_batch: this process's batch (numpy pytree), e.g. the output of an input pipeline that
+      reads only this process's slice.
+    mesh: the mesh.
+
+  Returns:
+    The pytree of global ``jax.Array`` s whose leading axis is the local one times
+    ``jax.process_count()``.
+  """
   sharding = batch_sharding(mesh)
   count = jax.process_count()
 
@@ -255,16 +307,26 @@ def global_batch_from_local(local_batch: Any, mesh: Mesh) -> Any:
 
 
 def sync_processes(name: str) -> None:
-  """Waits until every process of a multi-process run reaches the point called ``name``; returns
-  at once with one process."""
+  """Waits until every process of a multi-process run reaches the same point.
+
+  Returns at once with one process.
+
+  Args:
+    name: the barrier's name (the same on every process).
+  """
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
 
 
 def is_main_process() -> bool:
-  """True unless this is a process other than 0 of a multi-process run (the one that writes
-  results, plots and logs). Does not start a JAX backend when none is running yet."""
+  """Tells whether this process writes results, plots and logs.
+
+  Does not start a JAX backend when none is running yet.
+
+  Returns:
+    False only on a process other than 0 of a multi-process run.
+  """
   if not jax.distributed.is_initialized() and not _backends_started():
     return True
   return jax.process_index() == 0

@@ -11,7 +11,14 @@ import optax
 
 
 def as_raw_key(rng: jax.Array) -> jax.Array:
-  """Returns a legacy uint32[2] key (typed keys are converted), so checkpoints stay plain arrays."""
+  """Converts a PRNG key to a legacy uint32[2] key, so checkpoints stay plain arrays.
+
+  Args:
+    rng: a typed key (``jax.random.key``) or a raw uint32[2] key.
+
+  Returns:
+    The raw uint32[2] key (``rng`` itself when it already is one).
+  """
   if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
     return jax.random.key_data(rng)
   return rng
@@ -41,23 +48,47 @@ class TrainState(flax.struct.PyTreeNode):
   @classmethod
   def create(cls, *, apply_fn: Callable, params: Any, tx: optax.GradientTransformation,
              rng: jax.Array, batch_stats: Optional[Any] = None) -> "TrainState":
+    """Builds the state at step 0 with a freshly initialised optimizer state.
+
+    Args:
+      apply_fn: the model's ``apply``.
+      params: the model parameters.
+      tx: the optax transformation.
+      rng: the state's PRNG key (typed or raw).
+      batch_stats: BatchNorm statistics (default: ``{}``).
+
+    Returns:
+      A new :class:`TrainState`.
+    """
     return cls(step=jnp.zeros((), jnp.int32), params=params,
                batch_stats={} if batch_stats is None else batch_stats,
                opt_state=tx.init(params), rng=as_raw_key(rng), apply_fn=apply_fn, tx=tx)
 
   def apply_gradients(self, grads: Any, **replace: Any) -> "TrainState":
-    """One optimizer update; ``replace`` overrides other fields (e.g. batch_stats, rng)."""
+    """One optimizer update.
+
+    Args:
+      grads: gradients with the structure of ``params``.
+      **replace: other fields to override (e.g. batch_stats, rng).
+
+    Returns:
+      The state after the update, with ``step`` increased by one.
+    """
     updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
     params = optax.apply_updates(self.params, updates)
     return self.replace(step=self.step + 1, params=params, opt_state=opt_state, **replace)
 
   def variables(self) -> dict:
-    """The Flax variable dict for ``apply_fn``."""
+    """Returns the Flax variable dict for ``apply_fn`` (params, and batch_stats when present)."""
     if self.batch_stats:
       return {"params": self.params, "batch_stats": self.batch_stats}
     return {"params": self.params}
 
   def next_rng(self) -> tuple["TrainState", jax.Array]:
-    """Splits the state's key: returns (state with new key, a fresh key for this step)."""
+    """Splits the state's key.
+
+    Returns:
+      (the state with its new key, a fresh key for this step).
+    """
     new, sub = jax.random.split(self.rng)
     return self.replace(rng=new), sub

@@ -112,17 +112,39 @@ def check_images(
     value_range: Optional[Tuple[float, float]] = (0.0, 1.0),
     dtype: Union[None, str, np.dtype] = "floating",
 ) -> None:
-  """Validates an NHWC image batch (float in [0, 1] by default)."""
+  """Validates an NHWC image batch (float in [0, 1] by default).
+
+  Args:
+    name: the argument's name as the user wrote it.
+    x: the batch.
+    height: required height (None: any).
+    width: required width (None: any).
+    channels: required number of channels (None: any).
+    value_range: inclusive (low, high) of the pixel values (None: unchecked).
+    dtype: as in :func:`check_array`.
+  """
   check_array(name, x, shape=(None, height, width, channels), dtype=dtype,
               value_range=value_range)
 
 
 def check_in_choices(name: str, value: Any, choices: Sequence[Any]) -> None:
-  """Validates a categorical option."""
+  """Validates a categorical option.
+
+  Args:
+    name: the argument's name.
+    value: the given value.
+    choices: the accepted values.
+  """
   if value not in choices:
     raise ValueError(f"argument '{name}': expected one of {list(choices)}, got {value!r}")
 
 
 def check_positive_int(name: str, value: Any) -> None:
+  """Validates a positive integer (bools are rejected).
+
+  Args:
+    name: the argument's name.
+    value: the given value.
+  """
   if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
     raise ValueError(f"argument '{name}': expected a positive integer, got {value!r}")

@@ -34,7 +34,14 @@ _CRC_TABLE = _crc32c_table()
 
 
 def crc32c(data: bytes) -> int:
-  """CRC32C (Castagnoli), as used by TFRecord."""
+  """Computes the CRC32C (Castagnoli) checksum TFRecord uses.
+
+  Args:
+    data: the bytes.
+
+  Returns:
+    The checksum as an unsigned 32-bit int.
+  """
   crc = 0xFFFFFFFF
   for byte in data:
     crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
@@ -67,7 +74,17 @@ def _length_delimited(number: int, payload: bytes) -> bytes:
 
 
 def encode_scalar_event(step: int, tag: str, value: float, wall_time: float) -> bytes:
-  """Serialises Event{wall_time, step, summary{value{tag, simple_value}}}."""
+  """Serialises a TensorBoard Event{wall_time, step, summary{value{tag, simple_value}}}.
+
+  Args:
+    step: the training step.
+    tag: the scalar's name.
+    value: the scalar (stored as float32).
+    wall_time: seconds since the epoch.
+
+  Returns:
+    The protocol-buffer bytes of the event.
+  """
   summary_value = _length_delimited(1, tag.encode()) + _field(2, 5) + struct.pack("<f", value)
   summary = _length_delimited(1, summary_value)
   return (_field(1, 1) + struct.pack("<d", wall_time) + _field(2, 0) + _varint(int(step))
@@ -75,17 +92,29 @@ def encode_scalar_event(step: int, tag: str, value: float, wall_time: float) -> 
 
 
 def encode_file_version_event(wall_time: float) -> bytes:
+  """Returns the bytes of the Event that opens every TensorBoard events file."""
   return _field(1, 1) + struct.pack("<d", wall_time) + _length_delimited(3, b"brain.Event:2")
 
 
 def tfrecord_frame(payload: bytes) -> bytes:
+  """Returns ``payload`` framed as one TFRecord (length, masked CRC32C of both)."""
   header = struct.pack("<Q", len(payload))
   return (header + struct.pack("<I", _masked_crc(header)) + payload
           + struct.pack("<I", _masked_crc(payload)))
 
 
 def read_tfrecords(path: str):
-  """Yields the payloads of a TFRecord file, checking both CRCs (used by tests)."""
+  """Reads a TFRecord file, checking both CRCs of every record.
+
+  Args:
+    path: the file.
+
+  Returns:
+    A generator over the record payloads (bytes).
+
+  Raises:
+    ValueError: a header or payload CRC does not match.
+  """
   with open(path, "rb") as f:
     data = f.read()
   offset = 0
@@ -125,6 +154,7 @@ class MetricWriter:
     self._events.write(tfrecord_frame(encode_file_version_event(now)))
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    """Appends one metrics.jsonl row and one TensorBoard event per scalar (if enabled)."""
     if not self.enabled:
       return
     now = time.time()
@@ -136,6 +166,7 @@ class MetricWriter:
     self._events.flush()
 
   def close(self) -> None:
+    """Closes both files (idempotent)."""
     for f in (self._jsonl, self._events):
       if f is not None:
         f.close()
@@ -149,7 +180,15 @@ class MetricWriter:
 
 
 def read_jsonl(path: str, step: Optional[int] = None):
-  """Reads metrics.jsonl back as a list of dicts (optionally only the given step)."""
+  """Reads metrics.jsonl back.
+
+  Args:
+    path: the metrics.jsonl file.
+    step: keep only the rows of this step (default: all rows).
+
+  Returns:
+    A list of dicts, one per row.
+  """
   rows = []
   with open(path) as f:
     for line in f:

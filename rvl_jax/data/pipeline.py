@@ -43,7 +43,15 @@ class DataError(ValueError):
 
 
 def named_seed(seed: int, name: str) -> int:
-  """A 32-bit seed for the stream ``name`` derived from ``seed`` (hashing, no seed arithmetic)."""
+  """Derives the seed of the stream ``name`` from ``seed`` (hashing, no seed arithmetic).
+
+  Args:
+    seed: the run's seed.
+    name: the stream's name.
+
+  Returns:
+    A 32-bit seed.
+  """
   state = np.random.SeedSequence([int(seed), prng.name_hash(name)]).generate_state(1)
   return int(state[0])
 
@@ -55,10 +63,19 @@ def named_seed(seed: int, name: str) -> int:
 def list_image_folder(root: str, argument: str = "data_dir",
                       extensions: Sequence[str] = IMAGE_EXTENSIONS
                       ) -> Tuple[List[str], np.ndarray, List[str]]:
-  """(paths, labels, class names) of a ``<root>/<class>/<image>`` folder, classes sorted by name.
+  """Lists a ``<root>/<class>/<image>`` folder, classes sorted by name.
 
-  Raises FileNotFoundError naming ``argument`` when ``root`` is missing, has no class folders, or
-  a class folder holds no image.
+  Args:
+    root: the folder.
+    argument: the argument name errors report.
+    extensions: image file extensions (case-insensitive).
+
+  Returns:
+    (paths, int32 labels, class names).
+
+  Raises:
+    FileNotFoundError: ``root`` is missing, has no class folders, or a class folder holds no
+      image (the message names ``argument``).
   """
   if not os.path.isdir(root):
     raise FileNotFoundError(f"argument '{argument}': expected a folder of class sub-folders at "
@@ -117,7 +134,15 @@ class ArraySource:
 
 
 def array_record_source(paths: Sequence[str], argument: str = "paths"):
-  """Grain's reader of ArrayRecord files (records are bytes; see :func:`encode_image_record`)."""
+  """Grain's reader of ArrayRecord files (records are bytes; see :func:`encode_image_record`).
+
+  Args:
+    paths: one file or several.
+    argument: the argument name errors report.
+
+  Returns:
+    A ``grain.sources.ArrayRecordDataSource``.
+  """
   paths = [paths] if isinstance(paths, str) else list(paths)
   if not paths:
     raise ValueError(f"argument '{argument}': expected at least one ArrayRecord file, got none")
@@ -131,8 +156,17 @@ def array_record_source(paths: Sequence[str], argument: str = "paths"):
 def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
   """A prepared tensorflow-datasets split as a random-access source (read without TensorFlow).
 
-  Records are dicts of numpy features (e.g. ``{'image': uint8 HWC, 'label': int}``). Never
-  downloads: the data set must have been prepared (``tfds build NAME --file_format=array_record``).
+  Never downloads: the data set must have been prepared
+  (``tfds build NAME --file_format=array_record``).
+
+  Args:
+    name: the tfds data set name.
+    split: e.g. ``'train'``.
+    data_dir: tfds' data directory (default: tfds' own).
+
+  Returns:
+    A random-access source whose records are dicts of numpy features (e.g.
+    ``{'image': uint8 HWC, 'label': int}``).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = tfds.builder(name, data_dir=data_dir)
@@ -150,7 +184,16 @@ def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
 
 
 def encode_image_record(image: np.ndarray, label: int, fmt: str = "PNG") -> bytes:
-  """One ArrayRecord record: a length-prefixed label + encoded image (PNG/JPEG) bytes."""
+  """Builds one ArrayRecord record: a length-prefixed label + encoded image bytes.
+
+  Args:
+    image: uint8 HWC (or HW) image.
+    label: its class.
+    fmt: PIL format, ``'PNG'`` or ``'JPEG'``.
+
+  Returns:
+    The record's bytes.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
   buf = io.BytesIO()
   Image.fromarray(np.asarray(image, np.uint8)).save(buf, format=fmt)
@@ -158,7 +201,14 @@ def encode_image_record(image: np.ndarray, label: int, fmt: str = "PNG") -> byte
 
 
 def decode_image_record(record: bytes) -> Dict[str, Any]:
-  """Inverse of :func:`encode_image_record`: ``{'image_bytes': bytes, 'label': int}``."""
+  """Inverse of :func:`encode_image_record`.
+
+  Args:
+    record: the record's bytes.
+
+  Returns:
+    ``{'image_bytes': bytes, 'label': int}`` (the image is decoded by the transforms).
+  """
   return {"image_bytes": record[4:], "label": int.from_bytes(record[:4], "little", signed=True)}
 
 
@@ -192,9 +242,20 @@ def _load(img, where: str, argument: str, resize: Callable[[Any], Any]) -> np.nd
 def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
                             scale: Tuple[float, float] = (0.08, 1.0),
                             ratio: Tuple[float, float] = (3 / 4, 4 / 3)) -> Tuple[int, int, int, int]:
-  """(left, top, crop width, crop height) of Inception-style RandomResizedCrop (Szegedy et al.
-  2015, sec. 6; torchvision's default): area fraction U(scale), log-uniform aspect ratio, 10
-  tries, else the centred square of the shorter side."""
+  """Draws the box of Inception-style RandomResizedCrop (Szegedy et al. 2015, sec. 6;
+  torchvision's default): area fraction U(scale), log-uniform aspect ratio, 10 tries, else the
+  centred square of the shorter side.
+
+  Args:
+    width: image width.
+    height: image height.
+    rng: the element's generator.
+    scale: range of the crop's area fraction.
+    ratio: range of the crop's aspect ratio (width / height).
+
+  Returns:
+    (left, top, crop width, crop height).
+  """
   area = width * height
   for _ in range(10):
     a = area * rng.uniform(*scale)
@@ -221,6 +282,7 @@ class RandomResizedCropFlip(grain.transforms.RandomMap):
   argument: str = "data_dir"
 
   def random_map(self, element, rng: np.random.Generator):
+    """Returns ``{'image': float32 (size, size, 3), 'label': int32}`` of one record."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
     img, where = _open_rgb(element, self.argument)
     w, h = img.size
@@ -246,6 +308,7 @@ class ResizeCenterCrop(grain.transforms.Map):
   argument: str = "data_dir"
 
   def map(self, element):
+    """Returns ``{'image': float32 (size, size, 3), 'label': int32}`` of one record."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
     img, where = _open_rgb(element, self.argument)
     short = int(round(self.size * 256 / 224))
@@ -271,6 +334,7 @@ class ScaleImages(grain.transforms.Map):
   label_key: str = "label"
 
   def map(self, element):
+    """Returns ``{'image': float32 in [0, 1], 'label': int32}`` of one record."""
     x = np.asarray(element[self.image_key])
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     return {"image": x, "label": np.int32(element[self.label_key])}
@@ -282,6 +346,7 @@ class PadCropFlip(grain.transforms.RandomMap):
   pad: int = 4
 
   def random_map(self, element, rng: np.random.Generator):
+    """Returns the record with its 'image' padded, randomly cropped back and maybe flipped."""
     x = element["image"]
     h, w = x.shape[:2]
     padded = np.pad(x, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)))
@@ -295,7 +360,7 @@ class PadCropFlip(grain.transforms.RandomMap):
 # ------------------------------------------------------------------------------------------------
 
 def process_shard() -> grain.sharding.ShardOptions:
-  """This JAX process's shard (``jax.process_index()`` of ``jax.process_count()``)."""
+  """Returns this JAX process's shard options (``jax.process_index()`` of ``jax.process_count()``)."""
   return grain.sharding.ShardByJaxProcess(drop_remainder=True)
 
 
@@ -321,6 +386,7 @@ class Pipeline:
 
   @property
   def iterator(self):
+    """The Grain ``DatasetIterator`` (created on first use); its state is what checkpoints store."""
     if self._iterator is None:
       self._iterator = iter(self.dataset)
     return self._iterator
@@ -356,11 +422,19 @@ class Pipeline:
                            for j in range(step * b, (step + 1) * b)]
 
   def batch_at(self, step: int) -> Dict[str, np.ndarray]:
-    """Random access: the GLOBAL batch of ``step`` (each process's slice in process order, as
-    ``loop.train``'s ``get_batch`` expects), equal to what the iterators of all processes yield at
-    that step. Records are decoded by ``num_threads`` threads and step + 1 is decoded in the
-    background, for consumers that address batches by step (e.g. ANT's generator restarts, which
-    revisit the steps of the block that follows)."""
+    """Random access: the GLOBAL batch of ``step``.
+
+    Each process's slice comes in process order, as ``loop.train``'s ``get_batch`` expects, equal to
+    what the iterators of all processes yield at that step. Records are decoded by ``num_threads``
+    threads and step + 1 is decoded in the background, for consumers that address batches by step
+    (e.g. ANT's generator restarts, which revisit the steps of the block that follows).
+
+    Args:
+      step: the step, in ``[0, num_steps)``.
+
+    Returns:
+      ``{key: array with batch_size rows}``.
+    """
     if not self._shards:
       raise ValueError("argument 'drop_remainder': batch_at needs a pipeline built with "
                        "drop_remainder=True (equal batches), got False")
@@ -377,9 +451,11 @@ class Pipeline:
     return {k: np.stack([e[k] for e in elements]) for k in elements[0]}
 
   def get_state(self) -> Dict[str, Any]:
+    """Returns the iterator's state (a small JSON-able dict)."""
     return self.iterator.get_state()
 
   def set_state(self, state: Dict[str, Any]) -> None:
+    """Restores the iterator's state from :meth:`get_state`."""
     self.iterator.set_state(state)
 
   def close(self) -> None:
@@ -418,6 +494,10 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
       synchronous, no prefetch).
     prefetch: batches buffered ahead (per process, and per worker process).
     name: names the seeds' streams.
+
+  Returns:
+    A :class:`Pipeline`: an iterator of this process's local batches (dicts of stacked numpy
+    arrays), with random access by step (:meth:`Pipeline.batch_at`).
   """
   from rvl_jax.core import validation  # pylint: disable=g-import-not-at-top
   n = len(source)
@@ -474,9 +554,19 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
 
 def load_all(source, transforms: Sequence[Any], *, num_threads: int = 4,
              chunk: int = 256) -> Dict[str, np.ndarray]:
-  """Every record of ``source`` through ``transforms``, decoded by ``num_threads`` threads and
-  stacked in source order: ``{key: array with one row per record}`` (evaluation sets, data sets
-  that are read once into memory)."""
+  """Reads every record of ``source`` through ``transforms``, in source order.
+
+  For evaluation sets and data sets that are read once into memory.
+
+  Args:
+    source: a random-access source.
+    transforms: as in :func:`make_pipeline`.
+    num_threads: decoding threads.
+    chunk: records per internal batch.
+
+  Returns:
+    ``{key: array with one row per record}``.
+  """
   batches = make_pipeline(source, batch_size=min(len(source), chunk), seed=0,
                           transforms=transforms, shuffle=False, num_epochs=1,
                           drop_remainder=False, num_threads=num_threads,
