@@ -163,7 +163,6 @@ def main(argv):
     print(f"{r['batch']:5d} | {r['jax_img_s']:9.2f} | {r['jax_s_img']:9.4f} | "
           f"{r['gflops']:15.2f} | {r['compile_s']:9.1f} | "
           f"{r.get('ref_img_s', float('nan')):9.2f} | {r.get('speedup', float('nan')):7.2f}")
-  return rows
 
 
 if __name__ == '__main__':

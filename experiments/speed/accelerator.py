@@ -183,7 +183,6 @@ def main(argv):
   print(text)
   if _OUT.value:
     rio.replace_section(_OUT.value, text, f'accelerator:{d.platform}:{size}')
-  return rows
 
 
 if __name__ == '__main__':

@@ -94,7 +94,6 @@ def main(argv):
                args.repeats, logits_from='linear', scan_k=args.mlp_epoch_steps)
   print('\nGoal: RR/Std <= 1.6 on CPU (the paper reports 1.61 on a GPU for the MNIST CNN); '
         'accepted range [1.0, 2.2].')
-  return out
 
 
 if __name__ == '__main__':
