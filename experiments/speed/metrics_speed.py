@@ -13,10 +13,12 @@ with scikit-learn's pairwise `mutual_info_score` on the same 100,000 points.
 
 ``--dci_compare`` times DCI alone on the image-free oracle representations of the dSprites factor
 grid (`rvl_jax.disentanglement.oracle`, identity and a random rotation) at the DCI sample counts:
-the reference estimator fitted one factor after another (n_jobs=1, the previous behaviour) and
-with the factors in parallel (n_jobs=--dci_jobs), alternating in each repeat, the same codes for
-both; it prints the same-run ratio and every score to all digits (they must be identical), then the
-histogram estimator's time and scores next to the reference's.
+the reference estimator fitted one factor after another (n_jobs=1, scikit-learn's own loop) and
+with n_jobs=--dci_jobs tree threads (all factors at once, the one-vs-rest trees of every boosting
+stage in one shared pool), alternating in each repeat, the same codes for both; it prints wall and
+process CPU seconds, the load average around each call, the same-run ratio (median over repeats)
+and every score to all digits, and fails unless they are identical; then the histogram
+estimator's time and scores next to the reference's.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ _OUT = flags.DEFINE_string('out', None, 'Optional JSON file for the measured num
 _DCI_COMPARE = flags.DEFINE_bool('dci_compare', False, 'Only compare DCI estimators / n_jobs.')
 _DCI_JOBS = flags.DEFINE_integer('dci_jobs', 2, 'Parallel factor fits in --dci_compare.')
 _REPEATS = flags.DEFINE_integer('repeats', 1, 'Alternating rounds in --dci_compare.')
+_DCI_ROWS = flags.DEFINE_list('dci_rows', ['identity', 'rotation'],
+                              'Oracle representations timed by --dci_compare.')
 
 _DCI_KEYS = ('disentanglement', 'completeness', 'informativeness_train', 'informativeness_test')
 
@@ -63,15 +67,20 @@ def dci_compare() -> dict:
         f"points, {_DCI_TREES.value} trees, cpu count {os.cpu_count()}, key {_SEED.value}")
   scores.dci(np.eye(10)[np.arange(60) % 10], np.arange(60)[:, None] % 3, n_estimators=2)  # warm-up
   out = {}
-  for row, rot in (('identity', None), ('rotation', oracle.random_rotation(5, 0))):
+  rotations = {'identity': None, 'rotation': oracle.random_rotation(5, 0)}
+  for row in _DCI_ROWS.value:
+    rot = rotations[row]
     rep = oracle.oracle_representation(grid, rotation=rot)
     z, zt = rep(grid.images_from_factors(f_train)), rep(grid.images_from_factors(f_test))
 
     def run(**kw):
-      t = time.perf_counter()
+      load, t, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
       res = scores.dci(z, f_train, zt, f_test, n_estimators=_DCI_TREES.value, key=_SEED.value,
                        **kw)
-      return time.perf_counter() - t, res
+      wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+      print(f"  {kw}: {wall:.1f} s wall, {cpu:.1f} s CPU, load average {load:.1f} -> "
+            f"{os.getloadavg()[0]:.1f}", flush=True)
+      return wall, res
 
     times = {'sequential': [], 'parallel': []}
     results = {}
@@ -90,6 +99,8 @@ def dci_compare() -> dict:
       print(f"{'':<9}   {k:<22} sequential {100 * seq[k]!r:<22} parallel {100 * par[k]!r:<22} "
             f"hist_gbt {100 * hist[k]:.2f}")
     print(f"{'':<9} hist_gbt (approximate estimator): {t_hist:8.1f} s")
+    if not identical:
+      raise AssertionError(f'{row}: parallel DCI scores differ from the sequential reference')
     out[row] = {'sequential_s': times['sequential'], 'parallel_s': times['parallel'],
                 'hist_gbt_s': t_hist, 'identical': identical,
                 'reference': {k: 100 * seq[k] for k in _DCI_KEYS},
