@@ -12,6 +12,7 @@ The CNN / Madry logits functions are pure, jit-compiled and differentiable
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable, Optional, Sequence
 
 import jax
@@ -50,15 +51,30 @@ def cnn_logits_fn(variables, features: Sequence[int] = CNN_FEATURES, binary: boo
 
 def load_reference_cnn(weights_dir: str, name: str = 'vanilla_cnn',
                        binary: Optional[bool] = None) -> Callable:
-  """Released CNN as a logits_fn. name: 'vanilla_cnn' | 'binary_cnn' | 'transfer_cnn'.
+  """A released CNN as a jitted, differentiable logits_fn.
 
   ``binary`` defaults to True for 'binary_cnn' (the paper's Binary CNN: binary_cnn
   weights + input binarization). The reference's ``get_binary_CNN`` quirk
   (vanilla weights + binarization) is ``load_reference_cnn(d, 'vanilla_cnn', binary=True)``.
+  The same (directory, name, binary) returns the same function within a process, so attacks
+  jitted on it (the function is their static argument) compile once.
+
+  Args:
+    weights_dir: directory of the released weights.
+    name: 'vanilla_cnn', 'binary_cnn' or 'transfer_cnn'.
+    binary: binarize the input (straight-through gradient); None = ``name == 'binary_cnn'``.
+
+  Returns:
+    ``logits_fn(x) -> (N, 10)``.
   """
-  features = TRANSFER_FEATURES if name == 'transfer_cnn' else CNN_FEATURES
   if binary is None:
     binary = name == 'binary_cnn'
+  return _reference_cnn(os.path.abspath(weights_dir), name, bool(binary))
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_cnn(weights_dir: str, name: str, binary: bool) -> Callable:
+  features = TRANSFER_FEATURES if name == 'transfer_cnn' else CNN_FEATURES
   return cnn_logits_fn(weights_lib.load_cnn(weights_dir, name), features, binary)
 
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from rvl_jax.attacks import core
 from rvl_jax.attacks.core import Tracker, _per_sample
+from rvl_jax.core import validation
 
 
 def _best_other_recon(logits, recons, y):
@@ -164,9 +165,7 @@ def latent_descent(abs_fn, x, y, *, eps: float = 0.01, max_steps: int = 1000,
   Raises:
     ValueError: naming ``binary_target`` or ``variant`` for an unknown value.
   """
-  if binary_target not in ("flip", "threshold"):
-    raise ValueError(f"argument 'binary_target': expected 'flip' or 'threshold', got "
-                     f"{binary_target!r}")
+  validation.check_in_choices("binary_target", binary_target, ("flip", "threshold"))
   x, y = core.check_inputs(x, y)
   if variant == "paper":
     return _ld(abs_fn, x, y, eps=float(eps), max_steps=int(max_steps),

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from rvl_jax.attacks import core
 from rvl_jax.attacks.core import LogitsFn, Tracker
 from rvl_jax.attacks.noise import _salt_and_pepper_tracker
+from rvl_jax.core import validation
 
 _P1, _P2, _DONE = 0, 1, 2
 
@@ -170,8 +171,7 @@ def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: i
   Raises:
     ValueError: naming ``metric`` when it is neither 'l0' nor 'l2'.
   """
-  if metric not in ("l0", "l2"):
-    raise ValueError(f"argument 'metric': expected 'l0' or 'l2', got {metric!r}")
+  validation.check_in_choices("metric", metric, ("l0", "l2"))
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=metric, supported_norms=("l0", "l2"))
   return _pointwise(logits_fn, x, y, key, metric=metric, restarts=int(restarts),
                     bisection_steps=int(bisection_steps), max_steps=int(max_steps),
