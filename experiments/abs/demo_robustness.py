@@ -1,4 +1,4 @@
-"""Demo report section: the attack suite at smoke scale (issue 5).
+"""Demo report section: the attack suite at smoke scale.
 
 ``run(workdir) -> markdown``: runs ``configs/robustness.py:smoke`` (a few held-out digits,
 vanilla CNN, nearest neighbour and -- when the released weights are found -- ABS with a small
@@ -15,13 +15,13 @@ from rvl_jax.core import io as rio
 
 
 def run(workdir: str) -> str:
-  from experiments.abs import robustness
+  from experiments.abs import EXPERIMENTS
   from experiments.abs.configs import robustness as cfg_lib
   config = cfg_lib.get_config("smoke")
   if not os.path.isdir(config.weights_dir):
     return ("## ABS robustness (attacks)\n\nSkipped: released weights not found at the "
             "config's weights_dir (pass --config.weights_dir to the experiment).")
-  experiment.launch(robustness.train_and_evaluate, config, workdir)
+  experiment.dispatch(EXPERIMENTS, config, workdir)
   res = rio.read_json(os.path.join(workdir, "results.json"))
   with open(os.path.join(workdir, "table1.md")) as f:
     table = f.read()
@@ -30,7 +30,7 @@ def run(workdir: str) -> str:
       "## ABS robustness (attacks)",
       "",
       f"Smoke scale ({res.get('num_images')} held-out digits; ABS with a "
-      f"{config.abs_bank_size}-latent bank, stage-1 inference, {config.abs_num_images} digits): "
+      f"{config.abs.bank_size}-latent bank, stage-1 inference, {config.abs.num_images} digits): "
       "per-sample minimum over every attack, median distance / accuracy at ε (paper values in "
       "parentheses; not comparable at this scale).",
       "",

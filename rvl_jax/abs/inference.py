@@ -1,6 +1,7 @@
 """ABS inference: latent sample bank, stage-1 bank search, stage-2 Adam latent search.
 
-Spec sections 5.1-5.7. The decoder used here is a *fused* re-expression of
+Schott et al. (2019), Sec. 3: a class's score is the negative ELBO (eq. 2) of its best
+latent, found from a fixed bank of latent samples and refined with Adam. The decoder used here is a *fused* re-expression of
 ``nets.Decoder`` for inference: BatchNorm (eval mode) is folded into the
 preceding transposed convolution, and each transposed convolution has a
 hand-written input gradient and the forward form (GEMM + overlap-add, sub-pixel
@@ -13,7 +14,7 @@ vectorised with ``jax.vmap`` over images; classes are looped (or vmapped, see
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,8 +33,20 @@ ABS_ETA = 3.9e-5
 
 def gaussian_bank(n_samples: int = 8000, fraction_to_dismiss: float = 0.1,
                   seed: int = 1234, latent: int = nets.LATENT_SIZE) -> np.ndarray:
-  """Reference ``GaussianSamples``: draw int(n/(1-f)) N(0, I) vectors with NumPy's legacy
-  RNG, keep the n of smallest norm in draw order. float32 (n, latent)."""
+  """The reference code's ``GaussianSamples`` bank.
+
+  Draws int(n/(1-f)) N(0, I) vectors with NumPy's legacy RNG and keeps the n of smallest norm
+  in draw order.
+
+  Args:
+    n_samples: bank size n (the paper's 8000).
+    fraction_to_dismiss: the fraction f of largest-norm draws left out.
+    seed: the legacy RNG's seed (1234 reproduces the released model's bank).
+    latent: latent dimension.
+
+  Returns:
+    float32 (n, latent) latents.
+  """
   n_draw = int(n_samples / (1.0 - fraction_to_dismiss))
   z = np.random.RandomState(seed).standard_normal((n_draw, latent))
   norms = np.sum(z ** 2, axis=1)
@@ -553,14 +566,30 @@ def _sharded_search_fn(mesh, split, kw_items):
 # --------------------------------------------------------------- utilities
 
 def binarize(x):
-  """0 where x < 0.5, 1 where x >= 0.5."""
+  """Input binarization of Binary ABS (Schott et al. 2019, Sec. 3).
+
+  Args:
+    x: inputs.
+
+  Returns:
+    0 where x < 0.5, 1 where x >= 0.5, in x's dtype.
+  """
   return (x >= 0.5).astype(x.dtype)
 
 
 def confidence_softmax(logits, alpha: float = ABS_ALPHA, eta: float = ABS_ETA):
-  """Calibrated probabilities (paper eq. 4): (exp(a s) + eta) / (sum exp(a s) + K eta).
+  """Calibrated probabilities (Schott et al. 2019, eq. 8):
+  (exp(a s) + eta) / (sum exp(a s) + K eta).
 
   Computed in float64 NumPy (no max-shift: eta breaks shift invariance).
+
+  Args:
+    logits: (N, K) logits s.
+    alpha: the scale a (440 for ABS).
+    eta: the offset (3.9e-5 for ABS).
+
+  Returns:
+    (N, K) float64 probabilities.
   """
   s = np.asarray(logits, np.float64)
   with np.errstate(over='ignore'):

@@ -1,4 +1,4 @@
-"""Robustness lower bounds of ABS (spec section 6).
+"""Robustness lower bounds of ABS (Schott et al. 2019, Sec. 4, eqs. 5-8; Appendix A.4-A.6).
 
 Units: un-normalised squared errors (the code's per-pixel scores times 784).
 
@@ -67,7 +67,9 @@ def solve_radius(L_y, r_y, d_c, gamma_y=1.0, gamma_c=1.0):
 
 
 def l2_lower_bound(model: models_lib.ABS, x, y, batch_size=None, full=None) -> dict:
-  """Per-image certified L2 radius (spec 6.1). Returns dict with 'bound' (N,) and parts.
+  """Per-image certified L2 radius (Sec. 4, eqs. 5-8; Appendix A.4).
+
+  Returns dict with 'bound' (N,) and parts.
 
   ``full``: optionally the output of ``model.infer(x, return_recon=True)`` (reused).
   """
@@ -92,7 +94,8 @@ def l2_lower_bound(model: models_lib.ABS, x, y, batch_size=None, full=None) -> d
 
 def linf_lower_bound(model: models_lib.ABS, x, y, *, bisection_steps: int = 8,
                      eps_max: float = 0.5, batch_size=None) -> dict:
-  """Per-image certified L-inf radius by bisection with dead-zone searches (spec 6.2)."""
+  """Per-image certified L-inf radius by bisection with dead-zone searches (Appendix A.6, with
+  the closed forms corrected)."""
   y = np.asarray(y, np.int64)
   xf = _prepare(model, x)
   n = len(y)

@@ -35,7 +35,28 @@ def check_mnist_images(name: str, x) -> np.ndarray:
 
 @dataclasses.dataclass
 class ABSOptions:
-  """ABS inference options (reference defaults, spec section 5)."""
+  """ABS inference options: the authors' reference settings (Schott et al. 2019, Sec. 3).
+
+  Attributes:
+    n_samples: latent sample bank size (the paper evaluates 8000 random latents per class).
+    fraction_to_dismiss: the bank keeps the ``n_samples`` smallest-norm draws of
+      ``n_samples / (1 - fraction_to_dismiss)`` Gaussian draws, as the reference code.
+    bank: 'gaussian' (the reference's bank) or 'grid'.
+    bank_seed: NumPy seed of the reference's bank (fixed by the released model, not by a run).
+    n_iter: Adam steps of the latent refinement (50 in the paper).
+    lr: Adam learning rate of the refinement.
+    clip: latent clipping radius.
+    clip_mode: 'reference' (the reference code's clipping) or 'correct'.
+    beta: KL weight of the score (eq. 2 with beta).
+    binary: Binary ABS (input binarization and class scalings ``gamma``).
+    gamma: class scalings; default ``BINARY_ABS_GAMMA`` if binary.
+    alpha: confidence-softmax scale (eq. 8).
+    eta: confidence-softmax offset (eq. 8).
+    batch_size: images per inference call.
+    class_mode: 'map' (lax.map over classes), 'unroll' or 'vmap'.
+    micro_batch: latent search on chunks of this many images (0 = whole batch).
+    data_parallel: ``infer`` splits the search over all local devices (if > 1).
+  """
   n_samples: int = 8000
   fraction_to_dismiss: float = 0.1
   bank: str = 'gaussian'  # or 'grid'
@@ -56,10 +77,15 @@ class ABSOptions:
 
 
 class ABS:
-  """Analysis-by-synthesis classifier built from ten class-conditional VAE decoders.
+  """Analysis-by-synthesis classifier built from ten class-conditional VAE decoders (Schott et
+  al. 2019, Sec. 3): a class's score is the negative ELBO of its best latent (a sample bank,
+  then Adam steps in latent space); logits are the negative scores.
 
-  ``vae_variables``: list of ten Flax variable dicts of ``nets.VAE`` (or of the
-  decoder alone), class order 0..9. The sample bank is decoded lazily on first use.
+  Args:
+    vae_variables: ten Flax variable dicts of ``nets.VAE`` (or of the decoder alone), class
+      order 0..9. The sample bank is decoded lazily on first use.
+    options: ``ABSOptions`` (defaults: the paper's settings).
+    **overrides: ``ABSOptions`` fields replacing those of ``options``.
   """
 
   def __init__(self, vae_variables, options: Optional[ABSOptions] = None, **overrides):
@@ -178,6 +204,7 @@ class ABS:
             jnp.asarray(out['recon']).reshape(x.shape[0], self.num_classes, 28, 28, 1))
 
   def predict(self, x):
+    """Predicted classes (N,) of images x (N, 28, 28, 1); NumPy."""
     return np.argmax(self.logits(x), axis=-1)
 
   def probabilities(self, x):
@@ -185,19 +212,17 @@ class ABS:
     return inf.confidence_softmax(self.logits(x), self.options.alpha, self.options.eta)
 
 
-def abs_from_vaes(vae_variables, binary: bool = False, **options) -> ABS:
-  return ABS(vae_variables, binary=binary, **options)
-
-
 def load_reference_abs(weights_dir: str, binary: bool = False, **options) -> ABS:
   """ABS (or Binary ABS with binary=True) with the released weights in ``weights_dir``.
 
-  ``weights_dir`` holds ``abs_vae_class{c}.npz`` or the released ``ABS_{c}.net`` files
-  (or is a checkout of the authors' repository). The returned object is a
-  ``logits_fn``: ``model(x) -> (N, 10)``.
+  Args:
+    weights_dir: holds ``abs_vae_class{c}.npz`` or the released ``ABS_{c}.net`` files (or is a
+      checkout of the authors' repository).
+    binary: Binary ABS (input binarization and the class scalings).
+    **options: ``ABSOptions`` fields.
+
+  Returns:
+    The ``ABS`` model, a ``logits_fn``: ``model(x) -> (N, 10)``.
   """
   return ABS(weights_lib.load_abs_vaes(weights_dir), binary=binary, **options)
 
-
-def load_reference_binary_abs(weights_dir: str, **options) -> ABS:
-  return load_reference_abs(weights_dir, binary=True, **options)

@@ -1,4 +1,4 @@
-"""Flax (linen) networks of the ABS system (spec sections 2 and 7).
+"""Flax (linen) networks of the ABS system (Schott et al. 2019, Appendix A.7; baselines of Sec. 6).
 
 All modules are NHWC and use "VALID" convolutions with bias, PyTorch-style
 BatchNorm (eps 1e-5, PyTorch momentum 0.1 == Flax momentum 0.9) and ELU.
@@ -106,7 +106,7 @@ def _trunc_normal_01(key, shape, dtype=jnp.float32):
 
 
 class MadryCNN(nn.Module):
-  """Madry et al. MNIST challenge model (spec 7.4), NHWC input in [0, 1]."""
+  """Madry et al. (2018) MNIST challenge model, NHWC input in [0, 1]."""
 
   @nn.compact
   def __call__(self, x, train: bool = False):

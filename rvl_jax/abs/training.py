@@ -1,4 +1,4 @@
-"""Per-class VAE training with the ELBO of spec section 4.
+"""Per-class VAE training with the ELBO (Schott et al. 2019, Sec. 3, eq. 2; Appendix A.7).
 
 Loss per image: ||x - sigmoid(dec(z))||^2 + beta_t * KL(q(z|x) || N(0, I)), z ~ q
 (one reparameterised sample), i.e. a fixed-variance Gaussian likelihood with
@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from rvl_jax.abs import nets
+from rvl_jax.core import prng
 from rvl_jax.data import augment as augment_lib
 
 N_PIXELS = 784
@@ -77,29 +78,51 @@ def make_vae_train_step(latent: int = nets.LATENT_SIZE,
 
 
 def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-              beta_start: float = 10.0, beta_end: float = 1.0, anneal_epochs: float = 50.0,
-              workdir: Optional[str] = None, desc: str = 'vae', log_every: int = 100,
-              augment: Optional[augment_lib.ElasticAffine] = None):
-  """Trains one VAE on images (N, 28, 28, 1) of one class; returns its variables dict.
+              stream: str = 'vae', beta_start: float = 10.0, beta_end: float = 1.0,
+              anneal_epochs: float = 50.0, workdir: Optional[str] = None, desc: str = 'vae',
+              log_every: int = 100, augment: Optional[augment_lib.ElasticAffine] = None):
+  """Trains one VAE on images (N, 28, 28, 1) of one class.
 
-  ``augment``: optional elastic/affine augmentation of every batch (not in the paper, which
-  trains on ~6,000 images per class without augmentation; see ``ElasticAffine``)."""
+  Args:
+    images: (N, 28, 28, 1) float images in [0, 1].
+    num_steps: training steps.
+    batch_size: images per step (drawn with replacement, fixed by seed and step).
+    lr: Adam learning rate.
+    seed: the run's seed; initialization, batches and sampling use the streams
+      '<stream>/init', '<stream>/batches' and '<stream>/train'.
+    stream: name of this VAE's random streams.
+    beta_start: KL weight at the start of the annealing.
+    beta_end: KL weight after ``anneal_epochs``.
+    anneal_epochs: epochs of the linear annealing.
+    workdir: checkpoint directory (None = no checkpoints); a rerun resumes.
+    desc: progress label.
+    log_every: steps between logged metrics.
+    augment: optional elastic/affine augmentation of every batch (not in the paper, which
+      trains on ~6,000 images per class without augmentation; see ``ElasticAffine``).
+
+  Returns:
+    (variables dict, ``loop.train`` result with the metric history).
+
+  Raises:
+    ValueError: naming ``images`` when its shape is not (N, 28, 28, 1).
+  """
   from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
   images = np.asarray(images, np.float32)
   if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
     raise ValueError(f"argument 'images': expected shape (N, 28, 28, 1), got {images.shape}")
   model = nets.VAE()
-  key = jax.random.PRNGKey(seed)
-  variables = model.init(key, jnp.zeros((1, 28, 28, 1)))
+  variables = model.init(prng.stream_key(seed, f'{stream}/init'), jnp.zeros((1, 28, 28, 1)))
   state = train_state.TrainState.create(
       apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr),
-      rng=jax.random.fold_in(key, 1), batch_stats=variables['batch_stats'])
+      rng=prng.stream_key(seed, f'{stream}/train'), batch_stats=variables['batch_stats'])
   steps_per_epoch = len(images) / batch_size
+  batch_stream = prng.name_hash(f'{stream}/batches')
 
   def get_batch(step):
     beta = float(beta_schedule(step, steps_per_epoch, beta_start, beta_end, anneal_epochs))
-    return {'image': images[batching.sample_batch_indices(seed, step, len(images), batch_size)],
+    idx = batching.step_rng(seed, step, batch_stream).integers(0, len(images), size=batch_size)
+    return {'image': images[idx],
             'beta': np.full((batch_size,), beta, np.float32)}
   res = loop.train(state=state, train_step=make_vae_train_step(model.latent, augment),
                    get_batch=get_batch,
@@ -110,12 +133,26 @@ def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3,
 
 def train_abs_vaes(images, labels, *, num_steps: int, workdir: Optional[str] = None,
                    seed: int = 0, num_classes: int = 10, **kwargs):
-  """Trains one VAE per class (class c only on images of digit c). Returns a list of variables."""
+  """Trains one VAE per class (class c only on images of digit c), as in Schott et al. (2019).
+
+  Args:
+    images: (N, 28, 28, 1) training images.
+    labels: (N,) labels.
+    num_steps: training steps per class.
+    workdir: checkpoints go to ``workdir/vae_<c>`` (None = no checkpoints).
+    seed: the run's seed; class c uses the streams 'vae/class<c>/...'.
+    num_classes: number of classes.
+    **kwargs: further ``train_vae`` arguments.
+
+  Returns:
+    A list of ``num_classes`` variables dicts (host arrays).
+  """
   out = []
   labels = np.asarray(labels)
   for c in range(num_classes):
     wd = os.path.join(workdir, f'vae_{c}') if workdir else None
-    v, _ = train_vae(images[labels == c], num_steps=num_steps, seed=seed + c, workdir=wd,
+    v, _ = train_vae(images[labels == c], num_steps=num_steps, seed=seed, stream=f'vae/class{c}',
+                     workdir=wd,
                      desc=f'vae class {c}', **kwargs)
     out.append(jax.device_get(v))
   return out

@@ -1,4 +1,4 @@
-"""Loading the released ABS / CNN weights (spec section 3).
+"""Loading the released ABS / CNN weights (the authors' PyTorch files, read without PyTorch).
 
 The authors released PyTorch state dicts (``ABS_{c}.net``, ``vanilla_cnn.net``,
 ``binary_cnn.net``, ``transfer_cnn.net``) in PyTorch's legacy (pre-1.6) format.
@@ -19,11 +19,11 @@ import collections
 import hashlib
 import os
 import pickle
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping
 
 import numpy as np
 
-# SHA-256 of the released PyTorch files (spec 3.1).
+# SHA-256 of the released PyTorch files (as published).
 RELEASED_SHA256 = {
     'ABS_0.net': '7e824714475516ff59ceec4b864fd8cd49a3346e12eba3b5bd51ef4dbc3777fc',
     'ABS_1.net': '84d13bf9f97194c26b68eefbd7cd4db14b8e7532e164c01a15cce7c4f5e015cb',

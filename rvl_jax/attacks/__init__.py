@@ -1,4 +1,6 @@
-"""Adversarial attacks and robustness evaluation (the ABS paper's evaluation, Schott et al. 2019, sections 4-5, plus AutoAttack and minimal-norm attacks), JAX-native.
+"""Adversarial attacks and robustness evaluation, JAX-native: the evaluation of Schott et al.
+(2019), Sec. 5 and 7, plus AutoAttack (Croce & Hein 2020) and minimal-norm attacks (Carlini & Wagner
+2017, Rony et al. 2019, Chen et al. 2020).
 
 Every attack takes a classifier ``logits_fn(x) -> (N, K)`` for inputs x float32 (N, H, W, C) in
 [0, 1] and is batched over samples and jit-compiled. Minimal-norm attacks return a

@@ -357,26 +357,33 @@ def apgd(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 
          targets=None, n_target_classes: Optional[int] = None, eot_iter: int = 1, rho: float = 0.75,
          stochastic: bool = False, batch_size: int = 256, robust=None,
          show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
-  """APGD-CE / APGD-DLR, or APGD-T with ``targeted=True``: returns (x_adv, fooled (N,) bool).
+  """APGD-CE / APGD-DLR, or APGD-T with ``targeted=True`` (Croce & Hein 2020).
 
   Args:
     logits_fn: classifier ``f(x) -> (N, K)`` on inputs in [0, 1] (``f(x, key=k)`` when
       ``stochastic``).
-    x, y: float images (N, H, W, C) in [0, 1] and integer labels (N,).
+    x: float images (N, H, W, C) in [0, 1].
+    y: integer labels (N,).
     key: PRNG key (random starts, EOT draws).
-    norm: 'linf' or 'l2'; eps: the true Lp radius.
-    n_iter: iterations per run; n_restarts: runs, each only on points not yet fooled.
+    norm: 'linf' or 'l2'.
+    eps: the true Lp radius.
+    n_iter: iterations per run.
+    n_restarts: runs, each only on points not yet fooled.
     loss: 'ce' or 'dlr' (untargeted); targeted attacks use the targeted DLR loss.
-    targeted: APGD-T. ``targets`` (N,) fixes one target class per sample, or the runs go over
-      the ``n_target_classes`` classes with the largest clean logits after the top one (9 in
-      AutoAttack); one of the two is required.
+    targeted: APGD-T; needs ``targets`` or ``n_target_classes``.
+    targets: (N,) one target class per sample.
+    n_target_classes: the runs go over the classes with the largest clean logits after the top
+      one (9 in AutoAttack).
     eot_iter: gradient draws per step (Expectation over Transformation, randomized models).
     rho: the checkpoint threshold of condition 1.
+    stochastic: the model is randomized (``f(x, key=k)``).
     batch_size: largest batch per compiled call.
     robust: optional (N,) bool, attack only these points (default: all correctly classified).
+    show_progress: a progress line with rate and ETA.
 
-  ``x_adv`` is the adversarial found for fooled points and the clean input otherwise; a point
-  whose clean input is misclassified counts as fooled.
+  Returns:
+    (x_adv, fooled (N,) bool): ``x_adv`` is the adversarial found for fooled points and the
+    clean input otherwise; a point whose clean input is misclassified counts as fooled.
   """
   min_k = 4 if targeted else (3 if loss == "dlr" else 2)
   x, y, k = check_attack_args(logits_fn, x, y, norm=norm, eps=eps, stochastic=stochastic,

@@ -126,14 +126,16 @@ def autoattack_report(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
                       version: str = "standard", attacks: Optional[Sequence[AttackSpec]] = None,
                       options: Optional[Dict[str, dict]] = None, stochastic: bool = False,
                       batch_size: int = 256, show_progress: bool = True) -> AutoAttackReport:
-  """Runs AutoAttack and returns per-point results and the per-attack robust accuracy.
+  """Runs AutoAttack (Croce & Hein 2020); per-point results and per-attack robust accuracy.
 
   Args:
     logits_fn: classifier ``f(x) -> (N, K)`` on float inputs (N, H, W, C) in [0, 1]
       (``f(x, key=k)`` with ``stochastic=True``).
-    x, y: images and integer labels.
+    x: (N, H, W, C) images in [0, 1].
+    y: (N,) integer labels.
     key: PRNG key; each attack draws from its own named stream.
-    norm: 'linf' or 'l2'; eps: the true Lp radius.
+    norm: 'linf' or 'l2'.
+    eps: the true Lp radius.
     version: 'standard', 'plus', 'rand' or 'custom'.
     attacks: for 'custom', names from ``ATTACKS`` or (name, arguments) pairs.
     options: attack name -> arguments overriding the version's (e.g. reduced budgets:
@@ -141,6 +143,9 @@ def autoattack_report(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
     stochastic: the model is randomized (only the APGD attacks apply).
     batch_size: largest batch per compiled call.
     show_progress: a progress line per attack (rate and ETA; ``RVL_QUIET=1`` silences it).
+
+  Returns:
+    An ``AutoAttackReport``: adversarials, per-point robustness and per-attack robust accuracy.
   """
   x, y, k = _ap.check_attack_args(logits_fn, x, y, norm=norm, eps=eps, stochastic=stochastic)
   validation.check_positive_int("batch_size", batch_size)
@@ -196,12 +201,23 @@ def autoattack_report(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
 def autoattack(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
                version: str = "standard", attacks: Optional[Sequence[AttackSpec]] = None,
                **kwargs) -> Tuple[jax.Array, jax.Array]:
-  """AutoAttack: returns (x_adv (N, H, W, C), robust (N,) bool).
+  """AutoAttack (Croce & Hein 2020): the parameter-free ensemble at a fixed radius.
 
-  ``robust`` is True where the clean input is classified correctly and no attack of the
-  ensemble found an adversarial within the true Lp radius ``eps``. Keyword arguments of
-  :func:`autoattack_report` (``options``, ``stochastic``, ``batch_size``, ``show_progress``)
-  pass through.
+  Args:
+    logits_fn: classifier ``f(x) -> (N, K)`` on inputs in [0, 1].
+    x: (N, H, W, C) images in [0, 1].
+    y: (N,) integer labels.
+    key: PRNG key.
+    norm: 'linf' or 'l2'.
+    eps: the true Lp radius.
+    version: 'standard', 'plus', 'rand' or 'custom'.
+    attacks: for 'custom', the attacks to run.
+    **kwargs: :func:`autoattack_report` arguments (``options``, ``stochastic``, ``batch_size``,
+      ``show_progress``).
+
+  Returns:
+    (x_adv (N, H, W, C), robust (N,) bool): ``robust`` is True where the clean input is
+    classified correctly and no attack of the ensemble found an adversarial within ``eps``.
   """
   rep = autoattack_report(logits_fn, x, y, key, norm=norm, eps=eps, version=version,
                           attacks=attacks, **kwargs)

@@ -1,4 +1,5 @@
-"""The Boundary attack (spec 8.6; Brendel et al. 2018, Foolbox 1.x defaults), batched in lock-step.
+"""The Boundary attack (Brendel et al. 2018, Foolbox 1.x defaults; used by Schott et al. 2019,
+Sec. 5), batched in lock-step.
 
 Initialisation by blended uniform noise. Each iteration draws ``candidates`` proposals per sample:
 a Gaussian direction made orthogonal to the source direction d = x0 - x_a, scaled to
@@ -136,7 +137,29 @@ def boundary(logits_fn: LogitsFn, x, y, key, *, iterations: int = 5000, candidat
              step_window: int = 30, min_source_step: float = 1e-7,
              init_noise_draws: int = 1000, init_blend_steps: int = 1000,
              binary: bool = False) -> Tracker:
-  """Boundary attack (L2, decision-based). Returns the tracker (use ``dist['l2']``)."""
+  """Boundary attack (L2, decision-based; Brendel et al. 2018), Foolbox 1.x defaults.
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    key: JAX PRNG key.
+    iterations: attack iterations (the paper's 5000).
+    candidates: candidate steps per iteration.
+    spherical_step: initial orthogonal step size.
+    source_step: initial step size towards the clean input.
+    step_adaptation: adapt both step sizes from the success statistics.
+    stats_every: iterations between adaptations.
+    spherical_window: length of the orthogonal-step success window.
+    step_window: length of the source-step success window.
+    min_source_step: the attack stops for a sample when its source step drops below this.
+    init_noise_draws: uniform-noise draws of the initialisation.
+    init_blend_steps: blending steps of the initialisation.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric (use ``dist["l2"]``).
+  """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", supported_norms=("l2",))
   return _boundary(logits_fn, x, y, key, iterations=int(iterations), candidates=int(candidates),
                    spherical_step=float(spherical_step), source_step=float(source_step),

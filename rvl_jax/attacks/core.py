@@ -1,4 +1,5 @@
-"""Shared attack machinery (ABS spec 8.1): distances, the best-adversarial tracker, gradients.
+"""Shared attack machinery (Schott et al. 2019, Sec. 5; Foolbox 1.x semantics): distances, the
+best-adversarial tracker, gradients.
 
 Every attack in :mod:`rvl_jax.attacks` attacks a *classifier* given as a pure function
 ``logits_fn(x) -> (N, K) logits`` with ``x`` float32 of shape ``(N, H, W, C)`` in the bounds
@@ -37,8 +38,17 @@ BOUNDS = (0.0, 1.0)
 def distance(x0: jax.Array, x: jax.Array, metric: str) -> jax.Array:
   """Per-sample distance between batches ``x0`` and ``x`` (leading batch axis).
 
-  ``l0``: number of entries that changed (any amount); ``l2``: Euclidean norm;
-  ``linf``: max absolute change; ``mse``: Foolbox's mean squared error ``L2**2 / D``.
+  Args:
+    x0: (N, ...) reference inputs.
+    x: (N, ...) perturbed inputs.
+    metric: ``l0`` (number of entries that changed, any amount), ``l2`` (Euclidean norm),
+      ``linf`` (max absolute change) or ``mse`` (Foolbox's mean squared error ``L2**2 / D``).
+
+  Returns:
+    (N,) distances.
+
+  Raises:
+    ValueError: naming ``metric`` for an unknown metric.
   """
   delta = (x - x0).reshape(x.shape[0], -1)
   if metric == "l0":
@@ -65,17 +75,41 @@ def clip(x: jax.Array) -> jax.Array:
 
 
 def binarize(x: jax.Array, threshold: float = 0.5) -> jax.Array:
-  """0 where x < threshold, 1 where x >= threshold (inclusive at the threshold)."""
+  """Binarizes inputs (inclusive at the threshold).
+
+  Args:
+    x: inputs.
+    threshold: the binarization threshold.
+
+  Returns:
+    0 where x < threshold, 1 where x >= threshold, in x's dtype.
+  """
   return (x >= threshold).astype(x.dtype)
 
 
 def binarize_ste(x: jax.Array, threshold: float = 0.5) -> jax.Array:
-  """Binarization with the straight-through gradient (d binarize / dx := 1)."""
+  """Binarization with the straight-through gradient (d binarize / dx := 1).
+
+  Args:
+    x: inputs.
+    threshold: the binarization threshold.
+
+  Returns:
+    ``binarize(x, threshold)`` in the forward pass, the identity's gradient backwards.
+  """
   return x + jax.lax.stop_gradient(binarize(x, threshold) - x)
 
 
 def straight_through(inner_logits_fn: LogitsFn, threshold: float = 0.5) -> LogitsFn:
-  """Wraps a classifier of *binarized* inputs into a [0, 1] classifier with STE gradients."""
+  """Wraps a classifier of *binarized* inputs into a [0, 1] classifier with STE gradients.
+
+  Args:
+    inner_logits_fn: classifier of binary inputs.
+    threshold: the binarization threshold.
+
+  Returns:
+    ``logits_fn(x) = inner_logits_fn(binarize_ste(x, threshold))``.
+  """
 
   def logits_fn(x):
     return inner_logits_fn(binarize_ste(x, threshold))
@@ -84,11 +118,20 @@ def straight_through(inner_logits_fn: LogitsFn, threshold: float = 0.5) -> Logit
 
 
 def binary_postprocess(x0: jax.Array, x: jax.Array, threshold: float = 0.5) -> jax.Array:
-  """Post-processing of adversarials for binarized models (spec 8.1).
+  """Post-processing of adversarials for binarized models (Schott et al. 2019, Sec. 5).
 
   Pixels whose binarized value equals that of ``x0`` are reset to ``x0``; flipped pixels are set
   to the threshold side: ``threshold`` where the new pixel is >= threshold (clean below it) and
-  ``threshold - 1e-5`` where it is below (clean at or above it).
+  ``threshold - 1e-5`` where it is below (clean at or above it). This shrinks the perturbation
+  without changing the binarized image.
+
+  Args:
+    x0: clean inputs.
+    x: adversarials of the same shape.
+    threshold: the binarization threshold.
+
+  Returns:
+    The post-processed adversarials.
   """
   b0 = x0 >= threshold
   b = x >= threshold
@@ -143,7 +186,16 @@ class Tracker:
 
 def is_adversarial(logits: jax.Array, y: jax.Array,
                    targets: Optional[jax.Array] = None) -> jax.Array:
-  """Untargeted: argmax != y. Targeted (``targets`` given): argmax == targets."""
+  """Whether logits meet the adversarial criterion.
+
+  Args:
+    logits: (N, K) logits.
+    y: (N,) true labels.
+    targets: (N,) target labels of a targeted attack, or None.
+
+  Returns:
+    (N,) bool: untargeted argmax != y; targeted (``targets`` given) argmax == targets.
+  """
   if targets is not None:
     return jnp.argmax(logits, axis=-1) == targets
   return jnp.argmax(logits, axis=-1) != y
@@ -151,7 +203,19 @@ def is_adversarial(logits: jax.Array, y: jax.Array,
 
 def init_tracker(logits_fn: LogitsFn, x0: jax.Array, y: jax.Array, *, binary: bool = False,
                  threshold: float = 0.5, targets: Optional[jax.Array] = None) -> Tracker:
-  """Queries the clean inputs; samples already adversarial start (and stay) at distance 0."""
+  """Queries the clean inputs; samples already adversarial start (and stay) at distance 0.
+
+  Args:
+    logits_fn: the classifier.
+    x0: (N, H, W, C) clean inputs.
+    y: (N,) true labels.
+    binary: post-process adversarials for a binarizing model (``binary_postprocess``).
+    threshold: its binarization threshold.
+    targets: (N,) target labels of a targeted attack, or None.
+
+  Returns:
+    A :class:`Tracker` with one query counted per sample.
+  """
   logits = logits_fn(x0)
   if targets is not None:
     targets = jnp.asarray(targets, jnp.int32)
@@ -166,7 +230,17 @@ def init_tracker(logits_fn: LogitsFn, x0: jax.Array, y: jax.Array, *, binary: bo
 
 def update(tr: Tracker, cand: jax.Array, adv: jax.Array,
            active: Optional[jax.Array] = None) -> Tracker:
-  """Offers candidates ``cand`` (N, ...) with adversarial flags ``adv`` (N,) to the tracker."""
+  """Offers candidates to the tracker; each metric keeps the closest adversarial.
+
+  Args:
+    tr: the tracker.
+    cand: (N, ...) candidates.
+    adv: (N,) whether each candidate is adversarial.
+    active: (N,) samples this query counts for (default all).
+
+  Returns:
+    The updated tracker.
+  """
   if active is None:
     active = jnp.ones_like(adv)
   ok = adv & active
@@ -183,7 +257,17 @@ def update(tr: Tracker, cand: jax.Array, adv: jax.Array,
 
 def query(tr: Tracker, logits_fn: LogitsFn, cand: jax.Array,
           active: Optional[jax.Array] = None) -> Tuple[Tracker, jax.Array, jax.Array]:
-  """Classifies candidates, updates the tracker; returns (tracker, adversarial flags, logits)."""
+  """Classifies candidates and offers them to the tracker.
+
+  Args:
+    tr: the tracker.
+    logits_fn: the classifier.
+    cand: (N, ...) candidates.
+    active: (N,) samples this query counts for (default all).
+
+  Returns:
+    (tracker, (N,) adversarial flags, (N, K) logits).
+  """
   logits = logits_fn(cand)
   adv = tr.adversarial(logits)
   return update(tr, cand, adv, active), adv, logits
@@ -204,7 +288,14 @@ def merge_leading(tr: Tracker) -> Tracker:
 
 
 def merge(trackers) -> Tracker:
-  """Per-sample, per-metric minimum over several trackers of the same inputs."""
+  """Per-sample, per-metric minimum over several trackers of the same inputs.
+
+  Args:
+    trackers: an iterable of trackers of the same inputs.
+
+  Returns:
+    One tracker (queries summed).
+  """
   trackers = list(trackers)
   out = trackers[0]
   for tr in trackers[1:]:
@@ -241,16 +332,33 @@ def untile_min(tr: Tracker, reps: int) -> Tracker:
 
 
 def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
-  """Per-sample softmax cross-entropy of raw logits w.r.t. integer labels."""
+  """Per-sample softmax cross-entropy of raw logits w.r.t. integer labels.
+
+  Args:
+    logits: (N, K) logits.
+    y: (N,) integer labels.
+
+  Returns:
+    (N,) cross-entropies.
+  """
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   return -jnp.take_along_axis(logp, y[:, None].astype(jnp.int32), axis=-1)[:, 0]
 
 
 def calibrated_probs(logits: jax.Array, alpha: float, eta: float) -> jax.Array:
-  """The eta-softmax of paper eq. 4: (exp(a s_c) + eta) / (sum_k exp(a s_k) + K eta).
+  """The calibrated eta-softmax of Schott et al. (2019), eq. 8:
+  (exp(a s_c) + eta) / (sum_k exp(a s_k) + K eta).
 
-  Computed without max-shifting (eta breaks shift invariance); in float64 when x64 is on,
-  otherwise in float32 with the exponent clipped to avoid overflow.
+  Computed without max-shifting (eta breaks shift invariance), in float32 with the exponent
+  clipped to avoid overflow.
+
+  Args:
+    logits: (N, K) logits s.
+    alpha: the scale a.
+    eta: the offset.
+
+  Returns:
+    (N, K) probabilities.
   """
   s = alpha * logits.astype(jnp.float32)
   e = jnp.exp(jnp.clip(s, -80.0, 80.0))
@@ -277,8 +385,15 @@ def ce_logit_cotangent(logits: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def true_grad(logits_fn: LogitsFn) -> Callable[[jax.Array, jax.Array], jax.Array]:
-  """Returns ``g(x, y)``: the gradient of the per-sample CE w.r.t. x (autodiff; see
-  :func:`ce_logit_cotangent` for the saturation-safe cotangent)."""
+  """The autodiff gradient of the per-sample cross-entropy.
+
+  Args:
+    logits_fn: a differentiable classifier (straight-through for binarizing models).
+
+  Returns:
+    ``g(x, y)``: the gradient of the per-sample CE w.r.t. x (see :func:`ce_logit_cotangent`
+    for the saturation-safe cotangent).
+  """
 
   def g(x, y):
     logits, vjp = jax.vjp(logits_fn, x)
@@ -319,10 +434,19 @@ def _fd_probe_logits(logits_fn: LogitsFn, x: jax.Array, h: float, probe_batch: i
 
 
 def estimated_grad(logits_fn: LogitsFn, h: float = 0.1, probe_batch: int = 2048):
-  """Returns ``g(x, y)``: coordinate-wise symmetric finite-difference estimate of the CE gradient.
+  """Coordinate-wise symmetric finite-difference estimate of the CE gradient (the "w/ GE"
+  attacks of Schott et al. 2019, Sec. 5).
 
-  g_i = (CE(clip(x + h e_i)) - CE(clip(x - h e_i))) / (2 h): 2 * D queries per sample ("w/ GE").
+  g_i = (CE(clip(x + h e_i)) - CE(clip(x - h e_i))) / (2 h): 2 * D queries per sample.
   Probes are not offered to the tracker (as in Foolbox's estimator).
+
+  Args:
+    logits_fn: the classifier (needs no gradients).
+    h: the finite-difference step.
+    probe_batch: about how many probe images go into one model call.
+
+  Returns:
+    ``g(x, y)`` -> gradient estimate of x's shape.
   """
 
   def g(x, y):
@@ -366,7 +490,20 @@ def estimated_class_jacobian(logits_fn: LogitsFn, h: float = 0.1, probe_batch: i
 
 def make_grad_fn(logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1,
                  ge_probe_batch: int = 2048):
-  """Gradient source for gradient-based attacks: 'true' (autodiff, incl. STE) or 'ge'."""
+  """Gradient source for gradient-based attacks.
+
+  Args:
+    logits_fn: the classifier.
+    gradient: 'true' (autodiff, incl. STE; :func:`true_grad`) or 'ge' (:func:`estimated_grad`).
+    ge_step: finite-difference step for 'ge'.
+    ge_probe_batch: probe images per model call for 'ge'.
+
+  Returns:
+    ``g(x, y)`` -> the CE gradient (or its estimate) w.r.t. x.
+
+  Raises:
+    ValueError: naming ``gradient`` for an unknown source.
+  """
   if gradient == "true":
     return true_grad(logits_fn)
   if gradient == "ge":
@@ -432,6 +569,17 @@ def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
   Every radius is the true Lp norm of the whole perturbation (L2: Euclidean norm over all
   pixels and channels), never a per-pixel RMS value.
 
+  Args:
+    logits_fn: the classifier.
+    x: inputs.
+    y: labels.
+    norm: the attack's norm.
+    eps: radius or radii (None for minimal-norm attacks).
+    supported_norms: the norms the attack supports.
+    targets: target labels (targeted attacks).
+    targeted: whether ``targets`` is required.
+    min_classes: the least number of classes ``logits_fn`` must output.
+
   Returns:
     ``(x, y, eps, targets)``: x float32 and y int32 jax arrays, eps a float32 numpy array of
     shape () or (E,) (``None`` if not given), targets an int32 jax array or ``None``.
@@ -470,7 +618,17 @@ def foolbox1_to_true(eps, norm: str, shape) -> float:
   Foolbox 1.x (used by the ABS paper, Schott et al. 2019, Sec. 5) measures L2 perturbations as
   root-mean-square values, sqrt(mean(delta^2)); the true L2 norm of an image with D = prod(shape)
   entries is sqrt(D) times that (28 on MNIST). L-inf (and L0) radii are the same in both.
-  ``shape`` is the shape of one input (H, W, C).
+
+  Args:
+    eps: the Foolbox 1.x radius.
+    norm: 'l0', 'l1', 'l2' or 'linf'.
+    shape: the shape of one input (H, W, C).
+
+  Returns:
+    The true Lp radius.
+
+  Raises:
+    ValueError: naming ``norm`` for an unknown norm.
   """
   validation.check_in_choices("norm", norm, NORMS)
   if norm == "l2":

@@ -1,4 +1,4 @@
-"""Distal ("trash") adversarials (spec 8.12).
+"""Distal ("trash") adversarials (Schott et al. 2019, Sec. 7, Fig. 4).
 
 Start from uniform noise and descend the cross-entropy of the raw logits towards a fixed target
 class with SGD (lr 1, heavy-ball momentum 0.95, PyTorch semantics), clamping to [0, 1], until the
@@ -70,7 +70,30 @@ def distal(logits_fn, key, *, n: int = 1, target: int = 1, alpha: float = 1.0,
            eta: float = 0.0, shape=(28, 28, 1), max_iter: int = 10_000, lr: float = 1.0,
            momentum: float = 0.95, threshold: float = 0.9, gradient: str = "ge",
            ge_step: float = 1.0, ge_probe_batch: int = 2048) -> Dict[str, jax.Array]:
-  """Returns {'x': images, 'prob': calibrated target probability, 'iterations', 'reached'}."""
+  """Distal adversarials: uniform noise descended towards ``target`` (see the module docstring).
+
+  Args:
+    logits_fn: the classifier.
+    key: JAX PRNG key of the starting noise.
+    n: number of images.
+    target: the target class.
+    alpha: the calibration scale (:data:`CALIBRATION`).
+    eta: the calibration offset.
+    shape: one image's shape.
+    max_iter: the most iterations.
+    lr: SGD learning rate.
+    momentum: heavy-ball momentum.
+    threshold: stop when the calibrated target probability reaches it.
+    gradient: 'ge' (finite differences, the reference) or 'true'.
+    ge_step: finite-difference step.
+    ge_probe_batch: probe images per model call.
+
+  Returns:
+    ``{'x': images, 'prob': calibrated target probability, 'iterations', 'reached'}``.
+
+  Raises:
+    ValueError: naming ``target`` when it is negative.
+  """
   if not 0 <= int(target):
     raise ValueError(f"argument 'target': expected a class index >= 0, got {target}")
   x_init = jax.random.uniform(key, (int(n),) + tuple(shape), jnp.float32)

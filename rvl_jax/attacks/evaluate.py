@@ -1,5 +1,5 @@
-"""Robustness evaluation (spec 9.1): per-sample minima, medians, accuracy at epsilon, curves,
-galleries and the Table-1-shaped report.
+"""Robustness evaluation (Schott et al. 2019, Sec. 7, Table 1, Fig. 2): per-sample minima,
+medians, accuracy at epsilon, curves, galleries and the Table-1-shaped report.
 
 Distances are numpy arrays of shape (N,): 0 for misclassified clean samples, +inf where no
 attack succeeded.
@@ -259,7 +259,7 @@ def claims_with_budgets(summary: Mapping, plans, applicable, attack_metrics):
 
 
 def qualitative_claims(summary: Mapping) -> Dict[str, Optional[bool]]:
-  """Checks the qualitative claims of spec 9.2 on a :func:`table1` JSON summary.
+  """Checks the qualitative claims of Schott et al. 2019 (Sec. 7) on a :func:`table1` JSON summary.
 
   Returns claim -> True/False (None where the models needed are missing).
   """

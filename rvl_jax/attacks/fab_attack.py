@@ -150,13 +150,34 @@ def fab(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 1
         n_target_classes: Optional[int] = None, alpha_max: float = 0.1, eta: float = 1.05,
         beta: float = 0.9, batch_size: int = 256, robust=None,
         show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
-  """FAB (untargeted) or FAB-T (``targeted=True``) at radius ``eps``: (x_adv, fooled (N,)).
+  """FAB (untargeted) or FAB-T (``targeted=True``) at radius ``eps`` (Croce & Hein 2020).
 
   A point counts as fooled when FAB found an adversarial within the true Lp radius ``eps``
   (the run for a batch stops once every point has one). FAB-T goes over the
   ``n_target_classes`` classes with the largest clean logits after the top one (9 in
-  AutoAttack), or uses the given ``targets``; one of the two is required. Other arguments as
-  in :func:`rvl_jax.attacks.apgd_attack.apgd`.
+  AutoAttack), or uses the given ``targets``; one of the two is required.
+
+  Args:
+    logits_fn: classifier ``f(x) -> (N, K)`` on inputs in [0, 1] (differentiable).
+    x: float images (N, H, W, C) in [0, 1].
+    y: integer labels (N,).
+    key: PRNG key (random restarts).
+    norm: 'linf' or 'l2'.
+    eps: the true Lp radius.
+    n_iter: iterations per run.
+    n_restarts: runs, each only on points not yet fooled.
+    targeted: FAB-T.
+    targets: (N,) one target class per sample.
+    n_target_classes: target classes per point (largest clean logits after the top one).
+    alpha_max: the largest bias towards the clean input.
+    eta: overshoot of the projection step.
+    beta: backward step towards the clean input once adversarial.
+    batch_size: largest batch per compiled call.
+    robust: optional (N,) bool, attack only these points.
+    show_progress: a progress line with rate and ETA.
+
+  Returns:
+    (x_adv, fooled (N,) bool), as :func:`rvl_jax.attacks.apgd_attack.apgd`.
   """
   x, y, k = _ap.check_attack_args(logits_fn, x, y, norm=norm, eps=eps)
   _ap.check_budget(n_iter=n_iter, n_restarts=n_restarts, batch_size=batch_size)

@@ -1,4 +1,5 @@
-"""Gradient-based attacks (spec 8.7-8.9): FGM/FGSM, DeepFool L2/L-inf, L2 BIM, L-inf BIM/PGD, MIM.
+"""Gradient-based attacks (Schott et al. 2019, Sec. 5): FGM/FGSM, DeepFool L2/L-inf, L2 BIM,
+L-inf BIM/PGD, MIM.
 
 All functions are batched over samples and jit-compiled with the classifier ``logits_fn`` as a
 static argument. ``gradient='true'`` differentiates ``logits_fn`` (binarized models should use
@@ -119,7 +120,23 @@ def fgm(logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, max_eps: Optional[flo
         binary: bool = False) -> Tracker:
   """Fast gradient method (L2): steps along g / |g|_2 of true L2 lengths
   linspace(0, max_eps, n+1)[1:]. ``max_eps=None``: the diagonal of the [0, 1] box, sqrt(D)
-  (= Foolbox 1.x's RMS grid in (0, 1], as in the ABS paper)."""
+  (= Foolbox 1.x's RMS grid in (0, 1], as in the ABS paper).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    n_steps: number of step lengths tried.
+    max_eps: the largest step length (a true L2 norm).
+    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
+      (finite-difference estimate, the "w/ GE" rows).
+    ge_step: finite-difference step for 'ge'.
+    ge_probe_batch: probe images per model call for 'ge'.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+  """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", eps=max_eps)
   if max_eps is None:
     max_eps = core.foolbox1_to_true(1.0, "l2", x.shape[1:])
@@ -132,7 +149,17 @@ def fgsm(logits_fn: LogitsFn, x, y, *, n_steps: int = 20, max_eps: float = 1.0,
          gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
          binary: bool = False) -> Tracker:
   """Fast gradient sign method (L-inf), step sizes linspace(0, max_eps, n+1)[1:]; the ABS
-  reference passes 20 step sizes in (0, 1]."""
+  reference passes 20 step sizes in (0, 1].
+
+  The arguments other than ``n_steps`` and ``max_eps`` are those of :func:`fgm`.
+
+  Args:
+    n_steps: number of step sizes tried.
+    max_eps: the largest step size (L-inf).
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+  """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="linf", eps=max_eps)
   return _single_step(logits_fn, x, y, norm="linf", n_steps=int(n_steps),
                       max_eps=float(max_eps), gradient=gradient, ge_step=float(ge_step),
@@ -197,7 +224,24 @@ _deepfool = core.static_jit(
 def deepfool(logits_fn: LogitsFn, x, y, *, norm: str = "l2", max_steps: int = 100,
              overshoot: float = 1.05, gradient: str = "true", ge_step: float = 0.1,
              ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
-  """DeepFool (Foolbox variant on cross-entropies), ``norm`` 'l2' or 'linf'."""
+  """DeepFool (Moosavi-Dezfooli et al. 2016; the Foolbox variant on cross-entropies).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    norm: 'l2' or 'linf'.
+    max_steps: the most DeepFool steps.
+    overshoot: factor on the linearised step.
+    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
+      (finite-difference estimate, the "w/ GE" rows).
+    ge_step: finite-difference step for 'ge'.
+    ge_probe_batch: probe images per model call for 'ge'.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+  """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
   return _deepfool(logits_fn, x, y, norm=norm, max_steps=int(max_steps),
                    overshoot=float(overshoot), gradient=gradient, ge_step=float(ge_step),
@@ -326,6 +370,25 @@ def bim(logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3,
   (<= ``grow_steps`` runs), then ``search_steps`` bisection steps on (0, eps_success], step/eps
   kept constant. The ABS paper's L2 BIM (Foolbox 1.x: eps0 0.3, step 0.05 as RMS values) is
   ``eps0=foolbox1_to_true(0.3, 'l2', shape)``, ``step0=foolbox1_to_true(0.05, 'l2', shape)``.
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    norm: 'linf' or 'l2'.
+    eps0: the first radius.
+    step0: the first step size (step / eps stays constant).
+    n_iter: iterations per run.
+    grow_steps: the most runs while the radius grows.
+    search_steps: bisection steps on the radius.
+    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
+      (finite-difference estimate, the "w/ GE" rows).
+    ge_step: finite-difference step for 'ge'.
+    ge_probe_batch: probe images per model call for 'ge'.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   return _minimal_iterative(logits_fn, x, y, norm=norm, eps0=eps0, step0=step0, n_iter=n_iter,
                             momentum=None, grow_steps=grow_steps, search_steps=search_steps,
@@ -336,7 +399,16 @@ def bim(logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3,
 def mim(logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, n_iter: int = 10,
         decay: float = 1.0, grow_steps: int = 20, search_steps: int = 20, gradient: str = "true",
         ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
-  """Momentum iterative method (L-inf) with the same epsilon search as :func:`bim`."""
+  """Momentum iterative method (L-inf; Dong et al. 2018) with the epsilon search of :func:`bim`.
+
+  The arguments other than ``decay`` are those of :func:`bim` (``norm`` is L-inf).
+
+  Args:
+    decay: momentum decay.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+  """
   return _minimal_iterative(logits_fn, x, y, norm="linf", eps0=eps0, step0=step0, n_iter=n_iter,
                             momentum=decay, grow_steps=grow_steps, search_steps=search_steps,
                             gradient=gradient, ge_step=ge_step, ge_probe_batch=ge_probe_batch,
@@ -440,6 +512,23 @@ def pgd(logits_fn: LogitsFn, x, y, key, eps=0.3, *, norm: str = "linf",
 
   Defaults: L-inf, eps 0.3, 40 steps of 0.01 (rel_step 0.01 / 0.3), random start = Foolbox 3's
   ``LinfPGD``; its ``L2PGD`` is ``norm='l2', n_iter=50`` (rel_step 0.025; eps a true L2 radius).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    key: JAX PRNG key.
+    eps: a radius or a list of radii.
+    norm: 'linf' or 'l2'.
+    step: absolute step size (overrides ``rel_step``).
+    rel_step: step size relative to eps.
+    n_iter: iterations.
+    random_start: start from a uniform point of the ball.
+    targets: (N,) target labels of a targeted attack, or None.
+    **kwargs: further ``iterative_attack`` arguments.
+
+  Returns:
+    ``(x_adv, success)``; with a list of radii, one row per radius.
   """
   xf, fooled, _ = iterative_attack(logits_fn, x, y, key, eps, norm=norm, step=step,
                                    rel_step=rel_step, n_iter=n_iter, random_start=random_start,

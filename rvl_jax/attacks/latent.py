@@ -1,4 +1,5 @@
-"""The Latent Descent attack on ABS models (spec 8.11, paper version) and a demo-style variant.
+"""The Latent Descent attack on ABS models (Schott et al. 2019, Sec. 5, paper version) and a
+demo-style variant.
 
 The attack needs the model's class reconstructions: ``abs_fn(x) -> (logits (N, K),
 reconstructions (N, K, H, W, C))`` (for ABS, ``G_c(z*_c(x))`` for every class c).
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 
 from rvl_jax.attacks import core
 from rvl_jax.attacks.core import Tracker, _per_sample
+from rvl_jax.core import validation
 
 
 def _best_other_recon(logits, recons, y):
@@ -46,7 +48,7 @@ def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, bina
     i, tr, done, xt, lg, rec, x_prev, x_adv = s
     target = _best_other_recon(lg, rec, y)
     if binary:
-      if binary_target == "threshold":  # spec-literal: flipped pixels sit at the threshold
+      if binary_target == "threshold":  # literal: flipped pixels sit at the threshold
         target = core.binary_postprocess(xt, target, threshold)
       else:  # 'flip': flipped pixels move towards their far binary value, others stay
         flip = core.binarize(target, threshold) != core.binarize(xt, threshold)
@@ -135,16 +137,35 @@ def latent_descent(abs_fn, x, y, *, eps: float = 0.01, max_steps: int = 1000,
   """Latent Descent attack (L2). ``abs_fn(x) -> (logits, reconstructions (N, K, H, W, C))``.
 
   ``variant='paper'`` (default) or ``'reference_demo'`` (grid interpolation from x0).
-  For binary models, ``binary_target='threshold'`` is the spec-literal binary projection of the
+  For binary models, ``binary_target='threshold'`` is the literal binary projection of the
   reconstruction relative to x_t (flipped pixels set to the threshold side, 0.5 / 0.49999);
   convex steps towards a target *at* the threshold never cross it, so that variant cannot
   change the binarized image. ``'flip'`` (default) moves only the pixels whose binarized value
   differs towards their far binary value (0 or 1); the tracker's post-processing then shrinks
   the adversarial back to the threshold.
+
+  Args:
+    abs_fn: x -> (logits (N, K), reconstructions (N, K, H, W, C)).
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    eps: convex step x_{t+1} = (1 - eps) x_t + eps x~ towards the most likely wrong class's
+      reconstruction x~.
+    max_steps: the most descent steps.
+    bisection_steps: bisection steps on [x_t, x_{t+1}].
+    final_steps: bisection steps on the segment from x0 to the adversarial.
+    binary: the model binarizes its input.
+    threshold: its binarization threshold.
+    variant: 'paper' or 'reference_demo'.
+    n_grid: grid points of 'reference_demo'.
+    binary_target: 'flip' or 'threshold' (binary models).
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+
+  Raises:
+    ValueError: naming ``binary_target`` or ``variant`` for an unknown value.
   """
-  if binary_target not in ("flip", "threshold"):
-    raise ValueError(f"argument 'binary_target': expected 'flip' or 'threshold', got "
-                     f"{binary_target!r}")
+  validation.check_in_choices("binary_target", binary_target, ("flip", "threshold"))
   x, y = core.check_inputs(x, y)
   if variant == "paper":
     return _ld(abs_fn, x, y, eps=float(eps), max_steps=int(max_steps),

@@ -110,10 +110,28 @@ _cw = core.static_jit(_cw_impl, ("logits_fn", "binary_search_steps", "steps", "l
 def carlini_wagner_l2(logits_fn: LogitsFn, x, y, *, binary_search_steps: int = 9,
                       steps: int = 1000, lr: float = 0.01, initial_const: float = 1e-3,
                       confidence: float = 0.0, targets=None, binary: bool = False) -> Tracker:
-  """Carlini-Wagner L2 attack; returns the tracker (minimal L2 in ``dist['l2']``).
+  """Carlini-Wagner L2 attack (Carlini & Wagner 2017).
 
   Cost per sample: ``binary_search_steps * steps`` gradient evaluations (defaults: 9 x 1000,
   Adam step 0.01, c starting at 1e-3, margin ``confidence`` = kappa).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits (differentiable).
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    binary_search_steps: binary-search steps on the constant c.
+    steps: Adam steps per constant.
+    lr: Adam learning rate.
+    initial_const: the first c.
+    confidence: the margin kappa (>= 0).
+    targets: (N,) target labels of a targeted attack, or None.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` (minimal L2 in ``dist['l2']``).
+
+  Raises:
+    ValueError: naming ``confidence`` when it is negative.
   """
   x, y, _, targets = core.check_attack_args(logits_fn, x, y, norm="l2", targets=targets,
                                             supported_norms=("l2",))
@@ -187,14 +205,28 @@ def _restrict(logits_fn, tr: Tracker, eps):
 def ddn(logits_fn: LogitsFn, x, y, *, eps=None, n_iter: int = 100, gamma: float = 0.05,
         init_eps: float = 1.0, max_step: float = 1.0, min_step: float = 0.01, targets=None,
         binary: bool = False):
-  """Decoupled Direction and Norm attack (L2, gradient-based, minimal-norm).
+  """Decoupled Direction and Norm attack (Rony et al. 2019; L2, gradient-based, minimal-norm).
 
   Args:
+    logits_fn: the classifier, x -> (N, K) logits (differentiable).
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
     eps: None: return the tracker (minimal L2 in ``dist['l2']``). A radius or a list of radii:
       return ``(x_adv, success, tracker)``, x_adv being the closest adversarial restricted to
       each L2 ball (shapes (N, ...)/(N,) for a scalar, (E, N, ...)/(E, N) for a list).
-    n_iter: gradient steps (one query each); gamma: the norm's multiplicative update; init_eps:
-      the starting radius; max_step / min_step: the cosine step-size schedule.
+    n_iter: gradient steps (one query each).
+    gamma: the norm's multiplicative update, in (0, 1).
+    init_eps: the starting radius.
+    max_step: the cosine step-size schedule's first step.
+    min_step: ... and its last.
+    targets: (N,) target labels of a targeted attack, or None.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    The tracker, or ``(x_adv, success, tracker)`` when ``eps`` is given (see ``eps``).
+
+  Raises:
+    ValueError: naming ``gamma`` when it is outside (0, 1).
   """
   x, y, eps_arr, targets = core.check_attack_args(logits_fn, x, y, norm="l2", eps=eps,
                                                   targets=targets, supported_norms=("l2",))
@@ -340,12 +372,30 @@ def hop_skip_jump(logits_fn: LogitsFn, x, y, key, *, norm: str = "l2", iteration
                   init_evals: int = 100, max_evals: int = 10_000, gamma: float = 1.0,
                   bisect_steps: Optional[int] = None, max_step_halvings: int = 25,
                   init_noise_draws: int = 100, binary: bool = False) -> Tracker:
-  """HopSkipJump (decision-based, minimal-norm; ``norm`` 'l2' or 'linf'); returns the tracker.
+  """HopSkipJump (Chen et al. 2020; decision-based, minimal-norm).
 
   Cost per sample: about sum_t min(init_evals sqrt(t), max_evals) probes for the gradient
   estimates (~34,000 for 64 iterations at the defaults) plus ``bisect_steps`` queries per
   bisection and up to ``max_step_halvings`` per step-size search. ``bisect_steps=None`` takes
   the paper's resolution theta = gamma / d^(3/2) (L2) or gamma / d^2 (L-inf).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits (only decisions are used).
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    key: JAX PRNG key.
+    norm: 'l2' or 'linf'.
+    iterations: attack iterations.
+    init_evals: gradient-estimate probes of the first iteration (grows with sqrt(t)).
+    max_evals: the most probes per gradient estimate.
+    gamma: sets the bisection resolution theta.
+    bisect_steps: bisection queries per boundary search (None: from theta).
+    max_step_halvings: the most halvings of the geometric step-size search.
+    init_noise_draws: uniform-noise draws of the initialisation.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
   d = int(np.prod(x.shape[1:]))

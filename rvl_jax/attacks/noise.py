@@ -1,4 +1,5 @@
-"""Gradient-free noise attacks (spec 8.3, 8.5, 8.6 initialisation).
+"""Gradient-free noise attacks (Schott et al. 2019, Sec. 5; also the Boundary attack's
+initialisation).
 
 * :func:`salt_and_pepper` -- L0: 10 repetitions over 100 noise levels, the level cap shrinking
   to 1.2 x the last successful level (Foolbox 1.x ``SaltAndPepperNoiseAttack``).
@@ -65,7 +66,20 @@ _sp = core.static_jit(_sp_impl, ("logits_fn", "repetitions", "levels", "binary")
 
 def salt_and_pepper(logits_fn: LogitsFn, x, y, key, *, repetitions: int = 10,
                     levels: int = 100, binary: bool = False) -> Tracker:
-  """Salt-and-pepper noise attack (L0). Returns the tracker (use ``dist['l0']``)."""
+  """Salt-and-pepper noise attack (L0; Schott et al. 2019, Sec. 5).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    key: JAX PRNG key.
+    repetitions: independent runs.
+    levels: noise levels per run (increasing fractions of pixels set to 0 or 1).
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric (use ``dist["l0"]``).
+  """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l0", supported_norms=("l0",))
   return _sp(logits_fn, x, y, key, repetitions=int(repetitions), levels=int(levels),
              binary=binary)
@@ -100,7 +114,20 @@ _gauss = core.static_jit(_gauss_impl, ("logits_fn", "foolbox_quirk", "binary"))
 
 def additive_gaussian(logits_fn: LogitsFn, x, y, key, *, levels=None,
                       foolbox_quirk: bool = True, binary: bool = False) -> Tracker:
-  """Additive Gaussian noise attack (L2); levels default to linspace(0.5, 1, 50) (reference)."""
+  """Additive Gaussian noise attack (L2; Schott et al. 2019, Sec. 5).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    key: JAX PRNG key.
+    levels: noise levels (default linspace(0.5, 1, 50), as the reference).
+    foolbox_quirk: multiply the noise by the level once more, as Foolbox 1.x does.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+  """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", supported_norms=("l2",))
   if levels is None:
     levels = np.linspace(0.5, 1.0, 50)

@@ -1,4 +1,5 @@
-"""The Pointwise attack (spec 8.4; Foolbox 1.x ``PointwiseAttack``), batched in lock-step.
+"""The Pointwise attack (Schott et al. 2019, Sec. 5; Foolbox 1.x ``PointwiseAttack``), batched in
+lock-step.
 
 1. Start from the best salt-and-pepper adversarial (8.3); samples without one fail.
 2. Phase 1 (greedy L0 reduction): walk the still-perturbed pixels in a fresh random order,
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 from rvl_jax.attacks import core
 from rvl_jax.attacks.core import LogitsFn, Tracker
 from rvl_jax.attacks.noise import _salt_and_pepper_tracker
+from rvl_jax.core import validation
 
 _P1, _P2, _DONE = 0, 1, 2
 
@@ -148,9 +150,28 @@ def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: i
   ``metric`` ('l0' or 'l2') is the distance the salt-and-pepper start is selected by; the
   tracker keeps the best adversarial in every metric. ``phase2=False`` stops after the greedy
   L0 phase (a budget option: phase 2 mainly reduces L2).
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    key: JAX PRNG key.
+    metric: 'l0' or 'l2'.
+    restarts: independent runs.
+    bisection_steps: bisection steps per pixel in phase 2.
+    max_steps: the most loop steps per run (about one query each).
+    sp_repetitions: repetitions of the salt-and-pepper start.
+    sp_levels: noise levels of the salt-and-pepper start.
+    phase2: run the second (continuous) phase.
+    binary: post-process adversarials for a binarizing model.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
+
+  Raises:
+    ValueError: naming ``metric`` when it is neither 'l0' nor 'l2'.
   """
-  if metric not in ("l0", "l2"):
-    raise ValueError(f"argument 'metric': expected 'l0' or 'l2', got {metric!r}")
+  validation.check_in_choices("metric", metric, ("l0", "l2"))
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=metric, supported_norms=("l0", "l2"))
   return _pointwise(logits_fn, x, y, key, metric=metric, restarts=int(restarts),
                     bisection_steps=int(bisection_steps), max_steps=int(max_steps),

@@ -168,11 +168,27 @@ _square_run = jax.jit(_square_run_impl, static_argnames=("logits_fn", "norm", "n
 def square(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_queries: int = 5000,
            n_restarts: int = 1, p_init: float = 0.8, batch_size: int = 256, robust=None,
            show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
-  """Square Attack at radius ``eps`` (true Lp norm): returns (x_adv, fooled (N,) bool).
+  """Square Attack (Andriushchenko et al. 2020) at radius ``eps`` (true Lp norm).
 
-  ``n_queries``: iterations (one model query each) per run; ``p_init``: initial fraction of
-  pixels in the window (0.8 as in AutoAttack). Other arguments as in
-  :func:`rvl_jax.attacks.apgd_attack.apgd`.
+  Args:
+    logits_fn: classifier ``f(x) -> (N, K)`` on inputs in [0, 1] (only scores are used).
+    x: float images (N, H, W, C) in [0, 1].
+    y: integer labels (N,).
+    key: PRNG key.
+    norm: 'linf' or 'l2'.
+    eps: the true Lp radius.
+    n_queries: iterations (one model query each) per run.
+    n_restarts: runs, each only on points not yet fooled.
+    p_init: initial fraction of pixels in the window (0.8 as in AutoAttack).
+    batch_size: largest batch per compiled call.
+    robust: optional (N,) bool, attack only these points.
+    show_progress: a progress line with rate and ETA.
+
+  Returns:
+    (x_adv, fooled (N,) bool), as :func:`rvl_jax.attacks.apgd_attack.apgd`.
+
+  Raises:
+    ValueError: naming ``p_init`` when it is outside (0, 1].
   """
   x, y, _ = _ap.check_attack_args(logits_fn, x, y, norm=norm, eps=eps)
   _ap.check_budget(n_queries=n_queries, n_restarts=n_restarts, batch_size=batch_size)

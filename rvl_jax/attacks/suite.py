@@ -1,4 +1,5 @@
-"""Running the paper's attack list (spec 8.2) on one model: registry, chunking, bookkeeping.
+"""Running the attack list of Schott et al. (2019), Sec. 5 and Table 1, on one model: registry,
+chunking, bookkeeping.
 
 ``run_attacks(model, x, y, key, attack_configs)`` runs every configured attack that applies to
 the model and returns, per attack key, the per-sample minimal distance in that attack's metric,
@@ -22,7 +23,7 @@ from rvl_jax.attacks import core, gradient, noise
 from rvl_jax.attacks import latent as latent_descent
 from rvl_jax.attacks import pointwise_attack as pointwise
 from rvl_jax.attacks import transfer_attack as transfer
-from rvl_jax.attacks.core import LogitsFn, Tracker
+from rvl_jax.attacks.core import LogitsFn
 
 
 @dataclasses.dataclass(frozen=True)

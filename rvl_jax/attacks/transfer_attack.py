@@ -1,4 +1,4 @@
-"""Transfer attacks (spec 8.10) and the line search they share.
+"""Transfer attacks (Schott et al. 2019, Sec. 5) and the line search they share.
 
 For each clean input, adversarial perturbations are computed against a *substitute* model with
 true gradients (L2 BIM, L-inf BIM, FGSM, L2 FGM by default); each direction delta = x_sub - x0 is
@@ -59,7 +59,19 @@ _line_search = core.static_jit(_line_search_impl, ("logits_fn", "t_grid", "bisec
 
 def line_search(logits_fn: LogitsFn, tr: Tracker, direction, *, active=None,
                 t_grid: Sequence[float] = DEFAULT_T_GRID, bisection_steps: int = 20):
-  """Smallest t with clip(x0 + t * direction) adversarial; returns (tracker, t (inf: none))."""
+  """Smallest t with clip(x0 + t * direction) adversarial (grid, then bisection).
+
+  Args:
+    logits_fn: the classifier.
+    tr: the tracker of the clean inputs (candidates are offered to it).
+    direction: (N, H, W, C) perturbation directions.
+    active: (N,) samples to search (default: those still classified correctly).
+    t_grid: the grid of t values tried first.
+    bisection_steps: bisection steps below the first adversarial grid value.
+
+  Returns:
+    (tracker, (N,) t; +inf where none was found).
+  """
   direction = jnp.asarray(direction, jnp.float32)
   if active is None:
     active = tr.clean_correct
@@ -70,7 +82,21 @@ def line_search(logits_fn: LogitsFn, tr: Tracker, direction, *, active=None,
 def substitute_directions(substitute_fn: LogitsFn, x, y,
                           attacks: Sequence[str] = ("bim_l2", "bim_linf", "fgsm", "fgm"),
                           binary_substitute: bool = False):
-  """Perturbations delta = x_sub - x0 of the minimal adversarials against the substitute."""
+  """Perturbations delta = x_sub - x0 of the minimal adversarials against the substitute.
+
+  Args:
+    substitute_fn: the substitute classifier (differentiable).
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    attacks: substitute attacks among 'bim_l2', 'bim_linf', 'fgsm' and 'fgm'.
+    binary_substitute: the substitute binarizes its input.
+
+  Returns:
+    ``{attack: (N, H, W, C) perturbation}`` (zero where the attack failed).
+
+  Raises:
+    ValueError: naming ``attacks`` for an unknown substitute attack.
+  """
   x, y, _, _ = core.check_attack_args(substitute_fn, x, y, norm="l2")
   out = {}
   for name in attacks:
@@ -101,6 +127,20 @@ def transfer(logits_fn: LogitsFn, substitute_fn: LogitsFn, x, y, *,
 
   ``directions`` (name -> (N, ...) perturbations) can be passed to reuse substitute results
   across target models.
+
+  Args:
+    logits_fn: the classifier, x -> (N, K) logits.
+    x: (N, H, W, C) inputs in [0, 1].
+    y: (N,) true labels.
+    substitute_fn: the substitute classifier.
+    attacks: substitute attacks (:func:`substitute_directions`).
+    t_grid: line-search grid (:func:`line_search`).
+    bisection_steps: line-search bisection steps.
+    binary: post-process adversarials for a binarizing model.
+    directions: precomputed substitute perturbations, or None.
+
+  Returns:
+    A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2")
   if directions is None:

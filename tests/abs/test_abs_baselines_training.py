@@ -1,12 +1,9 @@
-"""Baselines (spec 7) and VAE training (spec 4): small exact checks."""
+"""Baselines (Schott et al. 2019, Sec. 6) and VAE training (Sec. 3, eq. 2): small exact checks."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from rvl_jax.abs import baselines
-from rvl_jax.abs import nets
-from rvl_jax.abs import training
+from rvl_jax.abs import baselines, nets, training
 
 
 def test_kl_and_beta_schedule():

@@ -1,7 +1,7 @@
 """Config variants and the main.py dispatch of experiments/abs."""
 import pytest
 
-from experiments.abs import main as abs_main
+from experiments.abs import EXPERIMENTS
 from experiments.abs.configs import abs as abs_config
 
 
@@ -29,6 +29,7 @@ def test_vae_augmentation_from_config():
 
 def test_dispatch():
   from experiments.abs import train
-  assert abs_main.get_train_and_evaluate('train') is train.train_and_evaluate
+  from rvl_jax.core import experiment
+  assert experiment.resolve(EXPERIMENTS, 'train') is train.train_and_evaluate
   with pytest.raises(ValueError, match='config.experiment'):
-    abs_main.get_train_and_evaluate('nope')
+    experiment.resolve(EXPERIMENTS, 'nope')

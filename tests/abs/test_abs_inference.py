@@ -1,4 +1,5 @@
-"""Spec 11 items 3 (sample bank) and 4 (designed-one logits) plus exact inference checks."""
+"""Released-weights checks (the reference sample bank, the designed-one logits) plus exact inference
+checks."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -220,7 +221,10 @@ print(json.dumps({'devices': jax.local_device_count(), 'error': error,
 def test_infer_split_over_two_host_devices_equals_one_device(tmp_path):
   """Inference split over two host devices (by classes, the default for ten classes, or by
   images) gives the scores of one device, and the same scores on every run."""
-  import json, os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
   script = tmp_path / 'sharded.py'
   script.write_text(_SHARDED_SCRIPT)
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',

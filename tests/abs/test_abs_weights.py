@@ -1,4 +1,4 @@
-"""Spec 11 item 1 (loader) and item 2 (layer equivalence against NumPy PyTorch semantics)."""
+"""Released-weights loader and layer equivalence against NumPy PyTorch semantics."""
 import collections
 import os
 import pathlib

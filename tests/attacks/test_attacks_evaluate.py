@@ -1,4 +1,5 @@
-"""Evaluation protocol (spec 9.1), the suite runner, gradient-free attacks on ABS, the experiment."""
+"""Evaluation protocol (Schott et al. 2019, Sec. 7), the suite runner, gradient-free attacks on ABS,
+the experiment."""
 
 import json
 import os

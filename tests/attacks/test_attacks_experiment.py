@@ -5,22 +5,42 @@ import os
 import pytest
 
 
-def test_robustness_experiment_tiny(tmp_path, shared_dir):
+def _memoized_nearest_neighbour(monkeypatch):
+  """The runs below rebuild the NN model from the same training digits; one function for all of
+  them lets the attacks jitted on it (a static argument) compile once."""
+  import hashlib
+
+  from rvl_jax.abs import baselines
+  build, made = baselines.nearest_neighbour_logits_fn, {}
+
+  def memo(ref_images, ref_labels, **kwargs):
+    key = (hashlib.sha256(ref_images.tobytes() + ref_labels.tobytes()).hexdigest(),
+           tuple(sorted(kwargs.items())))
+    if key not in made:
+      made[key] = build(ref_images, ref_labels, **kwargs)
+    return made[key]
+
+  monkeypatch.setattr(baselines, "nearest_neighbour_logits_fn", memo)
+
+
+def test_robustness_experiment_tiny(tmp_path, shared_dir, monkeypatch):
   from experiments.abs import robustness
   from experiments.abs.configs import robustness as cfg_lib
-  from rvl_jax.core import experiment, io as rio
+  from rvl_jax.core import experiment
+  from rvl_jax.core import io as rio
   wd = shared_dir / "reference_weights" / "abs"
   if not wd.is_dir():
     pytest.skip("released weights not found")
   c = cfg_lib.get_config("smoke")
   c.weights_dir = str(wd)
   c.num_images = 4
+  c.batch_size = 2  # the same attack shapes for the 4- and the 3-image runs (compiled once)
+  _memoized_nearest_neighbour(monkeypatch)
   c.models = ("cnn", "nn")
   c.attacks = {"salt_pepper": {"repetitions": 1}, "fgsm": {}, "fgsm_ge": {}}
   c.abs_attacks = {}
-  c.ge_models = ("nn",)
-  c.distal_iters = 2
-  c.distal_models = ("cnn",)
+  c.ge.models = ("nn",)
+  c.distal.update(iters=2, models=("cnn",))
   experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   res = rio.read_json(os.path.join(tmp_path, "results.json"))
   assert res["num_images"] == 4
@@ -70,7 +90,7 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir):
   # the substitute directions are per image, so those of a longer run on the same first images
   # are reused.
   c.num_images = 3
-  c.autoattack = False  # its cache invalidation on new images is covered by the setting hash
+  c.autoattack.enabled = False  # its cache invalidation on new images is covered by the setting hash
   res4 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   assert res4["num_images"] == 3
   x3 = np.load(tmp_path / "distances" / "cnn.npz")["x"]

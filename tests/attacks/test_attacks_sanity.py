@@ -1,4 +1,4 @@
-"""Acceptance sanity tests (issue 5): bounds, 100% success of unbounded attacks on an undefended
+"""Attack sanity tests: bounds, 100% success of unbounded attacks on an undefended
 model, adversarials re-verified, constant model never fooled, determinism, exact DeepFool."""
 
 import os

