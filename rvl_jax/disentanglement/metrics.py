@@ -1,4 +1,4 @@
-"""Representation-level disentanglement metrics (SlowVAE spec section 6).
+"""Representation-level disentanglement metrics (Klindt et al. 2021, App. C; disentanglement_lib).
 
 Every metric has the same signature::
 

@@ -65,7 +65,8 @@ def test_identity_oracle_row(identity):
 
 def test_rotation_drops_like_the_oracle_table(identity, rotated):
   s, r = identity['scores'], rotated['scores']
-  # spec rotated row: MCC 73.2, MIG 25.3, BetaVAE 91.9, FactorVAE 76.7, DCI 32.5, Mod 73.9
+  # reference oracle table, rotated row:
+  # MCC 73.2, MIG 25.3, BetaVAE 91.9, FactorVAE 76.7, DCI 32.5, Mod 73.9
   assert r['mcc'] < s['mcc'] - 15
   assert r['mig'] < s['mig'] - 45
   assert r['factor_vae'] < s['factor_vae'] - 10
