@@ -169,7 +169,7 @@ class DSpritesFile(ground_truth.ArrayGroundTruthData):
       latents = latents[:, 1:]
     sizes = tuple(int(k) for k in latents.max(axis=0) + 1)
     images = data["imgs"]
-    index = latents @ ground_truth.row_major_strides(sizes)
+    index = ground_truth.factors_to_index(sizes, latents)
     if not np.array_equal(index, np.arange(len(index))):
       if len(np.unique(index)) != int(np.prod(sizes)):
         raise ValueError(f"argument 'path': {path!r} is not a complete factor grid of sizes {sizes}")
@@ -233,6 +233,6 @@ def _load_tfds(data_dir: Optional[str]) -> ground_truth.GroundTruthData:
     images[i] = np.asarray(example["image"])[..., 0]
     latents[i] = [int(example[k]) for k in keys]
   sizes = tuple(int(k) for k in latents.max(0) + 1)
-  images = images[np.argsort(latents @ ground_truth.row_major_strides(sizes))]
+  images = images[np.argsort(ground_truth.factors_to_index(sizes, latents))]
   return ground_truth.ArrayGroundTruthData(images, sizes, FACTOR_NAMES, CATEGORICAL,
                                            name="dsprites-tfds", binary=True)
