@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 
+from experiments.benchmark import train
+from experiments.benchmark.configs import default
 from rvl_jax.benchmark import report, splits
 from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
-from experiments.benchmark import train
-from experiments.benchmark.configs import default
 
 
 def run(workdir: str) -> str:
   os.makedirs(workdir, exist_ok=True)
   lines = ['## In-domain generalization benchmark (dSprites-procedural, smoke scale)', '',
-           'Exact splits (spec table 4.4; train / test / one-OOD test images):', '',
+           'Exact splits (Schott et al. 2022, Table 4; train / test / one-OOD test images):', '',
            '| data set | split | train | test | train % | one-OOD |', '|---|---|---|---|---|---|']
   for name in ('dsprites', 'shapes3d', 'mpi3d', 'celeb_glow'):
     for v in ('random', 'composition', 'extrapolation'):

@@ -1,4 +1,4 @@
-"""Oracle readout table (spec 6.5, paper App. A): the readout MLP on the ground-truth factors
+"""Oracle readout table (Schott et al. 2022, App. A): the readout MLP on the ground-truth factors
 (and on negated factors) per split. Needs no images."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rvl_jax.benchmark import readout
 from rvl_jax.core import io as rio
 
 
-def run_oracle(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str) -> dict:
   res = {}
   lines = ['| split | identity | sign flip |', '|---|---|---|']
   for split in config.splits.split(','):

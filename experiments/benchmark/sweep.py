@@ -9,17 +9,18 @@ import os
 
 import numpy as np
 
+from experiments.benchmark import train
 from rvl_jax.benchmark import analysis, report
 from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
-from experiments.benchmark import train
+from rvl_jax.core import seeds as seeds_lib
 
 
 def run_name(dataset, model, split, seed):
-  return f'{dataset}_{model}_{split}_s{seed}'
+  return seeds_lib.seed_key(f'{dataset}_{model}_{split}', seed)
 
 
-def run_sweep(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str) -> dict:
   rows = []
   models = [m for m in config.models.split(',') if m]
   splits = [s for s in config.splits.split(',') if s]
@@ -30,7 +31,7 @@ def run_sweep(config, workdir: str) -> dict:
         sub = os.path.join(workdir, 'runs', run_name(config.dataset, model, split, seed))
         res_path = os.path.join(sub, 'results.json')
         if not os.path.exists(res_path):
-          if not config.get('run_missing', True):
+          if not config.run_missing:
             continue
           run_cfg = copy.deepcopy(config.run)
           with run_cfg.unlocked():
@@ -62,7 +63,7 @@ def run_sweep(config, workdir: str) -> dict:
         idx = z['test_indices']
       elif not np.array_equal(idx, z['test_indices']):
         raise ValueError('runs were evaluated on different images; use the same eval_seed/eval_test')
-      preds[f"{r['model']} s{r['seed']}"] = z['test_predictions']
+      preds[seeds_lib.seed_key(r['model'], r['seed'])] = z['test_predictions']
     labels, mat = analysis.error_correlation(config.dataset, 'extrapolation', idx, preds)
     rio.write_json(os.path.join(workdir, 'error_correlation.json'), {'labels': labels, 'matrix': mat.tolist()})
     rio.save_figure(report.plot_corr_matrix(labels, mat, f'{config.dataset} extrapolation errors'),

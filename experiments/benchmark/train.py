@@ -9,16 +9,16 @@ import numpy as np
 from rvl_jax import benchmark as bench
 from rvl_jax.benchmark import analysis, models, report
 from rvl_jax.benchmark import train as btrain
-from rvl_jax.core import experiment
+from rvl_jax.core import experiment, prng
 from rvl_jax.core import io as rio
 
 
 def _init_variables(config, model, image_shape):
   if not config.init_weights:
     return None
-  import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  variables = model.init(jax.random.PRNGKey(config.seed), jnp.zeros((1,) + tuple(image_shape)))
+  variables = model.init(prng.stream_key(config.seed, 'init'),
+                         jnp.zeros((1,) + tuple(image_shape)))
   weights = dict(np.load(config.init_weights))
   if config.model.startswith('resnet'):
     return {'params': models.load_bit_npz(config.init_weights, variables['params'])}
@@ -39,7 +39,8 @@ def evaluate(config, predict_fn, mode):
 
 
 def split_analyses(config, grid_indices, predictions) -> dict:
-  """Spec 6.1-6.3 quantities for one run (on interpolation / extrapolation splits)."""
+  """The analyses of Schott et al. 2022, Sec. 5.2-5.3 for one run (on interpolation / extrapolation
+  splits)."""
   if config.split not in ('interpolation', 'extrapolation'):
     return {}
   kw = dict(seed=config.split_seed) if config.split == 'random' else {}
@@ -63,9 +64,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   lr = config.lr or models.DEFAULT_LR[config.model]
   init_vars = _init_variables(config, model, train_ds.image_shape)
   batches = None
-  if config.get('input_pipeline', False) and train_ds.source in ('split_files', 'grid'):
+  if config.input_pipeline and train_ds.source in ('split_files', 'grid'):
     batches = btrain.make_batches(train_ds, config.batch_size, config.seed, config.augment,
-                                  config.get('worker_count', 0), config.get('num_threads', 2))
+                                  config.worker_count, config.num_threads)
   result = btrain.supervised(model, train_ds, num_steps=config.num_steps, batch_size=config.batch_size,
                              lr=lr, seed=config.seed, workdir=os.path.join(workdir, 'train'),
                              log_every=config.log_every, checkpoint_every=config.checkpoint_every,

@@ -21,7 +21,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                    workdir=os.path.join(workdir, f'{config.method}_{config.sweep_param}{v}'),
                                    log_every=config.log_every, **kw)
     d = weak.dci_on_train(wm.representation_fn, train_ds, n=config.dci_points)
-    candidates.append({'value': v, 'dci': d.get('disentanglement', d.get('score')), 'model': wm})
+    candidates.append({'value': v, 'dci': d['disentanglement'], 'model': wm})
   best = candidates[weak.select_by_dci(candidates)]
   model_fn = weak.fit_readout(best['model'].representation_fn, train_ds, max_train=config.readout_train,
                               epochs=config.readout_epochs, seed=config.seed)

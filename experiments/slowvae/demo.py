@@ -1,6 +1,6 @@
 """SlowVAE section of the demo report: the synthetic nonlinear-ICA identifiability check
-(spec 9.2) at demo scale - SlowVAE (gamma = 10) vs. the same VAE without the sparse transition
-prior (gamma = 0), Pearson MCC on fresh samples, with the latent-vs-source scatter plots."""
+(Klindt et al. 2021, App. F.1) at demo scale - SlowVAE (gamma = 10) vs. the same VAE without the
+sparse transition prior (gamma = 0), Pearson MCC on fresh samples, with the latent-vs-source scatter plots."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ def run(workdir: str) -> str:
     res = experiment.launch(train.train_and_evaluate, config, sub)
     per = ', '.join(f"{res[f'mcc_per_factor/s{i}']:.0f}" for i in range(5))
     rows.append((label, res['mcc'], per, res['steps_per_second'], sub))
-  name = os.path.basename(os.path.normpath(workdir))
   lines = [
       '## SlowVAE: sparse transitions make latents identifiable',
       '',

@@ -1,4 +1,5 @@
-"""Score a trained run with every disentanglement metric of SlowVAE spec 6 and write the results.
+"""Score a trained run with every disentanglement metric of Klindt et al. 2021 (App. C) and write
+the results.
 
     python -m experiments.slowvae.evaluate --workdir=RUN [--scale=1.0] [--metrics=mcc,mig]
         [--seed=0] [--dci_trees=100] [--dci_estimator=gbt|hist_gbt]
@@ -6,7 +7,8 @@
 
 The run is loaded with ``rvl_jax.slowvae.load_representation(workdir) -> (representation_fn,
 dataset)`` (or any ``module:function`` given by --loader with the same contract). Sample counts
-are the reference configuration (spec 6.8) unless --scale multiplies them (e.g. --scale=0.1 for a
+are the reference configuration (disentanglement_lib, Locatello et al. 2019) unless --scale
+multiplies them (e.g. --scale=0.1 for a
 quick CPU look; the scale is recorded with the results). Writes into RUN:
   results.json       merged: 'disentanglement/<metric>' (x100) and timing/count keys
   disentanglement.json  scores, per-metric timing and counts, MCC assignment and matrices
@@ -20,15 +22,12 @@ import importlib
 import os
 from typing import Any, Callable, Mapping, Sequence
 
-from absl import app
-from absl import flags
-from absl import logging
-import jax
 import numpy as np
+from absl import app, flags, logging
 
-from rvl_jax.core import experiment
-from rvl_jax.core import io as rio
 from rvl_jax import disentanglement as dis
+from rvl_jax.core import experiment, prng
+from rvl_jax.core import io as rio
 from rvl_jax.disentanglement import metrics as dm
 from rvl_jax.disentanglement import plots
 
@@ -81,9 +80,10 @@ def evaluate_run(workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_L
                          options=options)
   details = out['details']
 
-  # Figures of spec 7 from a separate fixed sample (independent of which metrics ran).
+  # Figures of Klindt et al. 2021 (App. G.4) from a separate fixed sample (independent of which
+  # metrics ran).
   mcc_opts = dict((options or {}).get('mcc', {}))
-  plot_key = jax.random.fold_in(dm.as_key(key), 1000)
+  plot_key = prng.fold_in_name(dm.as_key(key), 'plots')
   plot_res = dm.compute_mcc(representation_fn, dataset, plot_key,
                             num_train=max(num_plot_points, 100), keep_codes=True, **mcc_opts)
   unit = dict(plot_res, score=plot_res['score'] / 100.0)
@@ -134,7 +134,7 @@ def evaluate_run(workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_L
 
 
 _WORKDIR = experiment.define_flag(flags.DEFINE_string, 'workdir', None, 'Run directory to score.')
-_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample counts (1 = spec 6.8).')
+_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample counts.')
 _METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
 _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed for the metric samples.')
 _DCI_TREES = flags.DEFINE_integer('dci_trees', 100, 'Trees per GBT in DCI (100 = reference).')

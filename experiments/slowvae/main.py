@@ -1,11 +1,13 @@
 """Launch: python -m experiments.slowvae.main \
     --config=experiments/slowvae/configs/slowvae.py[:smoke|:paper|:<dataset>|:smoke-<dataset>] \
     --workdir=DIR
-Methods: configs/{slowvae,betavae,adagvae,pcl,pmvae,nica}.py. Override keys with --config.key=value."""
+Experiments (``config.experiment``): 'train' (configs/{slowvae,betavae,adagvae,pcl,pmvae,nica}.py:
+train one method and score it), 'oracle_table' (configs/oracle_table.py: every metric on the
+identity and rotated factor oracles). Override any config key with --config.key=value."""
 
 from absl import app
 
-from experiments.slowvae import train
+from experiments.slowvae import EXPERIMENTS
 from rvl_jax.core import experiment
 
 _CONFIG, _WORKDIR = experiment.define_experiment_flags()
@@ -13,8 +15,8 @@ _CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 def main(argv):
   del argv
-  experiment.launch(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
+  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
   app.run(main)

@@ -10,7 +10,8 @@ Modules: datasets (factor metadata, grid index), splits (exact random / composit
 interpolation / extrapolation splits, D_one-ood), render (shapes3d-like renderer), io (split
 files, full-grid files), data (load_dataset), evaluate (evaluate_model), metrics (R^2, MSE),
 models (supervised architectures), train (the supervised trainer), readout (frozen-code MLP
-readout, oracle), weak (representation-learning rows), analysis (spec 6), report (tables, plots).
+readout, oracle), weak (representation-learning rows), analysis (Schott et al. 2022, Sec. 5), report
+(tables, plots).
 """
 from rvl_jax.benchmark import analysis, datasets, io, metrics, splits
 from rvl_jax.benchmark.data import BenchmarkDataset, DataLoader, load_dataset, make_dataset

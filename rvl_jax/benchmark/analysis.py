@@ -1,20 +1,21 @@
-"""Analyses beyond the headline R^2 (spec section 6).
+"""Analyses beyond the headline R^2 (Schott et al. 2022, Sec. 5).
 
 All functions take predictions aligned with grid indices (the ``grid_indices`` returned by
 ``evaluate_model(..., return_predictions=True)``), so no re-inference is needed.
 
-* :func:`modularity` -- ID-factor vs OOD-factor R^2 on D_one-ood (spec 6.1, rvl default
-  interpretation: per factor j, OOD R^2_j over the images whose OOD factor is j; ID R^2_j
+* :func:`modularity` -- ID-factor vs OOD-factor R^2 on D_one-ood (Schott et al. 2022, Sec. 5.2,
+  Fig. 5; rvl default interpretation: per factor j, OOD R^2_j over the images whose OOD factor is j; ID R^2_j
   over the images whose OOD factor is not j; sigma^2 from the full grid; mean over j).
 * :func:`mean_ratios` -- towards-the-mean ratios r = |f(x)_j - ybar_j| / |y_j - ybar_j| for
-  the OOD factor of every D_one-ood image, ybar the train-split mean (spec 6.3).
+  the OOD factor of every D_one-ood image, ybar the train-split mean (Schott et al. 2022, Sec. 5.3,
+  Eq. 2).
 * :func:`ood_errors` / :func:`error_correlation` -- Pearson correlation of OOD-factor errors
-  between models and with the true OOD values ("ground truth" row, spec 6.2).
+  between models and with the true OOD values ("ground truth" row, Schott et al. 2022, Sec. 5.3).
 * :func:`dci` -- DCI disentanglement of a code (delegates to rvl_jax.disentanglement).
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping
 
 import numpy as np
 
@@ -75,7 +76,10 @@ def ood_errors(name: str, variant: str, grid_indices, predictions, **split_kw):
 
 
 def mean_ratios(name: str, variant: str, grid_indices, predictions, **split_kw) -> np.ndarray:
-  """Towards-the-mean ratios r for the OOD factor of each D_one-ood image (spec 6.3)."""
+  """Towards-the-mean ratios r for the OOD factor of each D_one-ood image.
+
+  Schott et al. 2022, Sec. 5.3, Eq. 2.
+  """
   e = ood_errors(name, variant, grid_indices, predictions, **split_kw)
   denom = np.abs(e['truth'] - e['train_mean'])
   keep = denom > 1e-12

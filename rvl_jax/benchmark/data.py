@@ -1,9 +1,9 @@
 """Benchmark data sets and the framework-agnostic loader (``load_dataset``).
 
 A :class:`BenchmarkDataset` is one (data set, split variant, mode) selection. Its images
-come from one of three sources (spec 9.1):
+come from one of three sources:
 
-* ``'split_files'`` -- the authors' released split files in ``data_dir`` (spec 4.6),
+* ``'split_files'`` -- the authors' released split files in ``data_dir``,
 * ``'grid'`` -- a full-grid file in ``data_dir`` (dSprites npz, Shapes3D h5, MPI3D npz/npy);
   the split is computed by the exact rules of :mod:`rvl_jax.benchmark.splits`,
 * ``'procedural'`` -- an offline renderer (dSprites, its [0, 90) variant, shapes3d-like).
@@ -54,6 +54,15 @@ class BenchmarkDataset:
   Attributes: ``name, variant, mode, source, factor_names, factor_sizes, labels`` (int64
   factor indices (n, F)), ``grid_indices`` (int64 (n,)); ``normalized_targets`` is the
   whole grid / (K - 1) (used for the R^2 variance), ``variance`` its per-factor variance.
+
+  Args:
+    name: a data set of ``datasets.SPEC``.
+    variant: the split ('random' | 'composition' | 'interpolation' | 'extrapolation').
+    mode: 'train' | 'test'.
+    labels: int64 factor indices (n, F) of the selected images.
+    image_fn: grid indices (or dataset positions, for split files) -> images (n, H, W, C).
+    source: where the images come from ('split_files' | 'grid' | 'procedural').
+    grid_indices: the row-major grid index of each image (default: computed from ``labels``).
   """
 
   def __init__(self, name, variant, mode, *, labels, image_fn, source, grid_indices=None):
@@ -96,7 +105,24 @@ class BenchmarkDataset:
 def make_dataset(name: str, variant: str = 'random', mode: str = 'train', *,
                  data_dir: Optional[str] = None, source: str = 'auto', split_seed: int = 0,
                  celeb_variant: str = 'default') -> BenchmarkDataset:
-  """Build a :class:`BenchmarkDataset` (see module docstring for ``source``)."""
+  """Builds a :class:`BenchmarkDataset` (see the module docstring for ``source``).
+
+  Args:
+    name: a data set of ``datasets.SPEC``.
+    variant: 'random' | 'composition' | 'interpolation' | 'extrapolation'.
+    mode: 'train' | 'test'.
+    data_dir: directory with split files or a full-grid file (None: procedural only).
+    source: 'auto' | 'split_files' | 'grid' | 'procedural'.
+    split_seed: seed of the random split's permutation.
+    celeb_variant: CelebGlow composition table, 'default' | 'alt'.
+
+  Returns:
+    The selection, its images produced on demand.
+
+  Raises:
+    ValueError: naming 'name', 'variant', 'mode' or 'source' for an unknown value.
+    FileNotFoundError: naming 'data_dir' when the data set has no procedural source and no file.
+  """
   spec = datasets.get_spec(name)
   datasets.check_variant(variant)
   datasets.check_mode(mode)
@@ -141,6 +167,18 @@ class DataLoader:
   ``max_samples`` selects a fixed random subset (chosen with ``seed``); ``shuffle`` reshuffles
   every epoch (order from ``seed`` and the epoch number). ``layout`` is 'NHWC' or 'NCHW'.
   ``positions`` are the dataset positions actually iterated (in subset order).
+
+  Args:
+    dataset: the selection to iterate.
+    batch_size: images per batch (>= 1).
+    shuffle: reshuffle every epoch.
+    seed: seed of the subset and the shuffling.
+    layout: 'NHWC' or 'NCHW'.
+    max_samples: size of a fixed random subset (None: every image).
+    drop_last: drop a final incomplete batch.
+
+  Raises:
+    ValueError: naming 'layout' or 'batch_size' for a bad value.
   """
 
   def __init__(self, dataset: BenchmarkDataset, batch_size: int = 4, shuffle: bool = True,
@@ -187,6 +225,25 @@ def load_dataset(name: str, variant: str = 'random', mode: str = 'train', data_d
   """The reference ``load_dataset``: a loader over one split of one data set.
 
   ``dataset_path`` is accepted as an alias of ``data_dir`` (reference argument name).
+
+  Args:
+    name: a data set of ``datasets.SPEC``.
+    variant: 'random' | 'composition' | 'interpolation' | 'extrapolation'.
+    mode: 'train' | 'test'.
+    data_dir: directory with split files or a full-grid file (None: procedural only).
+    batch_size: images per batch.
+    shuffle: reshuffle every epoch.
+    layout: 'NHWC' or 'NCHW'.
+    seed: seed of the subset and the shuffling.
+    max_samples: size of a fixed random subset (None: every image).
+    source: 'auto' | 'split_files' | 'grid' | 'procedural'.
+    split_seed: seed of the random split's permutation.
+    celeb_variant: CelebGlow composition table, 'default' | 'alt'.
+    dataset_path: alias of ``data_dir``.
+
+  Returns:
+    A :class:`DataLoader` yielding (images, targets) numpy batches; targets are factor indices
+    / (K - 1).
   """
   data_dir = data_dir if data_dir is not None else dataset_path
   ds = make_dataset(name, variant, mode, data_dir=data_dir, source=source, split_seed=split_seed,

@@ -14,7 +14,13 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from rvl_jax.data.ground_truth import row_major_strides
+# The grid index lives once, in rvl_jax.data.ground_truth; re-exported for the benchmark modules.
+from rvl_jax.data.ground_truth import (
+  factors_to_index,  # noqa: F401
+  full_grid_factors,  # noqa: F401
+  index_to_factors,  # noqa: F401
+  normalize_factors,  # noqa: F401
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,40 +91,6 @@ def check_mode(mode: str) -> str:
   if mode not in MODES:
     raise ValueError(f"argument 'mode': expected one of {MODES}, got {mode!r}")
   return mode
-
-
-
-
-def index_to_factors(sizes: Sequence[int], index) -> np.ndarray:
-  """Row-major grid index -> factor indices, int64 (n, F)."""
-  index = np.asarray(index, np.int64).reshape(-1)
-  total = int(np.prod(sizes, dtype=np.int64))
-  if index.size and (index.min() < 0 or index.max() >= total):
-    raise ValueError(f"argument 'index': expected values in [0, {total}), got range "
-                     f"[{index.min()}, {index.max()}]")
-  strides = row_major_strides(sizes)
-  return (index[:, None] // strides[None, :]) % np.asarray(sizes, np.int64)[None, :]
-
-
-def factors_to_index(sizes: Sequence[int], factors) -> np.ndarray:
-  """Factor indices (n, F) -> row-major grid index int64 (n,)."""
-  factors = np.asarray(factors, np.int64)
-  if factors.ndim != 2 or factors.shape[1] != len(sizes):
-    raise ValueError(f"argument 'factors': expected shape (n, {len(sizes)}), got {factors.shape}")
-  if factors.size and ((factors < 0).any() or (factors >= np.asarray(sizes)[None]).any()):
-    raise ValueError(f"argument 'factors': expected indices in [0, K) with K={tuple(sizes)}")
-  return factors @ row_major_strides(sizes)
-
-
-def full_grid_factors(sizes: Sequence[int]) -> np.ndarray:
-  """All factor combinations in row-major order, int64 (N, F)."""
-  return index_to_factors(sizes, np.arange(int(np.prod(sizes, dtype=np.int64))))
-
-
-def normalize_factors(sizes: Sequence[int], factors) -> np.ndarray:
-  """Factor indices -> targets in [0, 1] (index / (K - 1)), float32."""
-  denom = np.maximum(np.asarray(sizes, np.float64) - 1.0, 1.0)
-  return (np.asarray(factors, np.float64) / denom).astype(np.float32)
 
 
 def grid_variance(sizes: Sequence[int]) -> np.ndarray:

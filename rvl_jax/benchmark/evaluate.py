@@ -1,4 +1,5 @@
-"""``evaluate_model(model_fn, dataloader)``: the reference three-line evaluation (spec 5.2).
+"""``evaluate_model(model_fn, dataloader)``: the three-line evaluation of the authors' package
+(Schott et al. 2022, Sec. 4.3).
 
     loader = load_dataset('dsprites', 'extrapolation', mode='test')
     scores = evaluate_model(model_fn, loader)      # model_fn: numpy images -> (B, n_factors)
@@ -18,7 +19,14 @@ from rvl_jax.benchmark import metrics
 
 
 def nchw_adapter(model_fn: Callable) -> Callable:
-  """Wrap a model written for NCHW inputs so it accepts NHWC batches."""
+  """Wraps a model written for NCHW inputs so it accepts NHWC batches.
+
+  Args:
+    model_fn: numpy (B, C, H, W) -> predictions.
+
+  Returns:
+    numpy (B, H, W, C) -> the same predictions.
+  """
   return lambda images: model_fn(np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2))))
 
 
@@ -26,10 +34,17 @@ def evaluate_model(model_fn: Callable, dataloader, return_predictions: bool = Fa
                    progress: bool = False):
   """Run ``model_fn`` over one pass of ``dataloader`` and score it.
 
-  Returns the flat dict ``rsquared``, ``mse``, ``rsquared_{f}``, ``mse_{f}`` (unclipped,
-  float64 computations, R^2 normalised by the full-grid variance). With
-  ``return_predictions=True`` returns ``(scores, {'predictions', 'targets', 'grid_indices'})``
-  with rows in loader order (a shuffling loader is iterated unshuffled here).
+  Args:
+    model_fn: numpy images (B, H, W, C) in [0, 1] -> predicted normalised factors (B, F).
+    dataloader: a :class:`DataLoader` (or any iterable of (images, targets) with a ``dataset``).
+    return_predictions: also return predictions, targets and grid indices.
+    progress: log progress with rate and ETA.
+
+  Returns:
+    The flat dict ``rsquared``, ``mse``, ``rsquared_{f}``, ``mse_{f}`` (unclipped, float64
+    computations, R^2 normalised by the full-grid variance). With ``return_predictions=True``,
+    ``(scores, {'predictions', 'targets', 'grid_indices'})`` with rows in loader order (a
+    shuffling loader is iterated unshuffled here).
   """
   ds = dataloader.dataset
   shuffle = getattr(dataloader, 'shuffle', False)

@@ -1,12 +1,12 @@
 """Reading and writing benchmark files.
 
-* The authors' split files (spec 4.6): ``{dataset}_{variant}_{mode}_images.npz`` and
+* The authors' split files: ``{dataset}_{variant}_{mode}_images.npz`` and
   ``{dataset}_{variant}_{mode}_labels.npz``, each with the array under key ``arr_0``; images
   channel-first (N, C, 64, 64), labels integer factor indices (N, n_factors).
   Image dtype rule on reading: uint8 with max <= 1 -> {0, 1}; other uint8 -> / 255;
   floats unchanged. :func:`save_split_npz` writes uint8 0..255 CHW so the reference
   PyTorch loader reads the files unchanged.
-* Full-grid files (spec 9.1(b)): the original dSprites npz, Shapes3D ``3dshapes.h5``
+* Full-grid files: the original dSprites npz, Shapes3D ``3dshapes.h5``
   (needs the optional ``h5py`` package) and MPI3D ``mpi3d_real.npz`` (or a ``.npy``
   array, which is memory-mapped).
 
@@ -41,7 +41,7 @@ def has_split_files(directory: Optional[str], name: str, variant: str, mode: str
 
 
 def images_to_float(images: np.ndarray, binary: Optional[bool] = None) -> np.ndarray:
-  """Apply the dtype rule of spec 4.6 to an image array (any layout).
+  """Apply the dtype rule of the authors' loader to an image array (any layout).
 
   ``binary`` (for uint8 input) says whether values are {0, 1}; None decides from this
   array's maximum (decide once per file and pass it for per-batch conversion).

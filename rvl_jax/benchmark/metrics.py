@@ -1,4 +1,4 @@
-"""R^2 and MSE exactly as the benchmark defines them (spec section 5.1).
+"""R^2 and MSE exactly as the benchmark defines them (Schott et al. 2022, Sec. 4.3).
 
 * per-factor MSE_j = mean_k (Y_kj - P_kj)^2
 * per-factor R^2_j = 1 - MSE_j / sigma^2_j with sigma^2_j the variance of factor j over the
@@ -10,7 +10,7 @@ All computations are in float64.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 

@@ -1,11 +1,13 @@
-"""Supervised architectures of the benchmark (spec 7.2), Flax linen, NHWC inputs in [0, 1].
+"""Supervised architectures of the benchmark (Schott et al. 2022, Sec. 3.2 and App. H.4), Flax
+linen, NHWC inputs in [0, 1].
 
 Every model maps images (B, 64, 64, C) to (B, n_factors) regressed factors. Models with
 BatchNorm (DenseNet) take ``train: bool``; all others accept and ignore it.
 
 * :class:`CNN` -- the disentanglement_lib encoder (reference ``VanillaCNN``).
 * :class:`MLP` -- 90-90-90-90-45-n.
-* :class:`CoordConv` -- coordinate channels + 3x3 convs (reconstruction, spec 7.2).
+* :class:`CoordConv` -- coordinate channels + 3x3 convs (a reconstruction: the paper gives no layer
+details).
 * :class:`SetEncoder` -- the coordinate-based (pixel-set) model.
 * :class:`RotEqCNN` -- the CNN with group convolutions: C4 exact (filters rotated by rot90),
   C8 approximate (filters rotated by bilinear interpolation); replaces e2cnn's steerable C8.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Sequence
 
 import flax
 import flax.linen as nn
@@ -96,7 +98,7 @@ def add_coords(x):
 class CoordConv(nn.Module):
   """CoordConv(16, 3x3, SAME) then 5 x [ReLU, Conv(16, 3x3, stride 2)], MaxPool 2, Dense(32), Dense(n).
 
-  Kernel sizes/strides are not given in the paper; this is the spec's reconstruction.
+  Kernel sizes/strides are not given in the paper; this is a reconstruction.
   """
   num_outputs: int
   channels: int = 16
@@ -518,7 +520,8 @@ MODELS = {
     'densenet121': densenet121,
 }
 
-# Learning rates of the supervised protocol (spec 7.1): DenseNet diverged at 5e-4.
+# Learning rates of the supervised protocol (Schott et al. 2022, App. H.3): DenseNet diverged at
+# 5e-4.
 DEFAULT_LR = {name: 5e-4 for name in MODELS}
 DEFAULT_LR['densenet121'] = 1e-4
 

@@ -1,4 +1,5 @@
-"""Readout MLP on frozen codes (spec 7.3) and the oracle readout (spec 6.5, paper App. A).
+"""Readout MLP on frozen codes (Schott et al. 2022, Sec. 3.1) and the oracle readout (Schott et al.
+2022, App. A).
 
 The readout is Dense(40)-ReLU-Dense(40)-ReLU-Dense(40)-ReLU-Dense(n), trained with the
 benchmark's sum-over-factors MSE and Adam (default lr 1e-3, batch 64) through
@@ -17,7 +18,7 @@ import optax
 
 from rvl_jax.benchmark import datasets, metrics, splits
 from rvl_jax.benchmark import train as btrain
-from rvl_jax.core import loop, train_state
+from rvl_jax.core import loop, prng, train_state
 from rvl_jax.data import batching
 
 
@@ -78,9 +79,10 @@ def fit(codes, targets, *, epochs: Optional[int] = 8, steps: Optional[int] = Non
   if steps is None:
     steps = int(epochs) * (n // batch_size)
   model = readout_module(targets.shape[1])
-  key = jax.random.PRNGKey(seed)
-  params = model.init(key, jnp.zeros((1, codes.shape[1])))['params']
-  state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr), rng=key)
+  params = model.init(prng.stream_key(seed, 'readout/init'),
+                      jnp.zeros((1, codes.shape[1])))['params']
+  state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr),
+                                        rng=prng.stream_key(seed, 'readout/train'))
 
   if workdir is not None:      # logged / checkpointed run through the shared loop
     def get_batch(step):
@@ -106,7 +108,8 @@ def oracle_readout(name: str, variant: str, *, sign_flip: bool = False, steps: i
   ytr = datasets.normalize_factors(spec.factor_sizes, datasets.index_to_factors(spec.factor_sizes, split.train))
   test_idx = split.test
   if max_test is not None and max_test < len(test_idx):
-    test_idx = np.sort(np.random.default_rng(12345).choice(test_idx, max_test, replace=False))
+    rng = prng.numpy_rng(seed, 'oracle/test_subset')
+    test_idx = np.sort(rng.choice(test_idx, max_test, replace=False))
   yte = datasets.normalize_factors(spec.factor_sizes, datasets.index_to_factors(spec.factor_sizes, test_idx))
   sgn = -1.0 if sign_flip else 1.0
   predict = fit(sgn * ytr, ytr, steps=steps, seed=seed)

@@ -1,7 +1,7 @@
 """The four systematic splits of the benchmark (random, composition, interpolation,
 extrapolation), exact, for every data set, plus the one-OOD subset.
 
-Rules (spec section 4):
+Rules (Schott et al. 2022, Sec. 4.2 and App. H.2):
 * interpolation / extrapolation: a grid point is *test* iff at least one factor value lies
   in that factor's exclusive-test set E_i; train is the complement.
 * composition: a grid point is *train* iff at least one factor value lies in that factor's
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -23,7 +23,8 @@ from rvl_jax.benchmark import datasets
 
 _r = lambda a, b: tuple(range(a, b + 1))
 
-# Exclusive-test values E_i (spec table 4.2), keyed by data set, then variant, then factor.
+# Exclusive-test values E_i (Schott et al. 2022, App. H.2, Table 2), keyed by data set, then
+# variant, then factor.
 EXCLUSIVE_TEST: Dict[str, Dict[str, Dict[str, Tuple[int, ...]]]] = {
     'dsprites': {
         'interpolation': {'scale': (1, 4), 'orientation': (2, 7, 12, 17, 22, 27, 32, 37),
@@ -32,7 +33,7 @@ EXCLUSIVE_TEST: Dict[str, Dict[str, Dict[str, Tuple[int, ...]]]] = {
         'extrapolation': {'scale': (4, 5), 'orientation': _r(32, 39),
                           'x-position': _r(25, 31), 'y-position': _r(25, 31)},
     },
-    # Non-ambiguous [0, 90) dSprites ablation (spec 12.14 default).
+    # Non-ambiguous [0, 90) dSprites ablation (Schott et al. 2022, App. E).
     'dsprites_90': {
         'interpolation': {'scale': (1, 4), 'orientation': (2, 7),
                           'x-position': (2, 7, 11, 15, 20, 24, 29),
@@ -58,7 +59,7 @@ EXCLUSIVE_TEST: Dict[str, Dict[str, Dict[str, Tuple[int, ...]]]] = {
     },
 }
 
-# Exclusive-train values T_i of the composition split (spec table 4.3).
+# Exclusive-train values T_i of the composition split (Schott et al. 2022, App. H.2, Table 3).
 EXCLUSIVE_TRAIN: Dict[str, Dict[str, Tuple[int, ...]]] = {
     'dsprites': {'orientation': (0, 1, 2, 3), 'x-position': (0, 1, 2), 'y-position': (0, 1, 2)},
     'dsprites_90': {'orientation': (0,), 'x-position': (0, 1, 2), 'y-position': (0, 1, 2)},
@@ -147,7 +148,20 @@ def _cached_split(name, variant, seed, celeb_variant):
 
 def make_split(name: str, variant: str, seed: int = RANDOM_SPLIT_SEED,
                celeb_variant: str = 'default') -> Split:
-  """Exact split of data set ``name`` (see module docstring). Results are cached."""
+  """The exact split of data set ``name`` (see the module docstring). Results are cached.
+
+  Args:
+    name: a data set of ``datasets.SPEC``.
+    variant: 'random' | 'composition' | 'interpolation' | 'extrapolation'.
+    seed: permutation seed of the random split (ignored by the other variants).
+    celeb_variant: CelebGlow composition table, 'default' | 'alt'.
+
+  Returns:
+    A ``Split`` with sorted int64 grid indices ``train`` and ``test``.
+
+  Raises:
+    ValueError: naming 'name' or 'variant' for an unknown value.
+  """
   datasets.get_spec(name)
   datasets.check_variant(variant)
   seed = int(seed) if variant == 'random' else RANDOM_SPLIT_SEED
@@ -170,7 +184,14 @@ def train_values(name: str, variant: str, **kw):
 def ood_mask(name: str, variant: str, indices, **kw) -> np.ndarray:
   """Per image and factor: True where the factor value never occurs in the train split.
 
-  Returns bool (n, F). For composition and random splits it is all False.
+  Args:
+    name: a data set of ``datasets.SPEC``.
+    variant: the split.
+    indices: grid indices of the images.
+    **kw: passed to :func:`make_split`.
+
+  Returns:
+    bool (n, F). For composition and random splits it is all False.
   """
   spec = datasets.get_spec(name)
   factors = datasets.index_to_factors(spec.factor_sizes, indices)
@@ -179,10 +200,17 @@ def ood_mask(name: str, variant: str, indices, **kw) -> np.ndarray:
 
 
 def one_ood(name: str, variant: str, indices, **kw) -> Tuple[np.ndarray, np.ndarray]:
-  """D_one-ood membership and OOD factor of each image.
+  """D_one-ood membership and OOD factor of each image (Schott et al. 2022, Sec. 5.2).
 
-  Returns ``(is_one_ood bool (n,), ood_factor int64 (n,))`` with ood_factor = -1 where
-  the image does not have exactly one OOD factor.
+  Args:
+    name: a data set of ``datasets.SPEC``.
+    variant: the split.
+    indices: grid indices of the images.
+    **kw: passed to :func:`make_split`.
+
+  Returns:
+    ``(is_one_ood bool (n,), ood_factor int64 (n,))`` with ood_factor = -1 where the image does
+    not have exactly one OOD factor.
   """
   mask = ood_mask(name, variant, indices, **kw)
   one = mask.sum(1) == 1
@@ -199,7 +227,7 @@ def train_mean(name: str, variant: str, **kw) -> np.ndarray:
 
 
 def summary(name: str, variant: str, **kw) -> dict:
-  """Counts of spec table 4.4 for one split."""
+  """Train / test / one-OOD image counts of one split (Schott et al. 2022, Table 4)."""
   split = make_split(name, variant, **kw)
   n = len(split.train) + len(split.test)
   out = dict(train=len(split.train), test=len(split.test),

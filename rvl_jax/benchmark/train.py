@@ -1,4 +1,4 @@
-"""The single supervised trainer of the benchmark (spec 7.1, 1.4-1.5, 11).
+"""The single supervised trainer of the benchmark (Schott et al. 2022, App. H.3).
 
 Loss per mini-batch: mean over the batch of the SUM over factors of squared errors,
 ``L = (1/b) sum_j ||y_j - f(x_j)||^2``; Adam (PyTorch defaults, ``optax.adam``) with a
@@ -21,25 +21,25 @@ import optax
 
 from rvl_jax.benchmark import augment as augment_lib
 from rvl_jax.benchmark import models as models_lib
-from rvl_jax.core import loop, train_state
+from rvl_jax.core import loop, prng, train_state
 from rvl_jax.data import batching
 from rvl_jax.data import pipeline as pl
 
 
 def sum_mse_loss(predictions, targets):
-  """(1/b) sum_j ||y_j - f(x_j)||^2 (spec 1.4)."""
+  """(1/b) sum_j ||y_j - f(x_j)||^2 (Schott et al. 2022, Sec. 2)."""
   return jnp.mean(jnp.sum((predictions - targets) ** 2, axis=-1))
 
 
 def init_state(model, image_shape, *, seed: int, lr: float, variables=None) -> train_state.TrainState:
   """Initialise a TrainState (params from ``seed``, or given ``variables`` for fine-tuning)."""
-  key = jax.random.PRNGKey(seed)
-  init_key, state_key = jax.random.split(key)
   if variables is None:
-    variables = model.init(init_key, jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False)
+    variables = model.init(prng.stream_key(seed, 'init'),
+                           jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False)
   variables = dict(variables)
   return train_state.TrainState.create(
-      apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr), rng=state_key,
+      apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr),
+      rng=prng.stream_key(seed, 'train'),
       batch_stats=variables.get('batch_stats'))
 
 
@@ -146,7 +146,7 @@ def supervised(model, dataset, *, num_steps: int, batch_size: int = 64, lr: Opti
                batches: Optional[pl.Pipeline] = None) -> SupervisedResult:
   """Train ``model`` (a name of :data:`models.MODELS` or a Flax module) on a train dataset.
 
-  ``lr`` defaults to the spec's value for the model (5e-4; DenseNet 1e-4; pass 1e-4 for
+  ``lr`` defaults to the paper's value for the model (5e-4; DenseNet 1e-4; pass 1e-4 for
   fine-tuning). ``init_variables`` starts from given (e.g. pretrained) variables. Batches are
   drawn with replacement by (seed, step), or come from ``batches`` (:func:`make_batches`).
   """

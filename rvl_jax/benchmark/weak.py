@@ -1,4 +1,5 @@
-"""Representation-learning rows of the benchmark (spec 7.3): beta-VAE, Ada-GVAE, SlowVAE and
+"""Representation-learning rows of the benchmark (Schott et al. 2022, Sec. 3.1 and App. H.4):
+beta-VAE, Ada-GVAE, SlowVAE and
 PCL trained on the TRAIN split only, then a frozen-code MLP readout, and DCI-based selection.
 
 Objectives, encoders and train steps are those of :mod:`rvl_jax.slowvae` (reused, not
@@ -10,7 +11,7 @@ In-split pairs: the first element is a uniform train image; the second is drawn 
 method's transition sampler and rejected/redrawn while it falls outside the train split.
 For the product-form train sets of interpolation / extrapolation and factor-wise independent
 transitions this equals restricting each factor's transition to its allowed values and
-renormalising; for the composition and random splits it is the rejection rule of spec 7.3.
+renormalising; for the composition and random splits it is a rejection rule.
 
 Pairs per method: 'betavae' independent train images (unsupervised; the pair only doubles
 the batch), 'adagvae' one uniformly chosen factor redrawn uniformly ('loc', k=1), 'slowvae'
@@ -19,14 +20,14 @@ and 'pcl' the sparse Laplace transitions ('lap', rate 1).
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from rvl_jax.benchmark import datasets
 from rvl_jax.benchmark import readout as readout_lib
-from rvl_jax.core import loop
+from rvl_jax.core import loop, prng
+from rvl_jax.core.batched import batched_apply
 from rvl_jax.data import batching
 
 METHODS = ('betavae', 'adagvae', 'slowvae', 'pcl')
@@ -107,8 +108,11 @@ def train_representation(method: str, train_dataset, *, num_steps: int, batch_si
 
 
 def embed(representation_fn, dataset, positions, batch: int = 512) -> np.ndarray:
-  out = [representation_fn(dataset.images(positions[s:s + batch])) for s in range(0, len(positions), batch)]
-  return np.concatenate(out).astype(np.float32)
+  """Codes of the dataset images at ``positions``, rendered and encoded ``batch`` at a time."""
+  positions = np.asarray(positions, np.int64)
+  encode = lambda pos: representation_fn(dataset.images(pos))
+  return np.asarray(batched_apply(encode, positions, min(batch, max(len(positions), 1))),
+                    np.float32)
 
 
 def fit_readout(representation_fn, train_dataset, *, max_train: Optional[int] = 50_000,
@@ -116,7 +120,8 @@ def fit_readout(representation_fn, train_dataset, *, max_train: Optional[int] = 
   """Readout MLP on frozen codes of (a subset of) the train split; returns model_fn(images)."""
   pos = np.arange(len(train_dataset))
   if max_train is not None and max_train < len(pos):
-    pos = np.sort(np.random.default_rng(data_seed).choice(len(pos), max_train, replace=False))
+    rng = prng.numpy_rng(data_seed, 'readout/train_subset')
+    pos = np.sort(rng.choice(len(pos), max_train, replace=False))
   codes = embed(representation_fn, train_dataset, pos)
   predict = readout_lib.fit(codes, train_dataset.targets(pos), epochs=epochs, seed=seed, workdir=workdir)
   return lambda images: predict(representation_fn(images))
@@ -125,7 +130,8 @@ def fit_readout(representation_fn, train_dataset, *, max_train: Optional[int] = 
 def dci_on_train(representation_fn, train_dataset, n: int = 3000, seed: int = 0) -> dict:
   """DCI disentanglement of the code on train-split images (the paper's selection criterion)."""
   from rvl_jax import disentanglement  # pylint: disable=import-outside-toplevel
-  pos = np.sort(np.random.default_rng(seed).choice(len(train_dataset), min(n, len(train_dataset)), replace=False))
+  rng = prng.numpy_rng(seed, 'dci/points')
+  pos = np.sort(rng.choice(len(train_dataset), min(n, len(train_dataset)), replace=False))
   codes = embed(representation_fn, train_dataset, pos)
   res = disentanglement.dci(codes, train_dataset.labels[pos])
   return {k: float(v) for k, v in res.items() if np.ndim(v) == 0}

@@ -21,7 +21,6 @@ around its centre and pasted into the canvas (bit-identical to evaluating the fu
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any, Optional
 
@@ -40,17 +39,6 @@ WINDOW = 32
 MARGIN = 13.0
 BASE_SIZE = 9.0
 OFFICIAL_FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
-
-
-def factor_values():
-  """The physical value of every factor index (shape ids, scales, angles in rad, positions)."""
-  return {
-      "shape": np.arange(3),
-      "scale": np.linspace(0.5, 1.0, 6),
-      "orientation": np.linspace(0.0, 2 * np.pi, 40),
-      "x-position": np.linspace(0.0, 1.0, 32),
-      "y-position": np.linspace(0.0, 1.0, 32),
-  }
 
 
 def _inside(shape_id: jnp.ndarray, u1: jnp.ndarray, u2: jnp.ndarray) -> jnp.ndarray:
@@ -159,6 +147,13 @@ class DSpritesFile(ground_truth.ArrayGroundTruthData):
 
   The constant colour column of ``latents_classes`` is dropped; factor sizes are read from the file
   (the official file gives 3, 6, 40, 32, 32). Rows are re-ordered into row-major grid order if needed.
+
+  Args:
+    path: the npz file.
+
+  Raises:
+    FileNotFoundError, KeyError, ValueError: naming 'path' for a missing file, a missing array or
+      an incomplete grid.
   """
 
   def __init__(self, path: str):
@@ -174,7 +169,7 @@ class DSpritesFile(ground_truth.ArrayGroundTruthData):
       latents = latents[:, 1:]
     sizes = tuple(int(k) for k in latents.max(axis=0) + 1)
     images = data["imgs"]
-    index = latents @ ground_truth.row_major_strides(sizes)
+    index = ground_truth.factors_to_index(sizes, latents)
     if not np.array_equal(index, np.arange(len(index))):
       if len(np.unique(index)) != int(np.prod(sizes)):
         raise ValueError(f"argument 'path': {path!r} is not a complete factor grid of sizes {sizes}")
@@ -190,7 +185,15 @@ def load_dsprites(source: str = "auto", path: Optional[str] = None,
     source: 'procedural' (offline renderer), 'file' (the official npz at ``path``), 'tfds'
       (tensorflow-datasets 'dsprites' prepared in ``data_dir``; never downloads), or 'auto':
       the file if ``path`` exists, else tfds if prepared, else procedural.
-  Returns a GroundTruthData whose ``name`` says which source was used.
+    path: the official npz file ('file', 'auto').
+    data_dir: the tensorflow-datasets directory ('tfds', 'auto').
+
+  Returns:
+    A GroundTruthData whose ``name`` says which source was used.
+
+  Raises:
+    ValueError: naming 'source' for an unknown source.
+    FileNotFoundError: naming 'path' or 'data_dir' when the requested source is missing.
   """
   if source not in ("auto", "procedural", "file", "tfds"):
     raise ValueError(f"argument 'source': expected one of ['auto', 'procedural', 'file', 'tfds'], "
@@ -202,7 +205,7 @@ def load_dsprites(source: str = "auto", path: Optional[str] = None,
   if source in ("tfds", "auto"):
     try:
       return _load_tfds(data_dir)
-    except Exception:
+    except FileNotFoundError:  # not prepared: 'auto' renders procedurally
       if source == "tfds":
         raise
   return ProceduralDSprites()
@@ -230,6 +233,6 @@ def _load_tfds(data_dir: Optional[str]) -> ground_truth.GroundTruthData:
     images[i] = np.asarray(example["image"])[..., 0]
     latents[i] = [int(example[k]) for k in keys]
   sizes = tuple(int(k) for k in latents.max(0) + 1)
-  images = images[np.argsort(latents @ ground_truth.row_major_strides(sizes))]
+  images = images[np.argsort(ground_truth.factors_to_index(sizes, latents))]
   return ground_truth.ArrayGroundTruthData(images, sizes, FACTOR_NAMES, CATEGORICAL,
                                            name="dsprites-tfds", binary=True)

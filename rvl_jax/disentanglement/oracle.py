@@ -1,4 +1,4 @@
-"""Image-free oracle representations on a factor grid (spec 9.1 item 6).
+"""Image-free oracle representations on a factor grid: a check of the metrics themselves.
 
 `FactorGrid` is a GroundTruthData whose "images" are the factor indices themselves (shape
 (n, 1, 1, F)), so metrics can be checked on the dSprites factor grid without rendering.
@@ -14,8 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rvl_jax.data import dsprites
-from rvl_jax.data import ground_truth
+from rvl_jax.data import dsprites, ground_truth
 
 DSPRITES_FACTOR_SIZES = tuple(dsprites.FACTOR_SIZES)
 DSPRITES_FACTOR_NAMES = tuple(dsprites.FACTOR_NAMES)
@@ -89,8 +88,12 @@ def oracle_representation(grid: FactorGrid, *, num_codes: int = 10, noise_std: f
   return representation_fn
 
 
-# Spec 9.1 item 6 (measured by the spec authors; DCI with 30 trees on 3,000 points).
-SPEC_ORACLE_TABLE = {
+# An independent measurement of the same two oracles with disentanglement_lib-style metrics
+# (reference counts; DCI with 30 trees on 3,000 points). MIG stays below 100 because 20 histogram
+# bins cannot resolve the 32- and 40-valued factors; Modularity because the near-constant noise
+# codes score about 0.6-0.7. Only the identity row is expected to match closely: the rotated values
+# depend on the rotation drawn.
+REFERENCE_ORACLE_TABLE = {
     'identity': {'mcc': 100.0, 'mig': 89.6, 'beta_vae': 100.0, 'factor_vae': 100.0, 'dci': 100.0,
                  'modularity': 82.3},
     'rotation': {'mcc': 73.2, 'mig': 25.3, 'beta_vae': 91.9, 'factor_vae': 76.7, 'dci': 32.5,
@@ -103,8 +106,23 @@ def run_oracle_table(*, key=0, rotation_seed: int = 0, counts=None, dci_trees: i
                      explicitness: bool = False) -> dict:
   """Scores the identity and rotated oracles on the dSprites factor grid (all metrics).
 
-  DCI uses the spec table's cheaper setting (30 trees, 3,000 training points) unless told
-  otherwise; all other counts are the reference configuration unless ``counts`` overrides them.
+  DCI uses the cheaper setting of ``REFERENCE_ORACLE_TABLE`` (30 trees, 3,000 training points)
+  unless told otherwise; all other counts are the reference configuration (Locatello et al. 2019)
+  unless ``counts`` overrides them.
+
+  Args:
+    key: seed or JAX key of the metric samples.
+    rotation_seed: seed of the random 5 x 5 rotation of the rotated oracle.
+    counts: per-metric sample counts overriding the reference ones (see
+      ``metrics.scaled_counts``).
+    dci_trees: gradient-boosted trees per factor in DCI.
+    dci_num_train: DCI training points.
+    dci_num_test: DCI test points.
+    explicitness: also score Explicitness with Modularity.
+
+  Returns:
+    ``{'identity': result, 'rotation': result}``, each the dict of ``metrics.evaluate_all``
+    (``'scores'``, ``'details'``, ``'timing'``, ``'counts'``).
   """
   from rvl_jax.disentanglement import metrics as dm
   grid = FactorGrid()
@@ -116,45 +134,3 @@ def run_oracle_table(*, key=0, rotation_seed: int = 0, counts=None, dci_trees: i
     rep = oracle_representation(grid, rotation=rot)
     out[row] = dm.evaluate_all(rep, grid, key, counts=counts, options=options)
   return out
-
-
-def _main(argv=None):
-  import argparse
-  import json
-  import time
-  p = argparse.ArgumentParser(description='Spec 9.1 item 6 metric oracles on the dSprites grid.')
-  p.add_argument('--scale', type=float, default=1.0, help='multiplier on the reference counts')
-  p.add_argument('--rotation_seed', type=int, default=0)
-  p.add_argument('--seed', type=int, default=0)
-  p.add_argument('--dci_trees', type=int, default=30)
-  p.add_argument('--dci_num_train', type=int, default=3000)
-  p.add_argument('--out', default=None, help='optional JSON output file')
-  a = p.parse_args(argv)
-  from rvl_jax.disentanglement import metrics as dm
-  counts = dm.scaled_counts(a.scale) if a.scale != 1.0 else {}
-  counts.pop('dci', None)
-  t0 = time.perf_counter()
-  res = run_oracle_table(key=a.seed, rotation_seed=a.rotation_seed, counts=counts,
-                         dci_trees=a.dci_trees, dci_num_train=a.dci_num_train,
-                         dci_num_test=a.dci_num_train // 2)
-  names = ['mcc', 'mig', 'beta_vae', 'factor_vae', 'dci', 'modularity', 'sap']
-  print(f"{'row':<10}" + ''.join(f'{n:>12}' for n in names))
-  summary = {}
-  for row in ('identity', 'rotation'):
-    s = res[row]['scores']
-    spec = SPEC_ORACLE_TABLE[row]
-    print(f'{row:<10}' + ''.join(f'{s[n]:>12.1f}' for n in names))
-    print(f"{'  spec':<10}" + ''.join(
-        f"{spec[n]:>12.1f}" if n in spec else f"{'-':>12}" for n in names))
-    summary[row] = {n: s[n] for n in names}
-  print(f'wall time {time.perf_counter() - t0:.1f} s; counts: '
-        + json.dumps(res['identity']['counts']))
-  if a.out:
-    from rvl_jax.core import io as rio
-    rio.write_json(a.out, {'scores': summary, 'spec': SPEC_ORACLE_TABLE,
-                           'counts': res['identity']['counts'],
-                           'wall_s': time.perf_counter() - t0})
-
-
-if __name__ == '__main__':
-  _main()

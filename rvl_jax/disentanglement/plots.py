@@ -1,5 +1,5 @@
-"""Figures of SlowVAE spec section 7: MCC-ordered correlation heat map, latent-vs-ground-truth
-scatter coloured by the categorical factor, best-vs-second-best latent scatter.
+"""Figures of Klindt et al. 2021 (App. G.4): MCC-ordered correlation heat map,
+latent-vs-ground-truth scatter coloured by the categorical factor, best-vs-second-best latent scatter.
 
 All functions take the arrays (codes (n, d), factors (n, F)) and an MCC result from
 `rvl_jax.disentanglement.mean_corr_coef`, and return a matplotlib Figure (save it with

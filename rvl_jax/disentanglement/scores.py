@@ -17,10 +17,10 @@ import warnings
 from concurrent import futures
 from typing import Any
 
-from absl import logging
 import numpy as np
 import scipy.optimize
 import scipy.stats
+from absl import logging
 
 from rvl_jax.disentanglement import _checks
 
@@ -62,7 +62,15 @@ def _rank_columns(x: np.ndarray) -> np.ndarray:
 
 
 def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-  """Pearson correlation between the columns of a (n, p) and b (n, q) -> (p, q); NaN -> 0."""
+  """Pearson correlation between the columns of two arrays.
+
+  Args:
+    a: (n, p) array.
+    b: (n, q) array.
+
+  Returns:
+    (p, q) correlations in [-1, 1]; a constant column gives 0.
+  """
   a = a - a.mean(axis=0)
   b = b - b.mean(axis=0)
   na = np.sqrt((a * a).sum(axis=0))
@@ -143,6 +151,13 @@ def histogram_discretize(codes, num_bins: int = 20) -> np.ndarray:
 
   Matches the reference discretiser (np.digitize with the left edges, values 1..bins) shifted to
   start at 0.
+
+  Args:
+    codes: float codes (n, d).
+    num_bins: bins per column.
+
+  Returns:
+    int64 (n, d) bin indices in [0, num_bins).
   """
   z = _checks.as_codes('codes', codes)
   num_bins = _checks.check_positive_int('num_bins', num_bins)
@@ -175,6 +190,14 @@ def mutual_info_matrix(a_labels, b_labels, *, chunk: int = 20000) -> np.ndarray:
 
   Identical to sklearn.metrics.mutual_info_score applied pair by pair, computed for all pairs at
   once from one joint count matrix (one-hot products accumulated over chunks of rows).
+
+  Args:
+    a_labels: discrete labels (n, p).
+    b_labels: discrete labels (n, q).
+    chunk: rows per one-hot block (bounds memory).
+
+  Returns:
+    float64 (p, q) mutual information in nats.
   """
   a, sa = _relabel(np.asarray(a_labels))
   b, sb = _relabel(np.asarray(b_labels))
@@ -204,7 +227,14 @@ def mutual_info_matrix(a_labels, b_labels, *, chunk: int = 20000) -> np.ndarray:
 
 
 def discrete_entropy(labels) -> np.ndarray:
-  """Entropy (nats) of each column of (n, q) discrete labels."""
+  """Entropy of each column of discrete labels.
+
+  Args:
+    labels: discrete labels (n, q).
+
+  Returns:
+    float64 (q,) entropies in nats.
+  """
   y, sizes = _relabel(np.asarray(labels))
   h = []
   for j in range(y.shape[1]):
@@ -219,9 +249,18 @@ def discrete_entropy(labels) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def mig(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
-  """Mutual information gap (Chen et al.) with the reference 20-bin histogram discretiser.
+  """Mutual information gap (Chen et al. 2018) with the reference histogram discretiser.
 
-  Returns 'score' in [0, 1], 'per_factor' gaps (F,), 'mutual_info' (d, F) in nats, 'entropy' (F,).
+  Args:
+    codes: float codes (n, d).
+    factors: integer factor values (n, F).
+    num_bins: histogram bins per code (20 in the reference).
+
+  Returns:
+    'score' in [0, 1], 'per_factor' gaps (F,), 'mutual_info' (d, F) in nats, 'entropy' (F,).
+
+  Raises:
+    ValueError: naming 'codes' when there are fewer than 2 code dimensions.
   """
   z = _checks.as_codes('codes', codes)
   y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
@@ -251,7 +290,19 @@ def modularity_from_mutual_info(mutual_info) -> tuple[float, np.ndarray]:
 
 
 def modularity(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
-  """Modularity score from the binned-code x factor MI matrix. 'score' in [0, 1]."""
+  """Modularity (Ridgeway & Mozer 2018) from the binned-code x factor MI matrix.
+
+  Args:
+    codes: float codes (n, d).
+    factors: integer factor values (n, F).
+    num_bins: histogram bins per code.
+
+  Returns:
+    'score' in [0, 1], 'per_code' (d,), 'mutual_info' (d, F) in nats.
+
+  Raises:
+    ValueError: naming 'factors' when there are fewer than 2 factors.
+  """
   z = _checks.as_codes('codes', codes)
   y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
   if y.shape[1] < 2:
@@ -299,9 +350,19 @@ def explicitness(codes, factors, test_codes=None, test_factors=None, *, key=0,
   """Explicitness (Ridgeway & Mozer): default LogisticRegression per factor on z-scored codes.
 
   Codes are z-scored with the training mean/std; per factor the one-vs-rest ROC-AUC of the
-  predicted probabilities is averaged over the class columns. Returns 'score' (test), 'train',
-  'per_factor_test', 'per_factor_train' (all in [0, 1]). Without a test set, the last third of the
-  points is held out.
+  predicted probabilities is averaged over the class columns. Without a test set, the last third
+  of the points is held out.
+
+  Args:
+    codes: float codes (n, d).
+    factors: integer factor values (n, F).
+    test_codes: held-out codes (m, d), or None.
+    test_factors: held-out factors (m, F), or None (both or neither).
+    key: seed or key of the classifiers.
+    max_iter: LogisticRegression iterations.
+
+  Returns:
+    'score' (test), 'train', 'per_factor_test', 'per_factor_train' (all in [0, 1]).
   """
   from sklearn.linear_model import LogisticRegression
   z = _checks.as_codes('codes', codes)
@@ -340,7 +401,15 @@ def _entropy_base(p: np.ndarray, base: int, axis: int) -> np.ndarray:
 
 
 def dci_from_importance(importance) -> dict[str, Any]:
-  """Disentanglement and completeness from an importance matrix R (d codes, F factors)."""
+  """Disentanglement and completeness (Eastwood & Williams 2018) from an importance matrix.
+
+  Args:
+    importance: R (d codes, F factors); an all-zero matrix counts as uniform.
+
+  Returns:
+    'disentanglement', 'completeness' (in [0, 1]), 'disentanglement_per_code',
+    'completeness_per_factor', 'code_weight'.
+  """
   r = np.abs(np.asarray(importance, dtype=np.float64))
   d, f = r.shape
   if r.sum() == 0.0:
@@ -510,6 +579,14 @@ def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int
   (10,000 + 5,000 like the reference when 15,000 points are passed).
 
   Args:
+    codes: float codes (n, d).
+    factors: integer factor values (n, F).
+    test_codes: held-out codes (m, d), or None.
+    test_factors: held-out factors (m, F), or None (both or neither).
+    n_estimators: boosting rounds per factor.
+    max_depth: tree depth.
+    learning_rate: boosting learning rate.
+    key: seed or key of the per-factor classifier seeds.
     n_jobs: threads fitting trees (the tree builder releases the GIL). With the reference
       estimator, all factors run at once and the one-vs-rest trees of each boosting stage go to
       one pool of n_jobs threads, so a 40-class factor no longer bounds the wall time; with
@@ -520,9 +597,13 @@ def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int
       approximation, HistGradientBoostingClassifier with gain importances; its scores differ from
       the reference's - see docs/disentanglement.md).
 
-  Returns 'score' (= disentanglement, in [0, 1]), 'disentanglement', 'completeness',
-  'informativeness_train', 'informativeness_test' (accuracies), 'importance' (d, F) and the
-  per-code / per-factor vectors.
+  Returns:
+    'score' (= disentanglement, in [0, 1]), 'disentanglement', 'completeness',
+    'informativeness_train', 'informativeness_test' (accuracies), 'importance' (d, F) and the
+    per-code / per-factor vectors.
+
+  Raises:
+    ValueError: naming 'estimator' or 'n_estimators' for a bad value.
   """
   import joblib  # a scikit-learn dependency
   if estimator not in DCI_ESTIMATORS:
@@ -578,7 +659,22 @@ def sap(codes, factors, test_codes=None, test_factors=None, *, svm_c: float = 0.
 
   Defaults are the reference library's (C = 0.01, balanced class weights; the paper's prose says
   "default parameters": pass svm_c=1.0, class_weight=None for that). Without a test set, the last
-  third of the points is held out. Returns 'score' in [0, 1] and 'score_matrix' (d, F).
+  third of the points is held out.
+
+  Args:
+    codes: float codes (n, d).
+    factors: integer factor values (n, F).
+    test_codes: held-out codes (m, d), or None.
+    test_factors: held-out factors (m, F), or None (both or neither).
+    svm_c: LinearSVC regularisation C.
+    class_weight: 'balanced' or None.
+    key: seed or key of the classifiers.
+
+  Returns:
+    'score' in [0, 1], 'per_factor' gaps (F,) and 'score_matrix' (d, F).
+
+  Raises:
+    ValueError: naming 'codes' when there are fewer than 2 code dimensions.
   """
   from sklearn.svm import LinearSVC
   z = _checks.as_codes('codes', codes)

@@ -8,21 +8,14 @@ Modules:
   pairs     LAP / LAP-NC / UNI / LOC transition samplers on factor grids, PairData
   datasets  pair sources: dSprites, Shapes3D, MPI3D, SmallNORB, Cars3D, Natural Sprites,
             KITTI Masks (files or offline stand-ins), synthetic nonlinear ICA
-  synthetic the nonlinear-ICA source of spec 9.2
+  synthetic the synthetic nonlinear-ICA source (Klindt et al. 2021, App. F.1)
   viz       correlation heat map, latent-vs-ground-truth scatter, traversals
   api       load_representation(workdir)
 """
 
-from rvl_jax.slowvae.api import load_representation
-from rvl_jax.slowvae.api import load_run
-from rvl_jax.slowvae.losses import laplace_cross_entropy
-from rvl_jax.slowvae.losses import slowvae_loss
-from rvl_jax.slowvae.models import VAE
-from rvl_jax.slowvae.models import PCLModel
-from rvl_jax.slowvae.pairs import LaplaceTransitions
-from rvl_jax.slowvae.pairs import UniformTransitions
-from rvl_jax.slowvae.pairs import make_sampler
+from rvl_jax.slowvae.api import load_representation, load_run
+from rvl_jax.slowvae.losses import laplace_cross_entropy, slowvae_loss
+from rvl_jax.slowvae.models import VAE, PCLModel
+from rvl_jax.slowvae.pairs import LaplaceTransitions, UniformTransitions, make_sampler
 from rvl_jax.slowvae.synthetic import NonlinearICAPairs
-from rvl_jax.slowvae.training import create_state
-from rvl_jax.slowvae.training import make_train_step
-from rvl_jax.slowvae.training import make_representation_fn
+from rvl_jax.slowvae.training import create_state, make_representation_fn, make_train_step

@@ -10,12 +10,23 @@ import numpy as np
 
 from rvl_jax.core import checkpoint as ckpt_lib
 from rvl_jax.core import io as rio
-from rvl_jax.slowvae import datasets
-from rvl_jax.slowvae import training
+from rvl_jax.slowvae import datasets, training
 
 
 def load_run(workdir: str, step: Optional[int] = None):
-  """(config, pair source, model, params) of a finished/checkpointed experiment run."""
+  """Restores a SlowVAE experiment run.
+
+  Args:
+    workdir: the run's directory (with config.json and checkpoints/).
+    step: the checkpoint step to restore (None: the latest).
+
+  Returns:
+    (config, pair source, model, params): the run's ConfigDict, its data source rebuilt from the
+    config, the Flax model and the restored parameters (on the host).
+
+  Raises:
+    FileNotFoundError: naming 'workdir' when config.json or the checkpoints are missing.
+  """
   cfg_path = os.path.join(workdir, 'config.json')
   if not os.path.exists(cfg_path):
     raise FileNotFoundError(f"argument 'workdir': no config.json in {workdir!r} (not a SlowVAE "
@@ -39,6 +50,10 @@ def load_run(workdir: str, step: Optional[int] = None):
 def load_representation(workdir: str, step: Optional[int] = None
                         ) -> Tuple[Callable[[np.ndarray], np.ndarray], Any]:
   """Representation function and evaluation data set of a trained run.
+
+  Args:
+    workdir: the run's directory.
+    step: the checkpoint step to restore (None: the latest).
 
   Returns:
     representation_fn: images (n, H, W, C) float32 in [0, 1] (or vectors for the synthetic

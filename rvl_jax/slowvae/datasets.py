@@ -1,4 +1,4 @@
-"""Pair data sources for SlowVAE experiments (spec 4).
+"""Pair data sources for SlowVAE experiments (Klindt et al. 2021, Sec. 4 and App. D).
 
 Every source offers
   ``batch(seed, step, num_pairs) -> {'x1', 'x2' float32 (B, *shape), 'f1', 'f2' (B, F)}``
@@ -22,9 +22,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from rvl_jax.data import ground_truth
+from rvl_jax.data import batching, ground_truth
 from rvl_jax.data import pipeline as pl
-from rvl_jax.slowvae import _compat
 from rvl_jax.slowvae import pairs as pairs_lib
 from rvl_jax.slowvae import synthetic
 
@@ -229,11 +228,11 @@ class GridPairs(pairs_lib.PairData):
     self.factor_names = tuple(self.ground_truth.factor_names)
 
   def sample(self, rng, n):
-    return self.ground_truth.sample(_compat.as_numpy_rng(rng), n)
+    return self.ground_truth.sample(ground_truth.as_numpy_rng(rng), n)
 
 
 # ---------------------------------------------------------------------------------------------
-# Natural Sprites (spec 4.6)
+# Natural Sprites (Klindt et al. 2021, App. D.4)
 # ---------------------------------------------------------------------------------------------
 
 SPRITE_SHAPES = ('square', 'triangle', 'star_4', 'spoke_4')
@@ -287,7 +286,7 @@ def load_natural_sprites_csv(path: str, area_filter: float = 0.1) -> Dict[str, n
   Each CSV row: id, category, then per annotated frame a literal list of three window entries,
   each (y, x, area) or empty. A transition = two consecutive annotated frames with the object in
   the same window. Pairs outside the [q, 1-q] area quantiles (q = area_filter / 2) in either
-  frame are dropped (spec 4.6).
+  frame are dropped (Klindt et al. 2021, App. D.4).
   """
   _require(path, 'Natural Sprites CSV', "'downscale_keepaspect.csv' (Zenodo record 3948069)")
   rows = {'x': [], 'y': [], 'area': []}
@@ -337,7 +336,8 @@ def synthetic_transition_table(num: int = 20000, seed: int = 0, alpha=(0.6, 0.6,
 
 
 class NaturalSprites:
-  """Natural-Sprites pairs (continuous or discrete) from a transition table (spec 4.6).
+  """Natural-Sprites pairs (continuous or discrete) from a transition table (Klindt et al. 2021,
+  App. D.4).
 
   Per pair: one transition, one orientation of 40 and one of 4 shapes (fixed across the pair);
   x = x_px / 64, y = y_px / 64, scale = sqrt(area / 4096). ``discrete=True`` bins the pooled
@@ -382,7 +382,7 @@ class NaturalSprites:
     return np.stack([x / 64, y / 64, np.sqrt(a / 4096), self.angles[angle], shape], 1)
 
   def sample_pairs(self, rng, num_pairs):
-    rng = _compat.as_numpy_rng(rng)
+    rng = ground_truth.as_numpy_rng(rng)
     idx = rng.integers(0, self.n, num_pairs)
     angle = rng.integers(0, 40, num_pairs)
     shape = rng.integers(0, 4, num_pairs)
@@ -394,11 +394,11 @@ class NaturalSprites:
     return out
 
   def batch(self, seed, step, num_pairs):
-    return self.sample_pairs(_compat.step_rng(seed, step), num_pairs)
+    return self.sample_pairs(batching.step_rng(seed, step), num_pairs)
 
   def sample(self, rng, n):
     if self.discrete:
-      return self.ground_truth.sample(_compat.as_numpy_rng(rng), n)
+      return self.ground_truth.sample(ground_truth.as_numpy_rng(rng), n)
     p = self.sample_pairs(rng, n)
     return p['f1'], p['x1']
 
@@ -420,7 +420,7 @@ class _NaturalGrid(ground_truth.GroundTruthData):
 
 
 # ---------------------------------------------------------------------------------------------
-# KITTI Masks (spec 4.7)
+# KITTI Masks (Klindt et al. 2021, App. D.5)
 # ---------------------------------------------------------------------------------------------
 
 def load_kitti_pickle(path: str) -> Dict[str, list]:
@@ -477,7 +477,7 @@ def _augment_pair(rng, a: np.ndarray, b: np.ndarray, max_shift: float = 5.0,
 
 class KittiMasks:
   """KITTI-Masks pairs: (sequence, start) uniform over all transitions, gap
-  Delta ~ U{1..max_delta_frames}, end = min(start + Delta, T - 1) (spec 4.7).
+  Delta ~ U{1..max_delta_frames}, end = min(start + Delta, T - 1) (Klindt et al. 2021, App. D.5).
   ``max_delta_frames=1`` is the mean-Delta-t 0.05 s setting, 5 the 0.15 s setting."""
 
   factor_names = ('y', 'x', 'area')
@@ -499,7 +499,7 @@ class KittiMasks:
     self.starts = np.asarray(self.starts)
 
   def sample_pairs(self, rng, num_pairs):
-    rng = _compat.as_numpy_rng(rng)
+    rng = ground_truth.as_numpy_rng(rng)
     pick = self.starts[rng.integers(0, len(self.starts), num_pairs)]
     delta = rng.integers(1, self.max_delta + 1, num_pairs)
     x1, x2, f1, f2 = [], [], [], []
@@ -516,10 +516,10 @@ class KittiMasks:
     return {'x1': cast(x1), 'x2': cast(x2), 'f1': np.asarray(f1), 'f2': np.asarray(f2)}
 
   def batch(self, seed, step, num_pairs):
-    return self.sample_pairs(_compat.step_rng(seed, step), num_pairs)
+    return self.sample_pairs(batching.step_rng(seed, step), num_pairs)
 
   def sample(self, rng, n):
-    rng = _compat.as_numpy_rng(rng)
+    rng = ground_truth.as_numpy_rng(rng)
     pick = self.starts[rng.integers(0, len(self.starts), n)]
     imgs = np.stack([self.masks[s][t] for s, t in pick]).astype(np.float32)[..., None]
     return np.stack([self.latents[s][t] for s, t in pick]), imgs

@@ -1,4 +1,5 @@
-"""SlowVAE objective and the baseline objectives (spec sections 2 and 5).
+"""SlowVAE objective and the baseline objectives (Klindt et al. 2021, Eq. 4 and App. A.2; baselines:
+Higgins et al. 2017, Locatello et al. 2020, Hyvarinen & Morioka 2017).
 
 All functions are pure jnp code. Conventions:
 
@@ -41,7 +42,7 @@ def deinterleave(x: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:
 
 
 # ---------------------------------------------------------------------------
-# closed-form per-dimension terms (spec 2.2)
+# closed-form per-dimension terms (Klindt et al. 2021, App. A.2)
 # ---------------------------------------------------------------------------
 
 def gaussian_entropy(logvar: jnp.ndarray) -> jnp.ndarray:
@@ -69,7 +70,16 @@ def laplace_cross_entropy(mu: jnp.ndarray, logvar: jnp.ndarray, z_prev: jnp.ndar
                           rate) -> jnp.ndarray:
   """Cross-entropy of q = N(mu, exp(logvar)) under Laplace(z_prev, rate), per dim.
 
-  CE = -log(rate / 2) + rate * E_q |z - z_prev|   (closed form, spec 2.2).
+  CE = -log(rate / 2) + rate * E_q |z - z_prev|   (closed form, Klindt et al. 2021, App. A.2).
+
+  Args:
+    mu: posterior means, any shape.
+    logvar: posterior log-variances, the shape of ``mu``.
+    z_prev: the Laplace location (the other frame's latent), broadcastable to ``mu``.
+    rate: the Laplace rate lambda (> 0).
+
+  Returns:
+    The cross-entropy per dimension, the shape of ``mu``.
   """
   sigma = jnp.exp(0.5 * logvar)
   return -jnp.log(rate / 2.0) + rate * folded_normal_mean(mu - z_prev, sigma)
@@ -118,7 +128,7 @@ def mean_prediction(outputs: jnp.ndarray, likelihood: str = 'bernoulli') -> jnp.
 
 
 # ---------------------------------------------------------------------------
-# SlowVAE (spec 2.3)
+# SlowVAE (Klindt et al. 2021, Eq. 4)
 # ---------------------------------------------------------------------------
 
 def slowvae_loss(mu: jnp.ndarray, logvar: jnp.ndarray, rec: jnp.ndarray, *, beta: float = 1.0,
@@ -130,7 +140,8 @@ def slowvae_loss(mu: jnp.ndarray, logvar: jnp.ndarray, rec: jnp.ndarray, *, beta
     mu, logvar: (2B, d) posterior parameters, rows interleaved [a1, b1, a2, ...].
     rec: (2B,) per-image reconstruction NLL (computed from a sample of z).
     beta, gamma, rate: weights of the normal KL and the transition term, Laplace rate lambda.
-    mode: 'reference' (the authors' code, six-step formula of spec 2.3, default) or
+    mode: 'reference' (the authors' code's six-step computation, see
+      ``slowvae_loss_six_step``; default) or
       'paper' (direction-averaged Eq. 4: R_a + R_b + beta/2 (KL_a + KL_b)
       + gamma/2 (KL_L(a|mu_b) + KL_L(b|mu_a))).
 
@@ -161,7 +172,7 @@ def slowvae_loss(mu: jnp.ndarray, logvar: jnp.ndarray, rec: jnp.ndarray, *, beta
 
 
 def slowvae_loss_six_step(mu, logvar, rec, *, beta=1.0, gamma=10.0, rate=6.0):
-  """Literal transcription of the six-step formula of spec 2.3 (test oracle)."""
+  """Literal transcription of the authors' code's six-step computation (test oracle)."""
   rbar = jnp.sum(rec) / rec.shape[0]
   hbar = jnp.mean(jnp.sum(0.5 * (logvar + LOG_2PIE), -1))
   cen = jnp.mean(jnp.sum(0.5 * (mu ** 2 + jnp.exp(logvar)) + 0.5 * LOG_2PI, -1))
@@ -171,7 +182,7 @@ def slowvae_loss_six_step(mu, logvar, rec, *, beta=1.0, gamma=10.0, rate=6.0):
 
 
 # ---------------------------------------------------------------------------
-# baselines (spec 5)
+# baselines
 # ---------------------------------------------------------------------------
 
 def pmvae_loss(mu, logvar, rec, *, beta=1.0, gamma=10.0):
@@ -192,7 +203,7 @@ def pmvae_loss(mu, logvar, rec, *, beta=1.0, gamma=10.0):
 
 
 def ada_average(mu1, logvar1, mu2, logvar2, variant: str = 'gvae'):
-  """Adaptive averaging of Ada-GVAE / Ada-ML-VAE (spec 5.2, steps 2-3).
+  """Adaptive averaging of Ada-GVAE / Ada-ML-VAE (Locatello et al. 2020, Sec. 4.1).
 
   Returns new (mu1, logvar1, mu2, logvar2) and the boolean mask of shared dims.
   """

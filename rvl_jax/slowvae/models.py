@@ -1,13 +1,15 @@
-"""Encoders / decoders for SlowVAE and its baselines (spec 3, 5.3, 9.2).
+"""Encoders / decoders for SlowVAE and its baselines (Klindt et al. 2021, App. E; Hyvarinen &
+Morioka 2017 for PCL).
 
 * ``arch='reference'``: the Higgins-style 64x64 conv VAE used by the authors' code
-  (spec 3.1). Stride-2 transposed convolutions are computed in the equivalent
+  (the 64x64 conv VAE of Higgins et al. 2017 as the SlowVAE authors' code builds it). Stride-2
+  transposed convolutions are computed in the equivalent
   sub-pixel form (one 3x3 convolution to 4*C_out channels, then depth-to-space),
   which is numerically the same operator as PyTorch's ConvTranspose2d(k=4, s=2, p=1)
   with kernel ``W[kh, kw, c_in, c_out]`` but much faster on CPU.
-* ``arch='dislib'``: the disentanglement_lib conv VAE of Locatello et al. (spec 3.2).
+* ``arch='dislib'``: the disentanglement_lib conv VAE of Locatello et al. 2019.
 * ``arch='mlp'``: MLP encoder/decoder (2 hidden layers of 256, leaky ReLU) for
-  vector data such as the synthetic nonlinear-ICA source (spec 9.2).
+  vector data such as the synthetic nonlinear-ICA source (Klindt et al. 2021, App. F.1).
 """
 from __future__ import annotations
 
@@ -91,7 +93,7 @@ class SubpixelConvTranspose(nn.Module):
 
 
 class ReferenceEncoder(nn.Module):
-  """Spec 3.1 encoder: 5 convs to a 256-d bottleneck, Linear to 2d (mu, logvar)."""
+  """Reference encoder: 5 convs to a 256-d bottleneck, Linear to 2d (mu, logvar)."""
   latent_dim: int = 10
 
   @nn.compact
@@ -109,7 +111,7 @@ class ReferenceEncoder(nn.Module):
 
 
 class ReferenceDecoder(nn.Module):
-  """Spec 3.1 decoder: Linear d->256, ConvT 1x1->4x4 (as Dense), 4 sub-pixel ConvT."""
+  """Reference decoder: Linear d->256, ConvT 1x1->4x4 (as Dense), 4 sub-pixel ConvT."""
   channels: int = 1
 
   @nn.compact
@@ -127,7 +129,7 @@ class ReferenceDecoder(nn.Module):
 
 
 class DislibEncoder(nn.Module):
-  """disentanglement_lib conv encoder (spec 3.2)."""
+  """disentanglement_lib conv encoder (Locatello et al. 2019)."""
   latent_dim: int = 10
 
   @nn.compact
@@ -140,7 +142,7 @@ class DislibEncoder(nn.Module):
 
 
 class DislibDecoder(nn.Module):
-  """disentanglement_lib deconv decoder (spec 3.2)."""
+  """disentanglement_lib deconv decoder (Locatello et al. 2019)."""
   channels: int = 1
 
   @nn.compact
@@ -221,10 +223,15 @@ class VAE(nn.Module):
 
 
 class PCLModel(nn.Module):
-  """Permutation-contrastive learning (spec 5.3): feature extractor h + PCL readout.
+  """Permutation-contrastive learning (Hyvarinen & Morioka 2017): feature extractor h + PCL readout.
 
   ``features(x) -> h`` uses the encoder's mu head (no sampling, no decoder);
   ``__call__(x_t, x_prev) -> logits``.
+
+  Attributes:
+    arch: 'reference' | 'dislib' | 'mlp' (the encoder of ``VAE`` with the same name).
+    latent_dim: dimension of h.
+    hidden: MLP hidden sizes (arch='mlp' only).
   """
   arch: str = 'reference'
   latent_dim: int = 10

@@ -1,4 +1,4 @@
-"""Transition-pair samplers on ground-truth-factor data (spec 4.1-4.3).
+"""Transition-pair samplers on ground-truth-factor data (Klindt et al. 2021, App. D.1-D.2).
 
 A sampler maps first-frame factor indices ``f1`` (int, (n, F)) to second-frame
 indices ``f2`` with a numpy Generator. ``PairData`` combines a sampler with any
@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from rvl_jax.slowvae import _compat
+from rvl_jax.data import batching, ground_truth
 
 
 def _check_factors(f, factor_sizes):
@@ -37,13 +37,24 @@ def _draw(rng, probs):
 
 
 class LaplaceTransitions:
-  """LAP sampler (spec 4.2): discrete range-truncated Laplace per non-categorical factor.
+  """LAP sampler (Klindt et al. 2021, App. D.2): discrete range-truncated Laplace per
+  non-categorical factor.
 
   P(v) ~ exp(-|v - s| / b_i), v in {0..n_i-1}, b_i = ln(n_i) / rate. Categorical factors are
   copied. With ``force_change`` (the main-text LAP) a pair without any change gets one
   uniformly chosen non-categorical factor redrawn with the current value excluded;
   ``force_change=False`` is LAP-NC. ``rate=-1`` draws a rate ~ U(1, 10) per pair (the
-  reference code's convention).
+  reference code's convention). ``sampler(rng, f1) -> f2`` maps first-frame factors (B, F) to
+  second-frame factors.
+
+  Args:
+    factor_sizes: the number of values of each factor.
+    categorical: one flag per factor; categorical factors never change.
+    rate: the data rate lambda_data (> 0), or -1 for a random rate per pair.
+    force_change: redraw one factor of pairs without any change (LAP) or not (LAP-NC).
+
+  Raises:
+    ValueError: naming the argument for a flag count or rate that does not fit.
   """
 
   def __init__(self, factor_sizes: Sequence[int], categorical: Sequence[bool], rate: float = 1.0,
@@ -93,10 +104,20 @@ class LaplaceTransitions:
 
 
 class UniformTransitions:
-  """UNI sampler (spec 4.3): exactly k factors change (categorical ones included).
+  """UNI sampler (Klindt et al. 2021, App. D.1): exactly k factors change (categorical ones
+  included).
 
   k ~ U{1..F-1} (or a fixed ``k``); k distinct factors chosen uniformly; each gets a
   new value uniform over its other n_i - 1 values. Factors of size 1 never change.
+  ``sampler(rng, f1) -> f2`` maps first-frame factors (B, F) to second-frame factors.
+
+  Args:
+    factor_sizes: the number of values of each factor.
+    categorical: unused (every factor may change); accepted for a uniform sampler signature.
+    k: a fixed number of changing factors, or None for k ~ U{1..F-1}.
+
+  Raises:
+    ValueError: naming 'k' when it is outside [1, number of changeable factors].
   """
 
   def __init__(self, factor_sizes: Sequence[int], categorical: Optional[Sequence[bool]] = None,
@@ -129,8 +150,8 @@ class UniformTransitions:
 
 
 class LocatelloTransitions:
-  """LOC pairs of Locatello et al. 2020 (spec 4.3 note): k' = 1 w.p. 1/2 else k' = k (k ~ U{1..F-1}
-  unless fixed); k' factors are resampled uniformly from all values (may equal the old one)."""
+  """LOC pairs of Locatello et al. 2020 (Sec. 4 of that paper): k' = 1 w.p. 1/2 else k' = k
+  (k ~ U{1..F-1} unless fixed); k' factors are resampled uniformly from all values (may equal the old one)."""
 
   def __init__(self, factor_sizes, categorical=None, k=None):
     self.factor_sizes = tuple(int(n) for n in factor_sizes)
@@ -151,7 +172,21 @@ SAMPLERS = {'lap': LaplaceTransitions, 'uni': UniformTransitions, 'loc': Locatel
 
 
 def make_sampler(name: str, factor_sizes, categorical, rate: float = 1.0, k: Optional[int] = None):
-  """'lap' | 'lap_nc' | 'uni' | 'loc' -> sampler instance."""
+  """The transition sampler called ``name``.
+
+  Args:
+    name: 'lap' | 'lap_nc' | 'uni' | 'loc'.
+    factor_sizes: the number of values of each factor.
+    categorical: one flag per factor.
+    rate: the LAP data rate (LAP samplers only).
+    k: a fixed number of changing factors (UNI / LOC only; None draws it per pair).
+
+  Returns:
+    A sampler ``(rng, f1) -> f2``.
+
+  Raises:
+    ValueError: naming 'sampler' for an unknown name.
+  """
   if name == 'lap':
     return LaplaceTransitions(factor_sizes, categorical, rate, force_change=True)
   if name == 'lap_nc':
@@ -176,11 +211,11 @@ class PairData:
     self.image_shape = tuple(data.image_shape)
 
   def sample_pairs(self, rng, num_pairs: int):
-    rng = _compat.as_numpy_rng(rng)
+    rng = ground_truth.as_numpy_rng(rng)
     f1 = np.asarray(self.data.sample_factors(rng, num_pairs), np.int64)
     f2 = self.sampler(rng, f1)
     imgs = np.asarray(self.data.images_from_factors(np.concatenate([f1, f2], 0)), np.float32)
     return {'x1': imgs[:num_pairs], 'x2': imgs[num_pairs:], 'f1': f1, 'f2': f2}
 
   def batch(self, seed: int, step: int, num_pairs: int):
-    return self.sample_pairs(_compat.step_rng(seed, step), num_pairs)
+    return self.sample_pairs(batching.step_rng(seed, step), num_pairs)

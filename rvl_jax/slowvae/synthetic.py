@@ -1,4 +1,4 @@
-"""Synthetic nonlinear-ICA pair source (spec 9.2).
+"""Synthetic nonlinear-ICA pair source (the setting of Klindt et al. 2021, App. F.1).
 
 z_{t-1} ~ N(0, I_D), z_t = z_{t-1} + Laplace(0, 1/rate) per dimension; a fixed random
 leaky-ReLU MLP ``g`` (weights N(0, 1/fan_in)) mixes the sources to ``obs_dim`` dimensions,
@@ -11,7 +11,7 @@ from typing import Tuple
 
 import numpy as np
 
-from rvl_jax.slowvae import _compat
+from rvl_jax.data import batching, ground_truth
 
 
 @dataclasses.dataclass
@@ -59,7 +59,7 @@ class NonlinearICAPairs:
     return ((self._mix(z) - self.mean) / self.std).astype(np.float32)
 
   def sample_sources(self, rng, n: int) -> Tuple[np.ndarray, np.ndarray]:
-    rng = _compat.as_numpy_rng(rng)
+    rng = ground_truth.as_numpy_rng(rng)
     z1 = rng.normal(size=(n, self.num_sources))
     z2 = z1 + rng.laplace(0.0, 1.0 / self.rate, size=(n, self.num_sources))
     return z1, z2
@@ -70,10 +70,10 @@ class NonlinearICAPairs:
             'f2': z2.astype(np.float32)}
 
   def batch(self, seed: int, step: int, num_pairs: int):
-    return self.sample_pairs(_compat.step_rng(seed, step), num_pairs)
+    return self.sample_pairs(batching.step_rng(seed, step), num_pairs)
 
   def sample(self, rng, n: int):
     """(sources, observations) of i.i.d. first frames — for MCC evaluation."""
-    rng = _compat.as_numpy_rng(rng)
+    rng = ground_truth.as_numpy_rng(rng)
     z = rng.normal(size=(n, self.num_sources))
     return z.astype(np.float32), self.mix(z)

@@ -1,11 +1,12 @@
 """Train states and pure training steps for SlowVAE and its baselines.
 
 Methods:
-  'slowvae'  reference (default) or paper form of the SlowVAE objective (spec 2.3);
-  'betavae'  the same objective with gamma = 0 (spec 5.1);
-  'pmvae'    Gaussian transition prior ablation (alpha = 2, spec 5.4);
-  'adagvae' / 'adamlvae'  adaptive group VAEs (spec 5.2);
-  'pcl'      permutation-contrastive learning (spec 5.3).
+  'slowvae'  the SlowVAE objective (Klindt et al. 2021, Eq. 4 and App. A.2), in the authors' code's
+             bookkeeping (default) or the paper's form;
+  'betavae'  the same objective with gamma = 0 (Higgins et al. 2017);
+  'pmvae'    Gaussian transition prior ablation (alpha = 2, Klindt et al. 2021, App. F.3);
+  'adagvae' / 'adamlvae'  adaptive group VAEs (Locatello et al. 2020);
+  'pcl'      permutation-contrastive learning (Hyvarinen & Morioka 2017).
 
 Every ``train_step(state, batch) -> (state, metrics)`` is pure and meant to be run by
 ``rvl_jax.core.loop.train`` (which jits it with the batch sharded over the 'data' axis).
@@ -13,16 +14,16 @@ Batches are dicts with 'x1' (first frames) and 'x2' (second frames), shape (B, *
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rvl_jax.core import prng
 from rvl_jax.core.train_state import TrainState
-from rvl_jax.slowvae import losses
-from rvl_jax.slowvae import models
+from rvl_jax.slowvae import losses, models
 
 METHODS = ('slowvae', 'betavae', 'pmvae', 'adagvae', 'adamlvae', 'pcl')
 VAE_METHODS = ('slowvae', 'betavae', 'pmvae', 'adagvae', 'adamlvae')
@@ -41,24 +42,60 @@ def make_model(method: str, arch: str = 'reference', latent_dim: int = 10,
 def create_state(method: str, *, arch: str = 'reference', latent_dim: int = 10,
                  data_shape: Sequence[int] = (64, 64, 1), hidden: Sequence[int] = (256, 256),
                  learning_rate: float = 1e-4, seed: int = 0) -> Tuple[Any, TrainState]:
-  """Builds the model and a TrainState with Adam (b1 0.9, b2 0.999, eps 1e-8) (spec 2.5)."""
+  """Builds the model and a TrainState with Adam (b1 0.9, b2 0.999, eps 1e-8).
+
+  The optimiser is that of Klindt et al. 2021, App. E. Parameters are initialised from the stream
+  'init' of ``seed``; the state's key (for the training noise) is the stream 'train'.
+
+  Args:
+    method: one of ``METHODS``.
+    arch: 'reference' | 'dislib' | 'mlp'.
+    latent_dim: latent dimension d.
+    data_shape: shape of one observation.
+    hidden: MLP hidden sizes (arch='mlp').
+    learning_rate: Adam learning rate.
+    seed: the run's seed.
+
+  Returns:
+    (model, state): the Flax module and its TrainState.
+
+  Raises:
+    ValueError: naming 'method' for an unknown method.
+  """
   model = make_model(method, arch, latent_dim, data_shape, hidden)
-  key = jax.random.PRNGKey(seed)
-  init_key, state_key, noise_key = jax.random.split(key, 3)
+  init_key, noise_key = prng.stream_key(seed, 'init'), prng.stream_key(seed, 'init/noise')
   x = jnp.zeros((2,) + tuple(data_shape), jnp.float32)
   if method == 'pcl':
     variables = model.init(init_key, x, x)
   else:
     variables = model.init(init_key, x, noise_key)
   tx = optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8)
-  state = TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx, rng=state_key)
+  state = TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
+                            rng=prng.stream_key(seed, 'train'))
   return model, state
 
 
 def make_train_step(method: str, model, *, likelihood: str = 'bernoulli', beta: float = 1.0,
                     gamma: float = 10.0, rate: float = 6.0, loss_mode: str = 'reference'
                     ) -> Callable[[TrainState, Dict[str, jnp.ndarray]], Tuple[TrainState, Dict]]:
-  """Returns the pure training step of ``method`` (see module docstring)."""
+  """The pure training step of ``method`` (see the module docstring).
+
+  Args:
+    method: one of ``METHODS``; 'betavae' ignores ``gamma``.
+    model: the module of ``create_state``.
+    likelihood: one of ``losses.LIKELIHOODS``.
+    beta: weight of the KL to N(0, I).
+    gamma: weight of the transition prior term.
+    rate: the Laplace rate lambda of the transition prior.
+    loss_mode: one of ``losses.LOSS_MODES`` ('reference': the authors' code's bookkeeping).
+
+  Returns:
+    ``train_step(state, batch) -> (state, metrics)``; the batch holds 'x1' and 'x2'
+    (B, *data_shape); the step's noise comes from ``state.next_rng()``.
+
+  Raises:
+    ValueError: naming 'method', 'likelihood' or 'loss_mode' for an unknown value.
+  """
   if method not in METHODS:
     raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
   if likelihood not in losses.LIKELIHOODS:
@@ -116,7 +153,7 @@ def make_train_step(method: str, model, *, likelihood: str = 'bernoulli', beta: 
              'adamlvae': ada_loss, 'pcl': pcl_loss}[method]
 
   def train_step(state: TrainState, batch):
-    key = jax.random.fold_in(state.rng, state.step)
+    state, key = state.next_rng()
     grads, aux = jax.grad(loss_fn, has_aux=True)(state.params, batch, key)
     new_state = state.apply_gradients(grads)
     if method == 'pcl':  # a >= 0 after each update
@@ -137,7 +174,17 @@ def pure_representation(method: str, model, params) -> Callable[[jnp.ndarray], j
 
 def make_representation_fn(method: str, model, params, batch_size: int = 256,
                            ) -> Callable[[np.ndarray], np.ndarray]:
-  """Deterministic representation x -> mu(x) (VAEs) or h(x) (PCL), numpy in / numpy out."""
+  """Deterministic representation x -> mu(x) (VAEs) or h(x) (PCL), numpy in / numpy out.
+
+  Args:
+    method: the trained method.
+    model: its module.
+    params: its parameters.
+    batch_size: images per jit-compiled call.
+
+  Returns:
+    ``representation_fn(x) -> codes``: float32 (n, *data_shape) -> numpy (n, latent_dim).
+  """
   from rvl_jax.core.batched import batched_apply
 
   fn = jax.jit(pure_representation(method, model, params))

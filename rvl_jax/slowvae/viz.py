@@ -1,4 +1,5 @@
-"""Figures of spec 7: correlation heat map, latent-vs-ground-truth scatter, latent traversals."""
+"""Figures of Klindt et al. 2021 (App. G.4): correlation heat map, latent-vs-ground-truth scatter,
+latent traversals."""
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
@@ -31,7 +32,8 @@ def correlation_heatmap(sorted_corr: np.ndarray, factor_names: Sequence[str], ti
 def latent_vs_factor_scatter(codes: np.ndarray, factors: np.ndarray, factor_names: Sequence[str],
                              color_factor: Optional[int] = None, max_points: int = 2000,
                              seed: int = 0, method: str = 'spearman', title: str = ''):
-  """Spec 7 scatter: per factor j, ground truth (x) vs matched latent (row 1) and the
+  """Latent-vs-factor scatter (Klindt et al. 2021, App. G.4): per factor j, ground truth (x) vs
+  matched latent (row 1) and the
   second-best latent (row 2), optionally coloured by a categorical factor."""
   import matplotlib
   matplotlib.use('Agg')
@@ -75,7 +77,8 @@ def latent_vs_factor_scatter(codes: np.ndarray, factors: np.ndarray, factor_name
 
 def traversal_codes(codes: np.ndarray, reference: np.ndarray, num_values: int = 40,
                     lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
-  """Spec 7 traversals: for each latent, ``num_values`` values from the inverse CDF of a Gaussian
+  """Latent traversals (Klindt et al. 2021, App. G.4): for each latent, ``num_values`` values from
+  the inverse CDF of a Gaussian
   fitted to that latent's encoded means (probabilities linspace(lo, hi)), other latents fixed at
   ``reference``. Returns (d, num_values, d)."""
   codes = np.asarray(codes, np.float64)

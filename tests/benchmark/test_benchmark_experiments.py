@@ -9,12 +9,11 @@ from rvl_jax.core import experiment
 
 
 def test_smoke_experiment_writes_results(tmp_path):
-  from experiments.benchmark import main  # noqa: F401  (imports the dispatcher)
-  from experiments.benchmark import train
+  from experiments.benchmark import EXPERIMENTS
   from experiments.benchmark.configs import default
   cfg = default.get_config('smoke')
   cfg.num_steps, cfg.eval_test, cfg.eval_train, cfg.eval_batch = 5, 128, 64, 64
-  res = experiment.launch(train.train_and_evaluate, cfg, str(tmp_path))
+  res = experiment.dispatch(EXPERIMENTS, cfg, str(tmp_path))
   assert os.path.exists(tmp_path / 'results.json') and os.path.exists(tmp_path / 'predictions.npz')
   assert os.path.exists(tmp_path / 'plots' / 'ood_scatter.png')
   for key in ('test/rsquared', 'train/rsquared', 'test/rsquared_x-position', 'modularity/id_rsquared',

@@ -1,4 +1,4 @@
-"""Metric identities of spec 10.2 item 2 and the evaluate_model API (spec 5)."""
+"""Metric identities of R^2 / MSE and the evaluate_model API (Schott et al. 2022, Sec. 4.3)."""
 import numpy as np
 import pytest
 

@@ -1,10 +1,10 @@
-"""Exact split bookkeeping (spec 4.4, 10.2 item 1) for every data set and split."""
+"""Exact split bookkeeping (Schott et al. 2022, Table 4) for every data set and split."""
 import numpy as np
 import pytest
 
 from rvl_jax.benchmark import datasets, splits
 
-# (train, test, one-OOD test images) from spec table 4.4.
+# (train, test, one-OOD test images), Schott et al. 2022, Table 4.
 EXPECTED = {
     ('dsprites', 'random'): (240_000, 497_280, None),
     ('dsprites', 'composition'): (192_312, 544_968, None),
@@ -22,7 +22,7 @@ EXPECTED = {
     ('celeb_glow', 'composition'): (91_000, 125_000, None),      # rvl default (42.1 %)
     ('celeb_glow', 'interpolation'): (64_000, 152_000, 96_000),
     ('celeb_glow', 'extrapolation'): (64_000, 152_000, 96_000),
-    # [0, 90) orientation ablation (spec 12.14 default tables).
+    # [0, 90) orientation ablation (Schott et al. 2022, App. E).
     ('dsprites_90', 'random'): (60_000, 124_320, None),
     ('dsprites_90', 'composition'): (48_078, 136_242, None),
     ('dsprites_90', 'interpolation'): (60_000, 124_320, 78_600),

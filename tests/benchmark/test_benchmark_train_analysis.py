@@ -1,4 +1,5 @@
-"""Supervised trainer, readout, analyses (spec 6) and the weak-supervision pair sampler."""
+"""Supervised trainer, readout, analyses (Schott et al. 2022, Sec. 5) and the weak-supervision pair
+sampler."""
 import jax
 import numpy as np
 import pytest

@@ -2,8 +2,7 @@ import chex
 import numpy as np
 import pytest
 
-from rvl_jax.data import dsprites
-from rvl_jax.data import ground_truth
+from rvl_jax.data import dsprites, ground_truth
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,7 @@ def test_orientation_ambiguity_as_specified(data):
       n = _distinct(images)
       if shape == 0:
         # Squares: neighbouring orientations can coincide after rasterisation, most at the
-        # smallest scale (spec: 34 of 40 measured at the centre).
+        # smallest scale (34 of 40 measured at the centre on the original data).
         assert n == 34 if scale == 0 else 34 <= n <= 39, (scale, n)
       else:
         assert n == 39, (shape, scale, n)

@@ -1,4 +1,4 @@
-"""Representation-level metrics: spec 9.1 item 6 oracles (reduced counts), invariances, floors,
+"""Representation-level metrics: factor oracles (reduced counts), invariances, floors,
 determinism, the jit/batching path and input errors."""
 
 import jax
@@ -44,7 +44,8 @@ def rotated(grid):
 
 def test_identity_oracle_row(identity):
   s = identity['scores']
-  # spec 9.1 item 6 identity row: MCC 100, MIG 89.6, BetaVAE 100, FactorVAE 100, DCI 100, Mod 82.3
+  # reference oracle table, identity row: MCC 100, MIG 89.6, BetaVAE 100, FactorVAE 100, DCI 100,
+  # Mod 82.3
   assert s['mcc'] == pytest.approx(100.0, abs=1.0)
   assert s['mig'] == pytest.approx(89.6, abs=1.0)
   assert s['beta_vae'] == pytest.approx(100.0, abs=1.0)
@@ -64,7 +65,8 @@ def test_identity_oracle_row(identity):
 
 def test_rotation_drops_like_the_oracle_table(identity, rotated):
   s, r = identity['scores'], rotated['scores']
-  # spec rotated row: MCC 73.2, MIG 25.3, BetaVAE 91.9, FactorVAE 76.7, DCI 32.5, Mod 73.9
+  # reference oracle table, rotated row:
+  # MCC 73.2, MIG 25.3, BetaVAE 91.9, FactorVAE 76.7, DCI 32.5, Mod 73.9
   assert r['mcc'] < s['mcc'] - 15
   assert r['mig'] < s['mig'] - 45
   assert r['factor_vae'] < s['factor_vae'] - 10

@@ -100,7 +100,8 @@ def test_invariance_to_permutation_and_sign_flip(data):
 
 def test_identity_oracle_values(data):
   y, z, _ = data
-  # spec 9.1 item 6: 89.6 at 100,000 points; 3,000 points bias the runner-up MI upwards a little.
+  # reference oracle table: 89.6 at 100,000 points; 3,000 points bias the runner-up MI upwards a
+  # little.
   assert dis.mig(z, y)['score'] == pytest.approx(0.896, abs=0.025)
   assert dis.modularity(z, y)['score'] == pytest.approx(0.823, abs=0.03)  # spec: 82.3 (n=1e5)
   d = dis.dci(z[:900], y[:900], n_estimators=5)

@@ -1,5 +1,5 @@
-"""Pair sources and file loaders, tested on tiny generated stand-ins (spec 4)."""
-import os
+"""Pair sources and file loaders, tested on tiny generated stand-ins (Klindt et al. 2021, App.
+D)."""
 import pickle
 
 import numpy as np

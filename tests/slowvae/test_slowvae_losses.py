@@ -1,4 +1,5 @@
-"""Spec 9.1 items 1-3 and closed-form identities of the SlowVAE objective."""
+"""Closed forms, Monte-Carlo checks and identities of the SlowVAE objective (Klindt et al. 2021,
+App. A.2)."""
 import math
 
 import chex
@@ -47,7 +48,7 @@ def test_reference_loss_equals_six_step_formula(beta, gamma, lam):
   loss, aux = _loss(mu, logvar, rec, beta=beta, gamma=gamma, rate=lam)
   oracle = _six(mu, logvar, rec, beta=beta, gamma=gamma, rate=lam)
   np.testing.assert_allclose(float(loss), float(oracle), rtol=1e-5)
-  # independent numpy transcription of spec 2.3 (float64)
+  # independent numpy transcription of the authors' code's computation (float64)
   m, lv, r = (np.asarray(a, np.float64) for a in (mu, logvar, rec))
   from scipy.stats import norm
   def ce(mt, lvt, zp):

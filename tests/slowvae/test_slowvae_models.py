@@ -1,4 +1,4 @@
-"""Networks of spec 3: sub-pixel transposed convolution, parameter counts, initialisation."""
+"""Networks: sub-pixel transposed convolution, parameter counts, initialisation."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,7 +31,7 @@ def test_subpixel_conv_transpose_equals_pytorch_semantics():
 
 
 def test_reference_vae_parameter_count_and_shapes():
-  for c, expected in ((1, 763_285), (3, 765_335)):  # spec 3.1
+  for c, expected in ((1, 763_285), (3, 765_335)):  # the authors' network
     m = models.VAE('reference', 10, (64, 64, c))
     x = jnp.zeros((3, 64, 64, c))
     shapes = jax.eval_shape(m.init, jax.random.PRNGKey(0), x, jax.random.PRNGKey(1))
@@ -61,7 +61,8 @@ def test_other_archs(arch, shape):
   out = jax.eval_shape(m.apply, shapes, jnp.zeros((2,) + shape), jax.random.PRNGKey(1))
   assert out[0].shape == (2,) + shape and out[1].shape == (2, d)
   if arch == 'dislib':
-    assert abs(models.count_params(shapes['params']) - 690_500) < 2000  # spec 3.2 (d = 10: 690.5k)
+    # disentanglement_lib conv VAE (d = 10: 690.5k)
+    assert abs(models.count_params(shapes['params']) - 690_500) < 2000
 
 
 def test_bad_arch():

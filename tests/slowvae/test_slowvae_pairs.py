@@ -1,4 +1,4 @@
-"""Spec 9.1 items 4-5: LAP / UNI transition statistics (spec 4.2 derived table, 4.3)."""
+"""LAP / UNI transition statistics (Klindt et al. 2021, App. D.1-D.2) against their exact values."""
 import numpy as np
 import pytest
 from scipy import stats
@@ -7,7 +7,8 @@ from rvl_jax.slowvae import pairs
 
 N = 100_000
 DSPRITES = ((3, 6, 40, 32, 32), (True, False, False, False, False))
-# spec 4.2 table: per-factor change probabilities of the non-categorical factors, k histogram, E[k]
+# exact LAP statistics (from the truncated-Laplace pmf): per-factor change probabilities of the
+# non-categorical factors, k histogram, E[k]
 TABLE = {
     'dsprites': (DSPRITES, (.62, .85, .84, .84), (.03, .17, .44, .37), 3.14),
     'shapes3d': (((10, 10, 10, 8, 4, 15), (0, 0, 0, 0, 1, 0)), (.72, .72, .72, .68, .77),

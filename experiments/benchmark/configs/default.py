@@ -1,4 +1,4 @@
-"""One supervised model on one split (spec 9.4 CPU scale by default).
+"""One supervised model on one split (a small CPU scale by default).
 
 Variants: default (2,000 iterations, batch 64, lr 5e-4, 8,192 test + 4,096 train evaluation
 images), 'smoke' (seconds), 'paper' (500k iterations, whole test split; accelerators).
@@ -15,7 +15,7 @@ def get_config(variant=None):
   c.seed = 0
   c.num_steps = 2000
   c.batch_size = 64
-  c.lr = 0.0                      # 0 -> the spec's value for the model (5e-4, DenseNet 1e-4)
+  c.lr = 0.0                      # 0 -> the paper's value for the model (5e-4, DenseNet 1e-4)
   c.data_dir = ''                 # split files or a full-grid file; '' -> procedural
   c.source = 'auto'               # auto | split_files | grid | procedural
   c.split_seed = 0                # random-split permutation seed

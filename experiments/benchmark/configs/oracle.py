@@ -1,4 +1,5 @@
-"""Oracle readout (spec 6.5): MLP 5-40-40-40-5 on ground-truth factors, Adam 1e-3, batch 64."""
+"""Oracle readout (Schott et al. 2022, App. A): MLP 5-40-40-40-5 on ground-truth factors, Adam 1e-3,
+batch 64."""
 import ml_collections
 
 

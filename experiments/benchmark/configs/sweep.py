@@ -1,6 +1,6 @@
 """Sweep models x splits x seeds on one data set -> leaderboard.md / leaderboard.json.
 
-Default: the CNN on procedural dSprites, all four splits, seeds 0-2, at the spec 9.4 CPU scale.
+Default: the CNN on procedural dSprites, all four splits, seeds 0-2, at a small CPU scale.
 """
 import ml_collections
 

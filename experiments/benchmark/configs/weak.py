@@ -1,6 +1,6 @@
 """Representation learning + frozen-code readout (beta-VAE, Ada-GVAE, SlowVAE, PCL).
 
-Default (spec 9.4 optional CPU setting): 3k iterations, one hyper-parameter value, readout
+Default (a small CPU setting): 3k iterations, one hyper-parameter value, readout
 1 epoch on a 50k train subset. 'paper': 500k iterations, the beta / gamma sweep with DCI
 selection, readout 8 epochs on the whole train split.
 """

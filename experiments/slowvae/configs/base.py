@@ -16,7 +16,7 @@ DATASET_TOKENS = ('dsprites', 'dsprites_uni', 'dsprites_lapnc', 'shapes3d', 'mpi
                   'nica')
 
 METHOD_DEFAULTS = {
-    # beta / gamma / rate in reference-code units (spec 2.3, 5).
+    # beta / gamma / rate in the units of the authors' code (Klindt et al. 2021, App. E).
     'slowvae': dict(beta=1.0, gamma=10.0, rate=6.0),
     'betavae': dict(beta=8.0, gamma=0.0, rate=6.0),
     'pmvae': dict(beta=1.0, gamma=10.0, rate=6.0),
@@ -44,6 +44,7 @@ def _parse(variant):
 def make_config(method, variant=None):
   scale, dataset = _parse(variant)
   c = ml_collections.ConfigDict()
+  c.experiment = 'train'
   c.method = method
   c.seed = 0
   c.distributed = False
@@ -83,7 +84,7 @@ def make_config(method, variant=None):
     c.eval.num_points, c.eval.mcc_method, c.eval.metrics = 5000, 'pearson', 'mcc'
     c.eval.traversals = False
   if (dataset.startswith('natural') and not d.discrete) or dataset.startswith('kitti'):
-    c.eval.metrics = 'mcc'  # continuous factors: MCC only (spec 6.0)
+    c.eval.metrics = 'mcc'  # continuous factors: MCC only (Klindt et al. 2021, App. C)
 
   if scale == 'smoke':
     c.train.num_steps = 20 if dataset != 'nica' else 200

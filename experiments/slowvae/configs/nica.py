@@ -1,4 +1,5 @@
-"""Synthetic nonlinear ICA check (spec 9.2): MLP SlowVAE, gamma = 10 (--config.loss.gamma=0 for the
+"""Synthetic nonlinear ICA check (Klindt et al. 2021, App. F.1): MLP SlowVAE, gamma = 10
+(--config.loss.gamma=0 for the
 i.i.d. VAE baseline), 10k steps, Pearson MCC on 5,000 fresh samples. Variants: smoke | default."""
 
 from experiments.slowvae.configs import base
