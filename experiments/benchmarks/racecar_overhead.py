@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.racecar import models
 from rvl_jax.core import train_state
+from rvl_jax.racecar import models
 from rvl_jax.racecar.layers import ReverseConfig
 from rvl_jax.racecar.training import RegConfig, make_train_step, scan_steps
 
@@ -91,7 +91,7 @@ def main():
   out |= bench(f'E3 MLP batch {args.mlp_batch}, epoch of {args.mlp_epoch_steps} steps in a scan',
                models.mi_mlp(), xm, ym, regs_mlp, args.steps * 5 * args.mlp_epoch_steps,
                args.repeats, logits_from='linear', scan_k=args.mlp_epoch_steps)
-  print('\nGoal: RR/Std <= 1.6 on CPU (paper: 1.61 on a GPU for the MNIST CNN; spec [M]: 1.54 on CPU, '
+  print('\nGoal: RR/Std <= 1.6 on CPU (paper: 1.61 on a GPU for the MNIST CNN; an earlier JAX prototype: 1.54 on CPU, '
         'accepted range [1.0, 2.2]).')
   return out
 
