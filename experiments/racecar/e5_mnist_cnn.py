@@ -4,7 +4,9 @@ Stage 1 (with regulariser, `*_mni`): Std / Ort / RR on MNIST with the 3-conv CNN
 full racecar loss with BN shift-by-one and max-pool <-> UP, output ReLU on d'_1; the FC head excluded).
 Stage 2 (no regulariser): fine-tune on MNIST (`*_MNI`) and on the n-MNIST-like motion-blurred digits
 (`*_n-MNI`); baseline `Std_n-MNI-fs` trained from scratch. Also reports s/step of stage 1 and the
-reverse-pass reconstructions d'_1 (Fig. 19) with their relative error on 64 test digits.
+reverse-pass reconstructions d'_1 (Fig. 19) with their relative error on 64 test digits, twice: in
+eval mode (BN normalises the reverse tensors with the FORWARD tensors' running statistics, which the
+loss never saw) and with BN on the batch's own statistics, as in training (`_batch_stats`; plotted).
 """
 from __future__ import annotations
 
@@ -55,11 +57,14 @@ def train_and_evaluate(c, workdir: str) -> dict:
       results[f'{name}/sec_per_step'] = protocol.sec_per_step(r)
       results[f'{name}/test_acc'] = protocol.evaluate(r.state, xte, yte)
       st1 = r.state
-      o, _ = apply_chain(st1, st1.params, jnp.asarray(xte[:64]), False,
-                         ReverseConfig(output_activation=reg.output_activation))
+      rev = ReverseConfig(output_activation=reg.output_activation)
+      o, _ = apply_chain(st1, st1.params, jnp.asarray(xte[:64]), False, rev)
       results[f'{name}/recon_rel_error'] = analysis.relative_error(o.recons[0], xte[:64])
+      # as the loss sees it: BN on the 64 digits' own batch statistics (running ones untouched)
+      ob, _ = apply_chain(st1, st1.params, jnp.asarray(xte[:64]), True, rev)
+      results[f'{name}/recon_rel_error_batch_stats'] = analysis.relative_error(ob.recons[0], xte[:64])
       if seed == c.seeds[0]:
-        recon_rows.append(np.asarray(o.recons[0][:6]))
+        recon_rows.append(np.asarray(ob.recons[0][:6]))
         recon_titles += [f'{method}'] * 6
       for task, (xa, ya, xb, yb) in (('MNI', (xtr, ytr, xte, yte)), ('n-MNI', (btr, ytr, bte, yte))):
         name = seeds.seed_key(f'{method}_{task}', seed)

@@ -85,6 +85,16 @@ def test_e3_mi_tiny(tmp_path):
   assert os.path.exists(tmp_path / 'plots' / 'mi_plane_A_mean.png')
 
 
+def test_e4_rr1_with_zero_lambda_is_the_std_gan(tmp_path):
+  """E4 smoke with lambda = 0: the RR1 generator step builds the reverse pass but adds nothing, so
+  both methods see the same initialisation, batches and latent draws and end with the same code
+  recovery and generator loss (a method-dependent seed, batch or key would break the equality)."""
+  r = _launch(tmp_path, 'e4_infogan', 'e4_infogan', lam=0.0)
+  for k in ('c1_recovery_acc', 'c2_recovery_corr', 'c3_recovery_corr', 'g_loss'):
+    np.testing.assert_allclose(r[f'rr1/{k}'], r[f'std/{k}'], rtol=1e-5, err_msg=k)
+  assert 0.0 < r['std/c1_recovery_acc'] < 1.0
+
+
 def test_e5_stage_two_starts_from_stage_one(tmp_path):
   """E5 smoke (RR only, zero fine-tune steps): the MNIST fine-tune phase starts from stage 1's weights
   and BN statistics (equal accuracy); lambda follows the rule lambda L_RR = task loss at init, which
