@@ -1,4 +1,4 @@
-"""E1 - MNIST two-image SVD test (spec sec. 9 E1, 10.2, 10.3).
+"""E1 - MNIST two-image SVD test (Xie & Thuerey, Sec. 3 and appendix A.3; Fig. 3a, 11, 13).
 
 One dense layer 784 -> 10 trained on two raw (0-255) digits with Std, Ort (SRIP) and RR; then the SVD of
 the first-layer kernel over ALL singular vectors with their sigma, the LPIPS-substitute similarities
@@ -11,15 +11,14 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.racecar import common
-from rvl_jax.core import experiment
-from rvl_jax.racecar import analysis, data
+from rvl_jax.core import experiment, prng
+from rvl_jax.racecar import analysis, data, protocol
 from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, dense_spec
-from rvl_jax.racecar.training import apply_chain
+from rvl_jax.racecar.training import RegConfig, apply_chain
 
 
 def load_pair(c, pair):
-  if c.get('data_file', ''):
+  if c.data_file:
     d = np.load(c.data_file)
     names = [str(n) for n in d['names']]
     a, b = pair if pair is not None else (0, 1)
@@ -37,10 +36,12 @@ def run_pair(c, workdir, tag, pair):
   model = RacecarChain((dense_spec(10, activation=None),))
   out = {}
   for method in c.methods:
-    reg = common.reg_from_config(method, c)
-    reg = reg.__class__(**{**reg.__dict__, 'ort_beta': c.ort_beta})
-    st = common.create_state(model, x, c.seed, common.make_optimizer(c), reverse=ReverseConfig())
-    res = common.run_phase(st, reg, common.full_batch(x, y), c.num_steps, workdir, f'{tag}_{method}', c)
+    st = protocol.create_state(model, x, prng.stream_key(c.seed, 'model'),
+                               protocol.make_optimizer(c.optimizer, c.learning_rate),
+                               reverse=ReverseConfig())
+    res = protocol.run_phase(st, RegConfig(method, **c.reg), protocol.full_batch(x, y), c.num_steps,
+                             workdir, f'{tag}_{method}', log_every=c.log_every,
+                             checkpoint_every=c.checkpoint_every)
     st = res.state
     k = np.asarray(st.params['layer1']['kernel'])
     rep = analysis.svd_report(k, x, k=2, near_one_tol=c.near_one_tol)

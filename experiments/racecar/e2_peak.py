@@ -1,4 +1,4 @@
-"""E2 - peak test (spec sec. 9 E2, 10.1): Std / Ort / RR on the peak data with the three architectures
+"""E2 - peak test (Xie & Thuerey, Sec. 3 and appendix A.3; Fig. 3b, 14-16): Std / Ort / RR on the peak data with the three architectures
 of Fig. 15: (a) 784->2 linear, (b) 784->2 + BN + ReLU, (c) the reference code's 784->128->2 with BN+ReLU
 on both layers (default). Reports the top-k subspace capture of the clean peak stamps, top-1 |cos| with
 the training images (LPIPS substitutes), all singular values, test accuracy and d'_1 reconstructions.
@@ -10,11 +10,10 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.racecar import common
-from rvl_jax.core import experiment
-from rvl_jax.racecar import analysis, data
+from rvl_jax.core import experiment, prng, seeds
+from rvl_jax.racecar import analysis, data, protocol
 from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, dense_spec
-from rvl_jax.racecar.training import apply_chain
+from rvl_jax.racecar.training import RegConfig, apply_chain
 
 ARCHS = {
     'a': (dense_spec(2, activation=None),),
@@ -24,7 +23,7 @@ ARCHS = {
 
 
 def load_data(c):
-  if c.get('data_file', ''):
+  if c.data_file:
     d = np.load(c.data_file)
     return data.peak_from_arrays(d['images'], d['labels'], d['index']), 'file'
   return data.peak_dataset(seed=c.data_seed, length_range=tuple(c.stroke_length)), 'generated'
@@ -41,15 +40,18 @@ def train_and_evaluate(c, workdir: str) -> dict:
     model = RacecarChain(ARCHS[arch])
     for method in c.methods:
       for seed in c.seeds:
-        tag = f'{arch}_{method}_s{seed}'
-        reg = common.reg_from_config(method, c)
-        st = common.create_state(model, x, seed, common.make_optimizer(c), reverse=ReverseConfig())
-        batches = common.full_batch(x, d['train_labels'])
-        svd_step = min(c.get('analysis_step', 0) or c.num_steps, c.num_steps)
-        st = common.run_phase(st, reg, batches, svd_step, workdir, tag, c).state
+        tag = seeds.seed_key(f'{arch}_{method}', seed)
+        reg = RegConfig(method, **c.reg)
+        st = protocol.create_state(model, x, prng.stream_key(seed, 'model'),
+                                   protocol.make_optimizer(c.optimizer, c.learning_rate),
+                                   reverse=ReverseConfig())
+        batches = protocol.full_batch(x, d['train_labels'])
+        svd_step = min(c.analysis_step or c.num_steps, c.num_steps)
+        loop_args = {'log_every': c.log_every, 'checkpoint_every': c.checkpoint_every}
+        st = protocol.run_phase(st, reg, batches, svd_step, workdir, tag, **loop_args).state
         k = np.asarray(st.params['layer1']['kernel'])  # first layer at the analysis step
         if svd_step < c.num_steps:
-          st = common.run_phase(st, reg, batches, c.num_steps, workdir, tag, c).state
+          st = protocol.run_phase(st, reg, batches, c.num_steps, workdir, tag, **loop_args).state
         vecs, sig = analysis.first_layer_svd(k)
         kk = min(c.top_k, len(sig))
         cap = [analysis.subspace_capture(vecs[:kk], t) for t in d['templates']]
@@ -66,7 +68,7 @@ def train_and_evaluate(c, workdir: str) -> dict:
           analysis.plot_images(np.concatenate([xt[:3], xt[-3:], rec[:3], rec[-3:]]).reshape(-1, 28, 28),
                                os.path.join(pd, f'{arch}_{method}_reconstruction.png'),
                                ['d1'] * 6 + ["d'1"] * 6, f"E2 ({arch}) {method}: test d1 / d'1")
-      rows = [results[f'{arch}_{method}_s{s}'] for s in c.seeds]
+      rows = [results[seeds.seed_key(f'{arch}_{method}', s)] for s in c.seeds]
       caps = np.array([[r['capture_peak0'], r['capture_peak1']] for r in rows])
       results[f'{arch}/{method}/capture_min_mean'] = float(caps.min(1).mean())
       results[f'{arch}/{method}/capture_mean'] = caps.mean(0).tolist()

@@ -1,5 +1,5 @@
-"""E3 - MI planes and the fine-tune A / transfer B protocol on the 12-bit sphere task (spec sec. 7,
-9 E3, 10.4).
+"""E3 - MI planes and the fine-tune A / transfer B protocol on the 12-bit sphere task (Xie & Thuerey,
+Sec. 4 and appendix B.1; Fig. 4, 5, 17; Tab. 1, 2, 26).
 
 Phase 1 (task A, with regulariser): Std_A, Ort_A, RR_A (full), RR1_A, lRR_A on a 12-10-7-5-4-3-2 tanh MLP
 with a softmax output (the reverse pass starts from the output probabilities by default). MI planes of
@@ -11,22 +11,13 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.racecar import common
-from rvl_jax.core import experiment
-from rvl_jax.racecar import data, mi
-from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, dense_spec
-from rvl_jax.racecar.training import RegConfig, apply_chain
-
-
-def make_model(c):
-  widths = tuple(c.widths)
-  specs = tuple(dense_spec(w, activation=c.activation) for w in widths[:-1]) + \
-      (dense_spec(widths[-1], activation='softmax'),)
-  return RacecarChain(specs, kernel_init=nn.initializers.variance_scaling(1.0, 'fan_in', 'truncated_normal'))
+from rvl_jax.core import experiment, prng
+from rvl_jax.racecar import data, mi, models, protocol
+from rvl_jax.racecar.layers import ReverseConfig
+from rvl_jax.racecar.training import RegConfig, apply_chain, auto_lambda
 
 
 def layer_activations(state, x):
@@ -43,7 +34,10 @@ def train_and_evaluate(c, workdir: str) -> dict:
   d = data.sphere_task(split_seed=c.split_seed)
   x, ya, yb = d['x'], d['y_onehot'], d['y_onehot_b']
   tr, te = d['train_idx'], d['test_idx']
-  model = make_model(c)
+  model = models.mi_mlp(tuple(c.widths), c.activation)
+  tx = protocol.make_optimizer(c.optimizer, c.learning_rate)
+  loop_args = {'log_every': c.log_every, 'checkpoint_every': c.checkpoint_every,
+               'logits_from': 'linear', 'epoch_scan': True}
   pd = experiment.plots_dir(workdir)
   results = {'H_Y': mi.entropy_bits(d['y'])}
   names = {'std': 'Std', 'ort': 'Ort', 'rr': 'RR', 'rr1': 'RR1', 'lrr': 'lRR'}
@@ -52,16 +46,17 @@ def train_and_evaluate(c, workdir: str) -> dict:
     planes, res = {}, {}
     states = {}
     for method in c.methods:
-      reg = common.reg_from_config(method, c)
-      st = common.create_state(model, x[:2], seed, common.make_optimizer(c), reverse=ReverseConfig())
-      if method in ('rr', 'rr1', 'lrr') and c.get('lam_auto', False):
-        # [G] rule of spec 3.8: lambda * L_racecar = lam_auto_scale * task loss at initialisation
-        lam = common.auto_lambda(st, reg, {'x': x[tr][:c.batch_size], 'y': ya[tr][:c.batch_size]},
-                                 logits_from='linear', scale=c.get('lam_auto_scale', 1.0))
+      reg = RegConfig(method, **c.reg)
+      st = protocol.create_state(model, x[:2], prng.stream_key(seed, 'model'), tx,
+                                 reverse=ReverseConfig())
+      if method in ('rr', 'rr1', 'lrr') and c.lam_auto:
+        # lambda * L_racecar = lam_auto_scale * task loss at initialisation
+        lam = auto_lambda(st, reg, {'x': x[tr][:c.batch_size], 'y': ya[tr][:c.batch_size]},
+                          logits_from='linear', scale=c.lam_auto_scale)
         reg = dataclasses.replace(reg, lam=lam)
         res[f'{method}_A/lam'] = lam
-      r = common.run_phase(st, reg, common.epoch_stacks(x[tr], ya[tr], c.batch_size, seed), c.epochs, workdir,
-                           f's{seed}_{method}_A', c, logits_from='linear', epoch_scan=True)
+      r = protocol.run_phase(st, reg, protocol.epoch_stacks(x[tr], ya[tr], c.batch_size, seed, 'A'),
+                             c.epochs, workdir, f's{seed}_{method}_A', **loop_args)
       states[method] = r.state
       ix, iy = mi.mi_plane(layer_activations(r.state, x), d['y'])
       planes[f'{names[method]}_A'] = (ix, iy)
@@ -74,16 +69,13 @@ def train_and_evaluate(c, workdir: str) -> dict:
       std = RegConfig('std')
       for method in c.methods:
         for task, yy in (('A', ya), ('B', yb)):
-          st = states[method]
-          st = st.replace(opt_state=st.tx.init(st.params), step=jnp.zeros((), jnp.int32))
-          r = common.run_phase(st, std, common.epoch_stacks(x[tr], yy[tr], c.batch_size, seed + 7),
-                               c.finetune_epochs, workdir, f's{seed}_{method}_A{task}', c, logits_from='linear',
-                               epoch_scan=True)
+          r = protocol.run_phase(protocol.restart(states[method]), std,
+                                 protocol.epoch_stacks(x[tr], yy[tr], c.batch_size, seed, task),
+                                 c.finetune_epochs, workdir, f's{seed}_{method}_A{task}', **loop_args)
           res[f'{method}_A{task}/test_acc'] = accuracy(r.state, x[te], yy[te])
-      st = common.create_state(model, x[:2], seed + 100, common.make_optimizer(c))
-      r = common.run_phase(st, std, common.epoch_stacks(x[tr], yb[tr], c.batch_size, seed + 7),
-                           c.epochs + c.finetune_epochs, workdir, f's{seed}_std_B', c, logits_from='linear',
-                           epoch_scan=True)
+      st = protocol.create_state(model, x[:2], prng.stream_key(seed, 'model/std_B'), tx)
+      r = protocol.run_phase(st, std, protocol.epoch_stacks(x[tr], yb[tr], c.batch_size, seed, 'B'),
+                             c.epochs + c.finetune_epochs, workdir, f's{seed}_std_B', **loop_args)
       res['std_B/test_acc'] = accuracy(r.state, x[te], yb[te])
     results[f'seed{seed}'] = res
     per_seed.append(res)
@@ -111,6 +103,7 @@ def _plot_transfer(results, c, path):
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
+
   from rvl_jax.core.io import save_figure
   keys = [f'{m}_AB' for m in c.methods] + ['std_B']
   means = [results[f'{k}/test_acc_mean'] for k in keys]

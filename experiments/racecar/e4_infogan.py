@@ -1,4 +1,5 @@
-"""E4 - InfoGAN-style generator with RR1 on the latent codes (spec sec. 9 E4).
+"""E4 - InfoGAN-style generator with RR1 on the latent codes (Xie & Thuerey, Sec. 4 and appendix B.2;
+Fig. 1b, 18).
 
 Generator input 74 = 10-way categorical c1 + c2, c3 ~ U(-1, 1) + 62 noise; generator FC 1024 -> FC 7*7*128
 -> deconv 64 (4x4, s2) -> deconv 1 (4x4, s2) with BN+ReLU (a racecar chain; widths shrink in the CPU
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rvl_jax.core import experiment, loop, train_state
+from rvl_jax.core import experiment, loop, prng, train_state
 from rvl_jax.data import batching, mnist
 from rvl_jax.racecar import analysis, losses
 from rvl_jax.racecar.layers import LayerSpec, RacecarChain, ReverseConfig, dense_spec
@@ -97,9 +98,9 @@ def code_recovery(G, state, key, n=512):
   return {'c1_recovery_acc': acc, 'c2_recovery_corr': cors[0], 'c3_recovery_corr': cors[1]}
 
 
-def traversal(G, state, which, path, title):
+def traversal(G, state, which, path, title, seed: int = 0):
   rows = []
-  noise = np.random.default_rng(0).uniform(-1, 1, ZDIM - 12)
+  noise = prng.numpy_rng(seed, 'traversal/noise').uniform(-1, 1, ZDIM - 12)
   for d in range(10):
     for v in np.linspace(-1, 1, 8):
       z = np.zeros(ZDIM, np.float32)
@@ -118,23 +119,27 @@ def train_and_evaluate(c, workdir: str) -> dict:
   G, D = generator(c), Discriminator(tuple(c.d_channels), c.d_hidden)
   results = {'data_source': m.source}
   for method in c.methods:
-    kg, kd = jax.random.split(jax.random.PRNGKey(c.seed))
+    key = prng.stream_key(c.seed, 'model')   # the same initialisation for every method
+    kg, kd = jax.random.split(prng.fold_in_name(key, 'init'))
     vg = G.init(kg, jnp.zeros((2, ZDIM)), train=False, reverse=ReverseConfig('rr1'))
     vd = D.init(kd, jnp.zeros((2, 28, 28, 1)))
     st = train_state.TrainState.create(apply_fn=G.apply, params={'g': vg['params'], 'd': vd['params']},
-                                       tx=optax.adam(c.learning_rate, b1=0.5), rng=jax.random.PRNGKey(c.seed + 1),
+                                       tx=optax.adam(c.learning_rate, b1=0.5), rng=prng.fold_in_name(key, 'train'),
                                        batch_stats=vg['batch_stats'])
 
     def get_batch(step):
-      idx = batching.sample_batch_indices(c.seed, step, len(x), c.batch_size)
+      rng = batching.step_rng(c.seed, step, prng.name_hash('batches'))
+      idx = rng.integers(0, len(x), c.batch_size)
       return {'x': x[idx]}
     r = loop.train(state=st, train_step=make_step(c, G, D, method), get_batch=get_batch, num_steps=c.num_steps,
                    workdir=os.path.join(workdir, method), log_every=c.log_every,
                    checkpoint_every=c.checkpoint_every, desc=f'infogan-{method}')
-    rec = code_recovery(G, r.state, jax.random.PRNGKey(123))
+    rec = code_recovery(G, r.state, prng.stream_key(c.seed, 'eval/codes'))
     results.update({f'{method}/{k}': v for k, v in rec.items()})
     results[f'{method}/g_loss'] = r.metrics.get('g_loss', float('nan'))
     pd = experiment.plots_dir(workdir)
-    traversal(G, r.state, 0, os.path.join(pd, f'{method}_c1_x_c2.png'), f'{method}: rows c1, columns c2')
-    traversal(G, r.state, 1, os.path.join(pd, f'{method}_c1_x_c3.png'), f'{method}: rows c1, columns c3')
+    traversal(G, r.state, 0, os.path.join(pd, f'{method}_c1_x_c2.png'), f'{method}: rows c1, columns c2',
+              c.seed)
+    traversal(G, r.state, 1, os.path.join(pd, f'{method}_c1_x_c3.png'), f'{method}: rows c1, columns c3',
+              c.seed)
   return results

@@ -6,13 +6,13 @@ split). Offline default: a generated stand-in (shapes = classes; stylized images
 fill shape and background with random textures, edge = outlines, filled = silhouettes)."""
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import ndimage
 
-from experiments.racecar import common, models
-from rvl_jax.racecar import analysis, data
-from rvl_jax.racecar.layers import ReverseConfig
+from rvl_jax.core import prng, seeds
+from rvl_jax.racecar import analysis, data, models, protocol, training
+from rvl_jax.racecar.layers import ReverseConfig, count_params
+from rvl_jax.racecar.training import RegConfig
 
 SHAPES = ('disc', 'square', 'triangle', 'cross')
 
@@ -67,20 +67,23 @@ def train_and_evaluate(c, workdir: str) -> dict:
   yoh = np.eye(ncls, dtype=np.float32)[ys]
   model = models.texture_cnn(tuple(c.channels), ncls)
   results = {'data_source': c.data_root or 'standin', 'classes': classes}
-  from rvl_jax.racecar.layers import count_params
+  tx = protocol.make_optimizer(c.optimizer, c.learning_rate)
   for method in c.methods:
     for seed in c.seeds:
-      reg = common.reg_from_config(method, c)
-      st = common.create_state(model, xs[:2], seed, common.make_optimizer(c), reverse=ReverseConfig())
+      reg = RegConfig(method, **c.reg)
+      st = protocol.create_state(model, xs[:2], prng.stream_key(seed, 'model'), tx,
+                                 reverse=ReverseConfig())
       results['num_params'] = count_params(st.params)
-      r = common.run_phase(st, reg, common.minibatches(xs[tr], yoh[tr], c.batch_size, seed), c.num_steps,
-                           workdir, f'{method}_s{seed}', c)
-      results[f'{method}_s{seed}/sec_per_step'] = 1.0 / r.steps_per_second if r.steps_per_second else float('nan')
-      pred = common.training.make_predict(r.state)
+      name = seeds.seed_key(method, seed)
+      r = protocol.run_phase(st, reg, protocol.minibatches(xs[tr], yoh[tr], c.batch_size, seed, 'train'),
+                             c.num_steps, workdir, name, log_every=c.log_every,
+                             checkpoint_every=c.checkpoint_every)
+      results[f'{name}/sec_per_step'] = protocol.sec_per_step(r)
+      pred = training.make_predict(r.state)
       x_te = xs[te][:64]
-      o, _ = common.training.apply_chain(r.state, r.state.params, x_te, False,
-                                         ReverseConfig(output_activation=c.output_activation))
-      results[f'{method}_s{seed}/recon_rel_error'] = analysis.relative_error(o.recons[0], x_te)
+      o, _ = training.apply_chain(r.state, r.state.params, x_te, False,
+                                  ReverseConfig(output_activation=reg.output_activation))
+      results[f'{name}/recon_rel_error'] = analysis.relative_error(o.recons[0], x_te)
       for split in ('stylized', 'edge', 'filled'):
         if split not in sets:
           continue
@@ -88,17 +91,11 @@ def train_and_evaluate(c, workdir: str) -> dict:
         if split == 'stylized':
           x, y = x[te], y[te]
         p = np.asarray(pred(x)).argmax(-1)
-        results[f'{method}_s{seed}/{split}_acc'] = float(np.mean(p == y))
+        results[f'{name}/{split}_acc'] = float(np.mean(p == y))
         for ci, cname in enumerate(classes):
           if np.any(y == ci):
-            results[f'{method}_s{seed}/{split}_acc_{cname}'] = float(np.mean(p[y == ci] == ci))
-  groups = {}
-  for k, v in list(results.items()):
-    if '/' in k and '_s' in k.split('/')[0]:
-      stem, _ = k.split('/')[0].rsplit('_s', 1)
-      groups.setdefault(f'{stem}/{k.split("/", 1)[1]}', []).append(v)
-  for k, vals in groups.items():
-    results[f'{k}_mean'], results[f'{k}_std'] = float(np.mean(vals)), float(np.std(vals))
+            results[f'{name}/{split}_acc_{cname}'] = float(np.mean(p[y == ci] == ci))
+  results.update(seeds.aggregate_over_seeds(results))
   if 'std' in c.methods:
     for m in c.methods:
       results[f'{m}_over_std_sec_per_step'] = results[f'{m}/sec_per_step_mean'] / results['std/sec_per_step_mean']

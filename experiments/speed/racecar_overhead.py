@@ -18,8 +18,8 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from experiments.racecar import models
 from rvl_jax.core import train_state
+from rvl_jax.racecar import models
 from rvl_jax.racecar.layers import ReverseConfig
 from rvl_jax.racecar.training import RegConfig, make_train_step, scan_steps
 

@@ -1,4 +1,5 @@
-"""SVD analysis of first-layer weights and similarity to the training data (spec sec. 6).
+"""SVD analysis of first-layer weights and similarity to the training data (Xie & Thuerey, Sec. 3 and
+appendix A.3).
 
 The paper measures LPIPS between singular vectors and training images; LPIPS needs downloaded network
 weights, so this module provides OFFLINE SUBSTITUTES FOR LPIPS (clearly not LPIPS):

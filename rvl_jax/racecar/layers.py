@@ -1,10 +1,10 @@
 """Racecar layers and chains (Flax linen).
 
-Racecar numbering (spec sec. 1): layer m = [optional 2x2 max-pool | optional nearest 2x up-sampling |
+Racecar numbering (Xie & Thuerey, Sec. 3 and appendix A.2): layer m = [optional 2x2 max-pool | optional nearest 2x up-sampling |
 flatten] -> linear op A_m (dense / conv / deconv) -> + b_m -> optional BN_m -> activation f_m. Its output
 d_{m+1} is the activated, pre-pool tensor; d_1 is the data.
 
-The reverse of layer m (sec. 3.2, "shift-by-one" rule)::
+The reverse of layer m (the "shift-by-one" rule of their eq. 23-24)::
 
     d'_m = UP_m( f_{m-1}( BN_{m-1}( A_m^T (z_{m+1} - b_m) ) ) )
 
@@ -67,18 +67,62 @@ class LayerSpec:
 
 
 def dense_spec(features, activation='relu', norm=None, use_bias=True, pool_before=None):
+  """A dense racecar layer.
+
+  Args:
+    features: output width.
+    activation: activation name (see `ops.get_activation`).
+    norm: None or 'bn'.
+    use_bias: add a bias b_m.
+    pool_before: None, 'max2' or 'up2' (applied to the layer's input).
+
+  Returns:
+    The `LayerSpec`.
+  """
   return LayerSpec('dense', features, norm=norm, activation=activation, use_bias=use_bias,
                    pool_before=pool_before)
 
 
 def conv_spec(features, kernel_size=(3, 3), strides=(1, 1), padding='SAME', activation='relu', norm=None,
               use_bias=True, pool_before=None, dilation=(1, 1)):
+  """A conv racecar layer (NHWC, HWIO kernel); its reverse is the explicit transposed conv.
+
+  Args:
+    features: output channels.
+    kernel_size: int or (kh, kw).
+    strides: int or (sh, sw).
+    padding: 'SAME', 'VALID' or explicit ((top, bottom), (left, right)).
+    activation: activation name.
+    norm: None or 'bn'.
+    use_bias: add a bias b_m.
+    pool_before: None, 'max2' or 'up2'.
+    dilation: int or (dh, dw).
+
+  Returns:
+    The `LayerSpec`.
+  """
   return LayerSpec('conv', features, tuple(ops._pair(kernel_size)), tuple(ops._pair(strides)), padding,
                    tuple(ops._pair(dilation)), None, use_bias, norm, activation, pool_before)
 
 
 def deconv_spec(features, kernel_size=(4, 4), strides=(2, 2), padding='SAME', activation='relu', norm=None,
                 use_bias=True, pool_before=None, output_spatial=None):
+  """A transposed-conv ("deconv") racecar layer; its reverse is the plain conv with the same kernel.
+
+  Args:
+    features: output channels.
+    kernel_size: int or (kh, kw).
+    strides: int or (sh, sw).
+    padding: 'SAME' or 'VALID'.
+    activation: activation name.
+    norm: None or 'bn'.
+    use_bias: add a bias b_m.
+    pool_before: None, 'max2' or 'up2'.
+    output_spatial: explicit output (H, W), or None for the padding's default.
+
+  Returns:
+    The `LayerSpec`.
+  """
   return LayerSpec('deconv', features, tuple(ops._pair(kernel_size)), tuple(ops._pair(strides)), padding,
                    (1, 1), output_spatial, use_bias, norm, activation, pool_before)
 
@@ -324,5 +368,12 @@ class RacecarChain(nn.Module):
 
 
 def count_params(params) -> int:
-  """Number of parameters (kernels + biases + BN scale/bias) of a params tree."""
+  """Number of parameters of a params tree.
+
+  Args:
+    params: a pytree of arrays (kernels, biases, BN scale/bias).
+
+  Returns:
+    The total number of elements.
+  """
   return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))

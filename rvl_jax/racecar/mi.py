@@ -1,4 +1,4 @@
-"""Binned mutual-information estimator and MI planes (spec sec. 7, Shwartz-Ziv & Tishby style).
+"""Binned mutual-information estimator and MI planes (Xie & Thuerey, Sec. 4 and appendix B.1; the estimator of Shwartz-Ziv & Tishby 2017).
 
 For a layer's activations T (one row per input pattern, every pattern once so p(x) is uniform) each
 unit is binned (30 bins, edges linspace(-1, 1, 30) for bounded activations, or 30 equal bins between

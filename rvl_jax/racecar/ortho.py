@@ -1,7 +1,6 @@
-"""Orthogonality baselines: SRIP (Bansal et al. 2018; spec sec. 5.2) and the Frobenius form (eq. 1)."""
+"""Orthogonality baselines: SRIP (Bansal et al. 2018, in the form of the racecar reference code)
+and the Frobenius form (Xie & Thuerey, eq. 1)."""
 from __future__ import annotations
-
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +30,22 @@ def _normalize(v, eps):
 
 def srip(kernel, key, power_iters: int = 1, squared: bool = True, stop_grad_vectors: bool = False,
          eps: float = 1e-12):
-  """Power-iteration estimate of the spectral norm of A = K^T K - I (reference code form):
-  u ~ N(0, I) fresh (from `key`), v = n(A^T u), u = n(A v) repeated `power_iters` times, sigma = |u^T A v|.
-  Returns sigma^2 if `squared` (code default) else sigma (paper eq. 27)."""
+  """SRIP: a power-iteration estimate of the spectral norm of A = K^T K - I (reference code form).
+
+  u ~ N(0, I) fresh (from `key`), v = n(A^T u), u = n(A v) repeated `power_iters` times,
+  sigma = |u^T A v|.
+
+  Args:
+    kernel: a dense [in, out] or conv [kh, kw, cin, cout] kernel (Gram on the smaller side).
+    key: the key of the random start vector.
+    power_iters: power iterations (at least 1).
+    squared: return sigma^2 (the reference code) instead of sigma (the paper's eq. 27).
+    stop_grad_vectors: no gradient through u and v.
+    eps: normalisation guard.
+
+  Returns:
+    sigma^2 or sigma (a scalar).
+  """
   a = gram_minus_identity(kernel)
   u = _normalize(jax.random.normal(key, (a.shape[0],), a.dtype), eps)
   v = u
@@ -47,7 +59,14 @@ def srip(kernel, key, power_iters: int = 1, squared: bool = True, stop_grad_vect
 
 
 def ortho_frobenius(kernel):
-  """||K^T K - I||_F^2 on the smaller side (the data-independent counterpart of racecar)."""
+  """Frobenius orthogonality (Xie & Thuerey, eq. 1), the data-independent counterpart of racecar.
+
+  Args:
+    kernel: a dense or conv kernel.
+
+  Returns:
+    ||K^T K - I||_F^2 on the smaller side.
+  """
   return jnp.sum(jnp.square(gram_minus_identity(kernel)))
 
 
@@ -66,19 +85,47 @@ def collect_kernels(params, include=None):
 
 
 def srip_penalty(params, key, beta: float = 0.1, include=None, **kw):
-  """beta * sum over kernels of srip(kernel) (fresh random vectors per kernel from `key`)."""
+  """The Ort (SRIP) penalty of a network.
+
+  Args:
+    params: the params tree.
+    key: split into one start vector per kernel.
+    beta: the penalty weight.
+    include: substrings of the kernel paths to penalise (None = every kernel).
+    **kw: options of `srip`.
+
+  Returns:
+    beta * sum over kernels of srip(kernel).
+  """
   ks = collect_kernels(params, include)
   keys = jax.random.split(key, max(len(ks), 1))
   return beta * sum(srip(k, kk, **kw) for k, kk in zip(ks, keys))
 
 
 def frobenius_penalty(params, beta: float = 1.0, include=None):
+  """The Frobenius orthogonality penalty of a network.
+
+  Args:
+    params: the params tree.
+    beta: the penalty weight.
+    include: substrings of the kernel paths to penalise (None = every kernel).
+
+  Returns:
+    beta * sum over kernels of `ortho_frobenius`.
+  """
   return beta * sum(ortho_frobenius(k) for k in collect_kernels(params, include))
 
 
 def srip_schedule(epoch, base: float = 0.01):
-  """Bansal et al.'s SRIP coefficient schedule (sec. 5.3): 0.01, x1e-3 after 20, x1e-4 after 50,
-  x1e-6 after 70, 0 after 120 epochs."""
+  """Bansal et al.'s (2018) SRIP coefficient schedule for the ResNet comparison.
+
+  Args:
+    epoch: the epoch (array or int).
+    base: the initial coefficient.
+
+  Returns:
+    base, base x1e-3 after 20, x1e-4 after 50, x1e-6 after 70 epochs, 0 after 120.
+  """
   epoch = jnp.asarray(epoch)
   return jnp.where(epoch > 120, 0.0, jnp.where(epoch > 70, base * 1e-6, jnp.where(
       epoch > 50, base * 1e-4, jnp.where(epoch > 20, base * 1e-3, base))))

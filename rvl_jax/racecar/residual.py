@@ -19,6 +19,7 @@ import jax
 
 from rvl_jax.racecar import ops
 from rvl_jax.racecar.layers import RacecarBatchNorm, RacecarLinear, conv_spec
+from rvl_jax.racecar.losses import reduce_sq
 
 
 class RacecarResNet(nn.Module):
@@ -146,6 +147,14 @@ class RacecarResNet(nn.Module):
 
 
 def layerwise_pairs_loss(pairs, lam=1.0, reduction: str = 'half_sum'):
-  """sum over units lambda * reduce(x' - x)."""
-  from rvl_jax.racecar.losses import reduce_sq
+  """The layer-wise racecar loss of a `RacecarResNet`.
+
+  Args:
+    pairs: (target, reconstruction) of every unit.
+    lam: lambda (the same for every unit).
+    reduction: see `losses.reduce_sq`.
+
+  Returns:
+    sum over units of lambda * reduce(x' - x).
+  """
   return lam * sum(reduce_sq(r - t, reduction) for t, r in pairs)

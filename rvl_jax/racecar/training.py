@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from rvl_jax.racecar import losses as rr_losses
-from rvl_jax.racecar import ortho
+from rvl_jax.racecar import ortho, residual
 from rvl_jax.racecar.layers import ChainOutput, ReverseConfig
 
 METHODS = ('std', 'ort', 'ort_frob', 'rr', 'lrr', 'rr1')
@@ -23,7 +23,7 @@ _VARIANT = {'rr': 'full', 'lrr': 'layerwise', 'rr1': 'rr1'}
 
 @dataclasses.dataclass(frozen=True)
 class RegConfig:
-  """Regulariser settings.
+  """Regulariser settings (the defaults every experiment starts from).
 
   method: 'std' | 'ort' (SRIP) | 'ort_frob' (Frobenius) | 'rr' (full) | 'lrr' (layer-wise) | 'rr1'.
   lam: racecar lambda, scalar or per layer. reduction: 'half_sum' | 'sum' | 'mean'.
@@ -114,9 +114,20 @@ def regularizer(reg: RegConfig, params, out: ChainOutput, key):
 
 
 def make_train_step(reg: RegConfig, task_loss: str = 'softmax_ce', logits_from: str = 'out'):
-  """Pure train step (do not jit it yourself: `rvl_jax.core.loop.train` does).
-  logits_from: 'out' (the chain/head output) or 'linear' (the last layer's biased linear output, for
-  chains whose last constrained layer has a softmax activation)."""
+  """The pure train step of a racecar chain (`rvl_jax.core.loop.train` jits and shards it).
+
+  Args:
+    reg: the regulariser (Std / Ort / RR / lRR / RR1).
+    task_loss: 'softmax_ce' or 'mse'.
+    logits_from: 'out' (the chain/head output) or 'linear' (the last layer's biased linear output,
+      for chains whose last constrained layer has a softmax activation).
+
+  Returns:
+    ``train_step(state, batch) -> (state, metrics)`` with batch = {'x', 'y'}.
+
+  Raises:
+    ValueError: naming ``task_loss`` (when the step is traced) for an unknown task loss.
+  """
   reverse = reg.reverse if reg.active else None
 
   def train_step(state, batch):
@@ -145,7 +156,15 @@ def make_train_step(reg: RegConfig, task_loss: str = 'softmax_ce', logits_from: 
 
 
 def make_predict(state, reverse: Optional[ReverseConfig] = None):
-  """Jitted x -> task output (eval mode), or (output, d'_1) when `reverse` is given."""
+  """The jitted eval-mode prediction of a trained chain.
+
+  Args:
+    state: the train state.
+    reverse: when given, the reverse pass to run as well.
+
+  Returns:
+    ``x -> output``, or ``x -> (output, d'_1)`` when ``reverse`` is given.
+  """
   def fn(x):
     out, _ = apply_chain(state, state.params, x, False, reverse)
     return out.out if reverse is None else (out.out, out.recons[0])
@@ -161,4 +180,61 @@ def scan_steps(train_step):
     seq = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), batch)
     state, ms = jax.lax.scan(train_step, state, seq)
     return state.replace(step=s0 + 1), jax.tree_util.tree_map(jnp.mean, ms)
+  return step
+
+
+def auto_lambda(state, reg: RegConfig, batch, logits_from: str = 'out', scale: float = 1.0) -> float:
+  """A racecar lambda from the losses at initialisation (our rule; the paper tunes lambda by hand).
+
+  Chooses lambda such that ``lambda * L_racecar = scale * task loss`` on ``batch`` for the current
+  parameters, so that both terms start at comparable size whatever the reduction and layer widths.
+
+  Args:
+    state: the state at the start of the regularised phase.
+    reg: the regulariser (its variant and reduction are used; its lambda is ignored).
+    batch: {'x', 'y'} a training batch.
+    logits_from: 'out' or 'linear' (as in `make_train_step`).
+    scale: the wanted ratio of the racecar term to the task loss.
+
+  Returns:
+    The lambda (a float).
+  """
+  probe = dataclasses.replace(reg, lam=1.0)
+  out, _ = apply_chain(state, state.params, jnp.asarray(batch['x']), True, probe.reverse)
+  pred = out.linear_out if logits_from == 'linear' else out.out
+  task = float(cross_entropy(pred, jnp.asarray(batch['y'])))
+  rr, _ = rr_losses.racecar_loss(out.ds, out.recons, 1.0, probe.reverse.variant, reg.reduction)
+  return scale * task / max(float(rr), 1e-30)
+
+
+def make_resnet_train_step(reg: RegConfig):
+  """The pure train step of a `RacecarResNet` (layer-wise racecar over its units, or SRIP).
+
+  Args:
+    reg: the regulariser; 'rr' and 'lrr' both mean the layer-wise loss over every conv unit (a
+      residual addition cannot be reversed as one chain), 'ort' the SRIP penalty, else Std.
+
+  Returns:
+    ``train_step(state, batch) -> (state, metrics)``.
+  """
+  layerwise = reg.method in ('rr', 'lrr')
+
+  def step(state, batch):
+    state, key = state.next_rng()
+
+    def loss_fn(params):
+      (logits, pairs), upd = state.apply_fn(
+          {'params': params, 'batch_stats': state.batch_stats}, batch['x'], train=True,
+          racecar=layerwise, output_activation=reg.output_activation, mutable=['batch_stats'])
+      task = cross_entropy(logits, batch['y'])
+      pen = 0.0
+      if layerwise:
+        pen = residual.layerwise_pairs_loss(pairs, reg.lam, reg.reduction)
+      elif reg.method == 'ort':
+        pen = ortho.srip_penalty(params, key, reg.ort_beta)
+      return task + pen, (task, logits, upd['batch_stats'])
+
+    (loss, (task, logits, bs)), g = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    return state.apply_gradients(g, batch_stats=bs), {
+        'loss': loss, 'task_loss': task, 'accuracy': accuracy(logits, batch['y'])}
   return step

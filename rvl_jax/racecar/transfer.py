@@ -1,4 +1,5 @@
-"""Transfer helpers for racecar-trained generators (spec sec. 9 E9, feature 20).
+"""Transfer helpers for racecar-trained generators (Xie & Thuerey, appendix D.2: an autoencoder's
+encoder initialised from the generator's reverse pass, its decoder from the forward pass).
 
 A racecar generator chain G (low-res -> high-res) also owns a reverse pass (high-res -> low-res) made of the
 transposes of the very same weights. An autoencoder whose decoder has G's architecture and whose encoder

@@ -1,4 +1,5 @@
-"""Racecar chain, losses, SRIP/Frobenius and the exact identities of spec sec. 3.10."""
+"""Racecar chain, losses, SRIP/Frobenius and their exact identities (single-layer loss =
+||(M^T M - I) d||^2 / 2, reverse pass = adjoint chain, lambda = 0 = Std)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -177,9 +178,20 @@ def test_train_step_penalty_matches_hand_computation(method):
   np.testing.assert_allclose(float(m['loss'] - m['task_loss']), want, rtol=2e-4)
 
 
-def test_ort_train_step_runs():
-  _, m = _train('ort', 1e-3, steps=2)
-  assert float(m['ort_loss']) > 0 and np.isclose(float(m['loss']), float(m['task_loss'] + m['ort_loss']))
+def test_ort_train_step_penalty_is_srip_of_the_initial_kernels():
+  """The first Ort step's penalty is beta * sum over every kernel (head included) of SRIP^2 with the
+  step's key, and one power iteration never exceeds the exact beta * sum ||K^T K - I||_2^2."""
+  _, v, _, _ = _setup()
+  _, m = _train('ort', 1e-3, steps=1)
+  step_key = jax.random.split(jax.random.PRNGKey(1))[1]          # what state.next_rng hands out
+  want = ortho.srip_penalty(v['params'], step_key, 0.1)
+  np.testing.assert_allclose(float(m['ort_loss']), float(want), rtol=1e-5)
+  exact = 0.0
+  for k in ortho.collect_kernels(v['params']):
+    a = np.asarray(ortho.gram_minus_identity(k), np.float64)
+    exact += np.max(np.abs(np.linalg.eigvalsh(a))) ** 2
+  assert 0.2 * 0.1 * exact < float(m['ort_loss']) <= 0.1 * exact * (1 + 1e-4)
+  np.testing.assert_allclose(float(m['loss']), float(m['task_loss'] + m['ort_loss']), rtol=1e-6)
 
 
 def test_layer_spec_errors():
@@ -207,3 +219,53 @@ def test_generator_chain_dense_reshape_deconv_up():
   want = 0.5 * np.sum(w * (np.asarray(out.recons[0], np.float64) - np.asarray(z, np.float64)) ** 2)
   assert len(terms) == 1
   np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+
+
+def _rr1_penalty_error(lam=0.3):
+  """|RR1 penalty of one train step - the hand-built RR1 penalty| / the latter.
+
+  Chain 6 -tanh-> 6 -relu-> 6 -sigmoid-> 6 (square kernels, distinct activations, biases). RR1 is
+  the input term of the FULL reverse pass (Xie & Thuerey, Sec. 4), built here with numpy:
+  d'_4 = d_4, d'_m = f_{m-1}((d'_{m+1} - b_m) K_m^T) with f_0 = identity, and the penalty is
+  lam * 1/2 ||d'_1 - d_1||^2."""
+  x = jax.random.normal(jax.random.PRNGKey(11), (5, 6))
+  y = jax.nn.one_hot(jnp.arange(5) % 6, 6)
+  acts = ('tanh', 'relu', 'sigmoid')
+  model = L.RacecarChain(tuple(L.dense_spec(6, activation=a) for a in acts))
+  v = model.init(jax.random.PRNGKey(0), x, reverse=L.ReverseConfig())
+  p = jax.tree_util.tree_map(lambda a: a + 0.05, v['params'])          # non-zero biases
+  st = train_state.TrainState.create(apply_fn=model.apply, params=p, tx=optax.sgd(0.0),
+                                     rng=jax.random.PRNGKey(1))
+  _, m = training.make_train_step(training.RegConfig('rr1', lam=lam))(st, {'x': x, 'y': y})
+  got = float(m['loss'] - m['task_loss'])
+  k = [np.asarray(p[f'layer{i}']['kernel'], np.float64) for i in (1, 2, 3)]
+  b = [np.asarray(p[f'layer{i}']['bias'], np.float64) for i in (1, 2, 3)]
+  f = {'tanh': np.tanh, 'relu': lambda h: np.maximum(h, 0), 'sigmoid': lambda h: 1 / (1 + np.exp(-h))}
+  d = [np.asarray(x, np.float64)]
+  for i, a in enumerate(acts):
+    d.append(f[a](d[-1] @ k[i] + b[i]))
+  r = d[3]
+  for i in (2, 1, 0):
+    r = (r - b[i]) @ k[i].T
+    r = f[acts[i - 1]](r) if i > 0 else r
+  want = lam * 0.5 * np.sum((r - d[0]) ** 2)
+  return abs(got - want) / want
+
+
+def test_rr1_penalty_matches_hand_built_reverse_pass_and_catches_mutations(monkeypatch):
+  """The RR1 penalty equals the numpy oracle; three deliberately wrong RR1 variants do not."""
+  assert _rr1_penalty_error() < 1e-4
+  mutations = {
+      # wrong transpose: (z - b) K instead of (z - b) K^T
+      'no_transpose': (ops, 'dense_transpose', lambda z, kernel, bias=None: (z - bias) @ kernel),
+      # RR1 as the first term of the LAYER-WISE pass (d'_1 from d_2, not through the whole chain)
+      'layerwise': (training, '_VARIANT', {**training._VARIANT, 'rr1': 'layerwise'}),
+      # wrong layer shift: the reverse of layer m applies f_m instead of f_{m-1} (the reverse pass
+      # calls _post(m - 1, ..., update_stats=False); the forward pass keeps update_stats=True)
+      'own_activation': (L.RacecarChain, '_post', lambda self, i, h, train, update_stats=True:
+                         ops.get_activation(self.layers[i + (not update_stats)].activation)(h)),
+  }
+  for name, (obj, attr, wrong) in mutations.items():
+    with monkeypatch.context() as mp:
+      mp.setattr(obj, attr, wrong)
+      assert _rr1_penalty_error() > 1e-2, name

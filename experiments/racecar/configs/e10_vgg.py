@@ -2,7 +2,7 @@
 Variants: default (6 conv layers 16-32-64, 32x32 patches of 10 images, pre-train 300 + 1000 steps, 64x64
 stylization, 2 seeds), smoke (seconds, for tests), paper-like (VGG19-style widths 64-128-256-512-512 with
 2-2-4-4-4 convs = 16 racecar layers, larger patches; ImageNet itself needs tfds with a manual download).
-The paper's tables are lost: everything here is a gap-fill [G]."""
+The paper's architecture tables are not available: every size here is our choice."""
 import ml_collections
 
 
@@ -14,13 +14,12 @@ def get_config(variant=None):
   c.widths = (16, 32, 64)
   c.convs_per_stage = (2, 2, 2)
   c.head_hidden = 64
-  c.norm = 'bn'                         # [G] BN keeps the full reverse pass well scaled; None = plain VGG
+  c.norm = 'bn'                         # BN keeps the full reverse pass well scaled; None = plain VGG
   c.n_per_class = 400
   c.patch = 32
   c.source_size = 160
-  c.output_activation = 'relu'          # ReLU on d'_1 (non-negative images), as the paper's VGG19 table
-  c.reduction = 'half_sum'
-  c.lam = 1e-3                          # overwritten by the [G] auto rule when lam_auto
+  # RegConfig: ReLU on d'_1 (non-negative images), half-sum; lambda is overwritten when lam_auto
+  c.reg = ml_collections.ConfigDict({'lam': 1e-3, 'output_activation': 'relu'})
   c.lam_auto = True                     # lambda * L_racecar = lam_auto_scale * task loss at the start of phase 2
   c.lam_auto_scale = 1.0
   c.optimizer = 'adam'

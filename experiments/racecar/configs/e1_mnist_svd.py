@@ -12,10 +12,10 @@ def get_config(variant=None):
   c.data_file = ''                    # optional: the released MNIST/*.png as .npz (images, names)
   c.input_scale = 1.0                 # raw 0-255 pixels as the reference
   c.methods = ('std', 'ort', 'rr')
-  c.lam = 1e-5                        # half-sum reduction, reference value
-  c.reduction = 'half_sum'
-  c.ort_beta = 0.1
-  c.double_softmax = True             # reference parity (softmax output used as logits)
+  # RegConfig: lambda 1e-5 with the half-sum reduction (the reference's value), SRIP beta 0.1,
+  # the softmax output used as logits (reference parity)
+  c.reg = ml_collections.ConfigDict({'lam': 1e-5, 'double_softmax': True})
+  c.optimizer = 'adam'
   c.learning_rate = 1e-4
   c.num_steps = 1000
   c.near_one_tol = 0.05

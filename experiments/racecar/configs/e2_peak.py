@@ -14,10 +14,9 @@ def get_config(variant=None):
   c.input_scale = 1.0               # raw 0-255 pixels as the reference
   c.archs = ('c',)
   c.methods = ('std', 'ort', 'rr')
-  c.lam = 1e-6
-  c.reduction = 'half_sum'
-  c.ort_beta = 0.1
-  c.double_softmax = True           # reference parity
+  # RegConfig: lambda 1e-6 half-sum, SRIP beta 0.1, double softmax (reference parity)
+  c.reg = ml_collections.ConfigDict({'lam': 1e-6, 'double_softmax': True})
+  c.optimizer = 'adam'
   c.learning_rate = 1e-4
   c.num_steps = 5000
   c.analysis_step = 4900            # the reference's SVD script reads the epoch-4900 checkpoint

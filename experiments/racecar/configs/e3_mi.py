@@ -1,6 +1,7 @@
 """E3 MI planes + transfer. Variants: default (1500 epochs, batch 256, Adam 4e-4, lambda 1e-2 half-sum,
-3 seeds, 1500 fine-tune epochs [G]: the paper does not state the fine-tune length), smoke (30 epochs, 1 seed),
-paper (8000 epochs, 5 seeds). lam_auto=True uses the [G] rule of spec 3.8 instead of the fixed lambda."""
+3 seeds, 1500 fine-tune epochs: the paper does not state the fine-tune length), smoke (30 epochs,
+1 seed), paper (8000 epochs, 5 seeds). lam_auto=True picks lambda from the losses at initialisation
+(`training.auto_lambda`) instead of the fixed one."""
 import ml_collections
 
 
@@ -12,16 +13,15 @@ def get_config(variant=None):
   c.widths = (10, 7, 5, 4, 3, 2)
   c.activation = 'tanh'
   c.methods = ('std', 'ort', 'rr', 'rr1', 'lrr')
-  c.lam = 1e-2                  # spec 9 E3 / 10.4 [M] value
-  c.lam_auto = False            # [G] rule of spec 3.8 instead: lambda * L_racecar = lam_auto_scale * task loss at init
+  # RegConfig: lambda 1e-2 half-sum; the reverse pass starts from the softmax probabilities
+  c.reg = ml_collections.ConfigDict({'lam': 1e-2})
+  c.lam_auto = False            # instead lambda * L_racecar = lam_auto_scale * task loss at init
   c.lam_auto_scale = 1.0
-  c.reduction = 'half_sum'
-  c.reverse_source = 'activated'      # start the reverse pass from the softmax probabilities
-  c.ort_beta = 0.1
+  c.optimizer = 'adam'
   c.learning_rate = 4e-4
   c.batch_size = 256
   c.epochs = 1500
-  c.finetune_epochs = 1500          # [G] same length as phase 1 (500 left every transfer model under-trained)
+  c.finetune_epochs = 1500          # same length as phase 1 (500 left every transfer model under-trained)
   c.log_every = 100
   c.checkpoint_every = 100000
   c.distributed = False

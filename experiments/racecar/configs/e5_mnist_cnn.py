@@ -14,14 +14,13 @@ def get_config(variant=None):
   c.max_train = 0
   c.channels = (16, 32, 64)
   c.methods = ('std', 'ort', 'rr')
-  c.lam = 1e-6                  # overwritten by the [G] auto rule when lam_auto
+  # RegConfig: half-sum, ReLU on d'_1 (non-negative images); lambda is overwritten when lam_auto
+  c.reg = ml_collections.ConfigDict({'lam': 1e-6, 'output_activation': 'relu'})
   c.lam_auto = True             # lambda * L_racecar = lam_auto_scale * task loss at initialisation
   c.lam_auto_scale = 1.0
-  c.reduction = 'half_sum'
-  c.output_activation = 'relu'  # ReLU on d'_1 (non-negative images)
-  c.ort_beta = 0.1
   c.blur_length = 5.0
   c.blur_angle = 15.0
+  c.optimizer = 'adam'
   c.learning_rate = 1e-3
   c.batch_size = 64
   c.num_steps = 400

@@ -1,5 +1,6 @@
-"""E6 CIFAR-10 -> CIFAR-100 with a VGG-style 13-conv racecar chain. Variants: default (offline stand-in
-gratings, narrow VGG, a few hundred steps), smoke (tiny), paper (tfds CIFAR-10/100, widths 64..512)."""
+"""E6 CIFAR-10 -> CIFAR-100 with a VGG-style 13-conv racecar chain. Variants: default (offline
+stand-in gratings, narrow VGG, a few hundred steps), smoke (tiny), paper (tfds CIFAR-10/100,
+widths 64..512)."""
 import ml_collections
 
 
@@ -20,36 +21,25 @@ def get_config(variant=None):
   c.convs_per_stage = (2, 2, 3, 3, 3)
   c.hidden = 64
   c.methods = ('std', 'rr')
-  c.lam = 1e-5
-  c.reduction = 'half_sum'
-  c.output_activation = 'relu'
-  c.ort_beta = 0.1
-  c.learning_rate = 1e-3
-  c.batch_size = 64
-  c.num_steps = 300
-  c.finetune_steps = 150
-  c.eval_batch_size = 250
-  c.log_every = 50
-  c.checkpoint_every = 100000
+  c.reg = ml_collections.ConfigDict({'lam': 1e-5, 'output_activation': 'relu'})  # RegConfig
+  c.schedule = ml_collections.ConfigDict({      # cifar_transfer.Schedule
+      'num_steps': 300, 'finetune_steps': 150, 'batch_size': 64, 'eval_batch_size': 250,
+      'learning_rate': 1e-3, 'log_every': 50, 'checkpoint_every': 100000})
   c.distributed = False
   if variant == 'smoke':
     c.standin_train, c.standin_test = 128, 64
     c.classes_b = 20
     c.widths = (4, 4, 8, 8, 8)
     c.hidden = 16
-    c.num_steps, c.finetune_steps = 4, 2
-    c.log_every = 2
-    c.batch_size = 32
-    c.eval_batch_size = 64
+    c.schedule.update({'num_steps': 4, 'finetune_steps': 2, 'log_every': 2, 'batch_size': 32,
+                       'eval_batch_size': 64})
   elif variant == 'paper':
     c.data_source = 'tfds'
     c.widths = (64, 128, 256, 512, 512)
     c.hidden = 512
     c.seeds = (0, 1, 2, 3, 4)
-    c.num_steps = 100 * 50000 // 64
-    c.finetune_steps = 30 * 50000 // 64
-    c.batch_size = 64
-    c.checkpoint_every = 5000
+    c.schedule.update({'num_steps': 100 * 50000 // 64, 'finetune_steps': 30 * 50000 // 64,
+                       'checkpoint_every': 5000})
   elif variant not in (None, '', 'default'):
     raise ValueError(f"argument 'variant': expected None, 'smoke' or 'paper', got {variant!r}")
   return c

@@ -1,7 +1,7 @@
 """E9 racecar GAN super-resolution + autoencoder initialisation on the procedural smoke stand-in.
 Variants: default (10 simulations x 40 frames, 32x32 / 8x8, 10 % training frames, 2 seeds, CPU minutes),
 smoke (seconds, for tests), paper (20 x 120 frames, 64x64 / 16x16 as in the paper, 5 seeds, wider nets).
-The paper's architectures and weights of the loss terms are lost: every value here is a gap-fill [G]."""
+The paper's architectures and loss weights are not available: every size and weight here is our choice."""
 import ml_collections
 
 
@@ -15,9 +15,10 @@ def get_config(variant=None):
   c.g_channels = (32, 32, 16)          # conv, (UP + conv) x log2(factor); a final conv to 1 (or 3) channels
   c.g_out_activation = 'relu'
   c.d_channels = (16, 32)
-  c.w_adv, c.w_feat, c.w_l2 = 0.01, 0.1, 1.0   # NS-GAN + feature-space + L2 generator loss
-  c.lam = 1.0                          # racecar lambda on every generator layer, 'mean' reduction
-  c.reduction = 'mean'
+  # smoke_sr.GanLoss: NS-GAN 0.01 + feature-space 0.1 + L2 1.0, racecar lambda 1.0 on every
+  # generator layer with the 'mean' reduction
+  c.gan_loss = ml_collections.ConfigDict({'w_adv': 0.01, 'w_feat': 0.1, 'w_l2': 1.0, 'lam': 1.0,
+                                          'reduction': 'mean'})
   c.learning_rate = 2e-4
   c.ae_learning_rate = 2e-4
   c.batch_size = 16

@@ -23,16 +23,17 @@ def cases_mnist_classifier(c, label):
 
 def _racecar_case(label, c, model, x_shape, y, method, steps, *, logits_from='out', note='',
                   n_classes=None, init_x=None):
-  """A racecar chain trained with `training.make_train_step` (the step of `common.run_phase`)."""
-  from experiments.racecar import common
-  from rvl_jax.racecar import training
+  """A racecar chain trained with `training.make_train_step` (the step of `protocol.run_phase`)."""
+  from rvl_jax.racecar import protocol, training
   from rvl_jax.racecar.layers import ReverseConfig
-  reg = common.reg_from_config(method, c)
+  reg = training.RegConfig(method, **c.reg)
   b = x_shape[0]
 
   def make_args():
     x0 = jnp.zeros((2,) + tuple(x_shape[1:]), jnp.float32) if init_x is None else init_x()
-    st = common.create_state(model, x0, 0, common.make_optimizer(c), reverse=ReverseConfig())
+    st = protocol.create_state(model, x0, _key(0), protocol.make_optimizer(c.optimizer,
+                                                                          c.learning_rate),
+                               reverse=ReverseConfig())
     return st, {'x': _images(x_shape), 'y': y(b)}
   return Case(label, f'{method} step', training.make_train_step(reg, 'softmax_ce', logits_from),
               make_args, b, steps, note)
@@ -41,8 +42,9 @@ def _racecar_case(label, c, model, x_shape, y, method, steps, *, logits_from='ou
 def cases_racecar(c, label):
   import optax
 
-  from experiments.racecar import e2_peak, e3_mi, e4_infogan, e6_cifar, e9_smoke, e10_vgg, models
+  from experiments.racecar import e2_peak, e4_infogan
   from rvl_jax.core import train_state
+  from rvl_jax.racecar import cifar_transfer, models, smoke_sr, stylize
   from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, dense_spec
   e = c.experiment
   if e == 'e1':
@@ -59,7 +61,7 @@ def cases_racecar(c, label):
   if e == 'e3':
     k = int(4096 * 0.8) // c.batch_size
     per_seed = len(c.methods) * (c.epochs + 2 * c.finetune_epochs) + c.epochs + c.finetune_epochs
-    return [_racecar_case(label, c, e3_mi.make_model(c), (c.batch_size, 12),
+    return [_racecar_case(label, c, models.mi_mlp(tuple(c.widths), c.activation), (c.batch_size, 12),
                           lambda b: _onehot(b, 2), 'rr', len(c.seeds) * per_seed * k,
                           logits_from='linear',
                           note=f'one optimizer step ({k} per epoch, scanned per epoch in the run)')]
@@ -67,33 +69,34 @@ def cases_racecar(c, label):
     if e == 'e10':
       per_seed = c.pretrain_steps + 2 * c.train_steps
     else:
-      per_seed = (len(c.methods) * (c.num_steps + 2 * c.finetune_steps) + c.num_steps
-                  + c.finetune_steps)
+      s = c.schedule if e in ('e6', 'e7') else c
+      per_seed = (len(c.methods) * (s.num_steps + 2 * s.finetune_steps) + s.num_steps
+                  + s.finetune_steps)
     n = len(c.seeds) * per_seed
     if e == 'e5':
       return [_racecar_case(label, c, models.mnist_cnn(tuple(c.channels)), (c.batch_size, 28, 28, 1),
                             lambda b: _onehot(b, 10), 'rr', n, note='every phase costed at RR')]
     if e == 'e10':
-      return [_racecar_case(label, c, e10_vgg.tiny_vgg(c), (c.batch_size, c.patch, c.patch, 3),
-                            lambda b: _onehot(b, len(e10_vgg.TRAIN_IMAGES)), 'rr', n,
+      n_cls = len(stylize.TRAIN_IMAGES)
+      vgg = models.tiny_vgg(c.widths, c.convs_per_stage, c.head_hidden, n_cls, c.norm or None)
+      return [_racecar_case(label, c, vgg, (c.batch_size, c.patch, c.patch, 3),
+                            lambda b: _onehot(b, n_cls), 'rr', n,
                             note='pre-training and Std phases costed at RR')]
-    model = e6_cifar._model(c, c.classes_a)  # pylint: disable=protected-access
-    b = c.batch_size
+    if e == 'e7':
+      arch, method = cifar_transfer.ResNetArch(c.resnet_version, c.depth, c.width), 'lrr'
+    else:
+      arch, method = cifar_transfer.ChainArch(c.widths, c.convs_per_stage, c.hidden), 'rr'
+    model = arch.model(c.classes_a)
+    b = c.schedule.batch_size
 
     def make_args():
-      v = e6_cifar._init(model, c, jnp.zeros((2, 32, 32, 3)), 0)  # pylint: disable=protected-access
+      v = arch.init(model, jnp.zeros((2, 32, 32, 3)), _key(0))
       st = train_state.TrainState.create(apply_fn=model.apply, params=v['params'],
-                                         tx=optax.adam(c.learning_rate), rng=_key(0),
+                                         tx=optax.adam(c.schedule.learning_rate), rng=_key(0),
                                          batch_stats=v['batch_stats'])
       return st, {'x': _images((b, 32, 32, 3)), 'y': _labels(b, c.classes_a)}
-    from experiments.racecar import common
     from rvl_jax.racecar import training
-    if e == 'e7':
-      method = 'lrr'
-      step = e6_cifar.make_resnet_step(common.reg_from_config(method, c), c)
-    else:
-      method = 'rr'
-      step = training.make_train_step(common.reg_from_config(method, c), 'softmax_ce', 'out')
+    step = arch.train_step(training.RegConfig(method, **c.reg))
     return [Case(label, f'{method} step', step, make_args, b, n, 'every phase costed at ' + method)]
   if e == 'e8':
     h, w = c.image_size
@@ -115,7 +118,8 @@ def cases_racecar(c, label):
     return [Case(label, 'rr1 GAN step (G + D)', e4_infogan.make_step(c, G, D, 'rr1'), make_args, b,
                  len(c.methods) * c.num_steps, 'Std costed at RR1')]
   if e == 'e9':
-    G, D = e9_smoke.generator(c), e9_smoke.Discriminator(tuple(c.d_channels))
+    G = models.sr_generator(c.g_channels, c.factor, 1, c.g_out_activation)
+    D = smoke_sr.Discriminator(tuple(c.d_channels))
     b, s, lo = c.batch_size, c.size, c.size // c.factor
 
     def make_args():
@@ -124,7 +128,8 @@ def cases_racecar(c, label):
       st = train_state.TrainState.create(apply_fn=G.apply, params={'g': pg, 'd': pd},
                                          tx=optax.adam(c.learning_rate, b1=0.5), rng=_key(2))
       return st, {'hi': _images((b, s, s, 1)), 'lo': _images((b, lo, lo, 1), 3)}
-    return [Case(label, 'rr GAN step (G + D)', e9_smoke.make_gan_step(c, G, D, 'rr'), make_args, b,
+    gan_step = smoke_sr.make_gan_step(G, D, 'rr', smoke_sr.GanLoss(**c.gan_loss))
+    return [Case(label, 'rr GAN step (G + D)', gan_step, make_args, b,
                  len(c.seeds) * 2 * c.gan_steps,
                  'Std costed at RR; the autoencoder phases (ae_steps) are not included')]
   raise ValueError(f"argument 'config.experiment': unknown racecar experiment {e!r}")
