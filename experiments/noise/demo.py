@@ -2,7 +2,7 @@
 
 import os
 
-from experiments.noise import train
+from experiments.noise import EXPERIMENTS
 from experiments.noise.configs import mnist_study
 from rvl_jax.core import experiment
 
@@ -11,9 +11,8 @@ TITLE = 'Noise training against common corruptions (GNT / ANT, MNIST-C)'
 
 def run(workdir: str) -> str:
   config = mnist_study.get_config('smoke')
-  config.eval.eps_star_arms = ()
-  config.eval.adversarial = False
-  results = experiment.launch(train.train_and_evaluate, config, workdir)
+  config.eval.update(eps_star_arms=(), adversarial=False)
+  results = experiment.dispatch(EXPERIMENTS, config, workdir)
   rel = os.path.basename(workdir)
   lines = [f'## {TITLE}', '',
            'A vanilla CNN, Gaussian noise training (sigma 0.5, half of every batch) and adversarial '
@@ -26,7 +25,7 @@ def run(workdir: str) -> str:
   for arm in config.arms:
     g = lambda k, arm=arm: results.get(f'{arm}/{k}', float('nan'))  # noqa: E731
     lines.append(f"| {arm} | {g('clean_top1_mean'):.1f} | {g('mnist_c_mean_mean'):.1f} | "
-                 f"{g('mnist_c/fog'):.1f} | {g('mnist_c/brightness'):.1f} | "
-                 f"{g('mnist_c/impulse_noise'):.1f} | {g('mnist_c/translate'):.1f} |")
+                 f"{g('mnist_c/fog_mean'):.1f} | {g('mnist_c/brightness_mean'):.1f} | "
+                 f"{g('mnist_c/impulse_noise_mean'):.1f} | {g('mnist_c/translate_mean'):.1f} |")
   lines += ['', f'![MNIST-C per corruption]({rel}/plots/mnist_c_per_corruption.png)']
   return '\n'.join(lines)

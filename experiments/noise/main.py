@@ -1,13 +1,15 @@
 """Launch: python -m experiments.noise.main \
     --config=experiments/noise/configs/mnist_study.py[:smoke|:paper] --workdir=DIR
 
-``config.experiment`` selects 'mnist_study' (spec 8.2/8.4), 'sigma_sweep' (spec 8.3) or
-'imagenet' (ResNet50 fine-tuning, spec 4.6, accelerators). Override keys with --config.key=value.
+``config.experiment`` selects 'mnist_study' (the MNIST study: GNT / Speckle / ANT arms, MNIST-C,
+eps*, adversarial accuracy), 'sigma_sweep' (GNT for a range of sigmas; configs/sigma_sweep.py) or
+'imagenet' (ResNet50 fine-tuning and ImageNet-C evaluation, accelerators; configs/imagenet.py).
+Override any config key with --config.key=value.
 """
 
 from absl import app
 
-from experiments.noise import train
+from experiments.noise import EXPERIMENTS
 from rvl_jax.core import experiment
 
 _CONFIG, _WORKDIR = experiment.define_experiment_flags()
@@ -15,7 +17,7 @@ _CONFIG, _WORKDIR = experiment.define_experiment_flags()
 
 def main(argv):
   del argv
-  experiment.launch(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
+  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ import numpy as np
 from absl import app, flags
 
 from rvl_jax.data.mnist import load_mnist
+from rvl_jax.noise import imagenet
 from rvl_jax.noise.corruptions import cifar_c, imagenet_c, materialize, mnist_c
 
 _SUITE = flags.DEFINE_enum('suite', 'mnist_c', ['mnist_c', 'cifar_c', 'imagenet_c'], 'corruption suite')
@@ -35,8 +36,7 @@ def _load_input(path, size):
     x = d['images']
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     return x, d['labels']
-  from experiments.noise.imagenet import _load_eval_set
-  return _load_eval_set(path, size, 0)
+  return imagenet.load_eval_set(path, size)
 
 
 def main(argv):

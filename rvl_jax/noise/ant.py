@@ -1,4 +1,4 @@
-"""Adversarial Noise Training (spec 4): generator/classifier alternation, replay, restarts.
+"""Adversarial Noise Training (Rusak et al. 2020, Sec. 3.2): generator/classifier alternation, replay, restarts.
 
 * ``make_ant_train_step``: one pure iteration (generator step with the classifier frozen in
   inference mode, batch assembly [current noise | replay chunks | clean | extra stream], one
@@ -25,7 +25,6 @@ from rvl_jax.core.train_state import as_raw_key
 from rvl_jax.noise import generators as gen_lib
 from rvl_jax.noise.models import apply_model
 from rvl_jax.noise.projection import project_to_eps_sphere
-
 
 # ----------------------------------------------------------------------------------------
 # Batch layout
@@ -176,7 +175,7 @@ def _generator_loss(model, gen_spec, eps, clf_params, clf_bs, x, y, key):
 def make_ant_train_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, classifier_tx,
                         eps: float, *, split: AntSplit = DEFAULT_SPLIT,
                         first_replay_step: int = 0) -> Callable:
-  """One ANT iteration (spec 4.2) as a pure step on an ``AntState``.
+  """One ANT iteration (Rusak et al. 2020, Sec. 3.2) as a pure step on an ``AntState``.
 
   Args:
     model: flax classifier taking [0, 1] images and ``train``.
@@ -300,7 +299,7 @@ class AntConfig:
 def run_ant(*, model, params, batch_stats, classifier_tx, gen_spec: gen_lib.GeneratorSpec,
             config: AntConfig, get_batch: Callable[[int], Any], key, workdir: Optional[str] = None,
             eval_fn=None, desc: str = 'ant') -> Tuple[AntState, List[Dict[str, float]]]:
-  """Full ANT schedule (spec 4.5): for every block, restart a generator from scratch against
+  """Full ANT schedule (Rusak et al. 2020, Sec. 3.2): for every block, restart a generator from scratch against
   the frozen classifier, install it (fresh Adam), store it as a snapshot, then run
   ``restart_every`` joint steps. With ``workdir`` every phase checkpoints in its own folder, so
   a killed run resumes where it stopped.

@@ -1,11 +1,14 @@
-"""Evaluation of noise-trained models (spec 5): top-k on corrupted sets, CE/mCE, eps*.
+"""Evaluation of noise-trained models (Rusak et al. 2020, Sec. 3.3): top-k on corrupted sets,
+CE/mCE (Hendrycks & Dietterich 2019), eps*.
 
-* ``IMAGENET_C_ORDER``, ``NOISE_CORRUPTIONS``, ``ALEXNET_ERRORS`` (A_c of spec 5.2).
+* ``IMAGENET_C_ORDER``, ``NOISE_CORRUPTIONS``, ``ALEXNET_ERRORS`` (AlexNet's top-1 error per
+  corruption, averaged over the five severities, the mCE normalisation of ImageNet-C).
 * ``corruption_error`` / ``mean_corruption_error`` / ``summarize_corruption_table``: the
   per-corruption and per-severity tables -> full / w/o-noise means, CE and mCE (AlexNet or any
   other baseline normalisation).
 * ``evaluate_arrays`` / ``evaluate_corrupted_sets``: top-1/top-5 of a classifier on arrays.
-* ``epsilon_star``: median noise-robustness radius along noise directions (spec 5.3).
+* ``epsilon_star``: median noise-robustness radius along noise directions (Rusak et al. 2020,
+  Sec. 3.3, Table 2).
 """
 from __future__ import annotations
 
@@ -22,15 +25,8 @@ IMAGENET_C_ORDER = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_bl
                     'motion_blur', 'zoom_blur', 'snow', 'frost', 'fog', 'brightness', 'contrast',
                     'elastic_transform', 'pixelate', 'jpeg_compression')
 NOISE_CORRUPTIONS = ('gaussian_noise', 'shot_noise', 'impulse_noise')
-CATEGORIES = {
-    'noise': ('gaussian_noise', 'shot_noise', 'impulse_noise'),
-    'blur': ('defocus_blur', 'glass_blur', 'motion_blur', 'zoom_blur'),
-    'weather': ('snow', 'frost', 'fog', 'brightness'),
-    'digital': ('contrast', 'elastic_transform', 'pixelate', 'jpeg_compression'),
-}
-HOLDOUT_CORRUPTIONS = ('speckle_noise', 'gaussian_blur', 'spatter', 'saturate')
 
-# AlexNet top-1 error averaged over the five severities (spec 5.2).
+# AlexNet top-1 error averaged over the five severities (Hendrycks & Dietterich 2019).
 ALEXNET_ERRORS = {
     'gaussian_noise': 0.886428, 'shot_noise': 0.894468, 'impulse_noise': 0.922640,
     'defocus_blur': 0.819880, 'glass_blur': 0.826268, 'motion_blur': 0.785948,
@@ -38,7 +34,6 @@ ALEXNET_ERRORS = {
     'brightness': 0.564592, 'contrast': 0.853204, 'elastic_transform': 0.646056,
     'pixelate': 0.717840, 'jpeg_compression': 0.606500,
 }
-ALEXNET_CLEAN_ERROR = 0.4345  # third-party constant, only for the optional relative mCE
 
 
 def corruption_error(top1_percent_per_severity, baseline_error: float) -> float:
@@ -65,29 +60,24 @@ def mean_corruption_error(per_corruption_top1: Mapping[str, object],
   return {'ce': ce, 'mCE': float(np.mean(list(ce.values())))}
 
 
-def relative_mce(per_corruption_top1, clean_top1: float,
-                 baseline_errors=None, baseline_clean_error: float = ALEXNET_CLEAN_ERROR):
-  """Relative mCE (Hendrycks & Dietterich); not used by the paper (optional)."""
-  baseline_errors = ALEXNET_ERRORS if baseline_errors is None else baseline_errors
-  e_clean = 1 - clean_top1 / 100
-  vals = []
-  for c, v in per_corruption_top1.items():
-    e = 1 - float(np.mean(v)) / 100
-    vals.append((e - e_clean) / (baseline_errors[c] - baseline_clean_error) * 100)
-  return float(np.mean(vals))
-
-
 def summarize_corruption_table(top1: Mapping[str, object], top5: Optional[Mapping[str, object]] = None,
                                *, clean_top1: Optional[float] = None,
                                clean_top5: Optional[float] = None,
                                baseline_errors: Optional[Mapping[str, float]] = 'alexnet',
                                noise_corruptions: Sequence[str] = NOISE_CORRUPTIONS) -> Dict:
-  """Spec 6.2 summary from per-corruption tables (% values; scalar or per-severity lists).
+  """The summary of the result files released with Rusak et al. 2020 from per-corruption tables.
 
-  Returns a dict with 'per_corruption' rows (top1, top5, ce), 'full' / 'without_noise' means of
-  top-1/top-5 (means over all (corruption, severity) cells; with equal severities per corruption
-  this equals the mean of the per-corruption means) and 'mCE' (if a baseline is given;
-  'alexnet' uses the table of spec 5.2 and requires all 15 ImageNet-C corruptions).
+  Args:
+    top1, top5: ``{corruption: % value or per-severity list}``.
+    clean_top1, clean_top5: clean accuracies (%) to include.
+    baseline_errors: per-corruption baseline errors (fractions) for CE/mCE, None for none, or
+      'alexnet': ``ALEXNET_ERRORS`` when every corruption is one of ImageNet-C's 15.
+    noise_corruptions: left out of the 'without_noise' means.
+
+  Returns:
+    'per_corruption' rows (top1, top5, ce, per-severity lists), 'full_top1/5' and
+    'without_noise_top1/5' (means over all (corruption, severity) cells; with equal severities
+    per corruption the mean of the per-corruption means) and 'mCE' when a baseline applies.
   """
   names = list(top1.keys())
   rows = {}
@@ -162,7 +152,7 @@ def evaluate_corrupted_sets(logits_fn: Callable, corrupted: Mapping[str, object]
 
 
 # ----------------------------------------------------------------------------------------
-# eps*: median noise-robustness along noise directions (spec 5.3)
+# eps*: median noise-robustness along noise directions (Rusak et al. 2020, Sec. 3.3)
 
 
 def _line_search(logits_fn, x, y, n, coarse_base: float, coarse_steps: int, bisection_steps: int):
@@ -218,44 +208,54 @@ def epsilon_star(logits_fn: Callable, images, labels, directions: str = 'gaussia
                  bisection_steps: int = 40) -> Dict[str, float]:
   """eps* = median over images of the smallest L2 norm along a noise direction flipping the label.
 
+  Each image gets its own direction (normalised to unit L2 norm); the distance is searched with
+  probes ``clip(x + eta n, 0, 1)`` at eta = coarse_base**k, then ``bisection_steps`` halvings,
+  and measured after clipping (Rusak et al. 2020, Sec. 3.3).
+
   Args:
-    logits_fn: jax-traceable ``x -> logits`` (inference mode).
+    logits_fn: jax-traceable ``x -> logits`` (inference mode), or ``(params, x) -> logits``
+      when ``params`` is given (the compiled search is then reused across parameter values).
     images, labels: test set (N, H, W, C) in [0, 1], (N,).
-    directions: 'gaussian', 'uniform' (zero-mean) or 'generator' (then ``noise_fn(key, shape)``
-      returns samples of a trained generator).
-    params, noise_params: optional pytrees; when given, ``logits_fn(params, x)`` and
-      ``noise_fn(noise_params, key, shape)`` are used and the compiled search is reused across
-      parameter values (one compilation per function pair).
-    coarse_steps: number of coarse probes 1.8**k; default ``round(ln(784) / ln(1.8))`` = 11.
-  Returns {'eps_star': median, 'mean_finite': ..., 'fraction_unflipped': ..., 'distances': array}.
-  Images never flipped count as +inf; images misclassified at eta = 0 count 0.
+    directions: 'gaussian', 'uniform' (zero-mean) or 'generator' (``noise_fn(key, shape)``, or
+      ``noise_fn(noise_params, key, shape)`` when ``noise_params`` is given, samples a trained
+      generator).
+    key: PRNG key of the directions (default: ``PRNGKey(0)``).
+    noise_fn, params, noise_params: see above.
+    batch_size: images searched at once.
+    coarse_base: ratio of the coarse probes.
+    coarse_steps: number of coarse probes; default ``round(ln(784) / ln(1.8))`` = 11.
+    bisection_steps: halvings after the coarse search.
+
+  Returns:
+    ``{'eps_star': median, 'mean_finite': mean of the finite distances, 'fraction_unflipped':
+    ..., 'distances': (N,) array}``; images never flipped count as +inf, images misclassified
+    at eta = 0 count 0.
+
+  Raises:
+    ValueError: naming 'directions' or 'noise_fn' when they do not fit.
   """
   validation.check_images('images', images)
-  if directions not in ('gaussian', 'uniform', 'generator'):
-    raise ValueError(f"argument 'directions': expected 'gaussian', 'uniform' or 'generator', got {directions!r}")
+  validation.check_in_choices('directions', directions, ('gaussian', 'uniform', 'generator'))
   if directions == 'generator' and noise_fn is None:
     raise ValueError("argument 'noise_fn': required for directions='generator'")
   if coarse_steps is None:
     coarse_steps = int(round(math.log(784) / math.log(coarse_base)))
   key = jax.random.PRNGKey(0) if key is None else key
-  images = np.asarray(images, np.float32)
-  labels = np.asarray(labels, np.int32)
-  n = images.shape[0]
 
   cache_key = (logits_fn, noise_fn, directions, coarse_base, coarse_steps, bisection_steps,
                params is None, noise_params is None)
   run = _RUN_CACHE.get(cache_key)
   if run is None:
-    def run(p, np_, k, x, y):
-      lf = logits_fn if p is None else (lambda z: logits_fn(p, z))
+    def sample(np_, k, shape):
       if directions == 'gaussian':
-        d = jax.random.normal(k, x.shape)
-      elif directions == 'uniform':
-        d = jax.random.uniform(k, x.shape, minval=-1.0, maxval=1.0)
-      elif np_ is None:
-        d = noise_fn(k, x.shape)
-      else:
-        d = noise_fn(np_, k, x.shape)
+        return jax.random.normal(k, shape)
+      if directions == 'uniform':
+        return jax.random.uniform(k, shape, minval=-1.0, maxval=1.0)
+      return noise_fn(k, shape) if np_ is None else noise_fn(np_, k, shape)
+
+    def run(p, np_, keys, x, y):
+      lf = logits_fn if p is None else (lambda z: logits_fn(p, z))
+      d = jax.vmap(lambda k: sample(np_, k, (1,) + x.shape[1:])[0])(keys)
       norms = jnp.sqrt(jnp.sum(jnp.square(d.reshape(d.shape[0], -1)), axis=1))
       d = d / jnp.maximum(norms, 1e-12).reshape((-1,) + (1,) * (x.ndim - 1))
       return _line_search(lf, x, y, d, coarse_base, coarse_steps, bisection_steps)
@@ -264,16 +264,11 @@ def epsilon_star(logits_fn: Callable, images, labels, directions: str = 'gaussia
       _RUN_CACHE.clear()
     _RUN_CACHE[cache_key] = run
 
-  idx = np.arange(n)
-  keys = jax.random.split(key, -(-n // batch_size))
-  dist = []
-  for i, start in enumerate(range(0, n, batch_size)):
-    sl = idx[start:start + batch_size]
-    pad = batch_size - len(sl)
-    xs = np.concatenate([images[sl], np.repeat(images[sl[-1:]], pad, 0)]) if pad else images[sl]
-    ys = np.concatenate([labels[sl], np.repeat(labels[sl[-1:]], pad, 0)]) if pad else labels[sl]
-    dist.append(np.asarray(run(params, noise_params, keys[i], xs, ys))[:len(sl)])
-  dist = np.concatenate(dist)
+  images = np.asarray(images, np.float32)
+  inputs = {'key': np.asarray(jax.random.split(key, len(images))), 'x': images,
+            'y': np.asarray(labels, np.int32)}
+  dist = batched.batched_apply(lambda b: run(params, noise_params, b['key'], b['x'], b['y']),
+                               inputs, batch_size)
   finite = dist[np.isfinite(dist)]
   return {'eps_star': float(np.median(dist)),
           'mean_finite': float(finite.mean()) if finite.size else float('nan'),

@@ -1,4 +1,5 @@
-"""Adversarial noise generators (spec 3): 1x1 ("NG4"), 3x3 and depth variants NG1..NG5.
+"""Adversarial noise generators (Rusak et al. 2020, Sec. 3.2 and App. A): 1x1 ("NG4"), 3x3 and
+depth variants NG1..NG5.
 
 A generator maps a latent ``z ~ N(0, I)`` of the image-batch shape to a noise tensor of the
 same shape: a stack of convolutions (width 20, ReLU between layers, no normalisation, no

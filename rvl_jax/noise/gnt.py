@@ -1,4 +1,5 @@
-"""Gaussian / Speckle noise training batches and the epsilon(sigma) closed form (spec 2).
+"""Gaussian / Speckle noise training batches and the epsilon(sigma) closed form (Rusak et al.
+2020, Sec. 3.1 and 3.2).
 
 All noise is added in raw [0, 1] pixel space and clipped before any normalisation.
 The batch builders perturb only a fraction of each batch: positions [0, round(B * p_clean))
@@ -12,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.stats as jstats
 import numpy as np
+
+from rvl_jax.core import batched
 
 GAUSS_MULT_SIGMAS = (0.08, 0.12, 0.18, 0.26, 0.38)  # ImageNet-C Gaussian severities
 SPECKLE_SCALES = (0.15, 0.20, 0.35, 0.45, 0.60)  # ImageNet-C speckle severities
@@ -79,7 +82,8 @@ def noise_batch(key, images, mode: str, *, sigma: float = 0.5,
 
 
 # ----------------------------------------------------------------------------------------
-# epsilon(sigma): expected L2 norm of the *clipped* Gaussian perturbation (spec 2.5)
+# epsilon(sigma): expected L2 norm of the *clipped* Gaussian perturbation (sets
+# ANT's radius; Rusak et al. 2020, Sec. 3.2)
 
 
 def expected_clipped_sq_displacement(x, sigma):
@@ -96,18 +100,37 @@ def expected_clipped_sq_displacement(x, sigma):
 
 @jax.jit
 def expected_clipped_noise_norm(images, sigma):
-  """Per-image ``sqrt(sum_i g(x_i, sigma))`` for images (B, ...) in [0, 1]."""
+  """The expected L2 norm of clipped Gaussian noise, ``sqrt(sum_i g(x_i, sigma))`` per image,
+  with ``g`` the closed-form ``E (clip(x + sigma z, 0, 1) - x)^2`` of one pixel.
+
+  Args:
+    images: (B, ...) in [0, 1].
+    sigma: the noise's standard deviation.
+
+  Returns:
+    (B,) norms.
+  """
   b = images.shape[0]
   g = expected_clipped_sq_displacement(images.reshape(b, -1), sigma)
   return jnp.sqrt(jnp.sum(g, axis=1))
 
 
 def epsilon_for_sigma(images, sigma: float, batch_size: int = 1024) -> float:
-  """epsilon(sigma) averaged over ``images``: the ANT radius matching GNT sigma."""
+  """epsilon(sigma) averaged over ``images``: the ANT radius matching GNT sigma (Rusak et al.
+  2020 match ANT's eps to the norm of the Gaussian noise it replaces).
+
+  Args:
+    images: (N, H, W, C) in [0, 1].
+    sigma: GNT's sigma.
+    batch_size: images per evaluation of the closed form.
+
+  Returns:
+    The mean over images of ``expected_clipped_noise_norm``.
+  """
   images = np.asarray(images, np.float32)
-  norms = [np.asarray(expected_clipped_noise_norm(images[i:i + batch_size], sigma))
-           for i in range(0, images.shape[0], batch_size)]
-  return float(np.mean(np.concatenate(norms)))
+  norms = batched.batched_apply(lambda x: expected_clipped_noise_norm(x, sigma), images,
+                                min(batch_size, len(images)))
+  return float(np.mean(norms))
 
 
 def monte_carlo_clipped_noise_norm(key, images, sigma: float, num_samples: int = 16):

@@ -1,7 +1,7 @@
-"""Classifiers used by noise training (spec 4.6): the Madry MNIST CNN and ImageNet ResNets.
+"""Classifiers used by noise training (Rusak et al. 2020, App. B): the Madry MNIST CNN and ImageNet ResNets.
 
 Every model takes raw [0, 1] images; for ImageNet models the per-channel normalisation is
-the first operation *inside* the module (spec 1.1), so clean, noisy and corrupted inputs
+the first operation *inside* the module (noise lives in [0, 1] pixel space), so clean, noisy and corrupted inputs
 all share one data path.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Exact clipping-aware projection of a perturbation onto the L2 epsilon sphere (spec 3.4).
+"""Exact clipping-aware projection of a perturbation onto the L2 epsilon sphere (Rusak et
+al. 2020, Sec. 3.2).
 
 Given images ``x`` in [0, 1] and raw perturbations ``delta`` find, per image, the scalar
 ``eta >= 0`` with ``||clip(x + eta * delta, 0, 1) - x||_2 = eps`` and return the perturbed
@@ -73,6 +74,12 @@ def project_to_eps_sphere(x: jax.Array, delta: jax.Array, eps) -> jax.Array:
     delta: raw perturbations, same shape as ``x``.
     eps: scalar or (B,) target L2 norm(s). If ``eps`` exceeds the largest reachable norm
       the maximal (fully saturated) perturbation is returned.
+
+  Returns:
+    The perturbed images, same shape as ``x``.
+
+  Raises:
+    ValueError: naming 'delta' when its shape differs from ``x``'s.
   """
   if x.shape != delta.shape:
     raise ValueError(f"argument 'delta': expected shape {x.shape} (same as x), got {delta.shape}")

@@ -1,4 +1,5 @@
-"""Pure train steps for vanilla / Gaussian / multi-sigma / Speckle noise training (spec 2).
+"""Pure train steps for vanilla / Gaussian / multi-sigma / Speckle noise training
+(Rusak et al. 2020, Sec. 3.1).
 
 The steps follow the ``train_step(state, batch) -> (state, metrics)`` contract of
 ``rvl_jax.core.loop.train`` (which jit-compiles them); ``batch`` is a dict with 'image'
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from rvl_jax.core import metrics as core_metrics

@@ -8,7 +8,8 @@ import optax
 
 from rvl_jax.core import loop
 from rvl_jax.core import metrics as core_metrics
-from rvl_jax.noise import ant, evaluation, generators as G, gnt, models, training
+from rvl_jax.noise import ant, evaluation, gnt, models, training
+from rvl_jax.noise import generators as G
 from rvl_jax.noise.projection import project_to_eps_sphere
 
 
@@ -154,12 +155,49 @@ def test_run_ant_with_restarts_and_resume(tmp_path):
                             gen_spec=spec, config=cfg, get_batch=lambda s: data,
                             key=jax.random.PRNGKey(0), workdir=str(tmp_path))
   assert int(final.step) == 4 and int(final.buffer_count) == 2
-  assert any('restart/fooling_rate' in h for h in hist)
+  # one snapshot per restart, stored with the run's eps; the unused slots stay empty
+  np.testing.assert_array_equal(np.asarray(final.buffer_eps), [2.0, 2.0, 0.0, 0.0])
+  assert [h['step'] for h in hist if 'restart/fooling_rate' in h] == [0, 2]
+  # the joint steps trained the classifier (4 SGD steps moved every kernel)
+  for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(final.params)):
+    if a.ndim > 1:
+      assert float(jnp.max(jnp.abs(a - b))) > 1e-6
   again, _ = ant.run_ant(model=model, params=params, batch_stats=None, classifier_tx=tx,
                          gen_spec=spec, config=cfg, get_batch=lambda s: data,
                          key=jax.random.PRNGKey(0), workdir=str(tmp_path))
   for a, b in zip(jax.tree_util.tree_leaves(final.params), jax.tree_util.tree_leaves(again.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+def test_run_ant_restarts_train_an_adversarial_generator_and_install_it():
+  """On the mean-brightness classifier: every restart trains a fresh generator that raises the
+  CE far above that of Gaussian noise of the same norm (the restart ascends, not descends, the
+  CE); with a frozen joint generator (gen_lr 0) and classifier (lr 0) the final generator is
+  exactly the last snapshot (the restart's generator is installed and stored)."""
+  n_pix = 12 * 12
+  model = _MeanBrightness()
+  params = {'Dense_0': {'kernel': jnp.tile(jnp.array([[-20.0, 20.0]]) / n_pix, (n_pix, 1)),
+                        'bias': jnp.array([10.0, -10.0])}}
+  y = jnp.arange(16) % 2
+  x = 0.3 + 0.3 * y[:, None, None, None] + 0.1 * jax.random.uniform(jax.random.PRNGKey(3),
+                                                                     (16, 12, 12, 1))
+  data = {'image': np.asarray(x), 'label': np.asarray(y)}
+  spec = G.ANT1x1(1)
+  cfg = ant.AntConfig(eps=3.0, num_steps=2, restart_every=1, restart_steps=30, restart_lr=1e-2,
+                      gen_lr=0.0, capacity=4, log_every=1)
+  final, hist = ant.run_ant(model=model, params=params, batch_stats=None,
+                            classifier_tx=optax.sgd(0.0), gen_spec=spec, config=cfg,
+                            get_batch=lambda s: data, key=jax.random.PRNGKey(0))
+  gauss = project_to_eps_sphere(x, jax.random.normal(jax.random.PRNGKey(9), x.shape), 3.0)
+  ce_gauss = _ce(model, params, gauss, y)
+  restart_ce = [h['restart/gen_ce'] for h in hist if 'restart/gen_ce' in h]
+  assert len(restart_ce) == 2 and min(restart_ce) > 5 * ce_gauss, (restart_ce, ce_gauss)
+  last = ant.get_snapshot(final, int(final.buffer_count) - 1)
+  for a, b in zip(jax.tree_util.tree_leaves(final.gen_params), jax.tree_util.tree_leaves(last)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  first = ant.get_snapshot(final, 0)
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
+             zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(last)))
 
 
 def test_noise_train_step_through_loop():
@@ -180,6 +218,15 @@ def test_noise_train_step_through_loop():
   res = loop.train(state=state, train_step=step, get_batch=lambda s: {'image': x, 'label': y},
                    num_steps=3, log_every=1)
   assert int(res.state.step) == 3
+  # the loop's result is three applications of the pure step, each on fresh noise
+  manual, losses = state, []
+  for _ in range(3):
+    manual, m = jax.jit(step)(manual, {'image': x, 'label': y})
+    losses.append(float(m['loss']))
+  leaves = jax.tree_util.tree_leaves
+  for a, b in zip(leaves(manual.params), leaves(res.state.params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+  assert len(set(np.round(losses, 6))) == 3
 
 
 def test_epsilon_star_linear_classifier():

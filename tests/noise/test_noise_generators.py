@@ -1,4 +1,5 @@
-"""A2: generator structure, parameter counts and the near-identity init (spec 3)."""
+"""Generator structure, parameter counts and the near-identity init (Rusak et al. 2020,
+App. A)."""
 import chex
 import jax
 import jax.numpy as jnp

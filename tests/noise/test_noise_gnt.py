@@ -1,4 +1,5 @@
-"""A3 (batch builders) and A4 (eps(sigma) closed form) of spec 9."""
+"""GNT / Speckle batch builders, ANT batch splits and the eps(sigma) closed form (Rusak et al.
+2020, Sec. 3.1-3.2)."""
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,10 +1,11 @@
-"""A5: CE / mCE with the AlexNet normalisation recomputed from the spec 6.2 tables."""
+"""CE / mCE with the AlexNet normalisation, recomputed from the per-corruption tables of the
+result files released with Rusak et al. 2020."""
 import numpy as np
 import pytest
 
 from rvl_jax.noise import evaluation, reports
 
-# Per-corruption top-1 (mean of 5 severities), spec 6.2, in IMAGENET_C_ORDER.
+# Per-corruption top-1 (mean of 5 severities) of the released result files, in IMAGENET_C_ORDER.
 TOP1 = {
     'vanilla': [29.29, 27.03, 23.81, 38.75, 26.79, 38.67, 36.24, 32.53, 38.14, 45.83, 68.02, 39.06, 45.25, 44.79, 53.41],
     'speckle': [54.93, 58.07, 49.03, 42.55, 31.63, 39.86, 36.48, 34.05, 41.21, 45.55, 67.98, 40.59, 46.96, 48.67, 57.90],

@@ -1,4 +1,4 @@
-"""A1: exact clipping-aware projection onto the eps sphere (spec 3.4)."""
+"""Exact clipping-aware projection onto the eps sphere (Rusak et al. 2020, Sec. 3.2)."""
 import chex
 import jax
 import jax.numpy as jnp

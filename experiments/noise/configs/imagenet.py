@@ -1,11 +1,17 @@
-"""ImageNet ResNet50 fine-tuning with GNT / Speckle / ANT and ImageNet-C evaluation (spec 4.6).
+"""ImageNet ResNet50 fine-tuning with GNT / Speckle / ANT and ImageNet-C evaluation (Rusak et al.
+2020, Sec. 4; ``ant`` = the fields of ``rvl_jax.noise.imagenet.AntSettings``).
 
 Variants: default = faithful settings on a user ImageNet folder (accelerators; --config.data_dir
 and optionally --config.imagenet_c_dir), 'smoke' = tiny synthetic folder + tiny ResNet (seconds),
 'paper' = ANT1x1 preset (80 epochs, restarts every 1/3 epoch as in the paper).
-Select the method with --config.method=clean|gaussian|gaussian_mult|speckle|ant1x1|ant3x3.
+Select the method with --config.method=clean|gaussian|gaussian_mult|speckle|ant1x1|ant3x3
+(ANT3x3: --config.ant.eps=70).
 """
+import dataclasses
+
 import ml_collections
+
+from rvl_jax.noise import imagenet
 
 
 def get_config(variant=None):
@@ -29,12 +35,7 @@ def get_config(variant=None):
   c.lr = 1e-3
   c.epochs = 30
   c.decay_epoch = 20
-  c.eps = 135.0               # ANT1x1; use 70 for ANT3x3
-  c.gen_lr = 1e-4
-  c.restart_every_epochs = 1.0  # reference code; the paper: 1/3
-  c.restart_steps = 1001
-  c.restart_lr = 5e-4
-  c.split = 'default'
+  c.ant = ml_collections.ConfigDict(dataclasses.asdict(imagenet.AntSettings()))
   c.val_limit = 0
   c.corruptions = ()
   c.jpeg_roundtrip = False
@@ -53,8 +54,7 @@ def get_config(variant=None):
     c.lr = 0.01
     c.epochs = 1
     c.decay_epoch = 1
-    c.eps = 5.0
-    c.restart_steps = 2
+    c.ant.update(eps=5.0, restart_steps=2)
     c.corruptions = ('gaussian_noise', 'contrast')
     c.log_every = 2
   elif variant == 'paper':
@@ -62,7 +62,7 @@ def get_config(variant=None):
     c.method = 'ant1x1'
     c.epochs = 80
     c.decay_epoch = 60
-    c.restart_every_epochs = 1 / 3
+    c.ant.restart_every_epochs = 1 / 3
   elif variant not in (None, '', 'default'):
     raise ValueError(f"argument 'variant': expected None, 'smoke' or 'paper', got {variant!r}")
   return c

@@ -64,26 +64,27 @@ def cases_noise(c, label):
   if c.experiment == 'imagenet':
     spe = IMAGENET_TRAIN_IMAGES // c.batch_size
     joint = c.epochs * spe
-    restart_every = max(int(round(c.restart_every_epochs * spe)), 1)
+    restart_every = max(int(round(c.ant.restart_every_epochs * spe)), 1)
     return noise_cases(label, models.build_model(c.model, num_classes=c.num_classes),
                        (c.image_size, c.image_size, 3), c.batch_size, num_classes=c.num_classes,
                        ant_steps=joint, restart_calls=-(-joint // restart_every),
-                       restart_steps=c.restart_steps, eps=c.eps, lr=c.lr)
-  n_train = c.train_size or 4000
-  spe = n_train // c.batch_size
+                       restart_steps=c.ant.restart_steps, eps=c.ant.eps, lr=c.lr)
+  t = c.train
+  n_train = c.data.train_size or 4000
+  spe = n_train // t.batch_size
   seeds = len(c.seeds)
-  ft = c.finetune_epochs * spe
-  pre = c.pretrain_epochs * spe
-  model = models.build_model(c.model)
+  ft = t.finetune_epochs * spe
+  pre = t.pretrain_epochs * spe
+  model = models.build_model(t.model)
   if c.experiment == 'sigma_sweep':
-    return noise_cases(label, model, (28, 28, 1), c.batch_size, num_classes=10, ant_steps=0,
+    return noise_cases(label, model, (28, 28, 1), t.batch_size, num_classes=10, ant_steps=0,
                        restart_calls=0, restart_steps=0,
                        gnt_steps=seeds * (pre + len(c.sweep_sigmas) * ft))
   ant_arms = [a for a in c.arms if a.startswith('ant')]
   noise_arms = len(c.arms) - len(ant_arms)
   restarts = -(-ft // (c.ant.restart_every_epochs * spe))
-  return noise_cases(label, model, (28, 28, 1), c.batch_size, num_classes=10,
+  return noise_cases(label, model, (28, 28, 1), t.batch_size, num_classes=10,
                      ant_steps=seeds * len(ant_arms) * ft,
                      restart_calls=seeds * len(ant_arms) * restarts,
                      restart_steps=c.ant.restart_steps, gnt_steps=seeds * (pre + noise_arms * ft),
-                     capacity=c.ant.capacity, lr=c.finetune_lr)
+                     capacity=c.ant.capacity, lr=t.finetune_lr)

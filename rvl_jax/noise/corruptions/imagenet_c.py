@@ -23,7 +23,6 @@ import numpy as np
 from rvl_jax.noise.corruptions import ops
 from rvl_jax.noise.corruptions.base import make_host_corruption, make_jit_corruption
 
-
 # ----------------------------------------------------------------------------------------
 # Noise
 
