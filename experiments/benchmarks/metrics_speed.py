@@ -1,4 +1,4 @@
-"""Wall time of every disentanglement metric at the reference sample counts (spec 6.8).
+"""Wall time of every disentanglement metric at disentanglement_lib's sample counts.
 
     python -m experiments.benchmarks.metrics_speed [--scale=1.0] [--metrics=mig,dci]
         [--representation=moments|linear] [--dci_trees=100] [--seed=0] [--out=FILE.json]
@@ -37,7 +37,7 @@ from rvl_jax import disentanglement as dis
 from rvl_jax.data import dsprites
 from rvl_jax.disentanglement import metrics as dm
 
-_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample counts (1 = spec 6.8).')
+_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on disentanglement_lib\'s sample counts.')
 _METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
 _REPR = flags.DEFINE_enum('representation', 'moments', ['moments', 'linear'],
                           '10-d representation of the images.')
