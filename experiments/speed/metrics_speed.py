@@ -1,4 +1,4 @@
-"""Wall time of every disentanglement metric at the reference sample counts (spec 6.8).
+"""Wall time of every disentanglement metric at disentanglement_lib's sample counts.
 
     python -m experiments.speed.metrics_speed [--scale=1.0] [--metrics=mig,dci]
         [--representation=moments|linear] [--dci_trees=100] [--seed=0] [--out=FILE.json]
@@ -37,7 +37,7 @@ from rvl_jax import disentanglement as dis
 from rvl_jax.data import dsprites
 from rvl_jax.disentanglement import metrics as dm
 
-_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on the reference sample counts (1 = spec 6.8).')
+_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on disentanglement_lib\'s sample counts.')
 _METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
 _REPR = flags.DEFINE_enum('representation', 'moments', ['moments', 'linear'],
                           '10-d representation of the images.')
@@ -46,7 +46,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed.')
 _BATCH = flags.DEFINE_integer('representation_batch_size', 1024, 'Images per representation call.')
 _OUT = flags.DEFINE_string('out', None, 'Optional JSON file for the measured numbers.')
 _DCI_COMPARE = flags.DEFINE_bool('dci_compare', False, 'Only compare DCI estimators / n_jobs.')
-_DCI_JOBS = flags.DEFINE_integer('dci_jobs', 2, 'Parallel factor fits in --dci_compare.')
+_DCI_JOBS = flags.DEFINE_integer('dci_jobs', 2, 'Tree-fitting threads of the parallel DCI call.')
 _REPEATS = flags.DEFINE_integer('repeats', 1, 'Alternating rounds in --dci_compare.')
 _DCI_ROWS = flags.DEFINE_list('dci_rows', ['identity', 'rotation'],
                               'Oracle representations timed by --dci_compare.')
@@ -93,7 +93,7 @@ def dci_compare() -> dict:
     identical = (all(seq[k] == par[k] for k in _DCI_KEYS)
                  and np.array_equal(seq['importance'], par['importance']))
     t_seq, t_par = float(np.median(times['sequential'])), float(np.median(times['parallel']))
-    print(f"{row:<9} reference GBT: sequential {t_seq:8.1f} s, {_DCI_JOBS.value} parallel fits "
+    print(f"{row:<9} reference GBT: sequential {t_seq:8.1f} s, {_DCI_JOBS.value} threads "
           f"{t_par:8.1f} s -> {t_seq / t_par:.2f}x; identical: {identical}")
     for k in _DCI_KEYS:
       print(f"{'':<9}   {k:<22} sequential {100 * seq[k]!r:<22} parallel {100 * par[k]!r:<22} "

@@ -455,7 +455,7 @@ def compute_dci(representation_fn, dataset, key, *, num_train: int = 10_000,
 
   Also returns completeness and informativeness (x100) and the importance matrix (d, F).
   n_estimators=100 is the reference; fewer trees is an explicit speed/fidelity trade-off.
-  ``n_jobs`` factors are fitted in parallel (identical scores for every value);
+  ``n_jobs`` tree-fitting threads (see `scores.dci`; identical scores for every value);
   ``estimator='hist_gbt'`` is the faster, approximate histogram estimator (see `scores.dci`).
 
   Args:
