@@ -30,5 +30,5 @@ def run(c, workdir: str, arch) -> dict:
 
 def train_and_evaluate(c, workdir: str) -> dict:
   arch = cifar_transfer.ChainArch(c.widths, c.convs_per_stage, c.hidden,
-                                  c.reg.get('output_activation'))
+                                  RegConfig('rr', **c.reg).output_activation)
   return run(c, workdir, arch)

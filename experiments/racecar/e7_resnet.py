@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from experiments.racecar import e6_cifar
 from rvl_jax.racecar import cifar_transfer
+from rvl_jax.racecar.training import RegConfig
 
 
 def train_and_evaluate(c, workdir: str) -> dict:
   arch = cifar_transfer.ResNetArch(c.resnet_version, c.depth, c.width,
-                                   c.reg.get('output_activation'))
+                                   RegConfig('lrr', **c.reg).output_activation)
   return e6_cifar.run(c, workdir, arch)

@@ -88,10 +88,11 @@ def test_e3_mi_tiny(tmp_path):
 def test_e4_rr1_with_zero_lambda_is_the_std_gan(tmp_path):
   """E4 smoke with lambda = 0: the RR1 generator step builds the reverse pass but adds nothing, so
   both methods see the same initialisation, batches and latent draws and end with the same code
-  recovery and generator loss (a method-dependent seed, batch or key would break the equality)."""
+  recovery and generator loss (a method-dependent seed, batch or key would break the equality; the
+  two compiled graphs differ, so float rounding leaves relative differences of about 3e-5)."""
   r = _launch(tmp_path, 'e4_infogan', 'e4_infogan', lam=0.0)
   for k in ('c1_recovery_acc', 'c2_recovery_corr', 'c3_recovery_corr', 'g_loss'):
-    np.testing.assert_allclose(r[f'rr1/{k}'], r[f'std/{k}'], rtol=1e-5, err_msg=k)
+    np.testing.assert_allclose(r[f'rr1/{k}'], r[f'std/{k}'], rtol=1e-3, err_msg=k)
   assert 0.0 < r['std/c1_recovery_acc'] < 1.0
 
 
