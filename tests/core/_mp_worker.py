@@ -2,6 +2,8 @@
 
     python _mp_worker.py OUT WATCH TAG loop RUNS_JSON     the shared training loop, see _run_loop
     python _mp_worker.py OUT WATCH TAG module NAME ARGS   ``python -m NAME ARGS`` (an experiment)
+    python _mp_worker.py OUT WATCH TAG jobs JOBS_JSON     several of these in one process, in order:
+        [{"module": NAME, "argv": [...]}, {"loop": RUNS}, ...] (one JAX start-up for all of them)
 
 The multi-process settings come from the environment (``JAX_COORDINATOR_ADDRESS``,
 ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``) or from an experiment's own flags; nothing here calls
@@ -9,8 +11,9 @@ The multi-process settings come from the environment (``JAX_COORDINATOR_ADDRESS`
 
 Every file or directory this process creates, opens for writing, renames or removes below WATCH is
 recorded by a Python audit hook (PEP 578) and the list is written to ``OUT/writes_TAG.json`` when
-the process exits, with the files WATCH then holds: the tests read it to tell which process wrote
-what into a shared directory.
+the process exits, with the files WATCH then holds (and, in ``jobs`` mode, the files it held when
+each experiment returned): the tests read it to tell which process wrote what into a shared
+directory.
 """
 
 import atexit
@@ -29,6 +32,7 @@ def _install_write_recorder(out: str, watch: str, tag: str):
   """Starts recording; returns the function that writes the record (also run at exit)."""
   watch = os.path.realpath(watch)
   seen = []
+  after = {}
 
   def relative(path):
     if isinstance(path, int):
@@ -56,11 +60,17 @@ def _install_write_recorder(out: str, watch: str, tag: str):
       if rel is not None:
         seen.append([event, rel])
 
-  def dump():
-    present = sorted(os.path.relpath(os.path.join(d, n), watch)
-                     for d, _, names in os.walk(watch) for n in names)
+  def present():
+    return sorted(os.path.relpath(os.path.join(d, n), watch)
+                  for d, _, names in os.walk(watch) for n in names)
+
+  def dump(snapshot=None):
+    """Writes the record; with ``snapshot`` (a job's name) also notes the files present now."""
+    if snapshot is not None:
+      after[snapshot] = present()
+      return
     with open(os.path.join(out, f"writes_{tag}.json"), "w") as f:
-      json.dump({"writes": seen, "files_at_exit": present}, f)
+      json.dump({"writes": seen, "files_at_exit": present(), "files_after": after}, f)
 
   sys.addaudithook(hook)
   atexit.register(dump)
@@ -74,9 +84,9 @@ def _run_loop(out: str, tag: str, runs, dump_writes):
   ``OUT/paused_<name>_<TAG>`` after step ``pause_at`` (whose checkpoint is then on disk), having
   written its record of writes (a killed process runs no exit handlers), and waits to be killed. Final parameters go to ``OUT/params_<name>_<TAG>.npz``, facts to ``.json``.
   """
+  import flax.linen as nn
   import jax
   import jax.numpy as jnp
-  import flax.linen as nn
   import numpy as np
   import optax
 
@@ -133,16 +143,33 @@ def _run_loop(out: str, tag: str, runs, dump_writes):
                  "devices": jax.device_count(), "local_devices": jax.local_device_count()}, f)
 
 
+def _run_module(name, args):
+  """``python -m name args`` in this process; returns when its ``app.run`` exits with status 0."""
+  sys.argv = [name] + list(args)
+  try:
+    runpy.run_module(name, run_name="__main__", alter_sys=True)
+  except SystemExit as e:
+    if e.code not in (None, 0):
+      raise
+
+
 def main(argv):
   out, watch, tag, mode = argv[1:5]
   dump_writes = _install_write_recorder(out, watch, tag)
   if mode == "loop":
-    _run_loop(out, tag, json.loads(argv[5]), dump_writes)
+    jobs = [{"loop": json.loads(argv[5])}]
   elif mode == "module":
-    sys.argv = [argv[5]] + list(argv[6:])
-    runpy.run_module(argv[5], run_name="__main__", alter_sys=True)
+    jobs = [{"module": argv[5], "argv": argv[6:]}]
+  elif mode == "jobs":
+    jobs = json.loads(argv[5])
   else:
-    raise ValueError(f"argument 'mode': expected 'loop' or 'module', got {mode!r}")
+    raise ValueError(f"argument 'mode': expected 'loop', 'module' or 'jobs', got {mode!r}")
+  for job in jobs:
+    if "loop" in job:
+      _run_loop(out, tag, job["loop"], dump_writes)
+    else:
+      _run_module(job["module"], job["argv"])
+      dump_writes(snapshot=job["module"])
 
 
 if __name__ == "__main__":

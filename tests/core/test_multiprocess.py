@@ -186,14 +186,36 @@ def _assert_params_close(a, b, rtol, atol):
     np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
 
 
-def test_loop_two_processes_match_two_devices_and_resume_after_sigkill(launcher):
-  """The shared loop on 2 processes x 1 device (started from the JAX_* environment) against
-  1 process x 2 devices; a second 2-process run is SIGKILLed after its step-4 checkpoint and
-  restarted (as SLURM's ``srun`` would start it) to finish with the uninterrupted parameters."""
+def _experiment_args(module, config, workdir, overrides):
+  return ["module", module, f"--config={config}", f"--workdir={workdir}",
+          *[f"--config.{k}={v}" for k, v in overrides.items()]]
+
+
+MNIST = "experiments.mnist_classifier.main"
+
+
+def _mnist_job(workdir):
+  """The worked example's smoke run (8 steps) as a job of ``_mp_worker.py``'s jobs mode."""
+  overrides = {"num_steps": 8, "log_every": 4, "checkpoint_every": 4}
+  args = _experiment_args(MNIST, "experiments/mnist_classifier/configs/default.py:smoke",
+                          workdir, overrides)
+  return {"module": MNIST, "argv": args[2:]}
+
+
+def test_two_processes_match_two_devices_resume_after_sigkill_and_run_the_example(launcher):
+  """One launch, several checks (each process starts JAX once for all of them):
+
+  * the shared loop on 2 processes x 1 device (started from the JAX_* environment) against
+    1 process x 2 devices; a second 2-process run is SIGKILLed after its step-4 checkpoint and
+    restarted (as SLURM's ``srun`` would start it) to finish with the uninterrupted parameters;
+  * the worked example end to end, ``python -m experiments.mnist_classifier.main`` in the same
+    two environment-started processes (before their loop runs), against the same 2-device process.
+  """
   w = launcher.watch
   run = lambda name, **kw: {"name": name, "workdir": str(w / name), "steps": 6, **kw}  # noqa: E731
-  launcher.pair("a", ["loop", json.dumps([run("full"), run("killed", pause_at=4)])])
-  launcher.single("ref", ["loop", json.dumps([run("ref")])])
+  launcher.pair("a", ["jobs", json.dumps([_mnist_job(w / "two"),
+                                          {"loop": [run("full"), run("killed", pause_at=4)]}])])
+  launcher.single("ref", ["jobs", json.dumps([{"loop": [run("ref")]}, _mnist_job(w / "one")])])
   launcher.wait_for([launcher.out / "paused_killed_a0", launcher.out / "paused_killed_a1"],
                     ["a0", "a1"])
   launcher.kill("a0", "a1")  # SIGKILL both, right after the step-4 checkpoint
@@ -222,38 +244,23 @@ def test_loop_two_processes_match_two_devices_and_resume_after_sigkill(launcher)
   rows = writer_lib.read_jsonl(str(w / "killed" / "metrics.jsonl"))
   assert [r["step"] for r in rows] == [2, 4, 6]
 
-
-def _experiment_args(module, config, workdir, overrides):
-  return ["module", module, f"--config={config}", f"--workdir={workdir}",
-          *[f"--config.{k}={v}" for k, v in overrides.items()]]
-
-
-def test_mnist_classifier_smoke_on_two_processes_from_the_environment(launcher):
-  """The worked example end to end: ``python -m experiments.mnist_classifier.main`` started twice
-  with JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID, against one 2-device run."""
-  overrides = {"num_steps": 8, "log_every": 4, "checkpoint_every": 4}
-  config = "experiments/mnist_classifier/configs/default.py:smoke"
-  launcher.pair("m", _experiment_args("experiments.mnist_classifier.main", config,
-                                      launcher.watch / "two", overrides))
-  launcher.single("ref", _experiment_args("experiments.mnist_classifier.main", config,
-                                          launcher.watch / "one", overrides))
-  launcher.wait("m0", "m1", "ref")
-  two = rio.read_json(launcher.watch / "two" / "results.json")
-  one = rio.read_json(launcher.watch / "one" / "results.json")
+  # The worked example: two processes against one process with two devices.
+  two = rio.read_json(w / "two" / "results.json")
+  one = rio.read_json(w / "one" / "results.json")
   assert two["steps"] == one["steps"] == 8
   assert two["test_accuracy"] == one["test_accuracy"]
   np.testing.assert_allclose(two["train_loss"], one["train_loss"], rtol=1e-5)
-  rows_two = writer_lib.read_jsonl(str(launcher.watch / "two" / "metrics.jsonl"))
-  rows_one = writer_lib.read_jsonl(str(launcher.watch / "one" / "metrics.jsonl"))
+  rows_two = writer_lib.read_jsonl(str(w / "two" / "metrics.jsonl"))
+  rows_one = writer_lib.read_jsonl(str(w / "one" / "metrics.jsonl"))
   assert [r["step"] for r in rows_two] == [r["step"] for r in rows_one] == [4, 8, 8]
   np.testing.assert_allclose([r.get("loss", 0) for r in rows_two],
                              [r.get("loss", 0) for r in rows_one], rtol=1e-5)
   assert rows_two[0]["loss"] - rows_two[1]["loss"] > 1e-3  # it trained
-  _assert_only_process0_wrote(launcher, "m0", "m1", "two",
+  _assert_only_process0_wrote(launcher, "a0", "a1", "two",
                               ["config.json", "results.json", "metrics.jsonl", "tb",
                                "plots/training.png", "plots/predictions.png"])
   # launch() returns on every process only once process 0's results are on disk.
-  assert "two/results.json" in launcher.record("m1")["files_at_exit"]
+  assert "two/results.json" in launcher.record("a1")["files_after"][MNIST]
 
 
 def test_benchmark_smoke_on_two_processes_from_flags(launcher):
