@@ -65,11 +65,18 @@ def test_all_experiment_entry_points_import_together():
   import importlib
   names = ["experiments.demo", "experiments.mnist_classifier.main", "experiments.racecar.main",
            "experiments.abs.main", "experiments.slowvae.main", "experiments.slowvae.evaluate",
-           "experiments.benchmark.main", "experiments.noise.main"]
+           "experiments.benchmark.main", "experiments.noise.main", "experiments.study.main"]
   for name in names:
     importlib.import_module(name)
   from absl import flags
+
+  from rvl_jax.core import experiment
+  # The flags are defined when a main runs; defining them again (a second entry point, a notebook
+  # that launches twice) reuses the first definition instead of failing.
+  first = experiment.define_experiment_flags()
+  second = experiment.define_experiment_flags()
   assert "config" in flags.FLAGS and "workdir" in flags.FLAGS
+  assert first[1].name == second[1].name == "workdir"
 
 
 def test_every_demo_section_imports_and_has_run():

@@ -7,18 +7,8 @@ calibration, lower bounds, distal adversarials; experiments/abs/train.py) and 'r
 attack suite of Table 1; experiments/abs/robustness.py). Override any config key with
 --config.key=value."""
 
-from absl import app
-
 from experiments.abs import EXPERIMENTS
 from rvl_jax.core import experiment
 
-_CONFIG, _WORKDIR = experiment.define_experiment_flags()
-
-
-def main(argv):
-  del argv
-  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  experiment.run(EXPERIMENTS)

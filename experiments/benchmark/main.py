@@ -5,18 +5,8 @@ Experiments (``config.experiment``): 'train' (configs/default.py: one model on o
 the readout on ground-truth factors), 'weak' (configs/weak.py: representation learning + frozen-
 code readout). Override any config key with --config.key=value."""
 
-from absl import app
-
 from experiments.benchmark import EXPERIMENTS
 from rvl_jax.core import experiment
 
-_CONFIG, _WORKDIR = experiment.define_experiment_flags()
-
-
-def main(argv):
-  del argv
-  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  experiment.run(EXPERIMENTS)

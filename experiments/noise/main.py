@@ -7,18 +7,8 @@ eps*, adversarial accuracy), 'sigma_sweep' (GNT for a range of sigmas; configs/s
 Override any config key with --config.key=value.
 """
 
-from absl import app
-
 from experiments.noise import EXPERIMENTS
 from rvl_jax.core import experiment
 
-_CONFIG, _WORKDIR = experiment.define_experiment_flags()
-
-
-def main(argv):
-  del argv
-  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
-
-
-if __name__ == '__main__':
-  app.run(main)
+if __name__ == "__main__":
+  experiment.run(EXPERIMENTS)

@@ -6,18 +6,8 @@ transfer), e4 (InfoGAN-style RR1), e5 (MNIST CNN and n-MNIST-like transfer), e6 
 transfer), e7 (ResNet layer-wise), e8 (texture-shape), e9 (smoke GAN and autoencoders), e10 (VGG
 stylization)."""
 
-from absl import app
-
 from experiments.racecar import EXPERIMENTS
 from rvl_jax.core import experiment
 
-_CONFIG, _WORKDIR = experiment.define_experiment_flags()
-
-
-def main(argv):
-  del argv
-  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  experiment.run(EXPERIMENTS)

@@ -5,18 +5,8 @@ Experiments (``config.experiment``): 'train' (configs/{slowvae,betavae,adagvae,p
 train one method and score it), 'oracle_table' (configs/oracle_table.py: every metric on the
 identity and rotated factor oracles). Override any config key with --config.key=value."""
 
-from absl import app
-
 from experiments.slowvae import EXPERIMENTS
 from rvl_jax.core import experiment
 
-_CONFIG, _WORKDIR = experiment.define_experiment_flags()
-
-
-def main(argv):
-  del argv
-  experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  experiment.run(EXPERIMENTS)

@@ -2,16 +2,13 @@
 
 Every system lists its experiments in one registry, ``EXPERIMENTS = {name: train_and_evaluate}``
 in ``experiments/<system>/__init__.py`` (a value may also be a ``'module:function'`` string,
-imported only when that experiment runs), and its ``main.py`` is the same five lines::
+imported only when that experiment runs), and its ``main.py`` is the same two lines::
 
-    _CONFIG, _WORKDIR = experiment.define_experiment_flags()
+    if __name__ == "__main__":
+      experiment.run(EXPERIMENTS)
 
-    def main(argv):
-      del argv
-      experiment.dispatch(EXPERIMENTS, _CONFIG.value, _WORKDIR.value)
-
-``dispatch`` picks the entry named by ``config.experiment`` (the only entry when the registry has
-one) and hands it to ``launch``.
+``run`` defines the flags and starts absl; ``dispatch`` picks the entry named by
+``config.experiment`` (the only entry when the registry has one) and hands it to ``launch``.
 
 ``train_and_evaluate(config, workdir) -> dict`` does the work; ``launch`` joins a multi-process
 run when one is asked for (flags ``--coordinator_address --num_processes --process_id``, the
@@ -174,3 +171,21 @@ def dispatch(registry: Mapping[str, Union[TrainAndEvaluate, str]], config: Any,
   """
   name = config.get("experiment", None) if hasattr(config, "get") else None
   return launch(resolve(registry, name), config, workdir)
+
+
+def run(registry: Mapping[str, Union[TrainAndEvaluate, str]]) -> None:
+  """The command line of every ``experiments/<system>/main.py``: defines --config/--workdir (and
+  the multi-process flags), parses them with absl and dispatches.
+
+  Args:
+    registry: the system's ``EXPERIMENTS`` mapping.
+  """
+  from absl import app
+  config, workdir = define_experiment_flags()
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected positional arguments: {argv[1:]}")
+    dispatch(registry, config.value, workdir.value)
+
+  app.run(main)
