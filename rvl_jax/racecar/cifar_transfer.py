@@ -178,9 +178,12 @@ def run_transfer(arch, schedule: Schedule, task_a, task_b, methods: Sequence[str
   s = schedule
   std = RegConfig('std')
 
-  def acc(state, x, y):
-    logits = batched.batched_apply(jax.jit(lambda v: arch.logits(state, v)), x, s.eval_batch_size)
-    return float(np.mean(logits.argmax(-1) == y))
+  logits_fn = jax.jit(arch.logits)     # the state is an argument: one compilation per model
+
+  def evaluate(state, x, y, name, prefix='test'):
+    logits = batched.batched_apply(lambda v: logits_fn(state, v), x, s.eval_batch_size)
+    results[f'{name}/{prefix}_acc'] = float(np.mean(logits.argmax(-1) == y))
+    results[f'{name}/{prefix}_loss'] = float(training.cross_entropy(logits, y))
 
   def new_state(model, x, key, params=None, batch_stats=None):
     v = arch.init(model, x[:2], prng.fold_in_name(key, 'init'))
@@ -203,12 +206,12 @@ def run_transfer(arch, schedule: Schedule, task_a, task_b, methods: Sequence[str
       key = prng.stream_key(seed, f'model/{method}')
       st = new_state(arch.model(num_classes_a), xa, key)
       st, name = phase(st, reg_for(method), xa, ya, s.num_steps, f'{method}_a', seed)
-      results[f'{name}/test_acc'] = acc(st, xat, yat)
+      evaluate(st, xat, yat, name)
       results[f'{name}/recon_rel_error'] = reverse_rel_error(arch, st, xat[:64])
       st, name = phase(protocol.restart(st), std, xa, ya, s.finetune_steps, f'{method}_A', seed)
-      results[f'{name}/test_acc'] = acc(st, xat, yat)
+      evaluate(st, xat, yat, name)
       if cifar10_1 is not None:
-        results[f'{name}/cifar10_1_acc'] = acc(st, cifar10_1['images'], cifar10_1['labels'])
+        evaluate(st, cifar10_1['images'], cifar10_1['labels'], name, 'cifar10_1')
       # transfer: everything but the last layer, a new head for task B
       mb = arch.model(num_classes_b)
       head_key = prng.fold_in_name(key, 'B/head')
@@ -216,9 +219,9 @@ def run_transfer(arch, schedule: Schedule, task_a, task_b, methods: Sequence[str
       params[arch.head] = new_state(mb, xb, head_key).params[arch.head]
       sb = new_state(mb, xb, head_key, params, st.batch_stats)
       sb, name = phase(sb, std, xb, yb, s.finetune_steps, f'{method}_B', seed)
-      results[f'{name}/test_acc'] = acc(sb, xbt, ybt)
+      evaluate(sb, xbt, ybt, name)
     sb = new_state(arch.model(num_classes_b), xb, prng.stream_key(seed, 'model/std_B-fs'))
     sb, name = phase(sb, std, xb, yb, s.num_steps + s.finetune_steps, 'std_B-fs', seed)
-    results[f'{name}/test_acc'] = acc(sb, xbt, ybt)
+    evaluate(sb, xbt, ybt, name)
   results.update(seeds.aggregate_over_seeds(results))
   return results

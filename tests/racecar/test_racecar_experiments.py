@@ -110,14 +110,18 @@ def test_e5_stage_two_starts_from_stage_one(tmp_path):
 @pytest.mark.parametrize('module,method', [('e6_cifar', 'rr'), ('e7_resnet', 'lrr')])
 def test_e6_e7_protocol_continues_from_the_regularised_phase(tmp_path, module, method):
   """E6 / E7 smoke with zero fine-tune steps: the fine-tune phase on A restarts the optimizer but keeps
-  phase 1's weights and BN statistics, so its accuracy equals phase 1's exactly; every phase and the
-  from-scratch baseline report (64 stand-in test images: accuracies are multiples of 1/64)."""
+  phase 1's weights and BN statistics, so its test loss and accuracy equal phase 1's exactly (a
+  phase 2 that started from a fresh network passed the accuracy check alone: both predicted one
+  class); every phase and the from-scratch baseline report (64 test images: multiples of 1/64)."""
   c = importlib.import_module(f'experiments.racecar.configs.{module}').get_config('smoke')
   c.methods = (method,)
   c.schedule.finetune_steps = 0
+  c.convs_per_stage = (1, 1, 1, 1, 1)         # E6: 5 racecar convs keep the compilation short
   r = experiment.launch(importlib.import_module(f'experiments.racecar.{module}').train_and_evaluate, c,
                         str(tmp_path))
   assert r[f'{method}_A_s0/test_acc'] == r[f'{method}_a_s0/test_acc']
+  assert r[f'{method}_A_s0/test_loss'] == r[f'{method}_a_s0/test_loss']
+  assert r[f'{method}_B_s0/test_loss'] != r['std_B-fs_s0/test_loss']
   for k in (f'{method}_a', f'{method}_A', f'{method}_B', 'std_B-fs'):
     assert float(r[f'{k}/test_acc_mean'] * 64).is_integer() and r[f'{k}/test_acc_std'] == 0.0, k
   assert r[f'{method}_a/recon_rel_error_mean'] > 0
