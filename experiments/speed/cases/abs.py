@@ -65,14 +65,14 @@ def cases_abs(c, label):
   def make_args():
     v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
     st = train_state.TrainState.create(apply_fn=model.apply, params=v['params'],
-                                       tx=optax.adam(c.madry_lr), rng=_key(1))
+                                       tx=optax.adam(c.madry.lr), rng=_key(1))
     return st, {'image': _images((b, 28, 28, 1)), 'label': _labels(b, 10)}
-  adv = dict(eps=0.3, steps=c.madry_pgd_steps, step_size=c.madry_pgd_step_size, random_start=True,
-             eps_warmup_steps=int(c.madry_eps_warmup_steps))
+  adv = dict(eps=0.3, steps=c.madry.pgd_steps, step_size=c.madry.pgd_step_size, random_start=True,
+             eps_warmup_steps=int(c.madry.eps_warmup_steps))
   step = baselines.make_classifier_train_step(model, adversarial=adv, summed_loss=True)
-  return [Case(label, f'Madry PGD-{c.madry_pgd_steps} training step', step, make_args, b,
-               c.madry_steps, 'the adversarially trained baseline'),
-          abs_inference_case(label, batch=c.abs_batch_size, n_samples=c.abs_bank_size,
-                             n_iter=c.abs_query_n_iter, calls=2 * (c.abs_num_images // c.abs_batch_size),
+  return [Case(label, f'Madry PGD-{c.madry.pgd_steps} training step', step, make_args, b,
+               c.madry.steps, 'the adversarially trained baseline'),
+          abs_inference_case(label, batch=c.abs.batch_size, n_samples=c.abs.bank_size,
+                             n_iter=c.abs.query_n_iter, calls=2 * (c.abs.num_images // c.abs.batch_size),
                              note='not a gradient step: one clean pass of ABS and binary ABS; '
                                   'every attack query is one more call')]
