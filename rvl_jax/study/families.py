@@ -81,10 +81,12 @@ def report(family: runner.Family, matrix: results_lib.Matrix, models: Sequence[s
 
 def run_study(family_name: str, settings, *, models: Sequence[str], scenarios: Sequence[str],
               seeds: Sequence[int], workdir: str,
-              cache: Optional[cache_lib.CellCache] = None) -> Dict[str, Any]:
-  """Runs one family's missing cells and writes its report into ``workdir``."""
+              cache: Optional[cache_lib.CellCache] = None,
+              compute: bool = True) -> Dict[str, Any]:
+  """Runs one family's missing cells (none with ``compute=False``: a report of the cached
+  cells) and writes its report into ``workdir``."""
   family = get_family(family_name)
   out = runner.run_family(family, settings, models=models, scenarios=scenarios, seeds=seeds,
-                          workdir=workdir, cache=cache)
+                          workdir=workdir, cache=cache, compute=compute)
   out.update(report(family, out["matrix"], models, workdir))
   return out
