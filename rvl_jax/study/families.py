@@ -68,10 +68,12 @@ def report(family: runner.Family, matrix: results_lib.Matrix, models: Sequence[s
           results_lib.markdown_correlations(rhos), ""]
   with rio.atomic_write(os.path.join(workdir, f"{family.name}_summary.md"), "w") as f:
     f.write("\n".join(text))
-  if family.reference in models and head:
-    norm = results_lib.normalise_against(values, list(models).index(family.reference))
+  if models and head:
+    # against the family's reference model, or the first model when the reference is not run
+    reference = family.reference if family.reference in models else models[0]
+    norm = results_lib.normalise_against(values, list(models).index(reference))
     fig = results_lib.heatmap(norm, models, head,
-                              f"{family.name}: relative change against {family.reference}")
+                              f"{family.name}: relative change against {reference}")
     rio.save_figure(fig, os.path.join(workdir, "plots", f"{family.name}_heatmap.png"))
   flat = {f"{m}/{c}/{stat}": v for m, cols in summary.items() for c, cell in cols.items()
           for stat, v in cell.items() if stat != "n"}
