@@ -35,8 +35,9 @@ def _run(family: str, cls, config, workdir: str) -> dict:
                        else config.settings)
   out = families.run_study(family, settings, models=tuple(config.models),
                            scenarios=tuple(config.scenarios), seeds=tuple(config.seeds),
-                           workdir=workdir)
+                           workdir=workdir, compute=config.get("compute", True))
   return {"computed_cells": out["computed"], "reused_cells": out["reused"],
+          "missing_cells": out["missing"],
           "summary": out["summary"], "rank_correlations": out["rank_correlations"],
           "model_seconds": out["seconds"], "report": os.path.join(workdir,
                                                                   f"{family}_summary.md")}

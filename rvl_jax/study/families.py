@@ -68,10 +68,12 @@ def report(family: runner.Family, matrix: results_lib.Matrix, models: Sequence[s
           results_lib.markdown_correlations(rhos), ""]
   with rio.atomic_write(os.path.join(workdir, f"{family.name}_summary.md"), "w") as f:
     f.write("\n".join(text))
-  if family.reference in models and head:
-    norm = results_lib.normalise_against(values, list(models).index(family.reference))
+  if models and head:
+    # against the family's reference model, or the first model when the reference is not run
+    reference = family.reference if family.reference in models else models[0]
+    norm = results_lib.normalise_against(values, list(models).index(reference))
     fig = results_lib.heatmap(norm, models, head,
-                              f"{family.name}: relative change against {family.reference}")
+                              f"{family.name}: relative change against {reference}")
     rio.save_figure(fig, os.path.join(workdir, "plots", f"{family.name}_heatmap.png"))
   flat = {f"{m}/{c}/{stat}": v for m, cols in summary.items() for c, cell in cols.items()
           for stat, v in cell.items() if stat != "n"}
@@ -81,10 +83,12 @@ def report(family: runner.Family, matrix: results_lib.Matrix, models: Sequence[s
 
 def run_study(family_name: str, settings, *, models: Sequence[str], scenarios: Sequence[str],
               seeds: Sequence[int], workdir: str,
-              cache: Optional[cache_lib.CellCache] = None) -> Dict[str, Any]:
-  """Runs one family's missing cells and writes its report into ``workdir``."""
+              cache: Optional[cache_lib.CellCache] = None,
+              compute: bool = True) -> Dict[str, Any]:
+  """Runs one family's missing cells (none with ``compute=False``: a report of the cached
+  cells) and writes its report into ``workdir``."""
   family = get_family(family_name)
   out = runner.run_family(family, settings, models=models, scenarios=scenarios, seeds=seeds,
-                          workdir=workdir, cache=cache)
+                          workdir=workdir, cache=cache, compute=compute)
   out.update(report(family, out["matrix"], models, workdir))
   return out

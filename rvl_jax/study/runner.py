@@ -74,11 +74,16 @@ def model_dir(root: str, family: Family, settings, model: str, seed: int, varian
 
 def run_family(family: Family, settings, *, models: Sequence[str], scenarios: Sequence[str],
                seeds: Sequence[int], workdir: str,
-               cache: Optional[cache_lib.CellCache] = None) -> Dict[str, Any]:
+               cache: Optional[cache_lib.CellCache] = None,
+               compute: bool = True) -> Dict[str, Any]:
   """Computes the missing cells of models x scenarios x seeds.
 
+  ``compute=False`` computes nothing and builds the matrix from the cells already cached (a
+  report of an unfinished study); 'missing' counts the cells left out.
+
   Returns {'matrix': model -> 'scenario/metric' -> [value per seed], 'computed': cells computed
-  now, 'reused': cells read from the cache, 'seconds': {model: training + evaluation seconds}}.
+  now, 'reused': cells read from the cache, 'missing': cells neither cached nor computed,
+  'seconds': {model: training + evaluation seconds}}.
   """
   cache = cache or cache_lib.CellCache(os.path.join(workdir, "cells"))
   computed0, reused0 = cache.computed, cache.reused
@@ -96,6 +101,9 @@ def run_family(family: Family, settings, *, models: Sequence[str], scenarios: Se
           cells[(model, sc, seed)] = got
           cache.reused += 1
       todo += [(seed, model, v, scs) for v, scs in by_variant.items()]
+  missing = sum(len(t[3]) for t in todo) if not compute else 0
+  if not compute:
+    todo = []
   total = sum(len(t[3]) for t in todo)
   bar = progress.progress(total=total, desc=f"study {family.name}", unit="cell") if total else None
   data_memo: Dict[Tuple[int, str], Any] = {}
@@ -130,7 +138,7 @@ def run_family(family: Family, settings, *, models: Sequence[str], scenarios: Se
     row = matrix.setdefault(model, {})
     for sc in scenarios:
       for seed in seeds:
-        for metric, value in cells[(model, sc, seed)].items():
+        for metric, value in cells.get((model, sc, seed), {}).items():
           row.setdefault(f"{sc}/{metric}", []).append(float(value))
   return {"matrix": matrix, "computed": cache.computed - computed0,
-          "reused": cache.reused - reused0, "seconds": seconds}
+          "reused": cache.reused - reused0, "missing": missing, "seconds": seconds}

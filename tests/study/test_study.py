@@ -89,6 +89,10 @@ def test_mnist_smoke_study_is_incremental(tmp_path):
   assert os.path.exists(os.path.join(workdir, "plots", "mnist_heatmap.png"))
 
   config.models = ("vanilla", "nearest_neighbour", "gnt_gaussian")      # one more model
+  config.compute = False                                                 # report only
+  flat = experiment.launch(study_exp.mnist_family, config, workdir)
+  assert (flat["computed_cells"], flat["reused_cells"], flat["missing_cells"]) == (0, 2, 1)
+  config.compute = True
   flat = experiment.launch(study_exp.mnist_family, config, workdir)
   assert (flat["computed_cells"], flat["reused_cells"]) == (1, 2)
   assert flat["summary/nearest_neighbour/clean/accuracy/mean"] == clean_nn

@@ -21,6 +21,7 @@ def get_config(variant=None):
   c.settings = ml_collections.ConfigDict(dict(steps=500, n_test=300, slowvae_steps=800,
                                               readout_n=2000, n_pgd=100, n_corrupt=200,
                                               n_disentangle=300))
+  c.compute = True      # False: report the cached cells only (an unfinished study), train nothing
   c.distributed = False
   if variant == "smoke":
     c.seeds = (0,)

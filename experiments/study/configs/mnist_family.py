@@ -25,6 +25,7 @@ def get_config(variant=None):
       ant_restart_steps=30, madry_steps=150, madry_pgd_steps=5, madry_warmup_steps=50,
       racecar_steps=300, n_adv=50, aa_n_iter=10, aa_target_classes=2,
       battery_pointwise_steps=200))
+  c.compute = True      # False: report the cached cells only (an unfinished study), train nothing
   c.distributed = False
   if variant == "smoke":
     c.seeds = (0,)
