@@ -211,12 +211,17 @@ def train_model(name: str, data: FactorData, seed: int, workdir: str,
   return TRAINERS[name](name, data, seed, workdir, settings)
 
 
-def _family():
+def family() -> runner.Family:
+  """The factor family: this module's data and models with ``factor_scenarios.SCENARIOS``.
+
+  Built on call (not at import) because ``factor_scenarios`` imports this module's data types.
+
+  Returns:
+    The ``runner.Family`` of the factor study.
+  """
   from rvl_jax.study import factor_scenarios  # pylint: disable=import-outside-toplevel
   return runner.Family(name="factor", load_data=load_data, train_model=train_model,
                        scenarios=factor_scenarios.SCENARIOS, model_fields=MODEL_FIELDS,
                        scenario_fields=SCENARIO_FIELDS, data_fields=DATA_FIELDS,
                        variant_of=VARIANT_OF, reference="cnn")
 
-
-FAMILY = _family()

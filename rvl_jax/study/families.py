@@ -37,7 +37,7 @@ def get_family(name: str) -> runner.Family:
     return MNIST
   if name == "factor":
     from rvl_jax.study import factor_zoo  # pylint: disable=import-outside-toplevel
-    return factor_zoo.FAMILY
+    return factor_zoo.family()
   raise ValueError(f"argument 'family': expected 'mnist' or 'factor', got {name!r}")
 
 

@@ -219,7 +219,7 @@ def _abs(binary: bool):
     vaes = abs_training.train_abs_vaes(data.train_images, data.train_labels,
                                        num_steps=s.abs_vae_steps, workdir=workdir, seed=seed,
                                        batch_size=s.batch_size)
-    model = abs_models.abs_from_vaes(vaes, binary=binary, n_samples=s.abs_n_samples,
+    model = abs_models.ABS(vaes, binary=binary, n_samples=s.abs_n_samples,
                                      n_iter=s.abs_n_iter)
     # The latent search is an inner optimisation: its gradient is not a useful attack signal.
     return interface.StudyModel(name=name, predict=model, differentiable=False, batch_size=100,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from experiments.speed.cases import abs as abs_cases
-from experiments.speed.cases import noise, racecar, slowvae
+from experiments.speed.cases import noise, racecar, slowvae, study
 from experiments.speed.cases.common import Case, load_config
 
 # (system, config module) of every config that accepts the 'paper' variant; a test checks that no
@@ -22,12 +22,14 @@ PAPER_CONFIGS = (
     *(('slowvae', n) for n in ('slowvae', 'betavae', 'pmvae', 'adagvae', 'pcl', 'nica')),
     *(('benchmark', n) for n in ('default', 'oracle', 'weak', 'sweep')),
     ('noise', 'mnist_study'), ('noise', 'sigma_sweep'), ('noise', 'imagenet'),
+    ('study', 'mnist_family'), ('study', 'factor_family'),
 )
 
 
 BUILDERS = {'mnist_classifier': racecar.cases_mnist_classifier, 'racecar': racecar.cases_racecar,
             'abs': abs_cases.cases_abs, 'slowvae': slowvae.cases_slowvae,
-            'benchmark': slowvae.cases_benchmark, 'noise': noise.cases_noise}
+            'benchmark': slowvae.cases_benchmark, 'noise': noise.cases_noise,
+            'study': study.cases_study}
 
 
 def config_cases(system: str, name: str, variant: str = 'paper') -> List[Case]:

@@ -55,24 +55,30 @@ def cases_abs(c, label):
                                note='not a gradient step: one clean test-set pass (ABS and '
                                     'binary ABS); lower bounds and distal runs call it more')]
   # robustness: Madry PGD training + the ABS queries of the attacks
+  return [madry_case(label, lr=c.madry.lr, pgd_steps=c.madry.pgd_steps,
+                     step_size=c.madry.pgd_step_size, warmup=c.madry.eps_warmup_steps,
+                     steps=c.madry.steps),
+          abs_inference_case(label, batch=c.abs.batch_size, n_samples=c.abs.bank_size,
+                             n_iter=c.abs.query_n_iter, calls=2 * (c.abs.num_images // c.abs.batch_size),
+                             note='not a gradient step: one clean pass of ABS and binary ABS; '
+                                  'every attack query is one more call')]
+
+
+def madry_case(label, *, lr, pgd_steps, step_size, warmup, steps, eps=0.3, batch=50):
+  """The Madry et al. (2018) PGD adversarial-training step of ``rvl_jax.abs.baselines``."""
   import optax
 
   from rvl_jax.abs import baselines, nets
   from rvl_jax.core import train_state
   model = nets.MadryCNN()
-  b = 50
 
   def make_args():
     v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
     st = train_state.TrainState.create(apply_fn=model.apply, params=v['params'],
-                                       tx=optax.adam(c.madry.lr), rng=_key(1))
-    return st, {'image': _images((b, 28, 28, 1)), 'label': _labels(b, 10)}
-  adv = dict(eps=0.3, steps=c.madry.pgd_steps, step_size=c.madry.pgd_step_size, random_start=True,
-             eps_warmup_steps=int(c.madry.eps_warmup_steps))
+                                       tx=optax.adam(lr), rng=_key(1))
+    return st, {'image': _images((batch, 28, 28, 1)), 'label': _labels(batch, 10)}
+  adv = dict(eps=eps, steps=pgd_steps, step_size=step_size, random_start=True,
+             eps_warmup_steps=int(warmup))
   step = baselines.make_classifier_train_step(model, adversarial=adv, summed_loss=True)
-  return [Case(label, f'Madry PGD-{c.madry.pgd_steps} training step', step, make_args, b,
-               c.madry.steps, 'the adversarially trained baseline'),
-          abs_inference_case(label, batch=c.abs.batch_size, n_samples=c.abs.bank_size,
-                             n_iter=c.abs.query_n_iter, calls=2 * (c.abs.num_images // c.abs.batch_size),
-                             note='not a gradient step: one clean pass of ABS and binary ABS; '
-                                  'every attack query is one more call')]
+  return Case(label, f'Madry PGD-{pgd_steps} training step', step, make_args, batch, steps,
+              'the adversarially trained baseline')
