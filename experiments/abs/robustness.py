@@ -51,18 +51,30 @@ def _flat_results(summary, clean_acc, claims) -> dict:
 
 def train_and_evaluate(config, workdir: str) -> dict:
   t_start = time.time()
-  data = mnist.load_mnist(config.data_source, config.data_dir or None, config.test_fraction,
-                          config.seed)
+  data = mnist.load_mnist(
+    config.data_source, config.data_dir or None, config.test_fraction, config.seed
+  )
   x, y = evaluation.balanced_subset(data.test_images, data.test_labels, config.num_images)
   _log(f"robustness: {len(y)} evaluation images from {data.source} (held-out split)")
   abs_columns = rob.AbsColumns(**config.abs)
   protocol = rob.Protocol(
-      data=data, x=x, y=y, workdir=workdir, seed=config.seed, weights_dir=config.weights_dir,
-      columns=config.models, attacks=config.attacks, abs_attacks=config.abs_attacks,
-      batch_size=config.batch_size, abs_columns=abs_columns,
-      ge=rob.GradientEstimation(**config.ge), madry=rob.MadryColumn(**config.madry),
-      autoattack=rob.AutoAttackRow(**config.autoattack),
-      recompute=config.recompute_attacks, log=_log)
+    data=data,
+    x=x,
+    y=y,
+    workdir=workdir,
+    seed=config.seed,
+    weights_dir=config.weights_dir,
+    columns=config.models,
+    attacks=config.attacks,
+    abs_attacks=config.abs_attacks,
+    batch_size=config.batch_size,
+    abs_columns=abs_columns,
+    ge=rob.GradientEstimation(**config.ge),
+    madry=rob.MadryColumn(**config.madry),
+    autoattack=rob.AutoAttackRow(**config.autoattack),
+    recompute=config.recompute_attacks,
+    log=_log,
+  )
 
   results = {"num_images": len(y), "data_source": data.source}
   columns = {}
@@ -72,10 +84,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if col.seconds is not None:
       results[f"seconds/{name}"] = col.seconds
 
-  scale = (f"Scale: {len(y)} held-out images ({data.source}) for the CNN/NN/Madry columns, "
-           f"{min(abs_columns.num_images, len(y))} for the ABS columns "
-           f"(ABS queries with n_iter={abs_columns.query_n_iter}, adversarials re-verified "
-           f"with n_iter={abs_columns.verify_n_iter}).")
+  scale = (
+    f"Scale: {len(y)} held-out images ({data.source}) for the CNN/NN/Madry columns, "
+    f"{min(abs_columns.num_images, len(y))} for the ABS columns "
+    f"(ABS queries with n_iter={abs_columns.query_n_iter}, adversarials re-verified "
+    f"with n_iter={abs_columns.verify_n_iter})."
+  )
   md, summary, claims = protocol.report(columns, scale)
   plots = experiment.plots_dir(workdir)
   rob.write_figures(columns, x, y, plots)
@@ -83,11 +97,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
   distal = rob.DistalPanel(**config.distal)
   if distal.enabled:
     fns = {m: protocol.model(m).logits_fn for m in distal.models if m in config.models}
-    results.update(rob.distal_panel(distal, fns, prng.stream_key(config.seed, "distal"),
-                                    os.path.join(plots, "distal.png"), log=_log))
+    results.update(
+      rob.distal_panel(
+        distal,
+        fns,
+        prng.stream_key(config.seed, "distal"),
+        os.path.join(plots, "distal.png"),
+        log=_log,
+      )
+    )
 
-  results.update(_flat_results(summary, {n: c.clean_accuracy for n, c in columns.items()},
-                               claims))
+  results.update(_flat_results(summary, {n: c.clean_accuracy for n, c in columns.items()}, claims))
   madry_eval = os.path.join(workdir, "madry_eval.json")
   if "madry" in config.models and os.path.exists(madry_eval):
     for k, v in rio.read_json(madry_eval).items():

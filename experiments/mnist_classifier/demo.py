@@ -17,7 +17,8 @@ def run(workdir: str) -> str:
   config.hidden = 64
   results = experiment.launch(train.train_and_evaluate, config, workdir)
   rel = os.path.basename(workdir)
-  return "\n".join([
+  return "\n".join(
+    [
       f"## {TITLE}",
       "",
       "A small CNN trained through the shared training core (jit step, sharded batches, orbax "
@@ -30,4 +31,5 @@ def run(workdir: str) -> str:
       f"{results['compile_seconds']:.2f} |",
       "",
       f"![training]({rel}/plots/training.png) ![predictions]({rel}/plots/predictions.png)",
-  ])
+    ]
+  )

@@ -12,33 +12,28 @@
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
 import jax.numpy as jnp
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from rvl_jax.core import batched
-from rvl_jax.core import experiment
+from rvl_jax.core import batched, experiment, loop, metrics, nets, train_state
 from rvl_jax.core import io as rio
-from rvl_jax.core import loop
-from rvl_jax.core import metrics
-from rvl_jax.core import nets
-from rvl_jax.core import train_state
-from rvl_jax.data import batching
-from rvl_jax.data import mnist
+from rvl_jax.data import batching, mnist
 
 
 def create_state(config, rng: jax.Array) -> train_state.TrainState:
   model = nets.ConvNet(channels=tuple(config.channels), hidden=config.hidden)
   params = model.init(rng, jnp.zeros((1, 28, 28, 1), jnp.float32))["params"]
-  return train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                       tx=optax.adam(config.learning_rate), rng=rng)
+  return train_state.TrainState.create(
+    apply_fn=model.apply, params=params, tx=optax.adam(config.learning_rate), rng=rng
+  )
 
 
 def train_step(state: train_state.TrainState, batch):
@@ -47,8 +42,10 @@ def train_step(state: train_state.TrainState, batch):
     return metrics.cross_entropy(logits, batch["label"]), logits
 
   (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  return state.apply_gradients(grads), {"loss": loss,
-                                        "accuracy": metrics.accuracy(logits, batch["label"])}
+  return state.apply_gradients(grads), {
+    "loss": loss,
+    "accuracy": metrics.accuracy(logits, batch["label"]),
+  }
 
 
 def predict(state: train_state.TrainState, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -57,8 +54,9 @@ def predict(state: train_state.TrainState, images: np.ndarray, batch_size: int) 
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  data = mnist.load_mnist(config.data_source, config.data_dir or None, config.test_fraction,
-                          config.seed)
+  data = mnist.load_mnist(
+    config.data_source, config.data_dir or None, config.test_fraction, config.seed
+  )
   state = create_state(config, jax.random.PRNGKey(config.seed))
   n = len(data.train_labels)
 
@@ -71,23 +69,35 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logits = predict(state, data.test_images, config.eval_batch_size)
     return {"test_accuracy": float(np.mean(logits.argmax(-1) == data.test_labels))}
 
-  result = loop.train(state=state, train_step=train_step, get_batch=get_batch,
-                      num_steps=config.num_steps, workdir=workdir, eval_fn=eval_fn,
-                      eval_every=config.eval_every, log_every=config.log_every,
-                      checkpoint_every=config.checkpoint_every, desc="mnist")
+  result = loop.train(
+    state=state,
+    train_step=train_step,
+    get_batch=get_batch,
+    num_steps=config.num_steps,
+    workdir=workdir,
+    eval_fn=eval_fn,
+    eval_every=config.eval_every,
+    log_every=config.log_every,
+    checkpoint_every=config.checkpoint_every,
+    desc="mnist",
+  )
   logits = predict(result.state, data.test_images, config.eval_batch_size)
   plot_training(result.history, os.path.join(experiment.plots_dir(workdir), "training.png"))
-  plot_predictions(data.test_images[:16], logits[:16].argmax(-1), data.test_labels[:16],
-                   os.path.join(experiment.plots_dir(workdir), "predictions.png"))
+  plot_predictions(
+    data.test_images[:16],
+    logits[:16].argmax(-1),
+    data.test_labels[:16],
+    os.path.join(experiment.plots_dir(workdir), "predictions.png"),
+  )
   return {
-      "test_accuracy": float(np.mean(logits.argmax(-1) == data.test_labels)),
-      "train_loss": result.metrics.get("loss", float("nan")),
-      "num_train": n,
-      "num_test": len(data.test_labels),
-      "data_source": data.source,
-      "steps": config.num_steps,
-      "steps_per_second": result.steps_per_second,
-      "compile_seconds": result.compile_seconds,
+    "test_accuracy": float(np.mean(logits.argmax(-1) == data.test_labels)),
+    "train_loss": result.metrics.get("loss", float("nan")),
+    "num_train": n,
+    "num_test": len(data.test_labels),
+    "data_source": data.source,
+    "steps": config.num_steps,
+    "steps_per_second": result.steps_per_second,
+    "compile_seconds": result.compile_seconds,
   }
 
 
@@ -98,8 +108,13 @@ def plot_training(history, path: str) -> str:
   evals = [r for r in history if "eval/test_accuracy" in r]
   if evals:
     ax2 = ax.twinx()
-    ax2.plot([r["step"] for r in evals], [r["eval/test_accuracy"] for r in evals], "o-", color="C1",
-             label="test accuracy")
+    ax2.plot(
+      [r["step"] for r in evals],
+      [r["eval/test_accuracy"] for r in evals],
+      "o-",
+      color="C1",
+      label="test accuracy",
+    )
     ax2.set_ylabel("test accuracy")
   ax.set_xlabel("step")
   ax.set_ylabel("loss")

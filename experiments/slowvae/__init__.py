@@ -2,6 +2,6 @@
 
 # The registry `experiments/slowvae/main.py` dispatches on (`config.experiment`).
 EXPERIMENTS = {
-    "train": "experiments.slowvae.train:train_and_evaluate",
-    "oracle_table": "experiments.slowvae.oracle_table:train_and_evaluate",
+  "train": "experiments.slowvae.train:train_and_evaluate",
+  "oracle_table": "experiments.slowvae.oracle_table:train_and_evaluate",
 }

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 # ----------------------------------------------------------------------------- models
 
 
@@ -17,7 +16,9 @@ def torch_cnn(weights_dir: str):
   """A PyTorch copy of the released vanilla CNN (``nets.CNN``: VALID convs, BN + ELU)."""
   import torch
   from torch import nn
+
   from rvl_jax.abs import baselines, nets, weights
+
   sd = weights.read_state_dict(weights.cnn_weight_path(weights_dir, "vanilla_cnn"))
   feats = baselines.CNN_FEATURES
   layers, c_in = [], 1
@@ -38,6 +39,7 @@ def torch_cnn(weights_dir: str):
 
 def load_madry(path: str):
   from rvl_jax.abs import baselines
+
   params = {}
   for k, v in np.load(path).items():
     node = params
@@ -58,8 +60,18 @@ def l2_eps_for_iterative(logits_fn, x, y, eps: float) -> float:
   with a large step tells which convention this version uses.
   """
   from rvl_jax import attacks
-  xa, _, _ = attacks.iterative_attack(logits_fn, x[:1], y[:1], jax.random.PRNGKey(0), 1.0,
-                                      norm="l2", step=100.0, n_iter=1, random_start=False)
+
+  xa, _, _ = attacks.iterative_attack(
+    logits_fn,
+    x[:1],
+    y[:1],
+    jax.random.PRNGKey(0),
+    1.0,
+    norm="l2",
+    step=100.0,
+    n_iter=1,
+    random_start=False,
+  )
   radius = float(jnp.sqrt(jnp.sum(jnp.square(xa - x[:1]))))
   return eps if radius <= 1.01 else eps / float(np.sqrt(np.prod(x.shape[1:])))
 
@@ -67,29 +79,47 @@ def l2_eps_for_iterative(logits_fn, x, y, eps: float) -> float:
 def pgd_robust(logits_fn, x, y, norm: str, eps: float, seed: int):
   """Robust accuracy under PGD (L-inf: 40 x eps/30; L2: 50 x 0.025 eps), random start."""
   from rvl_jax import attacks
+
   key = jax.random.PRNGKey(seed)
   t0 = time.time()
   if norm == "linf":
-    xa, fooled, _ = attacks.iterative_attack(logits_fn, x, y, key, eps, norm="linf",
-                                             step=eps / 30.0, n_iter=40)
+    xa, fooled, _ = attacks.iterative_attack(
+      logits_fn, x, y, key, eps, norm="linf", step=eps / 30.0, n_iter=40
+    )
   else:
     e = l2_eps_for_iterative(logits_fn, x, y, eps)
-    xa, fooled, _ = attacks.iterative_attack(logits_fn, x, y, key, e, norm="l2",
-                                             step=0.025 * e, n_iter=50)
+    xa, fooled, _ = attacks.iterative_attack(
+      logits_fn, x, y, key, e, norm="l2", step=0.025 * e, n_iter=50
+    )
   correct = ~np.asarray(attacks.is_adversarial(logits_fn(x), y))
   return float(np.mean(correct & ~np.asarray(fooled))), time.time() - t0
 
 
 def ours(logits_fn, x, y, norm: str, eps: float, seed: int, warmup: bool, batch_size: int):
   from rvl_jax.attacks.autoattack import autoattack_report
-  run = lambda: autoattack_report(logits_fn, x, y, jax.random.PRNGKey(seed), norm=norm,
-                                  eps=eps, version="standard", batch_size=batch_size)
+
+  run = lambda: autoattack_report(
+    logits_fn,
+    x,
+    y,
+    jax.random.PRNGKey(seed),
+    norm=norm,
+    eps=eps,
+    version="standard",
+    batch_size=batch_size,
+  )
   t0, c0 = time.time(), time.process_time()
   rep = run()
   first = time.time() - t0
-  out = dict(robust_accuracy=rep.final_robust_accuracy, clean_accuracy=rep.clean_accuracy,
-             after_each=rep.robust_accuracy, seconds_each=rep.seconds, seconds=first,
-             seconds_incl_compile=first, cpu_seconds=time.process_time() - c0)
+  out = dict(
+    robust_accuracy=rep.final_robust_accuracy,
+    clean_accuracy=rep.clean_accuracy,
+    after_each=rep.robust_accuracy,
+    seconds_each=rep.seconds,
+    seconds=first,
+    seconds_incl_compile=first,
+    cpu_seconds=time.process_time() - c0,
+  )
   if warmup:
     t0, c0 = time.time(), time.process_time()
     rep2 = run()
@@ -104,18 +134,29 @@ def ours(logits_fn, x, y, norm: str, eps: float, seed: int, warmup: bool, batch_
 def torchattacks_run(model, x, y, norm: str, eps: float, budget: str, seed: int):
   import torch
   import torchattacks as ta
+
   tn = "Linf" if norm == "linf" else "L2"
   torch.manual_seed(seed)
   if budget == "shipped":
     atk = ta.AutoAttack(model, norm=tn, eps=eps, version="standard", n_classes=10, seed=seed)
   else:
-    atk = ta.MultiAttack([
+    atk = ta.MultiAttack(
+      [
         ta.APGD(model, norm=tn, eps=eps, steps=100, n_restarts=1, loss="ce", seed=seed),
         ta.APGDT(model, norm=tn, eps=eps, steps=100, n_restarts=1, n_classes=10, seed=seed),
-        ta.FAB(model, norm=tn, eps=eps, steps=100, n_restarts=1, multi_targeted=True,
-               n_classes=10, seed=seed),
+        ta.FAB(
+          model,
+          norm=tn,
+          eps=eps,
+          steps=100,
+          n_restarts=1,
+          multi_targeted=True,
+          n_classes=10,
+          seed=seed,
+        ),
         ta.Square(model, norm=tn, eps=eps, n_queries=5000, n_restarts=1, seed=seed),
-    ])
+      ]
+    )
   xt = torch.as_tensor(np.transpose(np.asarray(x), (0, 3, 1, 2)).copy())
   yt = torch.as_tensor(np.asarray(y, np.int64))
   t0, c0 = time.time(), time.process_time()
@@ -125,7 +166,10 @@ def torchattacks_run(model, x, y, norm: str, eps: float, budget: str, seed: int)
     robust = (model(adv).argmax(1) == yt) & (model(xt).argmax(1) == yt)
     delta = (adv - xt).reshape(len(xt), -1)
     dist = delta.abs().max(1)[0] if norm == "linf" else delta.norm(dim=1)
-  return dict(robust_accuracy=float(robust.float().mean()), seconds=seconds, cpu_seconds=cpu,
-              images_per_s=len(x) / seconds, max_distance=float(dist.max()))
-
-
+  return dict(
+    robust_accuracy=float(robust.float().mean()),
+    seconds=seconds,
+    cpu_seconds=cpu,
+    images_per_s=len(x) / seconds,
+    max_distance=float(dist.max()),
+  )

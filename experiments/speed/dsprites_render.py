@@ -9,8 +9,7 @@ NumPy implementation of the same geometry on the full canvas (the naive baseline
 import time
 
 import numpy as np
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from rvl_jax.data import dsprites
 
@@ -36,7 +35,7 @@ def numpy_render(factors: np.ndarray) -> np.ndarray:
   square = (np.abs(u1) <= 1) & (np.abs(u2) <= 1)
   ellipse = (u1 / 1.25) ** 2 + (u2 / 0.62) ** 2 <= 1
   a, b = u1 / 1.15, -u2 / 1.15 + 0.25
-  heart = (a * a + b * b - 1) ** 3 - a * a * b ** 3 <= 0
+  heart = (a * a + b * b - 1) ** 3 - a * a * b**3 <= 0
   shape = factors[:, 0][:, None, None]
   return np.where(shape == 0, square, np.where(shape == 1, ellipse, heart)).astype(np.float32)
 
@@ -55,10 +54,12 @@ def main(argv):
   jit_rate = batch * _BATCHES.value / (time.perf_counter() - t0)
   n_np = max(2, _BATCHES.value // 10)
   t0 = time.perf_counter()
-  for f in factor_batches[1:n_np + 1]:
+  for f in factor_batches[1 : n_np + 1]:
     numpy_render(f)
   np_rate = batch * n_np / (time.perf_counter() - t0)
-  agree = np.mean(data.images_from_factors(factor_batches[1])[..., 0] == numpy_render(factor_batches[1]))
+  agree = np.mean(
+    data.images_from_factors(factor_batches[1])[..., 0] == numpy_render(factor_batches[1])
+  )
   print(f"dSprites-procedural renderer, batch {batch}")
   print(f"  first call (compile + render): {first:.3f} s")
   print(f"  jit renderer:    {jit_rate:,.0f} images/s")

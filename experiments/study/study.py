@@ -20,8 +20,9 @@ def _settings(cls, overrides):
   overrides = dict(overrides or {})
   unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
   if unknown:
-    raise ValueError(f"argument 'config.settings': expected fields of {cls.__name__}, got "
-                     f"unknown {unknown}")
+    raise ValueError(
+      f"argument 'config.settings': expected fields of {cls.__name__}, got unknown {unknown}"
+    )
   if "ranges" in overrides:
     overrides["ranges"] = affine.AffineRanges(**dict(overrides["ranges"]))
   for name, value in overrides.items():
@@ -31,16 +32,27 @@ def _settings(cls, overrides):
 
 
 def _run(family: str, cls, config, workdir: str) -> dict:
-  settings = _settings(cls, config.settings.to_dict() if hasattr(config.settings, "to_dict")
-                       else config.settings)
-  out = families.run_study(family, settings, models=tuple(config.models),
-                           scenarios=tuple(config.scenarios), seeds=tuple(config.seeds),
-                           workdir=workdir, compute=config.get("compute", True))
-  return {"computed_cells": out["computed"], "reused_cells": out["reused"],
-          "missing_cells": out["missing"],
-          "summary": out["summary"], "rank_correlations": out["rank_correlations"],
-          "model_seconds": out["seconds"], "report": os.path.join(workdir,
-                                                                  f"{family}_summary.md")}
+  settings = _settings(
+    cls, config.settings.to_dict() if hasattr(config.settings, "to_dict") else config.settings
+  )
+  out = families.run_study(
+    family,
+    settings,
+    models=tuple(config.models),
+    scenarios=tuple(config.scenarios),
+    seeds=tuple(config.seeds),
+    workdir=workdir,
+    compute=config.get("compute", True),
+  )
+  return {
+    "computed_cells": out["computed"],
+    "reused_cells": out["reused"],
+    "missing_cells": out["missing"],
+    "summary": out["summary"],
+    "rank_correlations": out["rank_correlations"],
+    "model_seconds": out["seconds"],
+    "report": os.path.join(workdir, f"{family}_summary.md"),
+  }
 
 
 def mnist_family(config, workdir: str) -> dict:

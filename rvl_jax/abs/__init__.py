@@ -11,6 +11,7 @@ attack protocol over all columns).
 Every classifier follows one interface: ``logits_fn(x) -> (N, 10)`` for x float32
 (N, 28, 28, 1) in [0, 1].
 """
+
 from rvl_jax.abs import inference, models, nets, weights
 from rvl_jax.abs.inference import binarize, confidence_softmax, gaussian_bank
 from rvl_jax.abs.models import ABS, ABSOptions, load_reference_abs

@@ -9,6 +9,7 @@
 The CNN / Madry logits functions are pure, jit-compiled and differentiable
 (``jax.grad`` works through them); nearest neighbour is not meant for gradients.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,8 +35,9 @@ def binarize_ste(x):
   return x + jax.lax.stop_gradient(inf.binarize(x) - x)
 
 
-def cnn_logits_fn(variables, features: Sequence[int] = CNN_FEATURES, binary: bool = False
-                  ) -> Callable:
+def cnn_logits_fn(
+  variables, features: Sequence[int] = CNN_FEATURES, binary: bool = False
+) -> Callable:
   """A jitted, differentiable ``logits_fn`` for ``nets.CNN`` variables (eval-mode BN)."""
   model = nets.CNN(features=tuple(features))
   variables = jax.tree_util.tree_map(jnp.asarray, variables)
@@ -46,11 +48,13 @@ def cnn_logits_fn(variables, features: Sequence[int] = CNN_FEATURES, binary: boo
     if binary:
       x = binarize_ste(x)
     return model.apply(variables, x, train=False)
+
   return logits_fn
 
 
-def load_reference_cnn(weights_dir: str, name: str = 'vanilla_cnn',
-                       binary: Optional[bool] = None) -> Callable:
+def load_reference_cnn(
+  weights_dir: str, name: str = "vanilla_cnn", binary: Optional[bool] = None
+) -> Callable:
   """A released CNN as a jitted, differentiable logits_fn.
 
   ``binary`` defaults to True for 'binary_cnn' (the paper's Binary CNN: binary_cnn
@@ -68,13 +72,13 @@ def load_reference_cnn(weights_dir: str, name: str = 'vanilla_cnn',
     ``logits_fn(x) -> (N, 10)``.
   """
   if binary is None:
-    binary = name == 'binary_cnn'
+    binary = name == "binary_cnn"
   return _reference_cnn(os.path.abspath(weights_dir), name, bool(binary))
 
 
 @functools.lru_cache(maxsize=16)
 def _reference_cnn(weights_dir: str, name: str, binary: bool) -> Callable:
-  features = TRANSFER_FEATURES if name == 'transfer_cnn' else CNN_FEATURES
+  features = TRANSFER_FEATURES if name == "transfer_cnn" else CNN_FEATURES
   return cnn_logits_fn(weights_lib.load_cnn(weights_dir, name), features, binary)
 
 
@@ -84,24 +88,27 @@ def madry_logits_fn(params) -> Callable:
 
   @jax.jit
   def logits_fn(x):
-    return model.apply({'params': params}, jnp.asarray(x, jnp.float32).reshape(-1, 28, 28, 1))
+    return model.apply({"params": params}, jnp.asarray(x, jnp.float32).reshape(-1, 28, 28, 1))
+
   return logits_fn
 
 
 # ----------------------------------------------------------- nearest neighbour
 
-def nearest_neighbour_logits_fn(ref_images, ref_labels, num_classes: int = 10,
-                                batch_size: int = 40) -> Callable:
+
+def nearest_neighbour_logits_fn(
+  ref_images, ref_labels, num_classes: int = 10, batch_size: int = 40
+) -> Callable:
   """logit_c(x) = -min_{x' in class c} ||x - x'||_2 over the reference set."""
   ref = jnp.asarray(np.asarray(ref_images, np.float32).reshape(len(ref_images), -1))
   labels = np.asarray(ref_labels)
   onehot = jnp.asarray(labels[None, :] == np.arange(num_classes)[:, None])  # (C, M)
-  rsq = jnp.sum(ref ** 2, -1)
+  rsq = jnp.sum(ref**2, -1)
 
   @jax.jit
   def _batch(x):
     x = x.reshape(x.shape[0], -1)
-    d2 = jnp.sum(x ** 2, -1)[:, None] + rsq[None] - 2.0 * x @ ref.T
+    d2 = jnp.sum(x**2, -1)[:, None] + rsq[None] - 2.0 * x @ ref.T
     d2 = jnp.maximum(d2, 0.0)
     masked = jnp.where(onehot[None], d2[:, None, :], jnp.inf)  # (N, C, M)
     return -jnp.sqrt(jnp.min(masked, axis=-1))
@@ -112,15 +119,19 @@ def nearest_neighbour_logits_fn(ref_images, ref_labels, num_classes: int = 10,
     x = np.asarray(x, np.float32)  # batched_apply slices and pads on the host
     bs = max(1, min(batch_size, x.shape[0]))
     return jnp.asarray(batched.batched_apply(_batch, x, bs))
+
   return logits_fn
 
 
 # ------------------------------------------------------------------- training
 
+
 def pgd_linf(logits_apply, x, y, key, *, eps=0.3, steps=40, step_size=0.01, random_start=True):
   """Madry et al. L-inf PGD on the summed softmax cross-entropy (inputs in [0, 1])."""
+
   def loss(xa):
     return jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits_apply(xa), y))
+
   xa = x
   if random_start:
     xa = jnp.clip(x + jax.random.uniform(key, x.shape, x.dtype, -eps, eps), 0.0, 1.0)
@@ -129,6 +140,7 @@ def pgd_linf(logits_apply, x, y, key, *, eps=0.3, steps=40, step_size=0.01, rand
     g = jax.grad(loss)(xa)
     xa = xa + step_size * jnp.sign(g)
     return jnp.clip(jnp.clip(xa, x - eps, x + eps), 0.0, 1.0)
+
   return jax.lax.fori_loop(0, steps, body, xa)
 
 
@@ -150,7 +162,7 @@ def make_classifier_train_step(model, *, binary=False, adversarial=None, summed_
   has_bn = isinstance(model, nets.CNN)
 
   def step(state, batch):
-    x, y = batch['image'], batch['label']
+    x, y = batch["image"], batch["label"]
     state, key = state.next_rng()
     if binary:
       x = binarize_ste(x)
@@ -158,31 +170,46 @@ def make_classifier_train_step(model, *, binary=False, adversarial=None, summed_
       variables = state.variables()
       apply = lambda xa: model.apply(variables, xa, train=False)
       adv = dict(adversarial)
-      adv['eps'] = training_eps(adv['eps'], state.step, adv.pop('eps_warmup_steps', 0))
+      adv["eps"] = training_eps(adv["eps"], state.step, adv.pop("eps_warmup_steps", 0))
       x = jax.lax.stop_gradient(pgd_linf(apply, x, y, key, **adv))
 
     def loss_fn(params):
-      variables = {'params': params}
+      variables = {"params": params}
       if has_bn:
-        variables['batch_stats'] = state.batch_stats
-        logits, upd = model.apply(variables, x, train=True, mutable=['batch_stats'])
+        variables["batch_stats"] = state.batch_stats
+        logits, upd = model.apply(variables, x, train=True, mutable=["batch_stats"])
       else:
         logits, upd = model.apply(variables, x), {}
       ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
       loss = jnp.sum(ce) if summed_loss else jnp.mean(ce)
       return loss, (logits, upd)
+
     (loss, (logits, upd)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(grads, batch_stats=upd.get('batch_stats', state.batch_stats))
+    state = state.apply_gradients(grads, batch_stats=upd.get("batch_stats", state.batch_stats))
     acc = jnp.mean(jnp.argmax(logits, -1) == y)
-    return state, {'loss': loss, 'accuracy': acc}
+    return state, {"loss": loss, "accuracy": acc}
+
   return step
 
 
-def train_classifier(model, images, labels, *, num_steps: int, batch_size: int = 128,
-                     lr: float = 1e-3, seed: int = 0, stream: str = 'classifier',
-                     binary: bool = False, adversarial=None, summed_loss: bool = False,
-                     workdir: Optional[str] = None, desc: str = 'classifier',
-                     log_every: int = 50, checkpoint_every: int = 0):
+def train_classifier(
+  model,
+  images,
+  labels,
+  *,
+  num_steps: int,
+  batch_size: int = 128,
+  lr: float = 1e-3,
+  seed: int = 0,
+  stream: str = "classifier",
+  binary: bool = False,
+  adversarial=None,
+  summed_loss: bool = False,
+  workdir: Optional[str] = None,
+  desc: str = "classifier",
+  log_every: int = 50,
+  checkpoint_every: int = 0,
+):
   """Trains nets.CNN (BN) or nets.MadryCNN with Adam through rvl_jax.core.loop.
 
   Args:
@@ -208,27 +235,50 @@ def train_classifier(model, images, labels, *, num_steps: int, batch_size: int =
   """
   from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
+
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
-  variables = model.init(prng.stream_key(seed, f'{stream}/init'), jnp.zeros((1, 28, 28, 1)))
+  variables = model.init(prng.stream_key(seed, f"{stream}/init"), jnp.zeros((1, 28, 28, 1)))
   state = train_state.TrainState.create(
-      apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr),
-      rng=prng.stream_key(seed, f'{stream}/train'), batch_stats=variables.get('batch_stats'))
-  batch_stream = prng.name_hash(f'{stream}/batches')
+    apply_fn=model.apply,
+    params=variables["params"],
+    tx=optax.adam(lr),
+    rng=prng.stream_key(seed, f"{stream}/train"),
+    batch_stats=variables.get("batch_stats"),
+  )
+  batch_stream = prng.name_hash(f"{stream}/batches")
 
   def get_batch(step):
     idx = batching.step_rng(seed, step, batch_stream).integers(0, len(images), size=batch_size)
-    return {'image': images[idx], 'label': labels[idx]}
-  res = loop.train(state=state, train_step=make_classifier_train_step(
-      model, binary=binary, adversarial=adversarial, summed_loss=summed_loss),
-                   get_batch=get_batch, num_steps=num_steps, workdir=workdir, desc=desc,
-                   log_every=log_every,
-                   checkpoint_every=checkpoint_every if checkpoint_every > 0 else max(num_steps, 1))
+    return {"image": images[idx], "label": labels[idx]}
+
+  res = loop.train(
+    state=state,
+    train_step=make_classifier_train_step(
+      model, binary=binary, adversarial=adversarial, summed_loss=summed_loss
+    ),
+    get_batch=get_batch,
+    num_steps=num_steps,
+    workdir=workdir,
+    desc=desc,
+    log_every=log_every,
+    checkpoint_every=checkpoint_every if checkpoint_every > 0 else max(num_steps, 1),
+  )
   return res.state.variables()
 
 
-def train_cnn(images, labels, *, binary=False, features=CNN_FEATURES, num_steps=2000,
-              batch_size=128, lr=1e-3, seed=0, workdir=None):
+def train_cnn(
+  images,
+  labels,
+  *,
+  binary=False,
+  features=CNN_FEATURES,
+  num_steps=2000,
+  batch_size=128,
+  lr=1e-3,
+  seed=0,
+  workdir=None,
+):
   """Vanilla (or Binary, trained on binarized inputs) CNN.
 
   Args:
@@ -245,16 +295,39 @@ def train_cnn(images, labels, *, binary=False, features=CNN_FEATURES, num_steps=
   Returns:
     (variables, logits_fn).
   """
-  name = 'binary_cnn' if binary else 'cnn'
-  v = train_classifier(nets.CNN(features=tuple(features)), images, labels, num_steps=num_steps,
-                       batch_size=batch_size, lr=lr, seed=seed, stream=name, binary=binary,
-                       workdir=workdir, desc=name)
+  name = "binary_cnn" if binary else "cnn"
+  v = train_classifier(
+    nets.CNN(features=tuple(features)),
+    images,
+    labels,
+    num_steps=num_steps,
+    batch_size=batch_size,
+    lr=lr,
+    seed=seed,
+    stream=name,
+    binary=binary,
+    workdir=workdir,
+    desc=name,
+  )
   return v, cnn_logits_fn(v, features, binary)
 
 
-def train_madry(images, labels, *, num_steps=1600, batch_size=50, lr=1e-3, eps=0.3,
-                pgd_steps=10, pgd_step_size=0.04, seed=0, stream='madry', workdir=None,
-                eps_warmup_steps=0, checkpoint_every=100):
+def train_madry(
+  images,
+  labels,
+  *,
+  num_steps=1600,
+  batch_size=50,
+  lr=1e-3,
+  eps=0.3,
+  pgd_steps=10,
+  pgd_step_size=0.04,
+  seed=0,
+  stream="madry",
+  workdir=None,
+  eps_warmup_steps=0,
+  checkpoint_every=100,
+):
   """Madry et al. (2018) PGD adversarial training (adversarial examples only, summed CE).
 
   The paper's schedule is Adam 1e-4, 100k steps, PGD 40 x 0.01. The defaults here are a short
@@ -281,17 +354,34 @@ def train_madry(images, labels, *, num_steps=1600, batch_size=50, lr=1e-3, eps=0
   Returns:
     (params, logits_fn).
   """
-  adv = dict(eps=eps, steps=pgd_steps, step_size=pgd_step_size, random_start=True,
-             eps_warmup_steps=int(eps_warmup_steps))
-  v = train_classifier(nets.MadryCNN(), images, labels, num_steps=num_steps,
-                       batch_size=batch_size, lr=lr, seed=seed, stream=stream, adversarial=adv,
-                       summed_loss=True, workdir=workdir, desc='madry',
-                       checkpoint_every=checkpoint_every)
-  return v['params'], madry_logits_fn(v['params'])
+  adv = dict(
+    eps=eps,
+    steps=pgd_steps,
+    step_size=pgd_step_size,
+    random_start=True,
+    eps_warmup_steps=int(eps_warmup_steps),
+  )
+  v = train_classifier(
+    nets.MadryCNN(),
+    images,
+    labels,
+    num_steps=num_steps,
+    batch_size=batch_size,
+    lr=lr,
+    seed=seed,
+    stream=stream,
+    adversarial=adv,
+    summed_loss=True,
+    workdir=workdir,
+    desc="madry",
+    checkpoint_every=checkpoint_every,
+  )
+  return v["params"], madry_logits_fn(v["params"])
 
 
-def pgd_accuracy(logits_fn, images, labels, *, eps=0.3, steps=40, step_size=0.01, seed=0,
-                 batch_size=200):
+def pgd_accuracy(
+  logits_fn, images, labels, *, eps=0.3, steps=40, step_size=0.01, seed=0, batch_size=200
+):
   """Accuracy under L-inf PGD (random start) for a differentiable logits_fn.
 
   Args:
@@ -309,12 +399,16 @@ def pgd_accuracy(logits_fn, images, labels, *, eps=0.3, steps=40, step_size=0.01
   """
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
-  attack = jax.jit(functools.partial(pgd_linf, logits_fn, eps=eps, steps=steps,
-                                     step_size=step_size))
-  key = prng.stream_key(seed, 'pgd_accuracy')
+  attack = jax.jit(
+    functools.partial(pgd_linf, logits_fn, eps=eps, steps=steps, step_size=step_size)
+  )
+  key = prng.stream_key(seed, "pgd_accuracy")
   correct = 0
   for i in range(0, len(images), batch_size):
-    xa = attack(jnp.asarray(images[i:i + batch_size]), jnp.asarray(labels[i:i + batch_size]),
-                jax.random.fold_in(key, i))
-    correct += int(np.sum(np.argmax(np.asarray(logits_fn(xa)), -1) == labels[i:i + batch_size]))
+    xa = attack(
+      jnp.asarray(images[i : i + batch_size]),
+      jnp.asarray(labels[i : i + batch_size]),
+      jax.random.fold_in(key, i),
+    )
+    correct += int(np.sum(np.argmax(np.asarray(logits_fn(xa)), -1) == labels[i : i + batch_size]))
   return correct / len(images)

@@ -69,12 +69,19 @@ def calibration_stats(probs, labels, n_bins: int = 10) -> Dict[str, float]:
     m = (conf > lo) & (conf <= hi)
     if m.any():
       ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-  return {'median_confidence': float(np.median(conf)), 'nll': float(nll), 'ece': float(ece)}
+  return {"median_confidence": float(np.median(conf)), "nll": float(nll), "ece": float(ece)}
 
 
-def reference_checks(images, labels, weights_dir: str, *, per_class: int = 50,
-                     batch_size: int = 100, stage1_all: bool = True,
-                     log: Callable[[str], None] = print) -> Dict[str, float]:
+def reference_checks(
+  images,
+  labels,
+  weights_dir: str,
+  *,
+  per_class: int = 50,
+  batch_size: int = 100,
+  stage1_all: bool = True,
+  log: Callable[[str], None] = print,
+) -> Dict[str, float]:
   """Checks of the released weights (Schott et al. 2019, Sec. 7 and Table 1's clean row).
 
   ABS / Binary ABS accuracy (stage 1 only on all images, the full model on the first
@@ -97,37 +104,41 @@ def reference_checks(images, labels, weights_dir: str, *, per_class: int = 50,
   from rvl_jax.abs import baselines, lower_bounds, models  # pylint: disable=g-import-not-at-top
   from rvl_jax.abs import inference as inf  # pylint: disable=g-import-not-at-top
   from rvl_jax.core import batched  # pylint: disable=g-import-not-at-top
+
   res = {}
   n = len(labels)
 
   def put(k, v):
     res[k] = v
-    log(f'{k}: {v}')
+    log(f"{k}: {v}")
+
   t0 = time.time()
-  for name in ('vanilla_cnn', 'binary_cnn'):
+  for name in ("vanilla_cnn", "binary_cnn"):
     fn = baselines.load_reference_cnn(weights_dir, name)
     pred = np.asarray(batched.batched_apply(fn, images, 500)).argmax(-1)
-    put(f'{name}_accuracy_{n}', float(np.mean(pred == labels)))
+    put(f"{name}_accuracy_{n}", float(np.mean(pred == labels)))
   abs_m = models.load_reference_abs(weights_dir, batch_size=batch_size)
   bin_m = abs_m.with_options(binary=True)
   if stage1_all:
-    for name, m in (('abs', abs_m), ('binary_abs', bin_m)):
-      s1 = m.infer(images, n_iter=0, batch_size=500)['logits']
-      put(f'{name}_stage1_accuracy_{n}', float(np.mean(s1.argmax(-1) == labels)))
+    for name, m in (("abs", abs_m), ("binary_abs", bin_m)):
+      s1 = m.infer(images, n_iter=0, batch_size=500)["logits"]
+      put(f"{name}_stage1_accuracy_{n}", float(np.mean(s1.argmax(-1) == labels)))
   sel = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)])
   xs, ys = images[sel], labels[sel]
   t1 = time.time()
   full = abs_m.infer(xs, return_recon=True)
-  put('abs_seconds_per_image', (time.time() - t1) / len(ys))
-  put(f'abs_accuracy_{len(ys)}', float(np.mean(full['logits'].argmax(-1) == ys)))
-  put('abs_median_confidence', float(np.median(inf.confidence_softmax(full['logits']).max(-1))))
-  put('abs_true_class_score_x784', float(784 * np.mean(full['scores'][np.arange(len(ys)), ys])))
+  put("abs_seconds_per_image", (time.time() - t1) / len(ys))
+  put(f"abs_accuracy_{len(ys)}", float(np.mean(full["logits"].argmax(-1) == ys)))
+  put("abs_median_confidence", float(np.median(inf.confidence_softmax(full["logits"]).max(-1))))
+  put("abs_true_class_score_x784", float(784 * np.mean(full["scores"][np.arange(len(ys)), ys])))
   lb = lower_bounds.l2_lower_bound(abs_m, xs, ys, full=full)
-  for k, v in lower_bounds.summarize(lb['bound']).items():
-    put(f'abs_l2_bound_{k}', v)
+  for k, v in lower_bounds.summarize(lb["bound"]).items():
+    put(f"abs_l2_bound_{k}", v)
   bfull = bin_m.infer(xs)
-  put(f'binary_abs_accuracy_{len(ys)}', float(np.mean(bfull['logits'].argmax(-1) == ys)))
-  put('binary_abs_median_confidence',
-      float(np.median(inf.confidence_softmax(bfull['logits']).max(-1))))
-  put('wall_seconds', time.time() - t0)
+  put(f"binary_abs_accuracy_{len(ys)}", float(np.mean(bfull["logits"].argmax(-1) == ys)))
+  put(
+    "binary_abs_median_confidence",
+    float(np.median(inf.confidence_softmax(bfull["logits"]).max(-1))),
+  )
+  put("wall_seconds", time.time() - t0)
   return res

@@ -11,6 +11,7 @@ per-(image, class) score is written for ONE latent and ONE class and then
 vectorised with ``jax.vmap`` over images; classes are looped (or vmapped, see
 ``class_mode``). ``tests/abs`` checks it against ``nets.Decoder``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,13 @@ ABS_ETA = 3.9e-5
 
 # ----------------------------------------------------------------- latent bank
 
-def gaussian_bank(n_samples: int = 8000, fraction_to_dismiss: float = 0.1,
-                  seed: int = 1234, latent: int = nets.LATENT_SIZE) -> np.ndarray:
+
+def gaussian_bank(
+  n_samples: int = 8000,
+  fraction_to_dismiss: float = 0.1,
+  seed: int = 1234,
+  latent: int = nets.LATENT_SIZE,
+) -> np.ndarray:
   """The reference code's ``GaussianSamples`` bank.
 
   Draws int(n/(1-f)) N(0, I) vectors with NumPy's legacy RNG and keeps the n of smallest norm
@@ -49,24 +55,27 @@ def gaussian_bank(n_samples: int = 8000, fraction_to_dismiss: float = 0.1,
   """
   n_draw = int(n_samples / (1.0 - fraction_to_dismiss))
   z = np.random.RandomState(seed).standard_normal((n_draw, latent))
-  norms = np.sum(z ** 2, axis=1)
-  keep = np.sort(np.argsort(norms, kind='stable')[:n_samples])
+  norms = np.sum(z**2, axis=1)
+  keep = np.sort(np.argsort(norms, kind="stable")[:n_samples])
   return z[keep].astype(np.float32)
 
 
-def grid_bank(n_samples: int = 8000, latent: int = nets.LATENT_SIZE,
-              limit: float = 0.99) -> np.ndarray:
+def grid_bank(
+  n_samples: int = 8000, latent: int = nets.LATENT_SIZE, limit: float = 0.99
+) -> np.ndarray:
   """Reference ``GridMan`` option: round(n^(1/L)) points per axis in [-limit, limit]^L."""
   per_axis = int(round(n_samples ** (1.0 / latent)))
   axis = np.linspace(-limit, limit, per_axis)
-  grid = np.stack(np.meshgrid(*([axis] * latent), indexing='ij'), -1)
+  grid = np.stack(np.meshgrid(*([axis] * latent), indexing="ij"), -1)
   return grid.reshape(-1, latent).astype(np.float32)
 
 
 # ------------------------------------------------------------- fused decoder
 
+
 class FusedDecoder(NamedTuple):
   """Decoder weights with eval-mode BN folded in; each leaf may carry a class axis."""
+
   w0: jax.Array  # (L, 4*4*32)
   b0: jax.Array  # (32,)
   w1: jax.Array  # (32, 5*5*16)
@@ -82,19 +91,19 @@ def fuse_decoder(variables: dict, eps: float = nets.BN_EPS) -> FusedDecoder:
 
   Accepts either the VAE variables ({'params': {'Decoder': ...}, ...}) or decoder ones.
   """
-  p = variables['params']
-  s = variables['batch_stats']
-  if 'Decoder' in p:
-    p, s = p['Decoder'], s['Decoder']
+  p = variables["params"]
+  s = variables["batch_stats"]
+  if "Decoder" in p:
+    p, s = p["Decoder"], s["Decoder"]
   out = []
   for i in range(4):
-    k = np.asarray(p[f'conv_{i}']['kernel'], np.float64)  # (kh, kw, out, in)
-    b = np.asarray(p[f'conv_{i}']['bias'], np.float64)
+    k = np.asarray(p[f"conv_{i}"]["kernel"], np.float64)  # (kh, kw, out, in)
+    b = np.asarray(p[f"conv_{i}"]["bias"], np.float64)
     if i < 3:
-      bn, st = p[f'bn_{i}'], s[f'bn_{i}']
-      scale = np.asarray(bn['scale'], np.float64) / np.sqrt(np.asarray(st['var'], np.float64) + eps)
+      bn, st = p[f"bn_{i}"], s[f"bn_{i}"]
+      scale = np.asarray(bn["scale"], np.float64) / np.sqrt(np.asarray(st["var"], np.float64) + eps)
       k = k * scale[None, None, :, None]
-      b = (b - np.asarray(st['mean'], np.float64)) * scale + np.asarray(bn['bias'], np.float64)
+      b = (b - np.asarray(st["mean"], np.float64)) * scale + np.asarray(bn["bias"], np.float64)
     kh, kw, o, i_ = k.shape
     w = np.transpose(k, (3, 0, 1, 2)).reshape(i_, kh * kw * o)  # (in, kh*kw*out)
     out += [w.astype(np.float32), b.astype(np.float32)]
@@ -106,10 +115,10 @@ def stack_fused(decoders) -> FusedDecoder:
 
 
 def _elu(x):
-  return jnp.where(x > 0, x, jnp.expm1(jnp.minimum(x, 0.)))
+  return jnp.where(x > 0, x, jnp.expm1(jnp.minimum(x, 0.0)))
 
 
-_DN = ('NHWC', 'HWIO', 'NHWC')
+_DN = ("NHWC", "HWIO", "NHWC")
 
 
 def _overlap_add(tap, shape, k, stride):
@@ -142,12 +151,12 @@ def _overlap_add(tap, shape, k, stride):
 
 
 def _conv_transpose_impl(h, wf, k, stride, forward):
-  if forward == 'gemm':  # wf (I, k*k*O)
+  if forward == "gemm":  # wf (I, k*k*O)
     n, hh, ww, c = h.shape
     o = wf.shape[1] // (k * k)
     taps = (h.reshape(-1, c) @ wf).reshape(n, hh, ww, k, k, o)
     return _overlap_add(lambda a, b: taps[:, :, :, a, b, :], (n, hh, ww, o), k, stride)
-  if forward == 'taps':  # wf (I, k*k): one output channel, stride 1
+  if forward == "taps":  # wf (I, k*k): one output channel, stride 1
     n, hh, ww, c = h.shape
     taps = (h.reshape(-1, c) @ wf).reshape(n, hh, ww, k * k)
     tp = jnp.pad(taps, ((0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)))
@@ -155,23 +164,31 @@ def _conv_transpose_impl(h, wf, k, stride, forward):
     acc = None
     for a in range(k):
       for b in range(k):
-        y = tp[:, k - 1 - a:k - 1 - a + out_h, k - 1 - b:k - 1 - b + out_w, a * k + b]
+        y = tp[:, k - 1 - a : k - 1 - a + out_h, k - 1 - b : k - 1 - b + out_w, a * k + b]
         acc = y if acc is None else acc + y
     return acc[..., None]
-  if forward == 'subpixel':  # wf (m, m, I, s*s*O), m = ceil(k / s)
+  if forward == "subpixel":  # wf (m, m, I, s*s*O), m = ceil(k / s)
     n, hh, ww, _ = h.shape
     m = wf.shape[0]
     o = wf.shape[3] // (stride * stride)
-    y = jax.lax.conv_general_dilated(h, wf, (1, 1), ((m - 1, m - 1), (m - 1, m - 1)),
-                                     dimension_numbers=_DN)  # (n, H+m-1, W+m-1, s*s*O)
+    y = jax.lax.conv_general_dilated(
+      h, wf, (1, 1), ((m - 1, m - 1), (m - 1, m - 1)), dimension_numbers=_DN
+    )  # (n, H+m-1, W+m-1, s*s*O)
     ph, pw = y.shape[1], y.shape[2]
     y = y.reshape(n, ph, pw, stride, stride, o).transpose(0, 1, 3, 2, 4, 5)
-    return y.reshape(n, ph * stride, pw * stride, o)[:, :(hh - 1) * stride + k,
-                                                     :(ww - 1) * stride + k]
+    return y.reshape(n, ph * stride, pw * stride, o)[
+      :, : (hh - 1) * stride + k, : (ww - 1) * stride + k
+    ]
   # 'lax': wf (k, k, I, O) is the flipped kernel of the equivalent correlation of the
   # stride-dilated, (k-1)-padded input.
-  return jax.lax.conv_general_dilated(h, wf, (1, 1), ((k - 1, k - 1), (k - 1, k - 1)),
-                                      lhs_dilation=(stride, stride), dimension_numbers=_DN)
+  return jax.lax.conv_general_dilated(
+    h,
+    wf,
+    (1, 1),
+    ((k - 1, k - 1), (k - 1, k - 1)),
+    lhs_dilation=(stride, stride),
+    dimension_numbers=_DN,
+  )
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
@@ -192,7 +209,7 @@ def _conv_transpose_prepared_bwd(k, stride, forward, res, g):
     dh = None
     for a in range(k):
       for b in range(k):
-        y = g[:, a:a + hh, b:b + ww, :] * wb[a, b]
+        y = g[:, a : a + hh, b : b + ww, :] * wb[a, b]
         dh = y if dh is None else dh + y
   else:  # wb (k, k, O, I): the stride-s VALID correlation of the cotangent with the kernel,
     # as the sum over the s*s output phases of stride-1 correlations of the phase's cotangent
@@ -202,8 +219,13 @@ def _conv_transpose_prepared_bwd(k, stride, forward, res, g):
     dh = None
     for p in range(stride):
       for q in range(stride):
-        y = jax.lax.conv_general_dilated(g[:, p::stride, q::stride], wb[p::stride, q::stride],
-                                         (1, 1), 'VALID', dimension_numbers=_DN)[:, :hh, :ww]
+        y = jax.lax.conv_general_dilated(
+          g[:, p::stride, q::stride],
+          wb[p::stride, q::stride],
+          (1, 1),
+          "VALID",
+          dimension_numbers=_DN,
+        )[:, :hh, :ww]
         dh = y if dh is None else dh + y
   # The weight cotangent (unused, and removed by XLA, in the latent search). ``wb`` only
   # re-lays out the weights for the backward pass; the output does not depend on it.
@@ -227,28 +249,30 @@ def _subpixel_kernel(kernel, stride):
   return w.reshape(m, m, i, stride * stride * o)
 
 
-def prepare_conv_transpose(kernel, forward: str = 'lax', stride: int = 1):
+def prepare_conv_transpose(kernel, forward: str = "lax", stride: int = 1):
   """kernel (k, k, O, I) (a PyTorch ConvTranspose2d weight (I, O, k, k) transposed) ->
   (wf, wb): the layouts ``_conv_transpose_prepared`` consumes for ``forward`` and for the
   input gradient. Computed once, outside the latent search's loop: left inside, XLA
   re-lays out the kernels at every Adam step."""
   k, _, o, i = kernel.shape
-  if forward == 'gemm':
+  if forward == "gemm":
     wf = jnp.transpose(kernel, (3, 0, 1, 2)).reshape(i, k * k * o)
-  elif forward == 'lax':
+  elif forward == "lax":
     wf = jnp.transpose(jnp.flip(kernel, (0, 1)), (0, 1, 3, 2))
-  elif forward == 'subpixel':
+  elif forward == "subpixel":
     wf = _subpixel_kernel(kernel, stride)
-  elif forward == 'taps' and o == 1 and stride == 1:
+  elif forward == "taps" and o == 1 and stride == 1:
     wf = jnp.transpose(kernel[:, :, 0, :], (2, 0, 1)).reshape(i, k * k)
   else:
-    raise ValueError("argument 'forward': expected 'gemm', 'lax', 'subpixel' or (one output "
-                     f"channel, stride 1) 'taps', got {forward!r}")
+    raise ValueError(
+      "argument 'forward': expected 'gemm', 'lax', 'subpixel' or (one output "
+      f"channel, stride 1) 'taps', got {forward!r}"
+    )
   wb = kernel[:, :, 0, :] if o == 1 and stride == 1 else kernel
   return wf, wb
 
 
-def conv_transpose(h, kernel, stride: int, forward: str = 'lax'):
+def conv_transpose(h, kernel, stride: int, forward: str = "lax"):
   """PyTorch ConvTranspose2d (VALID, no bias) of h (N, H, W, I); kernel (k, k, O, I), square.
 
   ``forward``: 'gemm' computes all taps of every input pixel in one GEMM
@@ -278,12 +302,13 @@ def _kernel(w, k, o):
 # 2 cores; 8 % to 2x against the alternatives): 4x4 -> 11x11 as one GEMM plus overlap-add,
 # 11x11 -> 25x25 (two thirds of the MACs) as a sub-pixel convolution (twice the MACs, but one
 # dense convolution with 64 outputs), 25x25 -> 28x28 (one output channel) as taps.
-_LAYERS = ((5, 2, 'gemm'), (5, 2, 'subpixel'), (4, 1, 'taps'))
+_LAYERS = ((5, 2, "gemm"), (5, 2, "subpixel"), (4, 1, "taps"))
 
 
 class PreparedDecoder(NamedTuple):
   """``FusedDecoder`` with every transposed-convolution kernel in its forward and backward
   layouts (``prepare_decoder``); each leaf may carry a class axis."""
+
   w0: jax.Array
   b0: jax.Array
   convs: tuple  # ((wf, wb), ...) per transposed convolution
@@ -293,8 +318,10 @@ class PreparedDecoder(NamedTuple):
 def prepare_decoder(p: FusedDecoder) -> PreparedDecoder:
   """Lays out the kernels of one class's ``FusedDecoder`` for ``decode_logits_batch``."""
   ws, bs = (p.w1, p.w2, p.w3), (p.b1, p.b2, p.b3)
-  convs = tuple(prepare_conv_transpose(_kernel(w, k, b.shape[-1]), fwd, stride)
-                for w, b, (k, stride, fwd) in zip(ws, bs, _LAYERS))
+  convs = tuple(
+    prepare_conv_transpose(_kernel(w, k, b.shape[-1]), fwd, stride)
+    for w, b, (k, stride, fwd) in zip(ws, bs, _LAYERS)
+  )
   return PreparedDecoder(p.w0, p.b0, convs, bs)
 
 
@@ -323,7 +350,7 @@ def decode_image(p: FusedDecoder, z: jax.Array) -> jax.Array:
 def score(p: FusedDecoder, z: jax.Array, x: jax.Array, beta: float) -> jax.Array:
   """e_c(x, z) = (||x - G_c(z)||^2 + beta * 0.5 * ||z||^2) / 784 for one (image, class)."""
   r = decode_image(p, z)
-  return (jnp.sum((x - r) ** 2) + beta * 0.5 * jnp.sum(z ** 2)) / N_PIXELS
+  return (jnp.sum((x - r) ** 2) + beta * 0.5 * jnp.sum(z**2)) / N_PIXELS
 
 
 def _residual_energy(x, r, deadzone):
@@ -334,14 +361,14 @@ def _residual_energy(x, r, deadzone):
 
 def _score_and_recon(p, z, x, beta, deadzone=None):
   r = decode_image(p, z)
-  return (_residual_energy(x, r, deadzone) + beta * 0.5 * jnp.sum(z ** 2)) / N_PIXELS, r
+  return (_residual_energy(x, r, deadzone) + beta * 0.5 * jnp.sum(z**2)) / N_PIXELS, r
 
 
 def _class_params(params, c):
   return jax.tree_util.tree_map(lambda a: a[c], params)
 
 
-def _scores_all(params, z, x, beta, class_mode='unroll', deadzone=None):
+def _scores_all(params, z, x, beta, class_mode="unroll", deadzone=None):
   """params: class-stacked; z (C, B, L); x (B, P) -> scores (C, B), recon (C, B, P).
 
   The per-(image, class) score is vmapped over images. Classes are looped with
@@ -350,25 +377,30 @@ def _scores_all(params, z, x, beta, class_mode='unroll', deadzone=None):
   slower to compile) or vmapped too (class_mode='vmap': XLA sees grouped convolutions,
   2-4x slower on CPU).
   """
-  over_images = jax.vmap(_score_and_recon, in_axes=(None, 0, 0, None, None if deadzone is None
-                                                                      else 0))
-  if class_mode == 'map':
+  over_images = jax.vmap(
+    _score_and_recon, in_axes=(None, 0, 0, None, None if deadzone is None else 0)
+  )
+  if class_mode == "map":
     return jax.lax.map(lambda pz: over_images(pz[0], pz[1], x, beta, deadzone), (params, z))
-  if class_mode == 'vmap':
+  if class_mode == "vmap":
     return jax.vmap(over_images, in_axes=(0, 0, None, None, None))(params, z, x, beta, deadzone)
-  if class_mode != 'unroll':
-    raise ValueError("argument 'class_mode': expected 'map', 'unroll' or 'vmap', got "
-                     f'{class_mode!r}')
-  outs = [over_images(_class_params(params, c), z[c], x, beta, deadzone)
-          for c in range(z.shape[0])]
+  if class_mode != "unroll":
+    raise ValueError(
+      f"argument 'class_mode': expected 'map', 'unroll' or 'vmap', got {class_mode!r}"
+    )
+  outs = [over_images(_class_params(params, c), z[c], x, beta, deadzone) for c in range(z.shape[0])]
   return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
 
 
 @jax.jit
 def _decode_bank_chunk(params, z):
   n_cls = params.b0.shape[0]
-  return jnp.stack([jax.nn.sigmoid(decode_logits_batch(_class_params(params, c), z)).reshape(
-      z.shape[0], -1) for c in range(n_cls)])
+  return jnp.stack(
+    [
+      jax.nn.sigmoid(decode_logits_batch(_class_params(params, c), z)).reshape(z.shape[0], -1)
+      for c in range(n_cls)
+    ]
+  )
 
 
 def decode_bank(params: FusedDecoder, bank, chunk: int = 1000) -> jax.Array:
@@ -377,7 +409,7 @@ def decode_bank(params: FusedDecoder, bank, chunk: int = 1000) -> jax.Array:
   n = bank.shape[0]
   parts = []
   for i in range(0, n, chunk):
-    zb = bank[i:i + chunk]
+    zb = bank[i : i + chunk]
     m = zb.shape[0]
     if m < chunk:
       zb = jnp.concatenate([zb, jnp.zeros((chunk - m, zb.shape[1]), zb.dtype)])
@@ -385,17 +417,17 @@ def decode_bank(params: FusedDecoder, bank, chunk: int = 1000) -> jax.Array:
   return jnp.concatenate(parts, axis=1)
 
 
-def clip_latents(z: jax.Array, clip: float, mode: str = 'reference') -> jax.Array:
+def clip_latents(z: jax.Array, clip: float, mode: str = "reference") -> jax.Array:
   """Projects latent vectors (..., L) onto the ball of radius ``clip``.
 
   mode 'reference' reproduces the authors' sign-dropping formula
   sqrt(z_j^2 clip^2 / ||z||^2); 'correct' rescales z * clip / ||z||.
   """
-  n2 = jnp.sum(z ** 2, axis=-1, keepdims=True)
-  outside = n2 > clip ** 2
-  if mode == 'reference':
-    proj = jnp.sqrt(z ** 2 * clip ** 2 / jnp.maximum(n2, 1e-30))
-  elif mode == 'correct':
+  n2 = jnp.sum(z**2, axis=-1, keepdims=True)
+  outside = n2 > clip**2
+  if mode == "reference":
+    proj = jnp.sqrt(z**2 * clip**2 / jnp.maximum(n2, 1e-30))
+  elif mode == "correct":
     proj = z * clip / jnp.sqrt(jnp.maximum(n2, 1e-30))
   else:
     raise ValueError(f"argument 'clip_mode': expected 'reference' or 'correct', got {mode!r}")
@@ -409,29 +441,53 @@ def stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone=None):
   sum_i max(0, |x_i - G(z)_i| - deadzone)^2 (computed directly, class by class).
   """
   if deadzone is not None:
-    kl = 0.5 * jnp.sum(bank ** 2, axis=-1)
+    kl = 0.5 * jnp.sum(bank**2, axis=-1)
 
     def per_class(imgs):
       d = jax.nn.relu(jnp.abs(x[:, None, :] - imgs[None]) - deadzone[:, None, None])
-      return jnp.sum(d ** 2, -1)  # (B, S)
+      return jnp.sum(d**2, -1)  # (B, S)
+
     e = (jnp.transpose(jax.lax.map(per_class, bank_images), (1, 0, 2)) + beta * kl) / N_PIXELS
     idx = jnp.argmin(e, axis=-1)
     return jnp.min(e, axis=-1), bank[idx]
-  cross = jnp.einsum('bp,csp->bcs', x, bank_images)
-  kl = 0.5 * jnp.sum(bank ** 2, axis=-1)
-  e = (jnp.sum(x ** 2, -1)[:, None, None] + bank_sqnorm[None] - 2.0 * cross
-       + beta * kl[None, None]) / N_PIXELS
+  cross = jnp.einsum("bp,csp->bcs", x, bank_images)
+  kl = 0.5 * jnp.sum(bank**2, axis=-1)
+  e = (
+    jnp.sum(x**2, -1)[:, None, None] + bank_sqnorm[None] - 2.0 * cross + beta * kl[None, None]
+  ) / N_PIXELS
   idx = jnp.argmin(e, axis=-1)
   return jnp.min(e, axis=-1), bank[idx]
 
 
-@functools.partial(jax.jit, static_argnames=('n_iter', 'clip_mode', 'return_recon',
-                                             'class_mode', 'use_deadzone', 'micro_batch'))
-def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
-                  n_iter: int = 50, lr: float = 0.05, clip: float = 5.0,
-                  clip_mode: str = 'reference', beta: float = 1.0,
-                  return_recon: bool = False, class_mode: str = 'map',
-                  deadzone=None, use_deadzone: bool = False, micro_batch: int = 0):
+@functools.partial(
+  jax.jit,
+  static_argnames=(
+    "n_iter",
+    "clip_mode",
+    "return_recon",
+    "class_mode",
+    "use_deadzone",
+    "micro_batch",
+  ),
+)
+def latent_search(
+  params: FusedDecoder,
+  bank,
+  bank_images,
+  bank_sqnorm,
+  x,
+  *,
+  n_iter: int = 50,
+  lr: float = 0.05,
+  clip: float = 5.0,
+  clip_mode: str = "reference",
+  beta: float = 1.0,
+  return_recon: bool = False,
+  class_mode: str = "map",
+  deadzone=None,
+  use_deadzone: bool = False,
+  micro_batch: int = 0,
+):
   """Full ABS latent search for a batch x (B, 784) (already binarized if needed).
 
   Returns dict(scores (B, C), latents (B, C, L)[, recon (B, C, 784)]). ``n_iter``
@@ -448,8 +504,15 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
   deadzone = deadzone if use_deadzone else None
   if isinstance(params, FusedDecoder):  # kernel layouts once, outside the Adam loop
     params = jax.vmap(prepare_decoder)(params)
-  kw = dict(n_iter=n_iter, lr=lr, clip=clip, clip_mode=clip_mode, beta=beta,
-            return_recon=return_recon, class_mode=class_mode)
+  kw = dict(
+    n_iter=n_iter,
+    lr=lr,
+    clip=clip,
+    clip_mode=clip_mode,
+    beta=beta,
+    return_recon=return_recon,
+    class_mode=class_mode,
+  )
   if not micro_batch or b <= micro_batch:
     return _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, **kw)
   n_chunks = -(-b // micro_batch)
@@ -457,19 +520,33 @@ def latent_search(params: FusedDecoder, bank, bank_images, bank_sqnorm, x, *,
   xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(n_chunks, micro_batch, -1)
   dz = None if deadzone is None else jnp.pad(deadzone, (0, pad)).reshape(n_chunks, micro_batch)
   out = jax.lax.map(
-      lambda a: _latent_search(params, bank, bank_images, bank_sqnorm, a[0], a[1], **kw),
-      (xs, dz))
+    lambda a: _latent_search(params, bank, bank_images, bank_sqnorm, a[0], a[1], **kw), (xs, dz)
+  )
   return jax.tree_util.tree_map(lambda o: o.reshape((-1,) + o.shape[2:])[:b], out)
 
 
-def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_iter, lr, clip,
-                   clip_mode, beta, return_recon, class_mode):
+def _latent_search(
+  params,
+  bank,
+  bank_images,
+  bank_sqnorm,
+  x,
+  deadzone,
+  *,
+  n_iter,
+  lr,
+  clip,
+  clip_mode,
+  beta,
+  return_recon,
+  class_mode,
+):
   e0, z0 = stage1(x, bank, bank_images, bank_sqnorm, beta, deadzone)
   if n_iter == 0:
-    out = {'scores': e0, 'latents': z0}
+    out = {"scores": e0, "latents": z0}
     if return_recon:
       _, r = _scores_all(params, jnp.swapaxes(z0, 0, 1), x, beta, class_mode, deadzone)
-      out['recon'] = jnp.swapaxes(r, 0, 1)
+      out["recon"] = jnp.swapaxes(r, 0, 1)
     return out
   z = jnp.swapaxes(z0, 0, 1)  # (C, B, L): class-major inside
 
@@ -478,14 +555,15 @@ def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_ite
     return jnp.sum(e)
 
   tx = optax.adam(lr)
-  if class_mode == 'map':
+  if class_mode == "map":
     # classes are independent: per-class gradients inside one loop over classes
     def class_total(p, zc):
-      e, _ = _scores_all(jax.tree_util.tree_map(lambda a: a[None], p), zc[None], x, beta,
-                         'unroll', deadzone)
+      e, _ = _scores_all(
+        jax.tree_util.tree_map(lambda a: a[None], p), zc[None], x, beta, "unroll", deadzone
+      )
       return jnp.sum(e)
-    grad_fn = lambda zz: jax.lax.map(lambda pz: jax.grad(class_total, argnums=1)(*pz),
-                                     (params, zz))
+
+    grad_fn = lambda zz: jax.lax.map(lambda pz: jax.grad(class_total, argnums=1)(*pz), (params, zz))
   else:
     grad_fn = jax.grad(total)
 
@@ -498,9 +576,9 @@ def _latent_search(params, bank, bank_images, bank_sqnorm, x, deadzone, *, n_ite
 
   z, _ = jax.lax.fori_loop(0, n_iter - 1, body, (z, tx.init(z)))
   e, r = _scores_all(params, z, x, beta, class_mode, deadzone)
-  out = {'scores': e.T, 'latents': jnp.swapaxes(z, 0, 1)}
+  out = {"scores": e.T, "latents": jnp.swapaxes(z, 0, 1)}
   if return_recon:
-    out['recon'] = jnp.swapaxes(r, 0, 1)
+    out["recon"] = jnp.swapaxes(r, 0, 1)
   return out
 
 
@@ -510,8 +588,8 @@ def choose_split(num_classes: int, num_devices: int) -> str:
   so the per-device batch, and with it the GEMM sizes, stay those of the whole batch, and a
   batch of one image still uses every device), else 'images'."""
   if num_devices > 1 and num_classes % num_devices == 0:
-    return 'classes'
-  return 'images'
+    return "classes"
+  return "images"
 
 
 def search_shardings(mesh, split: str):
@@ -519,18 +597,21 @@ def search_shardings(mesh, split: str):
   ``sharded_latent_search`` uses for ``split``; place the model's arrays with them once
   (``jax.device_put``) so that calls do not re-distribute the decoded bank (251 MB)."""
   from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
+
   return tuple(NamedSharding(mesh, spec) for spec in _split_specs(mesh.axis_names[0], split)[0])
 
 
 def _split_specs(axis, split):
   from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
-  if split == 'images':
+
+  if split == "images":
     return (P(), P(), P(), P(), P(axis)), P(axis)
   return (P(axis), P(), P(axis), P(axis), P()), P(None, axis)  # outputs (B, C, ...)
 
 
-def sharded_latent_search(mesh, params, bank, bank_images, bank_sqnorm, x, *,
-                          split: str = 'images', **kwargs):
+def sharded_latent_search(
+  mesh, params, bank, bank_images, bank_sqnorm, x, *, split: str = "images", **kwargs
+):
   """``latent_search`` over the devices of a 1-D mesh (its first axis).
 
   split='images': x (B, 784) is split along B (B must be divisible by the mesh size); the
@@ -541,19 +622,24 @@ def sharded_latent_search(mesh, params, bank, bank_images, bank_sqnorm, x, *,
   CPU host with several XLA host devices the shards run on different cores. ``kwargs``: the
   static and scalar options of ``latent_search`` (no ``deadzone``).
   """
-  if split == 'images':
+  if split == "images":
     if x.shape[0] % mesh.size:
-      raise ValueError(f"argument 'x': expected a batch divisible by the {mesh.size} devices "
-                       f"of the mesh, got {x.shape[0]} images")
-  elif split == 'classes':
+      raise ValueError(
+        f"argument 'x': expected a batch divisible by the {mesh.size} devices "
+        f"of the mesh, got {x.shape[0]} images"
+      )
+  elif split == "classes":
     n_cls = bank_images.shape[0]
     if n_cls % mesh.size:
-      raise ValueError(f"argument 'split': 'classes' needs a class count divisible by the "
-                       f"{mesh.size} devices of the mesh, got {n_cls} classes")
+      raise ValueError(
+        f"argument 'split': 'classes' needs a class count divisible by the "
+        f"{mesh.size} devices of the mesh, got {n_cls} classes"
+      )
   else:
     raise ValueError(f"argument 'split': expected 'images' or 'classes', got {split!r}")
   return _sharded_search_fn(mesh, split, tuple(sorted(kwargs.items())))(
-      params, bank, bank_images, bank_sqnorm, x)
+    params, bank, bank_images, bank_sqnorm, x
+  )
 
 
 @functools.lru_cache(maxsize=32)
@@ -564,6 +650,7 @@ def _sharded_search_fn(mesh, split, kw_items):
 
 
 # --------------------------------------------------------------- utilities
+
 
 def binarize(x):
   """Input binarization of Binary ABS (Schott et al. 2019, Sec. 3).
@@ -592,6 +679,6 @@ def confidence_softmax(logits, alpha: float = ABS_ALPHA, eta: float = ABS_ETA):
     (N, K) float64 probabilities.
   """
   s = np.asarray(logits, np.float64)
-  with np.errstate(over='ignore'):
+  with np.errstate(over="ignore"):
     ex = np.exp(alpha * s)
   return (ex + eta) / (np.sum(ex, axis=-1, keepdims=True) + s.shape[-1] * eta)

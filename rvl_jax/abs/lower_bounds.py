@@ -11,6 +11,7 @@ Units: un-normalised squared errors (the code's per-pixel scores times 784).
   for all c != y, the right side from a dead-zone latent search (beta = 0).
 Misclassified samples get 0.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -24,7 +25,7 @@ N = inf.N_PIXELS
 
 
 def _prepare(model: models_lib.ABS, x):
-  x = models_lib.check_mnist_images('x', x)
+  x = models_lib.check_mnist_images("x", x)
   xf = np.asarray(x, np.float32).reshape(len(x), -1)
   if model.options.binary:
     xf = np.asarray(inf.binarize(xf))
@@ -38,11 +39,24 @@ def _search(model, xf, beta, deadzone=None, batch_size=None):
 
   def fn(batch):
     xb, dz = batch
-    return inf.latent_search(model.params, z, imgs, sq, jnp.asarray(xb), n_iter=o.n_iter, lr=o.lr,
-                             clip=o.clip, clip_mode=o.clip_mode, beta=beta, return_recon=True,
-                             class_mode=o.class_mode, micro_batch=o.micro_batch,
-                             deadzone=None if dz is None else jnp.asarray(dz),
-                             use_deadzone=dz is not None)
+    return inf.latent_search(
+      model.params,
+      z,
+      imgs,
+      sq,
+      jnp.asarray(xb),
+      n_iter=o.n_iter,
+      lr=o.lr,
+      clip=o.clip,
+      clip_mode=o.clip_mode,
+      beta=beta,
+      return_recon=True,
+      class_mode=o.class_mode,
+      micro_batch=o.micro_batch,
+      deadzone=None if dz is None else jnp.asarray(dz),
+      use_deadzone=dz is not None,
+    )
+
   dz = None if deadzone is None else np.asarray(deadzone, np.float32)
   return batched.batched_apply(fn, (xf, dz), bs)
 
@@ -58,9 +72,9 @@ def solve_radius(L_y, r_y, d_c, gamma_y=1.0, gamma_c=1.0):
   gamma_c = np.asarray(gamma_c, np.float64)
   a = gamma_y - gamma_c
   b = 2.0 * (gamma_y * r_y + gamma_c * d_c)
-  c0 = gamma_y * L_y - gamma_c * d_c ** 2
-  disc = np.maximum(b ** 2 - 4.0 * a * c0, 0.0)
-  with np.errstate(divide='ignore', invalid='ignore'):
+  c0 = gamma_y * L_y - gamma_c * d_c**2
+  disc = np.maximum(b**2 - 4.0 * a * c0, 0.0)
+  with np.errstate(divide="ignore", invalid="ignore"):
     eps = np.where(b + np.sqrt(disc) > 0, -2.0 * c0 / (b + np.sqrt(disc)), 0.0)
   eps = np.where(c0 >= 0, 0.0, eps)
   return np.clip(eps, 0.0, d_c)
@@ -81,19 +95,20 @@ def l2_lower_bound(model: models_lib.ABS, x, y, batch_size=None, full=None) -> d
   n = len(y)
   idx = np.arange(n)
   gamma = np.asarray(model.options.gamma if model.options.binary else np.ones(10), np.float64)
-  pred = np.argmax(-gamma * full['scores'], axis=-1)
-  L_y = N * full['scores'][idx, y].astype(np.float64)
-  r_y = np.linalg.norm(xf - full['recon'][idx, y], axis=-1).astype(np.float64)
-  d = np.sqrt(np.maximum(N * rec0['scores'].astype(np.float64), 0.0))  # (n, C)
+  pred = np.argmax(-gamma * full["scores"], axis=-1)
+  L_y = N * full["scores"][idx, y].astype(np.float64)
+  r_y = np.linalg.norm(xf - full["recon"][idx, y], axis=-1).astype(np.float64)
+  d = np.sqrt(np.maximum(N * rec0["scores"].astype(np.float64), 0.0))  # (n, C)
   eps = solve_radius(L_y[:, None], r_y[:, None], d, gamma[y][:, None], gamma[None, :])
   eps[idx, y] = np.inf
   bound = np.min(eps, axis=-1)
   bound = np.where(pred == y, bound, 0.0)
-  return {'bound': bound, 'L_y': L_y, 'r_y': r_y, 'd': d, 'pred': pred}
+  return {"bound": bound, "L_y": L_y, "r_y": r_y, "d": d, "pred": pred}
 
 
-def linf_lower_bound(model: models_lib.ABS, x, y, *, bisection_steps: int = 8,
-                     eps_max: float = 0.5, batch_size=None) -> dict:
+def linf_lower_bound(
+  model: models_lib.ABS, x, y, *, bisection_steps: int = 8, eps_max: float = 0.5, batch_size=None
+) -> dict:
   """Per-image certified L-inf radius by bisection with dead-zone searches (Appendix A.6, with
   the closed forms corrected)."""
   y = np.asarray(y, np.int64)
@@ -101,14 +116,15 @@ def linf_lower_bound(model: models_lib.ABS, x, y, *, bisection_steps: int = 8,
   n = len(y)
   idx = np.arange(n)
   full = _search(model, xf, model.options.beta, batch_size=batch_size)
-  pred = np.argmax(-full['scores'], axis=-1)
-  e = np.abs(full['recon'][idx, y] - xf).astype(np.float64)  # (n, P)
-  kl = 0.5 * np.sum(full['latents'][idx, y].astype(np.float64) ** 2, -1)
+  pred = np.argmax(-full["scores"], axis=-1)
+  e = np.abs(full["recon"][idx, y] - xf).astype(np.float64)  # (n, P)
+  kl = 0.5 * np.sum(full["latents"][idx, y].astype(np.float64) ** 2, -1)
 
   def certified(eps):
     lower = np.sum((e + eps[:, None]) ** 2, -1) + kl
-    up = N * _search(model, xf, 0.0, deadzone=eps, batch_size=batch_size)['scores'].astype(
-        np.float64)
+    up = N * _search(model, xf, 0.0, deadzone=eps, batch_size=batch_size)["scores"].astype(
+      np.float64
+    )
     up[idx, y] = np.inf
     return lower < np.min(up, -1)
 
@@ -121,11 +137,14 @@ def linf_lower_bound(model: models_lib.ABS, x, y, *, bisection_steps: int = 8,
     lo = np.where(ok, mid, lo)
     hi = np.where(ok, hi, mid)
   bound = np.where((pred == y) & ok0, lo, 0.0)
-  return {'bound': bound, 'pred': pred}
+  return {"bound": bound, "pred": pred}
 
 
 def summarize(bound) -> dict:
   b = np.asarray(bound, np.float64)
-  return {'mean': float(np.mean(b)), 'median': float(np.median(b)),
-          'fraction_positive': float(np.mean(b > 0)),
-          'sem': float(np.std(b) / np.sqrt(max(len(b), 1)))}
+  return {
+    "mean": float(np.mean(b)),
+    "median": float(np.median(b)),
+    "fraction_positive": float(np.mean(b > 0)),
+    "sem": float(np.std(b) / np.sqrt(max(len(b), 1))),
+  }

@@ -3,6 +3,7 @@
 Interface shared with the attack and noise suites: a classifier is a callable
 ``logits_fn(x) -> (N, 10)`` with x float32 (N, 28, 28, 1) in [0, 1].
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,21 +58,22 @@ class ABSOptions:
     micro_batch: latent search on chunks of this many images (0 = whole batch).
     data_parallel: ``infer`` splits the search over all local devices (if > 1).
   """
+
   n_samples: int = 8000
   fraction_to_dismiss: float = 0.1
-  bank: str = 'gaussian'  # or 'grid'
+  bank: str = "gaussian"  # or 'grid'
   bank_seed: int = 1234
   n_iter: int = 50
   lr: float = 0.05
   clip: float = 5.0
-  clip_mode: str = 'reference'  # or 'correct'
+  clip_mode: str = "reference"  # or 'correct'
   beta: float = 1.0
   binary: bool = False
   gamma: Optional[Sequence[float]] = None  # class scalings; default BINARY_ABS_GAMMA if binary
   alpha: float = inf.ABS_ALPHA
   eta: float = inf.ABS_ETA
   batch_size: int = 100
-  class_mode: str = 'map'  # 'map' (default: lax.map over classes), 'unroll' or 'vmap'
+  class_mode: str = "map"  # 'map' (default: lax.map over classes), 'unroll' or 'vmap'
   micro_batch: int = 32  # latent search on chunks of this many images (0 = whole batch)
   data_parallel: bool = True  # ``infer`` splits the search over all local devices (if > 1)
 
@@ -104,31 +106,33 @@ class ABS:
     """(latents (S, L), images (C, S, 784), squared norms (C, S)), built once."""
     if self._bank is None:
       o = self.options
-      if o.bank == 'gaussian':
+      if o.bank == "gaussian":
         z = inf.gaussian_bank(o.n_samples, o.fraction_to_dismiss, o.bank_seed)
-      elif o.bank == 'grid':
+      elif o.bank == "grid":
         z = inf.grid_bank(o.n_samples)
       else:
         raise ValueError(f"argument 'bank': expected 'gaussian' or 'grid', got {o.bank!r}")
       z = jnp.asarray(z)
       imgs = inf.decode_bank(self.params, z)
-      self._bank = (z, imgs, jnp.sum(imgs ** 2, axis=-1))
+      self._bank = (z, imgs, jnp.sum(imgs**2, axis=-1))
     return self._bank
 
-  def with_options(self, **overrides) -> 'ABS':
+  def with_options(self, **overrides) -> "ABS":
     """A copy sharing parameters (and the bank, if the bank options are unchanged)."""
     new = object.__new__(ABS)
     new.options = dataclasses.replace(self.options, **overrides)
     if new.options.binary and new.options.gamma is None:
       new.options.gamma = inf.BINARY_ABS_GAMMA
     new.params, new.num_classes = self.params, self.num_classes
-    same = all(getattr(new.options, k) == getattr(self.options, k)
-               for k in ('n_samples', 'fraction_to_dismiss', 'bank', 'bank_seed'))
+    same = all(
+      getattr(new.options, k) == getattr(self.options, k)
+      for k in ("n_samples", "fraction_to_dismiss", "bank", "bank_seed")
+    )
     new._bank = self._bank if same else None
     new._placed = self._placed if same else {}
     return new
 
-  def _operands(self, mesh=None, split='images'):
+  def _operands(self, mesh=None, split="images"):
     """(params, bank latents, bank images, bank squared norms), placed on ``mesh`` with the
     shardings of ``split`` the first time (the decoded bank is 251 MB: re-distributing it at
     every call would cost more than a small batch's search)."""
@@ -137,8 +141,9 @@ class ABS:
       return self.params, z, imgs, sq
     key = (tuple(d.id for d in mesh.devices.flat), mesh.axis_names, split)
     if key not in self._placed:
-      self._placed[key] = jax.device_put((self.params, z, imgs, sq),
-                                         inf.search_shardings(mesh, split)[:4])
+      self._placed[key] = jax.device_put(
+        (self.params, z, imgs, sq), inf.search_shardings(mesh, split)[:4]
+      )
     return self._placed[key]
 
   # -- inference --------------------------------------------------------
@@ -154,44 +159,51 @@ class ABS:
     xf = x.reshape(x.shape[0], -1)
     if o.binary:
       xf = inf.binarize(xf)
-    kw = dict(n_iter=o.n_iter if n_iter is None else n_iter, lr=o.lr, clip=o.clip,
-              clip_mode=o.clip_mode, beta=o.beta if beta is None else beta,
-              return_recon=return_recon, class_mode=o.class_mode, micro_batch=o.micro_batch)
+    kw = dict(
+      n_iter=o.n_iter if n_iter is None else n_iter,
+      lr=o.lr,
+      clip=o.clip,
+      clip_mode=o.clip_mode,
+      beta=o.beta if beta is None else beta,
+      return_recon=return_recon,
+      class_mode=o.class_mode,
+      micro_batch=o.micro_batch,
+    )
     if mesh is None:
       out = inf.latent_search(*self._operands(), xf, **kw)
     else:
       split = inf.choose_split(self.num_classes, mesh.size)
       out = inf.sharded_latent_search(mesh, *self._operands(mesh, split), xf, split=split, **kw)
     gamma = jnp.asarray(o.gamma if o.binary else np.ones(self.num_classes), jnp.float32)
-    out['logits'] = -gamma * out['scores']
+    out["logits"] = -gamma * out["scores"]
     return out
 
   def infer(self, x, *, n_iter=None, beta=None, return_recon=False, batch_size=None):
     """Batched (bounded memory, one compile) inference for any number of images; NumPy outputs."""
-    x = check_mnist_images('x', x)
+    x = check_mnist_images("x", x)
     bs = batch_size or self.options.batch_size
     bs = max(1, min(bs, x.shape[0]))
     devices = jax.local_devices()
     mesh = None
     if self.options.data_parallel and len(devices) > 1:
       from rvl_jax.core import sharding  # pylint: disable=g-import-not-at-top
+
       mesh = sharding.make_mesh(devices)
-      if inf.choose_split(self.num_classes, mesh.size) == 'images':
+      if inf.choose_split(self.num_classes, mesh.size) == "images":
         bs = -(-bs // mesh.size) * mesh.size  # a multiple of the device count
-    fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon,
-                               mesh=mesh)
+    fn = lambda xb: self.apply(xb, n_iter=n_iter, beta=beta, return_recon=return_recon, mesh=mesh)
     return batched.batched_apply(fn, x, bs)
 
   def logits(self, x):
     """(N, 10) logits = -gamma * e* (un-scaled by alpha, as in the reference); NumPy."""
-    return self.infer(x)['logits']
+    return self.infer(x)["logits"]
 
   def __call__(self, x):
     """``logits_fn`` interface. Concrete inputs of any size run in padded batches of
     ``options.batch_size`` (bounded memory, one compile); inside ``jax.jit`` (tracers)
     the whole batch is searched in one traced call."""
     if isinstance(x, jax.core.Tracer):
-      return self.apply(x.reshape(x.shape[0], 28, 28, 1))['logits']
+      return self.apply(x.reshape(x.shape[0], 28, 28, 1))["logits"]
     return jnp.asarray(self.logits(x))
 
   def abs_fn(self, x):
@@ -200,8 +212,10 @@ class ABS:
       out = self.apply(x.reshape(x.shape[0], 28, 28, 1), return_recon=True)
     else:
       out = self.infer(x, return_recon=True)
-    return (jnp.asarray(out['logits']),
-            jnp.asarray(out['recon']).reshape(x.shape[0], self.num_classes, 28, 28, 1))
+    return (
+      jnp.asarray(out["logits"]),
+      jnp.asarray(out["recon"]).reshape(x.shape[0], self.num_classes, 28, 28, 1),
+    )
 
   def predict(self, x):
     """Predicted classes (N,) of images x (N, 28, 28, 1); NumPy."""
@@ -225,4 +239,3 @@ def load_reference_abs(weights_dir: str, binary: bool = False, **options) -> ABS
     The ``ABS`` model, a ``logits_fn``: ``model(x) -> (N, 10)``.
   """
   return ABS(weights_lib.load_abs_vaes(weights_dir), binary=binary, **options)
-

@@ -51,6 +51,7 @@ class AbsColumns:
     verify_n_iter: ... and for re-verifying the final adversarials (the paper's 50).
     bank_size: latent sample bank (8000 = the paper's; smaller is faster).
   """
+
   num_images: int = 10
   batch_size: int = 10
   query_n_iter: int = 10
@@ -67,6 +68,7 @@ class GradientEstimation:
     attacks: the ``*_ge`` attack keys that run (each must also be in the attack lists).
     steps: finite-difference step sizes; the best result per sample is kept.
   """
+
   models: Tuple[str, ...] = ALL_MODELS
   attacks: Tuple[str, ...] = ("fgm_ge", "fgsm_ge")
   steps: Tuple[float, ...] = (0.1, 1.0)
@@ -81,6 +83,7 @@ class AutoAttackRow:
     version: 'standard' or another ``rvl_jax.attacks.autoattack`` version.
     options: per-attack budget overrides, e.g. ``{'square': {'n_queries': 1000}}``.
   """
+
   enabled: bool = True
   version: str = "standard"
   options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
@@ -103,6 +106,7 @@ class MadryColumn:
     eps_warmup_steps: linear epsilon ramp (0 = the paper's constant epsilon).
     eval_images: held-out images for the PGD-40 check (0 = skip).
   """
+
   params: str = ""
   steps: int = 5000
   lr: float = 1e-3
@@ -122,6 +126,7 @@ class DistalPanel:
     models: the columns shown (those evaluated).
     probe_batch: finite-difference probes per call.
   """
+
   enabled: bool = True
   iters: int = 200
   models: Tuple[str, ...] = ("cnn", "madry", "abs")
@@ -147,8 +152,12 @@ def applicable(name: str, key: str) -> bool:
   return True
 
 
-def attack_plan(name: str, attacks: Mapping[str, Mapping], abs_attacks: Mapping[str, Mapping],
-                ge: GradientEstimation) -> Dict[str, dict]:
+def attack_plan(
+  name: str,
+  attacks: Mapping[str, Mapping],
+  abs_attacks: Mapping[str, Mapping],
+  ge: GradientEstimation,
+) -> Dict[str, dict]:
   """The attacks (key -> parameters) the column ``name`` gets.
 
   Args:
@@ -161,9 +170,11 @@ def attack_plan(name: str, attacks: Mapping[str, Mapping], abs_attacks: Mapping[
     ``{attack key: parameters}`` of the applicable attacks.
   """
   chosen = abs_attacks if name in ABS_MODELS else attacks
-  return {k: dict(v) for k, v in dict(chosen).items()
-          if applicable(name, k)
-          and (not k.endswith("_ge") or (name in ge.models and k in ge.attacks))}
+  return {
+    k: dict(v)
+    for k, v in dict(chosen).items()
+    if applicable(name, k) and (not k.endswith("_ge") or (name in ge.models and k in ge.attacks))
+  }
 
 
 def budget_table(plans: Mapping[str, Mapping[str, Mapping]]) -> str:
@@ -176,16 +187,19 @@ def budget_table(plans: Mapping[str, Mapping[str, Mapping]]) -> str:
     A markdown table.
   """
   keys = sorted({k for p in plans.values() for k in p}, key=list(suite.ATTACKS).index)
-  lines = ["| attack | budget (parameters; defaults otherwise) | columns | different |",
-           "|---|---|---|---|"]
+  lines = [
+    "| attack | budget (parameters; defaults otherwise) | columns | different |",
+    "|---|---|---|---|",
+  ]
   for k in keys:
     runs = {m: p[k] for m, p in plans.items() if k in p}
     common = max(runs.values(), key=lambda b: sum(v == b for v in runs.values()))
     other = [f"{m}: {b}" for m, b in runs.items() if b != common]
     missing = [m for m in plans if k not in plans[m] and applicable(m, k)]
     other += [f"{m}: not run" for m in missing]
-    lines.append(f"| {k} | {common or 'defaults'} | {', '.join(runs)} | "
-                 f"{'; '.join(other) or '–'} |")
+    lines.append(
+      f"| {k} | {common or 'defaults'} | {', '.join(runs)} | {'; '.join(other) or '–'} |"
+    )
   return "\n".join(lines)
 
 
@@ -200,8 +214,9 @@ def _unflatten(flat: Mapping[str, np.ndarray]) -> dict:
   return params
 
 
-def madry_model(cfg: MadryColumn, data, workdir: str, seed: int,
-                log: Callable[[str], None] = print) -> Callable:
+def madry_model(
+  cfg: MadryColumn, data, workdir: str, seed: int, log: Callable[[str], None] = print
+) -> Callable:
   """The Madry column's logits function: loaded from ``cfg.params`` or the workdir, or trained.
 
   Trains with ``baselines.train_madry`` (checkpoints in ``workdir/madry_train``) and saves the
@@ -226,9 +241,17 @@ def madry_model(cfg: MadryColumn, data, workdir: str, seed: int,
   else:
     t0 = time.time()
     params, fn = baselines.train_madry(
-        data.train_images, data.train_labels, num_steps=cfg.steps, lr=cfg.lr,
-        pgd_steps=cfg.pgd_steps, pgd_step_size=cfg.pgd_step_size, seed=seed, stream="madry",
-        eps_warmup_steps=cfg.eps_warmup_steps, workdir=os.path.join(workdir, "madry_train"))
+      data.train_images,
+      data.train_labels,
+      num_steps=cfg.steps,
+      lr=cfg.lr,
+      pgd_steps=cfg.pgd_steps,
+      pgd_step_size=cfg.pgd_step_size,
+      seed=seed,
+      stream="madry",
+      eps_warmup_steps=cfg.eps_warmup_steps,
+      workdir=os.path.join(workdir, "madry_train"),
+    )
     rio.save_npz(path, **rio.flatten_dict(jax.device_get(params)))
     log(f"madry: trained {cfg.steps} steps in {time.time() - t0:.0f}s")
   eval_path = os.path.join(workdir, "madry_eval.json")
@@ -238,11 +261,12 @@ def madry_model(cfg: MadryColumn, data, workdir: str, seed: int,
     xe, ye = balanced_subset(data.test_images, data.test_labels, n)
     logits = batched.batched_apply(fn, data.test_images, 500)
     stats = {
-        "clean_accuracy_heldout": float(np.mean(logits.argmax(-1) == data.test_labels)),
-        "heldout_images": int(len(data.test_labels)),
-        "pgd40_accuracy": float(baselines.pgd_accuracy(fn, xe, ye, eps=0.3, steps=40,
-                                                       step_size=0.01, batch_size=100)),
-        "pgd40_images": int(n),
+      "clean_accuracy_heldout": float(np.mean(logits.argmax(-1) == data.test_labels)),
+      "heldout_images": int(len(data.test_labels)),
+      "pgd40_accuracy": float(
+        baselines.pgd_accuracy(fn, xe, ye, eps=0.3, steps=40, step_size=0.01, batch_size=100)
+      ),
+      "pgd40_images": int(n),
     }
     rio.write_json(eval_path, stats)
     log(f"madry: {stats} ({time.time() - t0:.0f}s)")
@@ -320,15 +344,21 @@ def load_records(path: str):
     if k.startswith("metric/"):
       key = k.split("/", 1)[1]
       metric = str(z[k])
-      rec = {"metric": metric, "dist": {}, "best": {}, "queries": z[f"queries/{key}"],
-             "seconds": float(z[f"seconds/{key}"])}
+      rec = {
+        "metric": metric,
+        "dist": {},
+        "best": {},
+        "queries": z[f"queries/{key}"],
+        "seconds": float(z[f"seconds/{key}"]),
+      }
       for m in metric.split("+"):
         rec["dist"][m] = z[f"dist/{key}/{m}"]
         rec["best"][m] = z[f"best/{key}/{m}"]
       records[key] = rec
   pred = z["pred"] if "pred" in z.files else None
-  verify = {k.split("/", 1)[1]: tuple(int(v) for v in z[k]) for k in z.files
-            if k.startswith("verify/")}
+  verify = {
+    k.split("/", 1)[1]: tuple(int(v) for v in z[k]) for k in z.files if k.startswith("verify/")
+  }
   return records, z["x"], z["y"], pred, verify
 
 
@@ -372,11 +402,18 @@ def autoattack_accuracy(row: AutoAttackRow, model: suite.Model, x, y, key) -> Di
   options = {k: dict(v) for k, v in dict(row.options).items()} or None
   out = {}
   for metric in AUTOATTACK_METRICS:
-    _, robust = attacks_lib.autoattack(model.logits_fn, jnp.asarray(x), jnp.asarray(y),
-                                       prng.fold_in_name(key, metric), norm=metric,
-                                       eps=evaluate.EPSILONS[metric], version=row.version,
-                                       options=options, batch_size=model.batch_size,
-                                       show_progress=False)
+    _, robust = attacks_lib.autoattack(
+      model.logits_fn,
+      jnp.asarray(x),
+      jnp.asarray(y),
+      prng.fold_in_name(key, metric),
+      norm=metric,
+      eps=evaluate.EPSILONS[metric],
+      version=row.version,
+      options=options,
+      batch_size=model.batch_size,
+      show_progress=False,
+    )
     out[metric] = float(np.mean(np.asarray(robust)))
   return out
 
@@ -392,6 +429,7 @@ class ColumnResult:
     seconds: wall time of the attacks when they ran now (None when loaded).
     autoattack: ``{'l2': acc, 'linf': acc}`` or None.
   """
+
   records: Dict[str, dict]
   clean_accuracy: float
   num_images: int
@@ -426,17 +464,32 @@ class Protocol:
       neither attack list.
   """
 
-  def __init__(self, *, data, x, y, workdir: str, seed: int, weights_dir: str,
-               columns: Sequence[str], attacks: Mapping[str, Mapping],
-               abs_attacks: Mapping[str, Mapping], batch_size: int = 100,
-               abs_columns: AbsColumns = AbsColumns(),
-               ge: GradientEstimation = GradientEstimation(),
-               madry: MadryColumn = MadryColumn(), autoattack: AutoAttackRow = AutoAttackRow(),
-               recompute: Sequence[str] = (), log: Callable[[str], None] = print):
+  def __init__(
+    self,
+    *,
+    data,
+    x,
+    y,
+    workdir: str,
+    seed: int,
+    weights_dir: str,
+    columns: Sequence[str],
+    attacks: Mapping[str, Mapping],
+    abs_attacks: Mapping[str, Mapping],
+    batch_size: int = 100,
+    abs_columns: AbsColumns = AbsColumns(),
+    ge: GradientEstimation = GradientEstimation(),
+    madry: MadryColumn = MadryColumn(),
+    autoattack: AutoAttackRow = AutoAttackRow(),
+    recompute: Sequence[str] = (),
+    log: Callable[[str], None] = print,
+  ):
     unknown = set(recompute) - set(attacks) - set(abs_attacks)
     if unknown:
-      raise ValueError(f"argument 'config.recompute_attacks': {sorted(unknown)} are not in "
-                       f"config.attacks or config.abs_attacks")
+      raise ValueError(
+        f"argument 'config.recompute_attacks': {sorted(unknown)} are not in "
+        f"config.attacks or config.abs_attacks"
+      )
     self.data, self.x, self.y = data, x, y
     self.workdir, self.seed, self.weights_dir = workdir, seed, weights_dir
     self.columns, self.attacks, self.abs_attacks = tuple(columns), attacks, abs_attacks
@@ -475,32 +528,45 @@ class Protocol:
     if name == "cnn":
       return suite.Model("cnn", baselines.load_reference_cnn(wd, "vanilla_cnn"), batch_size=bs)
     if name == "binary_cnn":
-      return suite.Model("binary_cnn", baselines.load_reference_cnn(wd, "binary_cnn"),
-                         binary=True, batch_size=bs)
+      return suite.Model(
+        "binary_cnn", baselines.load_reference_cnn(wd, "binary_cnn"), binary=True, batch_size=bs
+      )
     if name == "nn":
-      fn = baselines.nearest_neighbour_logits_fn(self.data.train_images, self.data.train_labels,
-                                                 batch_size=bs)
+      fn = baselines.nearest_neighbour_logits_fn(
+        self.data.train_images, self.data.train_labels, batch_size=bs
+      )
       return suite.Model("nn", fn, differentiable=False, batch_size=bs)
     if name == "madry":
       fn = madry_model(self.madry, self.data, self.workdir, self.seed, self.log)
       return suite.Model("madry", fn, batch_size=bs)
     if name in ABS_MODELS:
       a = self.abs_columns
-      m = abs_models.load_reference_abs(wd, binary=(name == "binary_abs"),
-                                        n_iter=a.query_n_iter, n_samples=a.bank_size)
+      m = abs_models.load_reference_abs(
+        wd, binary=(name == "binary_abs"), n_iter=a.query_n_iter, n_samples=a.bank_size
+      )
       jax.block_until_ready(m.bank)  # decode the latent bank eagerly (never inside a trace)
-      return suite.Model(name, m, differentiable=False, binary=(name == "binary_abs"),
-                         abs_fn=m.abs_fn, batch_size=a.batch_size)
-    raise ValueError(f"argument 'config.models': unknown model {name!r}; expected one of "
-                     f"{', '.join(ALL_MODELS)}")
+      return suite.Model(
+        name,
+        m,
+        differentiable=False,
+        binary=(name == "binary_abs"),
+        abs_fn=m.abs_fn,
+        batch_size=a.batch_size,
+      )
+    raise ValueError(
+      f"argument 'config.models': unknown model {name!r}; expected one of {', '.join(ALL_MODELS)}"
+    )
 
   def directions(self, n: int) -> Dict[str, np.ndarray]:
     """The substitute CNN's perturbation directions of the first ``n`` images, computed once for
     every image any column needs and cached in ``distances/transfer_directions.npz``."""
     if not self._directions:
       t0 = time.time()
-      n_dir = (len(self.y) if set(self.columns) - set(ABS_MODELS)
-               else min(self.abs_columns.num_images, len(self.y)))
+      n_dir = (
+        len(self.y)
+        if set(self.columns) - set(ABS_MODELS)
+        else min(self.abs_columns.num_images, len(self.y))
+      )
       xd = self.x[:n_dir]
       path = os.path.join(self.dist_dir, "transfer_directions.npz")
       if os.path.exists(path):  # cached by an earlier (interrupted) run
@@ -511,8 +577,14 @@ class Protocol:
         else:
           self.log(f"transfer: {path} holds directions for other images; computing them again")
       if not self._directions:
-        self._directions.update({k: np.asarray(v) for k, v in transfer.substitute_directions(
-            self.model("_substitute").logits_fn, xd, self.y[:n_dir]).items()})
+        self._directions.update(
+          {
+            k: np.asarray(v)
+            for k, v in transfer.substitute_directions(
+              self.model("_substitute").logits_fn, xd, self.y[:n_dir]
+            ).items()
+          }
+        )
         rio.save_npz(path, _images=np.asarray(xd), **self._directions)
       self.log(f"transfer: substitute directions in {time.time() - t0:.1f}s")
     return {k: v[:n] for k, v in self._directions.items()}
@@ -526,9 +598,16 @@ class Protocol:
   def _run(self, name: str, selected: Mapping[str, Mapping], xs, ys) -> Dict[str, dict]:
     model = self.model(name)
     dirs = self.directions(len(ys)) if "transfer" in selected else {}
-    recs = suite.run_attacks(model, xs, ys, prng.stream_key(self.seed, f"attacks/{name}"),
-                             selected, ge_steps=tuple(self.ge.steps), directions=dirs,
-                             log=self.log)
+    recs = suite.run_attacks(
+      model,
+      xs,
+      ys,
+      prng.stream_key(self.seed, f"attacks/{name}"),
+      selected,
+      ge_steps=tuple(self.ge.steps),
+      directions=dirs,
+      log=self.log,
+    )
     a = self.abs_columns
     if name in ABS_MODELS:
       stats = {}
@@ -563,8 +642,11 @@ class Protocol:
         self.verify_stats[name] = extra
       # Attacks in ``recompute`` (e.g. a larger budget for one attack) and attacks added to the
       # plan that apply to this model (the model is built only when an attack is missing).
-      redo = {k: v for k, v in plan.items() if k in self.recompute or (
-          k not in records and suite.applicable(self.model(name), k))}
+      redo = {
+        k: v
+        for k, v in plan.items()
+        if k in self.recompute or (k not in records and suite.applicable(self.model(name), k))
+      }
       if redo:
         t0 = time.time()
         records.update(self._run(name, redo, xs, ys))
@@ -589,13 +671,17 @@ class Protocol:
     row = self.autoattack
     path = os.path.join(self.dist_dir, f"autoattack_{name}.json")
     # The cached row is reused only for the same images, version and budgets.
-    setting = {"images_sha": hashlib.sha256(np.ascontiguousarray(xs)).hexdigest(),
-               "version": row.version, "options": rio.to_jsonable(dict(row.options))}
+    setting = {
+      "images_sha": hashlib.sha256(np.ascontiguousarray(xs)).hexdigest(),
+      "version": row.version,
+      "options": rio.to_jsonable(dict(row.options)),
+    }
     acc = rio.read_json(path) if os.path.exists(path) else {}
     if acc.get("setting") != setting:
       t0 = time.time()
-      acc = autoattack_accuracy(row, self.model(name), xs, ys,
-                                prng.stream_key(self.seed, f"autoattack/{name}"))
+      acc = autoattack_accuracy(
+        row, self.model(name), xs, ys, prng.stream_key(self.seed, f"autoattack/{name}")
+      )
       acc.update(seconds=time.time() - t0, setting=setting)
       rio.write_json(path, acc)
     self.log(f"[{name}] AutoAttack ({row.version}) robust accuracy: {acc}")
@@ -618,24 +704,40 @@ class Protocol:
         aa_rows.setdefault(metric, {}).setdefault(title, {})[name] = r.autoattack[metric]
     clean = {name: r.clean_accuracy for name, r in results.items()}
     by_metric = {name: suite.distances_by_metric(r.records) for name, r in results.items()}
-    md, summary = evaluate.table1(by_metric, clean, models=list(self.columns),
-                                  robust_accuracy_rows=aa_rows)
+    md, summary = evaluate.table1(
+      by_metric, clean, models=list(self.columns), robust_accuracy_rows=aa_rows
+    )
     attack_metrics = {k: v[0] for k, v in suite.ATTACKS.items()}
-    claims, unequal = evaluate.claims_with_budgets(summary, self.plans, applicable,
-                                                   attack_metrics)
+    claims, unequal = evaluate.claims_with_budgets(summary, self.plans, applicable, attack_metrics)
     claim_lines = []
     for c, v in claims.items():
       line = f"* {c}: **{v}**"
       if c in unequal:
-        line += (f" (with these unequal budgets it would be {unequal[c]['would_be']};"
-                 f" {'; '.join(unequal[c]['differences'])})")
+        line += (
+          f" (with these unequal budgets it would be {unequal[c]['would_be']};"
+          f" {'; '.join(unequal[c]['differences'])})"
+        )
       claim_lines.append(line)
-    md = (md + "\n\n" + scale + "\n\nAttack budgets per column:\n\n" + budget_table(self.plans)
-          + "\n\nQualitative claims of the paper (UNEQUAL: the columns compared did not get the "
-          "same attacks and budgets):\n\n" + "\n".join(claim_lines))
-    rio.write_json(os.path.join(self.workdir, "table1.json"),
-                   {"summary": summary, "claims": claims, "claims_unequal": unequal,
-                    "budgets": self.plans, "verify": self.verify_stats, "clean_accuracy": clean})
+    md = (
+      md
+      + "\n\n"
+      + scale
+      + "\n\nAttack budgets per column:\n\n"
+      + budget_table(self.plans)
+      + "\n\nQualitative claims of the paper (UNEQUAL: the columns compared did not get the "
+      "same attacks and budgets):\n\n" + "\n".join(claim_lines)
+    )
+    rio.write_json(
+      os.path.join(self.workdir, "table1.json"),
+      {
+        "summary": summary,
+        "claims": claims,
+        "claims_unequal": unequal,
+        "budgets": self.plans,
+        "verify": self.verify_stats,
+        "clean_accuracy": clean,
+      },
+    )
     with rio.atomic_write(os.path.join(self.workdir, "table1.md"), "w") as f:
       f.write(md + "\n")
     return md, summary, claims
@@ -667,8 +769,13 @@ def write_figures(results: Mapping[str, ColumnResult], x, y, plots: str) -> None
   rio.save_figure(fig, os.path.join(plots, "accuracy_vs_distortion.png"))
 
 
-def distal_panel(cfg: DistalPanel, logits_fns: Mapping[str, Callable], key, path: str,
-                 log: Callable[[str], None] = print) -> Dict[str, Any]:
+def distal_panel(
+  cfg: DistalPanel,
+  logits_fns: Mapping[str, Callable],
+  key,
+  path: str,
+  log: Callable[[str], None] = print,
+) -> Dict[str, Any]:
   """One distal adversarial per model from the same noise (Schott et al. 2019, Sec. 7, Fig. 4).
 
   Args:
@@ -685,21 +792,34 @@ def distal_panel(cfg: DistalPanel, logits_fns: Mapping[str, Callable], key, path
   if not logits_fns:
     return out
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, len(logits_fns), figsize=(2.2 * len(logits_fns), 2.4),
-                           squeeze=False)
+
+  fig, axes = plt.subplots(1, len(logits_fns), figsize=(2.2 * len(logits_fns), 2.4), squeeze=False)
   for j, (name, fn) in enumerate(logits_fns.items()):
     alpha, eta = attacks_lib.CALIBRATION[name]
     t0 = time.time()
-    res = attacks_lib.distal(fn, key, n=1, target=1, alpha=alpha, eta=eta, max_iter=cfg.iters,
-                             gradient="ge", ge_step=1.0, ge_probe_batch=cfg.probe_batch)
+    res = attacks_lib.distal(
+      fn,
+      key,
+      n=1,
+      target=1,
+      alpha=alpha,
+      eta=eta,
+      max_iter=cfg.iters,
+      gradient="ge",
+      ge_step=1.0,
+      ge_probe_batch=cfg.probe_batch,
+    )
     p = float(res["prob"][0])
     out[f"distal/{name}/prob"] = p
     out[f"distal/{name}/iterations"] = int(res["iterations"][0])
     out[f"distal/{name}/reached"] = bool(res["reached"][0])
-    log(f"[{name}] distal: p(1)={p:.3f} after {int(res['iterations'][0])} iterations "
-        f"({time.time() - t0:.0f}s)")
+    log(
+      f"[{name}] distal: p(1)={p:.3f} after {int(res['iterations'][0])} iterations "
+      f"({time.time() - t0:.0f}s)"
+    )
     axes[0][j].imshow(np.asarray(res["x"][0]).squeeze(), cmap="gray", vmin=0, vmax=1)
     axes[0][j].set_title(f"{name}: p(1)={p:.2f}", fontsize=8)
     axes[0][j].axis("off")

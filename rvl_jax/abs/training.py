@@ -6,6 +6,7 @@ sigma = 1/sqrt(2); averaged over the batch and divided by 784. beta_t decreases
 linearly per epoch from ``beta_start`` (10) to ``beta_end`` (1) over the first
 ``anneal_epochs`` (50) epochs, then stays at ``beta_end``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,18 +27,18 @@ N_PIXELS = 784
 
 def kl_divergence(mu, logvar):
   """KL(N(mu, exp(logvar)) || N(0, I)) summed over the latent axis."""
-  return 0.5 * jnp.sum(mu ** 2 + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
+  return 0.5 * jnp.sum(mu**2 + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
 
 
 def vae_loss_terms(logits, x, mu, logvar):
   """Per-image (squared reconstruction error, KL)."""
-  rec = jnp.sum((x.reshape(x.shape[0], -1) - jax.nn.sigmoid(logits).reshape(x.shape[0], -1)) ** 2,
-                axis=-1)
+  rec = jnp.sum(
+    (x.reshape(x.shape[0], -1) - jax.nn.sigmoid(logits).reshape(x.shape[0], -1)) ** 2, axis=-1
+  )
   return rec, kl_divergence(mu, logvar)
 
 
-def beta_schedule(step, steps_per_epoch: float, beta_start=10.0, beta_end=1.0,
-                  anneal_epochs=50.0):
+def beta_schedule(step, steps_per_epoch: float, beta_start=10.0, beta_end=1.0, anneal_epochs=50.0):
   """Linear per-epoch decrease of the KL weight from beta_start to beta_end."""
   epoch = np.floor(step / steps_per_epoch)
   frac = np.clip(epoch / max(anneal_epochs, 1e-9), 0.0, 1.0)
@@ -45,8 +46,9 @@ def beta_schedule(step, steps_per_epoch: float, beta_start=10.0, beta_end=1.0,
 
 
 @functools.lru_cache(maxsize=None)
-def make_vae_train_step(latent: int = nets.LATENT_SIZE,
-                        augment: Optional[augment_lib.ElasticAffine] = None):
+def make_vae_train_step(
+  latent: int = nets.LATENT_SIZE, augment: Optional[augment_lib.ElasticAffine] = None
+):
   """Pure train step (state, batch{'image', 'beta'}) -> (state, metrics).
 
   The KL weight comes with the batch (``batch['beta']``, one value per example, from
@@ -57,30 +59,48 @@ def make_vae_train_step(latent: int = nets.LATENT_SIZE,
   model = nets.VAE(latent)
 
   def step(state, batch):
-    x = batch['image']
+    x = batch["image"]
     state, key = state.next_rng()
     if augment is not None:
       key, k_aug = jax.random.split(key)
       x = augment_lib.elastic_affine(k_aug, x, augment)
-    beta = jnp.mean(batch['beta'])
+    beta = jnp.mean(batch["beta"])
 
     def loss_fn(params):
       (logits, mu, logvar), upd = model.apply(
-          {'params': params, 'batch_stats': state.batch_stats}, x, rng=key, train=True,
-          mutable=['batch_stats'])
+        {"params": params, "batch_stats": state.batch_stats},
+        x,
+        rng=key,
+        train=True,
+        mutable=["batch_stats"],
+      )
       rec, kl = vae_loss_terms(logits, x, mu, logvar)
       loss = jnp.mean(rec + beta * kl) / N_PIXELS
       return loss, (upd, rec, kl)
+
     (loss, (upd, rec, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(grads, batch_stats=upd['batch_stats'])
-    return state, {'loss': loss, 'recon_error': jnp.mean(rec), 'kl': jnp.mean(kl), 'beta': beta}
+    state = state.apply_gradients(grads, batch_stats=upd["batch_stats"])
+    return state, {"loss": loss, "recon_error": jnp.mean(rec), "kl": jnp.mean(kl), "beta": beta}
+
   return step
 
 
-def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-              stream: str = 'vae', beta_start: float = 10.0, beta_end: float = 1.0,
-              anneal_epochs: float = 50.0, workdir: Optional[str] = None, desc: str = 'vae',
-              log_every: int = 100, augment: Optional[augment_lib.ElasticAffine] = None):
+def train_vae(
+  images,
+  *,
+  num_steps: int,
+  batch_size: int = 64,
+  lr: float = 1e-3,
+  seed: int = 0,
+  stream: str = "vae",
+  beta_start: float = 10.0,
+  beta_end: float = 1.0,
+  anneal_epochs: float = 50.0,
+  workdir: Optional[str] = None,
+  desc: str = "vae",
+  log_every: int = 100,
+  augment: Optional[augment_lib.ElasticAffine] = None,
+):
   """Trains one VAE on images (N, 28, 28, 1) of one class.
 
   Args:
@@ -108,31 +128,50 @@ def train_vae(images, *, num_steps: int, batch_size: int = 64, lr: float = 1e-3,
   """
   from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
   from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
+
   images = np.asarray(images, np.float32)
   if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
     raise ValueError(f"argument 'images': expected shape (N, 28, 28, 1), got {images.shape}")
   model = nets.VAE()
-  variables = model.init(prng.stream_key(seed, f'{stream}/init'), jnp.zeros((1, 28, 28, 1)))
+  variables = model.init(prng.stream_key(seed, f"{stream}/init"), jnp.zeros((1, 28, 28, 1)))
   state = train_state.TrainState.create(
-      apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr),
-      rng=prng.stream_key(seed, f'{stream}/train'), batch_stats=variables['batch_stats'])
+    apply_fn=model.apply,
+    params=variables["params"],
+    tx=optax.adam(lr),
+    rng=prng.stream_key(seed, f"{stream}/train"),
+    batch_stats=variables["batch_stats"],
+  )
   steps_per_epoch = len(images) / batch_size
-  batch_stream = prng.name_hash(f'{stream}/batches')
+  batch_stream = prng.name_hash(f"{stream}/batches")
 
   def get_batch(step):
     beta = float(beta_schedule(step, steps_per_epoch, beta_start, beta_end, anneal_epochs))
     idx = batching.step_rng(seed, step, batch_stream).integers(0, len(images), size=batch_size)
-    return {'image': images[idx],
-            'beta': np.full((batch_size,), beta, np.float32)}
-  res = loop.train(state=state, train_step=make_vae_train_step(model.latent, augment),
-                   get_batch=get_batch,
-                   num_steps=num_steps, workdir=workdir, desc=desc, log_every=log_every,
-                   checkpoint_every=max(500, log_every))
+    return {"image": images[idx], "beta": np.full((batch_size,), beta, np.float32)}
+
+  res = loop.train(
+    state=state,
+    train_step=make_vae_train_step(model.latent, augment),
+    get_batch=get_batch,
+    num_steps=num_steps,
+    workdir=workdir,
+    desc=desc,
+    log_every=log_every,
+    checkpoint_every=max(500, log_every),
+  )
   return res.state.variables(), res
 
 
-def train_abs_vaes(images, labels, *, num_steps: int, workdir: Optional[str] = None,
-                   seed: int = 0, num_classes: int = 10, **kwargs):
+def train_abs_vaes(
+  images,
+  labels,
+  *,
+  num_steps: int,
+  workdir: Optional[str] = None,
+  seed: int = 0,
+  num_classes: int = 10,
+  **kwargs,
+):
   """Trains one VAE per class (class c only on images of digit c), as in Schott et al. (2019).
 
   Args:
@@ -150,10 +189,16 @@ def train_abs_vaes(images, labels, *, num_steps: int, workdir: Optional[str] = N
   out = []
   labels = np.asarray(labels)
   for c in range(num_classes):
-    wd = os.path.join(workdir, f'vae_{c}') if workdir else None
-    v, _ = train_vae(images[labels == c], num_steps=num_steps, seed=seed, stream=f'vae/class{c}',
-                     workdir=wd,
-                     desc=f'vae class {c}', **kwargs)
+    wd = os.path.join(workdir, f"vae_{c}") if workdir else None
+    v, _ = train_vae(
+      images[labels == c],
+      num_steps=num_steps,
+      seed=seed,
+      stream=f"vae/class{c}",
+      workdir=wd,
+      desc=f"vae class {c}",
+      **kwargs,
+    )
     out.append(jax.device_get(v))
   return out
 

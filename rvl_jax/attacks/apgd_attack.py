@@ -31,9 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rvl_jax.attacks import core
-from rvl_jax.core import batched
-from rvl_jax.core import prng
-from rvl_jax.core import validation
+from rvl_jax.core import batched, prng, validation
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "dlr", "dlr-targeted")
@@ -96,17 +94,19 @@ def model_fn(logits_fn, stochastic: bool) -> Callable[[jax.Array, jax.Array], ja
   return lambda x, key: logits_fn(x)
 
 
-def check_attack_args(logits_fn, x, y, *, norm: str, eps, stochastic: bool = False,
-                      min_classes: int = 2) -> Tuple[jax.Array, jax.Array, int]:
+def check_attack_args(
+  logits_fn, x, y, *, norm: str, eps, stochastic: bool = False, min_classes: int = 2
+) -> Tuple[jax.Array, jax.Array, int]:
   """:func:`rvl_jax.attacks.core.check_attack_args` for one radius ``eps`` (a number), with a
   randomized model (``stochastic``) checked as ``logits_fn(x, key=k)``; returns (x, y, number of
   classes K)."""
   numeric = hasattr(eps, "dtype") and np.ndim(eps) == 0 and np.issubdtype(eps.dtype, np.number)
   if isinstance(eps, bool) or not (isinstance(eps, (int, float)) or numeric):
     raise TypeError(f"argument 'eps': expected a number (the Lp radius), got {eps!r}")
-  model = ((lambda z: logits_fn(z, key=jax.random.PRNGKey(0))) if stochastic else logits_fn)
-  x, y, _, _ = core.check_attack_args(model, x, y, norm=norm, eps=eps, supported_norms=NORMS,
-                                      min_classes=min_classes)
+  model = (lambda z: logits_fn(z, key=jax.random.PRNGKey(0))) if stochastic else logits_fn
+  x, y, _, _ = core.check_attack_args(
+    model, x, y, norm=norm, eps=eps, supported_norms=NORMS, min_classes=min_classes
+  )
   return x, y, int(core.logits_shape(model, x.shape)[1])
 
 
@@ -118,8 +118,9 @@ def bucket_size(m: int, batch_size: int) -> int:
   return int(min(batch_size, b))
 
 
-def run_on(fn, mask: np.ndarray, inputs: dict, batch_size: int, *, desc: str,
-           show_progress: bool = False):
+def run_on(
+  fn, mask: np.ndarray, inputs: dict, batch_size: int, *, desc: str, show_progress: bool = False
+):
   """Applies the jitted ``fn(inputs) -> (fooled, x_adv)`` to the rows where ``mask`` holds.
 
   Rows are compacted (an attack runs only on points still robust) and processed in batches of a
@@ -133,8 +134,9 @@ def run_on(fn, mask: np.ndarray, inputs: dict, batch_size: int, *, desc: str,
   if idx.size == 0:
     return fooled, x_adv
   sub = {k: np.asarray(v)[idx] for k, v in inputs.items()}
-  f_sub, x_sub = batched.batched_apply(fn, sub, bucket_size(idx.size, batch_size),
-                                       show_progress=show_progress, desc=desc)
+  f_sub, x_sub = batched.batched_apply(
+    fn, sub, bucket_size(idx.size, batch_size), show_progress=show_progress, desc=desc
+  )
   fooled[idx] = f_sub
   x_adv[idx] = np.where(rows(f_sub, x_sub), x_sub, x_all[idx])
   return fooled, x_adv
@@ -217,10 +219,12 @@ def _apgd_run_impl(logits_fn, inputs, eps, *, norm, n_iter, loss, eot_iter, rho,
       val, cot = _loss_and_cotangent(loss, logits, y, target)
       g = vjp(cot.astype(logits.dtype))[0]
       return acc[0] + val, acc[1] + g, logits
+
     val, g, logits = one(0, (jnp.zeros((n,), jnp.float32), jnp.zeros_like(x)))
     if eot_iter > 1:
       val, g, logits = jax.lax.fori_loop(
-          1, eot_iter, lambda j, s: one(j, (s[0], s[1])), (val, g, logits))
+        1, eot_iter, lambda j, s: one(j, (s[0], s[1])), (val, g, logits)
+      )
     return val / eot_iter, g / eot_iter, logits
 
   # Random start in the eps-ball (per-sample keys).
@@ -233,10 +237,22 @@ def _apgd_run_impl(logits_fn, inputs, eps, *, norm, n_iter, loss, eot_iter, rho,
   xc = core.clip(start)
   val, g, logits = loss_grad(xc, 0)
   fooled = core.is_adversarial(logits, y)
-  state = dict(i=jnp.int32(0), x=xc, x_prev=xc, g=g, f=val, x_max=xc, g_max=g, f_max=val,
-               eta=jnp.full((n,), 2.0 * eps, jnp.float32), count=jnp.zeros((n,), jnp.int32),
-               f_max_last=val, reduced_last=jnp.zeros((n,), bool), fooled=fooled,
-               x_adv=xc)
+  state = dict(
+    i=jnp.int32(0),
+    x=xc,
+    x_prev=xc,
+    g=g,
+    f=val,
+    x_max=xc,
+    g_max=g,
+    f_max=val,
+    eta=jnp.full((n,), 2.0 * eps, jnp.float32),
+    count=jnp.zeros((n,), jnp.int32),
+    f_max_last=val,
+    reduced_last=jnp.zeros((n,), bool),
+    fooled=fooled,
+    x_adv=xc,
+  )
 
   def cond(s):
     return (s["i"] < n_iter) & ~jnp.all(s["fooled"])
@@ -274,55 +290,86 @@ def _apgd_run_impl(logits_fn, inputs, eps, *, norm, n_iter, loss, eot_iter, rho,
     f_next = jnp.where(reduce, f_max, val)
     x_prev = jnp.where(red_x, x_max, x)
     new = dict(
-        i=i + 1, x=jnp.where(run_x, x_next, x), x_prev=jnp.where(run_x, x_prev, s["x_prev"]),
-        g=jnp.where(run_x, g_next, g), f=jnp.where(run, f_next, s["f"]),
-        x_max=jnp.where(run_x, x_max, s["x_max"]), g_max=jnp.where(run_x, g_max, s["g_max"]),
-        f_max=jnp.where(run, f_max, s["f_max"]), eta=jnp.where(run, eta, s["eta"]),
-        count=jnp.where(at_ck, 0, count),
-        f_max_last=jnp.where(at_ck, f_max, s["f_max_last"]),
-        reduced_last=jnp.where(at_ck, reduce, s["reduced_last"]),
-        fooled=s["fooled"] | adv, x_adv=x_adv)
+      i=i + 1,
+      x=jnp.where(run_x, x_next, x),
+      x_prev=jnp.where(run_x, x_prev, s["x_prev"]),
+      g=jnp.where(run_x, g_next, g),
+      f=jnp.where(run, f_next, s["f"]),
+      x_max=jnp.where(run_x, x_max, s["x_max"]),
+      g_max=jnp.where(run_x, g_max, s["g_max"]),
+      f_max=jnp.where(run, f_max, s["f_max"]),
+      eta=jnp.where(run, eta, s["eta"]),
+      count=jnp.where(at_ck, 0, count),
+      f_max_last=jnp.where(at_ck, f_max, s["f_max_last"]),
+      reduced_last=jnp.where(at_ck, reduce, s["reduced_last"]),
+      fooled=s["fooled"] | adv,
+      x_adv=x_adv,
+    )
     return new
 
   s = jax.lax.while_loop(cond, body, state)
   return s["fooled"], jnp.where(per_sample(s["fooled"], x0), s["x_adv"], s["x_max"])
 
 
-_apgd_run = jax.jit(_apgd_run_impl, static_argnames=("logits_fn", "norm", "n_iter", "loss",
-                                                     "eot_iter", "rho", "stochastic"))
+_apgd_run = jax.jit(
+  _apgd_run_impl,
+  static_argnames=("logits_fn", "norm", "n_iter", "loss", "eot_iter", "rho", "stochastic"),
+)
 
 
 # ----------------------------------------------------------------------------- public API
 
 
-def resolve_targets(targeted: bool, targets, n_target_classes: int, k: int,
-                    clean_logits: jax.Array, n: int):
+def resolve_targets(
+  targeted: bool, targets, n_target_classes: int, k: int, clean_logits: jax.Array, n: int
+):
   """Target classes per run: [fixed targets], the top-2.. classes, or [dummy] if untargeted."""
   if not targeted:
     if targets is not None:
-      raise ValueError("argument 'targets': expected None for an untargeted attack "
-                       "(targeted=False), got an array")
+      raise ValueError(
+        "argument 'targets': expected None for an untargeted attack (targeted=False), got an array"
+      )
     return [np.zeros((n,), np.int32)]
   if targets is not None:
     validation.check_array("targets", targets, shape=(n,), dtype="integer")
     tgt = np.asarray(targets)
     if np.any((tgt < 0) | (tgt >= k)):
-      raise ValueError(f"argument 'targets': expected classes in [0, {k}), got range "
-                       f"[{tgt.min()}, {tgt.max()}]")
+      raise ValueError(
+        f"argument 'targets': expected classes in [0, {k}), got range [{tgt.min()}, {tgt.max()}]"
+      )
     return [tgt.astype(np.int32)]
   if n_target_classes is None:
-    raise ValueError("argument 'targets': a targeted attack needs target classes; expected "
-                     "targets (N,) or n_target_classes (how many of the classes with the "
-                     "largest clean logits after the predicted one to target), got neither")
-  if (isinstance(n_target_classes, bool) or not isinstance(n_target_classes, (int, np.integer))
-      or not 1 <= n_target_classes <= k - 1):
-    raise ValueError(f"argument 'n_target_classes': expected an integer in [1, {k - 1}] "
-                     f"(K - 1 for K = {k} classes), got {n_target_classes!r}")
+    raise ValueError(
+      "argument 'targets': a targeted attack needs target classes; expected "
+      "targets (N,) or n_target_classes (how many of the classes with the "
+      "largest clean logits after the predicted one to target), got neither"
+    )
+  if (
+    isinstance(n_target_classes, bool)
+    or not isinstance(n_target_classes, (int, np.integer))
+    or not 1 <= n_target_classes <= k - 1
+  ):
+    raise ValueError(
+      f"argument 'n_target_classes': expected an integer in [1, {k - 1}] "
+      f"(K - 1 for K = {k} classes), got {n_target_classes!r}"
+    )
   return [np.asarray(top_classes(clean_logits, r)) for r in range(2, int(n_target_classes) + 2)]
 
 
-def sweep(fn, x, y, key, clean_logits, robust, runs, n_restarts: int, batch_size: int, *,
-          name: str, show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
+def sweep(
+  fn,
+  x,
+  y,
+  key,
+  clean_logits,
+  robust,
+  runs,
+  n_restarts: int,
+  batch_size: int,
+  *,
+  name: str,
+  show_progress: bool = False,
+) -> Tuple[jax.Array, jax.Array]:
   """Runs ``fn`` for every restart and target class, each time only on points not yet fooled.
 
   ``fn(inputs) -> (fooled, x_adv)`` is a jitted single run taking a dict of per-sample arrays
@@ -338,10 +385,16 @@ def sweep(fn, x, y, key, clean_logits, robust, runs, n_restarts: int, batch_size
   for r in range(int(n_restarts)):
     for ti, tgt in enumerate(runs):
       keys = sample_keys(stream(key, f"{name}/restart{r}/target{ti}"), n)
-      inputs = dict(x=x_np, y=y_np, target=np.asarray(tgt, np.int32), key=keys,
-                    restart=np.full((n,), r, np.int32))
-      fooled, xa = run_on(fn, todo, inputs, batch_size, desc=f"{name} run {r}.{ti}",
-                          show_progress=show_progress)
+      inputs = dict(
+        x=x_np,
+        y=y_np,
+        target=np.asarray(tgt, np.int32),
+        key=keys,
+        restart=np.full((n,), r, np.int32),
+      )
+      fooled, xa = run_on(
+        fn, todo, inputs, batch_size, desc=f"{name} run {r}.{ti}", show_progress=show_progress
+      )
       x_adv = np.where(rows(fooled, x_np), xa, x_adv)
       todo &= ~fooled
   return jnp.asarray(x_adv), jnp.asarray(~pred_ok | (attacked & ~todo))
@@ -352,11 +405,27 @@ def check_budget(**kwargs) -> None:
     validation.check_positive_int(name, value)
 
 
-def apgd(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 100,
-         n_restarts: int = 1, loss: str = "ce", targeted: bool = False,
-         targets=None, n_target_classes: Optional[int] = None, eot_iter: int = 1, rho: float = 0.75,
-         stochastic: bool = False, batch_size: int = 256, robust=None,
-         show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
+def apgd(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  norm: str = "linf",
+  eps: float,
+  n_iter: int = 100,
+  n_restarts: int = 1,
+  loss: str = "ce",
+  targeted: bool = False,
+  targets=None,
+  n_target_classes: Optional[int] = None,
+  eot_iter: int = 1,
+  rho: float = 0.75,
+  stochastic: bool = False,
+  batch_size: int = 256,
+  robust=None,
+  show_progress: bool = False,
+) -> Tuple[jax.Array, jax.Array]:
   """APGD-CE / APGD-DLR, or APGD-T with ``targeted=True`` (Croce & Hein 2020).
 
   Args:
@@ -386,14 +455,34 @@ def apgd(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 
     clean input otherwise; a point whose clean input is misclassified counts as fooled.
   """
   min_k = 4 if targeted else (3 if loss == "dlr" else 2)
-  x, y, k = check_attack_args(logits_fn, x, y, norm=norm, eps=eps, stochastic=stochastic,
-                              min_classes=min_k)
+  x, y, k = check_attack_args(
+    logits_fn, x, y, norm=norm, eps=eps, stochastic=stochastic, min_classes=min_k
+  )
   validation.check_in_choices("loss", loss, ("ce", "dlr"))
   check_budget(n_iter=n_iter, n_restarts=n_restarts, eot_iter=eot_iter, batch_size=batch_size)
   clean_logits = model_fn(logits_fn, stochastic)(x, stream(key, "clean"))
   runs = resolve_targets(targeted, targets, n_target_classes, k, clean_logits, x.shape[0])
-  fn = lambda inp: _apgd_run(logits_fn, inp, jnp.float32(eps), norm=norm, n_iter=int(n_iter),
-                             loss="dlr-targeted" if targeted else loss,
-                             eot_iter=int(eot_iter), rho=float(rho), stochastic=stochastic)
-  return sweep(fn, x, y, key, clean_logits, robust, runs, n_restarts, batch_size,
-               name="apgd-t" if targeted else f"apgd-{loss}", show_progress=show_progress)
+  fn = lambda inp: _apgd_run(
+    logits_fn,
+    inp,
+    jnp.float32(eps),
+    norm=norm,
+    n_iter=int(n_iter),
+    loss="dlr-targeted" if targeted else loss,
+    eot_iter=int(eot_iter),
+    rho=float(rho),
+    stochastic=stochastic,
+  )
+  return sweep(
+    fn,
+    x,
+    y,
+    key,
+    clean_logits,
+    robust,
+    runs,
+    n_restarts,
+    batch_size,
+    name="apgd-t" if targeted else f"apgd-{loss}",
+    show_progress=show_progress,
+  )

@@ -38,19 +38,25 @@ apgd, fab, square = _ap.apgd, _fab.fab, _square.square
 
 # name -> (function, default arguments of the paper's AutoAttack)
 ATTACKS = {
-    "apgd-ce": (_ap.apgd, dict(loss="ce", n_iter=100, n_restarts=1)),
-    "apgd-dlr": (_ap.apgd, dict(loss="dlr", n_iter=100, n_restarts=1)),
-    "apgd-t": (_ap.apgd, dict(targeted=True, n_target_classes=9, n_iter=100, n_restarts=1)),
-    "fab": (_fab.fab, dict(targeted=False, n_iter=100, n_restarts=1)),
-    "fab-t": (_fab.fab, dict(targeted=True, n_target_classes=9, n_iter=100, n_restarts=1)),
-    "square": (_square.square, dict(n_queries=5000, n_restarts=1)),
+  "apgd-ce": (_ap.apgd, dict(loss="ce", n_iter=100, n_restarts=1)),
+  "apgd-dlr": (_ap.apgd, dict(loss="dlr", n_iter=100, n_restarts=1)),
+  "apgd-t": (_ap.apgd, dict(targeted=True, n_target_classes=9, n_iter=100, n_restarts=1)),
+  "fab": (_fab.fab, dict(targeted=False, n_iter=100, n_restarts=1)),
+  "fab-t": (_fab.fab, dict(targeted=True, n_target_classes=9, n_iter=100, n_restarts=1)),
+  "square": (_square.square, dict(n_queries=5000, n_restarts=1)),
 }
 
 VERSIONS = {
-    "standard": [("apgd-ce", {}), ("apgd-t", {}), ("fab-t", {}), ("square", {})],
-    "plus": [("apgd-ce", dict(n_restarts=5)), ("apgd-dlr", dict(n_restarts=5)),
-             ("fab", dict(n_restarts=5)), ("square", {}), ("apgd-t", {}), ("fab-t", {})],
-    "rand": [("apgd-ce", dict(eot_iter=20)), ("apgd-dlr", dict(eot_iter=20))],
+  "standard": [("apgd-ce", {}), ("apgd-t", {}), ("fab-t", {}), ("square", {})],
+  "plus": [
+    ("apgd-ce", dict(n_restarts=5)),
+    ("apgd-dlr", dict(n_restarts=5)),
+    ("fab", dict(n_restarts=5)),
+    ("square", {}),
+    ("apgd-t", {}),
+    ("fab-t", {}),
+  ],
+  "rand": [("apgd-ce", dict(eot_iter=20)), ("apgd-dlr", dict(eot_iter=20))],
 }
 _GRADIENT_ONLY = ("apgd-ce", "apgd-dlr", "apgd-t")  # attacks that support randomized models
 
@@ -72,6 +78,7 @@ class AutoAttackReport:
     seconds: attack -> wall time.
     tracker: a :class:`~rvl_jax.attacks.core.Tracker` holding the adversarials and distances.
   """
+
   x_adv: np.ndarray
   robust: np.ndarray
   clean_correct: np.ndarray
@@ -90,13 +97,16 @@ class AutoAttackReport:
     return float(np.mean(self.robust))
 
 
-def _plan(version: str, attacks: Optional[Sequence[AttackSpec]], options: Optional[dict],
-          stochastic: bool) -> List[Tuple[str, dict]]:
+def _plan(
+  version: str, attacks: Optional[Sequence[AttackSpec]], options: Optional[dict], stochastic: bool
+) -> List[Tuple[str, dict]]:
   validation.check_in_choices("version", version, list(VERSIONS) + ["custom"])
   if version == "custom":
     if not attacks:
-      raise ValueError("argument 'attacks': expected a non-empty list of attack names for "
-                       f"version='custom' (from {list(ATTACKS)}), got {attacks!r}")
+      raise ValueError(
+        "argument 'attacks': expected a non-empty list of attack names for "
+        f"version='custom' (from {list(ATTACKS)}), got {attacks!r}"
+      )
     plan = []
     for spec in attacks:
       name, kw = (spec, {}) if isinstance(spec, str) else (spec[0], dict(spec[1]))
@@ -104,8 +114,10 @@ def _plan(version: str, attacks: Optional[Sequence[AttackSpec]], options: Option
       plan.append((name, kw))
   else:
     if attacks is not None:
-      raise ValueError(f"argument 'attacks': expected None for version={version!r} (use "
-                       f"version='custom' to choose attacks), got {attacks!r}")
+      raise ValueError(
+        f"argument 'attacks': expected None for version={version!r} (use "
+        f"version='custom' to choose attacks), got {attacks!r}"
+      )
     plan = [(name, dict(kw)) for name, kw in VERSIONS[version]]
   options = dict(options or {})
   for name in options:
@@ -113,8 +125,10 @@ def _plan(version: str, attacks: Optional[Sequence[AttackSpec]], options: Option
   out = []
   for name, kw in plan:
     if stochastic and name not in _GRADIENT_ONLY:
-      raise ValueError(f"argument 'attacks': {name!r} does not support randomized models "
-                       f"(stochastic=True); expected attacks from {list(_GRADIENT_ONLY)}")
+      raise ValueError(
+        f"argument 'attacks': {name!r} does not support randomized models "
+        f"(stochastic=True); expected attacks from {list(_GRADIENT_ONLY)}"
+      )
     args = dict(ATTACKS[name][1])
     args.update(kw)
     args.update(options.get(name, {}))
@@ -122,10 +136,21 @@ def _plan(version: str, attacks: Optional[Sequence[AttackSpec]], options: Option
   return out
 
 
-def autoattack_report(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
-                      version: str = "standard", attacks: Optional[Sequence[AttackSpec]] = None,
-                      options: Optional[Dict[str, dict]] = None, stochastic: bool = False,
-                      batch_size: int = 256, show_progress: bool = True) -> AutoAttackReport:
+def autoattack_report(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  norm: str = "linf",
+  eps: float,
+  version: str = "standard",
+  attacks: Optional[Sequence[AttackSpec]] = None,
+  options: Optional[Dict[str, dict]] = None,
+  stochastic: bool = False,
+  batch_size: int = 256,
+  show_progress: bool = True,
+) -> AutoAttackReport:
   """Runs AutoAttack (Croce & Hein 2020); per-point results and per-attack robust accuracy.
 
   Args:
@@ -159,15 +184,30 @@ def autoattack_report(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
   x_adv = np.asarray(x).copy()
   fooled_by = np.where(clean_correct, -1, -2).astype(np.int32)
   acc, seconds = {}, {}
-  bar = _progress.progress(total=len(plan), desc=f"autoattack {version} {norm} eps={eps:g}",
-                           unit="attack") if show_progress else None
+  bar = (
+    _progress.progress(
+      total=len(plan), desc=f"autoattack {version} {norm} eps={eps:g}", unit="attack"
+    )
+    if show_progress
+    else None
+  )
   for i, (name, args) in enumerate(plan):
     fn = ATTACKS[name][0]
     extra = dict(stochastic=stochastic) if fn is _ap.apgd else {}
     t0 = time.time()
     if robust.any():
-      xa, fooled = fn(logits_fn, x, y, _ap.stream(key, f"{i}:{name}"), norm=norm, eps=eps,
-                      batch_size=batch_size, robust=robust, **extra, **args)
+      xa, fooled = fn(
+        logits_fn,
+        x,
+        y,
+        _ap.stream(key, f"{i}:{name}"),
+        norm=norm,
+        eps=eps,
+        batch_size=batch_size,
+        robust=robust,
+        **extra,
+        **args,
+      )
       newly = np.asarray(fooled) & robust
       x_adv = np.where(_ap.rows(newly, x_adv), np.asarray(xa), x_adv)
       fooled_by[newly] = i
@@ -193,14 +233,30 @@ def autoattack_report(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
   robust = clean_correct & ~ok
   tr = core.init_tracker(lambda xx: f(xx, _ap.stream(key, "clean")), x, y)
   tr = core.update(tr, x_adv_j, jnp.asarray(ok))
-  return AutoAttackReport(x_adv=x_adv, robust=robust, clean_correct=clean_correct,
-                          attacks=[name for name, _ in plan], robust_accuracy=acc,
-                          fooled_by=fooled_by, seconds=seconds, tracker=tr)
+  return AutoAttackReport(
+    x_adv=x_adv,
+    robust=robust,
+    clean_correct=clean_correct,
+    attacks=[name for name, _ in plan],
+    robust_accuracy=acc,
+    fooled_by=fooled_by,
+    seconds=seconds,
+    tracker=tr,
+  )
 
 
-def autoattack(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
-               version: str = "standard", attacks: Optional[Sequence[AttackSpec]] = None,
-               **kwargs) -> Tuple[jax.Array, jax.Array]:
+def autoattack(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  norm: str = "linf",
+  eps: float,
+  version: str = "standard",
+  attacks: Optional[Sequence[AttackSpec]] = None,
+  **kwargs,
+) -> Tuple[jax.Array, jax.Array]:
   """AutoAttack (Croce & Hein 2020): the parameter-free ensemble at a fixed radius.
 
   Args:
@@ -219,6 +275,7 @@ def autoattack(logits_fn, x, y, key, *, norm: str = "linf", eps: float,
     (x_adv (N, H, W, C), robust (N,) bool): ``robust`` is True where the clean input is
     classified correctly and no attack of the ensemble found an adversarial within ``eps``.
   """
-  rep = autoattack_report(logits_fn, x, y, key, norm=norm, eps=eps, version=version,
-                          attacks=attacks, **kwargs)
+  rep = autoattack_report(
+    logits_fn, x, y, key, norm=norm, eps=eps, version=version, attacks=attacks, **kwargs
+  )
   return jnp.asarray(rep.x_adv), jnp.asarray(rep.robust)

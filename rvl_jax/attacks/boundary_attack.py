@@ -30,13 +30,30 @@ def _norm(v):
   return jnp.sqrt(jnp.sum(jnp.square(v.reshape(v.shape[0], -1)), axis=1))
 
 
-def _boundary_impl(logits_fn, x, y, key, *, iterations, candidates, spherical_step, source_step,
-                   step_adaptation, stats_every, spherical_window, step_window,
-                   min_source_step, init_noise_draws, init_blend_steps, binary):
+def _boundary_impl(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  iterations,
+  candidates,
+  spherical_step,
+  source_step,
+  step_adaptation,
+  stats_every,
+  spherical_window,
+  step_window,
+  min_source_step,
+  init_noise_draws,
+  init_blend_steps,
+  binary,
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   key, k_init = jax.random.split(key)
   tr, xa, found = blended_uniform_noise_tracker(
-      logits_fn, tr, k_init, max_noise_draws=init_noise_draws, blend_steps=init_blend_steps)
+    logits_fn, tr, k_init, max_noise_draws=init_noise_draws, blend_steps=init_blend_steps
+  )
   n = x.shape[0]
   c = candidates
   shape = x.shape
@@ -78,12 +95,14 @@ def _boundary_impl(logits_fn, x, y, key, *, iterations, candidates, spherical_st
     any_ok = jnp.any(ok, axis=1) & active
     first = jnp.argmax(ok, axis=1)
     cand_r = cand.reshape((n, c) + shape[1:])
-    chosen = jnp.take_along_axis(
-        cand_r, first.reshape((n, 1) + (1,) * (len(shape) - 1)), axis=1)[:, 0]
+    chosen = jnp.take_along_axis(cand_r, first.reshape((n, 1) + (1,) * (len(shape) - 1)), axis=1)[
+      :, 0
+    ]
     # The tracker sees the closest adversarial candidate of this iteration.
     closest = jnp.argmin(jnp.where(adv, cand_d, jnp.inf), axis=1)
-    best_c = jnp.take_along_axis(
-        cand_r, closest.reshape((n, 1) + (1,) * (len(shape) - 1)), axis=1)[:, 0]
+    best_c = jnp.take_along_axis(cand_r, closest.reshape((n, 1) + (1,) * (len(shape) - 1)), axis=1)[
+      :, 0
+    ]
     tr = core.update(tr, best_c, jnp.any(adv, axis=1), active)
     tr = tr.replace(queries=tr.queries + jnp.where(active, c - 1, 0))
     xa = jnp.where(_per_sample(any_ok, x), chosen, xa)
@@ -92,9 +111,10 @@ def _boundary_impl(logits_fn, x, y, key, *, iterations, candidates, spherical_st
     do_stats = (i % stats_every) == 0
     if step_adaptation:
       sph_adv = jax.lax.cond(
-          do_stats,
-          lambda: core.is_adversarial(logits_fn(spherical), jnp.repeat(y, c)).reshape(n, c),
-          lambda: jnp.zeros((n, c), bool))
+        do_stats,
+        lambda: core.is_adversarial(logits_fn(spherical), jnp.repeat(y, c)).reshape(n, c),
+        lambda: jnp.zeros((n, c), bool),
+      )
       upd = do_stats & active
       tr = tr.replace(queries=tr.queries + jnp.where(upd, c, 0))
       sph_succ = sph_succ + jnp.where(upd, jnp.sum(sph_adv, axis=1), 0)
@@ -111,8 +131,9 @@ def _boundary_impl(logits_fn, x, y, key, *, iterations, candidates, spherical_st
       sph_tot = jnp.where(sph_full, 0, sph_tot)
       st_full = st_tot >= step_window
       p_st = st_succ / jnp.maximum(st_tot, 1)
-      src = jnp.where(st_full & (p_st > 0.5), src * 1.5,
-                      jnp.where(st_full & (p_st < 0.2), src / 1.5, src))
+      src = jnp.where(
+        st_full & (p_st > 0.5), src * 1.5, jnp.where(st_full & (p_st < 0.2), src / 1.5, src)
+      )
       st_succ = jnp.where(st_full, 0, st_succ)
       st_tot = jnp.where(st_full, 0, st_tot)
     active = active & (src >= min_source_step)
@@ -125,18 +146,44 @@ def _boundary_impl(logits_fn, x, y, key, *, iterations, candidates, spherical_st
 
 
 _boundary = core.static_jit(
-    _boundary_impl,
-    ("logits_fn", "iterations", "candidates", "spherical_step", "source_step",
-     "step_adaptation", "stats_every", "spherical_window", "step_window", "min_source_step",
-     "init_noise_draws", "init_blend_steps", "binary"))
+  _boundary_impl,
+  (
+    "logits_fn",
+    "iterations",
+    "candidates",
+    "spherical_step",
+    "source_step",
+    "step_adaptation",
+    "stats_every",
+    "spherical_window",
+    "step_window",
+    "min_source_step",
+    "init_noise_draws",
+    "init_blend_steps",
+    "binary",
+  ),
+)
 
 
-def boundary(logits_fn: LogitsFn, x, y, key, *, iterations: int = 5000, candidates: int = 25,
-             spherical_step: float = 0.01, source_step: float = 0.01,
-             step_adaptation: bool = True, stats_every: int = 10, spherical_window: int = 100,
-             step_window: int = 30, min_source_step: float = 1e-7,
-             init_noise_draws: int = 1000, init_blend_steps: int = 1000,
-             binary: bool = False) -> Tracker:
+def boundary(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  key,
+  *,
+  iterations: int = 5000,
+  candidates: int = 25,
+  spherical_step: float = 0.01,
+  source_step: float = 0.01,
+  step_adaptation: bool = True,
+  stats_every: int = 10,
+  spherical_window: int = 100,
+  step_window: int = 30,
+  min_source_step: float = 1e-7,
+  init_noise_draws: int = 1000,
+  init_blend_steps: int = 1000,
+  binary: bool = False,
+) -> Tracker:
   """Boundary attack (L2, decision-based; Brendel et al. 2018), Foolbox 1.x defaults.
 
   Args:
@@ -161,10 +208,21 @@ def boundary(logits_fn: LogitsFn, x, y, key, *, iterations: int = 5000, candidat
     A :class:`Tracker` with the closest adversarial per sample in every metric (use ``dist["l2"]``).
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", supported_norms=("l2",))
-  return _boundary(logits_fn, x, y, key, iterations=int(iterations), candidates=int(candidates),
-                   spherical_step=float(spherical_step), source_step=float(source_step),
-                   step_adaptation=bool(step_adaptation), stats_every=int(stats_every),
-                   spherical_window=int(spherical_window), step_window=int(step_window),
-                   min_source_step=float(min_source_step),
-                   init_noise_draws=int(init_noise_draws),
-                   init_blend_steps=int(init_blend_steps), binary=binary)
+  return _boundary(
+    logits_fn,
+    x,
+    y,
+    key,
+    iterations=int(iterations),
+    candidates=int(candidates),
+    spherical_step=float(spherical_step),
+    source_step=float(source_step),
+    step_adaptation=bool(step_adaptation),
+    stats_every=int(stats_every),
+    spherical_window=int(spherical_window),
+    step_window=int(step_window),
+    min_source_step=float(min_source_step),
+    init_noise_draws=int(init_noise_draws),
+    init_blend_steps=int(init_blend_steps),
+    binary=binary,
+  )

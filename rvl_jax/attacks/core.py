@@ -162,6 +162,7 @@ class Tracker:
     targets: (N,) int32 target labels of a targeted attack (adversarial = classified as the
       target), or None for untargeted misclassification.
   """
+
   x0: jax.Array
   y: jax.Array
   best: Dict[str, jax.Array]
@@ -184,8 +185,9 @@ class Tracker:
     return jnp.isfinite(self.dist["l2"])
 
 
-def is_adversarial(logits: jax.Array, y: jax.Array,
-                   targets: Optional[jax.Array] = None) -> jax.Array:
+def is_adversarial(
+  logits: jax.Array, y: jax.Array, targets: Optional[jax.Array] = None
+) -> jax.Array:
   """Whether logits meet the adversarial criterion.
 
   Args:
@@ -201,8 +203,15 @@ def is_adversarial(logits: jax.Array, y: jax.Array,
   return jnp.argmax(logits, axis=-1) != y
 
 
-def init_tracker(logits_fn: LogitsFn, x0: jax.Array, y: jax.Array, *, binary: bool = False,
-                 threshold: float = 0.5, targets: Optional[jax.Array] = None) -> Tracker:
+def init_tracker(
+  logits_fn: LogitsFn,
+  x0: jax.Array,
+  y: jax.Array,
+  *,
+  binary: bool = False,
+  threshold: float = 0.5,
+  targets: Optional[jax.Array] = None,
+) -> Tracker:
   """Queries the clean inputs; samples already adversarial start (and stay) at distance 0.
 
   Args:
@@ -223,13 +232,22 @@ def init_tracker(logits_fn: LogitsFn, x0: jax.Array, y: jax.Array, *, binary: bo
   inf = jnp.full((x0.shape[0],), jnp.inf, jnp.float32)
   dist = {m: jnp.where(mis, 0.0, inf) for m in METRICS}
   best = {m: x0 for m in METRICS}
-  return Tracker(x0=x0, y=y.astype(jnp.int32), best=best, dist=dist,
-                 queries=jnp.ones((x0.shape[0],), jnp.int32), clean_correct=~mis,
-                 binary=binary, threshold=threshold, targets=targets)
+  return Tracker(
+    x0=x0,
+    y=y.astype(jnp.int32),
+    best=best,
+    dist=dist,
+    queries=jnp.ones((x0.shape[0],), jnp.int32),
+    clean_correct=~mis,
+    binary=binary,
+    threshold=threshold,
+    targets=targets,
+  )
 
 
-def update(tr: Tracker, cand: jax.Array, adv: jax.Array,
-           active: Optional[jax.Array] = None) -> Tracker:
+def update(
+  tr: Tracker, cand: jax.Array, adv: jax.Array, active: Optional[jax.Array] = None
+) -> Tracker:
   """Offers candidates to the tracker; each metric keeps the closest adversarial.
 
   Args:
@@ -255,8 +273,9 @@ def update(tr: Tracker, cand: jax.Array, adv: jax.Array,
   return tr.replace(best=best, dist=dist, queries=tr.queries + active.astype(jnp.int32))
 
 
-def query(tr: Tracker, logits_fn: LogitsFn, cand: jax.Array,
-          active: Optional[jax.Array] = None) -> Tuple[Tracker, jax.Array, jax.Array]:
+def query(
+  tr: Tracker, logits_fn: LogitsFn, cand: jax.Array, active: Optional[jax.Array] = None
+) -> Tuple[Tracker, jax.Array, jax.Array]:
   """Classifies candidates and offers them to the tracker.
 
   Args:
@@ -282,9 +301,15 @@ def merge_leading(tr: Tracker) -> Tracker:
     idx = i.reshape((1,) + i.shape + (1,) * (tr.best[m].ndim - 2))
     best[m] = jnp.take_along_axis(tr.best[m], idx, axis=0)[0]
   first = lambda a: None if a is None else a[0]
-  return tr.replace(x0=tr.x0[0], y=tr.y[0], best=best, dist=dist,
-                    queries=jnp.sum(tr.queries, axis=0), clean_correct=tr.clean_correct[0],
-                    targets=first(tr.targets))
+  return tr.replace(
+    x0=tr.x0[0],
+    y=tr.y[0],
+    best=best,
+    dist=dist,
+    queries=jnp.sum(tr.queries, axis=0),
+    clean_correct=tr.clean_correct[0],
+    targets=first(tr.targets),
+  )
 
 
 def merge(trackers) -> Tracker:
@@ -311,9 +336,15 @@ def merge(trackers) -> Tracker:
 def tile_tracker(tr: Tracker, reps: int) -> Tracker:
   """Repeats every sample ``reps`` times along the batch axis (for parallel restarts)."""
   rep = lambda a: None if a is None else jnp.concatenate([a] * reps, axis=0)
-  return tr.replace(x0=rep(tr.x0), y=rep(tr.y), best={m: rep(v) for m, v in tr.best.items()},
-                    dist={m: rep(v) for m, v in tr.dist.items()}, queries=rep(tr.queries),
-                    clean_correct=rep(tr.clean_correct), targets=rep(tr.targets))
+  return tr.replace(
+    x0=rep(tr.x0),
+    y=rep(tr.y),
+    best={m: rep(v) for m, v in tr.best.items()},
+    dist={m: rep(v) for m, v in tr.dist.items()},
+    queries=rep(tr.queries),
+    clean_correct=rep(tr.clean_correct),
+    targets=rep(tr.targets),
+  )
 
 
 def untile_min(tr: Tracker, reps: int) -> Tracker:
@@ -321,10 +352,18 @@ def untile_min(tr: Tracker, reps: int) -> Tracker:
   n = tr.x0.shape[0] // reps
   parts = []
   for r in range(reps):
-    sl = lambda a: None if a is None else a[r * n:(r + 1) * n]
-    parts.append(tr.replace(x0=sl(tr.x0), y=sl(tr.y), best={m: sl(v) for m, v in tr.best.items()},
-                            dist={m: sl(v) for m, v in tr.dist.items()}, queries=sl(tr.queries),
-                            clean_correct=sl(tr.clean_correct), targets=sl(tr.targets)))
+    sl = lambda a: None if a is None else a[r * n : (r + 1) * n]
+    parts.append(
+      tr.replace(
+        x0=sl(tr.x0),
+        y=sl(tr.y),
+        best={m: sl(v) for m, v in tr.best.items()},
+        dist={m: sl(v) for m, v in tr.dist.items()},
+        queries=sl(tr.queries),
+        clean_correct=sl(tr.clean_correct),
+        targets=sl(tr.targets),
+      )
+    )
   return merge(parts)
 
 
@@ -488,8 +527,9 @@ def estimated_class_jacobian(logits_fn: LogitsFn, h: float = 0.1, probe_batch: i
   return j
 
 
-def make_grad_fn(logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1,
-                 ge_probe_batch: int = 2048):
+def make_grad_fn(
+  logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048
+):
   """Gradient source for gradient-based attacks.
 
   Args:
@@ -511,8 +551,9 @@ def make_grad_fn(logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0
   raise ValueError(f"argument 'gradient': expected 'true' or 'ge', got {gradient!r}")
 
 
-def make_jacobian_fn(logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1,
-                     ge_probe_batch: int = 2048):
+def make_jacobian_fn(
+  logits_fn: LogitsFn, gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048
+):
   if gradient == "true":
     return true_class_jacobian(logits_fn)
   if gradient == "ge":
@@ -539,8 +580,10 @@ def _output_shape(logits_fn: LogitsFn, x_shape) -> tuple:
   try:
     out = jax.eval_shape(logits_fn, jax.ShapeDtypeStruct(x_shape, jnp.float32))
   except Exception as e:
-    raise ValueError(f"argument 'logits_fn': expected a function mapping x of shape "
-                     f"{x_shape} to (N, K) logits; calling it failed: {e}") from e
+    raise ValueError(
+      f"argument 'logits_fn': expected a function mapping x of shape "
+      f"{x_shape} to (N, K) logits; calling it failed: {e}"
+    ) from e
   return tuple(getattr(out, "shape", ()))
 
 
@@ -553,9 +596,18 @@ def logits_shape(logits_fn: LogitsFn, x_shape) -> tuple:
     return _output_shape.__wrapped__(logits_fn, tuple(x_shape))
 
 
-def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
-                      supported_norms: Tuple[str, ...] = ("l2", "linf"), targets=None,
-                      targeted: bool = False, min_classes: int = 2):
+def check_attack_args(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  norm: str,
+  eps=None,
+  supported_norms: Tuple[str, ...] = ("l2", "linf"),
+  targets=None,
+  targeted: bool = False,
+  min_classes: int = 2,
+):
   """Validates the common arguments of a public attack entry point.
 
   Checks, each with an error naming the argument, what was expected and what was received:
@@ -589,25 +641,31 @@ def check_attack_args(logits_fn: LogitsFn, x, y, *, norm: str, eps=None,
   if eps is not None:
     arr = np.asarray(eps, dtype=np.float64)
     if arr.ndim > 1 or arr.size == 0:
-      raise ValueError(f"argument 'eps': expected a scalar or a non-empty 1-D list of radii, "
-                       f"got shape {arr.shape}")
+      raise ValueError(
+        f"argument 'eps': expected a scalar or a non-empty 1-D list of radii, got shape {arr.shape}"
+      )
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
       if arr.ndim == 0:
-        raise ValueError(f"argument 'eps': expected a finite number >= 0 (the {norm} radius), "
-                         f"got {eps!r}")
+        raise ValueError(
+          f"argument 'eps': expected a finite number >= 0 (the {norm} radius), got {eps!r}"
+        )
       raise ValueError(f"argument 'eps': expected finite radii >= 0, got {arr.tolist()}")
     eps = arr.astype(np.float32)
   shape = logits_shape(logits_fn, x.shape)
   if len(shape) != 2 or shape[0] != x.shape[0] or shape[1] < min_classes:
-    raise ValueError(f"argument 'logits_fn': expected an output of shape (N, K) = "
-                     f"({x.shape[0]}, K) with K >= {min_classes} for x of shape "
-                     f"{tuple(x.shape)}, got {shape}")
+    raise ValueError(
+      f"argument 'logits_fn': expected an output of shape (N, K) = "
+      f"({x.shape[0]}, K) with K >= {min_classes} for x of shape "
+      f"{tuple(x.shape)}, got {shape}"
+    )
   if targeted and targets is None:
-    raise ValueError("argument 'targets': expected (N,) target labels for a targeted attack, "
-                     "got None")
+    raise ValueError(
+      "argument 'targets': expected (N,) target labels for a targeted attack, got None"
+    )
   if targets is not None:
-    validation.check_array("targets", targets, shape=(x.shape[0],), dtype="integer",
-                           value_range=(0, shape[1] - 1))
+    validation.check_array(
+      "targets", targets, shape=(x.shape[0],), dtype="integer", value_range=(0, shape[1] - 1)
+    )
     targets = jnp.asarray(targets, jnp.int32)
   return x, y, eps, targets
 

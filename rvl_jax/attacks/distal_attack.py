@@ -19,17 +19,30 @@ from rvl_jax.attacks import core
 
 # (alpha, eta) of the paper's calibration (section 9.3; CNN: the reference code's eta).
 CALIBRATION = {
-    "abs": (440.0, 3.9e-5),
-    "binary_abs": (440.0, 3.9e-5),
-    "cnn": (1.0, 1_439_000.0),
-    "binary_cnn": (1.0, 1_439_000.0),
-    "madry": (1.0, 60.0),
-    "nn": (5.0, 4e-12),
+  "abs": (440.0, 3.9e-5),
+  "binary_abs": (440.0, 3.9e-5),
+  "cnn": (1.0, 1_439_000.0),
+  "binary_cnn": (1.0, 1_439_000.0),
+  "madry": (1.0, 60.0),
+  "nn": (5.0, 4e-12),
 }
 
 
-def _distal_impl(logits_fn, x_init, *, target, alpha, eta, max_iter, lr, momentum, threshold,
-                 gradient, ge_step, ge_probe_batch):
+def _distal_impl(
+  logits_fn,
+  x_init,
+  *,
+  target,
+  alpha,
+  eta,
+  max_iter,
+  lr,
+  momentum,
+  threshold,
+  gradient,
+  ge_step,
+  ge_probe_batch,
+):
   n = x_init.shape[0]
   y_t = jnp.full((n,), target, jnp.int32)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -57,19 +70,46 @@ def _distal_impl(logits_fn, x_init, *, target, alpha, eta, max_iter, lr, momentu
     return i + 1, x, buf, p, it
 
   _, x, _, p, it = jax.lax.while_loop(
-      cond, body, (0, x_init, jnp.zeros_like(x_init), p0, jnp.zeros((n,), jnp.int32)))
+    cond, body, (0, x_init, jnp.zeros_like(x_init), p0, jnp.zeros((n,), jnp.int32))
+  )
   return x, p, it
 
 
 _distal = core.static_jit(
-    _distal_impl, ("logits_fn", "target", "alpha", "eta", "max_iter", "lr", "momentum",
-                   "threshold", "gradient", "ge_step", "ge_probe_batch"))
+  _distal_impl,
+  (
+    "logits_fn",
+    "target",
+    "alpha",
+    "eta",
+    "max_iter",
+    "lr",
+    "momentum",
+    "threshold",
+    "gradient",
+    "ge_step",
+    "ge_probe_batch",
+  ),
+)
 
 
-def distal(logits_fn, key, *, n: int = 1, target: int = 1, alpha: float = 1.0,
-           eta: float = 0.0, shape=(28, 28, 1), max_iter: int = 10_000, lr: float = 1.0,
-           momentum: float = 0.95, threshold: float = 0.9, gradient: str = "ge",
-           ge_step: float = 1.0, ge_probe_batch: int = 2048) -> Dict[str, jax.Array]:
+def distal(
+  logits_fn,
+  key,
+  *,
+  n: int = 1,
+  target: int = 1,
+  alpha: float = 1.0,
+  eta: float = 0.0,
+  shape=(28, 28, 1),
+  max_iter: int = 10_000,
+  lr: float = 1.0,
+  momentum: float = 0.95,
+  threshold: float = 0.9,
+  gradient: str = "ge",
+  ge_step: float = 1.0,
+  ge_probe_batch: int = 2048,
+) -> Dict[str, jax.Array]:
   """Distal adversarials: uniform noise descended towards ``target`` (see the module docstring).
 
   Args:
@@ -97,8 +137,18 @@ def distal(logits_fn, key, *, n: int = 1, target: int = 1, alpha: float = 1.0,
   if not 0 <= int(target):
     raise ValueError(f"argument 'target': expected a class index >= 0, got {target}")
   x_init = jax.random.uniform(key, (int(n),) + tuple(shape), jnp.float32)
-  x, p, it = _distal(logits_fn, x_init, target=int(target), alpha=float(alpha), eta=float(eta),
-                     max_iter=int(max_iter), lr=float(lr), momentum=float(momentum),
-                     threshold=float(threshold), gradient=gradient, ge_step=float(ge_step),
-                     ge_probe_batch=int(ge_probe_batch))
+  x, p, it = _distal(
+    logits_fn,
+    x_init,
+    target=int(target),
+    alpha=float(alpha),
+    eta=float(eta),
+    max_iter=int(max_iter),
+    lr=float(lr),
+    momentum=float(momentum),
+    threshold=float(threshold),
+    gradient=gradient,
+    ge_step=float(ge_step),
+    ge_probe_batch=int(ge_probe_batch),
+  )
   return {"x": x, "prob": p, "iterations": it, "reached": p >= threshold}

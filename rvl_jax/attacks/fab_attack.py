@@ -59,8 +59,7 @@ def box_hyperplane_step(p: jax.Array, w: jax.Array, b: jax.Array, norm: str) -> 
   k = jnp.sum(g_at < need[:, None], axis=1)  # first breakpoint with G >= |c|
   km1 = jnp.maximum(k - 1, 0)[:, None]
   lin = jnp.where(k > 0, jnp.take_along_axis(cum_am, km1, axis=1)[:, 0], 0.0)
-  slope = jnp.where(k > 0, total[:, 0] - jnp.take_along_axis(cum_a, km1, axis=1)[:, 0],
-                    total[:, 0])
+  slope = jnp.where(k > 0, total[:, 0] - jnp.take_along_axis(cum_a, km1, axis=1)[:, 0], total[:, 0])
   s = (need - lin) / jnp.maximum(slope, _TINY)
   s = jnp.where(k < p.shape[1], s, mu_s[:, -1])
   if norm == "l2":
@@ -70,10 +69,16 @@ def box_hyperplane_step(p: jax.Array, w: jax.Array, b: jax.Array, norm: str) -> 
   return jnp.where(nz, d, 0.0)
 
 
-def _fab_run_impl(logits_fn, inputs, eps, *, norm, n_iter, targeted, alpha_max, eta, beta,
-                  stop_at_eps):
-  x0, y, target, keys, restart = (inputs["x"], inputs["y"], inputs["target"], inputs["key"],
-                                  inputs["restart"])
+def _fab_run_impl(
+  logits_fn, inputs, eps, *, norm, n_iter, targeted, alpha_max, eta, beta, stop_at_eps
+):
+  x0, y, target, keys, restart = (
+    inputs["x"],
+    inputs["y"],
+    inputs["target"],
+    inputs["key"],
+    inputs["restart"],
+  )
   n = x0.shape[0]
   flat0 = x0.reshape(n, -1)
 
@@ -96,7 +101,8 @@ def _fab_run_impl(logits_fn, inputs, eps, *, norm, n_iter, targeted, alpha_max, 
       dg = vjp(oh_t - oh_y)[0].reshape(n, -1)
       return df, dg
     grads = jax.vmap(lambda e: vjp(jnp.broadcast_to(e, logits.shape))[0])(
-        jnp.eye(k, dtype=logits.dtype))  # (K, N, ...)
+      jnp.eye(k, dtype=logits.dtype)
+    )  # (K, N, ...)
     grads = jnp.moveaxis(grads, 0, 1).reshape(n, k, -1)
     g_y = jnp.take_along_axis(grads, y[:, None, None], axis=1)
     dgs = grads - g_y
@@ -106,8 +112,10 @@ def _fab_run_impl(logits_fn, inputs, eps, *, norm, n_iter, targeted, alpha_max, 
     dist = jnp.abs(dfs) / (dual + _TINY)
     dist = jnp.where(oh_y > 0, jnp.inf, dist)
     kk = jnp.argmin(dist, axis=1)
-    return (jnp.take_along_axis(dfs, kk[:, None], axis=1)[:, 0],
-            jnp.take_along_axis(dgs, kk[:, None, None], axis=1)[:, 0])
+    return (
+      jnp.take_along_axis(dfs, kk[:, None], axis=1)[:, 0],
+      jnp.take_along_axis(dgs, kk[:, None, None], axis=1)[:, 0],
+    )
 
   def cond(s):
     i, _, best, _ = s
@@ -141,15 +149,41 @@ def _fab_run_impl(logits_fn, inputs, eps, *, norm, n_iter, targeted, alpha_max, 
   return best <= eps, x_best
 
 
-_fab_run = jax.jit(_fab_run_impl, static_argnames=("logits_fn", "norm", "n_iter", "targeted",
-                                                   "alpha_max", "eta", "beta", "stop_at_eps"))
+_fab_run = jax.jit(
+  _fab_run_impl,
+  static_argnames=(
+    "logits_fn",
+    "norm",
+    "n_iter",
+    "targeted",
+    "alpha_max",
+    "eta",
+    "beta",
+    "stop_at_eps",
+  ),
+)
 
 
-def fab(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 100,
-        n_restarts: int = 1, targeted: bool = False, targets=None,
-        n_target_classes: Optional[int] = None, alpha_max: float = 0.1, eta: float = 1.05,
-        beta: float = 0.9, batch_size: int = 256, robust=None,
-        show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
+def fab(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  norm: str = "linf",
+  eps: float,
+  n_iter: int = 100,
+  n_restarts: int = 1,
+  targeted: bool = False,
+  targets=None,
+  n_target_classes: Optional[int] = None,
+  alpha_max: float = 0.1,
+  eta: float = 1.05,
+  beta: float = 0.9,
+  batch_size: int = 256,
+  robust=None,
+  show_progress: bool = False,
+) -> Tuple[jax.Array, jax.Array]:
   """FAB (untargeted) or FAB-T (``targeted=True``) at radius ``eps`` (Croce & Hein 2020).
 
   A point counts as fooled when FAB found an adversarial within the true Lp radius ``eps``
@@ -183,8 +217,28 @@ def fab(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_iter: int = 1
   _ap.check_budget(n_iter=n_iter, n_restarts=n_restarts, batch_size=batch_size)
   clean_logits = logits_fn(x)
   runs = _ap.resolve_targets(targeted, targets, n_target_classes, k, clean_logits, x.shape[0])
-  fn = lambda inp: _fab_run(logits_fn, inp, jnp.float32(eps), norm=norm, n_iter=int(n_iter),
-                            targeted=bool(targeted), alpha_max=float(alpha_max),
-                            eta=float(eta), beta=float(beta), stop_at_eps=True)
-  return _ap.sweep(fn, x, y, key, clean_logits, robust, runs, n_restarts, batch_size,
-                   name="fab-t" if targeted else "fab", show_progress=show_progress)
+  fn = lambda inp: _fab_run(
+    logits_fn,
+    inp,
+    jnp.float32(eps),
+    norm=norm,
+    n_iter=int(n_iter),
+    targeted=bool(targeted),
+    alpha_max=float(alpha_max),
+    eta=float(eta),
+    beta=float(beta),
+    stop_at_eps=True,
+  )
+  return _ap.sweep(
+    fn,
+    x,
+    y,
+    key,
+    clean_logits,
+    robust,
+    runs,
+    n_restarts,
+    batch_size,
+    name="fab-t" if targeted else "fab",
+    show_progress=show_progress,
+  )

@@ -69,8 +69,9 @@ def _uniform_ball(key, shape, eps, norm: str):
 # ----------------------------------------------------------------------------- FGM / FGSM
 
 
-def _single_step_impl(logits_fn, x, y, *, norm, n_steps, max_eps, gradient, ge_step,
-                      ge_probe_batch, binary):
+def _single_step_impl(
+  logits_fn, x, y, *, norm, n_steps, max_eps, gradient, ge_step, ge_probe_batch, binary
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   g = grad_fn(x, y)
@@ -104,20 +105,30 @@ def _single_step_impl(logits_fn, x, y, *, norm, n_steps, max_eps, gradient, ge_s
     tr, _, _ = core.query(tr, logits_fn, cand, refine)
     return tr
 
-  tr = jax.lax.cond(jnp.any(refine), lambda t: jax.lax.fori_loop(0, 20, refine_body, t),
-                    lambda t: t, tr)
+  tr = jax.lax.cond(
+    jnp.any(refine), lambda t: jax.lax.fori_loop(0, 20, refine_body, t), lambda t: t, tr
+  )
   return tr
 
 
 _single_step = core.static_jit(
-    _single_step_impl,
-    ("logits_fn", "norm", "n_steps", "max_eps", "gradient", "ge_step", "ge_probe_batch",
-     "binary"))
+  _single_step_impl,
+  ("logits_fn", "norm", "n_steps", "max_eps", "gradient", "ge_step", "ge_probe_batch", "binary"),
+)
 
 
-def fgm(logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, max_eps: Optional[float] = None,
-        gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
-        binary: bool = False) -> Tracker:
+def fgm(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  n_steps: int = 1000,
+  max_eps: Optional[float] = None,
+  gradient: str = "true",
+  ge_step: float = 0.1,
+  ge_probe_batch: int = 2048,
+  binary: bool = False,
+) -> Tracker:
   """Fast gradient method (L2): steps along g / |g|_2 of true L2 lengths
   linspace(0, max_eps, n+1)[1:]. ``max_eps=None``: the diagonal of the [0, 1] box, sqrt(D)
   (= Foolbox 1.x's RMS grid in (0, 1], as in the ABS paper).
@@ -140,14 +151,32 @@ def fgm(logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, max_eps: Optional[flo
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", eps=max_eps)
   if max_eps is None:
     max_eps = core.foolbox1_to_true(1.0, "l2", x.shape[1:])
-  return _single_step(logits_fn, x, y, norm="l2", n_steps=int(n_steps), max_eps=float(max_eps),
-                      gradient=gradient, ge_step=float(ge_step),
-                      ge_probe_batch=int(ge_probe_batch), binary=binary)
+  return _single_step(
+    logits_fn,
+    x,
+    y,
+    norm="l2",
+    n_steps=int(n_steps),
+    max_eps=float(max_eps),
+    gradient=gradient,
+    ge_step=float(ge_step),
+    ge_probe_batch=int(ge_probe_batch),
+    binary=binary,
+  )
 
 
-def fgsm(logits_fn: LogitsFn, x, y, *, n_steps: int = 20, max_eps: float = 1.0,
-         gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
-         binary: bool = False) -> Tracker:
+def fgsm(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  n_steps: int = 20,
+  max_eps: float = 1.0,
+  gradient: str = "true",
+  ge_step: float = 0.1,
+  ge_probe_batch: int = 2048,
+  binary: bool = False,
+) -> Tracker:
   """Fast gradient sign method (L-inf), step sizes linspace(0, max_eps, n+1)[1:]; the ABS
   reference passes 20 step sizes in (0, 1].
 
@@ -161,16 +190,26 @@ def fgsm(logits_fn: LogitsFn, x, y, *, n_steps: int = 20, max_eps: float = 1.0,
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="linf", eps=max_eps)
-  return _single_step(logits_fn, x, y, norm="linf", n_steps=int(n_steps),
-                      max_eps=float(max_eps), gradient=gradient, ge_step=float(ge_step),
-                      ge_probe_batch=int(ge_probe_batch), binary=binary)
+  return _single_step(
+    logits_fn,
+    x,
+    y,
+    norm="linf",
+    n_steps=int(n_steps),
+    max_eps=float(max_eps),
+    gradient=gradient,
+    ge_step=float(ge_step),
+    ge_probe_batch=int(ge_probe_batch),
+    binary=binary,
+  )
 
 
 # ----------------------------------------------------------------------------- DeepFool
 
 
-def _deepfool_impl(logits_fn, x, y, *, norm, max_steps, overshoot, gradient, ge_step,
-                   ge_probe_batch, binary):
+def _deepfool_impl(
+  logits_fn, x, y, *, norm, max_steps, overshoot, gradient, ge_step, ge_probe_batch, binary
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   jac_fn = core.make_jacobian_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   n = x.shape[0]
@@ -216,14 +255,33 @@ def _deepfool_impl(logits_fn, x, y, *, norm, max_steps, overshoot, gradient, ge_
 
 
 _deepfool = core.static_jit(
-    _deepfool_impl,
-    ("logits_fn", "norm", "max_steps", "overshoot", "gradient", "ge_step", "ge_probe_batch",
-     "binary"))
+  _deepfool_impl,
+  (
+    "logits_fn",
+    "norm",
+    "max_steps",
+    "overshoot",
+    "gradient",
+    "ge_step",
+    "ge_probe_batch",
+    "binary",
+  ),
+)
 
 
-def deepfool(logits_fn: LogitsFn, x, y, *, norm: str = "l2", max_steps: int = 100,
-             overshoot: float = 1.05, gradient: str = "true", ge_step: float = 0.1,
-             ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
+def deepfool(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  norm: str = "l2",
+  max_steps: int = 100,
+  overshoot: float = 1.05,
+  gradient: str = "true",
+  ge_step: float = 0.1,
+  ge_probe_batch: int = 2048,
+  binary: bool = False,
+) -> Tracker:
   """DeepFool (Moosavi-Dezfooli et al. 2016; the Foolbox variant on cross-entropies).
 
   Args:
@@ -243,16 +301,39 @@ def deepfool(logits_fn: LogitsFn, x, y, *, norm: str = "l2", max_steps: int = 10
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
-  return _deepfool(logits_fn, x, y, norm=norm, max_steps=int(max_steps),
-                   overshoot=float(overshoot), gradient=gradient, ge_step=float(ge_step),
-                   ge_probe_batch=int(ge_probe_batch), binary=binary)
+  return _deepfool(
+    logits_fn,
+    x,
+    y,
+    norm=norm,
+    max_steps=int(max_steps),
+    overshoot=float(overshoot),
+    gradient=gradient,
+    ge_step=float(ge_step),
+    ge_probe_batch=int(ge_probe_batch),
+    binary=binary,
+  )
 
 
 # ----------------------------------------------------------------------------- iterative
 
 
-def _iterative_run(logits_fn, grad_fn, tr: Tracker, x0, y, eps, step, active, *, n_iter, norm,
-                   momentum: Optional[float], start=None, sign: float = 1.0):
+def _iterative_run(
+  logits_fn,
+  grad_fn,
+  tr: Tracker,
+  x0,
+  y,
+  eps,
+  step,
+  active,
+  *,
+  n_iter,
+  norm,
+  momentum: Optional[float],
+  start=None,
+  sign: float = 1.0,
+):
   """One BIM/PGD/MIM run at per-sample (eps, step); queries every iterate, stops on success.
 
   ``y`` are the labels the gradient is taken for and ``sign`` the direction (+1: ascend the
@@ -274,8 +355,7 @@ def _iterative_run(logits_fn, grad_fn, tr: Tracker, x0, y, eps, step, active, *,
     return i + 1, tr, xc, h, done | (adv & run)
 
   done0 = ~active
-  _, tr, xc, _, done = jax.lax.while_loop(
-      cond, body, (0, tr, x_init, jnp.zeros_like(x0), done0))
+  _, tr, xc, _, done = jax.lax.while_loop(cond, body, (0, tr, x_init, jnp.zeros_like(x0), done0))
   return tr, done & active, xc
 
 
@@ -296,8 +376,23 @@ def _step(grad_fn, xc, x0, y, h, eps, step, *, norm, momentum, sign):
   return core.clip(x0 + _project(x_new - x0, eps, norm)), h
 
 
-def _eps_search_impl(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, grow_steps,
-                     search_steps, gradient, ge_step, ge_probe_batch, binary):
+def _eps_search_impl(
+  logits_fn,
+  x,
+  y,
+  *,
+  norm,
+  eps0,
+  step0,
+  n_iter,
+  momentum,
+  grow_steps,
+  search_steps,
+  gradient,
+  ge_step,
+  ge_probe_batch,
+  binary,
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   n = x.shape[0]
@@ -315,8 +410,19 @@ def _eps_search_impl(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, gr
   def body(s):
     tr, phase, eps, lo, hi, count = s
     active = phase < 2
-    tr, ok, _ = _iterative_run(logits_fn, grad_fn, tr, x, y, eps, eps * ratio, active,
-                               n_iter=n_iter, norm=norm, momentum=momentum)
+    tr, ok, _ = _iterative_run(
+      logits_fn,
+      grad_fn,
+      tr,
+      x,
+      y,
+      eps,
+      eps * ratio,
+      active,
+      n_iter=n_iter,
+      norm=norm,
+      momentum=momentum,
+    )
     grow = phase == 0
     bis = phase == 1
     # growing phase
@@ -343,27 +449,78 @@ def _eps_search_impl(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, gr
 
 
 _eps_search = core.static_jit(
-    _eps_search_impl,
-    ("logits_fn", "norm", "eps0", "step0", "n_iter", "momentum", "grow_steps", "search_steps",
-     "gradient", "ge_step", "ge_probe_batch", "binary"))
+  _eps_search_impl,
+  (
+    "logits_fn",
+    "norm",
+    "eps0",
+    "step0",
+    "n_iter",
+    "momentum",
+    "grow_steps",
+    "search_steps",
+    "gradient",
+    "ge_step",
+    "ge_probe_batch",
+    "binary",
+  ),
+)
 
 
-def _minimal_iterative(logits_fn, x, y, *, norm, eps0, step0, n_iter, momentum, grow_steps,
-                       search_steps, gradient, ge_step, ge_probe_batch, binary):
+def _minimal_iterative(
+  logits_fn,
+  x,
+  y,
+  *,
+  norm,
+  eps0,
+  step0,
+  n_iter,
+  momentum,
+  grow_steps,
+  search_steps,
+  gradient,
+  ge_step,
+  ge_probe_batch,
+  binary,
+):
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
   if eps0 <= 0:
     raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
-  return _eps_search(logits_fn, x, y, norm=norm, eps0=float(eps0), step0=float(step0),
-                     n_iter=int(n_iter), momentum=None if momentum is None else float(momentum),
-                     grow_steps=int(grow_steps), search_steps=int(search_steps),
-                     gradient=gradient, ge_step=float(ge_step),
-                     ge_probe_batch=int(ge_probe_batch), binary=binary)
+  return _eps_search(
+    logits_fn,
+    x,
+    y,
+    norm=norm,
+    eps0=float(eps0),
+    step0=float(step0),
+    n_iter=int(n_iter),
+    momentum=None if momentum is None else float(momentum),
+    grow_steps=int(grow_steps),
+    search_steps=int(search_steps),
+    gradient=gradient,
+    ge_step=float(ge_step),
+    ge_probe_batch=int(ge_probe_batch),
+    binary=binary,
+  )
 
 
-def bim(logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3,
-        step0: float = 0.05, n_iter: int = 10, grow_steps: int = 20, search_steps: int = 20,
-        gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
-        binary: bool = False) -> Tracker:
+def bim(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  norm: str = "linf",
+  eps0: float = 0.3,
+  step0: float = 0.05,
+  n_iter: int = 10,
+  grow_steps: int = 20,
+  search_steps: int = 20,
+  gradient: str = "true",
+  ge_step: float = 0.1,
+  ge_probe_batch: int = 2048,
+  binary: bool = False,
+) -> Tracker:
   """Basic iterative method with epsilon search (L-inf BIM or L2 BIM), minimal-perturbation.
 
   eps (a true Lp radius) starts at ``eps0`` and is multiplied by 1.5 until a run succeeds
@@ -390,15 +547,40 @@ def bim(logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3,
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
-  return _minimal_iterative(logits_fn, x, y, norm=norm, eps0=eps0, step0=step0, n_iter=n_iter,
-                            momentum=None, grow_steps=grow_steps, search_steps=search_steps,
-                            gradient=gradient, ge_step=ge_step, ge_probe_batch=ge_probe_batch,
-                            binary=binary)
+  return _minimal_iterative(
+    logits_fn,
+    x,
+    y,
+    norm=norm,
+    eps0=eps0,
+    step0=step0,
+    n_iter=n_iter,
+    momentum=None,
+    grow_steps=grow_steps,
+    search_steps=search_steps,
+    gradient=gradient,
+    ge_step=ge_step,
+    ge_probe_batch=ge_probe_batch,
+    binary=binary,
+  )
 
 
-def mim(logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, n_iter: int = 10,
-        decay: float = 1.0, grow_steps: int = 20, search_steps: int = 20, gradient: str = "true",
-        ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False) -> Tracker:
+def mim(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  eps0: float = 0.3,
+  step0: float = 0.06,
+  n_iter: int = 10,
+  decay: float = 1.0,
+  grow_steps: int = 20,
+  search_steps: int = 20,
+  gradient: str = "true",
+  ge_step: float = 0.1,
+  ge_probe_batch: int = 2048,
+  binary: bool = False,
+) -> Tracker:
   """Momentum iterative method (L-inf; Dong et al. 2018) with the epsilon search of :func:`bim`.
 
   The arguments other than ``decay`` are those of :func:`bim` (``norm`` is L-inf).
@@ -409,18 +591,47 @@ def mim(logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, n_
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
-  return _minimal_iterative(logits_fn, x, y, norm="linf", eps0=eps0, step0=step0, n_iter=n_iter,
-                            momentum=decay, grow_steps=grow_steps, search_steps=search_steps,
-                            gradient=gradient, ge_step=ge_step, ge_probe_batch=ge_probe_batch,
-                            binary=binary)
+  return _minimal_iterative(
+    logits_fn,
+    x,
+    y,
+    norm="linf",
+    eps0=eps0,
+    step0=step0,
+    n_iter=n_iter,
+    momentum=decay,
+    grow_steps=grow_steps,
+    search_steps=search_steps,
+    gradient=gradient,
+    ge_step=ge_step,
+    ge_probe_batch=ge_probe_batch,
+    binary=binary,
+  )
 
 
 # Foolbox 3 defaults of its PGD attacks (relative step size, i.e. step = rel_step * eps).
 DEFAULT_REL_STEP = {"linf": 0.01 / 0.3, "l2": 0.025}
 
 
-def _fixed_impl(logits_fn, x, y, key, eps, step, targets, *, norm, n_iter, momentum,
-                random_start, early_stop, gradient, ge_step, ge_probe_batch, binary):
+def _fixed_impl(
+  logits_fn,
+  x,
+  y,
+  key,
+  eps,
+  step,
+  targets,
+  *,
+  norm,
+  n_iter,
+  momentum,
+  random_start,
+  early_stop,
+  gradient,
+  ge_step,
+  ge_probe_batch,
+  binary,
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   n = x.shape[0]
@@ -430,15 +641,26 @@ def _fixed_impl(logits_fn, x, y, key, eps, step, targets, *, norm, n_iter, momen
   label, sign = (y, 1.0) if targets is None else (targets, -1.0)
   start = core.clip(x + _uniform_ball(key, x.shape, eps_v, norm)) if random_start else x
   if early_stop:
-    tr, _, xf = _iterative_run(logits_fn, grad_fn, tr, x, label, eps_v, step_v, tr.clean_correct,
-                               n_iter=n_iter, norm=norm, momentum=momentum, start=start,
-                               sign=sign)
+    tr, _, xf = _iterative_run(
+      logits_fn,
+      grad_fn,
+      tr,
+      x,
+      label,
+      eps_v,
+      step_v,
+      tr.clean_correct,
+      n_iter=n_iter,
+      norm=norm,
+      momentum=momentum,
+      start=start,
+      sign=sign,
+    )
     return xf, tr.adversarial(logits_fn(xf)), tr
 
   def body(i, s):
     xc, h = s
-    return _step(grad_fn, xc, x, label, h, eps_v, step_v, norm=norm, momentum=momentum,
-                 sign=sign)
+    return _step(grad_fn, xc, x, label, h, eps_v, step_v, norm=norm, momentum=momentum, sign=sign)
 
   # Fully unrolled: on XLA:CPU a while-loop body runs markedly slower than straight-line code.
   xf, _ = jax.lax.fori_loop(0, n_iter, body, (start, jnp.zeros_like(x)), unroll=True)
@@ -454,17 +676,42 @@ def _fixed_multi_impl(logits_fn, x, y, key, eps, step, targets, **static):
 
 
 _fixed_multi = core.static_jit(
-    _fixed_multi_impl,
-    ("logits_fn", "norm", "n_iter", "momentum", "random_start", "early_stop", "gradient",
-     "ge_step", "ge_probe_batch", "binary"))
+  _fixed_multi_impl,
+  (
+    "logits_fn",
+    "norm",
+    "n_iter",
+    "momentum",
+    "random_start",
+    "early_stop",
+    "gradient",
+    "ge_step",
+    "ge_probe_batch",
+    "binary",
+  ),
+)
 
 
-def iterative_attack(logits_fn: LogitsFn, x, y, key, eps, *, norm: str = "linf",
-                     step: Optional[float] = None, rel_step: Optional[float] = None,
-                     n_iter: int = 40, momentum: Optional[float] = None,
-                     random_start: bool = True, early_stop: bool = False, targets=None,
-                     gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048,
-                     binary: bool = False) -> Tuple[jax.Array, jax.Array, Tracker]:
+def iterative_attack(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  key,
+  eps,
+  *,
+  norm: str = "linf",
+  step: Optional[float] = None,
+  rel_step: Optional[float] = None,
+  n_iter: int = 40,
+  momentum: Optional[float] = None,
+  random_start: bool = True,
+  early_stop: bool = False,
+  targets=None,
+  gradient: str = "true",
+  ge_step: float = 0.1,
+  ge_probe_batch: int = 2048,
+  binary: bool = False,
+) -> Tuple[jax.Array, jax.Array, Tracker]:
   """Fixed-epsilon BIM/PGD/MIM at one radius or a list of radii.
 
   Args:
@@ -485,7 +732,8 @@ def iterative_attack(logits_fn: LogitsFn, x, y, key, eps, *, norm: str = "linf",
     over all radii per sample and metric.
   """
   x, y, eps_arr, targets = core.check_attack_args(
-      logits_fn, x, y, norm=norm, eps=eps, supported_norms=("l2", "linf"), targets=targets)
+    logits_fn, x, y, norm=norm, eps=eps, supported_norms=("l2", "linf"), targets=targets
+  )
   if momentum is not None and norm != "linf":
     raise ValueError(f"argument 'momentum': MIM is an L-inf attack, got norm {norm!r}")
   if step is not None and rel_step is not None:
@@ -496,18 +744,43 @@ def iterative_attack(logits_fn: LogitsFn, x, y, key, eps, *, norm: str = "linf",
   else:
     steps = eps_list * float(DEFAULT_REL_STEP[norm] if rel_step is None else rel_step)
   xf, fooled, tr = _fixed_multi(
-      logits_fn, x, y, key, jnp.asarray(eps_list), jnp.asarray(steps, jnp.float32), targets,
-      norm=norm, n_iter=int(n_iter), momentum=None if momentum is None else float(momentum),
-      random_start=bool(random_start), early_stop=bool(early_stop), gradient=gradient,
-      ge_step=float(ge_step), ge_probe_batch=int(ge_probe_batch), binary=binary)
+    logits_fn,
+    x,
+    y,
+    key,
+    jnp.asarray(eps_list),
+    jnp.asarray(steps, jnp.float32),
+    targets,
+    norm=norm,
+    n_iter=int(n_iter),
+    momentum=None if momentum is None else float(momentum),
+    random_start=bool(random_start),
+    early_stop=bool(early_stop),
+    gradient=gradient,
+    ge_step=float(ge_step),
+    ge_probe_batch=int(ge_probe_batch),
+    binary=binary,
+  )
   if eps_arr.ndim == 0:
     return xf[0], fooled[0], tr
   return xf, fooled, tr
 
 
-def pgd(logits_fn: LogitsFn, x, y, key, eps=0.3, *, norm: str = "linf",
-        step: Optional[float] = None, rel_step: Optional[float] = None, n_iter: int = 40,
-        random_start: bool = True, targets=None, **kwargs):
+def pgd(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  key,
+  eps=0.3,
+  *,
+  norm: str = "linf",
+  step: Optional[float] = None,
+  rel_step: Optional[float] = None,
+  n_iter: int = 40,
+  random_start: bool = True,
+  targets=None,
+  **kwargs,
+):
   """PGD (Madry et al. 2018): ``(x_adv, success)``, per radius when ``eps`` is a list.
 
   Defaults: L-inf, eps 0.3, 40 steps of 0.01 (rel_step 0.01 / 0.3), random start = Foolbox 3's
@@ -530,7 +803,18 @@ def pgd(logits_fn: LogitsFn, x, y, key, eps=0.3, *, norm: str = "linf",
   Returns:
     ``(x_adv, success)``; with a list of radii, one row per radius.
   """
-  xf, fooled, _ = iterative_attack(logits_fn, x, y, key, eps, norm=norm, step=step,
-                                   rel_step=rel_step, n_iter=n_iter, random_start=random_start,
-                                   targets=targets, **kwargs)
+  xf, fooled, _ = iterative_attack(
+    logits_fn,
+    x,
+    y,
+    key,
+    eps,
+    norm=norm,
+    step=step,
+    rel_step=rel_step,
+    n_iter=n_iter,
+    random_start=random_start,
+    targets=targets,
+    **kwargs,
+  )
   return xf, fooled

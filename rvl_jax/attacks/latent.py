@@ -30,16 +30,23 @@ def _best_other_recon(logits, recons, y):
   return jnp.take_along_axis(recons, idx, axis=1)[:, 0]
 
 
-def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, binary, threshold,
-             binary_target):
+def _ld_impl(
+  abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, binary, threshold, binary_target
+):
   logits_fn = lambda z: abs_fn(z)[0]
   logits0, rec0 = abs_fn(x)
   adv0 = core.is_adversarial(logits0, y)
   inf = jnp.full((x.shape[0],), jnp.inf, jnp.float32)
-  tr = Tracker(x0=x, y=y, best={m: x for m in core.METRICS},
-               dist={m: jnp.where(adv0, 0.0, inf) for m in core.METRICS},
-               queries=jnp.ones((x.shape[0],), jnp.int32), clean_correct=~adv0, binary=binary,
-               threshold=threshold)
+  tr = Tracker(
+    x0=x,
+    y=y,
+    best={m: x for m in core.METRICS},
+    dist={m: jnp.where(adv0, 0.0, inf) for m in core.METRICS},
+    queries=jnp.ones((x.shape[0],), jnp.int32),
+    clean_correct=~adv0,
+    binary=binary,
+    threshold=threshold,
+  )
 
   def cond(s):
     return (s[0] < max_steps) & ~jnp.all(s[2])
@@ -74,6 +81,7 @@ def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, bina
 
   def segment_bisect(tr, a, b, steps):
     """Bisection on a + lam (b - a), b adversarial; returns (tracker, adversarial end)."""
+
     def step(i, s):
       tr, lo, hi = s
       mid = 0.5 * (lo + hi)
@@ -91,8 +99,18 @@ def _ld_impl(abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, bina
 
 
 _ld = core.static_jit(
-    _ld_impl, ("abs_fn", "eps", "max_steps", "bisection_steps", "final_steps", "binary",
-               "threshold", "binary_target"))
+  _ld_impl,
+  (
+    "abs_fn",
+    "eps",
+    "max_steps",
+    "bisection_steps",
+    "final_steps",
+    "binary",
+    "threshold",
+    "binary_target",
+  ),
+)
 
 
 def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
@@ -119,7 +137,8 @@ def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
       return tr, found | take, jnp.where(_per_sample(take, x), cand, first)
 
     tr, found, first = jax.lax.fori_loop(
-        0, weights.shape[0], grid_step, (tr, jnp.zeros_like(done), xt))
+      0, weights.shape[0], grid_step, (tr, jnp.zeros_like(done), xt)
+    )
     xt = jnp.where(_per_sample(~done & ~found, x), target, xt)
     return i + 1, tr, done | found, xt
 
@@ -130,10 +149,21 @@ def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
 _demo = core.static_jit(_demo_impl, ("abs_fn", "n_grid", "max_steps", "binary", "threshold"))
 
 
-def latent_descent(abs_fn, x, y, *, eps: float = 0.01, max_steps: int = 1000,
-                   bisection_steps: int = 10, final_steps: int = 20, binary: bool = False,
-                   threshold: float = 0.5, variant: str = "paper", n_grid: int = 51,
-                   binary_target: str = "flip") -> Tracker:
+def latent_descent(
+  abs_fn,
+  x,
+  y,
+  *,
+  eps: float = 0.01,
+  max_steps: int = 1000,
+  bisection_steps: int = 10,
+  final_steps: int = 20,
+  binary: bool = False,
+  threshold: float = 0.5,
+  variant: str = "paper",
+  n_grid: int = 51,
+  binary_target: str = "flip",
+) -> Tracker:
   """Latent Descent attack (L2). ``abs_fn(x) -> (logits, reconstructions (N, K, H, W, C))``.
 
   ``variant='paper'`` (default) or ``'reference_demo'`` (grid interpolation from x0).
@@ -168,10 +198,26 @@ def latent_descent(abs_fn, x, y, *, eps: float = 0.01, max_steps: int = 1000,
   validation.check_in_choices("binary_target", binary_target, ("flip", "threshold"))
   x, y = core.check_inputs(x, y)
   if variant == "paper":
-    return _ld(abs_fn, x, y, eps=float(eps), max_steps=int(max_steps),
-               bisection_steps=int(bisection_steps), final_steps=int(final_steps),
-               binary=bool(binary), threshold=float(threshold), binary_target=binary_target)
+    return _ld(
+      abs_fn,
+      x,
+      y,
+      eps=float(eps),
+      max_steps=int(max_steps),
+      bisection_steps=int(bisection_steps),
+      final_steps=int(final_steps),
+      binary=bool(binary),
+      threshold=float(threshold),
+      binary_target=binary_target,
+    )
   if variant == "reference_demo":
-    return _demo(abs_fn, x, y, n_grid=int(n_grid), max_steps=int(max_steps), binary=bool(binary),
-                 threshold=float(threshold))
+    return _demo(
+      abs_fn,
+      x,
+      y,
+      n_grid=int(n_grid),
+      max_steps=int(max_steps),
+      binary=bool(binary),
+      threshold=float(threshold),
+    )
   raise ValueError(f"argument 'variant': expected 'paper' or 'reference_demo', got {variant!r}")

@@ -57,8 +57,9 @@ def _margin(logits, label, targeted: bool):
 # ----------------------------------------------------------------------------- Carlini-Wagner
 
 
-def _cw_impl(logits_fn, x, y, targets, *, binary_search_steps, steps, lr, initial_const,
-             confidence, binary):
+def _cw_impl(
+  logits_fn, x, y, targets, *, binary_search_steps, steps, lr, initial_const, confidence, binary
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   n = x.shape[0]
   targeted = targets is not None
@@ -103,13 +104,25 @@ def _cw_impl(logits_fn, x, y, targets, *, binary_search_steps, steps, lr, initia
   return tr
 
 
-_cw = core.static_jit(_cw_impl, ("logits_fn", "binary_search_steps", "steps", "lr",
-                                 "initial_const", "confidence", "binary"))
+_cw = core.static_jit(
+  _cw_impl,
+  ("logits_fn", "binary_search_steps", "steps", "lr", "initial_const", "confidence", "binary"),
+)
 
 
-def carlini_wagner_l2(logits_fn: LogitsFn, x, y, *, binary_search_steps: int = 9,
-                      steps: int = 1000, lr: float = 0.01, initial_const: float = 1e-3,
-                      confidence: float = 0.0, targets=None, binary: bool = False) -> Tracker:
+def carlini_wagner_l2(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  binary_search_steps: int = 9,
+  steps: int = 1000,
+  lr: float = 0.01,
+  initial_const: float = 1e-3,
+  confidence: float = 0.0,
+  targets=None,
+  binary: bool = False,
+) -> Tracker:
   """Carlini-Wagner L2 attack (Carlini & Wagner 2017).
 
   Cost per sample: ``binary_search_steps * steps`` gradient evaluations (defaults: 9 x 1000,
@@ -133,20 +146,29 @@ def carlini_wagner_l2(logits_fn: LogitsFn, x, y, *, binary_search_steps: int = 9
   Raises:
     ValueError: naming ``confidence`` when it is negative.
   """
-  x, y, _, targets = core.check_attack_args(logits_fn, x, y, norm="l2", targets=targets,
-                                            supported_norms=("l2",))
+  x, y, _, targets = core.check_attack_args(
+    logits_fn, x, y, norm="l2", targets=targets, supported_norms=("l2",)
+  )
   if confidence < 0:
     raise ValueError(f"argument 'confidence': expected kappa >= 0, got {confidence}")
-  return _cw(logits_fn, x, y, targets, binary_search_steps=int(binary_search_steps),
-             steps=int(steps), lr=float(lr), initial_const=float(initial_const),
-             confidence=float(confidence), binary=binary)
+  return _cw(
+    logits_fn,
+    x,
+    y,
+    targets,
+    binary_search_steps=int(binary_search_steps),
+    steps=int(steps),
+    lr=float(lr),
+    initial_const=float(initial_const),
+    confidence=float(confidence),
+    binary=binary,
+  )
 
 
 # ----------------------------------------------------------------------------- DDN
 
 
-def _ddn_impl(logits_fn, x, y, targets, *, steps, gamma, init_eps, max_step, min_step,
-              binary):
+def _ddn_impl(logits_fn, x, y, targets, *, steps, gamma, init_eps, max_step, min_step, binary):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   targeted = targets is not None
   label = targets if targeted else y
@@ -184,8 +206,9 @@ def _ddn_impl(logits_fn, x, y, targets, *, steps, gamma, init_eps, max_step, min
   return tr
 
 
-_ddn = core.static_jit(_ddn_impl, ("logits_fn", "steps", "gamma", "init_eps", "max_step",
-                                   "min_step", "binary"))
+_ddn = core.static_jit(
+  _ddn_impl, ("logits_fn", "steps", "gamma", "init_eps", "max_step", "min_step", "binary")
+)
 
 
 def _restrict(logits_fn, tr: Tracker, eps):
@@ -202,9 +225,20 @@ def _restrict(logits_fn, tr: Tracker, eps):
   return jnp.stack(xs), jnp.stack(oks)
 
 
-def ddn(logits_fn: LogitsFn, x, y, *, eps=None, n_iter: int = 100, gamma: float = 0.05,
-        init_eps: float = 1.0, max_step: float = 1.0, min_step: float = 0.01, targets=None,
-        binary: bool = False):
+def ddn(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  *,
+  eps=None,
+  n_iter: int = 100,
+  gamma: float = 0.05,
+  init_eps: float = 1.0,
+  max_step: float = 1.0,
+  min_step: float = 0.01,
+  targets=None,
+  binary: bool = False,
+):
   """Decoupled Direction and Norm attack (Rony et al. 2019; L2, gradient-based, minimal-norm).
 
   Args:
@@ -228,13 +262,23 @@ def ddn(logits_fn: LogitsFn, x, y, *, eps=None, n_iter: int = 100, gamma: float 
   Raises:
     ValueError: naming ``gamma`` when it is outside (0, 1).
   """
-  x, y, eps_arr, targets = core.check_attack_args(logits_fn, x, y, norm="l2", eps=eps,
-                                                  targets=targets, supported_norms=("l2",))
+  x, y, eps_arr, targets = core.check_attack_args(
+    logits_fn, x, y, norm="l2", eps=eps, targets=targets, supported_norms=("l2",)
+  )
   if not 0.0 < gamma < 1.0:
     raise ValueError(f"argument 'gamma': expected 0 < gamma < 1, got {gamma}")
-  tr = _ddn(logits_fn, x, y, targets, steps=int(n_iter), gamma=float(gamma),
-            init_eps=float(init_eps), max_step=float(max_step), min_step=float(min_step),
-            binary=binary)
+  tr = _ddn(
+    logits_fn,
+    x,
+    y,
+    targets,
+    steps=int(n_iter),
+    gamma=float(gamma),
+    init_eps=float(init_eps),
+    max_step=float(max_step),
+    min_step=float(min_step),
+    binary=binary,
+  )
   if eps_arr is None:
     return tr
   xa, ok = _restrict(logits_fn, tr, eps_arr)
@@ -256,12 +300,26 @@ def _toward(x0, xa, t, norm):
   return x0 + jnp.clip(xa - x0, -r, r)
 
 
-def _hsj_impl(logits_fn, x, y, key, *, norm, iterations, init_evals, max_evals, gamma,
-              bisect_steps, max_step_halvings, init_noise_draws, binary):
+def _hsj_impl(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  norm,
+  iterations,
+  init_evals,
+  max_evals,
+  gamma,
+  bisect_steps,
+  max_step_halvings,
+  init_noise_draws,
+  binary,
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   n = x.shape[0]
   d = int(np.prod(x.shape[1:]))
-  theta = gamma / (d ** 1.5) if norm == "l2" else gamma / (d ** 2)
+  theta = gamma / (d**1.5) if norm == "l2" else gamma / (d**2)
   is_adv = lambda z: core.is_adversarial(logits_fn(z), y)  # noqa: E731
 
   # Initialisation (Chen et al. Sec. 4): uniform noise until misclassified.
@@ -277,13 +335,13 @@ def _hsj_impl(logits_fn, x, y, key, *, norm, iterations, init_evals, max_evals, 
     return i + 1, found | take, jnp.where(_per_sample(take, x), cand, xa), key
 
   key, k_init = jax.random.split(key)
-  n_init, found, xa, _ = jax.lax.while_loop(
-      init_cond, init_body, (0, ~tr.clean_correct, x, k_init))
+  n_init, found, xa, _ = jax.lax.while_loop(init_cond, init_body, (0, ~tr.clean_correct, x, k_init))
   active = found & tr.clean_correct
   queries = jnp.where(tr.clean_correct, n_init, 0)
 
   def bisect(xa):
     """Boundary point between x and the adversarial xa (its adversarial side)."""
+
     def body(_, s):
       lo, hi = s
       mid = 0.5 * (lo + hi)
@@ -299,6 +357,7 @@ def _hsj_impl(logits_fn, x, y, key, *, norm, iterations, init_evals, max_evals, 
 
   def grad_estimate(key, xb, delta, n_chunks):
     """Monte-Carlo estimate of the boundary normal at xb (baseline-corrected, Eq. 16)."""
+
     def body(i, s):
       key, s_fu, s_f, s_u = s
       key, sub = jax.random.split(key)
@@ -314,8 +373,12 @@ def _hsj_impl(logits_fn, x, y, key, *, norm, iterations, init_evals, max_evals, 
       lg = logits_fn(probe.reshape((init_evals * n,) + x.shape[1:]))
       adv = core.is_adversarial(lg, jnp.tile(y, init_evals)).reshape(init_evals, n)
       ph = jnp.where(adv, 1.0, -1.0)
-      return (key, s_fu + jnp.einsum("bn,bn...->n...", ph, u), s_f + jnp.sum(ph, 0),
-              s_u + jnp.sum(u, 0))
+      return (
+        key,
+        s_fu + jnp.einsum("bn,bn...->n...", ph, u),
+        s_f + jnp.sum(ph, 0),
+        s_u + jnp.sum(u, 0),
+      )
 
     z = jnp.zeros_like(x)
     # n_chunks is the same for every sample (it depends on t only): a dynamic trip count.
@@ -349,8 +412,7 @@ def _hsj_impl(logits_fn, x, y, key, *, norm, iterations, init_evals, max_evals, 
       adv = is_adv(core.clip(xb + _per_sample(eps, x) * v))
       return j + 1, jnp.where(ok | adv, eps, 0.5 * eps), ok | adv
 
-    n_halve, eps, ok = jax.lax.while_loop(step_cond, step_body,
-                                          (0, eps, jnp.zeros((n,), bool)))
+    n_halve, eps, ok = jax.lax.while_loop(step_cond, step_body, (0, eps, jnp.zeros((n,), bool)))
     moved = jnp.where(_per_sample(ok & active, x), core.clip(xb + _per_sample(eps, x) * v), xb)
     xb_new = bisect(moved)
     # The boundary point (adversarial side) is what the tracker sees of this iteration; the
@@ -363,15 +425,39 @@ def _hsj_impl(logits_fn, x, y, key, *, norm, iterations, init_evals, max_evals, 
   return tr.replace(queries=tr.queries + jnp.where(active, queries, 0))
 
 
-_hsj = core.static_jit(_hsj_impl, ("logits_fn", "norm", "iterations", "init_evals", "max_evals",
-                                   "gamma", "bisect_steps", "max_step_halvings",
-                                   "init_noise_draws", "binary"))
+_hsj = core.static_jit(
+  _hsj_impl,
+  (
+    "logits_fn",
+    "norm",
+    "iterations",
+    "init_evals",
+    "max_evals",
+    "gamma",
+    "bisect_steps",
+    "max_step_halvings",
+    "init_noise_draws",
+    "binary",
+  ),
+)
 
 
-def hop_skip_jump(logits_fn: LogitsFn, x, y, key, *, norm: str = "l2", iterations: int = 64,
-                  init_evals: int = 100, max_evals: int = 10_000, gamma: float = 1.0,
-                  bisect_steps: Optional[int] = None, max_step_halvings: int = 25,
-                  init_noise_draws: int = 100, binary: bool = False) -> Tracker:
+def hop_skip_jump(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  key,
+  *,
+  norm: str = "l2",
+  iterations: int = 64,
+  init_evals: int = 100,
+  max_evals: int = 10_000,
+  gamma: float = 1.0,
+  bisect_steps: Optional[int] = None,
+  max_step_halvings: int = 25,
+  init_noise_draws: int = 100,
+  binary: bool = False,
+) -> Tracker:
   """HopSkipJump (Chen et al. 2020; decision-based, minimal-norm).
 
   Cost per sample: about sum_t min(init_evals sqrt(t), max_evals) probes for the gradient
@@ -400,9 +486,20 @@ def hop_skip_jump(logits_fn: LogitsFn, x, y, key, *, norm: str = "l2", iteration
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
   d = int(np.prod(x.shape[1:]))
   if bisect_steps is None:
-    theta = gamma / (d ** 1.5) if norm == "l2" else gamma / (d ** 2)
+    theta = gamma / (d**1.5) if norm == "l2" else gamma / (d**2)
     bisect_steps = int(math.ceil(math.log2(1.0 / theta)))
-  return _hsj(logits_fn, x, y, key, norm=norm, iterations=int(iterations),
-              init_evals=int(init_evals), max_evals=int(max_evals), gamma=float(gamma),
-              bisect_steps=int(bisect_steps), max_step_halvings=int(max_step_halvings),
-              init_noise_draws=int(init_noise_draws), binary=binary)
+  return _hsj(
+    logits_fn,
+    x,
+    y,
+    key,
+    norm=norm,
+    iterations=int(iterations),
+    init_evals=int(init_evals),
+    max_evals=int(max_evals),
+    gamma=float(gamma),
+    bisect_steps=int(bisect_steps),
+    max_step_halvings=int(max_step_halvings),
+    init_noise_draws=int(init_noise_draws),
+    binary=binary,
+  )

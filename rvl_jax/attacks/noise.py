@@ -64,8 +64,9 @@ def _sp_impl(logits_fn, x, y, key, *, repetitions, levels, binary):
 _sp = core.static_jit(_sp_impl, ("logits_fn", "repetitions", "levels", "binary"))
 
 
-def salt_and_pepper(logits_fn: LogitsFn, x, y, key, *, repetitions: int = 10,
-                    levels: int = 100, binary: bool = False) -> Tracker:
+def salt_and_pepper(
+  logits_fn: LogitsFn, x, y, key, *, repetitions: int = 10, levels: int = 100, binary: bool = False
+) -> Tracker:
   """Salt-and-pepper noise attack (L0; Schott et al. 2019, Sec. 5).
 
   Args:
@@ -81,8 +82,7 @@ def salt_and_pepper(logits_fn: LogitsFn, x, y, key, *, repetitions: int = 10,
     A :class:`Tracker` with the closest adversarial per sample in every metric (use ``dist["l0"]``).
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l0", supported_norms=("l0",))
-  return _sp(logits_fn, x, y, key, repetitions=int(repetitions), levels=int(levels),
-             binary=binary)
+  return _sp(logits_fn, x, y, key, repetitions=int(repetitions), levels=int(levels), binary=binary)
 
 
 def _gauss_impl(logits_fn, x, y, key, levels, *, foolbox_quirk, binary):
@@ -112,8 +112,9 @@ def _gauss_impl(logits_fn, x, y, key, levels, *, foolbox_quirk, binary):
 _gauss = core.static_jit(_gauss_impl, ("logits_fn", "foolbox_quirk", "binary"))
 
 
-def additive_gaussian(logits_fn: LogitsFn, x, y, key, *, levels=None,
-                      foolbox_quirk: bool = True, binary: bool = False) -> Tracker:
+def additive_gaussian(
+  logits_fn: LogitsFn, x, y, key, *, levels=None, foolbox_quirk: bool = True, binary: bool = False
+) -> Tracker:
   """Additive Gaussian noise attack (L2; Schott et al. 2019, Sec. 5).
 
   Args:
@@ -135,8 +136,9 @@ def additive_gaussian(logits_fn: LogitsFn, x, y, key, *, levels=None,
   return _gauss(logits_fn, x, y, key, levels, foolbox_quirk=bool(foolbox_quirk), binary=binary)
 
 
-def blended_uniform_noise_tracker(logits_fn, tr: Tracker, key, *, max_noise_draws=1000,
-                                  blend_steps=1000):
+def blended_uniform_noise_tracker(
+  logits_fn, tr: Tracker, key, *, max_noise_draws=1000, blend_steps=1000
+):
   """Boundary-attack initialisation: uniform noise until misclassified, then the first
   adversarial blend (1 - t) x0 + t noise, t in linspace(0, 1, blend_steps + 1)[1:].
 
@@ -158,8 +160,7 @@ def blended_uniform_noise_tracker(logits_fn, tr: Tracker, key, *, max_noise_draw
     return i + 1, tr, found | take, noise, key
 
   found0 = ~tr.clean_correct
-  _, tr, has_noise, noise, _ = jax.lax.while_loop(
-      cond_noise, body_noise, (0, tr, found0, x0, key))
+  _, tr, has_noise, noise, _ = jax.lax.while_loop(cond_noise, body_noise, (0, tr, found0, x0, key))
   has_noise = has_noise & tr.clean_correct
 
   def cond_blend(s):

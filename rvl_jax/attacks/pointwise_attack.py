@@ -32,11 +32,22 @@ def _new_perm(key, n, d):
   return jnp.argsort(jax.random.uniform(key, (n, d)), axis=1).astype(jnp.int32)
 
 
-def _pointwise_run(logits_fn, tr: Tracker, key, *, metric, bisection_steps, max_steps,
-                   sp_repetitions, sp_levels, phase2=True):
+def _pointwise_run(
+  logits_fn,
+  tr: Tracker,
+  key,
+  *,
+  metric,
+  bisection_steps,
+  max_steps,
+  sp_repetitions,
+  sp_levels,
+  phase2=True,
+):
   key, k_sp, k_perm = jax.random.split(key, 3)
-  tr = _salt_and_pepper_tracker(logits_fn, tr, k_sp, repetitions=sp_repetitions,
-                                levels=sp_levels, metric=metric)
+  tr = _salt_and_pepper_tracker(
+    logits_fn, tr, k_sp, repetitions=sp_repetitions, levels=sp_levels, metric=metric
+  )
   n = tr.x0.shape[0]
   shape = tr.x0.shape
   x0 = tr.x0.reshape(n, -1)
@@ -46,10 +57,10 @@ def _pointwise_run(logits_fn, tr: Tracker, key, *, metric, bisection_steps, max_
   phase = jnp.where(start_ok, _P1, _DONE).astype(jnp.int32)
   perm = _new_perm(k_perm, n, d)
   ptr = jnp.zeros((n,), jnp.int32)
-  k = jnp.zeros((n,), jnp.int32)           # 0: reset attempt, >0: bisection step
-  pix = jnp.zeros((n,), jnp.int32)         # pixel under bisection
-  lo = jnp.zeros((n,), jnp.float32)        # non-adversarial end (clean side)
-  hi = jnp.zeros((n,), jnp.float32)        # adversarial end
+  k = jnp.zeros((n,), jnp.int32)  # 0: reset attempt, >0: bisection step
+  pix = jnp.zeros((n,), jnp.int32)  # pixel under bisection
+  lo = jnp.zeros((n,), jnp.float32)  # non-adversarial end (clean side)
+  hi = jnp.zeros((n,), jnp.float32)  # adversarial end
   improved = jnp.zeros((n,), bool)
   rows = jnp.arange(n)
   pos = jnp.arange(d)[None, :]
@@ -117,34 +128,89 @@ def _pointwise_run(logits_fn, tr: Tracker, key, *, metric, bisection_steps, max_
     phase_new = jnp.where(p2_pass_end & ~improved, _DONE, phase_new)
 
     perm = jnp.where(new_perm_mask[:, None], fresh, perm)
-    return (step + 1, tr, xa, phase_new, perm, ptr_new, k_new, pix_new, lo_new, hi_new,
-            improved_new, key)
+    return (
+      step + 1,
+      tr,
+      xa,
+      phase_new,
+      perm,
+      ptr_new,
+      k_new,
+      pix_new,
+      lo_new,
+      hi_new,
+      improved_new,
+      key,
+    )
 
   init = (0, tr, xa, phase, perm, ptr, k, pix, lo, hi, improved, key)
   out = jax.lax.while_loop(cond, body, init)
   return out[1]
 
 
-def _pointwise_impl(logits_fn, x, y, key, *, metric, restarts, bisection_steps, max_steps,
-                    sp_repetitions, sp_levels, phase2, binary):
+def _pointwise_impl(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  metric,
+  restarts,
+  bisection_steps,
+  max_steps,
+  sp_repetitions,
+  sp_levels,
+  phase2,
+  binary,
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   tiled = core.tile_tracker(tr, restarts)
-  tiled = _pointwise_run(logits_fn, tiled, key, metric=metric, bisection_steps=bisection_steps,
-                         max_steps=max_steps, sp_repetitions=sp_repetitions,
-                         sp_levels=sp_levels, phase2=phase2)
+  tiled = _pointwise_run(
+    logits_fn,
+    tiled,
+    key,
+    metric=metric,
+    bisection_steps=bisection_steps,
+    max_steps=max_steps,
+    sp_repetitions=sp_repetitions,
+    sp_levels=sp_levels,
+    phase2=phase2,
+  )
   out = core.untile_min(tiled, restarts)
   return out.replace(queries=out.queries - (restarts - 1))  # the clean query counts once
 
 
 _pointwise = core.static_jit(
-    _pointwise_impl,
-    ("logits_fn", "metric", "restarts", "bisection_steps", "max_steps", "sp_repetitions",
-     "sp_levels", "phase2", "binary"))
+  _pointwise_impl,
+  (
+    "logits_fn",
+    "metric",
+    "restarts",
+    "bisection_steps",
+    "max_steps",
+    "sp_repetitions",
+    "sp_levels",
+    "phase2",
+    "binary",
+  ),
+)
 
 
-def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: int = 10,
-              bisection_steps: int = 10, max_steps: int = 20000, sp_repetitions: int = 10,
-              sp_levels: int = 100, phase2: bool = True, binary: bool = False) -> Tracker:
+def pointwise(
+  logits_fn: LogitsFn,
+  x,
+  y,
+  key,
+  *,
+  metric: str = "l0",
+  restarts: int = 10,
+  bisection_steps: int = 10,
+  max_steps: int = 20000,
+  sp_repetitions: int = 10,
+  sp_levels: int = 100,
+  phase2: bool = True,
+  binary: bool = False,
+) -> Tracker:
   """Pointwise attack with ``restarts`` independent runs (best per sample and metric kept).
 
   ``metric`` ('l0' or 'l2') is the distance the salt-and-pepper start is selected by; the
@@ -173,7 +239,17 @@ def pointwise(logits_fn: LogitsFn, x, y, key, *, metric: str = "l0", restarts: i
   """
   validation.check_in_choices("metric", metric, ("l0", "l2"))
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=metric, supported_norms=("l0", "l2"))
-  return _pointwise(logits_fn, x, y, key, metric=metric, restarts=int(restarts),
-                    bisection_steps=int(bisection_steps), max_steps=int(max_steps),
-                    sp_repetitions=int(sp_repetitions), sp_levels=int(sp_levels),
-                    phase2=bool(phase2), binary=binary)
+  return _pointwise(
+    logits_fn,
+    x,
+    y,
+    key,
+    metric=metric,
+    restarts=int(restarts),
+    bisection_steps=int(bisection_steps),
+    max_steps=int(max_steps),
+    sp_repetitions=int(sp_repetitions),
+    sp_levels=int(sp_levels),
+    phase2=bool(phase2),
+    binary=binary,
+  )

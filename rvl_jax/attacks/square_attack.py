@@ -103,12 +103,14 @@ def _square_run_impl(logits_fn, inputs, eps, *, norm, n_queries, p_init):
     tile = -np.ones((h, w), np.int32)
     for ti in range(5):
       for tj in range(5):
-        tile[sp + ti * s0:sp + (ti + 1) * s0, sp + tj * s0:sp + (tj + 1) * s0] = 5 * ti + tj
+        tile[sp + ti * s0 : sp + (ti + 1) * s0, sp + tj * s0 : sp + (tj + 1) * s0] = 5 * ti + tj
     with jax.ensure_compile_time_eval():
       tops = jnp.asarray(sp + s0 * (np.arange(25) // 5), jnp.int32)
       lefts = jnp.asarray(sp + s0 * (np.arange(25) % 5), jnp.int32)
-      canv = [jnp.sum(_eta_pattern(h, w, tops, lefts, s0, jnp.full((25,), t))[..., 0], axis=0)
-              for t in (False, True)]
+      canv = [
+        jnp.sum(_eta_pattern(h, w, tops, lefts, s0, jnp.full((25,), t))[..., 0], axis=0)
+        for t in (False, True)
+      ]
     idx = jnp.asarray(np.maximum(tile, 0))
     sg = jax.vmap(lambda k: sign(k, (25, c)))(k_init[:, 1])[:, idx]  # (N, H, W, C)
     flip = jax.vmap(lambda k: jax.random.bernoulli(k, 0.5, (25,)))(k_init[:, 2])[:, idx]
@@ -143,15 +145,13 @@ def _square_run_impl(logits_fn, inputs, eps, *, norm, n_queries, p_init):
       tr = jax.vmap(jax.random.bernoulli)(ks[:, 5])
       delta = x_best - x0
       in1 = jnp.where(win, delta, 0.0)
-      new = (_eta_pattern(h, w, top, left, side, tr) * sg
-             + in1 / (_per_channel_norm(in1) + _TINY))
-      room = jnp.maximum(eps ** 2 - jnp.square(_ap.lp_norm(delta, "l2")), 0.0) / c
+      new = _eta_pattern(h, w, top, left, side, tr) * sg + in1 / (_per_channel_norm(in1) + _TINY)
+      room = jnp.maximum(eps**2 - jnp.square(_ap.lp_norm(delta, "l2")), 0.0) / c
       both = _ap.lp_norm(jnp.where(win | win2, delta, 0.0), "l2")
-      scale = jnp.sqrt(room + both ** 2)
+      scale = jnp.sqrt(room + both**2)
       new = new / (_per_channel_norm(new) + _TINY) * _ap.per_sample(scale, new)
       delta = jnp.where(win, new, jnp.where(win2, 0.0, delta))
-      x_new = core.clip(x0 + eps * delta / _ap.per_sample(_ap.lp_norm(delta, "l2") + _TINY,
-                                                          delta))
+      x_new = core.clip(x0 + eps * delta / _ap.per_sample(_ap.lp_norm(delta, "l2") + _TINY, delta))
     m_new = _margin(logits_fn(x_new), y)
     accept = (m_best > 0) & (m_new < m_best)
     x_best = jnp.where(_ap.per_sample(accept, x0), x_new, x_best)
@@ -161,13 +161,26 @@ def _square_run_impl(logits_fn, inputs, eps, *, norm, n_queries, p_init):
   return core.is_adversarial(logits_fn(x_best), y), x_best
 
 
-_square_run = jax.jit(_square_run_impl, static_argnames=("logits_fn", "norm", "n_queries",
-                                                         "p_init"))
+_square_run = jax.jit(
+  _square_run_impl, static_argnames=("logits_fn", "norm", "n_queries", "p_init")
+)
 
 
-def square(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_queries: int = 5000,
-           n_restarts: int = 1, p_init: float = 0.8, batch_size: int = 256, robust=None,
-           show_progress: bool = False) -> Tuple[jax.Array, jax.Array]:
+def square(
+  logits_fn,
+  x,
+  y,
+  key,
+  *,
+  norm: str = "linf",
+  eps: float,
+  n_queries: int = 5000,
+  n_restarts: int = 1,
+  p_init: float = 0.8,
+  batch_size: int = 256,
+  robust=None,
+  show_progress: bool = False,
+) -> Tuple[jax.Array, jax.Array]:
   """Square Attack (Andriushchenko et al. 2020) at radius ``eps`` (true Lp norm).
 
   Args:
@@ -196,7 +209,19 @@ def square(logits_fn, x, y, key, *, norm: str = "linf", eps: float, n_queries: i
     raise ValueError(f"argument 'p_init': expected a fraction in (0, 1], got {p_init!r}")
   clean_logits = logits_fn(x)
   runs = [np.zeros((x.shape[0],), np.int32)]
-  fn = lambda inp: _square_run(logits_fn, inp, jnp.float32(eps), norm=norm,
-                               n_queries=int(n_queries), p_init=float(p_init))
-  return _ap.sweep(fn, x, y, key, clean_logits, robust, runs, n_restarts, batch_size,
-                   name="square", show_progress=show_progress)
+  fn = lambda inp: _square_run(
+    logits_fn, inp, jnp.float32(eps), norm=norm, n_queries=int(n_queries), p_init=float(p_init)
+  )
+  return _ap.sweep(
+    fn,
+    x,
+    y,
+    key,
+    clean_logits,
+    robust,
+    runs,
+    n_restarts,
+    batch_size,
+    name="square",
+    show_progress=show_progress,
+  )

@@ -38,6 +38,7 @@ class Model:
     abs_fn: x -> (logits, reconstructions (N, 10, 28, 28, 1)) for Latent Descent (ABS only).
     batch_size: images per attack call (memory bound; the last chunk is padded).
   """
+
   name: str
   logits_fn: LogitsFn
   differentiable: bool = True
@@ -48,20 +49,27 @@ class Model:
 
 # attack key -> (metric, kind)
 ATTACKS = {
-    "salt_pepper": ("l0", "free"),
-    "pointwise_10x": ("l0", "free"),
-    "gaussian": ("l2", "free"),
-    "boundary": ("l2", "free"),
-    "pointwise_l2": ("l2", "free"),
-    "transfer": ("l2+linf", "transfer"),
-    "latent_descent": ("l2", "abs"),
-    "fgm": ("l2", "grad"), "fgm_ge": ("l2", "ge"),
-    "deepfool_l2": ("l2", "grad"), "deepfool_l2_ge": ("l2", "ge"),
-    "bim_l2": ("l2", "grad"), "bim_l2_ge": ("l2", "ge"),
-    "fgsm": ("linf", "grad"), "fgsm_ge": ("linf", "ge"),
-    "deepfool_linf": ("linf", "grad"), "deepfool_linf_ge": ("linf", "ge"),
-    "bim_linf": ("linf", "grad"), "bim_linf_ge": ("linf", "ge"),
-    "mim": ("linf", "grad"), "mim_ge": ("linf", "ge"),
+  "salt_pepper": ("l0", "free"),
+  "pointwise_10x": ("l0", "free"),
+  "gaussian": ("l2", "free"),
+  "boundary": ("l2", "free"),
+  "pointwise_l2": ("l2", "free"),
+  "transfer": ("l2+linf", "transfer"),
+  "latent_descent": ("l2", "abs"),
+  "fgm": ("l2", "grad"),
+  "fgm_ge": ("l2", "ge"),
+  "deepfool_l2": ("l2", "grad"),
+  "deepfool_l2_ge": ("l2", "ge"),
+  "bim_l2": ("l2", "grad"),
+  "bim_l2_ge": ("l2", "ge"),
+  "fgsm": ("linf", "grad"),
+  "fgsm_ge": ("linf", "ge"),
+  "deepfool_linf": ("linf", "grad"),
+  "deepfool_linf_ge": ("linf", "ge"),
+  "bim_linf": ("linf", "grad"),
+  "bim_linf_ge": ("linf", "ge"),
+  "mim": ("linf", "grad"),
+  "mim_ge": ("linf", "ge"),
 }
 
 
@@ -128,19 +136,30 @@ def _chunked(model, key, x, y, rng, params, substitute_fn, directions):
       yi = np.concatenate([yi, np.repeat(yi[:1], pad, 0)])
     di = None
     if directions is not None:
-      di = {k: jnp.asarray(np.concatenate([np.asarray(v)[start:stop]] +
-                                          ([np.repeat(np.asarray(v)[start:start + 1], pad, 0)]
-                                           if pad else [])))
-            for k, v in directions.items()}
+      di = {
+        k: jnp.asarray(
+          np.concatenate(
+            [np.asarray(v)[start:stop]]
+            + ([np.repeat(np.asarray(v)[start : start + 1], pad, 0)] if pad else [])
+          )
+        )
+        for k, v in directions.items()
+      }
     tr = _call(model, key, xi, yi, jax.random.fold_in(rng, c), params, substitute_fn, di)
     tr = jax.device_get(tr)
     keep = stop - start
-    parts.append({"dist": {m: np.asarray(v)[:keep] for m, v in tr.dist.items()},
-                  "best": {m: np.asarray(v)[:keep] for m, v in tr.best.items()},
-                  "queries": np.asarray(tr.queries)[:keep]})
-  return {"dist": {m: np.concatenate([p["dist"][m] for p in parts]) for m in core.METRICS},
-          "best": {m: np.concatenate([p["best"][m] for p in parts]) for m in core.METRICS},
-          "queries": np.concatenate([p["queries"] for p in parts])}
+    parts.append(
+      {
+        "dist": {m: np.asarray(v)[:keep] for m, v in tr.dist.items()},
+        "best": {m: np.asarray(v)[:keep] for m, v in tr.best.items()},
+        "queries": np.asarray(tr.queries)[:keep],
+      }
+    )
+  return {
+    "dist": {m: np.concatenate([p["dist"][m] for p in parts]) for m in core.METRICS},
+    "best": {m: np.concatenate([p["best"][m] for p in parts]) for m in core.METRICS},
+    "queries": np.concatenate([p["queries"] for p in parts]),
+  }
 
 
 def _min_records(records):
@@ -154,9 +173,18 @@ def _min_records(records):
   return out
 
 
-def run_attacks(model: Model, x, y, rng, attack_configs: Mapping[str, Mapping], *,
-                ge_steps: Sequence[float] = (0.01, 0.1, 1.0), substitute_fn=None,
-                directions=None, log: Callable[[str], None] = print) -> Dict[str, dict]:
+def run_attacks(
+  model: Model,
+  x,
+  y,
+  rng,
+  attack_configs: Mapping[str, Mapping],
+  *,
+  ge_steps: Sequence[float] = (0.01, 0.1, 1.0),
+  substitute_fn=None,
+  directions=None,
+  log: Callable[[str], None] = print,
+) -> Dict[str, dict]:
   """Runs every configured, applicable attack on ``model``.
 
   Args:
@@ -175,8 +203,9 @@ def run_attacks(model: Model, x, y, rng, attack_configs: Mapping[str, Mapping], 
   out = {}
   for i, (key, params) in enumerate(attack_configs.items()):
     if key not in ATTACKS:
-      raise ValueError(f"argument 'attack_configs': unknown attack {key!r}; expected one of "
-                       f"{sorted(ATTACKS)}")
+      raise ValueError(
+        f"argument 'attack_configs': unknown attack {key!r}; expected one of {sorted(ATTACKS)}"
+      )
     if not applicable(model, key):
       continue
     t0 = time.time()
@@ -186,8 +215,9 @@ def run_attacks(model: Model, x, y, rng, attack_configs: Mapping[str, Mapping], 
       steps = params.pop("ge_steps", ge_steps)
       recs = []
       for s in steps:
-        recs.append(_chunked(model, key, x, y, rk, dict(params, ge_step=float(s)),
-                             substitute_fn, directions))
+        recs.append(
+          _chunked(model, key, x, y, rk, dict(params, ge_step=float(s)), substitute_fn, directions)
+        )
       rec = _min_records(recs)
     else:
       rec = _chunked(model, key, x, y, rk, params, substitute_fn, directions)
@@ -196,9 +226,11 @@ def run_attacks(model: Model, x, y, rng, attack_configs: Mapping[str, Mapping], 
     out[key] = rec
     metric = rec["metric"].split("+")[0]
     d = rec["dist"][metric]
-    log(f"[{model.name}] {key}: {rec['seconds']:.1f}s, median {metric} "
-        f"{np.median(d):.3g}, success {np.mean(np.isfinite(d)):.0%}, "
-        f"mean queries {np.mean(rec['queries']):.0f}")
+    log(
+      f"[{model.name}] {key}: {rec['seconds']:.1f}s, median {metric} "
+      f"{np.median(d):.3g}, success {np.mean(np.isfinite(d)):.0%}, "
+      f"mean queries {np.mean(rec['queries']):.0f}"
+    )
   return out
 
 

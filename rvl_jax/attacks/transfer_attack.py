@@ -38,7 +38,8 @@ def _line_search_impl(logits_fn, tr: Tracker, x0, direction, active, *, t_grid, 
     return i + 1, tr, found | take, jnp.where(take, grid[i], t_hi)
 
   _, tr, found, t_hi = jax.lax.while_loop(
-      cond, body, (0, tr, ~active, jnp.full((n,), jnp.inf, jnp.float32)))
+    cond, body, (0, tr, ~active, jnp.full((n,), jnp.inf, jnp.float32))
+  )
   found = found & active
   idx = jnp.searchsorted(grid, t_hi)
   t_lo = jnp.where(idx > 0, grid[jnp.maximum(idx - 1, 0)], 0.0)
@@ -57,8 +58,15 @@ def _line_search_impl(logits_fn, tr: Tracker, x0, direction, active, *, t_grid, 
 _line_search = core.static_jit(_line_search_impl, ("logits_fn", "t_grid", "bisection_steps"))
 
 
-def line_search(logits_fn: LogitsFn, tr: Tracker, direction, *, active=None,
-                t_grid: Sequence[float] = DEFAULT_T_GRID, bisection_steps: int = 20):
+def line_search(
+  logits_fn: LogitsFn,
+  tr: Tracker,
+  direction,
+  *,
+  active=None,
+  t_grid: Sequence[float] = DEFAULT_T_GRID,
+  bisection_steps: int = 20,
+):
   """Smallest t with clip(x0 + t * direction) adversarial (grid, then bisection).
 
   Args:
@@ -75,13 +83,24 @@ def line_search(logits_fn: LogitsFn, tr: Tracker, direction, *, active=None,
   direction = jnp.asarray(direction, jnp.float32)
   if active is None:
     active = tr.clean_correct
-  return _line_search(logits_fn, tr, tr.x0, direction, active, t_grid=tuple(map(float, t_grid)),
-                      bisection_steps=int(bisection_steps))
+  return _line_search(
+    logits_fn,
+    tr,
+    tr.x0,
+    direction,
+    active,
+    t_grid=tuple(map(float, t_grid)),
+    bisection_steps=int(bisection_steps),
+  )
 
 
-def substitute_directions(substitute_fn: LogitsFn, x, y,
-                          attacks: Sequence[str] = ("bim_l2", "bim_linf", "fgsm", "fgm"),
-                          binary_substitute: bool = False):
+def substitute_directions(
+  substitute_fn: LogitsFn,
+  x,
+  y,
+  attacks: Sequence[str] = ("bim_l2", "bim_linf", "fgsm", "fgm"),
+  binary_substitute: bool = False,
+):
   """Perturbations delta = x_sub - x0 of the minimal adversarials against the substitute.
 
   Args:
@@ -103,8 +122,12 @@ def substitute_directions(substitute_fn: LogitsFn, x, y,
     if name == "bim_l2":
       # The paper's L2 BIM: Foolbox 1.x eps0 0.3, step 0.05 (RMS values), as true L2 radii.
       fb1 = lambda v: core.foolbox1_to_true(v, "l2", x.shape[1:])  # noqa: E731
-      tr, m = gradient.bim(substitute_fn, x, y, norm="l2", eps0=fb1(0.3), step0=fb1(0.05),
-                           binary=binary_substitute), "l2"
+      tr, m = (
+        gradient.bim(
+          substitute_fn, x, y, norm="l2", eps0=fb1(0.3), step0=fb1(0.05), binary=binary_substitute
+        ),
+        "l2",
+      )
     elif name == "bim_linf":
       tr, m = gradient.bim(substitute_fn, x, y, norm="linf", binary=binary_substitute), "linf"
     elif name == "fgsm":
@@ -112,17 +135,27 @@ def substitute_directions(substitute_fn: LogitsFn, x, y,
     elif name == "fgm":
       tr, m = gradient.fgm(substitute_fn, x, y, binary=binary_substitute), "l2"
     else:
-      raise ValueError(f"argument 'attacks': unknown substitute attack {name!r}; expected "
-                       "bim_l2, bim_linf, fgsm or fgm")
+      raise ValueError(
+        f"argument 'attacks': unknown substitute attack {name!r}; expected "
+        "bim_l2, bim_linf, fgsm or fgm"
+      )
     ok = jnp.isfinite(tr.dist[m])
     out[name] = jnp.where(_per_sample(ok, x), tr.best[m] - x, 0.0)
   return out
 
 
-def transfer(logits_fn: LogitsFn, substitute_fn: LogitsFn, x, y, *,
-             attacks: Sequence[str] = ("bim_l2", "bim_linf", "fgsm", "fgm"),
-             t_grid: Sequence[float] = DEFAULT_T_GRID, bisection_steps: int = 20,
-             binary: bool = False, directions=None) -> Tracker:
+def transfer(
+  logits_fn: LogitsFn,
+  substitute_fn: LogitsFn,
+  x,
+  y,
+  *,
+  attacks: Sequence[str] = ("bim_l2", "bim_linf", "fgsm", "fgm"),
+  t_grid: Sequence[float] = DEFAULT_T_GRID,
+  bisection_steps: int = 20,
+  binary: bool = False,
+  directions=None,
+) -> Tracker:
   """Transfer attack: substitute-model perturbations + line search on the target model.
 
   ``directions`` (name -> (N, ...) perturbations) can be passed to reuse substitute results
@@ -148,6 +181,12 @@ def transfer(logits_fn: LogitsFn, substitute_fn: LogitsFn, x, y, *,
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   for name, delta in directions.items():
     nonzero = jnp.any(delta.reshape(delta.shape[0], -1) != 0, axis=1)
-    tr, _ = line_search(logits_fn, tr, delta, active=tr.clean_correct & nonzero, t_grid=t_grid,
-                        bisection_steps=bisection_steps)
+    tr, _ = line_search(
+      logits_fn,
+      tr,
+      delta,
+      active=tr.clean_correct & nonzero,
+      t_grid=t_grid,
+      bisection_steps=bisection_steps,
+    )
   return tr

@@ -13,12 +13,28 @@ models (supervised architectures), train (the supervised trainer), readout (froz
 readout, oracle), weak (representation-learning rows), analysis (Schott et al. 2022, Sec. 5), report
 (tables, plots).
 """
+
 from rvl_jax.benchmark import analysis, datasets, io, metrics, splits
 from rvl_jax.benchmark.data import BenchmarkDataset, DataLoader, load_dataset, make_dataset
 from rvl_jax.benchmark.datasets import SPEC, VARIANTS
 from rvl_jax.benchmark.evaluate import evaluate_model, nchw_adapter
 from rvl_jax.benchmark.splits import make_split, one_ood, ood_mask
 
-__all__ = ['analysis', 'datasets', 'io', 'metrics', 'splits', 'BenchmarkDataset', 'DataLoader',
-           'load_dataset', 'make_dataset', 'SPEC', 'VARIANTS', 'evaluate_model', 'nchw_adapter',
-           'make_split', 'one_ood', 'ood_mask']
+__all__ = [
+  "analysis",
+  "datasets",
+  "io",
+  "metrics",
+  "splits",
+  "BenchmarkDataset",
+  "DataLoader",
+  "load_dataset",
+  "make_dataset",
+  "SPEC",
+  "VARIANTS",
+  "evaluate_model",
+  "nchw_adapter",
+  "make_split",
+  "one_ood",
+  "ood_mask",
+]

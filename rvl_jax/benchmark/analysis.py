@@ -13,6 +13,7 @@ All functions take predictions aligned with grid indices (the ``grid_indices`` r
   between models and with the true OOD values ("ground truth" row, Schott et al. 2022, Sec. 5.3).
 * :func:`dci` -- DCI disentanglement of a code (delegates to rvl_jax.disentanglement).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Mapping
@@ -40,21 +41,21 @@ def modularity(name: str, variant: str, grid_indices, predictions, **split_kw) -
   y = _targets(name, grid_indices)
   one, ood_f = splits.one_ood(name, variant, grid_indices, **split_kw)
   var = datasets.grid_variance(spec.factor_sizes)
-  out = {'n_one_ood': int(one.sum())}
+  out = {"n_one_ood": int(one.sum())}
   ood, idr = [], []
   for j, fname in enumerate(spec.factor_names):
     sel_ood = one & (ood_f == j)
     sel_id = one & (ood_f != j)
     if sel_ood.any():
       r = 1.0 - np.mean((preds[sel_ood, j] - y[sel_ood, j]) ** 2) / var[j]
-      out[f'ood_rsquared_{fname}'] = float(r)
+      out[f"ood_rsquared_{fname}"] = float(r)
       ood.append(r)
     if sel_id.any():
       r = 1.0 - np.mean((preds[sel_id, j] - y[sel_id, j]) ** 2) / var[j]
-      out[f'id_rsquared_{fname}'] = float(r)
+      out[f"id_rsquared_{fname}"] = float(r)
       idr.append(r)
-  out['ood_rsquared'] = float(np.mean(ood)) if ood else float('nan')
-  out['id_rsquared'] = float(np.mean(idr)) if idr else float('nan')
+  out["ood_rsquared"] = float(np.mean(ood)) if ood else float("nan")
+  out["id_rsquared"] = float(np.mean(idr)) if idr else float("nan")
   return out
 
 
@@ -71,8 +72,14 @@ def ood_errors(name: str, variant: str, grid_indices, predictions, **split_kw):
   rows = np.flatnonzero(one)
   f = ood_f[rows]
   mean = splits.train_mean(name, variant, **split_kw)
-  return dict(error=preds[rows, f] - y[rows, f], truth=y[rows, f], prediction=preds[rows, f],
-              factor=f, train_mean=mean[f], mask=one)
+  return dict(
+    error=preds[rows, f] - y[rows, f],
+    truth=y[rows, f],
+    prediction=preds[rows, f],
+    factor=f,
+    train_mean=mean[f],
+    mask=one,
+  )
 
 
 def mean_ratios(name: str, variant: str, grid_indices, predictions, **split_kw) -> np.ndarray:
@@ -81,16 +88,18 @@ def mean_ratios(name: str, variant: str, grid_indices, predictions, **split_kw) 
   Schott et al. 2022, Sec. 5.3, Eq. 2.
   """
   e = ood_errors(name, variant, grid_indices, predictions, **split_kw)
-  denom = np.abs(e['truth'] - e['train_mean'])
+  denom = np.abs(e["truth"] - e["train_mean"])
   keep = denom > 1e-12
-  return np.abs(e['prediction'][keep] - e['train_mean'][keep]) / denom[keep]
+  return np.abs(e["prediction"][keep] - e["train_mean"][keep]) / denom[keep]
 
 
 def ratio_summary(ratios) -> Dict[str, float]:
   r = np.asarray(ratios, np.float64)
-  return {'ratio_share_in_0_1': float(np.mean((r >= 0) & (r <= 1))) if r.size else float('nan'),
-          'ratio_median': float(np.median(r)) if r.size else float('nan'),
-          'ratio_count': int(r.size)}
+  return {
+    "ratio_share_in_0_1": float(np.mean((r >= 0) & (r <= 1))) if r.size else float("nan"),
+    "ratio_median": float(np.median(r)) if r.size else float("nan"),
+    "ratio_count": int(r.size),
+  }
 
 
 def pearson(a, b) -> float:
@@ -99,11 +108,17 @@ def pearson(a, b) -> float:
   a = a - a.mean()
   b = b - b.mean()
   den = np.sqrt((a * a).sum() * (b * b).sum())
-  return float((a * b).sum() / den) if den > 0 else float('nan')
+  return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def error_correlation(name: str, variant: str, grid_indices, predictions: Mapping[str, np.ndarray],
-                      subtract_train_mean: bool = False, **split_kw):
+def error_correlation(
+  name: str,
+  variant: str,
+  grid_indices,
+  predictions: Mapping[str, np.ndarray],
+  subtract_train_mean: bool = False,
+  **split_kw,
+):
   """Pearson correlation matrix of OOD-factor errors between models (+ ground-truth row).
 
   ``predictions`` maps a model label to its predictions on the SAME images (``grid_indices``).
@@ -116,8 +131,8 @@ def error_correlation(name: str, variant: str, grid_indices, predictions: Mappin
   truth = None
   for k in labels:
     e = ood_errors(name, variant, grid_indices, predictions[k], **split_kw)
-    errs[k] = e['error']
-    truth = e['truth'] - (e['train_mean'] if subtract_train_mean else 0.0)
+    errs[k] = e["error"]
+    truth = e["truth"] - (e["train_mean"] if subtract_train_mean else 0.0)
   vecs = [errs[k] for k in labels] + [truth]
   n = len(vecs)
   mat = np.full((n, n), np.nan)
@@ -125,10 +140,11 @@ def error_correlation(name: str, variant: str, grid_indices, predictions: Mappin
     for j in range(n):
       if i != j:
         mat[i, j] = pearson(vecs[i], vecs[j])
-  return labels + ['ground truth'], mat
+  return labels + ["ground truth"], mat
 
 
 def dci(codes, factors, **kw) -> Dict[str, float]:
   """DCI disentanglement/completeness/informativeness of a code (rvl_jax.disentanglement.dci)."""
   from rvl_jax import disentanglement  # pylint: disable=import-outside-toplevel
+
   return disentanglement.dci(np.asarray(codes), np.asarray(factors), **kw)

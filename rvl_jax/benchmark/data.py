@@ -14,6 +14,7 @@ nothing is downloaded or faked.
 Targets are factor indices divided by (K - 1) (float32 in [0, 1]); images are float32 in
 [0, 1], NHWC by default (``layout='NCHW'`` gives the reference PyTorch layout).
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,29 +24,34 @@ import numpy as np
 
 from rvl_jax.benchmark import datasets, io, render, splits
 
-PROCEDURAL = ('dsprites', 'dsprites_90', 'shapes3d')
-SOURCES = ('auto', 'split_files', 'grid', 'procedural')
+PROCEDURAL = ("dsprites", "dsprites_90", "shapes3d")
+SOURCES = ("auto", "split_files", "grid", "procedural")
 
 
 @functools.lru_cache(maxsize=2)
 def _procedural_dsprites():
   from rvl_jax.data import dsprites  # pylint: disable=import-outside-toplevel
+
   return dsprites.ProceduralDSprites()
 
 
 def procedural_image_fn(name: str) -> Callable[[np.ndarray], np.ndarray]:
   """Grid indices -> float32 NHWC images for the procedural data sets."""
   spec = datasets.get_spec(name)
-  if name == 'shapes3d':
+  if name == "shapes3d":
     return lambda idx: render.shapes3d_like(datasets.index_to_factors(spec.factor_sizes, idx))
-  if name in ('dsprites', 'dsprites_90'):
+  if name in ("dsprites", "dsprites_90"):
+
     def fn(idx):
       # dsprites_90 factor indices are valid indices of the full grid (orientation < 10).
       factors = datasets.index_to_factors(spec.factor_sizes, idx)
       return np.asarray(_procedural_dsprites().images_from_factors(factors), np.float32)
+
     return fn
-  raise ValueError(f"no procedural renderer for data set {name!r} (available: {PROCEDURAL}); "
-                   "pass data_dir with the split files or the full-grid file")
+  raise ValueError(
+    f"no procedural renderer for data set {name!r} (available: {PROCEDURAL}); "
+    "pass data_dir with the split files or the full-grid file"
+  )
 
 
 class BenchmarkDataset:
@@ -85,7 +91,9 @@ class BenchmarkDataset:
 
   @functools.cached_property
   def normalized_targets(self) -> np.ndarray:
-    return datasets.normalize_factors(self.factor_sizes, datasets.full_grid_factors(self.factor_sizes))
+    return datasets.normalize_factors(
+      self.factor_sizes, datasets.full_grid_factors(self.factor_sizes)
+    )
 
   @property
   def variance(self) -> np.ndarray:
@@ -96,15 +104,24 @@ class BenchmarkDataset:
     return self._image_fn(np.asarray(positions, np.int64))
 
   def targets(self, positions) -> np.ndarray:
-    return datasets.normalize_factors(self.factor_sizes, self.labels[np.asarray(positions, np.int64)])
+    return datasets.normalize_factors(
+      self.factor_sizes, self.labels[np.asarray(positions, np.int64)]
+    )
 
   def __getitem__(self, i):
     return self.images([i])[0], self.targets([i])[0]
 
 
-def make_dataset(name: str, variant: str = 'random', mode: str = 'train', *,
-                 data_dir: Optional[str] = None, source: str = 'auto', split_seed: int = 0,
-                 celeb_variant: str = 'default') -> BenchmarkDataset:
+def make_dataset(
+  name: str,
+  variant: str = "random",
+  mode: str = "train",
+  *,
+  data_dir: Optional[str] = None,
+  source: str = "auto",
+  split_seed: int = 0,
+  celeb_variant: str = "default",
+) -> BenchmarkDataset:
   """Builds a :class:`BenchmarkDataset` (see the module docstring for ``source``).
 
   Args:
@@ -128,37 +145,41 @@ def make_dataset(name: str, variant: str = 'random', mode: str = 'train', *,
   datasets.check_mode(mode)
   if source not in SOURCES:
     raise ValueError(f"argument 'source': expected one of {SOURCES}, got {source!r}")
-  if source == 'auto':
+  if source == "auto":
     if io.has_split_files(data_dir, name, variant, mode):
-      source = 'split_files'
+      source = "split_files"
     elif io.find_full_grid(data_dir, name):
-      source = 'grid'
+      source = "grid"
     elif name in PROCEDURAL:
-      source = 'procedural'
+      source = "procedural"
     else:
       raise FileNotFoundError(
-          f'data set {name!r}: no split files ({name}_{variant}_{mode}_images/labels.npz) and no '
-          f'full-grid file {io.FULL_GRID_FILES.get(name, ())} in data_dir={data_dir!r}, and no '
-          'procedural renderer exists for it')
-  if source == 'split_files':
+        f"data set {name!r}: no split files ({name}_{variant}_{mode}_images/labels.npz) and no "
+        f"full-grid file {io.FULL_GRID_FILES.get(name, ())} in data_dir={data_dir!r}, and no "
+        "procedural renderer exists for it"
+      )
+  if source == "split_files":
     images, labels = io.load_split_npz(data_dir, name, variant, mode)
     binary = images.dtype == np.uint8 and images.size > 0 and int(images.max()) <= 1
     fn = lambda pos: io.images_to_float(images[pos], binary=binary)
     return BenchmarkDataset(name, variant, mode, labels=labels, image_fn=fn, source=source)
   idx = splits.make_split(name, variant, seed=split_seed, celeb_variant=celeb_variant).indices(mode)
   labels = datasets.index_to_factors(spec.factor_sizes, idx)
-  if source == 'grid':
+  if source == "grid":
     path = io.find_full_grid(data_dir, name)
     if path is None:
-      raise FileNotFoundError(f'data set {name!r}: no full-grid file {io.FULL_GRID_FILES.get(name)} '
-                              f'in data_dir={data_dir!r}')
+      raise FileNotFoundError(
+        f"data set {name!r}: no full-grid file {io.FULL_GRID_FILES.get(name)} "
+        f"in data_dir={data_dir!r}"
+      )
     grid = io.load_full_grid(name, path)
     fn = lambda pos: grid.images(idx[pos])
   else:
     render_fn = procedural_image_fn(name)
     fn = lambda pos: render_fn(idx[pos])
-  return BenchmarkDataset(name, variant, mode, labels=labels, image_fn=fn, source=source,
-                          grid_indices=idx)
+  return BenchmarkDataset(
+    name, variant, mode, labels=labels, image_fn=fn, source=source, grid_indices=idx
+  )
 
 
 class DataLoader:
@@ -181,10 +202,17 @@ class DataLoader:
     ValueError: naming 'layout' or 'batch_size' for a bad value.
   """
 
-  def __init__(self, dataset: BenchmarkDataset, batch_size: int = 4, shuffle: bool = True,
-               seed: int = 0, layout: str = 'NHWC', max_samples: Optional[int] = None,
-               drop_last: bool = False):
-    if layout not in ('NHWC', 'NCHW'):
+  def __init__(
+    self,
+    dataset: BenchmarkDataset,
+    batch_size: int = 4,
+    shuffle: bool = True,
+    seed: int = 0,
+    layout: str = "NHWC",
+    max_samples: Optional[int] = None,
+    drop_last: bool = False,
+  ):
+    if layout not in ("NHWC", "NCHW"):
       raise ValueError(f"argument 'layout': expected 'NHWC' or 'NCHW', got {layout!r}")
     if batch_size < 1:
       raise ValueError(f"argument 'batch_size': expected >= 1, got {batch_size}")
@@ -207,9 +235,9 @@ class DataLoader:
       pos = np.random.default_rng([self.seed, self._epoch]).permutation(pos)
     self._epoch += 1
     for b in range(len(self)):
-      sel = pos[b * self.batch_size:(b + 1) * self.batch_size]
+      sel = pos[b * self.batch_size : (b + 1) * self.batch_size]
       images = self.dataset.images(sel)
-      if self.layout == 'NCHW':
+      if self.layout == "NCHW":
         images = np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2)))
       yield images, self.dataset.targets(sel)
 
@@ -218,10 +246,21 @@ class DataLoader:
     return self.positions
 
 
-def load_dataset(name: str, variant: str = 'random', mode: str = 'train', data_dir: Optional[str] = None,
-                 batch_size: int = 4, shuffle: bool = True, layout: str = 'NHWC', seed: int = 0,
-                 max_samples: Optional[int] = None, source: str = 'auto', split_seed: int = 0,
-                 celeb_variant: str = 'default', dataset_path: Optional[str] = None) -> DataLoader:
+def load_dataset(
+  name: str,
+  variant: str = "random",
+  mode: str = "train",
+  data_dir: Optional[str] = None,
+  batch_size: int = 4,
+  shuffle: bool = True,
+  layout: str = "NHWC",
+  seed: int = 0,
+  max_samples: Optional[int] = None,
+  source: str = "auto",
+  split_seed: int = 0,
+  celeb_variant: str = "default",
+  dataset_path: Optional[str] = None,
+) -> DataLoader:
   """The reference ``load_dataset``: a loader over one split of one data set.
 
   ``dataset_path`` is accepted as an alias of ``data_dir`` (reference argument name).
@@ -246,7 +285,15 @@ def load_dataset(name: str, variant: str = 'random', mode: str = 'train', data_d
     / (K - 1).
   """
   data_dir = data_dir if data_dir is not None else dataset_path
-  ds = make_dataset(name, variant, mode, data_dir=data_dir, source=source, split_seed=split_seed,
-                    celeb_variant=celeb_variant)
-  return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, seed=seed, layout=layout,
-                    max_samples=max_samples)
+  ds = make_dataset(
+    name,
+    variant,
+    mode,
+    data_dir=data_dir,
+    source=source,
+    split_seed=split_seed,
+    celeb_variant=celeb_variant,
+  )
+  return DataLoader(
+    ds, batch_size=batch_size, shuffle=shuffle, seed=seed, layout=layout, max_samples=max_samples
+  )

@@ -7,6 +7,7 @@ the row-major grid index (``index = sum_i y_i * prod_{k>i} K_k``; last factor fa
 ``dsprites_90`` is the non-ambiguous dSprites ablation (paper App. E): orientation is
 restricted to the first 10 of the 40 orientation values, i.e. [0, 90) degrees.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,6 +27,7 @@ from rvl_jax.data.ground_truth import (
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
   """Static description of one benchmark data set."""
+
   name: str
   factor_names: Tuple[str, ...]
   factor_sizes: Tuple[int, ...]
@@ -52,27 +54,46 @@ class DatasetSpec:
 
 
 SPEC: Dict[str, DatasetSpec] = {
-    'dsprites': DatasetSpec(
-        'dsprites', ('shape', 'scale', 'orientation', 'x-position', 'y-position'),
-        (3, 6, 40, 32, 32), (True, False, False, False, False), 1),
-    'dsprites_90': DatasetSpec(
-        'dsprites_90', ('shape', 'scale', 'orientation', 'x-position', 'y-position'),
-        (3, 6, 10, 32, 32), (True, False, False, False, False), 1),
-    'shapes3d': DatasetSpec(
-        'shapes3d', ('floor color', 'wall color', 'object color', 'object size',
-                     'object type', 'azimuth'),
-        (10, 10, 10, 8, 4, 15), (False, False, False, False, True, False), 3),
-    'mpi3d': DatasetSpec(
-        'mpi3d', ('color', 'shape', 'size', 'height', 'bg color', 'x-axis', 'y-axis'),
-        (6, 6, 2, 3, 3, 40, 40), (False, True, True, False, False, False, False), 3),
-    'celeb_glow': DatasetSpec(
-        'celeb_glow', ('person', 'smile', 'blond', 'age'),
-        (1000, 6, 6, 6), (True, False, False, False), 3),
+  "dsprites": DatasetSpec(
+    "dsprites",
+    ("shape", "scale", "orientation", "x-position", "y-position"),
+    (3, 6, 40, 32, 32),
+    (True, False, False, False, False),
+    1,
+  ),
+  "dsprites_90": DatasetSpec(
+    "dsprites_90",
+    ("shape", "scale", "orientation", "x-position", "y-position"),
+    (3, 6, 10, 32, 32),
+    (True, False, False, False, False),
+    1,
+  ),
+  "shapes3d": DatasetSpec(
+    "shapes3d",
+    ("floor color", "wall color", "object color", "object size", "object type", "azimuth"),
+    (10, 10, 10, 8, 4, 15),
+    (False, False, False, False, True, False),
+    3,
+  ),
+  "mpi3d": DatasetSpec(
+    "mpi3d",
+    ("color", "shape", "size", "height", "bg color", "x-axis", "y-axis"),
+    (6, 6, 2, 3, 3, 40, 40),
+    (False, True, True, False, False, False, False),
+    3,
+  ),
+  "celeb_glow": DatasetSpec(
+    "celeb_glow",
+    ("person", "smile", "blond", "age"),
+    (1000, 6, 6, 6),
+    (True, False, False, False),
+    3,
+  ),
 }
 
 DATASET_NAMES = tuple(SPEC)
-VARIANTS = ('random', 'composition', 'interpolation', 'extrapolation')
-MODES = ('train', 'test')
+VARIANTS = ("random", "composition", "interpolation", "extrapolation")
+MODES = ("train", "test")
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -9,6 +9,7 @@ Framework-agnostic: ``model_fn`` receives numpy float32 images in the loader's l
 (NHWC by default, NCHW with ``load_dataset(..., layout='NCHW')`` or :func:`nchw_adapter`)
 and returns anything convertible to a numpy (B, n_factors) array.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -30,8 +31,9 @@ def nchw_adapter(model_fn: Callable) -> Callable:
   return lambda images: model_fn(np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2))))
 
 
-def evaluate_model(model_fn: Callable, dataloader, return_predictions: bool = False,
-                   progress: bool = False):
+def evaluate_model(
+  model_fn: Callable, dataloader, return_predictions: bool = False, progress: bool = False
+):
   """Run ``model_fn`` over one pass of ``dataloader`` and score it.
 
   Args:
@@ -47,7 +49,7 @@ def evaluate_model(model_fn: Callable, dataloader, return_predictions: bool = Fa
     shuffling loader is iterated unshuffled here).
   """
   ds = dataloader.dataset
-  shuffle = getattr(dataloader, 'shuffle', False)
+  shuffle = getattr(dataloader, "shuffle", False)
   if shuffle:
     dataloader.shuffle = False
   try:
@@ -55,11 +57,12 @@ def evaluate_model(model_fn: Callable, dataloader, return_predictions: bool = Fa
     it = dataloader
     if progress:
       from rvl_jax.core import progress as prog  # pylint: disable=import-outside-toplevel
-      it = prog.progress(dataloader, total=len(dataloader), desc='evaluate')
+
+      it = prog.progress(dataloader, total=len(dataloader), desc="evaluate")
     for images, y in it:
       p = np.asarray(model_fn(images), np.float64)
       if p.shape != y.shape:
-        raise ValueError(f'model_fn output: expected shape {y.shape}, got {p.shape}')
+        raise ValueError(f"model_fn output: expected shape {y.shape}, got {p.shape}")
       preds.append(p)
       targets.append(np.asarray(y, np.float64))
   finally:
@@ -67,13 +70,16 @@ def evaluate_model(model_fn: Callable, dataloader, return_predictions: bool = Fa
       dataloader.shuffle = True
   preds = np.concatenate(preds) if preds else np.zeros((0, len(ds.factor_names)))
   targets = np.concatenate(targets) if targets else np.zeros((0, len(ds.factor_names)))
-  variance = np.asarray(ds.normalized_targets, np.float64).var(axis=0) \
-      if not hasattr(ds, 'variance') else ds.variance
+  variance = (
+    np.asarray(ds.normalized_targets, np.float64).var(axis=0)
+    if not hasattr(ds, "variance")
+    else ds.variance
+  )
   scores = metrics.score_dict(targets, preds, ds.factor_names, variance)
   if not return_predictions:
     return scores
-  positions = dataloader.batch_positions() if hasattr(dataloader, 'batch_positions') else None
-  extra = {'predictions': preds, 'targets': targets}
-  if positions is not None and hasattr(ds, 'grid_indices'):
-    extra['grid_indices'] = ds.grid_indices[positions]
+  positions = dataloader.batch_positions() if hasattr(dataloader, "batch_positions") else None
+  extra = {"predictions": preds, "targets": targets}
+  if positions is not None and hasattr(ds, "grid_indices"):
+    extra["grid_indices"] = ds.grid_indices[positions]
   return scores, extra

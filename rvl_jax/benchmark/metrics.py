@@ -8,6 +8,7 @@
 
 All computations are in float64.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Sequence
@@ -26,7 +27,9 @@ class RSquared:
   def __init__(self, all_targets=None, *, variance=None):
     if variance is None:
       if all_targets is None:
-        raise ValueError("argument 'all_targets': expected an (N, F) array or variance=..., got None")
+        raise ValueError(
+          "argument 'all_targets': expected an (N, F) array or variance=..., got None"
+        )
       all_targets = np.asarray(all_targets, np.float64)
       if all_targets.ndim != 2:
         raise ValueError(f"argument 'all_targets': expected shape (N, F), got {all_targets.shape}")
@@ -49,7 +52,9 @@ def _check_pair(targets, predictions):
   if t.ndim != 2:
     raise ValueError(f"argument 'targets': expected shape (n, F), got {t.shape}")
   if p.shape != t.shape:
-    raise ValueError(f"argument 'predictions': expected shape {t.shape} (as targets), got {p.shape}")
+    raise ValueError(
+      f"argument 'predictions': expected shape {t.shape} (as targets), got {p.shape}"
+    )
   return t, p
 
 
@@ -62,11 +67,13 @@ def score_dict(targets, predictions, factor_names: Sequence[str], variance) -> D
   """Flat score dict: rsquared, mse, rsquared_{f}, mse_{f} for every factor name f."""
   t, p = _check_pair(targets, predictions)
   if len(factor_names) != t.shape[1]:
-    raise ValueError(f"argument 'factor_names': expected {t.shape[1]} names, got {len(factor_names)}")
+    raise ValueError(
+      f"argument 'factor_names': expected {t.shape[1]} names, got {len(factor_names)}"
+    )
   mse_j = per_factor_mse(t, p)
   r2_j = 1.0 - mse_j / np.asarray(variance, np.float64)
-  out = {'rsquared': float(np.mean(r2_j)), 'mse': float(np.mean((t - p) ** 2))}
+  out = {"rsquared": float(np.mean(r2_j)), "mse": float(np.mean((t - p) ** 2))}
   for name, r, m in zip(factor_names, r2_j, mse_j):
-    out[f'rsquared_{name}'] = float(r)
-    out[f'mse_{name}'] = float(m)
+    out[f"rsquared_{name}"] = float(r)
+    out[f"mse_{name}"] = float(m)
   return out

@@ -11,9 +11,8 @@
   [0, 90) orientation variant maps its 10 orientation indices onto the first 10 of the 40
   orientation values of the full grid (see :mod:`rvl_jax.benchmark.sources`).
 """
-from __future__ import annotations
 
-import functools
+from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +20,7 @@ import numpy as np
 
 SHAPES3D_SIZES = (10, 10, 10, 8, 4, 15)
 _SIZE = 64
-_HORIZON = 35.0          # rows above are wall (~55 %), rows below are floor
+_HORIZON = 35.0  # rows above are wall (~55 %), rows below are floor
 _OBJ_CENTRE = (32.0, 44.0)
 _BASE_RADIUS = 9.0
 
@@ -75,8 +74,11 @@ def _render_one(f):
   theta_deg = -30.0 + f[5] * (60.0 / 14.0)
   theta = jnp.deg2rad(theta_deg)
 
-  ys, xs = jnp.meshgrid(jnp.arange(_SIZE, dtype=jnp.float32) + 0.5,
-                        jnp.arange(_SIZE, dtype=jnp.float32) + 0.5, indexing='ij')
+  ys, xs = jnp.meshgrid(
+    jnp.arange(_SIZE, dtype=jnp.float32) + 0.5,
+    jnp.arange(_SIZE, dtype=jnp.float32) + 0.5,
+    indexing="ij",
+  )
   # Room: wall with a vertical corner line that moves with the azimuth; two wall halves are
   # shaded differently.
   x_corner = 32.0 + 0.6 * theta_deg
@@ -102,24 +104,34 @@ def _render_one(f):
   w = 0.6 * h * jnp.abs(jnp.sin(theta + jnp.pi / 4))
   d = 0.45 * h
   cube = _over(img, obj_rgb * 0.9, _coverage(_box_sd(xs, ys, cx, cy, h, h)))
-  cube = _over(cube, obj_rgb * 0.6,
-               _coverage(_box_sd(xs, ys, cx + h + w / 2, cy - d / 2, w / 2, h + d / 2)))
-  cube = _over(cube, lighter, _coverage(_box_sd(xs, ys, cx + w / 2, cy - h - d / 2,
-                                                h + w / 2, d / 2)))
+  cube = _over(
+    cube, obj_rgb * 0.6, _coverage(_box_sd(xs, ys, cx + h + w / 2, cy - d / 2, w / 2, h + d / 2))
+  )
+  cube = _over(
+    cube, lighter, _coverage(_box_sd(xs, ys, cx + w / 2, cy - h - d / 2, h + w / 2, d / 2))
+  )
   # cylinder: body (rectangle + elliptical bottom) with horizontal shading, elliptical top.
   hw = 0.8 * r
-  body_sd = jnp.minimum(_box_sd(xs, ys, cx, cy, hw, r), _ellipse_sd(xs, ys, cx, cy + r, hw, 0.3 * r))
+  body_sd = jnp.minimum(
+    _box_sd(xs, ys, cx, cy, hw, r), _ellipse_sd(xs, ys, cx, cy + r, hw, 0.3 * r)
+  )
   side_shade = 1.0 - 0.4 * jnp.clip((xs - cx) / (2 * hw) + 0.5, 0.0, 1.0)
   cyl = _over(img, obj_rgb * side_shade[..., None], _coverage(body_sd))
   cyl = _over(cyl, lighter, _coverage(_ellipse_sd(xs, ys, cx, cy - r, hw, 0.3 * r)))
   # sphere: disk with radial shading from a light at the upper left.
   rad = jnp.sqrt((xs - cx + 0.35 * r) ** 2 + (ys - cy + 0.35 * r) ** 2) / (1.6 * r)
-  sph = _over(img, obj_rgb * (1.0 - 0.45 * jnp.clip(rad, 0.0, 1.0))[..., None],
-              _coverage(_circle_sd(xs, ys, cx, cy, r)))
+  sph = _over(
+    img,
+    obj_rgb * (1.0 - 0.45 * jnp.clip(rad, 0.0, 1.0))[..., None],
+    _coverage(_circle_sd(xs, ys, cx, cy, r)),
+  )
   # capsule: vertical stadium with horizontal shading.
   cr = 0.6 * r
-  cap = _over(img, obj_rgb * side_shade[..., None],
-              _coverage(_segment_sd(xs, ys, cx, cy - 0.6 * r, cy + 0.6 * r, cr)))
+  cap = _over(
+    img,
+    obj_rgb * side_shade[..., None],
+    _coverage(_segment_sd(xs, ys, cx, cy - 0.6 * r, cy + 0.6 * r, cr)),
+  )
 
   out = jnp.select([obj_type == 0, obj_type == 1, obj_type == 2], [cube, cyl, sph], cap)
   return jnp.clip(out, 0.0, 1.0)

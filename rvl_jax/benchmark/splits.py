@@ -11,6 +11,7 @@ Rules (Schott et al. 2022, Sec. 4.2 and App. H.2):
 
 Only index arrays are stored (sorted int64 grid indices), never image copies.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,49 +27,83 @@ _r = lambda a, b: tuple(range(a, b + 1))
 # Exclusive-test values E_i (Schott et al. 2022, App. H.2, Table 2), keyed by data set, then
 # variant, then factor.
 EXCLUSIVE_TEST: Dict[str, Dict[str, Dict[str, Tuple[int, ...]]]] = {
-    'dsprites': {
-        'interpolation': {'scale': (1, 4), 'orientation': (2, 7, 12, 17, 22, 27, 32, 37),
-                          'x-position': (2, 7, 11, 15, 20, 24, 29),
-                          'y-position': (2, 7, 11, 15, 20, 24, 29)},
-        'extrapolation': {'scale': (4, 5), 'orientation': _r(32, 39),
-                          'x-position': _r(25, 31), 'y-position': _r(25, 31)},
+  "dsprites": {
+    "interpolation": {
+      "scale": (1, 4),
+      "orientation": (2, 7, 12, 17, 22, 27, 32, 37),
+      "x-position": (2, 7, 11, 15, 20, 24, 29),
+      "y-position": (2, 7, 11, 15, 20, 24, 29),
     },
-    # Non-ambiguous [0, 90) dSprites ablation (Schott et al. 2022, App. E).
-    'dsprites_90': {
-        'interpolation': {'scale': (1, 4), 'orientation': (2, 7),
-                          'x-position': (2, 7, 11, 15, 20, 24, 29),
-                          'y-position': (2, 7, 11, 15, 20, 24, 29)},
-        'extrapolation': {'scale': (4, 5), 'orientation': (8, 9),
-                          'x-position': _r(25, 31), 'y-position': _r(25, 31)},
+    "extrapolation": {
+      "scale": (4, 5),
+      "orientation": _r(32, 39),
+      "x-position": _r(25, 31),
+      "y-position": _r(25, 31),
     },
-    'shapes3d': {
-        'interpolation': {'floor color': (2, 7), 'wall color': (2, 7), 'object color': (2, 7),
-                          'object size': (2, 5), 'azimuth': (2, 7, 12)},
-        'extrapolation': {'floor color': (8, 9), 'wall color': (8, 9), 'object color': (8, 9),
-                          'object size': (6, 7), 'azimuth': (12, 13, 14)},
+  },
+  # Non-ambiguous [0, 90) dSprites ablation (Schott et al. 2022, App. E).
+  "dsprites_90": {
+    "interpolation": {
+      "scale": (1, 4),
+      "orientation": (2, 7),
+      "x-position": (2, 7, 11, 15, 20, 24, 29),
+      "y-position": (2, 7, 11, 15, 20, 24, 29),
     },
-    'mpi3d': {
-        'interpolation': {'color': (3,), 'height': (1,), 'bg color': (1,),
-                          'x-axis': (5, 15, 24, 34), 'y-axis': (5, 15, 24, 34)},
-        'extrapolation': {'color': (5,), 'height': (2,), 'bg color': (2,),
-                          'x-axis': _r(36, 39), 'y-axis': _r(36, 39)},
+    "extrapolation": {
+      "scale": (4, 5),
+      "orientation": (8, 9),
+      "x-position": _r(25, 31),
+      "y-position": _r(25, 31),
     },
-    'celeb_glow': {
-        'interpolation': {'smile': (1, 4), 'blond': (1, 4), 'age': (1, 4)},
-        'extrapolation': {'smile': (4, 5), 'blond': (4, 5), 'age': (4, 5)},
+  },
+  "shapes3d": {
+    "interpolation": {
+      "floor color": (2, 7),
+      "wall color": (2, 7),
+      "object color": (2, 7),
+      "object size": (2, 5),
+      "azimuth": (2, 7, 12),
     },
+    "extrapolation": {
+      "floor color": (8, 9),
+      "wall color": (8, 9),
+      "object color": (8, 9),
+      "object size": (6, 7),
+      "azimuth": (12, 13, 14),
+    },
+  },
+  "mpi3d": {
+    "interpolation": {
+      "color": (3,),
+      "height": (1,),
+      "bg color": (1,),
+      "x-axis": (5, 15, 24, 34),
+      "y-axis": (5, 15, 24, 34),
+    },
+    "extrapolation": {
+      "color": (5,),
+      "height": (2,),
+      "bg color": (2,),
+      "x-axis": _r(36, 39),
+      "y-axis": _r(36, 39),
+    },
+  },
+  "celeb_glow": {
+    "interpolation": {"smile": (1, 4), "blond": (1, 4), "age": (1, 4)},
+    "extrapolation": {"smile": (4, 5), "blond": (4, 5), "age": (4, 5)},
+  },
 }
 
 # Exclusive-train values T_i of the composition split (Schott et al. 2022, App. H.2, Table 3).
 EXCLUSIVE_TRAIN: Dict[str, Dict[str, Tuple[int, ...]]] = {
-    'dsprites': {'orientation': (0, 1, 2, 3), 'x-position': (0, 1, 2), 'y-position': (0, 1, 2)},
-    'dsprites_90': {'orientation': (0,), 'x-position': (0, 1, 2), 'y-position': (0, 1, 2)},
-    'shapes3d': {'floor color': (0,), 'wall color': (0,), 'object color': (0,), 'azimuth': (0,)},
-    'mpi3d': {'x-axis': _r(0, 5), 'y-axis': _r(0, 5)},
-    # Not published: rvl default (42.1 % train) and the alternative closer to 30 % (30.6 %).
-    'celeb_glow': {'smile': (0,), 'blond': (0,), 'age': (0,)},
+  "dsprites": {"orientation": (0, 1, 2, 3), "x-position": (0, 1, 2), "y-position": (0, 1, 2)},
+  "dsprites_90": {"orientation": (0,), "x-position": (0, 1, 2), "y-position": (0, 1, 2)},
+  "shapes3d": {"floor color": (0,), "wall color": (0,), "object color": (0,), "azimuth": (0,)},
+  "mpi3d": {"x-axis": _r(0, 5), "y-axis": _r(0, 5)},
+  # Not published: rvl default (42.1 % train) and the alternative closer to 30 % (30.6 %).
+  "celeb_glow": {"smile": (0,), "blond": (0,), "age": (0,)},
 }
-CELEB_GLOW_COMPOSITION_ALT = {'smile': (0,), 'blond': (0,)}
+CELEB_GLOW_COMPOSITION_ALT = {"smile": (0,), "blond": (0,)}
 
 RANDOM_SPLIT_SEED = 0
 
@@ -76,13 +111,14 @@ RANDOM_SPLIT_SEED = 0
 @dataclasses.dataclass(frozen=True)
 class Split:
   """Train and test grid indices (sorted, int64) of one split."""
+
   dataset: str
   variant: str
   train: np.ndarray
   test: np.ndarray
 
   def indices(self, mode: str) -> np.ndarray:
-    return self.train if datasets.check_mode(mode) == 'train' else self.test
+    return self.train if datasets.check_mode(mode) == "train" else self.test
 
 
 def _value_masks(spec: datasets.DatasetSpec, table: Dict[str, Sequence[int]]):
@@ -94,7 +130,7 @@ def _value_masks(spec: datasets.DatasetSpec, table: Dict[str, Sequence[int]]):
     masks.append(m)
   unknown = set(table) - set(spec.factor_names)
   if unknown:
-    raise ValueError(f'unknown factor names {sorted(unknown)} for data set {spec.name!r}')
+    raise ValueError(f"unknown factor names {sorted(unknown)} for data set {spec.name!r}")
   return masks
 
 
@@ -105,11 +141,13 @@ def _any_in(spec, factors, masks) -> np.ndarray:
   return hit
 
 
-def exclusive_train_table(name: str, celeb_variant: str = 'default'):
-  if name == 'celeb_glow' and celeb_variant == 'alt':
+def exclusive_train_table(name: str, celeb_variant: str = "default"):
+  if name == "celeb_glow" and celeb_variant == "alt":
     return CELEB_GLOW_COMPOSITION_ALT
-  if celeb_variant not in ('default', 'alt'):
-    raise ValueError(f"argument 'celeb_variant': expected 'default' or 'alt', got {celeb_variant!r}")
+  if celeb_variant not in ("default", "alt"):
+    raise ValueError(
+      f"argument 'celeb_variant': expected 'default' or 'alt', got {celeb_variant!r}"
+    )
   return EXCLUSIVE_TRAIN[name]
 
 
@@ -119,19 +157,20 @@ def _grid(name: str) -> np.ndarray:
   return datasets.full_grid_factors(spec.factor_sizes)
 
 
-def train_mask(name: str, variant: str, *, seed: int = RANDOM_SPLIT_SEED,
-               celeb_variant: str = 'default') -> np.ndarray:
+def train_mask(
+  name: str, variant: str, *, seed: int = RANDOM_SPLIT_SEED, celeb_variant: str = "default"
+) -> np.ndarray:
   """Boolean occupancy mask of the train set over the full grid (N,)."""
   spec = datasets.get_spec(name)
   datasets.check_variant(variant)
-  if variant == 'random':
-    n_train = int(train_mask(name, 'extrapolation').sum())
+  if variant == "random":
+    n_train = int(train_mask(name, "extrapolation").sum())
     perm = np.random.default_rng(seed).permutation(spec.num_images)
     mask = np.zeros(spec.num_images, bool)
     mask[perm[:n_train]] = True
     return mask
   grid = _grid(name)
-  if variant == 'composition':
+  if variant == "composition":
     return _any_in(spec, grid, _value_masks(spec, exclusive_train_table(name, celeb_variant)))
   return ~_any_in(spec, grid, _value_masks(spec, EXCLUSIVE_TEST[name][variant]))
 
@@ -146,8 +185,9 @@ def _cached_split(name, variant, seed, celeb_variant):
   return Split(name, variant, train, test)
 
 
-def make_split(name: str, variant: str, seed: int = RANDOM_SPLIT_SEED,
-               celeb_variant: str = 'default') -> Split:
+def make_split(
+  name: str, variant: str, seed: int = RANDOM_SPLIT_SEED, celeb_variant: str = "default"
+) -> Split:
   """The exact split of data set ``name`` (see the module docstring). Results are cached.
 
   Args:
@@ -164,7 +204,7 @@ def make_split(name: str, variant: str, seed: int = RANDOM_SPLIT_SEED,
   """
   datasets.get_spec(name)
   datasets.check_variant(variant)
-  seed = int(seed) if variant == 'random' else RANDOM_SPLIT_SEED
+  seed = int(seed) if variant == "random" else RANDOM_SPLIT_SEED
   return _cached_split(name, variant, seed, celeb_variant)
 
 
@@ -230,8 +270,9 @@ def summary(name: str, variant: str, **kw) -> dict:
   """Train / test / one-OOD image counts of one split (Schott et al. 2022, Table 4)."""
   split = make_split(name, variant, **kw)
   n = len(split.train) + len(split.test)
-  out = dict(train=len(split.train), test=len(split.test),
-             train_percent=100.0 * len(split.train) / n)
-  if variant in ('interpolation', 'extrapolation'):
-    out['one_ood'] = int(one_ood(name, variant, split.test, **kw)[0].sum())
+  out = dict(
+    train=len(split.train), test=len(split.test), train_percent=100.0 * len(split.train) / n
+  )
+  if variant in ("interpolation", "extrapolation"):
+    out["one_ood"] = int(one_ood(name, variant, split.test, **kw)[0].sum())
   return out

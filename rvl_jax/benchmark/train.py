@@ -7,6 +7,7 @@ step (iterations, not epochs), deterministic in (seed, step). The training seed 
 initialisation and the batch order. Training goes through :func:`rvl_jax.core.loop.train`
 (jit, data parallel over all local devices, checkpoint/resume, NaN check, progress bar).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,36 +32,45 @@ def sum_mse_loss(predictions, targets):
   return jnp.mean(jnp.sum((predictions - targets) ** 2, axis=-1))
 
 
-def init_state(model, image_shape, *, seed: int, lr: float, variables=None) -> train_state.TrainState:
+def init_state(
+  model, image_shape, *, seed: int, lr: float, variables=None
+) -> train_state.TrainState:
   """Initialise a TrainState (params from ``seed``, or given ``variables`` for fine-tuning)."""
   if variables is None:
-    variables = model.init(prng.stream_key(seed, 'init'),
-                           jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False)
+    variables = model.init(
+      prng.stream_key(seed, "init"), jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False
+    )
   variables = dict(variables)
   return train_state.TrainState.create(
-      apply_fn=model.apply, params=variables['params'], tx=optax.adam(lr),
-      rng=prng.stream_key(seed, 'train'),
-      batch_stats=variables.get('batch_stats'))
+    apply_fn=model.apply,
+    params=variables["params"],
+    tx=optax.adam(lr),
+    rng=prng.stream_key(seed, "train"),
+    batch_stats=variables.get("batch_stats"),
+  )
 
 
 def supervised_train_step(state, batch):
   """Pure train step: batch = {'image': (b,H,W,C), 'target': (b,F)}."""
+
   def loss_fn(params):
-    variables = {'params': params}
+    variables = {"params": params}
     if state.batch_stats:
-      variables['batch_stats'] = state.batch_stats
-      preds, updates = state.apply_fn(variables, batch['image'], train=True, mutable=['batch_stats'])
-      return sum_mse_loss(preds, batch['target']), (preds, updates['batch_stats'])
-    preds = state.apply_fn(variables, batch['image'], train=True)
-    return sum_mse_loss(preds, batch['target']), (preds, state.batch_stats)
+      variables["batch_stats"] = state.batch_stats
+      preds, updates = state.apply_fn(
+        variables, batch["image"], train=True, mutable=["batch_stats"]
+      )
+      return sum_mse_loss(preds, batch["target"]), (preds, updates["batch_stats"])
+    preds = state.apply_fn(variables, batch["image"], train=True)
+    return sum_mse_loss(preds, batch["target"]), (preds, state.batch_stats)
 
   (loss, (preds, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads, batch_stats=new_stats)
-  mse = jnp.mean((preds - batch['target']) ** 2)
-  return state, {'loss': loss, 'mse': mse}
+  mse = jnp.mean((preds - batch["target"]) ** 2)
+  return state, {"loss": loss, "mse": mse}
 
 
-def make_get_batch(dataset, batch_size: int, seed: int, augment: str = ''):
+def make_get_batch(dataset, batch_size: int, seed: int, augment: str = ""):
   """step -> {'image', 'target'}: train images sampled with replacement, fixed by (seed, step)."""
   n = len(dataset)
 
@@ -69,7 +79,8 @@ def make_get_batch(dataset, batch_size: int, seed: int, augment: str = ''):
     images = dataset.images(pos)
     if augment:
       images = augment_lib.apply(images, augment, batching.step_rng(seed, step, stream=7))
-    return {'image': images, 'target': dataset.targets(pos)}
+    return {"image": images, "target": dataset.targets(pos)}
+
   return get_batch
 
 
@@ -83,7 +94,7 @@ class _Records:
     return len(self.dataset)
 
   def __getitem__(self, i):
-    return {'image': self.dataset.images([i])[0], 'target': self.dataset.targets([i])[0]}
+    return {"image": self.dataset.images([i])[0], "target": self.dataset.targets([i])[0]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,18 +102,29 @@ class _Augment(grain.transforms.RandomMap):
   spec: str
 
   def random_map(self, record, rng):
-    return {**record, 'image': augment_lib.apply(record['image'][None], self.spec, rng)[0]}
+    return {**record, "image": augment_lib.apply(record["image"][None], self.spec, rng)[0]}
 
 
-def make_batches(dataset, batch_size: int, seed: int, augment: str = '', worker_count: int = 0,
-                 num_threads: int = 2) -> pl.Pipeline:
+def make_batches(
+  dataset,
+  batch_size: int,
+  seed: int,
+  augment: str = "",
+  worker_count: int = 0,
+  num_threads: int = 2,
+) -> pl.Pipeline:
   """Shuffled epochs of a file-backed train dataset (split files, memory-mapped or HDF5 grids)
   through the input pipeline: rows read and augmented in threads/worker processes, prefetched,
   each process reading only its slice of the global batch, the position checkpointed."""
-  return pl.make_pipeline(_Records(dataset), batch_size=batch_size, seed=seed,
-                          transforms=[_Augment(augment)] if augment else [],
-                          worker_count=worker_count, num_threads=num_threads,
-                          name='benchmark/train')
+  return pl.make_pipeline(
+    _Records(dataset),
+    batch_size=batch_size,
+    seed=seed,
+    transforms=[_Augment(augment)] if augment else [],
+    worker_count=worker_count,
+    num_threads=num_threads,
+    name="benchmark/train",
+  )
 
 
 def make_predict_fn(state_or_variables, apply_fn=None, batch_size: int = 512) -> Callable:
@@ -122,12 +144,13 @@ def make_predict_fn(state_or_variables, apply_fn=None, batch_size: int = 512) ->
     n = len(images)
     out = []
     for s in range(0, n, batch_size):
-      chunk = images[s:s + batch_size]
+      chunk = images[s : s + batch_size]
       pad = batch_size - len(chunk)
       if pad:
         chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-      out.append(np.asarray(fwd(variables, chunk))[:batch_size - pad])
+      out.append(np.asarray(fwd(variables, chunk))[: batch_size - pad])
     return np.concatenate(out) if out else np.zeros((0,))
+
   return model_fn
 
 
@@ -139,11 +162,24 @@ class SupervisedResult:
   seconds: float
 
 
-def supervised(model, dataset, *, num_steps: int, batch_size: int = 64, lr: Optional[float] = None,
-               seed: int = 0, workdir: Optional[str] = None, log_every: int = 100,
-               checkpoint_every: int = 1000, init_variables=None, augment: str = '',
-               eval_fn=None, eval_every: int = 0, desc: str = 'supervised',
-               batches: Optional[pl.Pipeline] = None) -> SupervisedResult:
+def supervised(
+  model,
+  dataset,
+  *,
+  num_steps: int,
+  batch_size: int = 64,
+  lr: Optional[float] = None,
+  seed: int = 0,
+  workdir: Optional[str] = None,
+  log_every: int = 100,
+  checkpoint_every: int = 1000,
+  init_variables=None,
+  augment: str = "",
+  eval_fn=None,
+  eval_every: int = 0,
+  desc: str = "supervised",
+  batches: Optional[pl.Pipeline] = None,
+) -> SupervisedResult:
   """Train ``model`` (a name of :data:`models.MODELS` or a Flax module) on a train dataset.
 
   ``lr`` defaults to the paper's value for the model (5e-4; DenseNet 1e-4; pass 1e-4 for
@@ -158,10 +194,17 @@ def supervised(model, dataset, *, num_steps: int, batch_size: int = 64, lr: Opti
   lr = 5e-4 if lr is None else lr
   state = init_state(model, dataset.image_shape, seed=seed, lr=lr, variables=init_variables)
   t0 = time.time()
-  result = loop.train(state=state, train_step=supervised_train_step,
-                      get_batch=None if batches is not None else make_get_batch(
-                          dataset, batch_size, seed, augment), batches=batches,
-                      num_steps=num_steps, workdir=workdir, log_every=log_every,
-                      checkpoint_every=checkpoint_every, eval_fn=eval_fn, eval_every=eval_every,
-                      desc=desc)
+  result = loop.train(
+    state=state,
+    train_step=supervised_train_step,
+    get_batch=None if batches is not None else make_get_batch(dataset, batch_size, seed, augment),
+    batches=batches,
+    num_steps=num_steps,
+    workdir=workdir,
+    log_every=log_every,
+    checkpoint_every=checkpoint_every,
+    eval_fn=eval_fn,
+    eval_every=eval_every,
+    desc=desc,
+  )
   return SupervisedResult(result.state, model, result, time.time() - t0)

@@ -17,6 +17,7 @@ Pairs per method: 'betavae' independent train images (unsupervised; the pair onl
 the batch), 'adagvae' one uniformly chosen factor redrawn uniformly ('loc', k=1), 'slowvae'
 and 'pcl' the sparse Laplace transitions ('lap', rate 1).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,8 @@ from rvl_jax.core import loop, prng
 from rvl_jax.core.batched import batched_apply
 from rvl_jax.data import batching
 
-METHODS = ('betavae', 'adagvae', 'slowvae', 'pcl')
-SAMPLER = {'betavae': None, 'adagvae': ('loc', 1), 'slowvae': ('lap', None), 'pcl': ('lap', None)}
+METHODS = ("betavae", "adagvae", "slowvae", "pcl")
+SAMPLER = {"betavae": None, "adagvae": ("loc", 1), "slowvae": ("lap", None), "pcl": ("lap", None)}
 
 
 class InSplitPairs:
@@ -39,6 +40,7 @@ class InSplitPairs:
 
   def __init__(self, dataset, method: str, rate: float = 1.0, max_tries: int = 100):
     from rvl_jax.slowvae import pairs  # pylint: disable=import-outside-toplevel
+
     if method not in METHODS:
       raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
     self.dataset = dataset
@@ -73,13 +75,13 @@ class InSplitPairs:
       todo = todo[p2[todo] < 0]
       if not len(todo):
         break
-    p2[todo] = p1[todo]            # give up: identical pair (never seen in the tests)
+    p2[todo] = p1[todo]  # give up: identical pair (never seen in the tests)
     return p1, p2
 
   def batch(self, seed: int, step: int, n: int):
     p1, p2 = self.sample_positions(batching.step_rng(seed, step, stream=3), n)
     imgs = self.dataset.images(np.concatenate([p1, p2]))
-    return {'x1': imgs[:n], 'x2': imgs[n:]}
+    return {"x1": imgs[:n], "x2": imgs[n:]}
 
 
 @dataclasses.dataclass
@@ -90,19 +92,45 @@ class WeakModel:
   model: Any
 
 
-def train_representation(method: str, train_dataset, *, num_steps: int, batch_size: int = 64,
-                         lr: float = 1e-4, seed: int = 0, beta: float = 1.0, gamma: float = 10.0,
-                         rate: float = 6.0, arch: str = 'dislib', latent_dim: int = 10,
-                         workdir: Optional[str] = None, log_every: int = 100) -> WeakModel:
+def train_representation(
+  method: str,
+  train_dataset,
+  *,
+  num_steps: int,
+  batch_size: int = 64,
+  lr: float = 1e-4,
+  seed: int = 0,
+  beta: float = 1.0,
+  gamma: float = 10.0,
+  rate: float = 6.0,
+  arch: str = "dislib",
+  latent_dim: int = 10,
+  workdir: Optional[str] = None,
+  log_every: int = 100,
+) -> WeakModel:
   """Train a representation with the rvl_jax.slowvae objective of ``method`` on the train split."""
   from rvl_jax.slowvae import training  # pylint: disable=import-outside-toplevel
-  model, state = training.create_state(method, arch=arch, latent_dim=latent_dim,
-                                       data_shape=train_dataset.image_shape, learning_rate=lr, seed=seed)
+
+  model, state = training.create_state(
+    method,
+    arch=arch,
+    latent_dim=latent_dim,
+    data_shape=train_dataset.image_shape,
+    learning_rate=lr,
+    seed=seed,
+  )
   step = training.make_train_step(method, model, beta=beta, gamma=gamma, rate=rate)
   pairs = InSplitPairs(train_dataset, method)
-  res = loop.train(state=state, train_step=step, get_batch=lambda s: pairs.batch(seed, s, batch_size),
-                   num_steps=num_steps, workdir=workdir, log_every=log_every,
-                   checkpoint_every=max(num_steps, 1), desc=f'{method}')
+  res = loop.train(
+    state=state,
+    train_step=step,
+    get_batch=lambda s: pairs.batch(seed, s, batch_size),
+    num_steps=num_steps,
+    workdir=workdir,
+    log_every=log_every,
+    checkpoint_every=max(num_steps, 1),
+    desc=f"{method}",
+  )
   rep = training.make_representation_fn(method, model, res.state.params)
   return WeakModel(method, rep, res.state, model)
 
@@ -111,26 +139,38 @@ def embed(representation_fn, dataset, positions, batch: int = 512) -> np.ndarray
   """Codes of the dataset images at ``positions``, rendered and encoded ``batch`` at a time."""
   positions = np.asarray(positions, np.int64)
   encode = lambda pos: representation_fn(dataset.images(pos))
-  return np.asarray(batched_apply(encode, positions, min(batch, max(len(positions), 1))),
-                    np.float32)
+  return np.asarray(
+    batched_apply(encode, positions, min(batch, max(len(positions), 1))), np.float32
+  )
 
 
-def fit_readout(representation_fn, train_dataset, *, max_train: Optional[int] = 50_000,
-                epochs: int = 8, seed: int = 0, data_seed: int = 0, workdir: Optional[str] = None):
+def fit_readout(
+  representation_fn,
+  train_dataset,
+  *,
+  max_train: Optional[int] = 50_000,
+  epochs: int = 8,
+  seed: int = 0,
+  data_seed: int = 0,
+  workdir: Optional[str] = None,
+):
   """Readout MLP on frozen codes of (a subset of) the train split; returns model_fn(images)."""
   pos = np.arange(len(train_dataset))
   if max_train is not None and max_train < len(pos):
-    rng = prng.numpy_rng(data_seed, 'readout/train_subset')
+    rng = prng.numpy_rng(data_seed, "readout/train_subset")
     pos = np.sort(rng.choice(len(pos), max_train, replace=False))
   codes = embed(representation_fn, train_dataset, pos)
-  predict = readout_lib.fit(codes, train_dataset.targets(pos), epochs=epochs, seed=seed, workdir=workdir)
+  predict = readout_lib.fit(
+    codes, train_dataset.targets(pos), epochs=epochs, seed=seed, workdir=workdir
+  )
   return lambda images: predict(representation_fn(images))
 
 
 def dci_on_train(representation_fn, train_dataset, n: int = 3000, seed: int = 0) -> dict:
   """DCI disentanglement of the code on train-split images (the paper's selection criterion)."""
   from rvl_jax import disentanglement  # pylint: disable=import-outside-toplevel
-  rng = prng.numpy_rng(seed, 'dci/points')
+
+  rng = prng.numpy_rng(seed, "dci/points")
   pos = np.sort(rng.choice(len(train_dataset), min(n, len(train_dataset)), replace=False))
   codes = embed(representation_fn, train_dataset, pos)
   res = disentanglement.dci(codes, train_dataset.labels[pos])
@@ -139,4 +179,4 @@ def dci_on_train(representation_fn, train_dataset, n: int = 3000, seed: int = 0)
 
 def select_by_dci(candidates):
   """Index of the candidate (dicts with key 'dci') with the best DCI disentanglement."""
-  return int(np.argmax([c['dci'] for c in candidates]))
+  return int(np.argmax([c["dci"] for c in candidates]))

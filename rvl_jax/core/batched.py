@@ -11,8 +11,14 @@ from rvl_jax.core import progress as _progress
 from rvl_jax.core import validation
 
 
-def batched_apply(fn: Callable[..., Any], inputs: Any, batch_size: int, *,
-                  show_progress: bool = False, desc: str = "batched") -> Any:
+def batched_apply(
+  fn: Callable[..., Any],
+  inputs: Any,
+  batch_size: int,
+  *,
+  show_progress: bool = False,
+  desc: str = "batched",
+) -> Any:
   """Applies ``fn`` to ``inputs`` in fixed-size batches along their leading axis.
 
   The last batch is padded to ``batch_size`` (by repeating its final row), so a jitted ``fn``
@@ -37,8 +43,10 @@ def batched_apply(fn: Callable[..., Any], inputs: Any, batch_size: int, *,
   n = int(np.shape(leaves[0])[0])
   for leaf in leaves:
     if np.shape(leaf)[0] != n:
-      raise ValueError(f"argument 'inputs': all leaves must share the leading axis {n}, "
-                       f"got a leaf of shape {np.shape(leaf)}")
+      raise ValueError(
+        f"argument 'inputs': all leaves must share the leading axis {n}, "
+        f"got a leaf of shape {np.shape(leaf)}"
+      )
   outputs = []
   starts = range(0, n, batch_size)
   iterator = _progress.progress(starts, desc=desc, unit="batch") if show_progress else starts

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import flax
 import orbax.checkpoint as ocp
 
-MODEL_ITEM = "default"          # the item name orbax gives a single unnamed pytree
+MODEL_ITEM = "default"  # the item name orbax gives a single unnamed pytree
 DATA_ITEM = "data_iterator"
 
 
@@ -29,8 +29,10 @@ class Checkpointer:
   def __init__(self, directory: str, max_to_keep: int = 2):
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
-        self.directory, item_names=(MODEL_ITEM, DATA_ITEM),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+      self.directory,
+      item_names=(MODEL_ITEM, DATA_ITEM),
+      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+    )
 
   def latest_step(self) -> Optional[int]:
     """Returns the newest saved step, or None when nothing is saved."""
@@ -49,6 +51,7 @@ class Checkpointer:
       data_iterator: a Grain iterator (``Pipeline.iterator``) whose state is saved with the tree.
     """
     import grain.checkpoint  # pylint: disable=g-import-not-at-top
+
     items = {MODEL_ITEM: ocp.args.StandardSave(flax.serialization.to_state_dict(tree))}
     if data_iterator is not None:
       items[DATA_ITEM] = grain.checkpoint.CheckpointSave(data_iterator)
@@ -59,8 +62,9 @@ class Checkpointer:
     """Returns whether the checkpoint of ``step`` holds an input-pipeline state."""
     return os.path.isdir(os.path.join(self.directory, str(int(step)), DATA_ITEM))
 
-  def restore(self, template: Any, step: Optional[int] = None,
-              data_iterator: Any = None) -> Optional[Any]:
+  def restore(
+    self, template: Any, step: Optional[int] = None, data_iterator: Any = None
+  ) -> Optional[Any]:
     """Restores into the structure (and shardings) of ``template``.
 
     Args:
@@ -73,6 +77,7 @@ class Checkpointer:
       The restored pytree, or None if nothing is saved.
     """
     import grain.checkpoint  # pylint: disable=g-import-not-at-top
+
     step = self.latest_step() if step is None else step
     if step is None:
       return None
@@ -81,9 +86,10 @@ class Checkpointer:
     if data_iterator is not None:
       if not self.has_data_iterator(step):
         raise ValueError(
-            f"argument 'batches': the checkpoint of step {step} in {self.directory!r} holds no "
-            "input-pipeline state (it was written by a run fed by get_batch); resume it with "
-            "get_batch or start a new workdir")
+          f"argument 'batches': the checkpoint of step {step} in {self.directory!r} holds no "
+          "input-pipeline state (it was written by a run fed by get_batch); resume it with "
+          "get_batch or start a new workdir"
+        )
       items[DATA_ITEM] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = self._manager.restore(step, args=ocp.args.Composite(**items))
     return flax.serialization.from_state_dict(template, restored[MODEL_ITEM])

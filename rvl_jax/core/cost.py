@@ -30,9 +30,18 @@ DEFAULT_FRACTION = 0.4
 
 # Dense peak FLOP/s by device kind (float32 work: TF32 tensor cores where JAX uses them by default;
 # TPUs: bf16 MXU rate, which is what float32 matmuls at default precision run at).
-PEAKS = {'H200': 494e12, 'H100': 494e12, 'A100': 156e12, 'L4': 60e12, 'V100': 15.7e12,
-         'T4': 8.1e12, 'TPU v4': 275e12, 'TPU v5 lite': 197e12, 'TPU v5p': 459e12,
-         'TPU v6 lite': 918e12}
+PEAKS = {
+  "H200": 494e12,
+  "H100": 494e12,
+  "A100": 156e12,
+  "L4": 60e12,
+  "V100": 15.7e12,
+  "T4": 8.1e12,
+  "TPU v4": 275e12,
+  "TPU v5 lite": 197e12,
+  "TPU v5p": 459e12,
+  "TPU v6 lite": 918e12,
+}
 
 
 @dataclasses.dataclass
@@ -52,13 +61,14 @@ class Case:
       and its new value is threaded through timed calls).
     params_of: picks the parameters out of the arguments (for the parameter count).
   """
+
   config: str
   name: str
   fn: Callable
   make_args: Callable[[], Tuple]
   global_batch: int
   steps: int
-  note: str = ''
+  note: str = ""
   train: bool = True
   params_of: Callable[[Tuple], Any] = lambda args: args[0].params
 
@@ -84,7 +94,7 @@ def count_params(tree: Any) -> int:
 
 
 def _dot_flops(eqn) -> float:
-  (lc, _), _ = eqn.params['dimension_numbers']
+  (lc, _), _ = eqn.params["dimension_numbers"]
   lhs = eqn.invars[0].aval.shape
   contract = math.prod(lhs[d] for d in lc)
   return 2.0 * math.prod(eqn.outvars[0].aval.shape) * contract
@@ -92,13 +102,13 @@ def _dot_flops(eqn) -> float:
 
 def _conv_flops(eqn) -> float:
   rhs = eqn.invars[1].aval.shape
-  dn = eqn.params['dimension_numbers']
+  dn = eqn.params["dimension_numbers"]
   # rhs spec: (out feature dim, in feature dim, spatial...); groups are already in rhs' in dim.
   in_dim = rhs[dn.rhs_spec[1]]
   window = math.prod(rhs[d] for d in dn.rhs_spec[2:])
   # With input (lhs) dilation, e.g. the input gradient of a strided convolution, only one tap in
   # prod(dilation) meets a non-zero input.
-  dilation = math.prod(eqn.params.get('lhs_dilation') or (1,))
+  dilation = math.prod(eqn.params.get("lhs_dilation") or (1,))
   return 2.0 * math.prod(eqn.outvars[0].aval.shape) * in_dim * window / dilation
 
 
@@ -116,19 +126,19 @@ def jaxpr_flops(closed_jaxpr) -> float:
   total = 0.0
   for eqn in closed_jaxpr.jaxpr.eqns:
     prim = eqn.primitive.name
-    if prim == 'dot_general':
+    if prim == "dot_general":
       total += _dot_flops(eqn)
-    elif prim == 'conv_general_dilated':
+    elif prim == "conv_general_dilated":
       total += _conv_flops(eqn)
-    elif prim == 'scan':
-      total += eqn.params['length'] * jaxpr_flops(eqn.params['jaxpr'])
-    elif prim == 'cond':
-      total += max(jaxpr_flops(b) for b in eqn.params['branches'])
-    elif prim == 'while':
-      total += jaxpr_flops(eqn.params['body_jaxpr']) + jaxpr_flops(eqn.params['cond_jaxpr'])
+    elif prim == "scan":
+      total += eqn.params["length"] * jaxpr_flops(eqn.params["jaxpr"])
+    elif prim == "cond":
+      total += max(jaxpr_flops(b) for b in eqn.params["branches"])
+    elif prim == "while":
+      total += jaxpr_flops(eqn.params["body_jaxpr"]) + jaxpr_flops(eqn.params["cond_jaxpr"])
     else:
       for v in eqn.params.values():
-        for sub in (v if isinstance(v, (tuple, list)) else (v,)):
+        for sub in v if isinstance(v, (tuple, list)) else (v,):
           if isinstance(sub, jax.extend.core.ClosedJaxpr):
             total += jaxpr_flops(sub)
           elif isinstance(sub, jax.extend.core.Jaxpr):
@@ -148,7 +158,7 @@ def xla_flops(compiled) -> float:
   ca = compiled.cost_analysis()
   if isinstance(ca, (list, tuple)):
     ca = ca[0] if ca else {}
-  return float((ca or {}).get('flops', float('nan')))
+  return float((ca or {}).get("flops", float("nan")))
 
 
 def peak_bytes(compiled) -> int:
@@ -163,8 +173,9 @@ def peak_bytes(compiled) -> int:
   m = compiled.memory_analysis()
   if m is None:
     return -1
-  return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-             - m.alias_size_in_bytes)
+  return int(
+    m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+  )
 
 
 def step_flops(case: Case, args: Tuple, compiled) -> Tuple[float, float, float]:
@@ -202,12 +213,22 @@ def analyse(case: Case, fraction: float = DEFAULT_FRACTION) -> Dict[str, Any]:
   seconds = time.perf_counter() - t0
   xla, counted, flops = step_flops(case, args, compiled)
   step_s = flops / (PEAK_TF32 * fraction)
-  return dict(config=case.config, name=case.name, params=count_params(case.params_of(args)),
-              global_batch=case.global_batch, flops_xla=xla, flops_counted=counted, flops=flops,
-              peak_bytes=peak_bytes(compiled), steps=case.steps, step_seconds=step_s,
-              hours=step_s * case.steps / 3600.0,
-              hours_fp32=flops / (PEAK_FP32 * fraction) * case.steps / 3600.0,
-              compile_seconds=seconds, note=case.note)
+  return dict(
+    config=case.config,
+    name=case.name,
+    params=count_params(case.params_of(args)),
+    global_batch=case.global_batch,
+    flops_xla=xla,
+    flops_counted=counted,
+    flops=flops,
+    peak_bytes=peak_bytes(compiled),
+    steps=case.steps,
+    step_seconds=step_s,
+    hours=step_s * case.steps / 3600.0,
+    hours_fp32=flops / (PEAK_FP32 * fraction) * case.steps / 3600.0,
+    compile_seconds=seconds,
+    note=case.note,
+  )
 
 
 def time_case(case: Case, reps: int) -> Dict[str, float]:
@@ -231,6 +252,7 @@ def time_case(case: Case, reps: int) -> Dict[str, float]:
   def call(a):
     out = compiled(*a)
     return ((out[0],) + tuple(a[1:]) if case.train else a), out
+
   args, out = call(args)
   jax.block_until_ready(out)
   times = []
@@ -256,9 +278,9 @@ def device_peak(reps: int = 3, n: int = 2048) -> Tuple[float, str]:
   d = jax.devices()[0]
   for kind, peak in PEAKS.items():
     if kind.lower() in d.device_kind.lower():
-      return peak, f'{d.device_kind}: table value'
-  if d.platform != 'cpu':
-    return float('nan'), f'{d.device_kind}: not in the table'
+      return peak, f"{d.device_kind}: table value"
+  if d.platform != "cpu":
+    return float("nan"), f"{d.device_kind}: not in the table"
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
   mm = jax.jit(lambda a: a @ a)
   jax.block_until_ready(mm(a))
@@ -267,7 +289,7 @@ def device_peak(reps: int = 3, n: int = 2048) -> Tuple[float, str]:
     t = time.perf_counter()
     jax.block_until_ready(mm(a))
     times.append(time.perf_counter() - t)
-  return 2 * n ** 3 / min(times), f'CPU: measured, best of {reps} {n}x{n} float32 matmuls'
+  return 2 * n**3 / min(times), f"CPU: measured, best of {reps} {n}x{n} float32 matmuls"
 
 
 def cpu_seconds() -> float:
@@ -279,7 +301,7 @@ def cpu_seconds() -> float:
   try:
     import psutil  # pylint: disable=g-import-not-at-top
   except ImportError:
-    return float('nan')
+    return float("nan")
   me = psutil.Process()
   total = 0.0
   for proc in [me] + me.children(recursive=True):
@@ -291,8 +313,9 @@ def cpu_seconds() -> float:
   return total
 
 
-def time_batches(next_batch: Callable[[], Any], warmup: int, timed: int,
-                 step_seconds: float = 0.0) -> Tuple[float, float, float]:
+def time_batches(
+  next_batch: Callable[[], Any], warmup: int, timed: int, step_seconds: float = 0.0
+) -> Tuple[float, float, float]:
   """Times an input source: ``warmup`` untimed calls, then ``timed`` timed ones.
 
   Args:
@@ -318,7 +341,7 @@ def time_batches(next_batch: Callable[[], Any], warmup: int, timed: int,
   return t1 - t0, (time.perf_counter() - t1) / timed, (cpu_seconds() - c1) / timed
 
 
-def fmt_si(x: float, unit: str = '') -> str:
+def fmt_si(x: float, unit: str = "") -> str:
   """Formats a number with 3 significant digits and an SI prefix.
 
   Args:
@@ -329,11 +352,11 @@ def fmt_si(x: float, unit: str = '') -> str:
     E.g. ``'1.5 TB'``; ``'n/a'`` if ``x`` is not finite.
   """
   if not np.isfinite(x):
-    return 'n/a'
-  for div, suffix in ((1e15, 'P'), (1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
+    return "n/a"
+  for div, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
     if abs(x) >= div:
-      return f'{x / div:.3g} {suffix}{unit}'
-  return f'{x:.3g} {unit}'.strip()
+      return f"{x / div:.3g} {suffix}{unit}"
+  return f"{x:.3g} {unit}".strip()
 
 
 def fmt_seconds(s: float) -> str:
@@ -346,10 +369,10 @@ def fmt_seconds(s: float) -> str:
     3 significant digits in µs, ms or s.
   """
   if s < 1e-3:
-    return f'{s * 1e6:.3g} µs'
+    return f"{s * 1e6:.3g} µs"
   if s < 1:
-    return f'{s * 1e3:.3g} ms'
-  return f'{s:.3g} s'
+    return f"{s * 1e3:.3g} ms"
+  return f"{s:.3g} s"
 
 
 def projection_table(rows: Sequence[Dict[str, Any]], fraction: float) -> str:
@@ -362,15 +385,17 @@ def projection_table(rows: Sequence[Dict[str, Any]], fraction: float) -> str:
   Returns:
     The markdown table.
   """
-  head = ('| config | computation | params | global batch | FLOPs/step (XLA) | FLOPs/step '
-          '(dot+conv, loops x trips) | peak memory | steps | projected step | GPU-hours '
-          f'(TF32, {fraction:.0%}) | GPU-hours (FP32, {fraction:.0%}) | note |')
-  lines = [head, '|' + '---|' * 12]
+  head = (
+    "| config | computation | params | global batch | FLOPs/step (XLA) | FLOPs/step "
+    "(dot+conv, loops x trips) | peak memory | steps | projected step | GPU-hours "
+    f"(TF32, {fraction:.0%}) | GPU-hours (FP32, {fraction:.0%}) | note |"
+  )
+  lines = [head, "|" + "---|" * 12]
   for r in rows:
     lines.append(
-        f"| {r['config']} | {r['name']} | {fmt_si(r['params'])} | {r['global_batch']} | "
-        f"{fmt_si(r['flops_xla'])} | {fmt_si(r['flops_counted'])} | "
-        f"{fmt_si(r['peak_bytes'], 'B')} | {fmt_si(r['steps'])} | {fmt_seconds(r['step_seconds'])}"
-        f" | {r['hours']:.3g} | {r['hours_fp32']:.3g} | {r['note']} |")
-  return '\n'.join(lines)
-
+      f"| {r['config']} | {r['name']} | {fmt_si(r['params'])} | {r['global_batch']} | "
+      f"{fmt_si(r['flops_xla'])} | {fmt_si(r['flops_counted'])} | "
+      f"{fmt_si(r['peak_bytes'], 'B')} | {fmt_si(r['steps'])} | {fmt_seconds(r['step_seconds'])}"
+      f" | {r['hours']:.3g} | {r['hours_fp32']:.3g} | {r['note']} |"
+    )
+  return "\n".join(lines)

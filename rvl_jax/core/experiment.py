@@ -29,8 +29,7 @@ import jax
 from absl import logging
 
 from rvl_jax.core import io as rio
-from rvl_jax.core import progress
-from rvl_jax.core import sharding
+from rvl_jax.core import progress, sharding
 
 
 def define_flag(define: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
@@ -40,6 +39,7 @@ def define_flag(define: Callable[..., Any], name: str, *args: Any, **kwargs: Any
   them is imported into one process (tests, notebooks) the later definitions reuse the first.
   """
   from absl import flags
+
   if name in flags.FLAGS:
     return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
   return define(name, *args, **kwargs)
@@ -52,19 +52,37 @@ def define_experiment_flags(workdir_help: str = "Output directory (resumes from 
   Returns (config_holder, workdir_holder)."""
   from absl import flags
   from ml_collections import config_flags
-  config = define_flag(config_flags.DEFINE_config_file, "config", None,
-                       "Experiment config file (path.py or path.py:variant).", lock_config=True)
+
+  config = define_flag(
+    config_flags.DEFINE_config_file,
+    "config",
+    None,
+    "Experiment config file (path.py or path.py:variant).",
+    lock_config=True,
+  )
   workdir = define_flag(flags.DEFINE_string, "workdir", None, workdir_help)
   flags.mark_flags_as_required(["config", "workdir"])
-  define_flag(flags.DEFINE_string, "coordinator_address", None,
-              "Multi-process runs: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS or "
-              "the cluster launcher's).")
-  define_flag(flags.DEFINE_integer, "num_processes", None,
-              "Multi-process runs: number of processes (default: $JAX_NUM_PROCESSES or the "
-              "cluster launcher's).")
-  define_flag(flags.DEFINE_integer, "process_id", None,
-              "Multi-process runs: this process's id in [0, num_processes) (default: "
-              "$JAX_PROCESS_ID or the cluster launcher's).")
+  define_flag(
+    flags.DEFINE_string,
+    "coordinator_address",
+    None,
+    "Multi-process runs: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS or "
+    "the cluster launcher's).",
+  )
+  define_flag(
+    flags.DEFINE_integer,
+    "num_processes",
+    None,
+    "Multi-process runs: number of processes (default: $JAX_NUM_PROCESSES or the "
+    "cluster launcher's).",
+  )
+  define_flag(
+    flags.DEFINE_integer,
+    "process_id",
+    None,
+    "Multi-process runs: this process's id in [0, num_processes) (default: "
+    "$JAX_PROCESS_ID or the cluster launcher's).",
+  )
   return config, workdir
 
 
@@ -72,6 +90,7 @@ def distributed_flags() -> Dict[str, Any]:
   """The values of --coordinator_address/--num_processes/--process_id when they are defined and
   parsed (None = not given)."""
   from absl import flags
+
   names = ("coordinator_address", "num_processes", "process_id")
   if not flags.FLAGS.is_parsed():
     return {}
@@ -100,17 +119,20 @@ def write_results(workdir: str, results: Mapping[str, Any]) -> Dict[str, Any]:
   return flat
 
 
-def launch(train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: Any,
-           workdir: str) -> Dict[str, Any]:
+def launch(
+  train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: Any, workdir: str
+) -> Dict[str, Any]:
   """Runs an experiment into ``workdir`` and returns its flat results."""
   if not workdir:
     raise ValueError("argument 'workdir': expected an output directory, got an empty value")
-  sharding.initialize_distributed(**distributed_flags(),
-                                  force=bool(config.get("distributed", False)))
+  sharding.initialize_distributed(
+    **distributed_flags(), force=bool(config.get("distributed", False))
+  )
   os.makedirs(workdir, exist_ok=True)  # every process: orbax checkpoints live here
   progress.quiet_library_logs()
-  logging.info("JAX devices: %s (process %d of %d)", jax.devices(), jax.process_index(),
-               jax.process_count())
+  logging.info(
+    "JAX devices: %s (process %d of %d)", jax.devices(), jax.process_index(), jax.process_count()
+  )
   rio.write_json(os.path.join(workdir, "config.json"), config_to_dict(config))
   t0 = time.time()
   results = dict(train_and_evaluate(config, workdir))
@@ -126,8 +148,9 @@ def launch(train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: 
 TrainAndEvaluate = Callable[[Any, str], Mapping[str, Any]]
 
 
-def resolve(registry: Mapping[str, Union[TrainAndEvaluate, str]],
-            name: Union[str, None]) -> TrainAndEvaluate:
+def resolve(
+  registry: Mapping[str, Union[TrainAndEvaluate, str]], name: Union[str, None]
+) -> TrainAndEvaluate:
   """Looks an experiment up in a system's registry.
 
   Args:
@@ -147,8 +170,9 @@ def resolve(registry: Mapping[str, Union[TrainAndEvaluate, str]],
   if name is None and len(registry) == 1:
     name = next(iter(registry))
   if name not in registry:
-    raise ValueError(f"argument 'config.experiment': expected one of {sorted(registry)}, "
-                     f"got {name!r}")
+    raise ValueError(
+      f"argument 'config.experiment': expected one of {sorted(registry)}, got {name!r}"
+    )
   entry = registry[name]
   if isinstance(entry, str):
     module, _, attr = entry.partition(":")
@@ -156,8 +180,9 @@ def resolve(registry: Mapping[str, Union[TrainAndEvaluate, str]],
   return entry
 
 
-def dispatch(registry: Mapping[str, Union[TrainAndEvaluate, str]], config: Any,
-             workdir: str) -> Dict[str, Any]:
+def dispatch(
+  registry: Mapping[str, Union[TrainAndEvaluate, str]], config: Any, workdir: str
+) -> Dict[str, Any]:
   """Runs the experiment ``config.experiment`` of ``registry`` through ``launch``.
 
   Args:
@@ -181,6 +206,7 @@ def run(registry: Mapping[str, Union[TrainAndEvaluate, str]]) -> None:
     registry: the system's ``EXPERIMENTS`` mapping.
   """
   from absl import app
+
   config, workdir = define_experiment_flags()
 
   def main(argv):

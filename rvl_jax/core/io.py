@@ -45,7 +45,9 @@ def atomic_write(path: str, mode: str = "wb", all_processes: bool = False) -> It
     return
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  fd, tmp = tempfile.mkstemp(
+    dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+  )
   try:
     with os.fdopen(fd, mode) as f:
       yield f
@@ -136,6 +138,7 @@ def save_figure(fig: Any, path: str, dpi: int = 100) -> str:
     ``path``.
   """
   import matplotlib.pyplot as plt
+
   buffer = _io.BytesIO()
   fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
   plt.close(fig)
@@ -183,7 +186,7 @@ def replace_section(path: str, text: str, marker: str) -> None:
       old = f.read()
   block = f"{begin}\n{text}\n{end}"
   if begin in old and end in old:
-    new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+    new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
   else:
     new = (old.rstrip() + "\n\n" if old else "") + block + "\n"
   with atomic_write(path, "w") as f:

@@ -44,10 +44,11 @@ class TrainResult:
     compile_seconds: wall time of the first step (compilation included).
     resumed_from: the checkpoint step the run resumed from, or None.
   """
+
   state: Any
-  metrics: Dict[str, float]            # last logged (interval-averaged) train metrics
-  eval_metrics: Dict[str, float]       # last evaluation
-  history: List[Dict[str, float]]      # every logged row, including eval rows
+  metrics: Dict[str, float]  # last logged (interval-averaged) train metrics
+  eval_metrics: Dict[str, float]  # last evaluation
+  history: List[Dict[str, float]]  # every logged row, including eval rows
   steps_per_second: float
   compile_seconds: float
   resumed_from: Optional[int]
@@ -62,26 +63,39 @@ def _check_finite(metrics: Mapping[str, float], step: int) -> None:
   for name, value in metrics.items():
     if not np.isfinite(value):
       raise FloatingPointError(
-          f"training diverged: metric '{name}' is {value} at step {step} (averaged over the last "
-          "logging interval); lower the learning rate or check the inputs. The last good "
-          "checkpoint was kept.")
+        f"training diverged: metric '{name}' is {value} at step {step} (averaged over the last "
+        "logging interval); lower the learning rate or check the inputs. The last good "
+        "checkpoint was kept."
+      )
 
 
 def _next_batch(batches: Any, step: int) -> Any:
   try:
     return next(batches)
   except StopIteration:
-    raise ValueError(f"argument 'batches': the input pipeline ended before step {step}; give it "
-                     "more epochs (num_epochs=None repeats forever) or fewer num_steps") from None
+    raise ValueError(
+      f"argument 'batches': the input pipeline ended before step {step}; give it "
+      "more epochs (num_epochs=None repeats forever) or fewer num_steps"
+    ) from None
 
 
-def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int], Any]] = None,
-          num_steps: int, batches: Any = None,
-          workdir: Optional[str] = None, eval_fn: Optional[Callable[[Any, int], Metrics]] = None,
-          eval_every: int = 0, log_every: int = 50, checkpoint_every: int = 500,
-          mesh: Optional[jax.sharding.Mesh] = None, desc: str = "train",
-          keep_checkpoints: int = 2,
-          hooks: Sequence[Callable[[int, Any], None]] = ()) -> TrainResult:
+def train(
+  *,
+  state: Any,
+  train_step: StepFn,
+  get_batch: Optional[Callable[[int], Any]] = None,
+  num_steps: int,
+  batches: Any = None,
+  workdir: Optional[str] = None,
+  eval_fn: Optional[Callable[[Any, int], Metrics]] = None,
+  eval_every: int = 0,
+  log_every: int = 50,
+  checkpoint_every: int = 500,
+  mesh: Optional[jax.sharding.Mesh] = None,
+  desc: str = "train",
+  keep_checkpoints: int = 2,
+  hooks: Sequence[Callable[[int, Any], None]] = (),
+) -> TrainResult:
   """Runs ``num_steps`` optimizer steps (counting from the state's/checkpoint's step).
 
   Args:
@@ -111,8 +125,10 @@ def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int],
   if num_steps < 0:
     raise ValueError(f"argument 'num_steps': expected a non-negative integer, got {num_steps}")
   if (get_batch is None) == (batches is None):
-    raise ValueError("arguments 'get_batch' / 'batches': expected exactly one of them, got "
-                     f"{'both' if get_batch is not None else 'neither'}")
+    raise ValueError(
+      "arguments 'get_batch' / 'batches': expected exactly one of them, got "
+      f"{'both' if get_batch is not None else 'neither'}"
+    )
   data_iterator = None if batches is None else batches.iterator
   mesh = mesh or sharding.make_mesh()
   checkpointer = None
@@ -196,8 +212,17 @@ def train(*, state: Any, train_step: StepFn, get_batch: Optional[Callable[[int],
     if checkpointer is not None:
       checkpointer.close()
   timed_steps = num_steps - start - 1
-  rate = (timed_steps / (t_end - t_after_first)
-          if t_after_first is not None and timed_steps > 0 else float("nan"))
-  return TrainResult(state=state, metrics=last_metrics, eval_metrics=eval_metrics, history=history,
-                     steps_per_second=rate, compile_seconds=compile_seconds,
-                     resumed_from=resumed_from)
+  rate = (
+    timed_steps / (t_end - t_after_first)
+    if t_after_first is not None and timed_steps > 0
+    else float("nan")
+  )
+  return TrainResult(
+    state=state,
+    metrics=last_metrics,
+    eval_metrics=eval_metrics,
+    history=history,
+    steps_per_second=rate,
+    compile_seconds=compile_seconds,
+    resumed_from=resumed_from,
+  )

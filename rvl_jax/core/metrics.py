@@ -30,4 +30,3 @@ def accuracy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
     A scalar in [0, 1].
   """
   return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
-

@@ -20,8 +20,9 @@ def quiet() -> bool:
 class Progress:
   """Tracks ``n`` of ``total`` units; shows a bar or logs every ``log_seconds``."""
 
-  def __init__(self, total: int, desc: str = "", initial: int = 0, unit: str = "it",
-               log_seconds: float = 30.0):
+  def __init__(
+    self, total: int, desc: str = "", initial: int = 0, unit: str = "it", log_seconds: float = 30.0
+  ):
     self.total, self.desc, self.n, self.unit = total, desc, initial, unit
     self._start_n, self._t0, self._last_log = initial, time.time(), time.time()
     self._log_seconds = log_seconds
@@ -51,11 +52,21 @@ class Progress:
     self.n += k
     if self._bar is not None:
       self._bar.update(k)
-    elif not quiet() and (time.time() - self._last_log >= self._log_seconds or self.n >= self.total):
+    elif not quiet() and (
+      time.time() - self._last_log >= self._log_seconds or self.n >= self.total
+    ):
       self._last_log = time.time()
-      logging.info("%s %d/%d (%.1f%%) %.2f %s/s ETA %s %s", self.desc, self.n, self.total,
-                   100.0 * self.n / max(self.total, 1), self.rate(), self.unit,
-                   format_seconds(self.eta_seconds()), self._postfix)
+      logging.info(
+        "%s %d/%d (%.1f%%) %.2f %s/s ETA %s %s",
+        self.desc,
+        self.n,
+        self.total,
+        100.0 * self.n / max(self.total, 1),
+        self.rate(),
+        self.unit,
+        format_seconds(self.eta_seconds()),
+        self._postfix,
+      )
 
   def close(self) -> None:
     """Closes the bar (idempotent)."""
@@ -78,8 +89,9 @@ def format_seconds(seconds: float) -> str:
   return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def progress(iterable: Optional[Iterable] = None, total: Optional[int] = None, desc: str = "",
-             unit: str = "it"):
+def progress(
+  iterable: Optional[Iterable] = None, total: Optional[int] = None, desc: str = "", unit: str = "it"
+):
   """Wraps an iterable with progress reporting (bar or periodic log lines).
 
   Args:
@@ -113,6 +125,7 @@ class _DropLibraryInfo:
 
   def filter(self, record) -> bool:
     import logging as py_logging
+
     if record.levelno >= py_logging.WARNING:
       return True
     return not any(marker in record.pathname for marker in self.markers)

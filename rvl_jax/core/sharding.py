@@ -25,7 +25,10 @@ DATA_AXIS = "data"
 # The plain-environment launch this library honours on any machine (JAX itself only reads the
 # coordinator address): every process gets the same address and count, and its own id.
 ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = (
-    "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+  "JAX_COORDINATOR_ADDRESS",
+  "JAX_NUM_PROCESSES",
+  "JAX_PROCESS_ID",
+)
 
 
 def _backends_started(private_api: bool = True) -> bool:
@@ -47,6 +50,7 @@ def _backends_started(private_api: bool = True) -> bool:
   if private_api:
     try:
       from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+
       return bool(xla_bridge.backends_are_initialized())
     except (ImportError, AttributeError):
       pass
@@ -81,10 +85,11 @@ def _cluster_says_multiprocess() -> bool:
   return "MEGASCALE_COORDINATOR_ADDRESS" in os.environ
 
 
-def distributed_settings(coordinator_address: Optional[str] = None,
-                         num_processes: Optional[int] = None,
-                         process_id: Optional[int] = None) -> Tuple[Optional[str], Optional[int],
-                                                                    Optional[int]]:
+def distributed_settings(
+  coordinator_address: Optional[str] = None,
+  num_processes: Optional[int] = None,
+  process_id: Optional[int] = None,
+) -> Tuple[Optional[str], Optional[int], Optional[int]]:
   """Resolves (coordinator_address, num_processes, process_id) for ``jax.distributed``.
 
   Each value comes from the argument when given, else from ``JAX_COORDINATOR_ADDRESS`` /
@@ -111,21 +116,32 @@ def distributed_settings(coordinator_address: Optional[str] = None,
   if coordinator_address is not None:
     host, _, port = str(coordinator_address).rpartition(":")
     if not host or not port.isdigit():
-      raise ValueError("argument 'coordinator_address': expected 'host:port' (e.g. "
-                       f"'10.0.0.1:1234'), got {coordinator_address!r}")
+      raise ValueError(
+        "argument 'coordinator_address': expected 'host:port' (e.g. "
+        f"'10.0.0.1:1234'), got {coordinator_address!r}"
+      )
   if num_processes is not None:
     validation.check_positive_int("num_processes", num_processes)
   if process_id is not None:
-    if (not isinstance(process_id, (int, np.integer)) or isinstance(process_id, bool)
-        or process_id < 0 or (num_processes is not None and process_id >= num_processes)):
-      raise ValueError(f"argument 'process_id': expected an integer in [0, num_processes="
-                       f"{num_processes}), got {process_id!r}")
+    if (
+      not isinstance(process_id, (int, np.integer))
+      or isinstance(process_id, bool)
+      or process_id < 0
+      or (num_processes is not None and process_id >= num_processes)
+    ):
+      raise ValueError(
+        f"argument 'process_id': expected an integer in [0, num_processes="
+        f"{num_processes}), got {process_id!r}"
+      )
   return coordinator_address, num_processes, process_id
 
 
-def initialize_distributed(coordinator_address: Optional[str] = None,
-                           num_processes: Optional[int] = None,
-                           process_id: Optional[int] = None, force: bool = False) -> bool:
+def initialize_distributed(
+  coordinator_address: Optional[str] = None,
+  num_processes: Optional[int] = None,
+  process_id: Optional[int] = None,
+  force: bool = False,
+) -> bool:
   """Joins a multi-process JAX run (``jax.distributed.initialize``).
 
   It runs when the resolved settings (see :func:`distributed_settings`) name a coordinator or
@@ -145,28 +161,35 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
     True if this process is (now) part of a multi-process run, False for a single process.
   """
   coordinator_address, num_processes, process_id = distributed_settings(
-      coordinator_address, num_processes, process_id)
+    coordinator_address, num_processes, process_id
+  )
   if jax.distributed.is_initialized():
     return True
   cluster = _cluster_says_multiprocess()
   if num_processes == 1 or not (force or cluster or num_processes or coordinator_address):
     return False
   if not (force or cluster):  # a plain launch: nothing can fill in what is missing
-    given = dict(coordinator_address=coordinator_address, num_processes=num_processes,
-                 process_id=process_id)
+    given = dict(
+      coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
     for name, value in given.items():
       if value is None:
-        raise ValueError(f"argument '{name}': expected a value (flag --{name} or environment "
-                         f"variable JAX_{name.upper()}) for a multi-process run, got none "
-                         f"(given: {given})")
+        raise ValueError(
+          f"argument '{name}': expected a value (flag --{name} or environment "
+          f"variable JAX_{name.upper()}) for a multi-process run, got none "
+          f"(given: {given})"
+        )
   if _backends_started():
-    raise RuntimeError("initialize_distributed must run before the first JAX computation (the "
-                       "backends of this process are already initialised)")
+    raise RuntimeError(
+      "initialize_distributed must run before the first JAX computation (the "
+      "backends of this process are already initialised)"
+    )
   # Cross-process collectives on CPU (gloo is JAX's default in recent releases; older ones had
   # none, and a multi-process CPU run would fail at its first all-reduce).
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(coordinator_address=coordinator_address,
-                             num_processes=num_processes, process_id=process_id)
+  jax.distributed.initialize(
+    coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+  )
   return True
 
 
@@ -193,8 +216,10 @@ def configure_cpu(num_devices: Optional[int] = None, wide_vectors: bool = True) 
     RuntimeError: the CPU backend is already initialised (the settings would silently not apply).
   """
   if _backends_started():
-    raise RuntimeError("configure_cpu must run before the first JAX computation (the CPU "
-                       "backend is already initialised)")
+    raise RuntimeError(
+      "configure_cpu must run before the first JAX computation (the CPU "
+      "backend is already initialised)"
+    )
   if wide_vectors and cpu_has_avx512():
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_prefer_vector_width" not in flags:
@@ -246,8 +271,9 @@ def _check_divisible(batch: Any, n: int) -> None:
     shape = np.shape(leaf)
     if not shape or shape[0] % n:
       raise ValueError(
-          f"argument 'batch{jax.tree_util.keystr(path)}': expected a leading batch axis divisible by "
-          f"the {n} devices of the mesh, got shape {shape}")
+        f"argument 'batch{jax.tree_util.keystr(path)}': expected a leading batch axis divisible by "
+        f"the {n} devices of the mesh, got shape {shape}"
+      )
 
 
 def shard_batch(batch: Any, mesh: Mesh) -> Any:
@@ -273,8 +299,9 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
   def local(leaf):
     leaf = np.asarray(leaf)
     per = leaf.shape[0] // count
-    return jax.make_array_from_process_local_data(sharding, leaf[pid * per:(pid + 1) * per],
-                                                  leaf.shape)
+    return jax.make_array_from_process_local_data(
+      sharding, leaf[pid * per : (pid + 1) * per], leaf.shape
+    )
 
   return jax.tree_util.tree_map(local, batch)
 
@@ -296,12 +323,14 @@ def global_batch_from_local(local_batch: Any, mesh: Mesh) -> Any:
 
   def put(leaf):
     leaf = np.asarray(leaf)
-    return jax.make_array_from_process_local_data(sharding, leaf,
-                                                  (leaf.shape[0] * count,) + leaf.shape[1:])
+    return jax.make_array_from_process_local_data(
+      sharding, leaf, (leaf.shape[0] * count,) + leaf.shape[1:]
+    )
 
   global_shapes = jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct((np.shape(x)[0] * count,) + np.shape(x)[1:], np.uint8),
-      local_batch)
+    lambda x: jax.ShapeDtypeStruct((np.shape(x)[0] * count,) + np.shape(x)[1:], np.uint8),
+    local_batch,
+  )
   _check_divisible(global_shapes, mesh.devices.size)
   return jax.tree_util.tree_map(put, local_batch)
 
@@ -316,6 +345,7 @@ def sync_processes(name: str) -> None:
   """
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
     multihost_utils.sync_global_devices(name)
 
 

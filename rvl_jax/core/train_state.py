@@ -46,8 +46,15 @@ class TrainState(flax.struct.PyTreeNode):
   tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
   @classmethod
-  def create(cls, *, apply_fn: Callable, params: Any, tx: optax.GradientTransformation,
-             rng: jax.Array, batch_stats: Optional[Any] = None) -> "TrainState":
+  def create(
+    cls,
+    *,
+    apply_fn: Callable,
+    params: Any,
+    tx: optax.GradientTransformation,
+    rng: jax.Array,
+    batch_stats: Optional[Any] = None,
+  ) -> "TrainState":
     """Builds the state at step 0 with a freshly initialised optimizer state.
 
     Args:
@@ -60,9 +67,15 @@ class TrainState(flax.struct.PyTreeNode):
     Returns:
       A new :class:`TrainState`.
     """
-    return cls(step=jnp.zeros((), jnp.int32), params=params,
-               batch_stats={} if batch_stats is None else batch_stats,
-               opt_state=tx.init(params), rng=as_raw_key(rng), apply_fn=apply_fn, tx=tx)
+    return cls(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      batch_stats={} if batch_stats is None else batch_stats,
+      opt_state=tx.init(params),
+      rng=as_raw_key(rng),
+      apply_fn=apply_fn,
+      tx=tx,
+    )
 
   def apply_gradients(self, grads: Any, **replace: Any) -> "TrainState":
     """One optimizer update.

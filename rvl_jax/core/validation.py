@@ -30,14 +30,14 @@ def _dtype_of(x: Any) -> np.dtype:
 
 
 def check_array(
-    name: str,
-    x: Any,
-    *,
-    ndim: Optional[int] = None,
-    shape: Optional[ShapeSpec] = None,
-    dtype: Union[None, str, np.dtype, type] = None,
-    value_range: Optional[Tuple[float, float]] = None,
-    finite: bool = False,
+  name: str,
+  x: Any,
+  *,
+  ndim: Optional[int] = None,
+  shape: Optional[ShapeSpec] = None,
+  dtype: Union[None, str, np.dtype, type] = None,
+  value_range: Optional[Tuple[float, float]] = None,
+  finite: bool = False,
 ) -> None:
   """Validates an array argument; raises ValueError/TypeError with a clear message.
 
@@ -58,13 +58,16 @@ def check_array(
   got_shape = tuple(x.shape)
   if ndim is not None and len(got_shape) != ndim:
     raise ValueError(
-        f"argument '{name}': expected a {ndim}-D array, got shape {got_shape} ({len(got_shape)}-D)")
+      f"argument '{name}': expected a {ndim}-D array, got shape {got_shape} ({len(got_shape)}-D)"
+    )
   if shape is not None:
     ok = len(got_shape) == len(shape) and all(
-        want is None or want == got for want, got in zip(shape, got_shape))
+      want is None or want == got for want, got in zip(shape, got_shape)
+    )
     if not ok:
       raise ValueError(
-          f"argument '{name}': expected shape {_describe_shape(shape)}, got {got_shape}")
+        f"argument '{name}': expected shape {_describe_shape(shape)}, got {got_shape}"
+      )
   got_dtype = _dtype_of(x)
   if dtype is not None:
     if dtype == "floating":
@@ -83,34 +86,35 @@ def check_array(
     if finite or np.issubdtype(values.dtype, np.floating):
       if not np.all(np.isfinite(values)):
         bad = int(np.sum(~np.isfinite(values)))
-        raise ValueError(
-            f"argument '{name}': expected finite values, got {bad} NaN/inf entries")
+        raise ValueError(f"argument '{name}': expected finite values, got {bad} NaN/inf entries")
     if value_range is not None:
       lo, hi = value_range
       vmin, vmax = float(values.min()), float(values.max())
       if vmin < lo or vmax > hi:
         raise ValueError(
-            f"argument '{name}': expected values in [{lo}, {hi}], got range [{vmin:.6g}, {vmax:.6g}]")
+          f"argument '{name}': expected values in [{lo}, {hi}], got range [{vmin:.6g}, {vmax:.6g}]"
+        )
 
 
 def _is_concrete(x: Any) -> bool:
   """False for jax tracers (inside jit we can only check shapes and dtypes)."""
   try:
     import jax  # local import keeps this module numpy-only for light users
+
     return not isinstance(x, jax.core.Tracer)
   except Exception:  # pragma: no cover
     return True
 
 
 def check_images(
-    name: str,
-    x: Any,
-    *,
-    height: Optional[int] = None,
-    width: Optional[int] = None,
-    channels: Optional[int] = None,
-    value_range: Optional[Tuple[float, float]] = (0.0, 1.0),
-    dtype: Union[None, str, np.dtype] = "floating",
+  name: str,
+  x: Any,
+  *,
+  height: Optional[int] = None,
+  width: Optional[int] = None,
+  channels: Optional[int] = None,
+  value_range: Optional[Tuple[float, float]] = (0.0, 1.0),
+  dtype: Union[None, str, np.dtype] = "floating",
 ) -> None:
   """Validates an NHWC image batch (float in [0, 1] by default).
 
@@ -123,8 +127,7 @@ def check_images(
     value_range: inclusive (low, high) of the pixel values (None: unchecked).
     dtype: as in :func:`check_array`.
   """
-  check_array(name, x, shape=(None, height, width, channels), dtype=dtype,
-              value_range=value_range)
+  check_array(name, x, shape=(None, height, width, channels), dtype=dtype, value_range=value_range)
 
 
 def check_in_choices(name: str, value: Any, choices: Sequence[Any]) -> None:

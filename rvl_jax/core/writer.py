@@ -87,8 +87,13 @@ def encode_scalar_event(step: int, tag: str, value: float, wall_time: float) -> 
   """
   summary_value = _length_delimited(1, tag.encode()) + _field(2, 5) + struct.pack("<f", value)
   summary = _length_delimited(1, summary_value)
-  return (_field(1, 1) + struct.pack("<d", wall_time) + _field(2, 0) + _varint(int(step))
-          + _length_delimited(5, summary))
+  return (
+    _field(1, 1)
+    + struct.pack("<d", wall_time)
+    + _field(2, 0)
+    + _varint(int(step))
+    + _length_delimited(5, summary)
+  )
 
 
 def encode_file_version_event(wall_time: float) -> bytes:
@@ -99,8 +104,12 @@ def encode_file_version_event(wall_time: float) -> bytes:
 def tfrecord_frame(payload: bytes) -> bytes:
   """Returns ``payload`` framed as one TFRecord (length, masked CRC32C of both)."""
   header = struct.pack("<Q", len(payload))
-  return (header + struct.pack("<I", _masked_crc(header)) + payload
-          + struct.pack("<I", _masked_crc(payload)))
+  return (
+    header
+    + struct.pack("<I", _masked_crc(header))
+    + payload
+    + struct.pack("<I", _masked_crc(payload))
+  )
 
 
 def read_tfrecords(path: str):
@@ -119,13 +128,13 @@ def read_tfrecords(path: str):
     data = f.read()
   offset = 0
   while offset < len(data):
-    header = data[offset:offset + 8]
+    header = data[offset : offset + 8]
     (length,) = struct.unpack("<Q", header)
-    (header_crc,) = struct.unpack("<I", data[offset + 8:offset + 12])
+    (header_crc,) = struct.unpack("<I", data[offset + 8 : offset + 12])
     if header_crc != _masked_crc(header):
       raise ValueError(f"corrupt TFRecord header in {path} at byte {offset}")
-    payload = data[offset + 12:offset + 12 + length]
-    (payload_crc,) = struct.unpack("<I", data[offset + 12 + length:offset + 16 + length])
+    payload = data[offset + 12 : offset + 12 + length]
+    (payload_crc,) = struct.unpack("<I", data[offset + 12 + length : offset + 16 + length])
     if payload_crc != _masked_crc(payload):
       raise ValueError(f"corrupt TFRecord payload in {path} at byte {offset}")
     yield payload

@@ -6,5 +6,16 @@ from rvl_jax.data.dsprites import DSpritesFile, ProceduralDSprites, load_dsprite
 from rvl_jax.data.ground_truth import GroundTruthData
 from rvl_jax.data.mnist import MNISTData, load_mnist
 
-__all__ = ["batching", "dsprites", "ground_truth", "mnist", "pipeline", "ProceduralDSprites", "DSpritesFile",
-           "load_dsprites", "GroundTruthData", "MNISTData", "load_mnist"]
+__all__ = [
+  "batching",
+  "dsprites",
+  "ground_truth",
+  "mnist",
+  "pipeline",
+  "ProceduralDSprites",
+  "DSpritesFile",
+  "load_dsprites",
+  "GroundTruthData",
+  "MNISTData",
+  "load_mnist",
+]

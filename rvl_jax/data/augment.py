@@ -6,6 +6,7 @@ smoothed by a Gaussian of width ``sigma`` and scaled by ``alpha`` pixels), and r
 image bilinearly with zero fill. It is off unless a caller asks for it; the ABS VAEs use it only
 as a labelled deviation for training on a few hundred images per class.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,20 +19,22 @@ import jax.numpy as jnp
 @dataclasses.dataclass(frozen=True)
 class ElasticAffine:
   """Augmentation strengths. ``probability``: chance that an image is transformed at all."""
+
   max_rotation_deg: float = 8.0
-  max_scale: float = 0.08       # scale factor drawn from [1 - max_scale, 1 + max_scale]
-  max_shift: float = 0.0        # pixels, uniform in [-max_shift, max_shift] per axis
-  alpha: float = 20.0           # elastic displacement amplitude (pixels before smoothing)
-  sigma: float = 4.0            # Gaussian width of the displacement field (pixels)
+  max_scale: float = 0.08  # scale factor drawn from [1 - max_scale, 1 + max_scale]
+  max_shift: float = 0.0  # pixels, uniform in [-max_shift, max_shift] per axis
+  alpha: float = 20.0  # elastic displacement amplitude (pixels before smoothing)
+  sigma: float = 4.0  # Gaussian width of the displacement field (pixels)
   probability: float = 1.0
 
   def __post_init__(self):
-    for name in ('max_rotation_deg', 'max_scale', 'max_shift', 'alpha', 'sigma'):
+    for name in ("max_rotation_deg", "max_scale", "max_shift", "alpha", "sigma"):
       if getattr(self, name) < 0:
         raise ValueError(f"argument '{name}': expected >= 0, got {getattr(self, name)}")
     if not 0.0 <= self.probability <= 1.0:
-      raise ValueError(f"argument 'probability': expected a value in [0, 1], got "
-                       f"{self.probability}")
+      raise ValueError(
+        f"argument 'probability': expected a value in [0, 1], got {self.probability}"
+      )
     if self.max_scale >= 1:
       raise ValueError(f"argument 'max_scale': expected < 1, got {self.max_scale}")
 
@@ -46,18 +49,19 @@ def _gaussian_kernel(sigma: float) -> jnp.ndarray:
 def _smooth(field: jnp.ndarray, sigma: float) -> jnp.ndarray:
   """Separable Gaussian blur of an (H, W) field with zero padding."""
   k = _gaussian_kernel(sigma)
-  field = jax.vmap(lambda r: jnp.convolve(r, k, mode='same'))(field)
-  return jax.vmap(lambda c: jnp.convolve(c, k, mode='same'), in_axes=1, out_axes=1)(field)
+  field = jax.vmap(lambda r: jnp.convolve(r, k, mode="same"))(field)
+  return jax.vmap(lambda c: jnp.convolve(c, k, mode="same"), in_axes=1, out_axes=1)(field)
 
 
 def _one(key, image, cfg: ElasticAffine):
   h, w, ch = image.shape
   k_rot, k_scale, k_shift, k_dx, k_dy, k_apply = jax.random.split(key, 6)
-  theta = jnp.deg2rad(cfg.max_rotation_deg) * jax.random.uniform(k_rot, (), minval=-1., maxval=1.)
-  scale = 1.0 + cfg.max_scale * jax.random.uniform(k_scale, (), minval=-1., maxval=1.)
-  shift = cfg.max_shift * jax.random.uniform(k_shift, (2,), minval=-1., maxval=1.)
-  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                            indexing='ij')
+  theta = jnp.deg2rad(cfg.max_rotation_deg) * jax.random.uniform(k_rot, (), minval=-1.0, maxval=1.0)
+  scale = 1.0 + cfg.max_scale * jax.random.uniform(k_scale, (), minval=-1.0, maxval=1.0)
+  shift = cfg.max_shift * jax.random.uniform(k_shift, (2,), minval=-1.0, maxval=1.0)
+  rows, cols = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
   cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
   # Output pixel (r, c) samples the input at the inverse-transformed location.
   y, x = (rows - cy - shift[0]) / scale, (cols - cx - shift[1]) / scale
@@ -65,12 +69,15 @@ def _one(key, image, cfg: ElasticAffine):
   src_r = cos * y - sin * x + cy
   src_c = sin * y + cos * x + cx
   if cfg.alpha > 0:
-    src_r = src_r + cfg.alpha * _smooth(jax.random.uniform(k_dy, (h, w), minval=-1., maxval=1.),
-                                        cfg.sigma)
-    src_c = src_c + cfg.alpha * _smooth(jax.random.uniform(k_dx, (h, w), minval=-1., maxval=1.),
-                                        cfg.sigma)
-  sample = lambda chan: jax.scipy.ndimage.map_coordinates(chan, [src_r, src_c], order=1,
-                                                          mode='constant', cval=0.0)
+    src_r = src_r + cfg.alpha * _smooth(
+      jax.random.uniform(k_dy, (h, w), minval=-1.0, maxval=1.0), cfg.sigma
+    )
+    src_c = src_c + cfg.alpha * _smooth(
+      jax.random.uniform(k_dx, (h, w), minval=-1.0, maxval=1.0), cfg.sigma
+    )
+  sample = lambda chan: jax.scipy.ndimage.map_coordinates(
+    chan, [src_r, src_c], order=1, mode="constant", cval=0.0
+  )
   out = jnp.stack([sample(image[..., i]) for i in range(ch)], axis=-1)
   apply = jax.random.uniform(k_apply, ()) < cfg.probability
   return jnp.where(apply, out, image).astype(image.dtype)

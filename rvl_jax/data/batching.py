@@ -27,13 +27,14 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
   return step_rng(seed, epoch, stream=1).permutation(n)
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int,
-                  drop_remainder: bool = True) -> Iterator[np.ndarray]:
+def epoch_batches(
+  n: int, batch_size: int, seed: int, epoch: int, drop_remainder: bool = True
+) -> Iterator[np.ndarray]:
   """Index batches of one shuffled epoch."""
   perm = epoch_permutation(n, seed, epoch)
   stop = (n // batch_size) * batch_size if drop_remainder else n
   for start in range(0, stop, batch_size):
-    yield perm[start:start + batch_size]
+    yield perm[start : start + batch_size]
 
 
 def epoch_step_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
@@ -43,8 +44,9 @@ def epoch_step_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndar
   """
   per_epoch = n // batch_size
   if per_epoch == 0:
-    raise ValueError(f"argument 'batch_size': expected at most n={n} examples per batch, got "
-                     f"{batch_size}")
+    raise ValueError(
+      f"argument 'batch_size': expected at most n={n} examples per batch, got {batch_size}"
+    )
   epoch, k = divmod(int(step), per_epoch)
   perm = epoch_permutation(n, seed, epoch)
-  return perm[k * batch_size:(k + 1) * batch_size]
+  return perm[k * batch_size : (k + 1) * batch_size]

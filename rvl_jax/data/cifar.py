@@ -17,12 +17,24 @@ from typing import Dict, List, Optional
 import numpy as np
 
 _LAYOUT = {
-    "cifar10": {"py": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
-                       ["test_batch"], b"labels"),
-                "bin": ("cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)],
-                        ["test_batch.bin"], 1)},
-    "cifar100": {"py": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
-                 "bin": ("cifar-100-binary", ["train.bin"], ["test.bin"], 2)},
+  "cifar10": {
+    "py": (
+      "cifar-10-batches-py",
+      [f"data_batch_{i}" for i in range(1, 6)],
+      ["test_batch"],
+      b"labels",
+    ),
+    "bin": (
+      "cifar-10-batches-bin",
+      [f"data_batch_{i}.bin" for i in range(1, 6)],
+      ["test_batch.bin"],
+      1,
+    ),
+  },
+  "cifar100": {
+    "py": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+    "bin": ("cifar-100-binary", ["train.bin"], ["test.bin"], 2),
+  },
 }
 
 
@@ -37,10 +49,13 @@ def _find(path: str, name: str):
     for d in (path, os.path.join(path, sub)):
       if all(os.path.isfile(os.path.join(d, f)) for f in train + test):
         return fmt, d
-  expected = "; ".join(f"{sub}/{{{', '.join(train + test)}}}"
-                       for sub, train, test, _ in _LAYOUT[name].values())
-  raise FileNotFoundError(f"argument 'path': expected the {name} files in {path!r} (one of: "
-                          f"{expected}), found none complete")
+  expected = "; ".join(
+    f"{sub}/{{{', '.join(train + test)}}}" for sub, train, test, _ in _LAYOUT[name].values()
+  )
+  raise FileNotFoundError(
+    f"argument 'path': expected the {name} files in {path!r} (one of: "
+    f"{expected}), found none complete"
+  )
 
 
 def _read_py(files: List[str], label_key: bytes):
@@ -52,8 +67,9 @@ def _read_py(files: List[str], label_key: bytes):
         images.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(d[label_key], np.int32))
       except Exception as e:
-        raise ValueError(f"argument 'path': {f!r} is not a CIFAR python batch "
-                         f"({type(e).__name__}: {e})") from None
+        raise ValueError(
+          f"argument 'path': {f!r} is not a CIFAR python batch ({type(e).__name__}: {e})"
+        ) from None
   return np.concatenate(images).transpose(0, 2, 3, 1), np.concatenate(labels)
 
 
@@ -63,10 +79,12 @@ def _read_bin(files: List[str], label_bytes: int):
   for f in files:
     raw = np.fromfile(f, np.uint8)
     if raw.size % row:
-      raise ValueError(f"argument 'path': {f!r} is not a CIFAR binary batch ({raw.size} bytes is "
-                       f"not a multiple of the {row}-byte record)")
+      raise ValueError(
+        f"argument 'path': {f!r} is not a CIFAR binary batch ({raw.size} bytes is "
+        f"not a multiple of the {row}-byte record)"
+      )
     raw = raw.reshape(-1, row)
-    labels.append(raw[:, label_bytes - 1].astype(np.int32))   # CIFAR-100: coarse, then fine
+    labels.append(raw[:, label_bytes - 1].astype(np.int32))  # CIFAR-100: coarse, then fine
     images.append(raw[:, label_bytes:].reshape(-1, 3, 32, 32))
   return np.concatenate(images).transpose(0, 2, 3, 1), np.concatenate(labels)
 
@@ -75,26 +93,32 @@ def load_cifar_files(path: str, name: str = "cifar10") -> Dict[str, np.ndarray]:
   """Reads the distributed CIFAR files (python or binary version) found in ``path``."""
   _check_name(name)
   if not path or not os.path.isdir(path):
-    raise FileNotFoundError(f"argument 'path': expected a directory with the {name} files, got "
-                            f"{path!r}")
+    raise FileNotFoundError(
+      f"argument 'path': expected a directory with the {name} files, got {path!r}"
+    )
   fmt, d = _find(path, name)
   _, train, test, label = _LAYOUT[name][fmt]
   read = _read_py if fmt == "py" else _read_bin
   out = {}
   for split, files in (("train", train), ("test", test)):
-    out[f"{split}_images"], out[f"{split}_labels"] = read([os.path.join(d, f) for f in files], label)
+    out[f"{split}_images"], out[f"{split}_labels"] = read(
+      [os.path.join(d, f) for f in files], label
+    )
   return out
 
 
-def load_cifar_tfds(name: str = "cifar10", data_dir: Optional[str] = None,
-                    num_threads: int = 4) -> Dict[str, np.ndarray]:
+def load_cifar_tfds(
+  name: str = "cifar10", data_dir: Optional[str] = None, num_threads: int = 4
+) -> Dict[str, np.ndarray]:
   """A prepared tensorflow-datasets CIFAR, read through the input pipeline (no TensorFlow)."""
   from rvl_jax.data import pipeline as pl  # pylint: disable=g-import-not-at-top
+
   _check_name(name)
   out = {}
   for split in ("train", "test"):
-    d = pl.load_all(pl.tfds_source(name, split, data_dir), [_uint8_example],
-                    num_threads=num_threads, chunk=1000)
+    d = pl.load_all(
+      pl.tfds_source(name, split, data_dir), [_uint8_example], num_threads=num_threads, chunk=1000
+    )
     out[f"{split}_images"], out[f"{split}_labels"] = d["image"], d["label"]
   return out
 

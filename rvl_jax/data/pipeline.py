@@ -60,9 +60,10 @@ def named_seed(seed: int, name: str) -> int:
 # sources: random-access collections of records (len + __getitem__)
 # ------------------------------------------------------------------------------------------------
 
-def list_image_folder(root: str, argument: str = "data_dir",
-                      extensions: Sequence[str] = IMAGE_EXTENSIONS
-                      ) -> Tuple[List[str], np.ndarray, List[str]]:
+
+def list_image_folder(
+  root: str, argument: str = "data_dir", extensions: Sequence[str] = IMAGE_EXTENSIONS
+) -> Tuple[List[str], np.ndarray, List[str]]:
   """Lists a ``<root>/<class>/<image>`` folder, classes sorted by name.
 
   Args:
@@ -78,20 +79,25 @@ def list_image_folder(root: str, argument: str = "data_dir",
       image (the message names ``argument``).
   """
   if not os.path.isdir(root):
-    raise FileNotFoundError(f"argument '{argument}': expected a folder of class sub-folders at "
-                            f"{root!r}, which does not exist")
+    raise FileNotFoundError(
+      f"argument '{argument}': expected a folder of class sub-folders at "
+      f"{root!r}, which does not exist"
+    )
   classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
   if not classes:
-    raise FileNotFoundError(f"argument '{argument}': expected class sub-folders in {root!r}, "
-                            "found none")
+    raise FileNotFoundError(
+      f"argument '{argument}': expected class sub-folders in {root!r}, found none"
+    )
   paths, labels = [], []
   for i, name in enumerate(classes):
-    files = sorted(f for f in os.listdir(os.path.join(root, name))
-                   if f.lower().endswith(tuple(extensions)))
+    files = sorted(
+      f for f in os.listdir(os.path.join(root, name)) if f.lower().endswith(tuple(extensions))
+    )
     if not files:
       raise FileNotFoundError(
-          f"argument '{argument}': class folder {os.path.join(root, name)!r} holds no image "
-          f"(expected files ending in {', '.join(extensions)})")
+        f"argument '{argument}': class folder {os.path.join(root, name)!r} holds no image "
+        f"(expected files ending in {', '.join(extensions)})"
+      )
     paths.extend(os.path.join(root, name, f) for f in files)
     labels.extend([i] * len(files))
   return paths, np.asarray(labels, np.int32), classes
@@ -148,8 +154,9 @@ def array_record_source(paths: Sequence[str], argument: str = "paths"):
     raise ValueError(f"argument '{argument}': expected at least one ArrayRecord file, got none")
   for p in paths:
     if not os.path.isfile(p):
-      raise FileNotFoundError(f"argument '{argument}': expected an ArrayRecord file, {p!r} does "
-                              "not exist")
+      raise FileNotFoundError(
+        f"argument '{argument}': expected an ArrayRecord file, {p!r} does not exist"
+      )
   return grain.sources.ArrayRecordDataSource(paths)
 
 
@@ -169,18 +176,22 @@ def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
     ``{'image': uint8 HWC, 'label': int}``).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   builder = tfds.builder(name, data_dir=data_dir)
   if not builder.is_prepared():
     raise FileNotFoundError(
-        f"argument 'data_dir': tfds {name!r} is not prepared in {builder.data_dir!r}; prepare it "
-        f"where internet is available (`tfds build {name} --file_format=array_record "
-        "--data_dir=...`) and copy the directory")
+      f"argument 'data_dir': tfds {name!r} is not prepared in {builder.data_dir!r}; prepare it "
+      f"where internet is available (`tfds build {name} --file_format=array_record "
+      "--data_dir=...`) and copy the directory"
+    )
   try:
     return builder.as_data_source(split=split)
   except Exception as e:  # e.g. a TFRecord-format preparation has no random access
-    raise ValueError(f"argument 'data_dir': tfds {name!r} split {split!r} in {builder.data_dir!r} "
-                     f"cannot be read as a random-access source ({e}); prepare it with "
-                     "--file_format=array_record") from e
+    raise ValueError(
+      f"argument 'data_dir': tfds {name!r} split {split!r} in {builder.data_dir!r} "
+      f"cannot be read as a random-access source ({e}); prepare it with "
+      "--file_format=array_record"
+    ) from e
 
 
 def encode_image_record(image: np.ndarray, label: int, fmt: str = "PNG") -> bytes:
@@ -195,6 +206,7 @@ def encode_image_record(image: np.ndarray, label: int, fmt: str = "PNG") -> byte
     The record's bytes.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
+
   buf = io.BytesIO()
   Image.fromarray(np.asarray(image, np.uint8)).save(buf, format=fmt)
   return int(label).to_bytes(4, "little", signed=True) + buf.getvalue()
@@ -216,9 +228,11 @@ def decode_image_record(record: bytes) -> Dict[str, Any]:
 # transforms (picklable, run in threads or worker processes)
 # ------------------------------------------------------------------------------------------------
 
+
 def _open_rgb(element: Mapping[str, Any], argument: str):
   """PIL image of a record holding 'path' or 'image_bytes' (lazy: the header is read only)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
+
   where = element.get("path", "<image bytes>")
   try:
     if "path" in element:
@@ -227,21 +241,27 @@ def _open_rgb(element: Mapping[str, Any], argument: str):
       img = Image.open(io.BytesIO(element["image_bytes"]))
     return img, where
   except Exception as e:
-    raise DataError(f"argument '{argument}': cannot read image {where!r}: "
-                    f"{type(e).__name__}: {e}") from None
+    raise DataError(
+      f"argument '{argument}': cannot read image {where!r}: {type(e).__name__}: {e}"
+    ) from None
 
 
 def _load(img, where: str, argument: str, resize: Callable[[Any], Any]) -> np.ndarray:
   try:
     return np.asarray(resize(img), np.float32) / 255.0
   except Exception as e:
-    raise DataError(f"argument '{argument}': cannot decode image {where!r}: "
-                    f"{type(e).__name__}: {e}") from None
+    raise DataError(
+      f"argument '{argument}': cannot decode image {where!r}: {type(e).__name__}: {e}"
+    ) from None
 
 
-def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
-                            scale: Tuple[float, float] = (0.08, 1.0),
-                            ratio: Tuple[float, float] = (3 / 4, 4 / 3)) -> Tuple[int, int, int, int]:
+def random_resized_crop_box(
+  width: int,
+  height: int,
+  rng: np.random.Generator,
+  scale: Tuple[float, float] = (0.08, 1.0),
+  ratio: Tuple[float, float] = (3 / 4, 4 / 3),
+) -> Tuple[int, int, int, int]:
   """Draws the box of Inception-style RandomResizedCrop (Szegedy et al. 2015, sec. 6;
   torchvision's default): area fraction U(scale), log-uniform aspect ratio, 10 tries, else the
   centred square of the shorter side.
@@ -277,6 +297,7 @@ class RandomResizedCropFlip(grain.transforms.RandomMap):
   crop box is mapped to the reduced image: the output is the same RandomResizedCrop of the full
   image (same box, same flip), resampled from a cheaper decode.
   """
+
   size: int = 224
   draft: bool = True
   argument: str = "data_dir"
@@ -284,6 +305,7 @@ class RandomResizedCropFlip(grain.transforms.RandomMap):
   def random_map(self, element, rng: np.random.Generator):
     """Returns ``{'image': float32 (size, size, 3), 'label': int32}`` of one record."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
+
     img, where = _open_rgb(element, self.argument)
     w, h = img.size
     left, top, cw, ch = random_resized_crop_box(w, h, rng)
@@ -297,19 +319,20 @@ class RandomResizedCropFlip(grain.transforms.RandomMap):
       im = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR, box=box)
       return im.transpose(Image.FLIP_LEFT_RIGHT) if flip else im
 
-    return {"image": _load(img, where, self.argument, resize),
-            "label": np.int32(element["label"])}
+    return {"image": _load(img, where, self.argument, resize), "label": np.int32(element["label"])}
 
 
 @dataclasses.dataclass(frozen=True)
 class ResizeCenterCrop(grain.transforms.Map):
   """Evaluation view: resize the shorter side to ``size * 256 / 224``, centre crop ``size``."""
+
   size: int = 224
   argument: str = "data_dir"
 
   def map(self, element):
     """Returns ``{'image': float32 (size, size, 3), 'label': int32}`` of one record."""
     from PIL import Image  # pylint: disable=g-import-not-at-top
+
     img, where = _open_rgb(element, self.argument)
     short = int(round(self.size * 256 / 224))
 
@@ -317,19 +340,18 @@ class ResizeCenterCrop(grain.transforms.Map):
       im = im.convert("RGB")
       w, h = im.size
       s = short / min(w, h)
-      im = im.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))),
-                     Image.BILINEAR)
+      im = im.resize((max(short, int(round(w * s))), max(short, int(round(h * s)))), Image.BILINEAR)
       w, h = im.size
       left, top = (w - self.size) // 2, (h - self.size) // 2
       return im.crop((left, top, left + self.size, top + self.size))
 
-    return {"image": _load(img, where, self.argument, resize),
-            "label": np.int32(element["label"])}
+    return {"image": _load(img, where, self.argument, resize), "label": np.int32(element["label"])}
 
 
 @dataclasses.dataclass(frozen=True)
 class ScaleImages(grain.transforms.Map):
   """uint8 'image' -> float32 in [0, 1]; 'label' -> int32 (for CIFAR / tfds records)."""
+
   image_key: str = "image"
   label_key: str = "label"
 
@@ -343,6 +365,7 @@ class ScaleImages(grain.transforms.Map):
 @dataclasses.dataclass(frozen=True)
 class PadCropFlip(grain.transforms.RandomMap):
   """CIFAR augmentation (He et al. 2016, sec. 4.2): pad 4 pixels, random crop, random flip."""
+
   pad: int = 4
 
   def random_map(self, element, rng: np.random.Generator):
@@ -351,13 +374,14 @@ class PadCropFlip(grain.transforms.RandomMap):
     h, w = x.shape[:2]
     padded = np.pad(x, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)))
     t, l = rng.integers(0, 2 * self.pad + 1, size=2)
-    out = padded[t:t + h, l:l + w]
+    out = padded[t : t + h, l : l + w]
     return {**element, "image": out[:, ::-1] if rng.uniform() < 0.5 else out}
 
 
 # ------------------------------------------------------------------------------------------------
 # the pipeline
 # ------------------------------------------------------------------------------------------------
+
 
 def process_shard() -> grain.sharding.ShardOptions:
   """Returns this JAX process's shard options (``jax.process_index()`` of ``jax.process_count()``)."""
@@ -371,15 +395,25 @@ class Pipeline:
   delegate to it. ``steps_per_epoch`` counts global batches per pass over the source.
   """
 
-  def __init__(self, dataset: grain.IterDataset, *, global_batch_size: int, local_batch_size: int,
-               steps_per_epoch: int, shard_index: int, shard_count: int, num_records: int,
-               shards: Sequence[grain.MapDataset] = (), num_steps: Optional[int] = None,
-               num_threads: int = 1):
+  def __init__(
+    self,
+    dataset: grain.IterDataset,
+    *,
+    global_batch_size: int,
+    local_batch_size: int,
+    steps_per_epoch: int,
+    shard_index: int,
+    shard_count: int,
+    num_records: int,
+    shards: Sequence[grain.MapDataset] = (),
+    num_steps: Optional[int] = None,
+    num_threads: int = 1,
+  ):
     self.dataset = dataset
     self.global_batch_size, self.local_batch_size = global_batch_size, local_batch_size
     self.steps_per_epoch, self.num_records = steps_per_epoch, num_records
     self.shard_index, self.shard_count = shard_index, shard_count
-    self.num_steps = num_steps          # None: endless
+    self.num_steps = num_steps  # None: endless
     self._iterator = None
     self._shards, self._num_threads = list(shards), max(int(num_threads), 1)
     self._pool, self._pending = None, {}
@@ -418,8 +452,11 @@ class Pipeline:
     if self._pool is None:
       self._pool = concurrent.futures.ThreadPoolExecutor(self._num_threads)
     b = self.local_batch_size
-    self._pending[step] = [self._pool.submit(shard.__getitem__, j) for shard in self._shards
-                           for j in range(step * b, (step + 1) * b)]
+    self._pending[step] = [
+      self._pool.submit(shard.__getitem__, j)
+      for shard in self._shards
+      for j in range(step * b, (step + 1) * b)
+    ]
 
   def batch_at(self, step: int) -> Dict[str, np.ndarray]:
     """Random access: the GLOBAL batch of ``step``.
@@ -436,8 +473,10 @@ class Pipeline:
       ``{key: array with batch_size rows}``.
     """
     if not self._shards:
-      raise ValueError("argument 'drop_remainder': batch_at needs a pipeline built with "
-                       "drop_remainder=True (equal batches), got False")
+      raise ValueError(
+        "argument 'drop_remainder': batch_at needs a pipeline built with "
+        "drop_remainder=True (equal batches), got False"
+      )
     step = int(step)
     if step < 0 or (self.num_steps is not None and step >= self.num_steps):
       raise IndexError(f"argument 'step': expected 0 <= step < {self.num_steps}, got {step}")
@@ -468,12 +507,21 @@ class Pipeline:
     self._pool, self._pending = None, {}
 
 
-def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[Any] = (),
-                  shuffle: bool = True, num_epochs: Optional[int] = None,
-                  drop_remainder: bool = True,
-                  shard_options: Optional[grain.sharding.ShardOptions] = None,
-                  worker_count: int = 0, num_threads: int = 2, prefetch: int = 2,
-                  name: str = "data") -> Pipeline:
+def make_pipeline(
+  source,
+  *,
+  batch_size: int,
+  seed: int,
+  transforms: Sequence[Any] = (),
+  shuffle: bool = True,
+  num_epochs: Optional[int] = None,
+  drop_remainder: bool = True,
+  shard_options: Optional[grain.sharding.ShardOptions] = None,
+  worker_count: int = 0,
+  num_threads: int = 2,
+  prefetch: int = 2,
+  name: str = "data",
+) -> Pipeline:
   """Builds the pipeline over a random-access ``source``.
 
   Args:
@@ -500,25 +548,34 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
     arrays), with random access by step (:meth:`Pipeline.batch_at`).
   """
   from rvl_jax.core import validation  # pylint: disable=g-import-not-at-top
+
   n = len(source)
   shard_options = shard_options or process_shard()
   count, index = int(shard_options.shard_count), int(shard_options.shard_index)
   validation.check_positive_int("batch_size", batch_size)
   if batch_size % count:
-    raise ValueError(f"argument 'batch_size': expected a global batch divisible by the {count} "
-                     f"processes, got {batch_size}")
-  for arg, value in (("worker_count", worker_count), ("num_threads", num_threads),
-                     ("prefetch", prefetch)):
+    raise ValueError(
+      f"argument 'batch_size': expected a global batch divisible by the {count} "
+      f"processes, got {batch_size}"
+    )
+  for arg, value in (
+    ("worker_count", worker_count),
+    ("num_threads", num_threads),
+    ("prefetch", prefetch),
+  ):
     if int(value) != value or value < 0:
       raise ValueError(f"argument '{arg}': expected a non-negative integer, got {value!r}")
   if n == 0:
     raise ValueError(f"argument 'source': expected at least one record, got an empty {source!r}")
   if not drop_remainder and count > 1:
-    raise ValueError("argument 'drop_remainder': must be True with several processes (every "
-                     f"process must run the same steps), got False with {count} processes")
+    raise ValueError(
+      "argument 'drop_remainder': must be True with several processes (every "
+      f"process must run the same steps), got False with {count} processes"
+    )
   if drop_remainder and n < batch_size:
-    raise ValueError(f"argument 'batch_size': expected at most the {n} records of the source, "
-                     f"got {batch_size}")
+    raise ValueError(
+      f"argument 'batch_size': expected at most the {n} records of the source, got {batch_size}"
+    )
   local = batch_size // count
 
   ds = grain.MapDataset.source(source)
@@ -537,23 +594,34 @@ def make_pipeline(source, *, batch_size: int, seed: int, transforms: Sequence[An
   per_epoch = len(ds)
   if num_epochs is None or num_epochs > 1:
     ds = ds.repeat(num_epochs)
-  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
-                                            prefetch_buffer_size=prefetch if num_threads else 0))
+  it = ds.to_iter_dataset(
+    grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch if num_threads else 0)
+  )
   if worker_count:
     from absl import flags  # pylint: disable=g-import-not-at-top
+
     if not flags.FLAGS.is_parsed():  # Grain's worker start reads absl flags (their defaults here)
       flags.FLAGS.mark_as_parsed()
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count,
-                                                     per_worker_buffer_size=prefetch))
-  return Pipeline(it, global_batch_size=batch_size, local_batch_size=local,
-                  steps_per_epoch=per_epoch, shard_index=index, shard_count=count, num_records=n,
-                  shards=shards if drop_remainder else (),
-                  num_steps=None if num_epochs is None else per_epoch * num_epochs,
-                  num_threads=num_threads)
+    it = it.mp_prefetch(
+      grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=prefetch)
+    )
+  return Pipeline(
+    it,
+    global_batch_size=batch_size,
+    local_batch_size=local,
+    steps_per_epoch=per_epoch,
+    shard_index=index,
+    shard_count=count,
+    num_records=n,
+    shards=shards if drop_remainder else (),
+    num_steps=None if num_epochs is None else per_epoch * num_epochs,
+    num_threads=num_threads,
+  )
 
 
-def load_all(source, transforms: Sequence[Any], *, num_threads: int = 4,
-             chunk: int = 256) -> Dict[str, np.ndarray]:
+def load_all(
+  source, transforms: Sequence[Any], *, num_threads: int = 4, chunk: int = 256
+) -> Dict[str, np.ndarray]:
   """Reads every record of ``source`` through ``transforms``, in source order.
 
   For evaluation sets and data sets that are read once into memory.
@@ -567,9 +635,16 @@ def load_all(source, transforms: Sequence[Any], *, num_threads: int = 4,
   Returns:
     ``{key: array with one row per record}``.
   """
-  batches = make_pipeline(source, batch_size=min(len(source), chunk), seed=0,
-                          transforms=transforms, shuffle=False, num_epochs=1,
-                          drop_remainder=False, num_threads=num_threads,
-                          shard_options=grain.sharding.NoSharding())
+  batches = make_pipeline(
+    source,
+    batch_size=min(len(source), chunk),
+    seed=0,
+    transforms=transforms,
+    shuffle=False,
+    num_epochs=1,
+    drop_remainder=False,
+    num_threads=num_threads,
+    shard_options=grain.sharding.NoSharding(),
+  )
   parts = list(batches)
   return {k: np.concatenate([b[k] for b in parts]) for k in parts[0]}

@@ -36,19 +36,25 @@ from rvl_jax.disentanglement import _checks, scores
 
 # Reference configuration (the disentanglement_lib gin files of the SlowVAE release).
 DEFAULT_COUNTS: dict[str, dict[str, int]] = {
-    'mcc': {'num_train': 10_000},
-    'beta_vae': {'batch_size': 64, 'num_train': 10_000, 'num_eval': 5_000},
-    'factor_vae': {'batch_size': 64, 'num_train': 10_000, 'num_eval': 5_000,
-                   'num_variance_estimate': 10_000},
-    'mig': {'num_train': 100_000},
-    'dci': {'num_train': 10_000, 'num_test': 5_000},
-    'sap': {'num_train': 10_000, 'num_test': 5_000},
-    'modularity': {'num_train': 100_000, 'num_test': 5_000},
+  "mcc": {"num_train": 10_000},
+  "beta_vae": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000},
+  "factor_vae": {
+    "batch_size": 64,
+    "num_train": 10_000,
+    "num_eval": 5_000,
+    "num_variance_estimate": 10_000,
+  },
+  "mig": {"num_train": 100_000},
+  "dci": {"num_train": 10_000, "num_test": 5_000},
+  "sap": {"num_train": 10_000, "num_test": 5_000},
+  "modularity": {"num_train": 100_000, "num_test": 5_000},
 }
 ALL_METRICS: tuple[str, ...] = tuple(DEFAULT_COUNTS)
 
-def scaled_counts(factor: float, *, minimum: int = 2,
-                  metrics: Sequence[str] = ALL_METRICS) -> dict[str, dict[str, int]]:
+
+def scaled_counts(
+  factor: float, *, minimum: int = 2, metrics: Sequence[str] = ALL_METRICS
+) -> dict[str, dict[str, int]]:
   """Reference sample counts multiplied by ``factor`` (batch sizes kept) - an explicit reduction.
 
   Args:
@@ -61,8 +67,10 @@ def scaled_counts(factor: float, *, minimum: int = 2,
   """
   out = {}
   for name in metrics:
-    out[name] = {k: (v if k == 'batch_size' else max(minimum, int(round(v * factor))))
-                 for k, v in DEFAULT_COUNTS[name].items()}
+    out[name] = {
+      k: (v if k == "batch_size" else max(minimum, int(round(v * factor))))
+      for k, v in DEFAULT_COUNTS[name].items()
+    }
   return out
 
 
@@ -75,7 +83,7 @@ def as_key(key) -> jax.Array:
 def metric_rng(key, metric: str) -> np.random.Generator:
   """The numpy Generator a metric draws from: the key's stream named 'metric/<metric>', so a
   metric's result does not depend on which other metrics are computed."""
-  return ground_truth.as_numpy_rng(prng.fold_in_name(as_key(key), f'metric/{metric}'))
+  return ground_truth.as_numpy_rng(prng.fold_in_name(as_key(key), f"metric/{metric}"))
 
 
 class Timer:
@@ -83,20 +91,27 @@ class Timer:
 
   def __init__(self):
     self.t0 = time.perf_counter()
-    self.acc = {'data': 0.0, 'representation': 0.0}
+    self.acc = {"data": 0.0, "representation": 0.0}
 
   def add(self, phase: str, seconds: float):
     self.acc[phase] += seconds
 
   def summary(self) -> dict[str, float]:
     total = time.perf_counter() - self.t0
-    return {'data_s': self.acc['data'], 'representation_s': self.acc['representation'],
-            'metric_s': max(total - self.acc['data'] - self.acc['representation'], 0.0),
-            'total_s': total}
+    return {
+      "data_s": self.acc["data"],
+      "representation_s": self.acc["representation"],
+      "metric_s": max(total - self.acc["data"] - self.acc["representation"], 0.0),
+      "total_s": total,
+    }
 
 
-_TRACE_ERRORS = (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
-                 jax.errors.TracerIntegerConversionError, jax.errors.TracerBoolConversionError)
+_TRACE_ERRORS = (
+  jax.errors.TracerArrayConversionError,
+  jax.errors.ConcretizationTypeError,
+  jax.errors.TracerIntegerConversionError,
+  jax.errors.TracerBoolConversionError,
+)
 
 
 class Representation:
@@ -111,10 +126,12 @@ class Representation:
 
   def __init__(self, fn: Callable[[Any], Any], batch_size: int = 256, jit: bool = True):
     if not callable(fn):
-      raise TypeError(f"argument 'representation_fn': expected a callable images -> codes, got "
-                      f"{type(fn).__name__}")
+      raise TypeError(
+        f"argument 'representation_fn': expected a callable images -> codes, got "
+        f"{type(fn).__name__}"
+      )
     self.fn = fn
-    self.batch_size = _checks.check_positive_int('representation_batch_size', batch_size)
+    self.batch_size = _checks.check_positive_int("representation_batch_size", batch_size)
     self._jitted = jax.jit(fn) if jit else None
     self.num_codes: int | None = None
 
@@ -123,8 +140,10 @@ class Representation:
       try:
         return self._jitted(x)
       except _TRACE_ERRORS as e:
-        logging.info('representation_fn is not traceable by jax.jit (%s); calling it without jit.',
-                     type(e).__name__)
+        logging.info(
+          "representation_fn is not traceable by jax.jit (%s); calling it without jit.",
+          type(e).__name__,
+        )
         self._jitted = None
     return self.fn(x)
 
@@ -133,13 +152,15 @@ class Representation:
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[0] != np.shape(images)[0]:
       raise ValueError(
-          f"argument 'representation_fn': expected codes of shape (n, d) for {np.shape(images)[0]} "
-          f"images, got shape {codes.shape}")
+        f"argument 'representation_fn': expected codes of shape (n, d) for {np.shape(images)[0]} "
+        f"images, got shape {codes.shape}"
+      )
     if not np.all(np.isfinite(codes)):
       bad = int(np.sum(~np.isfinite(codes)))
       raise ValueError(
-          f"argument 'representation_fn': expected finite codes, got {bad} NaN/inf entries "
-          f"(of {codes.size}); the representation is broken (diverged training?)")
+        f"argument 'representation_fn': expected finite codes, got {bad} NaN/inf entries "
+        f"(of {codes.size}); the representation is broken (diverged training?)"
+      )
     if self.num_codes is None:
       self.num_codes = codes.shape[1]
     return codes.astype(np.float64)
@@ -151,43 +172,61 @@ def _as_representation(fn, batch_size: int, jit: bool) -> Representation:
 
 def is_factor_grid(dataset) -> bool:
   """True for a discrete factor grid (GroundTruthData-like): every metric applies."""
-  return all(hasattr(dataset, a) for a in ('factor_sizes', 'sample_factors',
-                                           'images_from_factors', 'num_factors'))
+  return all(
+    hasattr(dataset, a)
+    for a in ("factor_sizes", "sample_factors", "images_from_factors", "num_factors")
+  )
 
 
 def _check_dataset(dataset, *, allow_continuous: bool = False) -> None:
   if is_factor_grid(dataset):
     return
-  if allow_continuous and callable(getattr(dataset, 'sample', None)):
+  if allow_continuous and callable(getattr(dataset, "sample", None)):
     return
-  needed = ('factor_sizes', 'sample_factors', 'images_from_factors', 'num_factors')
+  needed = ("factor_sizes", "sample_factors", "images_from_factors", "num_factors")
   missing = [a for a in needed if not hasattr(dataset, a)]
-  extra = (" or, for MCC on continuous data, an object with sample(rng, n) -> (factors, "
-           "observations)") if allow_continuous else " (continuous data sets support MCC only)"
+  extra = (
+    (" or, for MCC on continuous data, an object with sample(rng, n) -> (factors, observations)")
+    if allow_continuous
+    else " (continuous data sets support MCC only)"
+  )
   raise TypeError(
-      f"argument 'dataset': expected a GroundTruthData (factor grid) with {needed}{extra}, got "
-      f"{type(dataset).__name__} missing {missing}")
+    f"argument 'dataset': expected a GroundTruthData (factor grid) with {needed}{extra}, got "
+    f"{type(dataset).__name__} missing {missing}"
+  )
 
 
-def codes_for_factors(rep: Representation, dataset, factors: np.ndarray, timer: Timer,
-                      chunk: int = 4096, desc: str | None = None) -> np.ndarray:
+def codes_for_factors(
+  rep: Representation,
+  dataset,
+  factors: np.ndarray,
+  timer: Timer,
+  chunk: int = 4096,
+  desc: str | None = None,
+) -> np.ndarray:
   """Renders and encodes factor vectors (n, F) in chunks of ``chunk`` images -> codes (n, d)."""
   out = []
   starts = range(0, factors.shape[0], chunk)
   if desc is not None and factors.shape[0] > 4 * chunk:
-    starts = _progress.progress(starts, desc=desc, unit='chunk')
+    starts = _progress.progress(starts, desc=desc, unit="chunk")
   for s in starts:
     t = time.perf_counter()
-    images = dataset.images_from_factors(factors[s:s + chunk])
-    timer.add('data', time.perf_counter() - t)
+    images = dataset.images_from_factors(factors[s : s + chunk])
+    timer.add("data", time.perf_counter() - t)
     t = time.perf_counter()
     out.append(rep(images))
-    timer.add('representation', time.perf_counter() - t)
+    timer.add("representation", time.perf_counter() - t)
   return np.concatenate(out, axis=0)
 
 
-def sample_codes(rep: Representation, dataset, rng: np.random.Generator, num: int, timer: Timer,
-                 desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sample_codes(
+  rep: Representation,
+  dataset,
+  rng: np.random.Generator,
+  num: int,
+  timer: Timer,
+  desc: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
   """(codes (num, d), factors (num, F)) for uniformly drawn grid points.
 
   A continuous source (no factor grid) is sampled with ``dataset.sample(rng, num) -> (factors,
@@ -196,21 +235,21 @@ def sample_codes(rep: Representation, dataset, rng: np.random.Generator, num: in
   if not is_factor_grid(dataset):
     t = time.perf_counter()
     factors, obs = dataset.sample(rng, num)
-    timer.add('data', time.perf_counter() - t)
+    timer.add("data", time.perf_counter() - t)
     t = time.perf_counter()
     codes = rep(np.asarray(obs))
-    timer.add('representation', time.perf_counter() - t)
+    timer.add("representation", time.perf_counter() - t)
     return codes, np.asarray(factors)
   factors = dataset.sample_factors(rng, num)
   return codes_for_factors(rep, dataset, factors, timer, desc=desc), factors
 
 
 def _finish(name: str, score: float, details: dict, timer: Timer, counts: dict) -> dict:
-  out = {'score': 100.0 * score}
+  out = {"score": 100.0 * score}
   out.update(details)
-  out['timing'] = timer.summary()
-  out['counts'] = dict(counts)
-  out['metric'] = name
+  out["timing"] = timer.summary()
+  out["counts"] = dict(counts)
+  out["metric"] = name
   return out
 
 
@@ -218,9 +257,19 @@ def _finish(name: str, score: float, details: dict, timer: Timer, counts: dict) 
 # MCC
 # --------------------------------------------------------------------------------------------
 
-def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
-                method: str = 'spearman', noise_padding: bool = True, keep_codes: bool = False,
-                representation_batch_size: int = 256, jit: bool = True) -> dict:
+
+def compute_mcc(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  num_train: int = 10_000,
+  method: str = "spearman",
+  noise_padding: bool = True,
+  keep_codes: bool = False,
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """MCC x100 (Klindt et al. 2021, App. C): rank correlation + Hungarian assignment, noise padding.
 
   With ``keep_codes`` the sampled 'codes' (n, d) and 'factors' (n, F) are returned too (for the
@@ -244,21 +293,22 @@ def compute_mcc(representation_fn, dataset, key, *, num_train: int = 10_000,
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset, allow_continuous=True)
-  num_train = _checks.check_positive_int('num_train', num_train, 2)
+  num_train = _checks.check_positive_int("num_train", num_train, 2)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'mcc')
-  codes, factors = sample_codes(rep, dataset, rng, num_train, timer, desc='mcc')
+  timer, rng = Timer(), metric_rng(key, "mcc")
+  codes, factors = sample_codes(rep, dataset, rng, num_train, timer, desc="mcc")
   res = scores.mean_corr_coef(codes, factors, method=method, noise_padding=noise_padding, key=rng)
-  score = res.pop('score')
-  res['per_factor'] = 100.0 * res['per_factor']
+  score = res.pop("score")
+  res["per_factor"] = 100.0 * res["per_factor"]
   if keep_codes:
-    res['codes'], res['factors'] = codes, factors
-  return _finish('mcc', score, res, timer, {'num_train': num_train})
+    res["codes"], res["factors"] = codes, factors
+  return _finish("mcc", score, res, timer, {"num_train": num_train})
 
 
 # --------------------------------------------------------------------------------------------
 # BetaVAE
 # --------------------------------------------------------------------------------------------
+
 
 def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_points, bar=None):
   f_count = dataset.num_factors
@@ -272,8 +322,8 @@ def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_poi
     f2[rows, :, k] = f1[rows, :, k]
     both = np.concatenate([f1.reshape(-1, f_count), f2.reshape(-1, f_count)], axis=0)
     codes = codes_for_factors(rep, dataset, both, timer)
-    c1 = codes[:p * batch_size].reshape(p, batch_size, -1)
-    c2 = codes[p * batch_size:].reshape(p, batch_size, -1)
+    c1 = codes[: p * batch_size].reshape(p, batch_size, -1)
+    c2 = codes[p * batch_size :].reshape(p, batch_size, -1)
     feats.append(np.mean(np.abs(c1 - c2), axis=1))
     labels.append(k)
     if bar is not None:
@@ -281,9 +331,17 @@ def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_poi
   return np.concatenate(feats), np.concatenate(labels)
 
 
-def compute_beta_vae(representation_fn, dataset, key, *, batch_size: int = 64,
-                     num_train: int = 10_000, num_eval: int = 5_000,
-                     representation_batch_size: int = 256, jit: bool = True) -> dict:
+def compute_beta_vae(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  batch_size: int = 64,
+  num_train: int = 10_000,
+  num_eval: int = 5_000,
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """BetaVAE score x100 (Higgins et al. 2017): LogisticRegression on mean |z1 - z2| of pairs.
 
   Each point is the mean absolute code difference of ``batch_size`` image pairs sharing one
@@ -304,30 +362,47 @@ def compute_beta_vae(representation_fn, dataset, key, *, batch_size: int = 64,
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
-  batch_size = _checks.check_positive_int('batch_size', batch_size)
-  num_train = _checks.check_positive_int('num_train', num_train, 2)
-  num_eval = _checks.check_positive_int('num_eval', num_eval)
+  batch_size = _checks.check_positive_int("batch_size", batch_size)
+  num_train = _checks.check_positive_int("num_train", num_train, 2)
+  num_eval = _checks.check_positive_int("num_eval", num_eval)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'beta_vae')
+  timer, rng = Timer(), metric_rng(key, "beta_vae")
   chunk_points = max(1, 4096 // (2 * batch_size))
-  bar = _progress.progress(total=num_train + num_eval, desc='beta_vae', unit='pt')
+  bar = _progress.progress(total=num_train + num_eval, desc="beta_vae", unit="pt")
   xt, yt = _beta_vae_points(rep, dataset, rng, num_train, batch_size, timer, chunk_points, bar)
   xe, ye = _beta_vae_points(rep, dataset, rng, num_eval, batch_size, timer, chunk_points, bar)
   bar.close()
   res = scores.beta_vae_from_features(xt, yt, xe, ye, key=rng)
-  score = res.pop('score')
-  res['train_accuracy'] *= 100.0
-  res['eval_accuracy'] *= 100.0
-  return _finish('beta_vae', score, res, timer,
-                 {'batch_size': batch_size, 'num_train': num_train, 'num_eval': num_eval})
+  score = res.pop("score")
+  res["train_accuracy"] *= 100.0
+  res["eval_accuracy"] *= 100.0
+  return _finish(
+    "beta_vae",
+    score,
+    res,
+    timer,
+    {"batch_size": batch_size, "num_train": num_train, "num_eval": num_eval},
+  )
 
 
 # --------------------------------------------------------------------------------------------
 # FactorVAE
 # --------------------------------------------------------------------------------------------
 
-def _factor_vae_votes(rep, dataset, rng, num_points, batch_size, global_var, active, timer,
-                      chunk_points, library_parity, bar=None):
+
+def _factor_vae_votes(
+  rep,
+  dataset,
+  rng,
+  num_points,
+  batch_size,
+  global_var,
+  active,
+  timer,
+  chunk_points,
+  library_parity,
+  bar=None,
+):
   f_count = dataset.num_factors
   votes = np.zeros((f_count, global_var.shape[0]), dtype=np.int64)
   active_idx = np.flatnonzero(active)
@@ -350,11 +425,21 @@ def _factor_vae_votes(rep, dataset, rng, num_points, batch_size, global_var, act
   return votes
 
 
-def compute_factor_vae(representation_fn, dataset, key, *, batch_size: int = 64,
-                       num_train: int = 10_000, num_eval: int = 5_000,
-                       num_variance_estimate: int = 10_000, prune_threshold: float = 0.05,
-                       prune_on: str = 'std', library_parity: bool = True,
-                       representation_batch_size: int = 256, jit: bool = True) -> dict:
+def compute_factor_vae(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  batch_size: int = 64,
+  num_train: int = 10_000,
+  num_eval: int = 5_000,
+  num_variance_estimate: int = 10_000,
+  prune_threshold: float = 0.05,
+  prune_on: str = "std",
+  library_parity: bool = True,
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """FactorVAE score x100 (Kim & Mnih 2018): majority vote of argmin normalised local variance.
 
   prune_on='std' (library: active if std >= 0.05) or 'variance' (paper prose: variance >= 0.05).
@@ -380,47 +465,98 @@ def compute_factor_vae(representation_fn, dataset, key, *, batch_size: int = 64,
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
-  if prune_on not in ('std', 'variance'):
+  if prune_on not in ("std", "variance"):
     raise ValueError(f"argument 'prune_on': expected 'std' or 'variance', got {prune_on!r}")
-  batch_size = _checks.check_positive_int('batch_size', batch_size, 2)
-  num_train = _checks.check_positive_int('num_train', num_train)
-  num_eval = _checks.check_positive_int('num_eval', num_eval)
-  num_variance_estimate = _checks.check_positive_int('num_variance_estimate',
-                                                     num_variance_estimate, 2)
+  batch_size = _checks.check_positive_int("batch_size", batch_size, 2)
+  num_train = _checks.check_positive_int("num_train", num_train)
+  num_eval = _checks.check_positive_int("num_eval", num_eval)
+  num_variance_estimate = _checks.check_positive_int(
+    "num_variance_estimate", num_variance_estimate, 2
+  )
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'factor_vae')
-  counts = {'batch_size': batch_size, 'num_train': num_train, 'num_eval': num_eval,
-            'num_variance_estimate': num_variance_estimate}
+  timer, rng = Timer(), metric_rng(key, "factor_vae")
+  counts = {
+    "batch_size": batch_size,
+    "num_train": num_train,
+    "num_eval": num_eval,
+    "num_variance_estimate": num_variance_estimate,
+  }
   codes, _ = sample_codes(rep, dataset, rng, num_variance_estimate, timer)
   global_var = np.var(codes, axis=0, ddof=1)
-  stat = np.sqrt(global_var) if prune_on == 'std' else global_var
+  stat = np.sqrt(global_var) if prune_on == "std" else global_var
   active = stat >= prune_threshold
   if not active.any():
-    return _finish('factor_vae', 0.0, {'train_accuracy': 0.0, 'eval_accuracy': 0.0,
-                                       'num_active_dims': 0, 'global_variance': global_var},
-                   timer, counts)
+    return _finish(
+      "factor_vae",
+      0.0,
+      {
+        "train_accuracy": 0.0,
+        "eval_accuracy": 0.0,
+        "num_active_dims": 0,
+        "global_variance": global_var,
+      },
+      timer,
+      counts,
+    )
   chunk_points = max(1, 4096 // batch_size)
-  bar = _progress.progress(total=num_train + num_eval, desc='factor_vae', unit='pt')
-  tv = _factor_vae_votes(rep, dataset, rng, num_train, batch_size, global_var, active, timer,
-                         chunk_points, library_parity, bar)
-  ev = _factor_vae_votes(rep, dataset, rng, num_eval, batch_size, global_var, active, timer,
-                         chunk_points, library_parity, bar)
+  bar = _progress.progress(total=num_train + num_eval, desc="factor_vae", unit="pt")
+  tv = _factor_vae_votes(
+    rep,
+    dataset,
+    rng,
+    num_train,
+    batch_size,
+    global_var,
+    active,
+    timer,
+    chunk_points,
+    library_parity,
+    bar,
+  )
+  ev = _factor_vae_votes(
+    rep,
+    dataset,
+    rng,
+    num_eval,
+    batch_size,
+    global_var,
+    active,
+    timer,
+    chunk_points,
+    library_parity,
+    bar,
+  )
   bar.close()
   res = scores.factor_vae_from_votes(tv, ev)
-  score = res.pop('score')
-  res.update({'train_accuracy': 100.0 * res['train_accuracy'],
-              'eval_accuracy': 100.0 * res['eval_accuracy'],
-              'num_active_dims': int(active.sum()), 'global_variance': global_var,
-              'train_votes': tv, 'eval_votes': ev})
-  return _finish('factor_vae', score, res, timer, counts)
+  score = res.pop("score")
+  res.update(
+    {
+      "train_accuracy": 100.0 * res["train_accuracy"],
+      "eval_accuracy": 100.0 * res["eval_accuracy"],
+      "num_active_dims": int(active.sum()),
+      "global_variance": global_var,
+      "train_votes": tv,
+      "eval_votes": ev,
+    }
+  )
+  return _finish("factor_vae", score, res, timer, counts)
 
 
 # --------------------------------------------------------------------------------------------
 # MIG, DCI, SAP, Modularity / Explicitness
 # --------------------------------------------------------------------------------------------
 
-def compute_mig(representation_fn, dataset, key, *, num_train: int = 100_000, num_bins: int = 20,
-                representation_batch_size: int = 256, jit: bool = True) -> dict:
+
+def compute_mig(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  num_train: int = 100_000,
+  num_bins: int = 20,
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """MIG x100 (Chen et al. 2018): histogram discretisation, MI gap normalised by factor entropy.
 
   Args:
@@ -437,20 +573,29 @@ def compute_mig(representation_fn, dataset, key, *, num_train: int = 100_000, nu
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
-  num_train = _checks.check_positive_int('num_train', num_train, 2)
+  num_train = _checks.check_positive_int("num_train", num_train, 2)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'mig')
-  codes, factors = sample_codes(rep, dataset, rng, num_train, timer, desc='mig')
+  timer, rng = Timer(), metric_rng(key, "mig")
+  codes, factors = sample_codes(rep, dataset, rng, num_train, timer, desc="mig")
   res = scores.mig(codes, factors, num_bins=num_bins)
-  score = res.pop('score')
-  res['per_factor'] = 100.0 * res['per_factor']
-  return _finish('mig', score, res, timer, {'num_train': num_train})
+  score = res.pop("score")
+  res["per_factor"] = 100.0 * res["per_factor"]
+  return _finish("mig", score, res, timer, {"num_train": num_train})
 
 
-def compute_dci(representation_fn, dataset, key, *, num_train: int = 10_000,
-                num_test: int = 5_000, n_estimators: int = 100, n_jobs: int | None = None,
-                estimator: str = 'gbt', representation_batch_size: int = 256,
-                jit: bool = True) -> dict:
+def compute_dci(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  num_train: int = 10_000,
+  num_test: int = 5_000,
+  n_estimators: int = 100,
+  n_jobs: int | None = None,
+  estimator: str = "gbt",
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """DCI disentanglement x100 (Eastwood & Williams 2018), one GradientBoostingClassifier per factor.
 
   Also returns completeness and informativeness (x100) and the importance matrix (d, F).
@@ -476,25 +621,44 @@ def compute_dci(representation_fn, dataset, key, *, num_train: int = 10_000,
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
-  num_train = _checks.check_positive_int('num_train', num_train, 2)
-  num_test = _checks.check_positive_int('num_test', num_test)
+  num_train = _checks.check_positive_int("num_train", num_train, 2)
+  num_test = _checks.check_positive_int("num_test", num_test)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'dci')
+  timer, rng = Timer(), metric_rng(key, "dci")
   z, y = sample_codes(rep, dataset, rng, num_train, timer)
   zt, yt = sample_codes(rep, dataset, rng, num_test, timer)
-  res = scores.dci(z, y, zt, yt, n_estimators=n_estimators, key=rng, n_jobs=n_jobs,
-                   estimator=estimator)
-  score = res.pop('score')
-  for k in ('disentanglement', 'completeness', 'informativeness_train', 'informativeness_test'):
+  res = scores.dci(
+    z, y, zt, yt, n_estimators=n_estimators, key=rng, n_jobs=n_jobs, estimator=estimator
+  )
+  score = res.pop("score")
+  for k in ("disentanglement", "completeness", "informativeness_train", "informativeness_test"):
     res[k] = 100.0 * res[k]
-  return _finish('dci', score, res, timer,
-                 {'num_train': num_train, 'num_test': num_test, 'n_estimators': n_estimators,
-                  'estimator': estimator})
+  return _finish(
+    "dci",
+    score,
+    res,
+    timer,
+    {
+      "num_train": num_train,
+      "num_test": num_test,
+      "n_estimators": n_estimators,
+      "estimator": estimator,
+    },
+  )
 
 
-def compute_sap(representation_fn, dataset, key, *, num_train: int = 10_000, num_test: int = 5_000,
-                svm_c: float = 0.01, class_weight: str | None = 'balanced',
-                representation_batch_size: int = 256, jit: bool = True) -> dict:
+def compute_sap(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  num_train: int = 10_000,
+  num_test: int = 5_000,
+  svm_c: float = 0.01,
+  class_weight: str | None = "balanced",
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """SAP x100 (Kumar et al. 2018): LinearSVC(C=0.01, balanced) per (code, factor), top-two gap.
 
   Args:
@@ -513,21 +677,30 @@ def compute_sap(representation_fn, dataset, key, *, num_train: int = 10_000, num
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
-  num_train = _checks.check_positive_int('num_train', num_train, 2)
-  num_test = _checks.check_positive_int('num_test', num_test)
+  num_train = _checks.check_positive_int("num_train", num_train, 2)
+  num_test = _checks.check_positive_int("num_test", num_test)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'sap')
+  timer, rng = Timer(), metric_rng(key, "sap")
   z, y = sample_codes(rep, dataset, rng, num_train, timer)
   zt, yt = sample_codes(rep, dataset, rng, num_test, timer)
   res = scores.sap(z, y, zt, yt, svm_c=svm_c, class_weight=class_weight, key=rng)
-  score = res.pop('score')
-  res['per_factor'] = 100.0 * res['per_factor']
-  return _finish('sap', score, res, timer, {'num_train': num_train, 'num_test': num_test})
+  score = res.pop("score")
+  res["per_factor"] = 100.0 * res["per_factor"]
+  return _finish("sap", score, res, timer, {"num_train": num_train, "num_test": num_test})
 
 
-def compute_modularity(representation_fn, dataset, key, *, num_train: int = 100_000,
-                       num_test: int = 5_000, num_bins: int = 20, explicitness: bool = True,
-                       representation_batch_size: int = 256, jit: bool = True) -> dict:
+def compute_modularity(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  num_train: int = 100_000,
+  num_test: int = 5_000,
+  num_bins: int = 20,
+  explicitness: bool = True,
+  representation_batch_size: int = 256,
+  jit: bool = True,
+) -> dict:
   """Modularity x100 (+ Explicitness x100 when ``explicitness``) (Ridgeway & Mozer 2018).
 
   Args:
@@ -547,45 +720,57 @@ def compute_modularity(representation_fn, dataset, key, *, num_train: int = 100_
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
   _check_dataset(dataset)
-  num_train = _checks.check_positive_int('num_train', num_train, 2)
-  num_test = _checks.check_positive_int('num_test', num_test)
+  num_train = _checks.check_positive_int("num_train", num_train, 2)
+  num_test = _checks.check_positive_int("num_test", num_test)
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, 'modularity')
-  z, y = sample_codes(rep, dataset, rng, num_train, timer, desc='modularity')
+  timer, rng = Timer(), metric_rng(key, "modularity")
+  z, y = sample_codes(rep, dataset, rng, num_train, timer, desc="modularity")
   zt, yt = sample_codes(rep, dataset, rng, num_test, timer)
   res = scores.modularity(z, y, num_bins=num_bins)
-  score = res.pop('score')
+  score = res.pop("score")
   if explicitness:
     ex = scores.explicitness(z, y, zt, yt, key=rng)
-    res.update({'explicitness': 100.0 * ex['score'], 'explicitness_train': 100.0 * ex['train'],
-                'explicitness_per_factor': 100.0 * ex['per_factor_test']})
-  return _finish('modularity', score, res, timer, {'num_train': num_train, 'num_test': num_test})
+    res.update(
+      {
+        "explicitness": 100.0 * ex["score"],
+        "explicitness_train": 100.0 * ex["train"],
+        "explicitness_per_factor": 100.0 * ex["per_factor_test"],
+      }
+    )
+  return _finish("modularity", score, res, timer, {"num_train": num_train, "num_test": num_test})
 
 
 _COMPUTE = {
-    'mcc': compute_mcc,
-    'beta_vae': compute_beta_vae,
-    'factor_vae': compute_factor_vae,
-    'mig': compute_mig,
-    'dci': compute_dci,
-    'sap': compute_sap,
-    'modularity': compute_modularity,
+  "mcc": compute_mcc,
+  "beta_vae": compute_beta_vae,
+  "factor_vae": compute_factor_vae,
+  "mig": compute_mig,
+  "dci": compute_dci,
+  "sap": compute_sap,
+  "modularity": compute_modularity,
 }
 
 # Extra scalar outputs copied into the flat summary of evaluate_all.
 _EXTRA_SCALARS = {
-    'dci': ('completeness', 'informativeness_train', 'informativeness_test'),
-    'modularity': ('explicitness',),
-    'beta_vae': ('train_accuracy',),
-    'factor_vae': ('train_accuracy', 'num_active_dims'),
+  "dci": ("completeness", "informativeness_train", "informativeness_test"),
+  "modularity": ("explicitness",),
+  "beta_vae": ("train_accuracy",),
+  "factor_vae": ("train_accuracy", "num_active_dims"),
 }
 
 
-def evaluate_all(representation_fn, dataset, key, *, metrics: Sequence[str] | None = None,
-                 counts: Mapping[str, Mapping[str, int]] | None = None,
-                 options: Mapping[str, Mapping[str, Any]] | None = None,
-                 representation_batch_size: int = 256, jit: bool = True,
-                 **count_overrides: int) -> dict:
+def evaluate_all(
+  representation_fn,
+  dataset,
+  key,
+  *,
+  metrics: Sequence[str] | None = None,
+  counts: Mapping[str, Mapping[str, int]] | None = None,
+  options: Mapping[str, Mapping[str, Any]] | None = None,
+  representation_batch_size: int = 256,
+  jit: bool = True,
+  **count_overrides: int,
+) -> dict:
   """Runs every metric of Klindt et al. 2021, App. C (or the chosen ``metrics``) on one
   representation.
 
@@ -613,48 +798,55 @@ def evaluate_all(representation_fn, dataset, key, *, metrics: Sequence[str] | No
   _check_dataset(dataset, allow_continuous=True)
   grid = is_factor_grid(dataset)
   if metrics is None:
-    metrics = ALL_METRICS if grid else ('mcc',)
+    metrics = ALL_METRICS if grid else ("mcc",)
   metrics = tuple(metrics)
-  if not grid and tuple(metrics) != ('mcc',):
+  if not grid and tuple(metrics) != ("mcc",):
     raise ValueError(
-        f"argument 'metrics': a continuous data set ({type(dataset).__name__}, no factor grid) "
-        f"supports MCC only, got {list(metrics)}")
+      f"argument 'metrics': a continuous data set ({type(dataset).__name__}, no factor grid) "
+      f"supports MCC only, got {list(metrics)}"
+    )
   unknown = [m for m in metrics if m not in _COMPUTE]
   if unknown:
     raise ValueError(f"argument 'metrics': expected a subset of {list(ALL_METRICS)}, got {unknown}")
   used = copy.deepcopy(DEFAULT_COUNTS)
   for name, c in (counts or {}).items():
     if name not in used:
-      raise ValueError(f"argument 'counts': unknown metric {name!r}; expected one of "
-                       f"{list(ALL_METRICS)}")
+      raise ValueError(
+        f"argument 'counts': unknown metric {name!r}; expected one of {list(ALL_METRICS)}"
+      )
     for k, v in c.items():
       if k not in used[name]:
-        raise ValueError(f"argument 'counts': metric {name!r} has no count {k!r}; expected one of "
-                         f"{list(used[name])}")
+        raise ValueError(
+          f"argument 'counts': metric {name!r} has no count {k!r}; expected one of "
+          f"{list(used[name])}"
+        )
       used[name][k] = v
   for flat, v in count_overrides.items():
-    matched = [m for m in ALL_METRICS if flat.startswith(m + '_') and flat[len(m) + 1:] in used[m]]
+    matched = [m for m in ALL_METRICS if flat.startswith(m + "_") and flat[len(m) + 1 :] in used[m]]
     if not matched:
-      raise TypeError(f"evaluate_all() got an unexpected keyword argument {flat!r}; count "
-                      f"overrides look like '<metric>_<count>', e.g. 'mig_num_train'")
+      raise TypeError(
+        f"evaluate_all() got an unexpected keyword argument {flat!r}; count "
+        f"overrides look like '<metric>_<count>', e.g. 'mig_num_train'"
+      )
     m = max(matched, key=len)
-    used[m][flat[len(m) + 1:]] = v
+    used[m][flat[len(m) + 1 :]] = v
   options = dict(options or {})
   for name in options:
     if name not in _COMPUTE:
       raise ValueError(f"argument 'options': unknown metric {name!r}")
   rep = _as_representation(representation_fn, representation_batch_size, jit)
-  out = {'scores': {}, 'details': {}, 'timing': {}, 'counts': {}}
+  out = {"scores": {}, "details": {}, "timing": {}, "counts": {}}
   for name in metrics:
-    logging.info('disentanglement: computing %s with %s', name, used[name])
+    logging.info("disentanglement: computing %s with %s", name, used[name])
     res = _COMPUTE[name](rep, dataset, key, **used[name], **options.get(name, {}))
-    out['scores'][name] = res['score']
+    out["scores"][name] = res["score"]
     for extra in _EXTRA_SCALARS.get(name, ()):
       if extra in res:
-        out['scores'][f'{name}_{extra}'] = float(res[extra])
-    out['details'][name] = res
-    out['timing'][name] = res['timing']
-    out['counts'][name] = res['counts']
-    logging.info('disentanglement: %s = %.2f (%.1f s)', name, res['score'],
-                 res['timing']['total_s'])
+        out["scores"][f"{name}_{extra}"] = float(res[extra])
+    out["details"][name] = res
+    out["timing"][name] = res["timing"]
+    out["counts"][name] = res["counts"]
+    logging.info(
+      "disentanglement: %s = %.2f (%.1f s)", name, res["score"], res["timing"]["total_s"]
+    )
   return out

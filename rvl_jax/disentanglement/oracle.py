@@ -23,17 +23,27 @@ DSPRITES_FACTOR_NAMES = tuple(dsprites.FACTOR_NAMES)
 class FactorGrid(ground_truth.GroundTruthData):
   """A factor grid whose observations are the factor indices, float32 of shape (n, 1, 1, F)."""
 
-  def __init__(self, factor_sizes: Sequence[int] = DSPRITES_FACTOR_SIZES,
-               factor_names: Sequence[str] | None = None,
-               categorical: Sequence[bool] | None = None, name: str = 'factor_grid'):
+  def __init__(
+    self,
+    factor_sizes: Sequence[int] = DSPRITES_FACTOR_SIZES,
+    factor_names: Sequence[str] | None = None,
+    categorical: Sequence[bool] | None = None,
+    name: str = "factor_grid",
+  ):
     self.factor_sizes = tuple(int(k) for k in factor_sizes)
     if factor_names is None:
-      factor_names = (DSPRITES_FACTOR_NAMES if self.factor_sizes == DSPRITES_FACTOR_SIZES
-                      else tuple(f'factor_{i}' for i in range(len(self.factor_sizes))))
+      factor_names = (
+        DSPRITES_FACTOR_NAMES
+        if self.factor_sizes == DSPRITES_FACTOR_SIZES
+        else tuple(f"factor_{i}" for i in range(len(self.factor_sizes)))
+      )
     self.factor_names = tuple(factor_names)
     if categorical is None:
-      categorical = (tuple(dsprites.CATEGORICAL) if self.factor_sizes == DSPRITES_FACTOR_SIZES
-                     else (False,) * len(self.factor_sizes))
+      categorical = (
+        tuple(dsprites.CATEGORICAL)
+        if self.factor_sizes == DSPRITES_FACTOR_SIZES
+        else (False,) * len(self.factor_sizes)
+      )
     self.categorical = tuple(categorical)
     self.image_shape = (1, 1, len(self.factor_sizes))
     self.name = name
@@ -53,8 +63,14 @@ def random_rotation(dim: int, seed: int = 0) -> np.ndarray:
   return q
 
 
-def oracle_representation(grid: FactorGrid, *, num_codes: int = 10, noise_std: float = 0.01,
-                          rotation: np.ndarray | None = None, seed: int = 0):
+def oracle_representation(
+  grid: FactorGrid,
+  *,
+  num_codes: int = 10,
+  noise_std: float = 0.01,
+  rotation: np.ndarray | None = None,
+  seed: int = 0,
+):
   """images (n, 1, 1, F) of `grid` -> codes (n, num_codes) (numpy; evaluate with jit=False).
 
   Codes [0, F): standardised factor indices (exact grid mean and std), times ``rotation`` if given.
@@ -63,17 +79,25 @@ def oracle_representation(grid: FactorGrid, *, num_codes: int = 10, noise_std: f
   sizes = np.asarray(grid.factor_sizes, dtype=np.float64)
   f = sizes.size
   if num_codes < f:
-    raise ValueError(f"argument 'num_codes': expected >= {f} (the number of factors), got {num_codes}")
+    raise ValueError(
+      f"argument 'num_codes': expected >= {f} (the number of factors), got {num_codes}"
+    )
   mean = (sizes - 1.0) / 2.0
-  std = np.sqrt((sizes ** 2 - 1.0) / 12.0)
+  std = np.sqrt((sizes**2 - 1.0) / 12.0)
   std = np.where(std > 0, std, 1.0)
   if rotation is not None:
     rotation = np.asarray(rotation, dtype=np.float64)
     if rotation.shape != (f, f):
       raise ValueError(f"argument 'rotation': expected shape ({f}, {f}), got {rotation.shape}")
   noise_dims = num_codes - f
-  table = (np.random.default_rng(seed).standard_normal((grid.num_images, noise_dims))
-           .astype(np.float32) * noise_std) if noise_dims else None
+  table = (
+    (
+      np.random.default_rng(seed).standard_normal((grid.num_images, noise_dims)).astype(np.float32)
+      * noise_std
+    )
+    if noise_dims
+    else None
+  )
 
   def representation_fn(images):
     x = np.asarray(images, dtype=np.float64).reshape(-1, f)
@@ -94,16 +118,35 @@ def oracle_representation(grid: FactorGrid, *, num_codes: int = 10, noise_std: f
 # codes score about 0.6-0.7. Only the identity row is expected to match closely: the rotated values
 # depend on the rotation drawn.
 REFERENCE_ORACLE_TABLE = {
-    'identity': {'mcc': 100.0, 'mig': 89.6, 'beta_vae': 100.0, 'factor_vae': 100.0, 'dci': 100.0,
-                 'modularity': 82.3},
-    'rotation': {'mcc': 73.2, 'mig': 25.3, 'beta_vae': 91.9, 'factor_vae': 76.7, 'dci': 32.5,
-                 'modularity': 73.9},
+  "identity": {
+    "mcc": 100.0,
+    "mig": 89.6,
+    "beta_vae": 100.0,
+    "factor_vae": 100.0,
+    "dci": 100.0,
+    "modularity": 82.3,
+  },
+  "rotation": {
+    "mcc": 73.2,
+    "mig": 25.3,
+    "beta_vae": 91.9,
+    "factor_vae": 76.7,
+    "dci": 32.5,
+    "modularity": 73.9,
+  },
 }
 
 
-def run_oracle_table(*, key=0, rotation_seed: int = 0, counts=None, dci_trees: int = 30,
-                     dci_num_train: int = 3000, dci_num_test: int = 1500,
-                     explicitness: bool = False) -> dict:
+def run_oracle_table(
+  *,
+  key=0,
+  rotation_seed: int = 0,
+  counts=None,
+  dci_trees: int = 30,
+  dci_num_train: int = 3000,
+  dci_num_test: int = 1500,
+  explicitness: bool = False,
+) -> dict:
   """Scores the identity and rotated oracles on the dSprites factor grid (all metrics).
 
   DCI uses the cheaper setting of ``REFERENCE_ORACLE_TABLE`` (30 trees, 3,000 training points)
@@ -125,12 +168,13 @@ def run_oracle_table(*, key=0, rotation_seed: int = 0, counts=None, dci_trees: i
     (``'scores'``, ``'details'``, ``'timing'``, ``'counts'``).
   """
   from rvl_jax.disentanglement import metrics as dm
+
   grid = FactorGrid()
   counts = dict(counts or {})
-  counts.setdefault('dci', {'num_train': dci_num_train, 'num_test': dci_num_test})
-  options = {'dci': {'n_estimators': dci_trees}, 'modularity': {'explicitness': explicitness}}
+  counts.setdefault("dci", {"num_train": dci_num_train, "num_test": dci_num_test})
+  options = {"dci": {"n_estimators": dci_trees}, "modularity": {"explicitness": explicitness}}
   out = {}
-  for row, rot in (('identity', None), ('rotation', random_rotation(5, rotation_seed))):
+  for row, rot in (("identity", None), ("rotation", random_rotation(5, rotation_seed))):
     rep = oracle_representation(grid, rotation=rot)
     out[row] = dm.evaluate_all(rep, grid, key, counts=counts, options=options)
   return out

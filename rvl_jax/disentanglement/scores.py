@@ -28,6 +28,7 @@ from rvl_jax.disentanglement import _checks
 def _as_rng(seed_or_key) -> np.random.Generator:
   """An int seed, a numpy Generator or a JAX PRNG key (None -> seed 0) -> numpy Generator."""
   from rvl_jax.data import ground_truth  # local import keeps the array scores light
+
   return ground_truth.as_numpy_rng(0 if seed_or_key is None else seed_or_key)
 
 
@@ -43,7 +44,8 @@ def single_blas_thread(fn):
   @functools.wraps(fn)
   def wrapper(*args, **kwargs):
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
-    with threadpool_limits(limits=1, user_api='blas'):
+
+    with threadpool_limits(limits=1, user_api="blas"):
       return fn(*args, **kwargs)
 
   return wrapper
@@ -57,8 +59,9 @@ def _seed_from(rng: np.random.Generator) -> int:
 # MCC
 # --------------------------------------------------------------------------------------------
 
+
 def _rank_columns(x: np.ndarray) -> np.ndarray:
-  return scipy.stats.rankdata(x, axis=0, method='average')
+  return scipy.stats.rankdata(x, axis=0, method="average")
 
 
 def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -75,15 +78,16 @@ def correlation_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   b = b - b.mean(axis=0)
   na = np.sqrt((a * a).sum(axis=0))
   nb = np.sqrt((b * b).sum(axis=0))
-  with np.errstate(divide='ignore', invalid='ignore'):
+  with np.errstate(divide="ignore", invalid="ignore"):
     corr = (a.T @ b) / np.outer(na, nb)
   corr = np.where(np.isfinite(corr), corr, 0.0)  # constant columns: correlation treated as 0
   return np.clip(corr, -1.0, 1.0)
 
 
 @single_blas_thread
-def mean_corr_coef(latents, factors, method: str = 'spearman', *, noise_padding: bool = True,
-                   key=0) -> dict[str, Any]:
+def mean_corr_coef(
+  latents, factors, method: str = "spearman", *, noise_padding: bool = True, key=0
+) -> dict[str, Any]:
   """Mean correlation coefficient (MCC) with an optimal one-to-one latent assignment.
 
   Args:
@@ -103,22 +107,23 @@ def mean_corr_coef(latents, factors, method: str = 'spearman', *, noise_padding:
     correlation (unsorted), 'sorted_correlation' (d, d) padded-factor-by-reordered-latent matrix
     whose first F diagonal entries are the matched correlations.
   """
-  if method not in ('spearman', 'pearson'):
+  if method not in ("spearman", "pearson"):
     raise ValueError(f"argument 'method': expected 'spearman' or 'pearson', got {method!r}")
-  z = _checks.as_codes('latents', latents)
-  y = _checks.as_factors('factors', factors, num_rows=z.shape[0], discrete=False)
+  z = _checks.as_codes("latents", latents)
+  y = _checks.as_factors("factors", factors, num_rows=z.shape[0], discrete=False)
   n, d = z.shape
   f = y.shape[1]
   if d < f:
     raise ValueError(
-        f"argument 'latents': MCC needs at least as many latents as factors (one distinct latent "
-        f"per factor), got {d} latents for {f} factors")
+      f"argument 'latents': MCC needs at least as many latents as factors (one distinct latent "
+      f"per factor), got {d} latents for {f} factors"
+    )
   rng = _as_rng(key)
   if noise_padding and d > f:
     rows = np.concatenate([y, rng.standard_normal((n, d - f))], axis=1)
   else:
     rows = y
-  if method == 'spearman':
+  if method == "spearman":
     rows_t, z_t = _rank_columns(rows), _rank_columns(z)
   else:
     rows_t, z_t = rows, z
@@ -132,19 +137,20 @@ def mean_corr_coef(latents, factors, method: str = 'spearman', *, noise_padding:
   sorted_corr = corr[:, perm] if rows.shape[1] == d else correlation_matrix(rows_t, z_t[:, perm])
   per_factor = np.abs(np.diag(sorted_corr)[:f])
   return {
-      'score': float(per_factor.mean()),
-      'per_factor': per_factor,
-      'assignment': perm[:f].copy(),
-      'permutation': perm,
-      'correlation': corr[:f],
-      'sorted_correlation': sorted_corr,
-      'method': method,
+    "score": float(per_factor.mean()),
+    "per_factor": per_factor,
+    "assignment": perm[:f].copy(),
+    "permutation": perm,
+    "correlation": corr[:f],
+    "sorted_correlation": sorted_corr,
+    "method": method,
   }
 
 
 # --------------------------------------------------------------------------------------------
 # Discretisation and mutual information
 # --------------------------------------------------------------------------------------------
+
 
 def histogram_discretize(codes, num_bins: int = 20) -> np.ndarray:
   """Equal-width histogram binning per code column (edges from np.histogram) -> ints in [0, bins).
@@ -159,8 +165,8 @@ def histogram_discretize(codes, num_bins: int = 20) -> np.ndarray:
   Returns:
     int64 (n, d) bin indices in [0, num_bins).
   """
-  z = _checks.as_codes('codes', codes)
-  num_bins = _checks.check_positive_int('num_bins', num_bins)
+  z = _checks.as_codes("codes", codes)
+  num_bins = _checks.check_positive_int("num_bins", num_bins)
   out = np.empty(z.shape, dtype=np.int64)
   for i in range(z.shape[1]):
     edges = np.histogram(z[:, i], bins=num_bins)[1]
@@ -210,13 +216,13 @@ def mutual_info_matrix(a_labels, b_labels, *, chunk: int = 20000) -> np.ndarray:
     ca = np.zeros((min(chunk, n - s), ta), dtype=np.float32)
     cb = np.zeros((min(chunk, n - s), tb), dtype=np.float32)
     r = np.arange(ca.shape[0])[:, None]
-    ca[r, ia[s:s + chunk]] = 1.0
-    cb[r, ib[s:s + chunk]] = 1.0
+    ca[r, ia[s : s + chunk]] = 1.0
+    cb[r, ib[s : s + chunk]] = 1.0
     joint += (ca.T @ cb).astype(np.float64)  # per-chunk counts are exact in float32
   pa = np.concatenate([np.bincount(a[:, i], minlength=sa[i]) for i in range(a.shape[1])]) / n
   pb = np.concatenate([np.bincount(b[:, j], minlength=sb[j]) for j in range(b.shape[1])]) / n
   pj = joint / n
-  with np.errstate(divide='ignore', invalid='ignore'):
+  with np.errstate(divide="ignore", invalid="ignore"):
     terms = np.where(pj > 0, pj * (np.log(pj) - np.log(np.outer(pa, pb))), 0.0)
   # Sum each (p_i x q_j) block.
   row_block = np.repeat(np.arange(len(sa)), sa)
@@ -248,6 +254,7 @@ def discrete_entropy(labels) -> np.ndarray:
 # MIG
 # --------------------------------------------------------------------------------------------
 
+
 def mig(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
   """Mutual information gap (Chen et al. 2018) with the reference histogram discretiser.
 
@@ -262,27 +269,28 @@ def mig(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
   Raises:
     ValueError: naming 'codes' when there are fewer than 2 code dimensions.
   """
-  z = _checks.as_codes('codes', codes)
-  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  z = _checks.as_codes("codes", codes)
+  y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
   if z.shape[1] < 2:
     raise ValueError(f"argument 'codes': MIG needs at least 2 code dimensions, got {z.shape[1]}")
   m = mutual_info_matrix(histogram_discretize(z, num_bins), y)
   h = discrete_entropy(y)
   top = np.sort(m, axis=0)[::-1]
-  with np.errstate(divide='ignore', invalid='ignore'):
+  with np.errstate(divide="ignore", invalid="ignore"):
     gaps = np.where(h > 0, (top[0] - top[1]) / h, 0.0)
-  return {'score': float(gaps.mean()), 'per_factor': gaps, 'mutual_info': m, 'entropy': h}
+  return {"score": float(gaps.mean()), "per_factor": gaps, "mutual_info": m, "entropy": h}
 
 
 # --------------------------------------------------------------------------------------------
 # Modularity and Explicitness (Ridgeway & Mozer)
 # --------------------------------------------------------------------------------------------
 
+
 def modularity_from_mutual_info(mutual_info) -> tuple[float, np.ndarray]:
   m2 = np.asarray(mutual_info, dtype=np.float64) ** 2
   theta = m2.max(axis=1)
   f = m2.shape[1]
-  with np.errstate(divide='ignore', invalid='ignore'):
+  with np.errstate(divide="ignore", invalid="ignore"):
     delta = (m2.sum(axis=1) - theta) / (theta * (f - 1.0))
     per = 1.0 - delta
   per = np.where(theta == 0.0, 0.0, per)
@@ -303,13 +311,13 @@ def modularity(codes, factors, *, num_bins: int = 20) -> dict[str, Any]:
   Raises:
     ValueError: naming 'factors' when there are fewer than 2 factors.
   """
-  z = _checks.as_codes('codes', codes)
-  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
+  z = _checks.as_codes("codes", codes)
+  y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
   if y.shape[1] < 2:
     raise ValueError(f"argument 'factors': modularity needs at least 2 factors, got {y.shape[1]}")
   m = mutual_info_matrix(histogram_discretize(z, num_bins), y)
   score, per = modularity_from_mutual_info(m)
-  return {'score': score, 'per_code': per, 'mutual_info': m}
+  return {"score": score, "per_code": per, "mutual_info": m}
 
 
 def _split_default(z, y, test_codes, test_factors, name):
@@ -319,34 +327,40 @@ def _split_default(z, y, test_codes, test_factors, name):
   if test_codes is None:
     n_train = int(round(z.shape[0] * 2 / 3))
     if n_train < 1 or n_train >= z.shape[0]:
-      raise ValueError(f"argument 'codes': {name} needs at least 3 points to split, got {z.shape[0]}")
+      raise ValueError(
+        f"argument 'codes': {name} needs at least 3 points to split, got {z.shape[0]}"
+      )
     return z[:n_train], y[:n_train], z[n_train:], y[n_train:]
-  zt = _checks.as_codes('test_codes', test_codes)
+  zt = _checks.as_codes("test_codes", test_codes)
   if zt.shape[1] != z.shape[1]:
     raise ValueError(
-        f"argument 'test_codes': expected {z.shape[1]} code dimensions (as 'codes'), got {zt.shape[1]}")
-  yt = _checks.as_factors('test_factors', test_factors, num_rows=zt.shape[0])
+      f"argument 'test_codes': expected {z.shape[1]} code dimensions (as 'codes'), got {zt.shape[1]}"
+    )
+  yt = _checks.as_factors("test_factors", test_factors, num_rows=zt.shape[0])
   if yt.shape[1] != y.shape[1]:
     raise ValueError(
-        f"argument 'test_factors': expected {y.shape[1]} factors (as 'factors'), got {yt.shape[1]}")
+      f"argument 'test_factors': expected {y.shape[1]} factors (as 'factors'), got {yt.shape[1]}"
+    )
   return z, y, zt, yt
 
 
 def _multiclass_auc(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
   """Macro one-vs-rest ROC-AUC over the class-indicator columns with both labels present."""
   from sklearn.metrics import roc_auc_score
+
   aucs = []
   for c_idx, c in enumerate(classes):
-    t = (y_true == c)
+    t = y_true == c
     if t.all() or not t.any():
       continue
     aucs.append(roc_auc_score(t, proba[:, c_idx]))
-  return float(np.mean(aucs)) if aucs else float('nan')
+  return float(np.mean(aucs)) if aucs else float("nan")
 
 
 @single_blas_thread
-def explicitness(codes, factors, test_codes=None, test_factors=None, *, key=0,
-                 max_iter: int = 100) -> dict[str, Any]:
+def explicitness(
+  codes, factors, test_codes=None, test_factors=None, *, key=0, max_iter: int = 100
+) -> dict[str, Any]:
   """Explicitness (Ridgeway & Mozer): default LogisticRegression per factor on z-scored codes.
 
   Codes are z-scored with the training mean/std; per factor the one-vs-rest ROC-AUC of the
@@ -365,9 +379,10 @@ def explicitness(codes, factors, test_codes=None, test_factors=None, *, key=0,
     'score' (test), 'train', 'per_factor_test', 'per_factor_train' (all in [0, 1]).
   """
   from sklearn.linear_model import LogisticRegression
-  z = _checks.as_codes('codes', codes)
-  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
-  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, 'explicitness')
+
+  z = _checks.as_codes("codes", codes)
+  y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
+  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, "explicitness")
   mean, std = z.mean(axis=0), z.std(axis=0)
   std = np.where(std > 0, std, 1.0)
   zn, ztn = (z - mean) / std, (zt - mean) / std
@@ -380,22 +395,27 @@ def explicitness(codes, factors, test_codes=None, test_factors=None, *, key=0,
       continue
     clf = LogisticRegression(max_iter=max_iter, random_state=_seed_from(rng))
     with warnings.catch_warnings():
-      warnings.simplefilter('ignore')
+      warnings.simplefilter("ignore")
       clf.fit(zn, y[:, j])
     tr.append(_multiclass_auc(y[:, j], clf.predict_proba(zn), clf.classes_))
     te.append(_multiclass_auc(yt[:, j], clf.predict_proba(ztn), clf.classes_))
   tr, te = np.asarray(tr), np.asarray(te)
-  return {'score': float(np.nanmean(te)), 'train': float(np.nanmean(tr)),
-          'per_factor_test': te, 'per_factor_train': tr}
+  return {
+    "score": float(np.nanmean(te)),
+    "train": float(np.nanmean(tr)),
+    "per_factor_test": te,
+    "per_factor_train": tr,
+  }
 
 
 # --------------------------------------------------------------------------------------------
 # DCI (Eastwood & Williams) with gradient-boosted trees
 # --------------------------------------------------------------------------------------------
 
+
 def _entropy_base(p: np.ndarray, base: int, axis: int) -> np.ndarray:
   p = p / p.sum(axis=axis, keepdims=True)
-  with np.errstate(divide='ignore', invalid='ignore'):
+  with np.errstate(divide="ignore", invalid="ignore"):
     h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=axis)
   return h / np.log(base)
 
@@ -419,19 +439,20 @@ def dci_from_importance(importance) -> dict[str, Any]:
   comp_per_factor = 1.0 - _entropy_base(r + 1e-11, base=d, axis=0) if d > 1 else np.ones(f)
   factor_weight = r.sum(axis=0) / r.sum()
   return {
-      'disentanglement': float((dis_per_code * code_weight).sum()),
-      'completeness': float((comp_per_factor * factor_weight).sum()),
-      'disentanglement_per_code': dis_per_code,
-      'completeness_per_factor': comp_per_factor,
-      'code_weight': code_weight,
+    "disentanglement": float((dis_per_code * code_weight).sum()),
+    "completeness": float((comp_per_factor * factor_weight).sum()),
+    "disentanglement_per_code": dis_per_code,
+    "completeness_per_factor": comp_per_factor,
+    "code_weight": code_weight,
   }
 
 
-DCI_ESTIMATORS = ('gbt', 'hist_gbt')
+DCI_ESTIMATORS = ("gbt", "hist_gbt")
 
 
-def _dci_estimator(estimator: str, n_estimators: int, max_depth: int, learning_rate: float,
-                   seed: int):
+def _dci_estimator(
+  estimator: str, n_estimators: int, max_depth: int, learning_rate: float, seed: int
+):
   """The per-factor classifier of DCI.
 
   'gbt' is the reference: scikit-learn's exact GradientBoostingClassifier (no early stopping).
@@ -439,15 +460,24 @@ def _dci_estimator(estimator: str, n_estimators: int, max_depth: int, learning_r
   boosting rounds, depth and learning rate, features binned into 255 quantiles, leaves of >= 1
   sample, no early stopping; its importances are split gains (see `_hist_gbt_importance`).
   """
-  if estimator == 'gbt':
+  if estimator == "gbt":
     from sklearn.ensemble import GradientBoostingClassifier
-    return GradientBoostingClassifier(n_estimators=n_estimators, max_depth=max_depth,
-                                      learning_rate=learning_rate, random_state=seed)
+
+    return GradientBoostingClassifier(
+      n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate, random_state=seed
+    )
   from sklearn.ensemble import HistGradientBoostingClassifier
-  return HistGradientBoostingClassifier(max_iter=n_estimators, max_depth=max_depth,
-                                        learning_rate=learning_rate, max_leaf_nodes=None,
-                                        min_samples_leaf=1, l2_regularization=0.0,
-                                        early_stopping=False, random_state=seed)
+
+  return HistGradientBoostingClassifier(
+    max_iter=n_estimators,
+    max_depth=max_depth,
+    learning_rate=learning_rate,
+    max_leaf_nodes=None,
+    min_samples_leaf=1,
+    l2_regularization=0.0,
+    early_stopping=False,
+    random_state=seed,
+  )
 
 
 def _hist_gbt_importance(model, num_codes: int) -> np.ndarray:
@@ -461,9 +491,10 @@ def _hist_gbt_importance(model, num_codes: int) -> np.ndarray:
   total = np.zeros(num_codes)
   for stage in model._predictors:  # pylint: disable=protected-access
     for predictor in stage:
-      nodes = predictor.nodes[~predictor.nodes['is_leaf'].astype(bool)]
-      total += np.bincount(nodes['feature_idx'], weights=np.maximum(nodes['gain'], 0.0),
-                           minlength=num_codes)
+      nodes = predictor.nodes[~predictor.nodes["is_leaf"].astype(bool)]
+      total += np.bincount(
+        nodes["feature_idx"], weights=np.maximum(nodes["gain"], 0.0), minlength=num_codes
+      )
   return total / total.sum() if total.sum() > 0 else total
 
 
@@ -497,16 +528,35 @@ def _stage_parallel_gbt_class():
   from sklearn.tree import DecisionTreeRegressor
 
   class StageParallelGradientBoostingClassifier(GradientBoostingClassifier):
-
-    def _fit_stage(self, i, X, y, raw_predictions, sample_weight, sample_mask, random_state,
-                   X_csc=None, X_csr=None):
-      pool = getattr(self, 'tree_pool_', None)
+    def _fit_stage(
+      self,
+      i,
+      X,
+      y,
+      raw_predictions,
+      sample_weight,
+      sample_mask,
+      random_state,
+      X_csc=None,
+      X_csr=None,
+    ):
+      pool = getattr(self, "tree_pool_", None)
       num_trees = self.n_trees_per_iteration_
       if pool is None or num_trees < 2 or self.subsample < 1.0 or X_csc is not None:
-        return super()._fit_stage(i, X, y, raw_predictions, sample_weight, sample_mask,
-                                  random_state, X_csc=X_csc, X_csr=X_csr)
-      neg_gradient = -self._loss.gradient(y_true=y, raw_prediction=raw_predictions,
-                                          sample_weight=None)
+        return super()._fit_stage(
+          i,
+          X,
+          y,
+          raw_predictions,
+          sample_weight,
+          sample_mask,
+          random_state,
+          X_csc=X_csc,
+          X_csr=X_csr,
+        )
+      neg_gradient = -self._loss.gradient(
+        y_true=y, raw_prediction=raw_predictions, sample_weight=None
+      )
       tree_states = []
       for _ in range(num_trees):
         tree_states.append(copy.deepcopy(random_state))
@@ -519,17 +569,36 @@ def _stage_parallel_gbt_class():
 
       def fit_validated_tree(k):
         tree = DecisionTreeRegressor(
-            criterion='squared_error', splitter='best', max_depth=self.max_depth,
-            min_samples_split=self.min_samples_split, min_samples_leaf=self.min_samples_leaf,
-            min_weight_fraction_leaf=self.min_weight_fraction_leaf,
-            min_impurity_decrease=self.min_impurity_decrease, max_features=self.max_features,
-            max_leaf_nodes=self.max_leaf_nodes, random_state=tree_states[k],
-            ccp_alpha=self.ccp_alpha)
-        tree.fit(X, neg_gradient[:, k], sample_weight=None if unit_weights else sample_weight,
-                 check_input=False)
-        _update_terminal_regions(self._loss, tree.tree_, X, (y == k).astype(np.float64),
-                                 neg_gradient[:, k], raw_predictions, sample_weight, sample_mask,
-                                 learning_rate=self.learning_rate, k=k)
+          criterion="squared_error",
+          splitter="best",
+          max_depth=self.max_depth,
+          min_samples_split=self.min_samples_split,
+          min_samples_leaf=self.min_samples_leaf,
+          min_weight_fraction_leaf=self.min_weight_fraction_leaf,
+          min_impurity_decrease=self.min_impurity_decrease,
+          max_features=self.max_features,
+          max_leaf_nodes=self.max_leaf_nodes,
+          random_state=tree_states[k],
+          ccp_alpha=self.ccp_alpha,
+        )
+        tree.fit(
+          X,
+          neg_gradient[:, k],
+          sample_weight=None if unit_weights else sample_weight,
+          check_input=False,
+        )
+        _update_terminal_regions(
+          self._loss,
+          tree.tree_,
+          X,
+          (y == k).astype(np.float64),
+          neg_gradient[:, k],
+          raw_predictions,
+          sample_weight,
+          sample_mask,
+          learning_rate=self.learning_rate,
+          k=k,
+        )
         return tree
 
       self.estimators_[i, :] = list(pool.map(fit_tree, range(num_trees)))
@@ -538,8 +607,9 @@ def _stage_parallel_gbt_class():
   return StageParallelGradientBoostingClassifier
 
 
-def _dci_fit_factor(estimator: str, z, y, zt, yt, seed, n_estimators, max_depth, learning_rate,
-                    label, tree_pool=None):
+def _dci_fit_factor(
+  estimator: str, z, y, zt, yt, seed, n_estimators, max_depth, learning_rate, label, tree_pool=None
+):
   """Fits one factor's classifier: (importance (d,), train accuracy, test accuracy).
 
   With ``tree_pool`` (reference estimator only) the trees of each boosting stage are fitted on
@@ -548,31 +618,47 @@ def _dci_fit_factor(estimator: str, z, y, zt, yt, seed, n_estimators, max_depth,
   if np.unique(y).size < 2:  # a constant factor carries no information to importance
     return np.zeros(z.shape[1]), 1.0, float(np.mean(yt == y[0]))
   from threadpoolctl import threadpool_limits  # a scikit-learn dependency
-  if estimator == 'gbt' and tree_pool is not None:
-    model = _stage_parallel_gbt_class()(n_estimators=n_estimators, max_depth=max_depth,
-                                        learning_rate=learning_rate, random_state=seed)
+
+  if estimator == "gbt" and tree_pool is not None:
+    model = _stage_parallel_gbt_class()(
+      n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate, random_state=seed
+    )
     model.tree_pool_ = tree_pool
   else:
     model = _dci_estimator(estimator, n_estimators, max_depth, learning_rate, seed)
   # One OpenMP thread per fit (the histogram estimator is OpenMP-parallel): the parallelism is
   # over factors, and nested thread pools only add synchronisation on a loaded machine.
-  with threadpool_limits(limits=1, user_api='openmp'):
+  with threadpool_limits(limits=1, user_api="openmp"):
     t0 = time.perf_counter()
     model.fit(z, y)
-    logging.info('dci: %s (%d classes) fitted in %.1f s', label, np.unique(y).size,
-                 time.perf_counter() - t0)
-    if estimator == 'gbt':
+    logging.info(
+      "dci: %s (%d classes) fitted in %.1f s", label, np.unique(y).size, time.perf_counter() - t0
+    )
+    if estimator == "gbt":
       importance = np.abs(model.feature_importances_)
     else:
       importance = _hist_gbt_importance(model, z.shape[1])
-    return (importance, float(np.mean(model.predict(z) == y)),
-            float(np.mean(model.predict(zt) == yt)))
+    return (
+      importance,
+      float(np.mean(model.predict(z) == y)),
+      float(np.mean(model.predict(zt) == yt)),
+    )
 
 
 @single_blas_thread
-def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int = 100,
-        max_depth: int = 3, learning_rate: float = 0.1, key=0, n_jobs: int | None = None,
-        estimator: str = 'gbt') -> dict[str, Any]:
+def dci(
+  codes,
+  factors,
+  test_codes=None,
+  test_factors=None,
+  *,
+  n_estimators: int = 100,
+  max_depth: int = 3,
+  learning_rate: float = 0.1,
+  key=0,
+  n_jobs: int | None = None,
+  estimator: str = "gbt",
+) -> dict[str, Any]:
   """DCI disentanglement with one gradient-boosted tree classifier per factor.
 
   Defaults equal the reference (scikit-learn's GradientBoostingClassifier with 100 trees, depth 3,
@@ -607,45 +693,62 @@ def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int
     ValueError: naming 'estimator' or 'n_estimators' for a bad value.
   """
   import joblib  # a scikit-learn dependency
+
   if estimator not in DCI_ESTIMATORS:
     raise ValueError(f"argument 'estimator': expected one of {DCI_ESTIMATORS}, got {estimator!r}")
-  z = _checks.as_codes('codes', codes)
-  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
-  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, 'dci')
-  n_estimators = _checks.check_positive_int('n_estimators', n_estimators)
+  z = _checks.as_codes("codes", codes)
+  y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
+  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, "dci")
+  n_estimators = _checks.check_positive_int("n_estimators", n_estimators)
   f = y.shape[1]
   if n_jobs is None:
     n_jobs = os.cpu_count() or 1
-  n_jobs = _checks.check_positive_int('n_jobs', n_jobs)
+  n_jobs = _checks.check_positive_int("n_jobs", n_jobs)
   rng = _as_rng(key)
   seeds = [_seed_from(rng) for _ in range(f)]  # in factor order, whatever the fit order
   # Largest class counts first: multiclass boosting fits one tree per class and round, so this
   # order balances the workers (longest-processing-time-first scheduling).
   order = sorted(range(f), key=lambda j: -np.unique(y[:, j]).size)
-  fit = [functools.partial(_dci_fit_factor, estimator, z, y[:, j], zt, yt[:, j], seeds[j],
-                           n_estimators, max_depth, learning_rate, f'factor {j + 1}/{f}')
-         for j in order]
-  if estimator == 'gbt' and n_jobs > 1:
+  fit = [
+    functools.partial(
+      _dci_fit_factor,
+      estimator,
+      z,
+      y[:, j],
+      zt,
+      yt[:, j],
+      seeds[j],
+      n_estimators,
+      max_depth,
+      learning_rate,
+      f"factor {j + 1}/{f}",
+    )
+    for j in order
+  ]
+  if estimator == "gbt" and n_jobs > 1:
     # The factors only coordinate (gradients, line searches); their trees share one pool.
     with futures.ThreadPoolExecutor(n_jobs) as trees, futures.ThreadPoolExecutor(f) as factors:
       pending = [factors.submit(job, tree_pool=trees) for job in fit]
       fitted = [p.result() for p in pending]
   else:
-    fitted = joblib.Parallel(n_jobs=n_jobs, backend='threading', batch_size=1)(
-        joblib.delayed(job)() for job in fit)
+    fitted = joblib.Parallel(n_jobs=n_jobs, backend="threading", batch_size=1)(
+      joblib.delayed(job)() for job in fit
+    )
   results = dict(zip(order, fitted))
   importance = np.stack([results[j][0] for j in range(f)], axis=1)
   acc_train = [results[j][1] for j in range(f)]
   acc_test = [results[j][2] for j in range(f)]
   out = dci_from_importance(importance)
-  out.update({
-      'score': out['disentanglement'],
-      'importance': importance,
-      'informativeness_train': float(np.mean(acc_train)),
-      'informativeness_test': float(np.mean(acc_test)),
-      'accuracy_train_per_factor': np.asarray(acc_train),
-      'accuracy_test_per_factor': np.asarray(acc_test),
-  })
+  out.update(
+    {
+      "score": out["disentanglement"],
+      "importance": importance,
+      "informativeness_train": float(np.mean(acc_train)),
+      "informativeness_test": float(np.mean(acc_test)),
+      "accuracy_train_per_factor": np.asarray(acc_train),
+      "accuracy_test_per_factor": np.asarray(acc_test),
+    }
+  )
   return out
 
 
@@ -653,9 +756,18 @@ def dci(codes, factors, test_codes=None, test_factors=None, *, n_estimators: int
 # SAP (Kumar et al.)
 # --------------------------------------------------------------------------------------------
 
+
 @single_blas_thread
-def sap(codes, factors, test_codes=None, test_factors=None, *, svm_c: float = 0.01,
-        class_weight: str | None = 'balanced', key=0) -> dict[str, Any]:
+def sap(
+  codes,
+  factors,
+  test_codes=None,
+  test_factors=None,
+  *,
+  svm_c: float = 0.01,
+  class_weight: str | None = "balanced",
+  key=0,
+) -> dict[str, Any]:
   """SAP score: per (code, factor) a LinearSVC on that single code; mean top-two accuracy gap.
 
   Defaults are the reference library's (C = 0.01, balanced class weights; the paper's prose says
@@ -678,9 +790,10 @@ def sap(codes, factors, test_codes=None, test_factors=None, *, svm_c: float = 0.
     ValueError: naming 'codes' when there are fewer than 2 code dimensions.
   """
   from sklearn.svm import LinearSVC
-  z = _checks.as_codes('codes', codes)
-  y = _checks.as_factors('factors', factors, num_rows=z.shape[0])
-  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, 'sap')
+
+  z = _checks.as_codes("codes", codes)
+  y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
+  z, y, zt, yt = _split_default(z, y, test_codes, test_factors, "sap")
   if z.shape[1] < 2:
     raise ValueError(f"argument 'codes': SAP needs at least 2 code dimensions, got {z.shape[1]}")
   rng = _as_rng(key)
@@ -694,36 +807,39 @@ def sap(codes, factors, test_codes=None, test_factors=None, *, svm_c: float = 0.
         continue
       clf = LinearSVC(C=svm_c, class_weight=class_weight, random_state=seed)
       with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        clf.fit(z[:, i:i + 1], y[:, j])
-      s[i, j] = float(np.mean(clf.predict(zt[:, i:i + 1]) == yt[:, j]))
+        warnings.simplefilter("ignore")
+        clf.fit(z[:, i : i + 1], y[:, j])
+      s[i, j] = float(np.mean(clf.predict(zt[:, i : i + 1]) == yt[:, j]))
   top = np.sort(s, axis=0)
   gaps = top[-1] - top[-2]
-  return {'score': float(gaps.mean()), 'per_factor': gaps, 'score_matrix': s}
+  return {"score": float(gaps.mean()), "per_factor": gaps, "score_matrix": s}
 
 
 # --------------------------------------------------------------------------------------------
 # BetaVAE and FactorVAE classifiers (the sampling lives in metrics.py)
 # --------------------------------------------------------------------------------------------
 
+
 @single_blas_thread
-def beta_vae_from_features(train_features, train_labels, eval_features, eval_labels, *, key=0,
-                           max_iter: int = 100) -> dict[str, Any]:
+def beta_vae_from_features(
+  train_features, train_labels, eval_features, eval_labels, *, key=0, max_iter: int = 100
+) -> dict[str, Any]:
   """BetaVAE score: default LogisticRegression on mean |z1 - z2| features -> factor index."""
   from sklearn.linear_model import LogisticRegression
-  x = _checks.as_codes('train_features', train_features)
-  xe = _checks.as_codes('eval_features', eval_features)
+
+  x = _checks.as_codes("train_features", train_features)
+  xe = _checks.as_codes("eval_features", eval_features)
   yl = np.asarray(train_labels).astype(np.int64).ravel()
   ye = np.asarray(eval_labels).astype(np.int64).ravel()
   if np.unique(yl).size < 2:
     acc = float(np.mean(ye == yl[0]))
-    return {'score': acc, 'train_accuracy': 1.0, 'eval_accuracy': acc}
+    return {"score": acc, "train_accuracy": 1.0, "eval_accuracy": acc}
   clf = LogisticRegression(max_iter=max_iter, random_state=_seed_from(_as_rng(key)))
   with warnings.catch_warnings():
-    warnings.simplefilter('ignore')
+    warnings.simplefilter("ignore")
     clf.fit(x, yl)
   tr, ev = float(clf.score(x, yl)), float(clf.score(xe, ye))
-  return {'score': ev, 'train_accuracy': tr, 'eval_accuracy': ev}
+  return {"score": ev, "train_accuracy": tr, "eval_accuracy": ev}
 
 
 def factor_vae_from_votes(train_votes, eval_votes) -> dict[str, Any]:
@@ -734,5 +850,9 @@ def factor_vae_from_votes(train_votes, eval_votes) -> dict[str, Any]:
   cols = np.arange(tv.shape[1])
   train_acc = float(tv[classifier, cols].sum() / max(tv.sum(), 1.0))
   eval_acc = float(ev[classifier, cols].sum() / max(ev.sum(), 1.0))
-  return {'score': eval_acc, 'train_accuracy': train_acc, 'eval_accuracy': eval_acc,
-          'classifier': classifier}
+  return {
+    "score": eval_acc,
+    "train_accuracy": train_acc,
+    "eval_accuracy": eval_acc,
+    "classifier": classifier,
+  }

@@ -8,6 +8,7 @@ generators), ``gnt`` (Gaussian/Speckle batches, eps(sigma)), ``training`` (noise
 (ImageNet-C, CIFAR-10-C, MNIST-C), ``study`` (the MNIST study and sigma sweep) and ``imagenet``
 (ImageNet fine-tuning and ImageNet-C evaluation).
 """
+
 from rvl_jax.noise import ant, generators, gnt, models, projection, training  # noqa: F401
 from rvl_jax.noise.generators import GeneratorSpec, NoiseGenerator  # noqa: F401
 from rvl_jax.noise.gnt import epsilon_for_sigma, expected_clipped_noise_norm  # noqa: F401

@@ -7,6 +7,7 @@
 * ``train_fresh_generator`` / ``run_ant``: host drivers (restart -> replace -> snapshot ->
   joint block), resumable through the loop's checkpoints.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,6 +40,7 @@ class AntSplit:
   ``round(B * extra_stream)`` positions are overwritten by an extra stream (e.g. Stylized
   ImageNet), if any.
   """
+
   current: float = 0.3
   replay_chunk: float = 0.1
   num_replay_chunks: int = 2
@@ -56,20 +58,26 @@ class AntSplit:
     noise_end = start
     extra_start = b - int(round(b * self.extra_stream))
     if extra_start < noise_end:
-      raise ValueError(f"argument 'split': noise ({noise_end}) and extra stream "
-                       f"({b - extra_start}) overlap for batch size {b}")
+      raise ValueError(
+        f"argument 'split': noise ({noise_end}) and extra stream "
+        f"({b - extra_start}) overlap for batch size {b}"
+      )
     if not replay_active:
       cur_end, chunks = noise_end, []
-    return {'current': (0, cur_end), 'replay': chunks, 'clean': (noise_end, extra_start),
-            'extra': (extra_start, b)}
+    return {
+      "current": (0, cur_end),
+      "replay": chunks,
+      "clean": (noise_end, extra_start),
+      "extra": (extra_start, b),
+    }
 
   def sizes(self, batch_size: int, replay_active: bool = True) -> Tuple[int, ...]:
     lay = self.layout(batch_size, replay_active)
-    out = [lay['current'][1] - lay['current'][0]]
-    out += [b - a for a, b in lay['replay']]
-    out.append(lay['clean'][1] - lay['clean'][0])
+    out = [lay["current"][1] - lay["current"][0]]
+    out += [b - a for a, b in lay["replay"]]
+    out.append(lay["clean"][1] - lay["clean"][0])
     if self.extra_stream:
-      out.append(lay['extra'][1] - lay['extra'][0])
+      out.append(lay["extra"][1] - lay["extra"][0])
     return tuple(out)
 
 
@@ -78,10 +86,15 @@ NO_REPLAY_SPLIT = AntSplit(current=0.5, replay_chunk=0.0, num_replay_chunks=0)
 # ANT + Stylized ImageNet: paper text (25 % clean, 30 % stylized, 45 % noise kept 3:2).
 SIN_PAPER_SPLIT = AntSplit(current=0.27, replay_chunk=0.09, num_replay_chunks=2, extra_stream=0.30)
 # Reference code: 70 ImageNet images, the last 15 overwritten by SIN.
-SIN_REFERENCE_CODE_SPLIT = AntSplit(current=0.3, replay_chunk=0.1, num_replay_chunks=2,
-                                    extra_stream=15 / 70)
-SPLIT_PRESETS = {'default': DEFAULT_SPLIT, 'no_replay': NO_REPLAY_SPLIT,
-                 'sin_paper': SIN_PAPER_SPLIT, 'reference_code': SIN_REFERENCE_CODE_SPLIT}
+SIN_REFERENCE_CODE_SPLIT = AntSplit(
+  current=0.3, replay_chunk=0.1, num_replay_chunks=2, extra_stream=15 / 70
+)
+SPLIT_PRESETS = {
+  "default": DEFAULT_SPLIT,
+  "no_replay": NO_REPLAY_SPLIT,
+  "sin_paper": SIN_PAPER_SPLIT,
+  "reference_code": SIN_REFERENCE_CODE_SPLIT,
+}
 
 
 # ----------------------------------------------------------------------------------------
@@ -90,6 +103,7 @@ SPLIT_PRESETS = {'default': DEFAULT_SPLIT, 'no_replay': NO_REPLAY_SPLIT,
 
 class AntState(flax.struct.PyTreeNode):
   """Joint state: classifier (params/batch_stats/opt_state), current generator, replay pool."""
+
   step: jax.Array
   params: Any
   batch_stats: Any
@@ -97,13 +111,14 @@ class AntState(flax.struct.PyTreeNode):
   rng: jax.Array
   gen_params: Any
   gen_opt_state: Any
-  buffer_params: Any      # stacked generator snapshots, leading axis = capacity
-  buffer_eps: jax.Array   # (capacity,) epsilon stored with each snapshot
+  buffer_params: Any  # stacked generator snapshots, leading axis = capacity
+  buffer_eps: jax.Array  # (capacity,) epsilon stored with each snapshot
   buffer_count: jax.Array  # number of snapshots added so far
 
 
 class RestartState(flax.struct.PyTreeNode):
   """A from-scratch generator trained against a frozen classifier (stored as constants)."""
+
   step: jax.Array
   gen_params: Any
   gen_opt_state: Any
@@ -112,26 +127,36 @@ class RestartState(flax.struct.PyTreeNode):
   clf_batch_stats: Any
 
 
-def init_ant_state(*, params, batch_stats, classifier_tx, gen_params, gen_tx, rng,
-                   capacity: int = 512) -> AntState:
+def init_ant_state(
+  *, params, batch_stats, classifier_tx, gen_params, gen_tx, rng, capacity: int = 512
+) -> AntState:
   buffer = jax.tree_util.tree_map(lambda l: jnp.zeros((capacity,) + l.shape, l.dtype), gen_params)
-  return AntState(step=jnp.zeros((), jnp.int32), params=params,
-                  batch_stats={} if batch_stats is None else batch_stats,
-                  opt_state=classifier_tx.init(params), rng=as_raw_key(rng),
-                  gen_params=gen_params, gen_opt_state=gen_tx.init(gen_params),
-                  buffer_params=buffer, buffer_eps=jnp.zeros((capacity,), jnp.float32),
-                  buffer_count=jnp.zeros((), jnp.int32))
+  return AntState(
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    batch_stats={} if batch_stats is None else batch_stats,
+    opt_state=classifier_tx.init(params),
+    rng=as_raw_key(rng),
+    gen_params=gen_params,
+    gen_opt_state=gen_tx.init(gen_params),
+    buffer_params=buffer,
+    buffer_eps=jnp.zeros((capacity,), jnp.float32),
+    buffer_count=jnp.zeros((), jnp.int32),
+  )
 
 
 def add_snapshot(state: AntState, gen_params, eps) -> AntState:
   """Appends a generator snapshot to the ring buffer."""
   capacity = state.buffer_eps.shape[0]
   idx = state.buffer_count % capacity
-  buf = jax.tree_util.tree_map(lambda b, p: jnp.asarray(b).at[idx].set(p), state.buffer_params,
-                               gen_params)
-  return state.replace(buffer_params=buf,
-                       buffer_eps=jnp.asarray(state.buffer_eps).at[idx].set(eps),
-                       buffer_count=state.buffer_count + 1)
+  buf = jax.tree_util.tree_map(
+    lambda b, p: jnp.asarray(b).at[idx].set(p), state.buffer_params, gen_params
+  )
+  return state.replace(
+    buffer_params=buf,
+    buffer_eps=jnp.asarray(state.buffer_eps).at[idx].set(eps),
+    buffer_count=state.buffer_count + 1,
+  )
 
 
 def replace_generator(state: AntState, gen_params, gen_tx) -> AntState:
@@ -165,6 +190,7 @@ def _generator_loss(model, gen_spec, eps, clf_params, clf_bs, x, y, key):
     xt = perturb(gen_spec, gp, key, x, eps)
     logits, _ = apply_model(model, clf_params, _bs(clf_bs), xt, train=False)
     return -core_metrics.cross_entropy(logits, y), logits
+
   return loss
 
 
@@ -172,9 +198,16 @@ def _generator_loss(model, gen_spec, eps, clf_params, clf_bs, x, y, key):
 # Steps
 
 
-def make_ant_train_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, classifier_tx,
-                        eps: float, *, split: AntSplit = DEFAULT_SPLIT,
-                        first_replay_step: int = 0) -> Callable:
+def make_ant_train_step(
+  model,
+  gen_spec: gen_lib.GeneratorSpec,
+  gen_tx,
+  classifier_tx,
+  eps: float,
+  *,
+  split: AntSplit = DEFAULT_SPLIT,
+  first_replay_step: int = 0,
+) -> Callable:
   """One ANT iteration (Rusak et al. 2020, Sec. 3.2) as a pure step on an ``AntState``.
 
   Args:
@@ -186,8 +219,9 @@ def make_ant_train_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, classifi
       epoch-0 rule: before that the noisy part is all current-generator noise). A chunk whose
       snapshot does not exist yet stays clean.
   """
+
   def train_step(state: AntState, batch):
-    x, y = batch['image'], batch['label']
+    x, y = batch["image"], batch["label"]
     b = x.shape[0]
     rng, k_gen, k_cur, k_choice, k_rep = jax.random.split(state.rng, 5)
     # 1. Generator step: maximise CE with the classifier in inference mode.
@@ -198,16 +232,16 @@ def make_ant_train_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, classifi
     # 2. Batch assembly (stop-gradient'ed perturbed parts).
     lay_on = split.layout(b, replay_active=True)
     lay_off = split.layout(b, replay_active=False)
-    noise_end = lay_on['clean'][0]
+    noise_end = lay_on["clean"][0]
     cur = perturb(gen_spec, gen_params, k_cur, x[:noise_end], eps)
     replay_active = state.step >= first_replay_step
-    parts = [cur[:lay_on['current'][1]]]
+    parts = [cur[: lay_on["current"][1]]]
     capacity = state.buffer_eps.shape[0]
-    n_chunks = len(lay_on['replay'])
+    n_chunks = len(lay_on["replay"])
     if n_chunks:
       chosen = choose_snapshots(k_choice, state.buffer_count, capacity, n_chunks)
       keys = jax.random.split(k_rep, n_chunks)
-      for j, (a, c) in enumerate(lay_on['replay']):
+      for j, (a, c) in enumerate(lay_on["replay"]):
         snap = jax.tree_util.tree_map(lambda l, i=chosen[j]: l[i], state.buffer_params)
         xr = perturb(gen_spec, snap, keys[j], x[a:c], state.buffer_eps[chosen[j]])
         valid = j < state.buffer_count
@@ -218,9 +252,9 @@ def make_ant_train_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, classifi
     x_mix = jax.lax.stop_gradient(jnp.concatenate(parts, axis=0))
     y_mix = y
     if split.extra_stream:
-      e0 = lay_on['extra'][0]
-      x_mix = jnp.concatenate([x_mix[:e0], batch['extra_image'][: b - e0]], axis=0)
-      y_mix = jnp.concatenate([y[:e0], batch['extra_label'][: b - e0]], axis=0)
+      e0 = lay_on["extra"][0]
+      x_mix = jnp.concatenate([x_mix[:e0], batch["extra_image"][: b - e0]], axis=0)
+      y_mix = jnp.concatenate([y[:e0], batch["extra_label"][: b - e0]], axis=0)
 
     # 3. Classifier step in training mode on the mixed batch.
     def loss_f(params):
@@ -231,28 +265,53 @@ def make_ant_train_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, classifi
     updates, opt_state = classifier_tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     state = state.replace(
-        step=state.step + 1, params=params,
-        batch_stats=new_bs if new_bs is not None else state.batch_stats,
-        opt_state=opt_state, rng=rng, gen_params=gen_params, gen_opt_state=gen_opt_state)
-    metrics = {'loss': loss, 'accuracy': core_metrics.accuracy(logits, y_mix),
-               'gen_ce': -neg_ce,
-               'adv_noise_accuracy': core_metrics.accuracy(adv_logits, y)}
+      step=state.step + 1,
+      params=params,
+      batch_stats=new_bs if new_bs is not None else state.batch_stats,
+      opt_state=opt_state,
+      rng=rng,
+      gen_params=gen_params,
+      gen_opt_state=gen_opt_state,
+    )
+    metrics = {
+      "loss": loss,
+      "accuracy": core_metrics.accuracy(logits, y_mix),
+      "gen_ce": -neg_ce,
+      "adv_noise_accuracy": core_metrics.accuracy(adv_logits, y),
+    }
     return state, metrics
+
   return train_step
 
 
 def make_restart_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float) -> Callable:
   """Trains a generator against the frozen classifier stored in a ``RestartState``."""
+
   def train_step(state: RestartState, batch):
     rng, key = jax.random.split(state.rng)
-    loss_g = _generator_loss(model, gen_spec, eps, state.clf_params, state.clf_batch_stats,
-                             batch['image'], batch['label'], key)
+    loss_g = _generator_loss(
+      model,
+      gen_spec,
+      eps,
+      state.clf_params,
+      state.clf_batch_stats,
+      batch["image"],
+      batch["label"],
+      key,
+    )
     (neg_ce, logits), grads = jax.value_and_grad(loss_g, has_aux=True)(state.gen_params)
     upd, opt_state = gen_tx.update(grads, state.gen_opt_state, state.gen_params)
-    state = state.replace(step=state.step + 1, gen_params=optax.apply_updates(state.gen_params, upd),
-                          gen_opt_state=opt_state, rng=rng)
-    return state, {'gen_ce': -neg_ce,
-                   'fooling_rate': 1.0 - core_metrics.accuracy(logits, batch['label'])}
+    state = state.replace(
+      step=state.step + 1,
+      gen_params=optax.apply_updates(state.gen_params, upd),
+      gen_opt_state=opt_state,
+      rng=rng,
+    )
+    return state, {
+      "gen_ce": -neg_ce,
+      "fooling_rate": 1.0 - core_metrics.accuracy(logits, batch["label"]),
+    }
+
   return train_step
 
 
@@ -260,25 +319,47 @@ def make_restart_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float
 # Host drivers
 
 
-def train_fresh_generator(*, model, clf_params, clf_batch_stats, gen_spec, eps: float,
-                          get_batch: Callable[[int], Any], num_steps: int, key,
-                          lr: float = 5e-4, workdir: Optional[str] = None, log_every: int = 50,
-                          desc: str = 'restart') -> Tuple[Any, Dict[str, float]]:
+def train_fresh_generator(
+  *,
+  model,
+  clf_params,
+  clf_batch_stats,
+  gen_spec,
+  eps: float,
+  get_batch: Callable[[int], Any],
+  num_steps: int,
+  key,
+  lr: float = 5e-4,
+  workdir: Optional[str] = None,
+  log_every: int = 50,
+  desc: str = "restart",
+) -> Tuple[Any, Dict[str, float]]:
   """From-scratch generator (custom init) trained for ``num_steps`` against a frozen classifier.
 
   Returns (generator params, last logged metrics: gen_ce, fooling_rate).
   """
   k_init, k_run = jax.random.split(key)
-  sample = get_batch(0)['image']
+  sample = get_batch(0)["image"]
   gp = gen_lib.init_generator(gen_spec, k_init, (1,) + tuple(np.shape(sample)[1:3]))
   tx = optax.adam(lr)
-  state = RestartState(step=jnp.zeros((), jnp.int32), gen_params=gp, gen_opt_state=tx.init(gp),
-                       rng=as_raw_key(k_run), clf_params=clf_params,
-                       clf_batch_stats={} if clf_batch_stats is None else clf_batch_stats)
-  res = loop.train(state=state, train_step=make_restart_step(model, gen_spec, tx, eps),
-                   get_batch=get_batch, num_steps=num_steps, workdir=workdir,
-                   log_every=min(log_every, max(num_steps, 1)),
-                   checkpoint_every=max(num_steps, 1), desc=desc)
+  state = RestartState(
+    step=jnp.zeros((), jnp.int32),
+    gen_params=gp,
+    gen_opt_state=tx.init(gp),
+    rng=as_raw_key(k_run),
+    clf_params=clf_params,
+    clf_batch_stats={} if clf_batch_stats is None else clf_batch_stats,
+  )
+  res = loop.train(
+    state=state,
+    train_step=make_restart_step(model, gen_spec, tx, eps),
+    get_batch=get_batch,
+    num_steps=num_steps,
+    workdir=workdir,
+    log_every=min(log_every, max(num_steps, 1)),
+    checkpoint_every=max(num_steps, 1),
+    desc=desc,
+  )
   return res.state.gen_params, res.metrics
 
 
@@ -286,8 +367,8 @@ def train_fresh_generator(*, model, clf_params, clf_batch_stats, gen_spec, eps: 
 class AntConfig:
   eps: float
   num_steps: int
-  restart_every: int             # joint steps between generator restarts (reference: 1 epoch)
-  restart_steps: int = 1001      # from-scratch generator steps per restart
+  restart_every: int  # joint steps between generator restarts (reference: 1 epoch)
+  restart_steps: int = 1001  # from-scratch generator steps per restart
   restart_lr: float = 5e-4
   gen_lr: float = 1e-4
   split: AntSplit = DEFAULT_SPLIT
@@ -296,26 +377,55 @@ class AntConfig:
   log_every: int = 50
 
 
-def run_ant(*, model, params, batch_stats, classifier_tx, gen_spec: gen_lib.GeneratorSpec,
-            config: AntConfig, get_batch: Callable[[int], Any], key, workdir: Optional[str] = None,
-            eval_fn=None, desc: str = 'ant') -> Tuple[AntState, List[Dict[str, float]]]:
+def run_ant(
+  *,
+  model,
+  params,
+  batch_stats,
+  classifier_tx,
+  gen_spec: gen_lib.GeneratorSpec,
+  config: AntConfig,
+  get_batch: Callable[[int], Any],
+  key,
+  workdir: Optional[str] = None,
+  eval_fn=None,
+  desc: str = "ant",
+) -> Tuple[AntState, List[Dict[str, float]]]:
   """Full ANT schedule (Rusak et al. 2020, Sec. 3.2): for every block, restart a generator from scratch against
   the frozen classifier, install it (fresh Adam), store it as a snapshot, then run
   ``restart_every`` joint steps. With ``workdir`` every phase checkpoints in its own folder, so
   a killed run resumes where it stopped.
   """
   if config.num_steps <= 0 or config.restart_every <= 0:
-    raise ValueError("argument 'config': num_steps and restart_every must be positive, got "
-                     f"{config.num_steps}, {config.restart_every}")
+    raise ValueError(
+      "argument 'config': num_steps and restart_every must be positive, got "
+      f"{config.num_steps}, {config.restart_every}"
+    )
   gen_tx = optax.adam(config.gen_lr)
   k_state, k_gen0, key = jax.random.split(key, 3)
-  sample = get_batch(0)['image']
+  sample = get_batch(0)["image"]
   gp0 = gen_lib.init_generator(gen_spec, k_gen0, (1,) + tuple(np.shape(sample)[1:3]))
-  state = init_ant_state(params=params, batch_stats=batch_stats, classifier_tx=classifier_tx,
-                         gen_params=gp0, gen_tx=gen_tx, rng=k_state, capacity=config.capacity)
-  first_replay = config.restart_every if config.first_replay_step is None else config.first_replay_step
-  step_fn = make_ant_train_step(model, gen_spec, gen_tx, classifier_tx, config.eps,
-                                split=config.split, first_replay_step=first_replay)
+  state = init_ant_state(
+    params=params,
+    batch_stats=batch_stats,
+    classifier_tx=classifier_tx,
+    gen_params=gp0,
+    gen_tx=gen_tx,
+    rng=k_state,
+    capacity=config.capacity,
+  )
+  first_replay = (
+    config.restart_every if config.first_replay_step is None else config.first_replay_step
+  )
+  step_fn = make_ant_train_step(
+    model,
+    gen_spec,
+    gen_tx,
+    classifier_tx,
+    config.eps,
+    split=config.split,
+    first_replay_step=first_replay,
+  )
   history: List[Dict[str, float]] = []
   n_blocks = -(-config.num_steps // config.restart_every)
   for r in range(n_blocks):
@@ -328,17 +438,33 @@ def run_ant(*, model, params, batch_stats, classifier_tx, gen_spec: gen_lib.Gene
       return get_batch(offset + step)
 
     gp, rmetrics = train_fresh_generator(
-        model=model, clf_params=state.params, clf_batch_stats=state.batch_stats,
-        gen_spec=gen_spec, eps=config.eps, get_batch=restart_batches,
-        num_steps=config.restart_steps, key=k_r, lr=config.restart_lr,
-        workdir=sub(f'restart_{r:03d}'), log_every=config.log_every, desc=f'{desc} restart {r}')
-    history.append({'step': offset, **{f'restart/{k}': v for k, v in rmetrics.items()}})
+      model=model,
+      clf_params=state.params,
+      clf_batch_stats=state.batch_stats,
+      gen_spec=gen_spec,
+      eps=config.eps,
+      get_batch=restart_batches,
+      num_steps=config.restart_steps,
+      key=k_r,
+      lr=config.restart_lr,
+      workdir=sub(f"restart_{r:03d}"),
+      log_every=config.log_every,
+      desc=f"{desc} restart {r}",
+    )
+    history.append({"step": offset, **{f"restart/{k}": v for k, v in rmetrics.items()}})
     state = replace_generator(state, gp, gen_tx)
     state = add_snapshot(state, gp, config.eps)
-    res = loop.train(state=state, train_step=step_fn, get_batch=get_batch, num_steps=stop,
-                     workdir=sub(f'joint_{r:03d}'), log_every=config.log_every,
-                     checkpoint_every=max(stop, 1), desc=f'{desc} block {r}',
-                     eval_fn=eval_fn if r == n_blocks - 1 else None)
+    res = loop.train(
+      state=state,
+      train_step=step_fn,
+      get_batch=get_batch,
+      num_steps=stop,
+      workdir=sub(f"joint_{r:03d}"),
+      log_every=config.log_every,
+      checkpoint_every=max(stop, 1),
+      desc=f"{desc} block {r}",
+      eval_fn=eval_fn if r == n_blocks - 1 else None,
+    )
     state = jax.device_get(res.state)
     history.extend(res.history)
   return state, history

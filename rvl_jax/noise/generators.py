@@ -9,6 +9,7 @@ border on each side and the residual adds the centre crop). With the custom init
 (kernels ~ N(0, 0.01^2), biases 0) the generator starts as (almost) the identity, i.e. plain
 Gaussian noise.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,6 +30,7 @@ class NoiseGenerator(nn.Module):
     conv3x3_layer: index of the layer with a 3x3 kernel (1 = second conv for ANT3x3), or None.
     custom_init: kernels N(0, 0.01^2), biases 0 (reference default).
   """
+
   channels: int
   depth: int = 4
   width: int = 20
@@ -48,35 +50,46 @@ class NoiseGenerator(nn.Module):
     for i in range(self.depth):
       feats = self.channels if i == self.depth - 1 else self.width
       k = 3 if (self.conv3x3_layer is not None and i == self.conv3x3_layer) else 1
-      h = nn.Conv(feats, (k, k), padding='VALID', kernel_init=kinit,
-                  bias_init=nn.initializers.zeros, name=f'conv{i}')(h)
+      h = nn.Conv(
+        feats,
+        (k, k),
+        padding="VALID",
+        kernel_init=kinit,
+        bias_init=nn.initializers.zeros,
+        name=f"conv{i}",
+      )(h)
       if i < self.depth - 1:
         h = nn.relu(h)
     b = (z.shape[1] - h.shape[1]) // 2
-    return h + z[:, b:b + h.shape[1], b:b + h.shape[2], :]
+    return h + z[:, b : b + h.shape[1], b : b + h.shape[2], :]
 
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorSpec:
   """Static description of a generator (hashable; used as a jit-static argument)."""
+
   channels: int
-  kind: str = '1x1'  # '1x1' or '3x3'
+  kind: str = "1x1"  # '1x1' or '3x3'
   depth: int = 4
   width: int = 20
   custom_init: bool = True
 
   def module(self) -> NoiseGenerator:
-    if self.kind not in ('1x1', '3x3'):
+    if self.kind not in ("1x1", "3x3"):
       raise ValueError(f"argument 'kind': expected '1x1' or '3x3', got {self.kind!r}")
-    if self.kind == '3x3' and self.depth < 2:
+    if self.kind == "3x3" and self.depth < 2:
       raise ValueError("argument 'depth': the 3x3 generator needs depth >= 2")
-    return NoiseGenerator(channels=self.channels, depth=self.depth, width=self.width,
-                          conv3x3_layer=1 if self.kind == '3x3' else None,
-                          custom_init=self.custom_init)
+    return NoiseGenerator(
+      channels=self.channels,
+      depth=self.depth,
+      width=self.width,
+      conv3x3_layer=1 if self.kind == "3x3" else None,
+      custom_init=self.custom_init,
+    )
 
   @property
   def border(self) -> int:
-    return 1 if self.kind == '3x3' else 0
+    return 1 if self.kind == "3x3" else 0
 
   def latent_shape(self, image_shape: Tuple[int, ...]) -> Tuple[int, ...]:
     """Latent shape for an image batch shape (B, H, W, C)."""
@@ -90,13 +103,13 @@ def init_generator(spec: GeneratorSpec, key: jax.Array, image_shape=(1, 8, 8)):
   """Fresh generator parameters (custom init by default); ``image_shape`` = (B, H, W[, C])."""
   b, h, w = tuple(image_shape)[:3]
   z = jnp.zeros(spec.latent_shape((b, h, w, spec.channels)), jnp.float32)
-  return spec.module().init(key, z)['params']
+  return spec.module().init(key, z)["params"]
 
 
 def generate_noise(spec: GeneratorSpec, params, key: jax.Array, image_shape) -> jax.Array:
   """Samples a fresh latent and returns g(z) with shape ``image_shape`` (B, H, W, C)."""
   z = jax.random.normal(key, spec.latent_shape(tuple(image_shape)), jnp.float32)
-  return spec.module().apply({'params': params}, z)
+  return spec.module().apply({"params": params}, z)
 
 
 def count_params(params) -> int:
@@ -104,10 +117,10 @@ def count_params(params) -> int:
 
 
 # Named presets of the paper.
-ANT1x1 = lambda channels: GeneratorSpec(channels=channels, kind='1x1', depth=4)  # noqa: E731
-ANT3x3 = lambda channels: GeneratorSpec(channels=channels, kind='3x3', depth=4)  # noqa: E731
+ANT1x1 = lambda channels: GeneratorSpec(channels=channels, kind="1x1", depth=4)  # noqa: E731
+ANT3x3 = lambda channels: GeneratorSpec(channels=channels, kind="3x3", depth=4)  # noqa: E731
 
 
 def ng(depth: int, channels: int = 3) -> GeneratorSpec:
   """NG_k depth variant (k 1x1 layers, width 20)."""
-  return GeneratorSpec(channels=channels, kind='1x1', depth=depth)
+  return GeneratorSpec(channels=channels, kind="1x1", depth=depth)

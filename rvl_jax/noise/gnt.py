@@ -5,6 +5,7 @@ All noise is added in raw [0, 1] pixel space and clipped before any normalisatio
 The batch builders perturb only a fraction of each batch: positions [0, round(B * p_clean))
 stay clean (bit-identical), the remaining positions are noisy (reference-code order).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -43,8 +44,13 @@ def _per_image_choice(key, n, values, ndim, dtype):
   return vals[idx].reshape((n,) + (1,) * (ndim - 1))
 
 
-def multi_sigma_noise_batch(key, images, sigmas: Sequence[float] = GAUSS_MULT_SIGMAS,
-                            p_clean: float = 0.5, return_sigmas: bool = False):
+def multi_sigma_noise_batch(
+  key,
+  images,
+  sigmas: Sequence[float] = GAUSS_MULT_SIGMAS,
+  p_clean: float = 0.5,
+  return_sigmas: bool = False,
+):
   """GNT mult: each noisy image draws its sigma uniformly from ``sigmas``."""
   clean, rest = _split(images, p_clean)
   k1, k2 = jax.random.split(key)
@@ -54,8 +60,13 @@ def multi_sigma_noise_batch(key, images, sigmas: Sequence[float] = GAUSS_MULT_SI
   return (out, s.reshape(-1)) if return_sigmas else out
 
 
-def speckle_noise_batch(key, images, scales: Sequence[float] = SPECKLE_SCALES,
-                        p_clean: float = 0.5, return_scales: bool = False):
+def speckle_noise_batch(
+  key,
+  images,
+  scales: Sequence[float] = SPECKLE_SCALES,
+  p_clean: float = 0.5,
+  return_scales: bool = False,
+):
   """Speckle: ``clip(x + x c z)`` with per-image c from ``scales``."""
   clean, rest = _split(images, p_clean)
   k1, k2 = jax.random.split(key)
@@ -65,20 +76,29 @@ def speckle_noise_batch(key, images, scales: Sequence[float] = SPECKLE_SCALES,
   return (out, c.reshape(-1)) if return_scales else out
 
 
-def noise_batch(key, images, mode: str, *, sigma: float = 0.5,
-                sigmas: Sequence[float] = GAUSS_MULT_SIGMAS,
-                scales: Sequence[float] = SPECKLE_SCALES, p_clean: float = 0.5):
+def noise_batch(
+  key,
+  images,
+  mode: str,
+  *,
+  sigma: float = 0.5,
+  sigmas: Sequence[float] = GAUSS_MULT_SIGMAS,
+  scales: Sequence[float] = SPECKLE_SCALES,
+  p_clean: float = 0.5,
+):
   """Dispatch on ``mode`` in {'clean', 'gaussian', 'gaussian_mult', 'speckle'}."""
-  if mode == 'clean':
+  if mode == "clean":
     return images
-  if mode == 'gaussian':
+  if mode == "gaussian":
     return gaussian_noise_batch(key, images, sigma, p_clean)
-  if mode == 'gaussian_mult':
+  if mode == "gaussian_mult":
     return multi_sigma_noise_batch(key, images, sigmas, p_clean)
-  if mode == 'speckle':
+  if mode == "speckle":
     return speckle_noise_batch(key, images, scales, p_clean)
-  raise ValueError(f"argument 'mode': expected one of 'clean', 'gaussian', 'gaussian_mult', "
-                   f"'speckle', got {mode!r}")
+  raise ValueError(
+    f"argument 'mode': expected one of 'clean', 'gaussian', 'gaussian_mult', "
+    f"'speckle', got {mode!r}"
+  )
 
 
 # ----------------------------------------------------------------------------------------
@@ -95,7 +115,7 @@ def expected_clipped_sq_displacement(x, sigma):
   cdf = jstats.norm.cdf
   pdf = jstats.norm.pdf
   inner = sigma**2 * ((cdf(b) - cdf(a)) - (b * pdf(b) - a * pdf(a)))
-  return inner + x**2 * cdf(a) + (1.0 - x)**2 * (1.0 - cdf(b))
+  return inner + x**2 * cdf(a) + (1.0 - x) ** 2 * (1.0 - cdf(b))
 
 
 @jax.jit
@@ -128,8 +148,9 @@ def epsilon_for_sigma(images, sigma: float, batch_size: int = 1024) -> float:
     The mean over images of ``expected_clipped_noise_norm``.
   """
   images = np.asarray(images, np.float32)
-  norms = batched.batched_apply(lambda x: expected_clipped_noise_norm(x, sigma), images,
-                                min(batch_size, len(images)))
+  norms = batched.batched_apply(
+    lambda x: expected_clipped_noise_norm(x, sigma), images, min(batch_size, len(images))
+  )
   return float(np.mean(norms))
 
 

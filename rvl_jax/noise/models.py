@@ -4,6 +4,7 @@ Every model takes raw [0, 1] images; for ImageNet models the per-channel normali
 the first operation *inside* the module (noise lives in [0, 1] pixel space), so clean, noisy and corrupted inputs
 all share one data path.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,6 +23,7 @@ class MadryCNN(nn.Module):
 
   ``features=(16, 32)`` and ``hidden=128`` give the documented narrow speed preset.
   """
+
   features: Sequence[int] = (32, 64)
   hidden: int = 1024
   num_classes: int = 10
@@ -30,7 +32,7 @@ class MadryCNN(nn.Module):
   def __call__(self, x, train: bool = False):
     del train
     for f in self.features:
-      x = nn.relu(nn.Conv(f, (5, 5), padding='SAME')(x))
+      x = nn.relu(nn.Conv(f, (5, 5), padding="SAME")(x))
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(self.hidden)(x))
@@ -86,8 +88,9 @@ class _Basic(nn.Module):
 
 class ResNet(nn.Module):
   """torchvision-layout ResNet with the ImageNet normalisation inside (input [0, 1])."""
+
   stage_sizes: Sequence[int] = (3, 4, 6, 3)
-  block: str = 'bottleneck'
+  block: str = "bottleneck"
   num_classes: int = 1000
   width: int = 64
   small_input: bool = False  # CIFAR-style stem (3x3 conv, no max-pool)
@@ -105,7 +108,7 @@ class ResNet(nn.Module):
       x = nn.Conv(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False)(x)
       x = nn.relu(bn()(x))
       x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
-    blk = _Bottleneck if self.block == 'bottleneck' else _Basic
+    blk = _Bottleneck if self.block == "bottleneck" else _Basic
     for i, n in enumerate(self.stage_sizes):
       for j in range(n):
         strides = (2, 2) if i > 0 and j == 0 else (1, 1)
@@ -115,56 +118,64 @@ class ResNet(nn.Module):
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
-  return ResNet(stage_sizes=(3, 4, 6, 3), block='bottleneck', num_classes=num_classes)
+  return ResNet(stage_sizes=(3, 4, 6, 3), block="bottleneck", num_classes=num_classes)
 
 
 def resnet18(num_classes: int = 1000, small_input: bool = False, width: int = 64) -> ResNet:
-  return ResNet(stage_sizes=(2, 2, 2, 2), block='basic', num_classes=num_classes,
-                small_input=small_input, width=width)
+  return ResNet(
+    stage_sizes=(2, 2, 2, 2),
+    block="basic",
+    num_classes=num_classes,
+    small_input=small_input,
+    width=width,
+  )
 
 
 def build_model(name: str, num_classes: int = 10, **kw) -> nn.Module:
   """'madry' | 'madry_narrow' | 'resnet50' | 'resnet18' | 'resnet18_cifar' | 'resnet_tiny'."""
-  if name == 'madry':
+  if name == "madry":
     return MadryCNN(num_classes=num_classes, **kw)
-  if name == 'madry_narrow':
+  if name == "madry_narrow":
     return MadryCNN(features=(16, 32), hidden=128, num_classes=num_classes)
-  if name == 'resnet50':
+  if name == "resnet50":
     return resnet50(num_classes)
-  if name == 'resnet18':
+  if name == "resnet18":
     return resnet18(num_classes)
-  if name == 'resnet18_cifar':
+  if name == "resnet18_cifar":
     return resnet18(num_classes, small_input=True)
-  if name == 'resnet_tiny':
-    return ResNet(stage_sizes=(1, 1), block='basic', width=8, num_classes=num_classes,
-                  small_input=True)
+  if name == "resnet_tiny":
+    return ResNet(
+      stage_sizes=(1, 1), block="basic", width=8, num_classes=num_classes, small_input=True
+    )
   raise ValueError(f"argument 'name': unknown model {name!r}")
 
 
 def init_model(model: nn.Module, key, image_shape) -> Tuple[Any, Any]:
   """Returns (params, batch_stats or None)."""
   variables = model.init(key, jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False)
-  return variables['params'], variables.get('batch_stats')
+  return variables["params"], variables.get("batch_stats")
 
 
 def apply_model(model: nn.Module, params, batch_stats, x, train: bool = False):
   """Logits (and new batch_stats when ``train`` and the model has BatchNorm)."""
   if batch_stats is None:
-    logits = model.apply({'params': params}, x, train=train)
+    logits = model.apply({"params": params}, x, train=train)
     return logits, None
-  variables = {'params': params, 'batch_stats': batch_stats}
+  variables = {"params": params, "batch_stats": batch_stats}
   if train:
-    logits, upd = model.apply(variables, x, train=True, mutable=['batch_stats'])
-    return logits, upd['batch_stats']
+    logits, upd = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    return logits, upd["batch_stats"]
   return model.apply(variables, x, train=False), batch_stats
 
 
 @functools.lru_cache(maxsize=64)
 def inference_fn(model: nn.Module) -> Callable:
   """Cached jit ``(params, batch_stats, x) -> logits`` (compiled once per model and shape)."""
+
   @jax.jit
   def fn(params, batch_stats, x):
     return apply_model(model, params, batch_stats, x, train=False)[0]
+
   return fn
 
 

@@ -9,6 +9,7 @@ solution is found exactly by sorting the knots (Rauber & Bethge's clipping-aware
 Gradients flow through ``eta`` (via the active segment's closed form; the knot positions,
 which only select the segment, are stop-gradient'ed to keep the backward pass finite).
 """
+
 from __future__ import annotations
 
 import jax

@@ -9,6 +9,7 @@ weight file cannot run code. The legacy (pre-1.6) format is read by
 :func:`rvl_jax.abs.weights.read_legacy_torch`; :func:`read_state_dict` picks the reader, and uses
 ``torch.load`` only for anything else, when torch is installed.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,17 +22,24 @@ import numpy as np
 
 try:  # bfloat16 for NumPy (a dependency of jax)
   import ml_dtypes
+
   _BF16 = np.dtype(ml_dtypes.bfloat16)
 except ImportError:  # pragma: no cover
   _BF16 = None
 
 _STORAGE_DTYPES = {
-    'FloatStorage': np.float32, 'DoubleStorage': np.float64, 'HalfStorage': np.float16,
-    'LongStorage': np.int64, 'IntStorage': np.int32, 'ShortStorage': np.int16,
-    'CharStorage': np.int8, 'ByteStorage': np.uint8, 'BoolStorage': np.bool_,
+  "FloatStorage": np.float32,
+  "DoubleStorage": np.float64,
+  "HalfStorage": np.float16,
+  "LongStorage": np.int64,
+  "IntStorage": np.int32,
+  "ShortStorage": np.int16,
+  "CharStorage": np.int8,
+  "ByteStorage": np.uint8,
+  "BoolStorage": np.bool_,
 }
 if _BF16 is not None:
-  _STORAGE_DTYPES['BFloat16Storage'] = _BF16
+  _STORAGE_DTYPES["BFloat16Storage"] = _BF16
 
 
 class _Storage:
@@ -44,7 +52,12 @@ class _Tensor:
 
   def __init__(self, storage, offset, size, stride, *unused):
     del unused  # requires_grad, backward hooks, metadata
-    self.storage, self.offset, self.size, self.stride = storage, int(offset), tuple(size), tuple(stride)
+    self.storage, self.offset, self.size, self.stride = (
+      storage,
+      int(offset),
+      tuple(size),
+      tuple(stride),
+    )
 
 
 def _rebuild_parameter(data, requires_grad=False, hooks=None, *unused):
@@ -56,20 +69,24 @@ class _ZipUnpickler(pickle.Unpickler):
   """Restricted unpickler: state dicts of tensors only (refuses any other global)."""
 
   def find_class(self, module, name):
-    if module == 'collections' and name == 'OrderedDict':
+    if module == "collections" and name == "OrderedDict":
       return collections.OrderedDict
-    if module == 'torch._utils' and name == '_rebuild_tensor_v2':
+    if module == "torch._utils" and name == "_rebuild_tensor_v2":
       return _Tensor
-    if module == 'torch._utils' and name == '_rebuild_parameter':
+    if module == "torch._utils" and name == "_rebuild_parameter":
       return _rebuild_parameter
-    if module == 'torch' and name in _STORAGE_DTYPES:
+    if module == "torch" and name in _STORAGE_DTYPES:
       return _Storage(name)
-    raise pickle.UnpicklingError(f'refusing to load {module}.{name} from a weight file')
+    raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weight file")
 
   def persistent_load(self, pid):
-    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == 'storage'
-            and isinstance(pid[1], _Storage)):
-      raise pickle.UnpicklingError(f'unknown persistent id {pid!r}')
+    if not (
+      isinstance(pid, tuple)
+      and len(pid) >= 5
+      and pid[0] == "storage"
+      and isinstance(pid[1], _Storage)
+    ):
+      raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
     return (pid[1].dtype, str(pid[2]), int(pid[4]))
 
 
@@ -77,7 +94,7 @@ def is_torch_zip(path: str) -> bool:
   if not zipfile.is_zipfile(path):
     return False
   with zipfile.ZipFile(path) as z:
-    return any(n.endswith('data.pkl') for n in z.namelist())
+    return any(n.endswith("data.pkl") for n in z.namelist())
 
 
 def read_torch_zip(path: str) -> Dict[str, np.ndarray]:
@@ -87,15 +104,16 @@ def read_torch_zip(path: str) -> Dict[str, np.ndarray]:
   if not zipfile.is_zipfile(path):
     raise ValueError(f"argument 'path': expected a zip-format PyTorch file, got {path!r}")
   with zipfile.ZipFile(path) as z:
-    pkls = [n for n in z.namelist() if n.endswith('data.pkl')]
+    pkls = [n for n in z.namelist() if n.endswith("data.pkl")]
     if len(pkls) != 1:
       raise ValueError(f"argument 'path': expected one data.pkl in {path!r}, found {len(pkls)}")
-    root = pkls[0][:-len('data.pkl')]
+    root = pkls[0][: -len("data.pkl")]
     with z.open(pkls[0]) as f:
       state = _ZipUnpickler(f).load()
     if not isinstance(state, dict):
-      raise ValueError(f"argument 'path': expected a state dict in {path!r}, got "
-                       f'{type(state).__name__}')
+      raise ValueError(
+        f"argument 'path': expected a state dict in {path!r}, got {type(state).__name__}"
+      )
     buffers = {}
     out = collections.OrderedDict()
     for name, t in state.items():
@@ -103,11 +121,12 @@ def read_torch_zip(path: str) -> Dict[str, np.ndarray]:
         raise ValueError(f"argument 'path': entry {name!r} of {path!r} is not a tensor")
       dtype, key, numel = t.storage
       if key not in buffers:
-        raw = z.read(f'{root}data/{key}')
-        buffers[key] = np.frombuffer(raw, dtype=dtype.newbyteorder('<'), count=numel)
+        raw = z.read(f"{root}data/{key}")
+        buffers[key] = np.frombuffer(raw, dtype=dtype.newbyteorder("<"), count=numel)
       buf = buffers[key]
       arr = np.lib.stride_tricks.as_strided(
-          buf[t.offset:], shape=t.size, strides=[s * buf.itemsize for s in t.stride])
+        buf[t.offset :], shape=t.size, strides=[s * buf.itemsize for s in t.stride]
+      )
       out[name] = np.array(arr, dtype=dtype)
   return out
 
@@ -117,10 +136,11 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
   without torch), anything else with ``torch.load`` when torch is installed."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"argument 'path': no file at {path!r}")
-  if path.endswith('.npz'):
+  if path.endswith(".npz"):
     with np.load(path) as z:
       return collections.OrderedDict((k, np.asarray(z[k])) for k in z.files)
   if is_torch_zip(path):
     return read_torch_zip(path)
   from rvl_jax.abs import weights  # pylint: disable=import-outside-toplevel
+
   return weights.read_state_dict(path)

@@ -9,37 +9,38 @@ stylize (Gatys stylization), analysis (SVD + LPIPS substitutes), mi (binned MI, 
 transfer (generator -> autoencoder initialisation, channel stacking), data (peak, sphere, MNIST
 pairs, smoke stand-in, motion blur, loaders).
 """
+
 from rvl_jax.racecar.layers import (
-                                    ChainOutput,
-                                    LayerSpec,
-                                    RacecarBatchNorm,
-                                    RacecarChain,
-                                    RacecarLinear,
-                                    ReverseConfig,
-                                    conv_spec,
-                                    count_params,
-                                    deconv_spec,
-                                    dense_spec,
+  ChainOutput,
+  LayerSpec,
+  RacecarBatchNorm,
+  RacecarChain,
+  RacecarLinear,
+  ReverseConfig,
+  conv_spec,
+  count_params,
+  deconv_spec,
+  dense_spec,
 )
 from rvl_jax.racecar.losses import (
-                                    group_weights,
-                                    layer_lambdas,
-                                    racecar_loss,
-                                    racecar_terms,
-                                    reduce_sq,
+  group_weights,
+  layer_lambdas,
+  racecar_loss,
+  racecar_terms,
+  reduce_sq,
 )
 from rvl_jax.racecar.ortho import (
-                                    frobenius_penalty,
-                                    ortho_frobenius,
-                                    srip,
-                                    srip_penalty,
-                                    srip_schedule,
+  frobenius_penalty,
+  ortho_frobenius,
+  srip,
+  srip_penalty,
+  srip_schedule,
 )
 from rvl_jax.racecar.residual import RacecarResNet, layerwise_pairs_loss
 from rvl_jax.racecar.training import (
-                                    RegConfig,
-                                    auto_lambda,
-                                    make_predict,
-                                    make_resnet_train_step,
-                                    make_train_step,
+  RegConfig,
+  auto_lambda,
+  make_predict,
+  make_resnet_train_step,
+  make_train_step,
 )

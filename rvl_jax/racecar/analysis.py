@@ -6,13 +6,14 @@ weights, so this module provides OFFLINE SUBSTITUTES FOR LPIPS (clearly not LPIP
 `max_cos` (|cosine| to the best-matching image), `subspace_capture` (share of a template's norm inside
 the span of chosen singular vectors) and `mean_ssim`. Singular vectors are sign-free, hence |cos|.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-SUBSTITUTE_NOTE = 'offline substitute for LPIPS (not LPIPS)'
+SUBSTITUTE_NOTE = "offline substitute for LPIPS (not LPIPS)"
 
 
 def first_layer_matrix(kernel) -> np.ndarray:
@@ -83,8 +84,9 @@ def mean_ssim(vectors, images, image_shape=(28, 28)) -> float:
   """Mean SSIM between each min-max normalised v_i and its best-matching (by |cos|) min-max normalised
   image (LPIPS substitute; scikit-image)."""
   from skimage.metrics import structural_similarity
+
   ims = np.asarray(images, np.float64).reshape((-1,) + tuple(image_shape))
-  vis = vectors_to_images(vectors, image_shape).astype(np.float64) / 255.
+  vis = vectors_to_images(vectors, image_shape).astype(np.float64) / 255.0
   c = cos_matrix(vectors, images)
   vals = []
   for i, v in enumerate(vis):
@@ -99,32 +101,33 @@ def near_one_indices(sigma, tol: float = 0.05) -> np.ndarray:
   return np.where(np.abs(np.asarray(sigma) - 1.0) <= tol)[0]
 
 
-def svd_report(kernel, train_images, templates=None, k: int = 2, image_shape=(28, 28),
-               near_one_tol: float = 0.05) -> Dict[str, object]:
+def svd_report(
+  kernel, train_images, templates=None, k: int = 2, image_shape=(28, 28), near_one_tol: float = 0.05
+) -> Dict[str, object]:
   """All singular vectors with their sigma and the LPIPS-substitute similarity measures."""
   vecs, sig = first_layer_svd(kernel)
   imgs = np.asarray(train_images).reshape(len(train_images), -1)
   mc = max_cos(vecs, imgs)
   near = near_one_indices(sig, near_one_tol)
   rep = {
-      'note': SUBSTITUTE_NOTE,
-      'sigma': sig,
-      'max_cos_all': mc,
-      'top1_max_cos': float(mc[0]),
-      f'top{k}_max_cos_mean': float(mc[:k].mean()),
-      'best_cos_per_image_all': best_cos_per_image(vecs, imgs),
-      'num_sigma_near_one': int(len(near)),
-      'near_one_indices': near,
+    "note": SUBSTITUTE_NOTE,
+    "sigma": sig,
+    "max_cos_all": mc,
+    "top1_max_cos": float(mc[0]),
+    f"top{k}_max_cos_mean": float(mc[:k].mean()),
+    "best_cos_per_image_all": best_cos_per_image(vecs, imgs),
+    "num_sigma_near_one": int(len(near)),
+    "near_one_indices": near,
   }
   if len(near):
-    rep['best_cos_per_image_near_one'] = best_cos_per_image(vecs[near], imgs)
-    rep['max_cos_near_one'] = mc[near]
+    rep["best_cos_per_image_near_one"] = best_cos_per_image(vecs[near], imgs)
+    rep["max_cos_near_one"] = mc[near]
   else:
-    rep['best_cos_per_image_near_one'] = np.zeros(len(imgs))
+    rep["best_cos_per_image_near_one"] = np.zeros(len(imgs))
   non = np.setdiff1d(np.arange(len(sig)), near)
-  rep['max_cos_other_max'] = float(mc[non].max()) if len(non) else 0.0
+  rep["max_cos_other_max"] = float(mc[non].max()) if len(non) else 0.0
   if templates is not None:
-    rep[f'top{k}_capture'] = np.array([subspace_capture(vecs[:k], t) for t in templates])
+    rep[f"top{k}_capture"] = np.array([subspace_capture(vecs[:k], t) for t in templates])
   return rep
 
 
@@ -134,42 +137,56 @@ def relative_error(recon, target) -> float:
   return float(np.linalg.norm(r - t) / max(np.linalg.norm(t), 1e-12))
 
 
-def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20, title: str = ''):
+def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20, title: str = ""):
   """Grid of singular-vector images labelled with sigma."""
   import matplotlib
-  matplotlib.use('Agg')
+
+  matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   from rvl_jax.core.io import save_figure
+
   n = min(max_show, len(vectors))
   ims = vectors_to_images(vectors[:n], image_shape)
   cols = min(n, 10)
   rows = -(-n // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
   for ax in axes.ravel():
-    ax.axis('off')
+    ax.axis("off")
   for i in range(n):
     ax = axes.ravel()[i]
-    ax.imshow(ims[i], cmap='gray')
-    ax.set_title(f'v{i + 1} s={sigma[i]:.2g}', fontsize=7)
+    ax.imshow(ims[i], cmap="gray")
+    ax.set_title(f"v{i + 1} s={sigma[i]:.2g}", fontsize=7)
   fig.suptitle(title, fontsize=9)
   save_figure(fig, path)
 
 
-def plot_images(images, path, titles: Optional[Sequence[str]] = None, title: str = '', cmap='gray',
-                cols: Optional[int] = None, vmin=None, vmax=None):
+def plot_images(
+  images,
+  path,
+  titles: Optional[Sequence[str]] = None,
+  title: str = "",
+  cmap="gray",
+  cols: Optional[int] = None,
+  vmin=None,
+  vmax=None,
+):
   """Grid of images (`cols` per row, default up to 10); vmin/vmax fix a common grey range (default:
   each image min-max scaled by matplotlib)."""
   import matplotlib
-  matplotlib.use('Agg')
+
+  matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   from rvl_jax.core.io import save_figure
+
   images = np.asarray(images)
   n = len(images)
   cols = min(n, cols or 10)
   rows = -(-n // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
   for ax in axes.ravel():
-    ax.axis('off')
+    ax.axis("off")
   for i in range(n):
     ax = axes.ravel()[i]
     im = images[i]

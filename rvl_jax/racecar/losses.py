@@ -7,6 +7,7 @@ are pushed towards the dominant directions of the layer-input distribution. M^T 
 loss is realised by a reverse pass that re-uses every weight transposed (no new parameters). For one
 linear layer with bias the term equals ||M^T M d - d||^2 exactly (the bias cancels).
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Tuple, Union
@@ -15,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REDUCTIONS = ('half_sum', 'sum', 'mean')
+REDUCTIONS = ("half_sum", "sum", "mean")
 
 
-def reduce_sq(diff, reduction: str = 'half_sum', weights=None):
+def reduce_sq(diff, reduction: str = "half_sum", weights=None):
   """The reduction of one racecar term.
 
   Args:
@@ -36,16 +37,18 @@ def reduce_sq(diff, reduction: str = 'half_sum', weights=None):
   sq = jnp.square(diff)
   if weights is not None:
     sq = sq * weights
-  if reduction == 'half_sum':
+  if reduction == "half_sum":
     return 0.5 * jnp.sum(sq)
-  if reduction == 'sum':
+  if reduction == "sum":
     return jnp.sum(sq)
-  if reduction == 'mean':
+  if reduction == "mean":
     return jnp.mean(sq)
   raise ValueError(f"argument 'reduction': expected one of {REDUCTIONS}, got {reduction!r}")
 
 
-def layer_lambdas(lam: Union[float, Sequence[float]], n: int, variant: str = 'full') -> Tuple[float, ...]:
+def layer_lambdas(
+  lam: Union[float, Sequence[float]], n: int, variant: str = "full"
+) -> Tuple[float, ...]:
   """Per-layer weights lambda_1..lambda_n.
 
   Args:
@@ -64,13 +67,17 @@ def layer_lambdas(lam: Union[float, Sequence[float]], n: int, variant: str = 'fu
   else:
     lams = [float(v) for v in lam]
     if len(lams) != n:
-      raise ValueError(f"argument 'lam': expected a scalar or {n} per-layer values, got {len(lams)}")
-  if variant == 'rr1':
+      raise ValueError(
+        f"argument 'lam': expected a scalar or {n} per-layer values, got {len(lams)}"
+      )
+  if variant == "rr1":
     lams = [lams[0]] + [0.0] * (n - 1)
   return tuple(lams)
 
 
-def group_weights(dim: int, groups: Mapping[Tuple[int, int], float], default: float = 0.0) -> np.ndarray:
+def group_weights(
+  dim: int, groups: Mapping[Tuple[int, int], float], default: float = 0.0
+) -> np.ndarray:
   """Per-input-dimension weights of the d_1 term (RR1 on groups of input dimensions).
 
   E.g. the InfoGAN codes: group_weights(74, {(0, 10): 1.33, (10, 11): 1., (11, 12): 1.}).
@@ -94,8 +101,14 @@ def group_weights(dim: int, groups: Mapping[Tuple[int, int], float], default: fl
   return w
 
 
-def racecar_terms(ds: Sequence, recons: Sequence, reduction: str = 'half_sum', input_weights=None,
-                  stop_grad_targets: bool = False, num_terms: Optional[int] = None):
+def racecar_terms(
+  ds: Sequence,
+  recons: Sequence,
+  reduction: str = "half_sum",
+  input_weights=None,
+  stop_grad_targets: bool = False,
+  num_terms: Optional[int] = None,
+):
   """The unweighted terms reduce(d'_m - d_m), m = 1..n.
 
   No stop-gradient by default: the gradient reaches both passes, as in the reference code.
@@ -119,14 +132,23 @@ def racecar_terms(ds: Sequence, recons: Sequence, reduction: str = 'half_sum', i
   for m in range(n):
     target = jax.lax.stop_gradient(ds[m]) if stop_grad_targets else ds[m]
     if recons[m].shape != target.shape:
-      raise ValueError(f"racecar term {m + 1}: reconstruction shape {recons[m].shape} != {target.shape}")
+      raise ValueError(
+        f"racecar term {m + 1}: reconstruction shape {recons[m].shape} != {target.shape}"
+      )
     w = input_weights if m == 0 else None
     terms.append(reduce_sq(recons[m] - target, reduction, w))
   return terms
 
 
-def racecar_loss(ds, recons, lam: Union[float, Sequence[float]] = 1.0, variant: str = 'full',
-                 reduction: str = 'half_sum', input_weights=None, stop_grad_targets: bool = False):
+def racecar_loss(
+  ds,
+  recons,
+  lam: Union[float, Sequence[float]] = 1.0,
+  variant: str = "full",
+  reduction: str = "half_sum",
+  input_weights=None,
+  stop_grad_targets: bool = False,
+):
   """The racecar loss sum_m lambda_m reduce(d'_m - d_m) (Xie & Thuerey, eq. 3).
 
   Args:
@@ -143,7 +165,7 @@ def racecar_loss(ds, recons, lam: Union[float, Sequence[float]] = 1.0, variant: 
   """
   n = len(recons)
   lams = layer_lambdas(lam, n, variant)
-  k = 1 if variant == 'rr1' else n
+  k = 1 if variant == "rr1" else n
   terms = racecar_terms(ds, recons, reduction, input_weights, stop_grad_targets, num_terms=k)
   loss = sum(l * t for l, t in zip(lams, terms))
   return loss, terms

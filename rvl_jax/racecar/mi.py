@@ -5,6 +5,7 @@ unit is binned (30 bins, edges linspace(-1, 1, 30) for bounded activations, or 3
 the layer's min and max), every distinct binned row is one state t, and since T is a deterministic
 function of X: I(X;T) = H(T) and I(T;Y) = H(T) - sum_y p(y) H(T | Y = y). Log base 2.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -12,7 +13,9 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 
-def bin_activations(t, num_bins: int = 30, value_range=(-1.0, 1.0), adaptive: bool = False) -> np.ndarray:
+def bin_activations(
+  t, num_bins: int = 30, value_range=(-1.0, 1.0), adaptive: bool = False
+) -> np.ndarray:
   """np.digitize every unit. adaptive=True: equal bins between the layer's min and max (ReLU)."""
   t = np.asarray(t, np.float64).reshape(len(t), -1)
   if adaptive:
@@ -59,7 +62,9 @@ def mutual_information(t, y, num_bins: int = 30, value_range=(-1.0, 1.0), adapti
   return h_t, h_t - h_t_given_y
 
 
-def mi_plane(layer_activations: Sequence, y, num_bins: int = 30, adaptive: Optional[Sequence[bool]] = None):
+def mi_plane(
+  layer_activations: Sequence, y, num_bins: int = 30, adaptive: Optional[Sequence[bool]] = None
+):
   """Lists (I(X;D_m), I(D_m;Y)) over layers."""
   ix, iy = [], []
   for m, t in enumerate(layer_activations):
@@ -70,21 +75,26 @@ def mi_plane(layer_activations: Sequence, y, num_bins: int = 30, adaptive: Optio
   return np.array(ix), np.array(iy)
 
 
-def plot_mi_planes(planes: Dict[str, tuple], path, title: str = 'MI plane', h_y: Optional[float] = None):
+def plot_mi_planes(
+  planes: Dict[str, tuple], path, title: str = "MI plane", h_y: Optional[float] = None
+):
   """planes: {model name: (I(X;D) array, I(D;Y) array)}, one polyline per model, points = layers."""
   import matplotlib
-  matplotlib.use('Agg')
+
+  matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   from rvl_jax.core.io import save_figure
+
   fig, ax = plt.subplots(figsize=(5, 4))
   for name, (ix, iy) in planes.items():
-    ax.plot(ix, iy, '-o', label=name, ms=4)
+    ax.plot(ix, iy, "-o", label=name, ms=4)
     for m, (a, b) in enumerate(zip(ix, iy)):
       ax.annotate(str(m + 1), (a, b), fontsize=6)
   if h_y is not None:
-    ax.axhline(h_y, color='grey', ls=':', lw=0.8)
-  ax.set_xlabel('I(X;D) [bits]')
-  ax.set_ylabel('I(D;Y) [bits]')
+    ax.axhline(h_y, color="grey", ls=":", lw=0.8)
+  ax.set_xlabel("I(X;D) [bits]")
+  ax.set_ylabel("I(D;Y) [bits]")
   ax.set_title(title)
   ax.legend(fontsize=7)
   save_figure(fig, path)

@@ -3,6 +3,7 @@
 Most of the paper's architecture tables (Xie & Thuerey, appendices C and D) are not available, so
 the widths and depths below are our choices, documented per function and in docs/racecar.md.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -27,12 +28,18 @@ def mnist_cnn(channels: Sequence[int] = (32, 64, 128), num_classes: int = 10) ->
     The `RacecarChain`.
   """
   c1, c2, c3 = channels
-  return RacecarChain((conv_spec(c1, 5, norm='bn'), conv_spec(c2, 5, norm='bn', pool_before='max2'),
-                       conv_spec(c3, 3, norm='bn', pool_before='max2')),
-                      head=(num_classes,), head_pool='max2_flatten')
+  return RacecarChain(
+    (
+      conv_spec(c1, 5, norm="bn"),
+      conv_spec(c2, 5, norm="bn", pool_before="max2"),
+      conv_spec(c3, 3, norm="bn", pool_before="max2"),
+    ),
+    head=(num_classes,),
+    head_pool="max2_flatten",
+  )
 
 
-def mi_mlp(widths: Sequence[int] = (10, 7, 5, 4, 3, 2), activation: str = 'tanh') -> RacecarChain:
+def mi_mlp(widths: Sequence[int] = (10, 7, 5, 4, 3, 2), activation: str = "tanh") -> RacecarChain:
   """The MLP of the MI test (Sec. 4): 12-10-7-5-4-3-2 tanh with a softmax output, the widths of
   Shwartz-Ziv & Tishby (2017).
 
@@ -43,24 +50,29 @@ def mi_mlp(widths: Sequence[int] = (10, 7, 5, 4, 3, 2), activation: str = 'tanh'
   Returns:
     The `RacecarChain` (every layer in the racecar loss).
   """
-  specs = tuple(dense_spec(w, activation=activation) for w in widths[:-1]) + \
-      (dense_spec(widths[-1], activation='softmax'),)
-  return RacecarChain(specs, kernel_init=nn.initializers.variance_scaling(1.0, 'fan_in',
-                                                                          'truncated_normal'))
+  specs = tuple(dense_spec(w, activation=activation) for w in widths[:-1]) + (
+    dense_spec(widths[-1], activation="softmax"),
+  )
+  return RacecarChain(
+    specs, kernel_init=nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+  )
 
 
-def _vgg_specs(widths: Sequence[int], convs_per_stage: Sequence[int], norm: Optional[str] = 'bn'):
+def _vgg_specs(widths: Sequence[int], convs_per_stage: Sequence[int], norm: Optional[str] = "bn"):
   """3x3 conv (+ norm) + ReLU stages with a 2x2 max-pool before every stage but the first."""
   specs = []
   for s, (w, n) in enumerate(zip(widths, convs_per_stage)):
     for i in range(n):
-      specs.append(conv_spec(w, 3, norm=norm, pool_before='max2' if (s > 0 and i == 0) else None))
+      specs.append(conv_spec(w, 3, norm=norm, pool_before="max2" if (s > 0 and i == 0) else None))
   return tuple(specs)
 
 
-def vgg_cifar(widths: Sequence[int] = (64, 128, 256, 512, 512),
-              convs_per_stage: Sequence[int] = (2, 2, 3, 3, 3), num_classes: int = 10,
-              hidden: int = 512) -> RacecarChain:
+def vgg_cifar(
+  widths: Sequence[int] = (64, 128, 256, 512, 512),
+  convs_per_stage: Sequence[int] = (2, 2, 3, 3, 3),
+  num_classes: int = 10,
+  hidden: int = 512,
+) -> RacecarChain:
   """The CIFAR CNN (appendix C.2, '19 layers' with all 13 conv layers in the racecar loss): a
   VGG-16-style stack of 3x3 conv + BN + ReLU in 5 pooled stages plus an FC head (our reading of
   the lost table; max-pooling is reversed by nearest up-sampling).
@@ -74,8 +86,9 @@ def vgg_cifar(widths: Sequence[int] = (64, 128, 256, 512, 512),
   Returns:
     The `RacecarChain`.
   """
-  return RacecarChain(_vgg_specs(widths, convs_per_stage), head=(hidden, num_classes),
-                      head_pool='max2_flatten')
+  return RacecarChain(
+    _vgg_specs(widths, convs_per_stage), head=(hidden, num_classes), head_pool="max2_flatten"
+  )
 
 
 def texture_cnn(channels: Sequence[int] = (8, 16, 32), num_classes: int = 16) -> RacecarChain:
@@ -89,13 +102,19 @@ def texture_cnn(channels: Sequence[int] = (8, 16, 32), num_classes: int = 16) ->
   Returns:
     The `RacecarChain`.
   """
-  specs = tuple(conv_spec(ch, 5 if i == 0 else 3, strides=2, norm='bn')
-                for i, ch in enumerate(channels))
-  return RacecarChain(specs, head=(num_classes,), head_pool='gap')
+  specs = tuple(
+    conv_spec(ch, 5 if i == 0 else 3, strides=2, norm="bn") for i, ch in enumerate(channels)
+  )
+  return RacecarChain(specs, head=(num_classes,), head_pool="gap")
 
 
-def tiny_vgg(widths: Sequence[int], convs_per_stage: Sequence[int], head_hidden: int,
-             num_classes: int, norm: Optional[str] = 'bn') -> RacecarChain:
+def tiny_vgg(
+  widths: Sequence[int],
+  convs_per_stage: Sequence[int],
+  head_hidden: int,
+  num_classes: int,
+  norm: Optional[str] = "bn",
+) -> RacecarChain:
   """A VGG-style stand-in for VGG19 (appendix D.3): 3x3 conv (+ BN) + ReLU stages with 2x2
   max-pools, global average pooling and an FC head (size-agnostic, so the same features serve any
   stylization size).
@@ -114,12 +133,17 @@ def tiny_vgg(widths: Sequence[int], convs_per_stage: Sequence[int], head_hidden:
   Returns:
     The `RacecarChain` (every conv in the racecar loss).
   """
-  return RacecarChain(_vgg_specs(widths, convs_per_stage, norm), head=(head_hidden, num_classes),
-                      head_pool='gap')
+  return RacecarChain(
+    _vgg_specs(widths, convs_per_stage, norm), head=(head_hidden, num_classes), head_pool="gap"
+  )
 
 
-def sr_generator(channels: Sequence[int], factor: int, out_channels: int = 1,
-                 out_activation: Optional[str] = 'relu') -> RacecarChain:
+def sr_generator(
+  channels: Sequence[int],
+  factor: int,
+  out_channels: int = 1,
+  out_activation: Optional[str] = "relu",
+) -> RacecarChain:
   """The super-resolution generator of the smoke test (appendix D.2; our architecture): conv ->
   (UP, conv) x log2(factor) -> conv to ``out_channels``, ReLU everywhere (non-negative densities);
   no BN, so its reverse pass is a plain chain of adjoints (up-sampling reversed by average pooling).
@@ -139,9 +163,10 @@ def sr_generator(channels: Sequence[int], factor: int, out_channels: int = 1,
   ch = tuple(channels)
   n_up = int(np.log2(factor))
   if len(ch) != n_up + 1:
-    raise ValueError(f"argument 'config.g_channels': expected {n_up + 1} widths for factor "
-                     f"{factor}, got {len(ch)}")
+    raise ValueError(
+      f"argument 'config.g_channels': expected {n_up + 1} widths for factor {factor}, got {len(ch)}"
+    )
   specs = [conv_spec(ch[0], 3)]
-  specs += [conv_spec(ch[i + 1], 3, pool_before='up2') for i in range(n_up)]
+  specs += [conv_spec(ch[i + 1], 3, pool_before="up2") for i in range(n_up)]
   specs += [conv_spec(out_channels, 3, activation=out_activation)]
   return RacecarChain(tuple(specs))

@@ -1,5 +1,6 @@
 """Orthogonality baselines: SRIP (Bansal et al. 2018, in the form of the racecar reference code)
 and the Frobenius form (Xie & Thuerey, eq. 1)."""
+
 from __future__ import annotations
 
 import jax
@@ -28,8 +29,14 @@ def _normalize(v, eps):
   return v / (jnp.linalg.norm(v) + eps)
 
 
-def srip(kernel, key, power_iters: int = 1, squared: bool = True, stop_grad_vectors: bool = False,
-         eps: float = 1e-12):
+def srip(
+  kernel,
+  key,
+  power_iters: int = 1,
+  squared: bool = True,
+  stop_grad_vectors: bool = False,
+  eps: float = 1e-12,
+):
   """SRIP: a power-iteration estimate of the spectral norm of A = K^T K - I (reference code form).
 
   u ~ N(0, I) fresh (from `key`), v = n(A^T u), u = n(A v) repeated `power_iters` times,
@@ -55,7 +62,7 @@ def srip(kernel, key, power_iters: int = 1, squared: bool = True, stop_grad_vect
   if stop_grad_vectors:
     u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
   sigma = jnp.abs(u @ (a @ v))
-  return sigma ** 2 if squared else sigma
+  return sigma**2 if squared else sigma
 
 
 def ortho_frobenius(kernel):
@@ -76,9 +83,9 @@ def collect_kernels(params, include=None):
   out = []
   flat = jax.tree_util.tree_flatten_with_path(params)[0]
   for path, leaf in flat:
-    names = [getattr(p, 'key', getattr(p, 'name', str(p))) for p in path]
-    if names and names[-1] == 'kernel' and leaf.ndim in (2, 4):
-      joined = '/'.join(str(n) for n in names)
+    names = [getattr(p, "key", getattr(p, "name", str(p))) for p in path]
+    if names and names[-1] == "kernel" and leaf.ndim in (2, 4):
+      joined = "/".join(str(n) for n in names)
       if include is None or any(s in joined for s in include):
         out.append(leaf)
   return out
@@ -127,5 +134,12 @@ def srip_schedule(epoch, base: float = 0.01):
     base, base x1e-3 after 20, x1e-4 after 50, x1e-6 after 70 epochs, 0 after 120.
   """
   epoch = jnp.asarray(epoch)
-  return jnp.where(epoch > 120, 0.0, jnp.where(epoch > 70, base * 1e-6, jnp.where(
-      epoch > 50, base * 1e-4, jnp.where(epoch > 20, base * 1e-3, base))))
+  return jnp.where(
+    epoch > 120,
+    0.0,
+    jnp.where(
+      epoch > 70,
+      base * 1e-6,
+      jnp.where(epoch > 50, base * 1e-4, jnp.where(epoch > 20, base * 1e-3, base)),
+    ),
+  )

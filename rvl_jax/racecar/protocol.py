@@ -6,6 +6,7 @@ the regulariser (Std / Ort / RR / lRR / RR1), then phases without it that start 
 phase's weights (fine-tuning on the same task, transfer to a new task) and a from-scratch baseline.
 Every random stream of a phase derives from the run's seed and a NAME (`rvl_jax.core.prng`).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ from rvl_jax.racecar import training
 from rvl_jax.racecar.layers import ReverseConfig
 from rvl_jax.racecar.training import RegConfig
 
-OPTIMIZERS = ('adam', 'sgd')
+OPTIMIZERS = ("adam", "sgd")
 
 
 def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
@@ -39,14 +40,19 @@ def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformat
   Raises:
     ValueError: naming ``config.optimizer`` when ``name`` is neither.
   """
-  V.check_in_choices('config.optimizer', name, OPTIMIZERS)
-  if name == 'adam':
+  V.check_in_choices("config.optimizer", name, OPTIMIZERS)
+  if name == "adam":
     return optax.adam(learning_rate)
   return optax.sgd(learning_rate, momentum=0.9)
 
 
-def create_state(model, x_example, key: jax.Array, tx: optax.GradientTransformation,
-                 reverse: Optional[ReverseConfig] = None) -> train_state.TrainState:
+def create_state(
+  model,
+  x_example,
+  key: jax.Array,
+  tx: optax.GradientTransformation,
+  reverse: Optional[ReverseConfig] = None,
+) -> train_state.TrainState:
   """A fresh train state of a racecar chain.
 
   Args:
@@ -60,11 +66,16 @@ def create_state(model, x_example, key: jax.Array, tx: optax.GradientTransformat
   Returns:
     The `TrainState` (batch statistics included when the model has BN).
   """
-  v = model.init(prng.fold_in_name(key, 'init'), jnp.asarray(x_example), train=False,
-                 reverse=reverse)
-  return train_state.TrainState.create(apply_fn=model.apply, params=v['params'], tx=tx,
-                                       rng=prng.fold_in_name(key, 'train'),
-                                       batch_stats=v.get('batch_stats', None))
+  v = model.init(
+    prng.fold_in_name(key, "init"), jnp.asarray(x_example), train=False, reverse=reverse
+  )
+  return train_state.TrainState.create(
+    apply_fn=model.apply,
+    params=v["params"],
+    tx=tx,
+    rng=prng.fold_in_name(key, "train"),
+    batch_stats=v.get("batch_stats", None),
+  )
 
 
 def restart(state: train_state.TrainState) -> train_state.TrainState:
@@ -80,10 +91,20 @@ def restart(state: train_state.TrainState) -> train_state.TrainState:
   return state.replace(opt_state=state.tx.init(state.params), step=jnp.zeros((), jnp.int32))
 
 
-def run_phase(state, reg: RegConfig, get_batch: Callable[[int], Any], num_steps: int,
-              workdir: Optional[str], name: str, *, log_every: int = 100,
-              checkpoint_every: Optional[int] = None, task_loss: str = 'softmax_ce',
-              logits_from: str = 'out', epoch_scan: bool = False) -> loop.TrainResult:
+def run_phase(
+  state,
+  reg: RegConfig,
+  get_batch: Callable[[int], Any],
+  num_steps: int,
+  workdir: Optional[str],
+  name: str,
+  *,
+  log_every: int = 100,
+  checkpoint_every: Optional[int] = None,
+  task_loss: str = "softmax_ce",
+  logits_from: str = "out",
+  epoch_scan: bool = False,
+) -> loop.TrainResult:
   """One training phase into ``workdir/name`` (resumable).
 
   Args:
@@ -107,9 +128,16 @@ def run_phase(state, reg: RegConfig, get_batch: Callable[[int], Any], num_steps:
   step = training.make_train_step(reg, task_loss, logits_from)
   if epoch_scan:
     step = training.scan_steps(step)
-  return loop.train(state=state, train_step=step, get_batch=get_batch, num_steps=num_steps,
-                    workdir=wd, log_every=log_every,
-                    checkpoint_every=checkpoint_every or num_steps, desc=name)
+  return loop.train(
+    state=state,
+    train_step=step,
+    get_batch=get_batch,
+    num_steps=num_steps,
+    workdir=wd,
+    log_every=log_every,
+    checkpoint_every=checkpoint_every or num_steps,
+    desc=name,
+  )
 
 
 def full_batch(x, y) -> Callable[[int], dict]:
@@ -123,7 +151,7 @@ def full_batch(x, y) -> Callable[[int], dict]:
     The ``get_batch`` function.
   """
   xb, yb = np.asarray(x), np.asarray(y)
-  return lambda step: {'x': xb, 'y': yb}
+  return lambda step: {"x": xb, "y": yb}
 
 
 def minibatches(x, y, batch_size: int, seed: int, stream: str) -> Callable[[int], dict]:
@@ -145,7 +173,8 @@ def minibatches(x, y, batch_size: int, seed: int, stream: str) -> Callable[[int]
 
   def get(step):
     idx = batching.step_rng(seed, step, stream=words).integers(0, len(x), size=batch_size)
-    return {'x': x[idx], 'y': y[idx]}
+    return {"x": x[idx], "y": y[idx]}
+
   return get
 
 
@@ -168,11 +197,12 @@ def epoch_stacks(x, y, batch_size: int, seed: int, stream: str) -> Callable[[int
   x, y = np.asarray(x), np.asarray(y)
   if batch_size > len(x):
     raise ValueError(f"argument 'batch_size': expected <= {len(x)}, got {batch_size}")
-  shuffle_seed = int(prng.numpy_rng(seed, stream).integers(2 ** 31))
+  shuffle_seed = int(prng.numpy_rng(seed, stream).integers(2**31))
 
   def get(epoch):
     idx = np.stack(list(batching.epoch_batches(len(x), batch_size, shuffle_seed, epoch)))  # [K, B]
-    return {'x': np.swapaxes(x[idx], 0, 1), 'y': np.swapaxes(y[idx], 0, 1)}
+    return {"x": np.swapaxes(x[idx], 0, 1), "y": np.swapaxes(y[idx], 0, 1)}
+
   return get
 
 
@@ -202,4 +232,4 @@ def sec_per_step(result: loop.TrainResult) -> float:
   Returns:
     1 / steps_per_second.
   """
-  return 1.0 / result.steps_per_second if result.steps_per_second else float('nan')
+  return 1.0 / result.steps_per_second if result.steps_per_second else float("nan")

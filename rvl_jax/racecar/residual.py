@@ -10,6 +10,7 @@ stem's BN + ReLU for the first block's input, the ReLU after the residual additi
 block input and the first conv's BN + ReLU inside a block; in v2 the pre-activation BN + ReLU; identity
 for the input image and for a raw residual sum. No reverse pass goes through the residual addition.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Tuple
@@ -30,6 +31,7 @@ class RacecarResNet(nn.Module):
   (logits, pairs) where pairs is a list of (target, reconstruction) of every racecar unit (empty when
   racecar is False).
   """
+
   version: int = 1
   depth: int = 20
   num_classes: int = 10
@@ -42,12 +44,22 @@ class RacecarResNet(nn.Module):
     return RacecarBatchNorm(self.bn_momentum, self.bn_epsilon, name=name)
 
   def _conv(self, name, feats, k, s):
-    return RacecarLinear(conv_spec(feats, (k, k), (s, s), 'SAME', use_bias=self.use_bias),
-                         kernel_init=nn.initializers.he_normal(), name=name)
+    return RacecarLinear(
+      conv_spec(feats, (k, k), (s, s), "SAME", use_bias=self.use_bias),
+      kernel_init=nn.initializers.he_normal(),
+      name=name,
+    )
 
   @nn.compact
-  def __call__(self, x, train: bool = False, racecar: bool = False, include_shortcuts: bool = True,
-               output_activation: Optional[str] = None, reverse_updates_bn_stats: bool = False):
+  def __call__(
+    self,
+    x,
+    train: bool = False,
+    racecar: bool = False,
+    include_shortcuts: bool = True,
+    output_activation: Optional[str] = None,
+    reverse_updates_bn_stats: bool = False,
+  ):
     pairs: List[Tuple[Any, Any]] = []
     relu = jax.nn.relu
     out_act = ops.get_activation(output_activation)
@@ -57,47 +69,49 @@ class RacecarResNet(nn.Module):
         pairs.append((inp, producer(conv_mod.reverse(y, inp.shape))))
 
     def bn_relu(bn):
-      return lambda h: relu(bn(h, use_running_average=not train, update_stats=reverse_updates_bn_stats))
+      return lambda h: relu(
+        bn(h, use_running_average=not train, update_stats=reverse_updates_bn_stats)
+      )
 
     if self.version == 1:
       if (self.depth - 2) % 6:
         raise ValueError(f"argument 'depth': ResNet v1 needs depth = 6n + 2, got {self.depth}")
       n = (self.depth - 2) // 6
-      c0 = self._conv('stem', self.width, 3, 1)
+      c0 = self._conv("stem", self.width, 3, 1)
       y = c0(x)
       unit(c0, x, y, out_act)
-      bn0 = self._bn('stem_bn')
+      bn0 = self._bn("stem_bn")
       h = relu(bn0(y, use_running_average=not train))
-      block_in = bn_relu(bn0)               # what produced the block input: the stem's BN + ReLU ...
+      block_in = bn_relu(bn0)  # what produced the block input: the stem's BN + ReLU ...
       for stage in range(3):
-        feats = self.width * 2 ** stage
+        feats = self.width * 2**stage
         for b in range(n):
           stride = 2 if (stage > 0 and b == 0) else 1
-          pre = f's{stage}b{b}_'
+          pre = f"s{stage}b{b}_"
           inp = h
-          c1, bn1 = self._conv(pre + 'conv1', feats, 3, stride), self._bn(pre + 'bn1')
+          c1, bn1 = self._conv(pre + "conv1", feats, 3, stride), self._bn(pre + "bn1")
           y1 = c1(inp)
           unit(c1, inp, y1, block_in)
           h1 = relu(bn1(y1, use_running_average=not train))
-          c2, bn2 = self._conv(pre + 'conv2', feats, 3, 1), self._bn(pre + 'bn2')
+          c2, bn2 = self._conv(pre + "conv2", feats, 3, 1), self._bn(pre + "bn2")
           y2 = c2(h1)
           unit(c2, h1, y2, bn_relu(bn1))
           r = bn2(y2, use_running_average=not train)
           if stride != 1 or inp.shape[-1] != feats:
-            cs = self._conv(pre + 'proj', feats, 1, stride)
+            cs = self._conv(pre + "proj", feats, 1, stride)
             sc = cs(inp)
             if include_shortcuts:
               unit(cs, inp, sc, block_in)
           else:
             sc = inp
           h = relu(r + sc)
-          block_in = relu                   # ... then the ReLU after each residual addition
+          block_in = relu  # ... then the ReLU after each residual addition
       feat = ops.global_avg_pool(h)
     elif self.version == 2:
       if (self.depth - 2) % 9:
         raise ValueError(f"argument 'depth': ResNet v2 needs depth = 9n + 2, got {self.depth}")
       n = (self.depth - 2) // 9
-      c0 = self._conv('stem', self.width, 3, 1)
+      c0 = self._conv("stem", self.width, 3, 1)
       h = c0(x)
       unit(c0, x, h, out_act)
       fin = self.width
@@ -106,24 +120,24 @@ class RacecarResNet(nn.Module):
         # and 2 fin afterwards, where fin is the previous stage's fout
         fout = fin * (4 if stage == 0 else 2)
         for b in range(n):
-          pre = f's{stage}b{b}_'
+          pre = f"s{stage}b{b}_"
           stride = 2 if (stage > 0 and b == 0) else 1
-          bna, bnb, bnc = self._bn(pre + 'bna'), self._bn(pre + 'bnb'), self._bn(pre + 'bnc')
+          bna, bnb, bnc = self._bn(pre + "bna"), self._bn(pre + "bnb"), self._bn(pre + "bnc")
           inp = h
           p = relu(bna(inp, use_running_average=not train))
-          c1 = self._conv(pre + 'conv1', fin, 1, stride)
+          c1 = self._conv(pre + "conv1", fin, 1, stride)
           y1 = c1(p)
           unit(c1, p, y1, bn_relu(bna))
           p2 = relu(bnb(y1, use_running_average=not train))
-          c2 = self._conv(pre + 'conv2', fin, 3, 1)
+          c2 = self._conv(pre + "conv2", fin, 3, 1)
           y2 = c2(p2)
           unit(c2, p2, y2, bn_relu(bnb))
           p3 = relu(bnc(y2, use_running_average=not train))
-          c3 = self._conv(pre + 'conv3', fout, 1, 1)
+          c3 = self._conv(pre + "conv3", fout, 1, 1)
           y3 = c3(p3)
           unit(c3, p3, y3, bn_relu(bnc))
           if b == 0:
-            cs = self._conv(pre + 'proj', fout, 1, stride)
+            cs = self._conv(pre + "proj", fout, 1, stride)
             # The very first block shares the stem's activation with its shortcut (the script's stem
             # is conv-BN-ReLU); every other projection reads the raw residual sum, which no
             # normalization or activation produced, so its reconstruction is the bare transpose.
@@ -138,15 +152,15 @@ class RacecarResNet(nn.Module):
             sc = inp
           h = y3 + sc
         fin = fout
-      bnf = self._bn('final_bn')
+      bnf = self._bn("final_bn")
       feat = ops.global_avg_pool(relu(bnf(h, use_running_average=not train)))
     else:
       raise ValueError(f"argument 'version': expected 1 or 2, got {self.version}")
-    logits = nn.Dense(self.num_classes, name='head')(feat)
+    logits = nn.Dense(self.num_classes, name="head")(feat)
     return logits, pairs
 
 
-def layerwise_pairs_loss(pairs, lam=1.0, reduction: str = 'half_sum'):
+def layerwise_pairs_loss(pairs, lam=1.0, reduction: str = "half_sum"):
   """The layer-wise racecar loss of a `RacecarResNet`.
 
   Args:

@@ -7,6 +7,7 @@ image concatenated with the nearest-up-sampled lo-res input. RR_A puts every gen
 full racecar loss (ReLU on d'_1). Tasks B: autoencoders whose encoder is the generator's
 reverse-pass architecture (its own weights) and whose decoder is the generator; RR_AB initialises them from RR_A.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,12 +21,13 @@ import numpy as np
 from rvl_jax.racecar import analysis, losses, transfer
 from rvl_jax.racecar.layers import RacecarChain, ReverseConfig
 
-REVERSE = ReverseConfig('full', output_activation='relu')
+REVERSE = ReverseConfig("full", output_activation="relu")
 
 
 class Discriminator(nn.Module):
   """Conditional discriminator: [hi, UP(lo)] -> strided convs -> logit; also returns its
   features."""
+
   channels: tuple = (16, 32)
 
   @nn.compact
@@ -52,6 +54,7 @@ def augment(key, hi, lo):
     rots = [lambda b: b] + [lambda b, r=r: jnp.rot90(b, r, (0, 1)) for r in (1, 2, 3)]
     rot = lambda a: jax.lax.switch(kk, rots, a)
     return rot(h), rot(l)
+
   return jax.vmap(one)(hi, lo, flip, k)
 
 
@@ -63,11 +66,12 @@ class GanLoss:
     w_adv: non-saturating GAN term. w_feat: discriminator feature-space term. w_l2: L2 term.
     lam: racecar lambda on every generator layer. reduction: of the racecar terms.
   """
+
   w_adv: float = 0.01
   w_feat: float = 0.1
   w_l2: float = 1.0
   lam: float = 1.0
-  reduction: str = 'mean'
+  reduction: str = "mean"
 
 
 def make_gan_step(G: RacecarChain, D: nn.Module, method: str, loss: GanLoss = GanLoss()):
@@ -82,37 +86,39 @@ def make_gan_step(G: RacecarChain, D: nn.Module, method: str, loss: GanLoss = Ga
   Returns:
     ``step(state, {'hi', 'lo'}) -> (state, metrics)``.
   """
-  rev = REVERSE if method == 'rr' else None
+  rev = REVERSE if method == "rr" else None
 
   def step(state, batch):
     state, key = state.next_rng()
-    hi, lo = augment(key, batch['hi'], batch['lo'])
+    hi, lo = augment(key, batch["hi"], batch["lo"])
 
     def g_loss(pg, pd):
-      out = G.apply({'params': pg}, lo, reverse=rev)
+      out = G.apply({"params": pg}, lo, reverse=rev)
       fake = out.out
-      logit, f_fake = D.apply({'params': pd}, fake, lo)
-      _, f_real = D.apply({'params': pd}, hi, lo)
+      logit, f_fake = D.apply({"params": pd}, fake, lo)
+      _, f_real = D.apply({"params": pd}, hi, lo)
       adv = jnp.mean(jax.nn.softplus(-logit))
       feat = sum(jnp.mean(jnp.square(a - jax.lax.stop_gradient(b))) for a, b in zip(f_fake, f_real))
       l2 = jnp.mean(jnp.square(fake - hi))
       rr = 0.0
       if rev is not None:
-        rr, _ = losses.racecar_loss(out.ds, out.recons, loss.lam, 'full', loss.reduction)
+        rr, _ = losses.racecar_loss(out.ds, out.recons, loss.lam, "full", loss.reduction)
       total = loss.w_adv * adv + loss.w_feat * feat + loss.w_l2 * l2 + rr
       return total, (adv, feat, l2, rr, fake)
 
     (_, (adv, feat, l2, rr, fake)), gg = jax.value_and_grad(g_loss, has_aux=True)(
-        state.params['g'], state.params['d'])
+      state.params["g"], state.params["d"]
+    )
 
     def d_loss(pd):
-      real, _ = D.apply({'params': pd}, hi, lo)
-      fk, _ = D.apply({'params': pd}, jax.lax.stop_gradient(fake), lo)
+      real, _ = D.apply({"params": pd}, hi, lo)
+      fk, _ = D.apply({"params": pd}, jax.lax.stop_gradient(fake), lo)
       return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fk))
 
-    ld, gd = jax.value_and_grad(d_loss)(state.params['d'])
-    state = state.apply_gradients({'g': gg, 'd': gd})
-    return state, {'g_adv': adv, 'g_feat': feat, 'g_l2': l2, 'rr_loss': rr, 'd_loss': ld}
+    ld, gd = jax.value_and_grad(d_loss)(state.params["d"])
+    state = state.apply_gradients({"g": gg, "d": gd})
+    return state, {"g_adv": adv, "g_feat": feat, "g_l2": l2, "rr_loss": rr, "d_loss": ld}
+
   return step
 
 
@@ -128,12 +134,18 @@ def gan_eval(G: RacecarChain, params_g, lo, hi):
   Returns:
     (metrics, G(lo), d'_1): test_l2, reverse_rel_err, reverse / input mean intensity.
   """
-  out = jax.jit(lambda p, x: G.apply({'params': p}, x, reverse=REVERSE))(params_g, jnp.asarray(lo))
+  out = jax.jit(lambda p, x: G.apply({"params": p}, x, reverse=REVERSE))(params_g, jnp.asarray(lo))
   fake, rec = np.asarray(out.out), np.asarray(out.recons[0])
-  return {'test_l2': float(np.mean((fake - hi) ** 2)),
-          'reverse_rel_err': analysis.relative_error(rec, lo),
-          'reverse_mean_intensity': float(rec.mean()),
-          'input_mean_intensity': float(np.mean(lo))}, fake, rec
+  return (
+    {
+      "test_l2": float(np.mean((fake - hi) ** 2)),
+      "reverse_rel_err": analysis.relative_error(rec, lo),
+      "reverse_mean_intensity": float(rec.mean()),
+      "input_mean_intensity": float(np.mean(lo)),
+    },
+    fake,
+    rec,
+  )
 
 
 def ae_apply(chain: RacecarChain, params, x, code_shape):
@@ -148,9 +160,14 @@ def ae_apply(chain: RacecarChain, params, x, code_shape):
   Returns:
     (reconstruction, code).
   """
-  code = chain.apply({'params': params['enc']}, x, (x.shape[0],) + tuple(code_shape),
-                     reverse=REVERSE, method=RacecarChain.reverse_from)
-  return chain.apply({'params': params['dec']}, code).out, code
+  code = chain.apply(
+    {"params": params["enc"]},
+    x,
+    (x.shape[0],) + tuple(code_shape),
+    reverse=REVERSE,
+    method=RacecarChain.reverse_from,
+  )
+  return chain.apply({"params": params["dec"]}, code).out, code
 
 
 def init_ae(chain: RacecarChain, key, code_shape, x_example):
@@ -166,10 +183,11 @@ def init_ae(chain: RacecarChain, key, code_shape, x_example):
     {'enc': ..., 'dec': ...}.
   """
   ke, kd = jax.random.split(key)
-  dec = chain.init(kd, jnp.zeros((1,) + tuple(code_shape)))['params']
-  enc = chain.init(ke, jnp.asarray(x_example[:1]), (1,) + tuple(code_shape),
-                   method=RacecarChain.reverse_from)['params']
-  return {'enc': enc, 'dec': dec}
+  dec = chain.init(kd, jnp.zeros((1,) + tuple(code_shape)))["params"]
+  enc = chain.init(
+    ke, jnp.asarray(x_example[:1]), (1,) + tuple(code_shape), method=RacecarChain.reverse_from
+  )["params"]
+  return {"enc": enc, "dec": dec}
 
 
 def ae_init_params(name: str, fresh: Dict, gens: Dict, out_channels: int = 1) -> Dict:
@@ -193,22 +211,33 @@ def ae_init_params(name: str, fresh: Dict, gens: Dict, out_channels: int = 1) ->
     ValueError: naming ``config.b1_models`` / ``config.b2_models`` for an unknown name.
   """
   if out_channels == 1:
-    table = {'rr_AB1': ('rr', 'rr'), 'std_AB1': (None, 'std'), 'std_AB1_both': ('std', 'std'),
-             'std_B1': (None, None)}
-    arg = 'config.b1_models'
+    table = {
+      "rr_AB1": ("rr", "rr"),
+      "std_AB1": (None, "std"),
+      "std_AB1_both": ("std", "std"),
+      "std_B1": (None, None),
+    }
+    arg = "config.b1_models"
   else:
-    table = {'rr_AB2': (None, 'rr'), 'std_AB2': (None, 'std'), 'rr_AB2_both': ('rr', 'rr'),
-             'std_B2': (None, None)}
-    arg = 'config.b2_models'
+    table = {
+      "rr_AB2": (None, "rr"),
+      "std_AB2": (None, "std"),
+      "rr_AB2_both": ("rr", "rr"),
+      "std_B2": (None, None),
+    }
+    arg = "config.b2_models"
   if name not in table:
     raise ValueError(f"argument '{arg}': expected names in {sorted(table)}, got {name!r}")
 
   def source(which):
     p = gens[which]
     return p if out_channels == 1 else transfer.stack_output_channels(p, out_channels)
+
   enc, dec = table[name]
-  return {'enc': fresh['enc'] if enc is None else source(enc),
-          'dec': fresh['dec'] if dec is None else source(dec)}
+  return {
+    "enc": fresh["enc"] if enc is None else source(enc),
+    "dec": fresh["dec"] if dec is None else source(dec),
+  }
 
 
 def make_ae_step(chain: RacecarChain, code_shape: Sequence[int]):
@@ -221,13 +250,16 @@ def make_ae_step(chain: RacecarChain, code_shape: Sequence[int]):
   Returns:
     ``step(state, {'x'}) -> (state, {'l2'})``.
   """
+
   def step(state, batch):
     state, key = state.next_rng()
-    x, _ = augment(key, batch['x'], batch['x'][:, ::4, ::4])
+    x, _ = augment(key, batch["x"], batch["x"][:, ::4, ::4])
 
     def loss_fn(p):
       rec, _ = ae_apply(chain, p, x, code_shape)
       return jnp.mean(jnp.square(rec - x))
+
     l, g = jax.value_and_grad(loss_fn)(state.params)
-    return state.apply_gradients(g), {'l2': l}
+    return state.apply_gradients(g), {"l2": l}
+
   return step

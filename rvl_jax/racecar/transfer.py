@@ -12,6 +12,7 @@ is G's reverse pass (`RacecarChain.reverse_from`) can therefore be initialised f
 `stack_output_channels` tiles the last layer's kernel/bias along the output channels (x3 for RGB, the
 paper's initialisation of the ScalarFlow decoder from a grey-density generator).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -21,26 +22,29 @@ import jax.numpy as jnp
 
 
 def _last_layer(params: Mapping[str, Any]) -> str:
-  names = sorted((k for k in params if k.startswith('layer')), key=lambda k: int(k[5:]))
+  names = sorted((k for k in params if k.startswith("layer")), key=lambda k: int(k[5:]))
   if not names:
-    raise ValueError("argument 'params': expected racecar chain params with 'layer<i>' entries, got "
-                     f"{sorted(params)}")
+    raise ValueError(
+      "argument 'params': expected racecar chain params with 'layer<i>' entries, got "
+      f"{sorted(params)}"
+    )
   return names[-1]
 
 
-def stack_output_channels(params: Mapping[str, Any], times: int = 3, layer: str = None,
-                          kind: str = 'conv') -> dict:
+def stack_output_channels(
+  params: Mapping[str, Any], times: int = 3, layer: str = None, kind: str = "conv"
+) -> dict:
   """Copy of chain params whose last (or the named) layer has its output channels tiled `times` times.
   kind: 'conv' / 'dense' (output = last kernel axis) or 'deconv' (kernels laid out [kh, kw, C_out, C_in])."""
-  if kind not in ('conv', 'dense', 'deconv'):
+  if kind not in ("conv", "dense", "deconv"):
     raise ValueError(f"argument 'kind': expected 'conv', 'dense' or 'deconv', got {kind!r}")
   params = dict(params)
   name = layer or _last_layer(params)
   p = dict(params[name])
-  k = p['kernel']
-  p['kernel'] = jnp.concatenate([k] * times, axis=-2 if kind == 'deconv' else -1)
-  if 'bias' in p:
-    p['bias'] = jnp.concatenate([p['bias']] * times, axis=-1)
+  k = p["kernel"]
+  p["kernel"] = jnp.concatenate([k] * times, axis=-2 if kind == "deconv" else -1)
+  if "bias" in p:
+    p["bias"] = jnp.concatenate([p["bias"]] * times, axis=-1)
   params[name] = p
   return params
 
@@ -52,4 +56,5 @@ def copy_matching(target: Mapping[str, Any], source: Mapping[str, Any]) -> dict:
   def pick(path, leaf):
     v = flat_s.get(jax.tree_util.keystr(path))
     return v if v is not None and v.shape == leaf.shape else leaf
+
   return jax.tree_util.tree_map_with_path(pick, target)

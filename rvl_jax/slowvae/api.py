@@ -1,4 +1,5 @@
 """Loading trained runs: ``load_representation(workdir) -> (representation_fn, dataset)``."""
+
 from __future__ import annotations
 
 import os
@@ -27,17 +28,23 @@ def load_run(workdir: str, step: Optional[int] = None):
   Raises:
     FileNotFoundError: naming 'workdir' when config.json or the checkpoints are missing.
   """
-  cfg_path = os.path.join(workdir, 'config.json')
+  cfg_path = os.path.join(workdir, "config.json")
   if not os.path.exists(cfg_path):
-    raise FileNotFoundError(f"argument 'workdir': no config.json in {workdir!r} (not a SlowVAE "
-                            "experiment directory)")
+    raise FileNotFoundError(
+      f"argument 'workdir': no config.json in {workdir!r} (not a SlowVAE experiment directory)"
+    )
   config = ml_collections.ConfigDict(rio.read_json(cfg_path))
   src = datasets.build(config.data)
   model, state = training.create_state(
-      config.method, arch=config.model.arch, latent_dim=config.model.latent_dim,
-      data_shape=tuple(src.image_shape), hidden=tuple(config.model.hidden),
-      learning_rate=config.train.learning_rate, seed=config.seed)
-  ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+    config.method,
+    arch=config.model.arch,
+    latent_dim=config.model.latent_dim,
+    data_shape=tuple(src.image_shape),
+    hidden=tuple(config.model.hidden),
+    learning_rate=config.train.learning_rate,
+    seed=config.seed,
+  )
+  ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
   try:
     if ckpt.latest_step() is None:
       raise FileNotFoundError(f"argument 'workdir': no checkpoint under {workdir!r}/checkpoints")
@@ -47,8 +54,9 @@ def load_run(workdir: str, step: Optional[int] = None):
   return config, src, model, jax.device_get(state.params)
 
 
-def load_representation(workdir: str, step: Optional[int] = None
-                        ) -> Tuple[Callable[[np.ndarray], np.ndarray], Any]:
+def load_representation(
+  workdir: str, step: Optional[int] = None
+) -> Tuple[Callable[[np.ndarray], np.ndarray], Any]:
   """Representation function and evaluation data set of a trained run.
 
   Args:

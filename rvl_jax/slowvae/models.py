@@ -11,6 +11,7 @@ Morioka 2017 for PCL).
 * ``arch='mlp'``: MLP encoder/decoder (2 hidden layers of 256, leaky ReLU) for
   vector data such as the synthetic nonlinear-ICA source (Klindt et al. 2021, App. F.1).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ARCHS = ('reference', 'dislib', 'mlp')
+ARCHS = ("reference", "dislib", "mlp")
 
-kaiming_normal = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
+kaiming_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
 def torch_default_uniform(fan_in: int):
@@ -74,44 +75,65 @@ def depth_to_space(y: jnp.ndarray, c_out: int) -> jnp.ndarray:
 def conv_transpose_s2(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
   """PyTorch ConvTranspose2d(k=4, stride=2, padding=1) in sub-pixel form (NHWC)."""
   k3 = subpixel_kernel(kernel)
-  y = jax.lax.conv_general_dilated(x, k3, (1, 1), ((1, 1), (1, 1)),
-                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  y = jax.lax.conv_general_dilated(
+    x, k3, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
   return depth_to_space(y, kernel.shape[3]) + bias
 
 
 class SubpixelConvTranspose(nn.Module):
   """ConvTranspose2d(k=4, s=2, p=1) with PyTorch's default initialisation."""
+
   features: int
 
   @nn.compact
   def __call__(self, x):
     c_in = x.shape[-1]
     fan_in = self.features * 16  # PyTorch computes fan_in from weight.size(1) * k * k
-    kernel = self.param('kernel', torch_default_uniform(fan_in), (4, 4, c_in, self.features))
-    bias = self.param('bias', torch_default_uniform(fan_in), (self.features,))
+    kernel = self.param("kernel", torch_default_uniform(fan_in), (4, 4, c_in, self.features))
+    bias = self.param("bias", torch_default_uniform(fan_in), (self.features,))
     return conv_transpose_s2(x, kernel, bias)
 
 
 class ReferenceEncoder(nn.Module):
   """Reference encoder: 5 convs to a 256-d bottleneck, Linear to 2d (mu, logvar)."""
+
   latent_dim: int = 10
 
   @nn.compact
   def __call__(self, x):
     pad = ((1, 1), (1, 1))
     for feats in (32, 32, 64, 64):
-      x = nn.relu(nn.Conv(feats, (4, 4), (2, 2), padding=pad, kernel_init=kaiming_normal,
-                          bias_init=nn.initializers.zeros)(x))
-    x = nn.relu(nn.Conv(256, (4, 4), (1, 1), padding='VALID', kernel_init=kaiming_normal,
-                        bias_init=nn.initializers.zeros)(x))
+      x = nn.relu(
+        nn.Conv(
+          feats,
+          (4, 4),
+          (2, 2),
+          padding=pad,
+          kernel_init=kaiming_normal,
+          bias_init=nn.initializers.zeros,
+        )(x)
+      )
+    x = nn.relu(
+      nn.Conv(
+        256,
+        (4, 4),
+        (1, 1),
+        padding="VALID",
+        kernel_init=kaiming_normal,
+        bias_init=nn.initializers.zeros,
+      )(x)
+    )
     x = x.reshape((x.shape[0], -1))
-    out = nn.Dense(2 * self.latent_dim, kernel_init=kaiming_normal,
-                   bias_init=nn.initializers.zeros)(x)
-    return out[:, :self.latent_dim], out[:, self.latent_dim:]
+    out = nn.Dense(
+      2 * self.latent_dim, kernel_init=kaiming_normal, bias_init=nn.initializers.zeros
+    )(x)
+    return out[:, : self.latent_dim], out[:, self.latent_dim :]
 
 
 class ReferenceDecoder(nn.Module):
   """Reference decoder: Linear d->256, ConvT 1x1->4x4 (as Dense), 4 sub-pixel ConvT."""
+
   channels: int = 1
 
   @nn.compact
@@ -119,9 +141,10 @@ class ReferenceDecoder(nn.Module):
     x = nn.relu(nn.Dense(256, kernel_init=kaiming_normal, bias_init=nn.initializers.zeros)(z))
     # d2: ConvTranspose 4x4 stride 1 pad 0 on a 1x1 input == Dense 256 -> 4*4*64.
     fan_in = 64 * 16
-    x = nn.Dense(4 * 4 * 64, use_bias=False, kernel_init=torch_default_uniform(fan_in),
-                 name='d2')(x)
-    d2_bias = self.param('d2_bias', torch_default_uniform(fan_in), (64,))
+    x = nn.Dense(4 * 4 * 64, use_bias=False, kernel_init=torch_default_uniform(fan_in), name="d2")(
+      x
+    )
+    d2_bias = self.param("d2_bias", torch_default_uniform(fan_in), (64,))
     x = nn.relu(x.reshape((-1, 4, 4, 64)) + d2_bias)
     for feats in (64, 32, 32):
       x = nn.relu(SubpixelConvTranspose(feats)(x))
@@ -130,19 +153,21 @@ class ReferenceDecoder(nn.Module):
 
 class DislibEncoder(nn.Module):
   """disentanglement_lib conv encoder (Locatello et al. 2019)."""
+
   latent_dim: int = 10
 
   @nn.compact
   def __call__(self, x):
     for feats, k in ((32, 4), (32, 4), (64, 2), (64, 2)):
-      x = nn.relu(nn.Conv(feats, (k, k), (2, 2), padding='SAME')(x))
+      x = nn.relu(nn.Conv(feats, (k, k), (2, 2), padding="SAME")(x))
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(256)(x))
-    return nn.Dense(self.latent_dim, name='mu')(x), nn.Dense(self.latent_dim, name='logvar')(x)
+    return nn.Dense(self.latent_dim, name="mu")(x), nn.Dense(self.latent_dim, name="logvar")(x)
 
 
 class DislibDecoder(nn.Module):
   """disentanglement_lib deconv decoder (Locatello et al. 2019)."""
+
   channels: int = 1
 
   @nn.compact
@@ -151,8 +176,8 @@ class DislibDecoder(nn.Module):
     x = nn.relu(nn.Dense(1024)(x))
     x = x.reshape((-1, 4, 4, 64))
     for feats in (64, 32, 32):
-      x = nn.relu(nn.ConvTranspose(feats, (4, 4), (2, 2), padding='SAME')(x))
-    return nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding='SAME')(x)
+      x = nn.relu(nn.ConvTranspose(feats, (4, 4), (2, 2), padding="SAME")(x))
+    return nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding="SAME")(x)
 
 
 class MLPEncoder(nn.Module):
@@ -166,7 +191,7 @@ class MLPEncoder(nn.Module):
     for h in self.hidden:
       x = nn.leaky_relu(nn.Dense(h)(x), self.negative_slope)
     out = nn.Dense(2 * self.latent_dim)(x)
-    return out[:, :self.latent_dim], out[:, self.latent_dim:]
+    return out[:, : self.latent_dim], out[:, self.latent_dim :]
 
 
 class MLPDecoder(nn.Module):
@@ -191,19 +216,20 @@ class VAE(nn.Module):
     data_shape: shape of one observation, (H, W, C) for images or (D,) for vectors.
     hidden: MLP hidden sizes (arch='mlp' only).
   """
-  arch: str = 'reference'
+
+  arch: str = "reference"
   latent_dim: int = 10
   data_shape: Tuple[int, ...] = (64, 64, 1)
   hidden: Sequence[int] = (256, 256)
 
   def setup(self):
-    if self.arch == 'reference':
+    if self.arch == "reference":
       self.encoder = ReferenceEncoder(self.latent_dim)
       self.decoder = ReferenceDecoder(self.data_shape[-1])
-    elif self.arch == 'dislib':
+    elif self.arch == "dislib":
       self.encoder = DislibEncoder(self.latent_dim)
       self.decoder = DislibDecoder(self.data_shape[-1])
-    elif self.arch == 'mlp':
+    elif self.arch == "mlp":
       self.encoder = MLPEncoder(self.latent_dim, tuple(self.hidden))
       self.decoder = MLPDecoder(int(np.prod(self.data_shape)), tuple(self.hidden))
     else:
@@ -233,31 +259,33 @@ class PCLModel(nn.Module):
     latent_dim: dimension of h.
     hidden: MLP hidden sizes (arch='mlp' only).
   """
-  arch: str = 'reference'
+
+  arch: str = "reference"
   latent_dim: int = 10
   hidden: Sequence[int] = (256, 256)
 
   def setup(self):
-    if self.arch == 'reference':
+    if self.arch == "reference":
       self.encoder = ReferenceEncoder(self.latent_dim)
-    elif self.arch == 'dislib':
+    elif self.arch == "dislib":
       self.encoder = DislibEncoder(self.latent_dim)
-    elif self.arch == 'mlp':
+    elif self.arch == "mlp":
       self.encoder = MLPEncoder(self.latent_dim, tuple(self.hidden))
     else:
       raise ValueError(f"argument 'arch': expected one of {ARCHS}, got {self.arch!r}")
     d = self.latent_dim
-    self.w1 = self.param('w1', nn.initializers.ones, (d,))
-    self.w2 = self.param('w2', lambda k, s: -jnp.ones(s), (d,))
-    self.b = self.param('b', nn.initializers.zeros, (d,))
-    self.a = self.param('a', nn.initializers.ones, ())
-    self.c = self.param('c', nn.initializers.zeros, ())
+    self.w1 = self.param("w1", nn.initializers.ones, (d,))
+    self.w2 = self.param("w2", lambda k, s: -jnp.ones(s), (d,))
+    self.b = self.param("b", nn.initializers.zeros, (d,))
+    self.a = self.param("a", nn.initializers.ones, ())
+    self.c = self.param("c", nn.initializers.zeros, ())
 
   def features(self, x):
     return self.encoder(x)[0]
 
   def readout(self, h_t, h_prev):
     from rvl_jax.slowvae.losses import pcl_logits
+
     return pcl_logits(h_t, h_prev, self.w1, self.w2, self.b, self.a, self.c)
 
   def __call__(self, x_t, x_prev):

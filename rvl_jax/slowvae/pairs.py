@@ -6,6 +6,7 @@ indices ``f2`` with a numpy Generator. ``PairData`` combines a sampler with any
 methods ``sample_factors(rng, n)`` and ``images_from_factors(f)``) and produces
 training batches ``{'x1', 'x2', 'f1', 'f2'}`` as a deterministic function of the step.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,13 +20,16 @@ from rvl_jax.data import batching, ground_truth
 def _check_factors(f, factor_sizes):
   f = np.asarray(f)
   if f.ndim != 2 or f.shape[1] != len(factor_sizes):
-    raise ValueError(f"argument 'factors': expected an integer array of shape (n, {len(factor_sizes)}),"
-                     f" got shape {f.shape}")
+    raise ValueError(
+      f"argument 'factors': expected an integer array of shape (n, {len(factor_sizes)}),"
+      f" got shape {f.shape}"
+    )
   if not np.issubdtype(f.dtype, np.integer):
     raise TypeError(f"argument 'factors': expected an integer dtype, got {f.dtype}")
   if np.any(f < 0) or np.any(f >= np.asarray(factor_sizes)):
-    raise ValueError(f"argument 'factors': expected values in [0, factor_size), factor sizes "
-                     f"{tuple(factor_sizes)}")
+    raise ValueError(
+      f"argument 'factors': expected values in [0, factor_size), factor sizes {tuple(factor_sizes)}"
+    )
   return f.astype(np.int64)
 
 
@@ -57,19 +61,27 @@ class LaplaceTransitions:
     ValueError: naming the argument for a flag count or rate that does not fit.
   """
 
-  def __init__(self, factor_sizes: Sequence[int], categorical: Sequence[bool], rate: float = 1.0,
-               force_change: bool = True):
+  def __init__(
+    self,
+    factor_sizes: Sequence[int],
+    categorical: Sequence[bool],
+    rate: float = 1.0,
+    force_change: bool = True,
+  ):
     self.factor_sizes = tuple(int(n) for n in factor_sizes)
     self.categorical = tuple(bool(c) for c in categorical)
     if len(self.categorical) != len(self.factor_sizes):
-      raise ValueError("argument 'categorical': expected one flag per factor "
-                       f"({len(self.factor_sizes)}), got {len(self.categorical)}")
+      raise ValueError(
+        "argument 'categorical': expected one flag per factor "
+        f"({len(self.factor_sizes)}), got {len(self.categorical)}"
+      )
     if not (rate == -1 or rate > 0):
       raise ValueError(f"argument 'rate': expected a positive rate or -1, got {rate}")
     self.rate = float(rate)
     self.force_change = force_change
-    self.free = [i for i, (n, c) in enumerate(zip(self.factor_sizes, self.categorical))
-                 if not c and n > 1]
+    self.free = [
+      i for i, (n, c) in enumerate(zip(self.factor_sizes, self.categorical)) if not c and n > 1
+    ]
     if not self.free:
       raise ValueError("LAP needs at least one non-categorical factor with more than one value")
 
@@ -120,8 +132,12 @@ class UniformTransitions:
     ValueError: naming 'k' when it is outside [1, number of changeable factors].
   """
 
-  def __init__(self, factor_sizes: Sequence[int], categorical: Optional[Sequence[bool]] = None,
-               k: Optional[int] = None):
+  def __init__(
+    self,
+    factor_sizes: Sequence[int],
+    categorical: Optional[Sequence[bool]] = None,
+    k: Optional[int] = None,
+  ):
     self.factor_sizes = tuple(int(n) for n in factor_sizes)
     self.changeable = np.array([n > 1 for n in self.factor_sizes])
     n_free = int(self.changeable.sum())
@@ -134,8 +150,11 @@ class UniformTransitions:
     f1 = _check_factors(f1, self.factor_sizes)
     m, nf = f1.shape
     n_free = int(self.changeable.sum())
-    k = (np.full(m, self.k) if self.k is not None
-         else np.minimum(rng.integers(1, self.k_max + 1, m), n_free))
+    k = (
+      np.full(m, self.k)
+      if self.k is not None
+      else np.minimum(rng.integers(1, self.k_max + 1, m), n_free)
+    )
     keys = rng.random((m, nf))
     keys[:, ~self.changeable] = np.inf
     order = np.argsort(keys, axis=1)
@@ -168,7 +187,7 @@ class LocatelloTransitions:
     return np.where(chosen, new, f1)
 
 
-SAMPLERS = {'lap': LaplaceTransitions, 'uni': UniformTransitions, 'loc': LocatelloTransitions}
+SAMPLERS = {"lap": LaplaceTransitions, "uni": UniformTransitions, "loc": LocatelloTransitions}
 
 
 def make_sampler(name: str, factor_sizes, categorical, rate: float = 1.0, k: Optional[int] = None):
@@ -187,13 +206,13 @@ def make_sampler(name: str, factor_sizes, categorical, rate: float = 1.0, k: Opt
   Raises:
     ValueError: naming 'sampler' for an unknown name.
   """
-  if name == 'lap':
+  if name == "lap":
     return LaplaceTransitions(factor_sizes, categorical, rate, force_change=True)
-  if name == 'lap_nc':
+  if name == "lap_nc":
     return LaplaceTransitions(factor_sizes, categorical, rate, force_change=False)
-  if name == 'uni':
+  if name == "uni":
     return UniformTransitions(factor_sizes, categorical, k)
-  if name == 'loc':
+  if name == "loc":
     return LocatelloTransitions(factor_sizes, categorical, k)
   raise ValueError(f"argument 'sampler': expected 'lap', 'lap_nc', 'uni' or 'loc', got {name!r}")
 
@@ -215,7 +234,7 @@ class PairData:
     f1 = np.asarray(self.data.sample_factors(rng, num_pairs), np.int64)
     f2 = self.sampler(rng, f1)
     imgs = np.asarray(self.data.images_from_factors(np.concatenate([f1, f2], 0)), np.float32)
-    return {'x1': imgs[:num_pairs], 'x2': imgs[num_pairs:], 'f1': f1, 'f2': f2}
+    return {"x1": imgs[:num_pairs], "x2": imgs[num_pairs:], "f1": f1, "f2": f2}
 
   def batch(self, seed: int, step: int, num_pairs: int):
     return self.sample_pairs(batching.step_rng(seed, step), num_pairs)

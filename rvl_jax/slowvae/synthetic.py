@@ -4,6 +4,7 @@ z_{t-1} ~ N(0, I_D), z_t = z_{t-1} + Laplace(0, 1/rate) per dimension; a fixed r
 leaky-ReLU MLP ``g`` (weights N(0, 1/fan_in)) mixes the sources to ``obs_dim`` dimensions,
 and observations are standardised with statistics of a fixed reference sample.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,6 +27,7 @@ class NonlinearICAPairs:
     negative_slope: leaky-ReLU slope (default 0.2).
     mixing_seed: seed of the fixed mixing network and the standardisation sample.
   """
+
   num_sources: int = 5
   obs_dim: int = 50
   rate: float = 6.0
@@ -36,8 +38,10 @@ class NonlinearICAPairs:
   def __post_init__(self):
     rng = np.random.default_rng(self.mixing_seed)
     dims = [self.num_sources] + [self.obs_dim] * self.num_layers
-    self.weights = [rng.normal(0.0, 1.0 / np.sqrt(dims[i]), (dims[i], dims[i + 1]))
-                    for i in range(self.num_layers)]
+    self.weights = [
+      rng.normal(0.0, 1.0 / np.sqrt(dims[i]), (dims[i], dims[i + 1]))
+      for i in range(self.num_layers)
+    ]
     ref = self._mix(rng.normal(size=(100_000, self.num_sources)))
     self.mean = ref.mean(0)
     self.std = ref.std(0)
@@ -66,8 +70,12 @@ class NonlinearICAPairs:
 
   def sample_pairs(self, rng, num_pairs: int):
     z1, z2 = self.sample_sources(rng, num_pairs)
-    return {'x1': self.mix(z1), 'x2': self.mix(z2), 'f1': z1.astype(np.float32),
-            'f2': z2.astype(np.float32)}
+    return {
+      "x1": self.mix(z1),
+      "x2": self.mix(z2),
+      "f1": z1.astype(np.float32),
+      "f2": z2.astype(np.float32),
+    }
 
   def batch(self, seed: int, step: int, num_pairs: int):
     return self.sample_pairs(batching.step_rng(seed, step), num_pairs)

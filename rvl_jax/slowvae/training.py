@@ -12,6 +12,7 @@ Every ``train_step(state, batch) -> (state, metrics)`` is pure and meant to be r
 ``rvl_jax.core.loop.train`` (which jits it with the batch sharded over the 'data' axis).
 Batches are dicts with 'x1' (first frames) and 'x2' (second frames), shape (B, *data_shape).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Sequence, Tuple
@@ -25,23 +26,36 @@ from rvl_jax.core import prng
 from rvl_jax.core.train_state import TrainState
 from rvl_jax.slowvae import losses, models
 
-METHODS = ('slowvae', 'betavae', 'pmvae', 'adagvae', 'adamlvae', 'pcl')
-VAE_METHODS = ('slowvae', 'betavae', 'pmvae', 'adagvae', 'adamlvae')
+METHODS = ("slowvae", "betavae", "pmvae", "adagvae", "adamlvae", "pcl")
+VAE_METHODS = ("slowvae", "betavae", "pmvae", "adagvae", "adamlvae")
 
 
-def make_model(method: str, arch: str = 'reference', latent_dim: int = 10,
-               data_shape: Sequence[int] = (64, 64, 1), hidden: Sequence[int] = (256, 256)):
+def make_model(
+  method: str,
+  arch: str = "reference",
+  latent_dim: int = 10,
+  data_shape: Sequence[int] = (64, 64, 1),
+  hidden: Sequence[int] = (256, 256),
+):
   if method not in METHODS:
     raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
-  if method == 'pcl':
+  if method == "pcl":
     return models.PCLModel(arch=arch, latent_dim=latent_dim, hidden=tuple(hidden))
-  return models.VAE(arch=arch, latent_dim=latent_dim, data_shape=tuple(data_shape),
-                    hidden=tuple(hidden))
+  return models.VAE(
+    arch=arch, latent_dim=latent_dim, data_shape=tuple(data_shape), hidden=tuple(hidden)
+  )
 
 
-def create_state(method: str, *, arch: str = 'reference', latent_dim: int = 10,
-                 data_shape: Sequence[int] = (64, 64, 1), hidden: Sequence[int] = (256, 256),
-                 learning_rate: float = 1e-4, seed: int = 0) -> Tuple[Any, TrainState]:
+def create_state(
+  method: str,
+  *,
+  arch: str = "reference",
+  latent_dim: int = 10,
+  data_shape: Sequence[int] = (64, 64, 1),
+  hidden: Sequence[int] = (256, 256),
+  learning_rate: float = 1e-4,
+  seed: int = 0,
+) -> Tuple[Any, TrainState]:
   """Builds the model and a TrainState with Adam (b1 0.9, b2 0.999, eps 1e-8).
 
   The optimiser is that of Klindt et al. 2021, App. E. Parameters are initialised from the stream
@@ -63,21 +77,29 @@ def create_state(method: str, *, arch: str = 'reference', latent_dim: int = 10,
     ValueError: naming 'method' for an unknown method.
   """
   model = make_model(method, arch, latent_dim, data_shape, hidden)
-  init_key, noise_key = prng.stream_key(seed, 'init'), prng.stream_key(seed, 'init/noise')
+  init_key, noise_key = prng.stream_key(seed, "init"), prng.stream_key(seed, "init/noise")
   x = jnp.zeros((2,) + tuple(data_shape), jnp.float32)
-  if method == 'pcl':
+  if method == "pcl":
     variables = model.init(init_key, x, x)
   else:
     variables = model.init(init_key, x, noise_key)
   tx = optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8)
-  state = TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
-                            rng=prng.stream_key(seed, 'train'))
+  state = TrainState.create(
+    apply_fn=model.apply, params=variables["params"], tx=tx, rng=prng.stream_key(seed, "train")
+  )
   return model, state
 
 
-def make_train_step(method: str, model, *, likelihood: str = 'bernoulli', beta: float = 1.0,
-                    gamma: float = 10.0, rate: float = 6.0, loss_mode: str = 'reference'
-                    ) -> Callable[[TrainState, Dict[str, jnp.ndarray]], Tuple[TrainState, Dict]]:
+def make_train_step(
+  method: str,
+  model,
+  *,
+  likelihood: str = "bernoulli",
+  beta: float = 1.0,
+  gamma: float = 10.0,
+  rate: float = 6.0,
+  loss_mode: str = "reference",
+) -> Callable[[TrainState, Dict[str, jnp.ndarray]], Tuple[TrainState, Dict]]:
   """The pure training step of ``method`` (see the module docstring).
 
   Args:
@@ -99,66 +121,74 @@ def make_train_step(method: str, model, *, likelihood: str = 'bernoulli', beta: 
   if method not in METHODS:
     raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
   if likelihood not in losses.LIKELIHOODS:
-    raise ValueError(f"argument 'likelihood': expected one of {losses.LIKELIHOODS}, got "
-                     f"{likelihood!r}")
+    raise ValueError(
+      f"argument 'likelihood': expected one of {losses.LIKELIHOODS}, got {likelihood!r}"
+    )
   if loss_mode not in losses.LOSS_MODES:
-    raise ValueError(f"argument 'loss_mode': expected one of {losses.LOSS_MODES}, got "
-                     f"{loss_mode!r}")
-  if method == 'betavae':
+    raise ValueError(
+      f"argument 'loss_mode': expected one of {losses.LOSS_MODES}, got {loss_mode!r}"
+    )
+  if method == "betavae":
     gamma = 0.0
 
   def encode(params, x):
-    return model.apply({'params': params}, x, method=model.encode)
+    return model.apply({"params": params}, x, method=model.encode)
 
   def decode(params, z):
-    return model.apply({'params': params}, z, method=model.decode)
+    return model.apply({"params": params}, z, method=model.decode)
 
   def vae_loss(params, batch, key):
-    x = losses.interleave(batch['x1'], batch['x2'])
+    x = losses.interleave(batch["x1"], batch["x2"])
     mu, logvar = encode(params, x)
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape, mu.dtype)
     rec = losses.reconstruction_nll(decode(params, z), x, likelihood)
-    if method in ('slowvae', 'betavae'):
-      return losses.slowvae_loss(mu, logvar, rec, beta=beta, gamma=gamma, rate=rate,
-                                 mode=loss_mode)
+    if method in ("slowvae", "betavae"):
+      return losses.slowvae_loss(mu, logvar, rec, beta=beta, gamma=gamma, rate=rate, mode=loss_mode)
     return losses.pmvae_loss(mu, logvar, rec, beta=beta, gamma=gamma)
 
   def ada_loss(params, batch, key):
-    x = losses.interleave(batch['x1'], batch['x2'])
+    x = losses.interleave(batch["x1"], batch["x2"])
     mu, logvar = encode(params, x)
     mu1, mu2 = losses.deinterleave(mu)
     lv1, lv2 = losses.deinterleave(logvar)
     mu1, lv1, mu2, lv2, shared = losses.ada_average(
-        mu1, lv1, mu2, lv2, 'gvae' if method == 'adagvae' else 'mlvae')
+      mu1, lv1, mu2, lv2, "gvae" if method == "adagvae" else "mlvae"
+    )
     mu_n = losses.interleave(mu1, mu2)
     lv_n = losses.interleave(lv1, lv2)
     z = mu_n + jnp.exp(0.5 * lv_n) * jax.random.normal(key, mu_n.shape, mu_n.dtype)
     rec = losses.reconstruction_nll(decode(params, z), x, likelihood)
     r1, r2 = losses.deinterleave(rec)
     loss, aux = losses.ada_gvae_loss(mu1, lv1, mu2, lv2, r1, r2, beta=beta)
-    aux['shared_dims'] = jnp.mean(jnp.sum(shared, -1))
+    aux["shared_dims"] = jnp.mean(jnp.sum(shared, -1))
     return loss, aux
 
   def pcl_loss(params, batch, key):
-    x = losses.interleave(batch['x1'], batch['x2'])
-    h = model.apply({'params': params}, x, method=model.features)
+    x = losses.interleave(batch["x1"], batch["x2"])
+    h = model.apply({"params": params}, x, method=model.features)
     h_prev, h_t = losses.deinterleave(h)
     b = h_t.shape[0]
     shift = jax.random.randint(key, (), 1, max(b, 2))
     h_neg = jnp.roll(h_prev, shift, axis=0)  # another pair's first frame
-    ro = lambda ht, hp: model.apply({'params': params}, ht, hp, method=model.readout)
+    ro = lambda ht, hp: model.apply({"params": params}, ht, hp, method=model.readout)
     return losses.pcl_loss(ro(h_t, h_prev), ro(h_t, h_neg))
 
-  loss_fn = {'slowvae': vae_loss, 'betavae': vae_loss, 'pmvae': vae_loss, 'adagvae': ada_loss,
-             'adamlvae': ada_loss, 'pcl': pcl_loss}[method]
+  loss_fn = {
+    "slowvae": vae_loss,
+    "betavae": vae_loss,
+    "pmvae": vae_loss,
+    "adagvae": ada_loss,
+    "adamlvae": ada_loss,
+    "pcl": pcl_loss,
+  }[method]
 
   def train_step(state: TrainState, batch):
     state, key = state.next_rng()
     grads, aux = jax.grad(loss_fn, has_aux=True)(state.params, batch, key)
     new_state = state.apply_gradients(grads)
-    if method == 'pcl':  # a >= 0 after each update
+    if method == "pcl":  # a >= 0 after each update
       params = dict(new_state.params)
-      params['a'] = jnp.maximum(params['a'], 0.0)
+      params["a"] = jnp.maximum(params["a"], 0.0)
       new_state = new_state.replace(params=params)
     return new_state, aux
 
@@ -167,13 +197,17 @@ def make_train_step(method: str, model, *, likelihood: str = 'bernoulli', beta: 
 
 def pure_representation(method: str, model, params) -> Callable[[jnp.ndarray], jnp.ndarray]:
   """Traceable x -> mu(x) (VAEs) or h(x) (PCL); jit it or hand it to the metrics."""
-  if method == 'pcl':
-    return lambda x: model.apply({'params': params}, x, method=model.features)
-  return lambda x: model.apply({'params': params}, x, method=model.encode)[0]
+  if method == "pcl":
+    return lambda x: model.apply({"params": params}, x, method=model.features)
+  return lambda x: model.apply({"params": params}, x, method=model.encode)[0]
 
 
-def make_representation_fn(method: str, model, params, batch_size: int = 256,
-                           ) -> Callable[[np.ndarray], np.ndarray]:
+def make_representation_fn(
+  method: str,
+  model,
+  params,
+  batch_size: int = 256,
+) -> Callable[[np.ndarray], np.ndarray]:
   """Deterministic representation x -> mu(x) (VAEs) or h(x) (PCL), numpy in / numpy out.
 
   Args:
@@ -198,8 +232,11 @@ def make_representation_fn(method: str, model, params, batch_size: int = 256,
   return representation_fn
 
 
-def make_decode_fn(model, params, likelihood: str = 'bernoulli'):
+def make_decode_fn(model, params, likelihood: str = "bernoulli"):
   """z -> mean prediction in data space (sigmoid of logits for Bernoulli)."""
-  fn = jax.jit(lambda z: losses.mean_prediction(
-      model.apply({'params': params}, z, method=model.decode), likelihood))
+  fn = jax.jit(
+    lambda z: losses.mean_prediction(
+      model.apply({"params": params}, z, method=model.decode), likelihood
+    )
+  )
   return lambda z: np.asarray(fn(jnp.asarray(z, jnp.float32)))

@@ -1,5 +1,6 @@
 """Figures of Klindt et al. 2021 (App. G.4): correlation heat map, latent-vs-ground-truth scatter,
 latent traversals."""
+
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
@@ -8,49 +9,84 @@ import numpy as np
 from scipy import stats
 
 
-def correlation_heatmap(sorted_corr: np.ndarray, factor_names: Sequence[str], title: str = ''):
+def correlation_heatmap(sorted_corr: np.ndarray, factor_names: Sequence[str], title: str = ""):
   """|corr| x100 between factors (rows) and MCC-sorted latents (columns)."""
   import matplotlib
-  matplotlib.use('Agg')
+
+  matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  c = np.abs(np.asarray(sorted_corr))[:len(factor_names)] * 100
+
+  c = np.abs(np.asarray(sorted_corr))[: len(factor_names)] * 100
   fig, ax = plt.subplots(figsize=(0.6 * c.shape[1] + 1.5, 0.5 * c.shape[0] + 1.2))
-  im = ax.imshow(c, vmin=0, vmax=100, cmap='viridis')
+  im = ax.imshow(c, vmin=0, vmax=100, cmap="viridis")
   for i in range(c.shape[0]):
     for j in range(c.shape[1]):
-      ax.text(j, i, f'{c[i, j]:.0f}', ha='center', va='center', fontsize=7,
-              color='w' if c[i, j] < 60 else 'k')
+      ax.text(
+        j,
+        i,
+        f"{c[i, j]:.0f}",
+        ha="center",
+        va="center",
+        fontsize=7,
+        color="w" if c[i, j] < 60 else "k",
+      )
   ax.set_yticks(range(c.shape[0]), list(factor_names))
-  ax.set_xticks(range(c.shape[1]), [f'z{j}' for j in range(c.shape[1])])
-  ax.set_xlabel('latent (sorted by MCC assignment)')
+  ax.set_xticks(range(c.shape[1]), [f"z{j}" for j in range(c.shape[1])])
+  ax.set_xlabel("latent (sorted by MCC assignment)")
   ax.set_title(title)
   fig.colorbar(im, ax=ax, fraction=0.04)
   fig.tight_layout()
   return fig
 
 
-def latent_vs_factor_scatter(codes: np.ndarray, factors: np.ndarray, factor_names: Sequence[str],
-                             color_factor: Optional[int] = None, max_points: int = 2000,
-                             seed: int = 0, method: str = 'spearman', title: str = ''):
+def latent_vs_factor_scatter(
+  codes: np.ndarray,
+  factors: np.ndarray,
+  factor_names: Sequence[str],
+  color_factor: Optional[int] = None,
+  max_points: int = 2000,
+  seed: int = 0,
+  method: str = "spearman",
+  title: str = "",
+):
   """Latent-vs-factor scatter (Klindt et al. 2021, App. G.4): per factor j, ground truth (x) vs
   matched latent (row 1) and the
   second-best latent (row 2), optionally coloured by a categorical factor."""
   import matplotlib
-  matplotlib.use('Agg')
+
+  matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   codes = np.asarray(codes, np.float64)
   factors = np.asarray(factors, np.float64)
   f = factors.shape[1]
-  if method == 'spearman':
-    corr = np.array([[stats.spearmanr(factors[:, i], codes[:, j])[0] if np.std(codes[:, j]) > 0
-                      and np.std(factors[:, i]) > 0 else 0.0 for j in range(codes.shape[1])]
-                     for i in range(f)])
+  if method == "spearman":
+    corr = np.array(
+      [
+        [
+          stats.spearmanr(factors[:, i], codes[:, j])[0]
+          if np.std(codes[:, j]) > 0 and np.std(factors[:, i]) > 0
+          else 0.0
+          for j in range(codes.shape[1])
+        ]
+        for i in range(f)
+      ]
+    )
   else:
-    corr = np.array([[np.corrcoef(factors[:, i], codes[:, j])[0, 1] if np.std(codes[:, j]) > 0
-                      and np.std(factors[:, i]) > 0 else 0.0 for j in range(codes.shape[1])]
-                     for i in range(f)])
+    corr = np.array(
+      [
+        [
+          np.corrcoef(factors[:, i], codes[:, j])[0, 1]
+          if np.std(codes[:, j]) > 0 and np.std(factors[:, i]) > 0
+          else 0.0
+          for j in range(codes.shape[1])
+        ]
+        for i in range(f)
+      ]
+    )
   corr = np.nan_to_num(np.abs(corr))
   from scipy.optimize import linear_sum_assignment
+
   rows, cols = linear_sum_assignment(-corr)
   best = dict(zip(rows, cols))
   rng = np.random.default_rng(seed)
@@ -63,20 +99,26 @@ def latent_vs_factor_scatter(codes: np.ndarray, factors: np.ndarray, factor_name
     second = [j for j in order if j != first][0] if codes.shape[1] > 1 else first
     for row, j in enumerate((first, second)):
       ax = axes[row, i]
-      ax.scatter(factors[idx, i], codes[idx, j], s=2, alpha=0.5,
-                 **({} if colors is None else {'c': colors, 'cmap': 'brg'}))
-      ax.set_title(f'{factor_names[i]} vs z{j} ({corr[i, j]:.2f})', fontsize=8)
+      ax.scatter(
+        factors[idx, i],
+        codes[idx, j],
+        s=2,
+        alpha=0.5,
+        **({} if colors is None else {"c": colors, "cmap": "brg"}),
+      )
+      ax.set_title(f"{factor_names[i]} vs z{j} ({corr[i, j]:.2f})", fontsize=8)
       ax.tick_params(labelsize=6)
-  axes[0, 0].set_ylabel('matched latent')
-  axes[1, 0].set_ylabel('second-best latent')
+  axes[0, 0].set_ylabel("matched latent")
+  axes[1, 0].set_ylabel("second-best latent")
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   return fig
 
 
-def traversal_codes(codes: np.ndarray, reference: np.ndarray, num_values: int = 40,
-                    lo: float = 0.05, hi: float = 0.95) -> np.ndarray:
+def traversal_codes(
+  codes: np.ndarray, reference: np.ndarray, num_values: int = 40, lo: float = 0.05, hi: float = 0.95
+) -> np.ndarray:
   """Latent traversals (Klindt et al. 2021, App. G.4): for each latent, ``num_values`` values from
   the inverse CDF of a Gaussian
   fitted to that latent's encoded means (probabilities linspace(lo, hi)), other latents fixed at
@@ -91,12 +133,19 @@ def traversal_codes(codes: np.ndarray, reference: np.ndarray, num_values: int = 
   return out.astype(np.float32)
 
 
-def traversal_figure(decode_fn: Callable[[np.ndarray], np.ndarray], codes: np.ndarray,
-                     reference: np.ndarray, num_values: int = 8, title: str = ''):
+def traversal_figure(
+  decode_fn: Callable[[np.ndarray], np.ndarray],
+  codes: np.ndarray,
+  reference: np.ndarray,
+  num_values: int = 8,
+  title: str = "",
+):
   """Grid of decoded traversals: one row per latent (sorted by encoded-mean variance)."""
   import matplotlib
-  matplotlib.use('Agg')
+
+  matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   t = traversal_codes(codes, reference, num_values)
   d = t.shape[0]
   order = np.argsort(-np.var(codes, 0))
@@ -107,10 +156,10 @@ def traversal_figure(decode_fn: Callable[[np.ndarray], np.ndarray], codes: np.nd
     for c in range(num_values):
       im = imgs[j, c]
       ax = axes[r, c]
-      ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray', vmin=0, vmax=1)
+      ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap="gray", vmin=0, vmax=1)
       ax.set_xticks([])
       ax.set_yticks([])
-    axes[r, 0].set_ylabel(f'z{j}', fontsize=7)
+    axes[r, 0].set_ylabel(f"z{j}", fontsize=7)
   if title:
     fig.suptitle(title, fontsize=9)
   fig.tight_layout()
@@ -120,6 +169,7 @@ def traversal_figure(decode_fn: Callable[[np.ndarray], np.ndarray], codes: np.nd
 def traversal_gif(decode_fn, codes, reference, path: str, num_values: int = 40):
   """Animated traversal (all latents side by side), written with Pillow."""
   from PIL import Image
+
   t = traversal_codes(codes, reference, num_values)
   d = t.shape[0]
   imgs = np.asarray(decode_fn(t.transpose(1, 0, 2).reshape(num_values * d, d)))
@@ -130,8 +180,9 @@ def traversal_gif(decode_fn, codes, reference, path: str, num_values: int = 40):
     if row.shape[-1] == 1:
       row = row[..., 0]
     frames.append(Image.fromarray((np.clip(row, 0, 1) * 255).astype(np.uint8)))
-  tmp = path + '.tmp.gif'
+  tmp = path + ".tmp.gif"
   frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=80, loop=0)
   import os
+
   os.replace(tmp, path)
   return path

@@ -23,6 +23,7 @@ class AffineRanges:
   scale: inside [scale[0], scale[1]]; outside in scale_out_low or scale_out_high.
   translation: pixels per axis, inside |t| <= translation; outside |t| in translation_out.
   """
+
   rotation: float = 15.0
   rotation_out: Tuple[float, float] = (30.0, 45.0)
   scale: Tuple[float, float] = (0.9, 1.1)
@@ -32,8 +33,9 @@ class AffineRanges:
   translation_out: Tuple[float, float] = (4.0, 6.0)
 
 
-def sample_params(rng: np.random.Generator, n: int, ranges: AffineRanges,
-                  outside: str = "") -> np.ndarray:
+def sample_params(
+  rng: np.random.Generator, n: int, ranges: AffineRanges, outside: str = ""
+) -> np.ndarray:
   """(n, 4) [rotation deg, scale, tx, ty]: every factor inside its training range, except the
   factor named by ``outside`` ('rotation', 'scale' or 'translation'), drawn beyond it."""
   if outside not in ("",) + FACTORS:
@@ -60,8 +62,9 @@ def _warp_one(image, p):
   h, w = image.shape[:2]
   theta = jnp.deg2rad(p[0])
   c, s = jnp.cos(theta), jnp.sin(theta)
-  yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                        indexing="ij")
+  yy, xx = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
   cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
   # output pixel -> source pixel: inverse of (scale, rotate, then translate)
   u, v = xx - cx - p[2], yy - cy - p[3]
@@ -69,8 +72,8 @@ def _warp_one(image, p):
   src_y = (-s * u + c * v) / p[1] + cy
 
   def channel(ch):
-    return jax.scipy.ndimage.map_coordinates(ch, [src_y, src_x], order=1, mode="constant",
-                                             cval=0.0)
+    return jax.scipy.ndimage.map_coordinates(ch, [src_y, src_x], order=1, mode="constant", cval=0.0)
+
   return jnp.stack([channel(image[..., k]) for k in range(image.shape[-1])], axis=-1)
 
 
@@ -80,11 +83,14 @@ def warp(images, params):
   return jax.vmap(_warp_one)(jnp.asarray(images, jnp.float32), jnp.asarray(params, jnp.float32))
 
 
-def transform(images, rng: np.random.Generator, ranges: AffineRanges, outside: str = "",
-              batch_size: int = 1000) -> np.ndarray:
+def transform(
+  images, rng: np.random.Generator, ranges: AffineRanges, outside: str = "", batch_size: int = 1000
+) -> np.ndarray:
   """Random affine copies of ``images`` (inside the training range, or beyond it in one
   factor)."""
   params = sample_params(rng, len(images), ranges, outside)
-  out = [np.asarray(warp(images[i:i + batch_size], params[i:i + batch_size]))
-         for i in range(0, len(images), batch_size)]
+  out = [
+    np.asarray(warp(images[i : i + batch_size], params[i : i + batch_size]))
+    for i in range(0, len(images), batch_size)
+  ]
   return np.concatenate(out) if out else np.asarray(images, np.float32)

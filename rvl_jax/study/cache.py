@@ -36,21 +36,39 @@ class CellCache:
     self.computed = 0
     self.reused = 0
 
-  def path(self, family: str, model: str, scenario: str, seed: int,
-           settings: Mapping[str, Any]) -> str:
+  def path(
+    self, family: str, model: str, scenario: str, seed: int, settings: Mapping[str, Any]
+  ) -> str:
     name = f"{_safe(scenario)}_s{int(seed)}_{settings_hash(settings)}.json"
     return os.path.join(self.root, _safe(family), _safe(model), name)
 
-  def get(self, family: str, model: str, scenario: str, seed: int,
-          settings: Mapping[str, Any]) -> Optional[Dict[str, float]]:
+  def get(
+    self, family: str, model: str, scenario: str, seed: int, settings: Mapping[str, Any]
+  ) -> Optional[Dict[str, float]]:
     path = self.path(family, model, scenario, seed, settings)
     if not os.path.exists(path):
       return None
     return rio.read_json(path)["metrics"]
 
-  def put(self, family: str, model: str, scenario: str, seed: int, settings: Mapping[str, Any],
-          metrics: Mapping[str, float], seconds: float) -> None:
-    rio.write_json(self.path(family, model, scenario, seed, settings),
-                   {"family": family, "model": model, "scenario": scenario, "seed": int(seed),
-                    "settings": dict(settings), "seconds": float(seconds),
-                    "metrics": dict(metrics)})
+  def put(
+    self,
+    family: str,
+    model: str,
+    scenario: str,
+    seed: int,
+    settings: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    seconds: float,
+  ) -> None:
+    rio.write_json(
+      self.path(family, model, scenario, seed, settings),
+      {
+        "family": family,
+        "model": model,
+        "scenario": scenario,
+        "seed": int(seed),
+        "settings": dict(settings),
+        "seconds": float(seconds),
+        "metrics": dict(metrics),
+      },
+    )

@@ -29,10 +29,13 @@ from rvl_jax.study.interface import StudyModel
 
 
 def r2_scores(model: StudyModel, data: FactorData, images, targets) -> Dict[str, float]:
-  scores = bench_metrics.score_dict(targets, model.outputs(images), data.train.factor_names,
-                                    data.train.variance)
-  return {"r2": scores["rsquared"],
-          **{f"r2_{f}": scores[f"rsquared_{f}"] for f in data.train.factor_names}}
+  scores = bench_metrics.score_dict(
+    targets, model.outputs(images), data.train.factor_names, data.train.variance
+  )
+  return {
+    "r2": scores["rsquared"],
+    **{f"r2_{f}": scores[f"rsquared_{f}"] for f in data.train.factor_names},
+  }
 
 
 def _split(name: str):
@@ -41,24 +44,27 @@ def _split(name: str):
     if data.split != name:
       raise ValueError(f"argument 'data': expected the {name!r} split, got {data.split!r}")
     return r2_scores(model, data, data.test_images, data.test_targets)
+
   return scenario
 
 
-def corruptions(model: StudyModel, data: FactorData, seed: int,
-                s: FactorSettings) -> Dict[str, float]:
-  x, t = data.test_images[:s.n_corrupt], data.test_targets[:s.n_corrupt]
+def corruptions(
+  model: StudyModel, data: FactorData, seed: int, s: FactorSettings
+) -> Dict[str, float]:
+  x, t = data.test_images[: s.n_corrupt], data.test_targets[: s.n_corrupt]
   key = ("corrupted", s.n_corrupt)
   if key not in data.memo:
     data.memo[key] = {
-        name: np.asarray(fn(prng.stream_key(seed, f"study/factor/corrupt/{name}"), x))
-        for name, fn in mnist_c.CORRUPTIONS.items()}
+      name: np.asarray(fn(prng.stream_key(seed, f"study/factor/corrupt/{name}"), x))
+      for name, fn in mnist_c.CORRUPTIONS.items()
+    }
   r2 = {name: r2_scores(model, data, xc, t)["r2"] for name, xc in data.memo[key].items()}
   return {"r2_mean": float(np.mean(list(r2.values()))), **{f"r2_{k}": v for k, v in r2.items()}}
 
 
-def pgd_regression(predict: Callable, x, targets, key, *, eps: float, steps: int,
-                   step_size: float):
+def pgd_regression(predict: Callable, x, targets, key, *, eps: float, steps: int, step_size: float):
   """L-inf PGD with a random start that maximises the summed squared error of a regression."""
+
   def loss(xa):
     return jnp.sum((predict(xa) - targets) ** 2)
 
@@ -68,39 +74,54 @@ def pgd_regression(predict: Callable, x, targets, key, *, eps: float, steps: int
   def body(_, xa):
     xa = xa + step_size * jnp.sign(grad(xa))
     return jnp.clip(jnp.clip(xa, x - eps, x + eps), 0.0, 1.0)
+
   return jax.lax.fori_loop(0, steps, body, xa)
 
 
-def pgd_mse(model: StudyModel, data: FactorData, seed: int,
-            s: FactorSettings) -> Dict[str, float]:
-  x = jnp.asarray(data.test_images[:s.n_pgd])
-  t = jnp.asarray(data.test_targets[:s.n_pgd], jnp.float32)
+def pgd_mse(model: StudyModel, data: FactorData, seed: int, s: FactorSettings) -> Dict[str, float]:
+  x = jnp.asarray(data.test_images[: s.n_pgd])
+  t = jnp.asarray(data.test_targets[: s.n_pgd], jnp.float32)
   if not model.differentiable:
     return {"r2": float("nan")}
-  attack = jax.jit(lambda xb, tb, k: pgd_regression(model.predict, xb, tb, k, eps=s.pgd_eps,
-                                                    steps=s.pgd_steps,
-                                                    step_size=2.5 * s.pgd_eps / s.pgd_steps))
+  attack = jax.jit(
+    lambda xb, tb, k: pgd_regression(
+      model.predict,
+      xb,
+      tb,
+      k,
+      eps=s.pgd_eps,
+      steps=s.pgd_steps,
+      step_size=2.5 * s.pgd_eps / s.pgd_steps,
+    )
+  )
   key = prng.stream_key(seed, "study/factor/pgd")
-  adv = np.concatenate([np.asarray(attack(x[i:i + 100], t[i:i + 100], jax.random.fold_in(key, i)))
-                        for i in range(0, len(x), 100)])
+  adv = np.concatenate(
+    [
+      np.asarray(attack(x[i : i + 100], t[i : i + 100], jax.random.fold_in(key, i)))
+      for i in range(0, len(x), 100)
+    ]
+  )
   return {"r2": r2_scores(model, data, adv, np.asarray(t))["r2"]}
 
 
-def disentanglement(model: StudyModel, data: FactorData, seed: int,
-                    s: FactorSettings) -> Dict[str, float]:
+def disentanglement(
+  model: StudyModel, data: FactorData, seed: int, s: FactorSettings
+) -> Dict[str, float]:
   n = min(s.n_disentangle, len(data.test_images))
   codes = model.features(data.test_images[:n])
   codes = codes[:, np.std(codes, 0) > 1e-8]  # dead units carry no information
   factors = data.test_labels[:n]
-  out = {"mcc": dis.mean_corr_coef(codes, factors, key=seed)["score"],
-         "mig": dis.mig(codes, factors)["score"] if codes.shape[1] >= 2 else float("nan")}
+  out = {
+    "mcc": dis.mean_corr_coef(codes, factors, key=seed)["score"],
+    "mig": dis.mig(codes, factors)["score"] if codes.shape[1] >= 2 else float("nan"),
+  }
   out["dci"] = dis.dci(codes, factors, n_estimators=20, estimator="hist_gbt", key=seed)["score"]
   return out
 
 
 SCENARIOS: Dict[str, Callable] = {
-    **{f"split_{name}": _split(name) for name in SPLITS},
-    "corruptions": corruptions,
-    "pgd_mse": pgd_mse,
-    "disentanglement": disentanglement,
+  **{f"split_{name}": _split(name) for name in SPLITS},
+  "corruptions": corruptions,
+  "pgd_mse": pgd_mse,
+  "disentanglement": disentanglement,
 }

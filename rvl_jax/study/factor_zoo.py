@@ -40,17 +40,18 @@ SPLITS = ("random", "composition", "interpolation", "extrapolation")
 @dataclasses.dataclass(frozen=True)
 class FactorSettings:
   """Data, training and scenario settings of the factor family (defaults: the CPU study)."""
+
   dataset: str = "dsprites"
-  n_test: int = 500                   # test images per split
+  n_test: int = 500  # test images per split
   batch_size: int = 64
   steps: int = 1000
   lr: float = 5e-4
   gnt_sigma: float = 0.3
-  rr_lam: float = 1e-3                # racecar lambda on the MSE objective ('mean' reduction)
+  rr_lam: float = 1e-3  # racecar lambda on the MSE objective ('mean' reduction)
   slowvae_steps: int = 1500
   slowvae_latents: int = 10
-  slowvae_rate: float = 1.0           # Laplace transition rate of the pairs (the paper: 1)
-  readout_n: int = 4000               # training images the linear readout is fitted on
+  slowvae_rate: float = 1.0  # Laplace transition rate of the pairs (the paper: 1)
+  readout_n: int = 4000  # training images the linear readout is fitted on
   # scenarios
   n_corrupt: int = 300
   pgd_eps: float = 0.03
@@ -62,30 +63,41 @@ class FactorSettings:
 DATA_FIELDS = ("dataset", "n_test")
 _SUP = ("batch_size", "steps", "lr")
 MODEL_FIELDS = {
-    "cnn": _SUP, "mlp": _SUP, "coordconv": _SUP, "rot_eq": _SUP,
-    "cnn_gnt": _SUP + ("gnt_sigma",),
-    "cnn_rr": _SUP + ("rr_lam",),
-    "slowvae": ("slowvae_steps", "slowvae_latents", "slowvae_rate", "readout_n", "batch_size"),
+  "cnn": _SUP,
+  "mlp": _SUP,
+  "coordconv": _SUP,
+  "rot_eq": _SUP,
+  "cnn_gnt": _SUP + ("gnt_sigma",),
+  "cnn_rr": _SUP + ("rr_lam",),
+  "slowvae": ("slowvae_steps", "slowvae_latents", "slowvae_rate", "readout_n", "batch_size"),
 }
 MODELS = tuple(MODEL_FIELDS)
 SCENARIO_FIELDS = {
-    **{f"split_{s}": () for s in SPLITS},
-    "corruptions": ("n_corrupt",),
-    "pgd_mse": ("pgd_eps", "pgd_steps", "n_pgd"),
-    "disentanglement": ("n_disentangle",),
+  **{f"split_{s}": () for s in SPLITS},
+  "corruptions": ("n_corrupt",),
+  "pgd_mse": ("pgd_eps", "pgd_steps", "n_pgd"),
+  "disentanglement": ("n_disentangle",),
 }
 VARIANT_OF = {f"split_{s}": s for s in SPLITS}
-HEADLINE = ("split_random/r2", "split_composition/r2", "split_interpolation/r2",
-            "split_extrapolation/r2", "corruptions/r2_mean", "pgd_mse/r2",
-            "disentanglement/mcc", "disentanglement/mig", "disentanglement/dci")
+HEADLINE = (
+  "split_random/r2",
+  "split_composition/r2",
+  "split_interpolation/r2",
+  "split_extrapolation/r2",
+  "corruptions/r2_mean",
+  "pgd_mse/r2",
+  "disentanglement/mcc",
+  "disentanglement/mig",
+  "disentanglement/dci",
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class FactorData:
-  train: Any                  # bench.BenchmarkDataset of the split's training part
-  test_images: np.ndarray     # (n_test, H, W, C)
-  test_targets: np.ndarray    # normalised factors (n_test, F)
-  test_labels: np.ndarray     # factor indices (n_test, F)
+  train: Any  # bench.BenchmarkDataset of the split's training part
+  test_images: np.ndarray  # (n_test, H, W, C)
+  test_targets: np.ndarray  # normalised factors (n_test, F)
+  test_labels: np.ndarray  # factor indices (n_test, F)
   split: str
   memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -96,7 +108,7 @@ def load_data(settings: FactorSettings, seed: int, split: str) -> FactorData:
   train = bench.make_dataset(settings.dataset, split, "train", source="procedural")
   test = bench.make_dataset(settings.dataset, split, "test", source="procedural")
   pos = prng.numpy_rng(seed, f"study/factor/test/{split}").permutation(len(test))
-  pos = np.sort(pos[:settings.n_test])
+  pos = np.sort(pos[: settings.n_test])
   return FactorData(train, test.images(pos), test.targets(pos), test.labels[pos], split)
 
 
@@ -104,6 +116,7 @@ def _batches(data: FactorData, s: FactorSettings, seed: int, x_key="image", y_ke
   def get_batch(step):
     pos = batching.sample_batch_indices(seed, step, len(data.train), s.batch_size)
     return {x_key: data.train.images(pos), y_key: data.train.targets(pos).astype(np.float32)}
+
   return get_batch
 
 
@@ -118,14 +131,22 @@ def _supervised(arch: str, noise: bool = False):
       def get_batch(step):
         b = clean_batch(step)
         key = jax.random.fold_in(prng.stream_key(seed, "study/factor/gnt"), step)
-        b["image"] = np.asarray(gnt.gaussian_noise_batch(key, jnp.asarray(b["image"]),
-                                                         s.gnt_sigma))
+        b["image"] = np.asarray(gnt.gaussian_noise_batch(key, jnp.asarray(b["image"]), s.gnt_sigma))
         return b
-    res = loop.train(state=state, train_step=bench_train.supervised_train_step,
-                     get_batch=get_batch, num_steps=s.steps, workdir=workdir, log_every=200,
-                     checkpoint_every=s.steps, desc=f"{name} {data.split} s{seed}")
+
+    res = loop.train(
+      state=state,
+      train_step=bench_train.supervised_train_step,
+      get_batch=get_batch,
+      num_steps=s.steps,
+      workdir=workdir,
+      log_every=200,
+      checkpoint_every=s.steps,
+      desc=f"{name} {data.split} s{seed}",
+    )
     st = jax.device_get(res.state)
     return interface.from_flax(name, st.apply_fn, st.variables(), task="regress", train=False)
+
   return train
 
 
@@ -140,17 +161,30 @@ def racecar_benchmark_cnn(num_outputs: int) -> rc_layers.RacecarChain:
 def _racecar_rr(name, data, seed, workdir, s):
   chain = racecar_benchmark_cnn(len(data.train.factor_sizes))
   get_batch = _batches(data, s, seed, "x", "y")
-  variables = chain.init(prng.stream_key(seed, "study/factor/racecar_init"),
-                         jnp.asarray(get_batch(0)["x"][:2]), train=False,
-                         reverse=rc_layers.ReverseConfig())
-  state = train_state.TrainState.create(apply_fn=chain.apply, params=variables["params"],
-                                        tx=optax.adam(s.lr),
-                                        rng=prng.stream_key(seed, "study/factor/racecar"),
-                                        batch_stats=variables.get("batch_stats"))
+  variables = chain.init(
+    prng.stream_key(seed, "study/factor/racecar_init"),
+    jnp.asarray(get_batch(0)["x"][:2]),
+    train=False,
+    reverse=rc_layers.ReverseConfig(),
+  )
+  state = train_state.TrainState.create(
+    apply_fn=chain.apply,
+    params=variables["params"],
+    tx=optax.adam(s.lr),
+    rng=prng.stream_key(seed, "study/factor/racecar"),
+    batch_stats=variables.get("batch_stats"),
+  )
   reg = rc_training.RegConfig(method="rr", lam=s.rr_lam, reduction="mean")
-  res = loop.train(state=state, train_step=rc_training.make_train_step(reg, task_loss="mse"),
-                   get_batch=get_batch, num_steps=s.steps, workdir=workdir, log_every=200,
-                   checkpoint_every=s.steps, desc=f"{name} {data.split} s{seed}")
+  res = loop.train(
+    state=state,
+    train_step=rc_training.make_train_step(reg, task_loss="mse"),
+    get_batch=get_batch,
+    num_steps=s.steps,
+    workdir=workdir,
+    log_every=200,
+    checkpoint_every=s.steps,
+    desc=f"{name} {data.split} s{seed}",
+  )
   params = jax.device_get(res.state.params)
 
   def predict(x):
@@ -158,35 +192,50 @@ def _racecar_rr(name, data, seed, workdir, s):
 
   def represent(x):
     return jnp.reshape(chain.apply({"params": params}, x, train=False).ds[-1], (x.shape[0], -1))
+
   return interface.StudyModel(name=name, predict=predict, represent=represent, task="regress")
 
 
 def _slowvae_encoder(seed: int, workdir: str, s: FactorSettings):
   """SlowVAE trained without labels on Laplace transition pairs over the whole grid."""
   ground_truth = dsprites.ProceduralDSprites()
-  sampler = slow_pairs.make_sampler("lap", ground_truth.factor_sizes, ground_truth.categorical,
-                                    rate=s.slowvae_rate)
+  sampler = slow_pairs.make_sampler(
+    "lap", ground_truth.factor_sizes, ground_truth.categorical, rate=s.slowvae_rate
+  )
   pair_data = slow_pairs.PairData(ground_truth, sampler)
-  model, state = slow_training.create_state("slowvae", latent_dim=s.slowvae_latents,
-                                            data_shape=ground_truth.image_shape, seed=seed)
-  res = loop.train(state=state, train_step=slow_training.make_train_step("slowvae", model),
-                   get_batch=lambda step: {k: v for k, v in pair_data.batch(
-                       seed, step, s.batch_size // 2).items() if k in ("x1", "x2")},
-                   num_steps=s.slowvae_steps, workdir=workdir, log_every=200,
-                   checkpoint_every=s.slowvae_steps, desc=f"slowvae s{seed}")
+  model, state = slow_training.create_state(
+    "slowvae", latent_dim=s.slowvae_latents, data_shape=ground_truth.image_shape, seed=seed
+  )
+  res = loop.train(
+    state=state,
+    train_step=slow_training.make_train_step("slowvae", model),
+    get_batch=lambda step: {
+      k: v for k, v in pair_data.batch(seed, step, s.batch_size // 2).items() if k in ("x1", "x2")
+    },
+    num_steps=s.slowvae_steps,
+    workdir=workdir,
+    log_every=200,
+    checkpoint_every=s.slowvae_steps,
+    desc=f"slowvae s{seed}",
+  )
   return slow_training.pure_representation("slowvae", model, jax.device_get(res.state.params))
 
 
 def _slowvae(name, data, seed, workdir, s):
-  enc_fields = {k: getattr(s, k) for k in ("slowvae_steps", "slowvae_latents", "slowvae_rate",
-                                           "batch_size")}
-  enc_dir = os.path.join(os.path.dirname(os.path.dirname(workdir)),
-                         f"encoder_{cache_lib.settings_hash(enc_fields)}", f"s{seed}")
+  enc_fields = {
+    k: getattr(s, k) for k in ("slowvae_steps", "slowvae_latents", "slowvae_rate", "batch_size")
+  }
+  enc_dir = os.path.join(
+    os.path.dirname(os.path.dirname(workdir)),
+    f"encoder_{cache_lib.settings_hash(enc_fields)}",
+    f"s{seed}",
+  )
   encode = jax.jit(_slowvae_encoder(seed, enc_dir, s))
   rng = prng.numpy_rng(seed, f"study/factor/readout/{data.split}")
   pos = rng.choice(len(data.train), min(s.readout_n, len(data.train)), replace=False)
-  z = np.concatenate([np.asarray(encode(data.train.images(pos[i:i + 500])))
-                      for i in range(0, len(pos), 500)])
+  z = np.concatenate(
+    [np.asarray(encode(data.train.images(pos[i : i + 500]))) for i in range(0, len(pos), 500)]
+  )
   design = np.concatenate([z, np.ones((len(z), 1))], 1)
   w, *_ = np.linalg.lstsq(design, data.train.targets(pos), rcond=None)
   w = jnp.asarray(w, jnp.float32)
@@ -194,18 +243,24 @@ def _slowvae(name, data, seed, workdir, s):
   def predict(x):
     zz = encode(x)
     return zz @ w[:-1] + w[-1]
+
   return interface.StudyModel(name=name, predict=predict, represent=encode, task="regress")
 
 
 TRAINERS: Dict[str, Any] = {
-    "cnn": _supervised("cnn"), "mlp": _supervised("mlp"), "coordconv": _supervised("coordconv"),
-    "rot_eq": _supervised("rot_eq"), "cnn_gnt": _supervised("cnn", noise=True),
-    "cnn_rr": _racecar_rr, "slowvae": _slowvae,
+  "cnn": _supervised("cnn"),
+  "mlp": _supervised("mlp"),
+  "coordconv": _supervised("coordconv"),
+  "rot_eq": _supervised("rot_eq"),
+  "cnn_gnt": _supervised("cnn", noise=True),
+  "cnn_rr": _racecar_rr,
+  "slowvae": _slowvae,
 }
 
 
-def train_model(name: str, data: FactorData, seed: int, workdir: str,
-                settings: FactorSettings) -> interface.StudyModel:
+def train_model(
+  name: str, data: FactorData, seed: int, workdir: str, settings: FactorSettings
+) -> interface.StudyModel:
   if name not in TRAINERS:
     raise ValueError(f"argument 'name': expected one of {sorted(TRAINERS)}, got {name!r}")
   return TRAINERS[name](name, data, seed, workdir, settings)
@@ -220,8 +275,15 @@ def family() -> runner.Family:
     The ``runner.Family`` of the factor study.
   """
   from rvl_jax.study import factor_scenarios  # pylint: disable=import-outside-toplevel
-  return runner.Family(name="factor", load_data=load_data, train_model=train_model,
-                       scenarios=factor_scenarios.SCENARIOS, model_fields=MODEL_FIELDS,
-                       scenario_fields=SCENARIO_FIELDS, data_fields=DATA_FIELDS,
-                       variant_of=VARIANT_OF, reference="cnn")
 
+  return runner.Family(
+    name="factor",
+    load_data=load_data,
+    train_model=train_model,
+    scenarios=factor_scenarios.SCENARIOS,
+    model_fields=MODEL_FIELDS,
+    scenario_fields=SCENARIO_FIELDS,
+    data_fields=DATA_FIELDS,
+    variant_of=VARIANT_OF,
+    reference="cnn",
+  )

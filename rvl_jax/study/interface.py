@@ -35,6 +35,7 @@ class StudyModel:
     jit: whether ``predict`` is jax-traceable (False: a host function, e.g. nearest neighbour).
     binary: the model binarizes its input (attacks post-process their adversarials).
   """
+
   name: str
   predict: Callable[[Any], Any]
   represent: Optional[Callable[[Any], Any]] = None
@@ -63,8 +64,10 @@ class StudyModel:
   def input_grad(self, loss: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """x -> d loss(predict(x)) / dx; raises for a model without a usable input gradient."""
     if not self.differentiable:
-      raise ValueError(f"argument 'model': {self.name!r} has no differentiable input gradient "
-                       "(expected a model with differentiable=True)")
+      raise ValueError(
+        f"argument 'model': {self.name!r} has no differentiable input gradient "
+        "(expected a model with differentiable=True)"
+      )
     return jax.grad(lambda x: loss(self.predict(x)))
 
 
@@ -83,26 +86,43 @@ def penultimate_fn(apply_fn: Callable, variables, **kwargs) -> Callable[[Any], A
   The layers are captured in call order with Flax's ``capture_intermediates``; the output is the
   pre-activation of that layer.
   """
+
   def is_layer(module, method_name):
     return method_name == "__call__" and isinstance(module, (nn.Dense, nn.Conv))
 
   def fn(x):
-    _, state = apply_fn(variables, x, capture_intermediates=is_layer, mutable=["intermediates"],
-                        **kwargs)
+    _, state = apply_fn(
+      variables, x, capture_intermediates=is_layer, mutable=["intermediates"], **kwargs
+    )
     layers = _layers_in_call_order(state["intermediates"], [])
     if len(layers) < 2:
-      raise ValueError("argument 'apply_fn': expected a model with at least two Dense/Conv "
-                       f"layers for a penultimate representation, got {len(layers)}")
+      raise ValueError(
+        "argument 'apply_fn': expected a model with at least two Dense/Conv "
+        f"layers for a penultimate representation, got {len(layers)}"
+      )
     h = layers[-2]
     return jnp.reshape(h, (h.shape[0], -1))
+
   return fn
 
 
-def from_flax(name: str, apply_fn: Callable, variables, *, task: str = "classify",
-              preprocess: Optional[Callable] = None, **kwargs) -> StudyModel:
+def from_flax(
+  name: str,
+  apply_fn: Callable,
+  variables,
+  *,
+  task: str = "classify",
+  preprocess: Optional[Callable] = None,
+  **kwargs,
+) -> StudyModel:
   """A differentiable StudyModel from a Flax ``apply_fn`` and its variables (eval mode: the
   keyword arguments, e.g. ``train=False``, pass through)."""
   pre = preprocess or (lambda x: x)
   feats = penultimate_fn(apply_fn, variables, **kwargs)
-  return StudyModel(name=name, predict=lambda x: apply_fn(variables, pre(x), **kwargs),
-                    represent=lambda x: feats(pre(x)), differentiable=True, task=task)
+  return StudyModel(
+    name=name,
+    predict=lambda x: apply_fn(variables, pre(x), **kwargs),
+    represent=lambda x: feats(pre(x)),
+    differentiable=True,
+    task=task,
+  )

@@ -21,8 +21,11 @@ def summarize(matrix: Matrix) -> Dict[str, Dict[str, Dict[str, float]]]:
     out[model] = {}
     for col, values in cols.items():
       v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
-      out[model][col] = {"mean": float(v.mean()) if v.size else float("nan"),
-                         "std": float(v.std()) if v.size else float("nan"), "n": int(v.size)}
+      out[model][col] = {
+        "mean": float(v.mean()) if v.size else float("nan"),
+        "std": float(v.std()) if v.size else float("nan"),
+        "n": int(v.size),
+      }
   return out
 
 
@@ -35,19 +38,22 @@ def columns_of(summary: Mapping[str, Mapping[str, object]]) -> List[str]:
 
 def means(summary, models: Sequence[str], columns: Sequence[str]) -> np.ndarray:
   """(models, columns) array of means (NaN where missing)."""
-  return np.array([[summary.get(m, {}).get(c, {}).get("mean", float("nan")) for c in columns]
-                   for m in models], np.float64)
+  return np.array(
+    [[summary.get(m, {}).get(c, {}).get("mean", float("nan")) for c in columns] for m in models],
+    np.float64,
+  )
 
 
 def normalise_against(values: np.ndarray, reference_row: int) -> np.ndarray:
   """Relative change per column against one row: (v - ref) / |ref| (v - ref where ref is 0)."""
-  ref = values[reference_row:reference_row + 1]
+  ref = values[reference_row : reference_row + 1]
   scale = np.where(np.abs(ref) > 1e-12, np.abs(ref), 1.0)
   return (values - ref) / scale
 
 
-def rank_correlations(values: np.ndarray, columns: Sequence[str],
-                      min_models: int = 3) -> Dict[str, float]:
+def rank_correlations(
+  values: np.ndarray, columns: Sequence[str], min_models: int = 3
+) -> Dict[str, float]:
   """Spearman's rho across models between every pair of columns ('a ~ b' keys).
 
   Models where either column is NaN are left out of that pair; a pair with fewer than
@@ -75,8 +81,7 @@ def markdown_table(summary, models: Sequence[str], columns: Sequence[str]) -> st
   """Models as rows, columns as columns, 'mean ± std over seeds' cells."""
   lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
   for m in models:
-    lines.append(f"| {m} | " + " | ".join(_fmt(summary.get(m, {}).get(c)) for c in columns)
-                 + " |")
+    lines.append(f"| {m} | " + " | ".join(_fmt(summary.get(m, {}).get(c)) for c in columns) + " |")
   return "\n".join(lines)
 
 
@@ -90,8 +95,10 @@ def markdown_correlations(rhos: Mapping[str, float]) -> str:
 def heatmap(values: np.ndarray, models: Sequence[str], columns: Sequence[str], title: str):
   """A matplotlib figure of normalised values (red: worse than the reference, blue: better)."""
   import matplotlib  # pylint: disable=import-outside-toplevel
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
   lim = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
   lim = float(min(max(lim, 1e-3), 2.0))
   fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(columns), 1.2 + 0.4 * len(models)))

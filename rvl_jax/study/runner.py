@@ -33,6 +33,7 @@ class Family:
       model trains on); scenarios not listed use 'default'.
     reference: the model the heat map normalises against.
   """
+
   name: str
   load_data: Callable[[Any, int, str], Any]
   train_model: Callable[..., Any]
@@ -51,8 +52,9 @@ def _value(settings, field: str):
 
 def model_settings(family: Family, settings, model: str) -> Dict[str, Any]:
   if model not in family.model_fields:
-    raise ValueError(f"argument 'models': expected names from {sorted(family.model_fields)}, "
-                     f"got {model!r}")
+    raise ValueError(
+      f"argument 'models': expected names from {sorted(family.model_fields)}, got {model!r}"
+    )
   fields = family.data_fields + tuple(family.model_fields[model])
   return {"model": model, **{f: _value(settings, f) for f in fields}}
 
@@ -60,11 +62,15 @@ def model_settings(family: Family, settings, model: str) -> Dict[str, Any]:
 def cell_settings(family: Family, settings, model: str, scenario: str) -> Dict[str, Any]:
   """Every setting a cell depends on (its cache key hashes these)."""
   if scenario not in family.scenarios:
-    raise ValueError(f"argument 'scenarios': expected names from {sorted(family.scenarios)}, "
-                     f"got {scenario!r}")
-  return {**model_settings(family, settings, model), "scenario": scenario,
-          "variant": family.variant_of.get(scenario, "default"),
-          **{f: _value(settings, f) for f in family.scenario_fields.get(scenario, ())}}
+    raise ValueError(
+      f"argument 'scenarios': expected names from {sorted(family.scenarios)}, got {scenario!r}"
+    )
+  return {
+    **model_settings(family, settings, model),
+    "scenario": scenario,
+    "variant": family.variant_of.get(scenario, "default"),
+    **{f: _value(settings, f) for f in family.scenario_fields.get(scenario, ())},
+  }
 
 
 def model_dir(root: str, family: Family, settings, model: str, seed: int, variant: str) -> str:
@@ -72,10 +78,17 @@ def model_dir(root: str, family: Family, settings, model: str, seed: int, varian
   return os.path.join(root, "models", family.name, f"{model}_{h}", f"s{seed}_{variant}")
 
 
-def run_family(family: Family, settings, *, models: Sequence[str], scenarios: Sequence[str],
-               seeds: Sequence[int], workdir: str,
-               cache: Optional[cache_lib.CellCache] = None,
-               compute: bool = True) -> Dict[str, Any]:
+def run_family(
+  family: Family,
+  settings,
+  *,
+  models: Sequence[str],
+  scenarios: Sequence[str],
+  seeds: Sequence[int],
+  workdir: str,
+  cache: Optional[cache_lib.CellCache] = None,
+  compute: bool = True,
+) -> Dict[str, Any]:
   """Computes the missing cells of models x scenarios x seeds.
 
   ``compute=False`` computes nothing and builds the matrix from the cells already cached (a
@@ -114,23 +127,32 @@ def run_family(family: Family, settings, *, models: Sequence[str], scenarios: Se
       data_memo[(seed, variant)] = family.load_data(settings, seed, variant)
     data = data_memo[(seed, variant)]
     t0 = time.time()
-    trained = family.train_model(model, data, seed,
-                                 model_dir(workdir, family, settings, model, seed, variant),
-                                 settings)
+    trained = family.train_model(
+      model, data, seed, model_dir(workdir, family, settings, model, seed, variant), settings
+    )
     for sc in scs:
       t1 = time.time()
-      metrics = {k: float(v) for k, v in family.scenarios[sc](trained, data, seed,
-                                                              settings).items()}
-      cache.put(family.name, model, sc, seed, cell_settings(family, settings, model, sc),
-                metrics, time.time() - t1)
+      metrics = {
+        k: float(v) for k, v in family.scenarios[sc](trained, data, seed, settings).items()
+      }
+      cache.put(
+        family.name,
+        model,
+        sc,
+        seed,
+        cell_settings(family, settings, model, sc),
+        metrics,
+        time.time() - t1,
+      )
       cache.computed += 1
       cells[(model, sc, seed)] = metrics
       if bar is not None:
         bar.set_postfix(f"{model}/{sc} s{seed}")
         bar.update(1)
     seconds[model] = seconds.get(model, 0.0) + time.time() - t0
-    logging.info("study %s: %s seed %d (%s) done in %.1fs", family.name, model, seed, variant,
-                 time.time() - t0)
+    logging.info(
+      "study %s: %s seed %d (%s) done in %.1fs", family.name, model, seed, variant, time.time() - t0
+    )
   if bar is not None:
     bar.close()
   matrix: results_lib.Matrix = {}
@@ -140,5 +162,10 @@ def run_family(family: Family, settings, *, models: Sequence[str], scenarios: Se
       for seed in seeds:
         for metric, value in cells.get((model, sc, seed), {}).items():
           row.setdefault(f"{sc}/{metric}", []).append(float(value))
-  return {"matrix": matrix, "computed": cache.computed - computed0,
-          "reused": cache.reused - reused0, "missing": missing, "seconds": seconds}
+  return {
+    "matrix": matrix,
+    "computed": cache.computed - computed0,
+    "reused": cache.reused - reused0,
+    "missing": missing,
+    "seconds": seconds,
+  }

@@ -1,4 +1,5 @@
 """Baselines (Schott et al. 2019, Sec. 6) and VAE training (Sec. 3, eq. 2): small exact checks."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,8 +10,9 @@ from rvl_jax.abs import baselines, nets, training
 def test_kl_and_beta_schedule():
   mu = jnp.array([[1.0, 0.0]])
   logvar = jnp.array([[0.0, np.log(4.0)]])
-  np.testing.assert_allclose(training.kl_divergence(mu, logvar),
-                             [0.5 * (1 + 1 - 1 - 0 + 0 + 4 - 1 - np.log(4))], rtol=1e-6)
+  np.testing.assert_allclose(
+    training.kl_divergence(mu, logvar), [0.5 * (1 + 1 - 1 - 0 + 0 + 4 - 1 - np.log(4))], rtol=1e-6
+  )
   sched = [float(training.beta_schedule(s, 10.0)) for s in (0, 9, 10, 250, 490, 500, 10_000)]
   np.testing.assert_allclose(sched, [10, 10, 10 - 9 / 50, 10 - 9 * 25 / 50, 10 - 9 * 49 / 50, 1, 1])
 
@@ -18,18 +20,20 @@ def test_kl_and_beta_schedule():
 def test_vae_training_reduces_loss(tmp_path):
   rng = np.random.RandomState(0)
   images = (rng.rand(64, 28, 28, 1) < 0.2).astype(np.float32)
-  _, res = training.train_vae(images, num_steps=12, batch_size=16, log_every=6,
-                              workdir=str(tmp_path / 'vae'))
-  rows = [r for r in res.history if 'loss' in r]
-  assert rows[-1]['recon_error'] < rows[0]['recon_error']
-  assert 9.0 < rows[0]['beta'] <= 10.0  # interval average of the annealed KL weight
+  _, res = training.train_vae(
+    images, num_steps=12, batch_size=16, log_every=6, workdir=str(tmp_path / "vae")
+  )
+  rows = [r for r in res.history if "loss" in r]
+  assert rows[-1]["recon_error"] < rows[0]["recon_error"]
+  assert 9.0 < rows[0]["beta"] <= 10.0  # interval average of the annealed KL weight
 
 
 def test_binarize_ste_gradient():
   x = jnp.array([0.2, 0.5, 0.7])
   np.testing.assert_array_equal(baselines.binarize_ste(x), [0.0, 1.0, 1.0])
-  np.testing.assert_array_equal(jax.grad(lambda v: jnp.sum(baselines.binarize_ste(v) * 3.0))(x),
-                                [3.0, 3.0, 3.0])
+  np.testing.assert_array_equal(
+    jax.grad(lambda v: jnp.sum(baselines.binarize_ste(v) * 3.0))(x), [3.0, 3.0, 3.0]
+  )
 
 
 def test_nearest_neighbour_logits():
@@ -47,7 +51,7 @@ def test_nearest_neighbour_logits():
 
 def test_pgd_stays_in_ball_and_madry_shapes():
   model = nets.MadryCNN()
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))['params']
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))["params"]
   fn = baselines.madry_logits_fn(params)
   x = jnp.asarray(np.random.RandomState(2).rand(3, 28, 28, 1).astype(np.float32))
   y = jnp.array([0, 1, 2])
@@ -65,7 +69,7 @@ def test_train_cnn_and_madry_smoke():
   labels = np.arange(40) % 10
   v, fn = baselines.train_cnn(images, labels, num_steps=3, batch_size=8, binary=True)
   assert fn(images[:2]).shape == (2, 10)
-  n = sum(p.size for p in jax.tree_util.tree_leaves(v['params']))
+  n = sum(p.size for p in jax.tree_util.tree_leaves(v["params"]))
   assert n == 249_228
   _, mfn = baselines.train_madry(images, labels, num_steps=2, batch_size=4, pgd_steps=2)
   assert mfn(images[:2]).shape == (2, 10)

@@ -10,27 +10,43 @@ from rvl_jax.abs import robustness as rob
 
 
 def _rec(metric, dist, best, queries=(1, 1, 1), seconds=0.5):
-  return {"metric": metric, "dist": dist, "best": best, "queries": np.asarray(queries),
-          "seconds": seconds}
+  return {
+    "metric": metric,
+    "dist": dist,
+    "best": best,
+    "queries": np.asarray(queries),
+    "seconds": seconds,
+  }
 
 
 def test_attack_plan_follows_gradients_and_ge_lists():
   attacks = {"boundary": {"iterations": 5}, "fgsm": {}, "fgsm_ge": {}, "fgm_ge": {}}
   abs_attacks = dict(attacks, latent_descent={"max_steps": 3})
   ge = rob.GradientEstimation(models=("nn", "abs"), attacks=("fgsm_ge",))
-  assert rob.attack_plan("cnn", attacks, abs_attacks, ge) == {"boundary": {"iterations": 5},
-                                                                "fgsm": {}}
-  assert rob.attack_plan("nn", attacks, abs_attacks, ge) == {"boundary": {"iterations": 5},
-                                                               "fgsm_ge": {}}
-  assert set(rob.attack_plan("abs", attacks, abs_attacks, ge)) == {"boundary", "fgsm_ge",
-                                                                    "latent_descent"}
-  assert not rob.applicable("madry", "latent_descent") and rob.applicable("binary_abs",
-                                                                           "latent_descent")
+  assert rob.attack_plan("cnn", attacks, abs_attacks, ge) == {
+    "boundary": {"iterations": 5},
+    "fgsm": {},
+  }
+  assert rob.attack_plan("nn", attacks, abs_attacks, ge) == {
+    "boundary": {"iterations": 5},
+    "fgsm_ge": {},
+  }
+  assert set(rob.attack_plan("abs", attacks, abs_attacks, ge)) == {
+    "boundary",
+    "fgsm_ge",
+    "latent_descent",
+  }
+  assert not rob.applicable("madry", "latent_descent") and rob.applicable(
+    "binary_abs", "latent_descent"
+  )
 
 
 def test_budget_table_names_the_column_with_another_budget():
-  plans = {"cnn": {"boundary": {"iterations": 50}}, "nn": {"boundary": {"iterations": 50}},
-           "abs": {"boundary": {"iterations": 5}}}
+  plans = {
+    "cnn": {"boundary": {"iterations": 50}},
+    "nn": {"boundary": {"iterations": 50}},
+    "abs": {"boundary": {"iterations": 5}},
+  }
   row = rob.budget_table(plans).splitlines()[2]
   assert row.startswith("| boundary | {'iterations': 50} | cnn, nn, abs |")
   assert "abs: {'iterations': 5}" in row
@@ -41,10 +57,13 @@ def test_records_round_trip_and_per_sample_minimum(tmp_path):
   y = np.array([0, 1, 2], np.int32)
   b1, b2 = np.full_like(x, 0.1), np.full_like(x, 0.2)
   records = {
-      "gaussian": _rec("l2", {"l2": np.array([1.0, np.inf, 3.0])}, {"l2": b1}),
-      "boundary": _rec("l2", {"l2": np.array([2.0, 4.0, 0.5])}, {"l2": b2}),
-      "transfer": _rec("l2+linf", {"l2": np.array([5.0, 5.0, 5.0]),
-                                   "linf": np.array([0.3, 0.2, 0.1])}, {"l2": b1, "linf": b2}),
+    "gaussian": _rec("l2", {"l2": np.array([1.0, np.inf, 3.0])}, {"l2": b1}),
+    "boundary": _rec("l2", {"l2": np.array([2.0, 4.0, 0.5])}, {"l2": b2}),
+    "transfer": _rec(
+      "l2+linf",
+      {"l2": np.array([5.0, 5.0, 5.0]), "linf": np.array([0.3, 0.2, 0.1])},
+      {"l2": b1, "linf": b2},
+    ),
   }
   path = str(tmp_path / "cnn.npz")
   rob.save_records(path, records, x, y, pred=np.array([0, 1, 1]), verify={"boundary/l2": (2, 3)})
@@ -79,16 +98,30 @@ def test_verify_abs_drops_adversarials_the_full_model_rejects():
 
 def test_config_groups_hold_the_dataclass_defaults():
   group = rob.config_group(rob.AbsColumns)
-  assert group == {"num_images": 10, "batch_size": 10, "query_n_iter": 10, "verify_n_iter": 50,
-                   "bank_size": 8000}
+  assert group == {
+    "num_images": 10,
+    "batch_size": 10,
+    "query_n_iter": 10,
+    "verify_n_iter": 50,
+    "bank_size": 8000,
+  }
   assert rob.MadryColumn(**dict(rob.config_group(rob.MadryColumn), steps=7)).steps == 7
 
 
 def test_protocol_rejects_unknown_recompute(tmp_path):
   with pytest.raises(ValueError, match="config.recompute_attacks"):
-    rob.Protocol(data=None, x=np.zeros((1, 28, 28, 1)), y=np.zeros(1), workdir=str(tmp_path),
-                 seed=0, weights_dir="", columns=("cnn",), attacks={"fgsm": {}}, abs_attacks={},
-                 recompute=("boundary",))
+    rob.Protocol(
+      data=None,
+      x=np.zeros((1, 28, 28, 1)),
+      y=np.zeros(1),
+      workdir=str(tmp_path),
+      seed=0,
+      weights_dir="",
+      columns=("cnn",),
+      attacks={"fgsm": {}},
+      abs_attacks={},
+      recompute=("boundary",),
+    )
 
 
 def test_subsets_and_calibration():

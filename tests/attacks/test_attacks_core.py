@@ -39,8 +39,9 @@ def test_tracker_keeps_minimum_over_all_queries_and_flags():
   rng = np.random.default_rng(0)
   oracle = {m: np.where(np.arange(6) == 0, 0.0, np.inf) for m in A.METRICS}
   for t in range(25):
-    cand = jnp.asarray(np.clip(np.asarray(x) + rng.normal(0, 0.1 * (t + 1), x.shape), 0, 1),
-                       jnp.float32)
+    cand = jnp.asarray(
+      np.clip(np.asarray(x) + rng.normal(0, 0.1 * (t + 1), x.shape), 0, 1), jnp.float32
+    )
     tr, adv, _ = A.query(tr, f, cand)
     for m in A.METRICS:
       d = np.asarray(A.distance(x, cand, m))
@@ -49,8 +50,9 @@ def test_tracker_keeps_minimum_over_all_queries_and_flags():
     np.testing.assert_allclose(np.asarray(tr.dist[m]), oracle[m], rtol=1e-6)
     # The stored image has the stored distance and is adversarial.
     found = np.isfinite(oracle[m]) & (oracle[m] > 0)
-    np.testing.assert_allclose(np.asarray(A.distance(x, tr.best[m], m))[found],
-                               oracle[m][found], rtol=1e-5)
+    np.testing.assert_allclose(
+      np.asarray(A.distance(x, tr.best[m], m))[found], oracle[m][found], rtol=1e-5
+    )
     pred = np.asarray(jnp.argmax(f(tr.best[m]), 1))
     assert np.all(pred[found] != np.asarray(y_bad)[found])
   assert int(tr.queries[0]) == 26
@@ -63,8 +65,9 @@ def test_merge_takes_per_sample_minimum():
   b = A.salt_and_pepper(f, x, y, jax.random.PRNGKey(1), repetitions=2)
   m = A.merge([a, b])
   for met in A.METRICS:
-    np.testing.assert_array_equal(np.asarray(m.dist[met]),
-                                  np.minimum(np.asarray(a.dist[met]), np.asarray(b.dist[met])))
+    np.testing.assert_array_equal(
+      np.asarray(m.dist[met]), np.minimum(np.asarray(a.dist[met]), np.asarray(b.dist[met]))
+    )
 
 
 def test_binarize_ste_and_postprocess():
@@ -125,8 +128,9 @@ def test_true_grad_keeps_direction_when_softmax_saturates():
   x = jnp.asarray(np.random.default_rng(1).uniform(size=(5, 2, 2, 1)), jnp.float32)
   y = jnp.argmax(f(x), 1)
   g = A.true_grad(f)(x, y)
-  np.testing.assert_allclose(g, jax.grad(lambda v: jnp.sum(A.cross_entropy(f(v), y)))(x),
-                             rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(
+    g, jax.grad(lambda v: jnp.sum(A.cross_entropy(f(v), y)))(x), rtol=1e-4, atol=1e-7
+  )
   big = lambda v: 1e4 * f(v)  # plain float32 CE gradient underflows to exactly 0 here
   assert float(jnp.abs(jax.grad(lambda v: jnp.sum(A.cross_entropy(big(v), y)))(x)).max()) == 0.0
   gb = A.true_grad(big)(x, y)

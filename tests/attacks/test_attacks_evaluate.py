@@ -36,10 +36,14 @@ def test_table1_markdown_json_and_claims():
   res, clean = {}, {}
   scale = {"cnn": 1.0, "binary_cnn": 1.2, "nn": 1.3, "madry": 0.5, "binary_abs": 1.5, "abs": 2.0}
   for m, s in scale.items():
-    res[m] = {"l2": {"transfer": rng.uniform(0.5, 2, 10) * s, "gaussian": rng.uniform(2, 4, 10)},
-              "linf": {"transfer": rng.uniform(0.05, 0.2, 10) * (10 if m == "binary_abs" else s)},
-              "l0": {"salt_pepper": rng.uniform(20, 60, 10) * s,
-                     "pointwise_10x": rng.uniform(5, 15, 10) * s}}
+    res[m] = {
+      "l2": {"transfer": rng.uniform(0.5, 2, 10) * s, "gaussian": rng.uniform(2, 4, 10)},
+      "linf": {"transfer": rng.uniform(0.05, 0.2, 10) * (10 if m == "binary_abs" else s)},
+      "l0": {
+        "salt_pepper": rng.uniform(20, 60, 10) * s,
+        "pointwise_10x": rng.uniform(5, 15, 10) * s,
+      },
+    }
     clean[m] = 0.99
   md, summary = evaluate.table1(res, clean)
   assert "| **All L2 attacks** |" in md and "Pointwise Attack 10x" in md
@@ -63,6 +67,7 @@ def test_table1_markdown_json_and_claims():
 
 def test_figures_render(tmp_path):
   from rvl_jax.core import io as rio
+
   x, y = M.eval_batch(6)
   d = np.array([0.5, 1.0, 2.0, INF, 0.0, 3.0])
   fig = evaluate.plot_accuracy_curves({"l2": {"cnn": d}, "l0": {"cnn": d * 10}})
@@ -78,9 +83,14 @@ def test_suite_runs_applicable_attacks_and_chunks():
   f = M.model("linear")
   x, y = M.eval_batch(6)
   free = suite.Model("nn_like", f, differentiable=False, batch_size=4)  # 6 -> chunks 4 + 2(pad)
-  recs = suite.run_attacks(free, x, y, jax.random.PRNGKey(0),
-                           {"salt_pepper": {"repetitions": 3}, "fgsm": {},
-                            "fgsm_ge": {"ge_steps": (0.1,)}}, log=lambda s: None)
+  recs = suite.run_attacks(
+    free,
+    x,
+    y,
+    jax.random.PRNGKey(0),
+    {"salt_pepper": {"repetitions": 3}, "fgsm": {}, "fgsm_ge": {"ge_steps": (0.1,)}},
+    log=lambda s: None,
+  )
   assert set(recs) == {"salt_pepper", "fgsm_ge"}  # no true-gradient attack on this model
   assert recs["salt_pepper"]["dist"]["l0"].shape == (6,)
   table = suite.distances_by_metric(recs)
@@ -95,6 +105,7 @@ def small_abs(shared_dir):
   if not wd.is_dir():
     pytest.skip("released ABS weights not found")
   from rvl_jax.abs import load_reference_abs
+
   m = load_reference_abs(str(wd), n_iter=0, n_samples=200)
   jax.block_until_ready(m.bank)
   return m
@@ -119,16 +130,21 @@ def test_gradient_free_attacks_work_on_abs(small_abs):
 def test_claims_report_unequal_budgets():
   rng = np.random.default_rng(1)
   scale = {"cnn": 1.0, "nn": 1.3, "abs": 2.0, "binary_abs": 1.5}
-  res = {m: {"l2": {"boundary": rng.uniform(1, 2, 8) * s},
-             "linf": {"transfer": rng.uniform(0.1, 0.2, 8) * s},
-             "l0": {"pointwise_10x": rng.uniform(5, 15, 8) * s}} for m, s in scale.items()}
-  _, summary = evaluate.table1(res, {m: 1.0 for m in scale},
-                               robust_accuracy_rows={"l2": {"AutoAttack": {"cnn": 0.25}}})
+  res = {
+    m: {
+      "l2": {"boundary": rng.uniform(1, 2, 8) * s},
+      "linf": {"transfer": rng.uniform(0.1, 0.2, 8) * s},
+      "l0": {"pointwise_10x": rng.uniform(5, 15, 8) * s},
+    }
+    for m, s in scale.items()
+  }
+  _, summary = evaluate.table1(
+    res, {m: 1.0 for m in scale}, robust_accuracy_rows={"l2": {"AutoAttack": {"cnn": 0.25}}}
+  )
   assert summary["robust_accuracy"]["l2"]["AutoAttack"] == {"cnn": 0.25}
   metrics = {k: v[0] for k, v in suite.ATTACKS.items()}
   applicable = lambda m, k: suite.ATTACKS[k][1] != "grad" or m == "cnn"  # noqa: E731
-  equal = {m: {"boundary": {"iterations": 500}, "transfer": {}, "pointwise_10x": {}}
-           for m in scale}
+  equal = {m: {"boundary": {"iterations": 500}, "transfer": {}, "pointwise_10x": {}} for m in scale}
   claims, why = evaluate.claims_with_budgets(summary, equal, applicable, metrics)
   assert claims["abs_largest_median_l2"] is True and why == {}
   # ABS with a smaller Boundary budget: the L2 claim is not passed, the L0 claims are unaffected.

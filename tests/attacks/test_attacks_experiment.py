@@ -11,11 +11,14 @@ def _memoized_nearest_neighbour(monkeypatch):
   import hashlib
 
   from rvl_jax.abs import baselines
+
   build, made = baselines.nearest_neighbour_logits_fn, {}
 
   def memo(ref_images, ref_labels, **kwargs):
-    key = (hashlib.sha256(ref_images.tobytes() + ref_labels.tobytes()).hexdigest(),
-           tuple(sorted(kwargs.items())))
+    key = (
+      hashlib.sha256(ref_images.tobytes() + ref_labels.tobytes()).hexdigest(),
+      tuple(sorted(kwargs.items())),
+    )
     if key not in made:
       made[key] = build(ref_images, ref_labels, **kwargs)
     return made[key]
@@ -28,6 +31,7 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir, monkeypatch):
   from experiments.abs.configs import robustness as cfg_lib
   from rvl_jax.core import experiment
   from rvl_jax.core import io as rio
+
   wd = shared_dir / "reference_weights" / "abs"
   if not wd.is_dir():
     pytest.skip("released weights not found")
@@ -58,14 +62,19 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir, monkeypatch):
   assert not os.path.exists(os.path.join(tmp_path, "distances", "autoattack_nn.json"))
   assert aa_row.count("|") >= 3
   assert res["linf/autoattack/cnn/robust_accuracy"] == aa_cached["linf"]
-  for f in ("accuracy_vs_distortion.png", "gallery_cnn_l0.png", "gallery_nn_linf.png",
-            "distal.png"):
+  for f in (
+    "accuracy_vs_distortion.png",
+    "gallery_cnn_l0.png",
+    "gallery_nn_linf.png",
+    "distal.png",
+  ):
     assert (tmp_path / "plots" / f).exists(), f
   # Resume: a second run loads the saved distances instead of attacking again.
   res2 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   assert res2["l0/salt_pepper/cnn/median"] == res["l0/salt_pepper/cnn/median"]
   # Recompute one attack with a different budget on the cached models; the others stay cached.
   import numpy as np
+
   before = np.load(tmp_path / "distances" / "cnn.npz")
   c.attacks = {"salt_pepper": {"repetitions": 3}, "fgsm": {}, "fgsm_ge": {}}
   c.recompute_attacks = ("salt_pepper",)
@@ -78,8 +87,13 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir, monkeypatch):
     experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   # An attack added to the config is run on resume (where it applies), the cached ones are kept.
   c.recompute_attacks = ()
-  c.attacks = {"salt_pepper": {"repetitions": 3}, "fgsm": {}, "fgsm_ge": {}, "fgm": {},
-               "transfer": {}}
+  c.attacks = {
+    "salt_pepper": {"repetitions": 3},
+    "fgsm": {},
+    "fgsm_ge": {},
+    "fgm": {},
+    "transfer": {},
+  }
   res3 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   cnn = np.load(tmp_path / "distances" / "cnn.npz")
   np.testing.assert_array_equal(cnn["dist/fgsm/linf"], after["dist/fgsm/linf"])
@@ -90,10 +104,13 @@ def test_robustness_experiment_tiny(tmp_path, shared_dir, monkeypatch):
   # the substitute directions are per image, so those of a longer run on the same first images
   # are reused.
   c.num_images = 3
-  c.autoattack.enabled = False  # its cache invalidation on new images is covered by the setting hash
+  c.autoattack.enabled = (
+    False  # its cache invalidation on new images is covered by the setting hash
+  )
   res4 = experiment.launch(robustness.train_and_evaluate, c, str(tmp_path))
   assert res4["num_images"] == 3
   x3 = np.load(tmp_path / "distances" / "cnn.npz")["x"]
   assert x3.shape[0] == 3 and np.load(tmp_path / "distances" / "nn.npz")["x"].shape[0] == 3
   np.testing.assert_array_equal(
-      np.load(tmp_path / "distances" / "transfer_directions.npz")["_images"][:3], x3)
+    np.load(tmp_path / "distances" / "transfer_directions.npz")["_images"][:3], x3
+  )

@@ -1,5 +1,8 @@
 """Fixed-epsilon attacks: true Lp radii, a list of radii in one vectorised call, targets."""
 
+import os
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,11 +10,8 @@ import pytest
 
 from rvl_jax import attacks as A
 
-import os
-import sys
-
 sys.path.insert(0, os.path.dirname(__file__))
-from test_attacks_minimal_norm import X, Y, K, closed_form, linear  # noqa: E402
+from test_attacks_minimal_norm import K, X, Y, closed_form, linear  # noqa: E402
 
 KEY = jax.random.PRNGKey(0)
 

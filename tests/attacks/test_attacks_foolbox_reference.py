@@ -9,6 +9,7 @@ pytest.importorskip("foolbox")
 
 def test_pgd_robust_accuracy_agrees_with_foolbox(shared_dir):
   from experiments.speed import pgd_vs_foolbox
+
   wd = shared_dir / "reference_weights" / "abs"
   if not (wd / "vanilla_cnn.npz").exists():
     pytest.skip("released vanilla_cnn weights not found")

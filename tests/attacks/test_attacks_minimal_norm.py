@@ -46,7 +46,8 @@ def closed_form(p):
     else:
       shift = np.full(D, cand[j])
     assert np.all(np.asarray(X[i]).ravel() + shift < 1) and np.all(
-        np.asarray(X[i]).ravel() - shift > 0)
+      np.asarray(X[i]).ravel() - shift > 0
+    )
     out.append(cand[j])
   return np.asarray(out)
 
@@ -103,8 +104,9 @@ def test_ddn_reaches_the_boundary_and_restricts_to_eps():
 
 @pytest.mark.parametrize("norm,p,hi", [("l2", 2, 1.25), ("linf", np.inf, 1.6)])
 def test_hop_skip_jump_gets_within_a_factor(norm, p, hi):
-  tr = mn.hop_skip_jump(linear, X, Y, jax.random.PRNGKey(0), norm=norm, iterations=25,
-                        init_evals=50, max_evals=300)
+  tr = mn.hop_skip_jump(
+    linear, X, Y, jax.random.PRNGKey(0), norm=norm, iterations=25, init_evals=50, max_evals=300
+  )
   metric = "l2" if norm == "l2" else "linf"
   _check(tr, metric, p, 0.999, hi)
 

@@ -18,23 +18,28 @@ KEY = jax.random.PRNGKey(0)
 
 # Small budgets: the tests check semantics, not the paper's numbers.
 ATTACKS = {
-    "salt_pepper": ("l0", lambda f, x, y, b: A.salt_and_pepper(f, x, y, KEY, repetitions=3,
-                                                             binary=b)),
-    "pointwise": ("l0", lambda f, x, y, b: A.pointwise(f, x, y, KEY, restarts=2, max_steps=1500,
-                                                       sp_repetitions=3, binary=b)),
-    "gaussian": ("l2", lambda f, x, y, b: A.additive_gaussian(f, x, y, KEY, binary=b)),
-    "boundary": ("l2", lambda f, x, y, b: A.boundary(f, x, y, KEY, iterations=60, binary=b)),
-    "fgm": ("l2", lambda f, x, y, b: A.fgm(f, x, y, binary=b)),
-    "fgsm": ("linf", lambda f, x, y, b: A.fgsm(f, x, y, binary=b)),
-    "deepfool_l2": ("l2", lambda f, x, y, b: A.deepfool(f, x, y, binary=b)),
-    "deepfool_linf": ("linf", lambda f, x, y, b: A.deepfool(f, x, y, norm="linf", binary=b)),
-    "bim_l2": ("l2", lambda f, x, y, b: A.bim(f, x, y, norm="l2", search_steps=6, binary=b)),
-    "bim_linf": ("linf", lambda f, x, y, b: A.bim(f, x, y, search_steps=6, binary=b)),
-    "mim": ("linf", lambda f, x, y, b: A.mim(f, x, y, search_steps=6, binary=b)),
-    "fgsm_ge": ("linf", lambda f, x, y, b: A.fgsm(f, x, y, gradient="ge", binary=b)),
+  "salt_pepper": (
+    "l0",
+    lambda f, x, y, b: A.salt_and_pepper(f, x, y, KEY, repetitions=3, binary=b),
+  ),
+  "pointwise": (
+    "l0",
+    lambda f, x, y, b: A.pointwise(
+      f, x, y, KEY, restarts=2, max_steps=1500, sp_repetitions=3, binary=b
+    ),
+  ),
+  "gaussian": ("l2", lambda f, x, y, b: A.additive_gaussian(f, x, y, KEY, binary=b)),
+  "boundary": ("l2", lambda f, x, y, b: A.boundary(f, x, y, KEY, iterations=60, binary=b)),
+  "fgm": ("l2", lambda f, x, y, b: A.fgm(f, x, y, binary=b)),
+  "fgsm": ("linf", lambda f, x, y, b: A.fgsm(f, x, y, binary=b)),
+  "deepfool_l2": ("l2", lambda f, x, y, b: A.deepfool(f, x, y, binary=b)),
+  "deepfool_linf": ("linf", lambda f, x, y, b: A.deepfool(f, x, y, norm="linf", binary=b)),
+  "bim_l2": ("l2", lambda f, x, y, b: A.bim(f, x, y, norm="l2", search_steps=6, binary=b)),
+  "bim_linf": ("linf", lambda f, x, y, b: A.bim(f, x, y, search_steps=6, binary=b)),
+  "mim": ("linf", lambda f, x, y, b: A.mim(f, x, y, search_steps=6, binary=b)),
+  "fgsm_ge": ("linf", lambda f, x, y, b: A.fgsm(f, x, y, gradient="ge", binary=b)),
 }
-UNBOUNDED = ("salt_pepper", "pointwise", "boundary", "bim_l2",
-             "bim_linf", "mim")
+UNBOUNDED = ("salt_pepper", "pointwise", "boundary", "bim_l2", "bim_linf", "mim")
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +59,9 @@ def test_bounds_and_reverified_adversarials(linear_results):
       ok = np.isfinite(np.asarray(tr.dist[m]))
       pred = np.asarray(jnp.argmax(f(jnp.asarray(best)), 1))
       assert np.all(pred[ok] != y[ok]), (name, m)
-      np.testing.assert_allclose(np.asarray(A.distance(x, best, m))[ok],
-                                 np.asarray(tr.dist[m])[ok], rtol=1e-5, atol=1e-6)
+      np.testing.assert_allclose(
+        np.asarray(A.distance(x, best, m))[ok], np.asarray(tr.dist[m])[ok], rtol=1e-5, atol=1e-6
+      )
 
 
 def test_unbounded_attacks_fool_undefended_model_always(linear_results):
@@ -89,8 +95,9 @@ def test_deepfool_is_exact_on_a_linear_model():
   expected = []
   for i in range(4):
     yi = int(y[i])
-    d = [(lg[i, yi] - lg[i, k]) / np.linalg.norm(wn[:, yi] - wn[:, k])
-         for k in range(10) if k != yi]
+    d = [
+      (lg[i, yi] - lg[i, k]) / np.linalg.norm(wn[:, yi] - wn[:, k]) for k in range(10) if k != yi
+    ]
     expected.append(1.05 * min(d))
   np.testing.assert_allclose(np.asarray(tr.dist["l2"]), expected, rtol=1e-3)
 

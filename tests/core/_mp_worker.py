@@ -24,8 +24,16 @@ import sys
 import time
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-_PATH_EVENTS = {"os.mkdir": (0,), "os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,),
-                "shutil.rmtree": (0,), "os.symlink": (1,), "os.link": (1,), "os.truncate": (0,)}
+_PATH_EVENTS = {
+  "os.mkdir": (0,),
+  "os.rename": (0, 1),
+  "os.remove": (0,),
+  "os.rmdir": (0,),
+  "shutil.rmtree": (0,),
+  "os.symlink": (1,),
+  "os.link": (1,),
+  "os.truncate": (0,),
+}
 
 
 def _install_write_recorder(out: str, watch: str, tag: str):
@@ -48,8 +56,11 @@ def _install_write_recorder(out: str, watch: str, tag: str):
   def hook(event, args):
     if event == "open":
       path, mode, flags = args
-      writing = (any(c in mode for c in "wax+") if isinstance(mode, str)
-                 else bool((flags or 0) & _WRITE_FLAGS))
+      writing = (
+        any(c in mode for c in "wax+")
+        if isinstance(mode, str)
+        else bool((flags or 0) & _WRITE_FLAGS)
+      )
       paths = (path,) if writing else ()
     elif event in _PATH_EVENTS:
       paths = tuple(args[i] for i in _PATH_EVENTS[event] if i < len(args))
@@ -61,8 +72,9 @@ def _install_write_recorder(out: str, watch: str, tag: str):
         seen.append([event, rel])
 
   def present():
-    return sorted(os.path.relpath(os.path.join(d, n), watch)
-                  for d, _, names in os.walk(watch) for n in names)
+    return sorted(
+      os.path.relpath(os.path.join(d, n), watch) for d, _, names in os.walk(watch) for n in names
+    )
 
   def dump(snapshot=None):
     """Writes the record; with ``snapshot`` (a job's name) also notes the files present now."""
@@ -111,6 +123,7 @@ def _run_loop(out: str, tag: str, runs, dump_writes):
   def train_step(state, batch):
     def loss_fn(p):
       return metrics.cross_entropy(state.apply_fn({"params": p}, batch["x"]), batch["y"])
+
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads), {"loss": loss}
 
@@ -118,8 +131,9 @@ def _run_loop(out: str, tag: str, runs, dump_writes):
   for run in runs:
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8)))["params"]
     init = jax.device_get(params)
-    state = train_state.TrainState.create(apply_fn=model.apply, params=params,
-                                          tx=optax.adam(0.05), rng=jax.random.PRNGKey(1))
+    state = train_state.TrainState.create(
+      apply_fn=model.apply, params=params, tx=optax.adam(0.05), rng=jax.random.PRNGKey(1)
+    )
 
     def pause(done, _, run=run):
       if done == run.get("pause_at"):
@@ -128,19 +142,40 @@ def _run_loop(out: str, tag: str, runs, dump_writes):
           f.write(str(done))
         time.sleep(3600)
 
-    result = loop.train(state=state, train_step=train_step, get_batch=get_batch,
-                        num_steps=run["steps"], workdir=run["workdir"], log_every=2,
-                        checkpoint_every=2, hooks=(pause,), desc=run["name"])
+    result = loop.train(
+      state=state,
+      train_step=train_step,
+      get_batch=get_batch,
+      num_steps=run["steps"],
+      workdir=run["workdir"],
+      log_every=2,
+      checkpoint_every=2,
+      hooks=(pause,),
+      desc=run["name"],
+    )
     final = jax.device_get(result.state.params)
-    moved = max(float(np.max(np.abs(a - b))) for a, b in
-                zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(init)))
+    moved = max(
+      float(np.max(np.abs(a - b)))
+      for a, b in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(init))
+    )
     leaves = jax.tree_util.tree_leaves_with_path(final)
-    np.savez(os.path.join(out, f"params_{run['name']}_{tag}.npz"),
-             **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
+    np.savez(
+      os.path.join(out, f"params_{run['name']}_{tag}.npz"),
+      **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves},
+    )
     with open(os.path.join(out, f"params_{run['name']}_{tag}.json"), "w") as f:
-      json.dump({"resumed_from": result.resumed_from, "loss": result.metrics["loss"], "moved": moved,
-                 "process_index": jax.process_index(), "process_count": jax.process_count(),
-                 "devices": jax.device_count(), "local_devices": jax.local_device_count()}, f)
+      json.dump(
+        {
+          "resumed_from": result.resumed_from,
+          "loss": result.metrics["loss"],
+          "moved": moved,
+          "process_index": jax.process_index(),
+          "process_count": jax.process_count(),
+          "devices": jax.device_count(),
+          "local_devices": jax.local_device_count(),
+        },
+        f,
+      )
 
 
 def _run_module(name, args):

@@ -13,8 +13,12 @@ def _train(config, workdir):
 
 def test_resolve_by_name_and_by_import_string():
   from experiments.mnist_classifier import train  # pylint: disable=import-outside-toplevel
-  registry = {"a": _train, "b": "experiments.mnist_classifier.train:train_and_evaluate",
-              "c": "experiments.mnist_classifier.train"}
+
+  registry = {
+    "a": _train,
+    "b": "experiments.mnist_classifier.train:train_and_evaluate",
+    "c": "experiments.mnist_classifier.train",
+  }
   assert experiment.resolve(registry, "a") is _train
   assert experiment.resolve(registry, "b") is train.train_and_evaluate
   assert experiment.resolve(registry, "c") is train.train_and_evaluate

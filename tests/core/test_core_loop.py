@@ -10,12 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from rvl_jax.core import batched
-from rvl_jax.core import loop
-from rvl_jax.core import metrics
-from rvl_jax.core import nets
-from rvl_jax.core import train_state
-from rvl_jax.core import writer
+from rvl_jax.core import batched, loop, metrics, nets, train_state, writer
 from rvl_jax.data import batching
 
 X = np.random.default_rng(0).normal(size=(256, 5)).astype(np.float32)
@@ -25,13 +20,15 @@ Y = (X[:, 0] + X[:, 1] > 0).astype(np.int32)
 def make_state(lr=1e-2):
   model = nets.MLP((16, 2))
   params = model.init(jax.random.PRNGKey(0), X[:2])["params"]
-  return train_state.TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(lr),
-                                       rng=jax.random.PRNGKey(1))
+  return train_state.TrainState.create(
+    apply_fn=model.apply, params=params, tx=optax.adam(lr), rng=jax.random.PRNGKey(1)
+  )
 
 
 def step_fn(state, batch):
   def loss_fn(p):
     return metrics.cross_entropy(state.apply_fn({"params": p}, batch["x"]), batch["y"])
+
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   state, key = state.next_rng()
   return state.apply_gradients(grads), {"loss": loss, "noise": jax.random.uniform(key)}
@@ -47,9 +44,17 @@ class Interrupt(Exception):
 
 
 def test_training_learns_and_logs(tmp_path):
-  result = loop.train(state=make_state(), train_step=step_fn, get_batch=get_batch, num_steps=60,
-                      workdir=str(tmp_path), log_every=20, checkpoint_every=30,
-                      eval_fn=lambda s, k: {"step_seen": k}, eval_every=20)
+  result = loop.train(
+    state=make_state(),
+    train_step=step_fn,
+    get_batch=get_batch,
+    num_steps=60,
+    workdir=str(tmp_path),
+    log_every=20,
+    checkpoint_every=30,
+    eval_fn=lambda s, k: {"step_seen": k},
+    eval_every=20,
+  )
   assert int(result.state.step) == 60
   assert result.metrics["loss"] < 0.5
   rows = writer.read_jsonl(str(tmp_path / "metrics.jsonl"))
@@ -59,18 +64,37 @@ def test_training_learns_and_logs(tmp_path):
 
 
 def test_resume_after_interrupt_matches_uninterrupted(tmp_path):
-  full = loop.train(state=make_state(), train_step=step_fn, get_batch=get_batch, num_steps=40,
-                    workdir=str(tmp_path / "full"), checkpoint_every=10)
+  full = loop.train(
+    state=make_state(),
+    train_step=step_fn,
+    get_batch=get_batch,
+    num_steps=40,
+    workdir=str(tmp_path / "full"),
+    checkpoint_every=10,
+  )
 
   def stop_at_23(step, state):
     if step == 23:
       raise Interrupt()
 
   with pytest.raises(Interrupt):
-    loop.train(state=make_state(), train_step=step_fn, get_batch=get_batch, num_steps=40,
-               workdir=str(tmp_path / "cut"), checkpoint_every=10, hooks=[stop_at_23])
-  resumed = loop.train(state=make_state(), train_step=step_fn, get_batch=get_batch, num_steps=40,
-                       workdir=str(tmp_path / "cut"), checkpoint_every=10)
+    loop.train(
+      state=make_state(),
+      train_step=step_fn,
+      get_batch=get_batch,
+      num_steps=40,
+      workdir=str(tmp_path / "cut"),
+      checkpoint_every=10,
+      hooks=[stop_at_23],
+    )
+  resumed = loop.train(
+    state=make_state(),
+    train_step=step_fn,
+    get_batch=get_batch,
+    num_steps=40,
+    workdir=str(tmp_path / "cut"),
+    checkpoint_every=10,
+  )
   assert resumed.resumed_from == 20
   chex.assert_trees_all_equal(full.state.params, resumed.state.params)
   chex.assert_trees_all_equal(full.state.opt_state, resumed.state.opt_state)
@@ -95,7 +119,12 @@ KILL_SCRIPT = textwrap.dedent("""
 
 def test_hard_killed_process_resumes(tmp_path):
   script = tmp_path / "run.py"
-  script.write_text(KILL_SCRIPT.format(tests=os.path.dirname(__file__), root=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+  script.write_text(
+    KILL_SCRIPT.format(
+      tests=os.path.dirname(__file__),
+      root=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
+  )
   env = dict(os.environ, RVL_QUIET="1")
   work = str(tmp_path / "run")
   killed = subprocess.run([sys.executable, str(script), work, "27"], env=env, capture_output=True)
@@ -104,7 +133,9 @@ def test_hard_killed_process_resumes(tmp_path):
   again = subprocess.run([sys.executable, str(script), work, "0"], env=env, capture_output=True)
   assert again.returncode == 0, again.stderr.decode()[-2000:]
   reference = loop.train(state=make_state(), train_step=step_fn, get_batch=get_batch, num_steps=40)
-  expected = np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(reference.state.params)])
+  expected = np.concatenate(
+    [np.ravel(x) for x in jax.tree_util.tree_leaves(reference.state.params)]
+  )
   np.testing.assert_array_equal(np.load(work + "/final.npy"), expected)
 
 
@@ -114,8 +145,15 @@ def test_nan_stops_with_clear_error(tmp_path):
     return state, {**metrics_, "loss": jnp.where(state.step >= 7, jnp.nan, metrics_["loss"])}
 
   with pytest.raises(FloatingPointError, match=r"metric 'loss' is nan at step 10"):
-    loop.train(state=make_state(), train_step=bad_step, get_batch=get_batch, num_steps=30,
-               workdir=str(tmp_path), log_every=10, checkpoint_every=10)
+    loop.train(
+      state=make_state(),
+      train_step=bad_step,
+      get_batch=get_batch,
+      num_steps=30,
+      workdir=str(tmp_path),
+      log_every=10,
+      checkpoint_every=10,
+    )
   # No checkpoint of the diverged state was written.
   assert not os.path.exists(tmp_path / "checkpoints" / "10")
 

@@ -16,12 +16,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _run(script, **env):
   """Runs ``script`` with this checkout's package first on the path; returns its JSON line."""
-  env = dict(os.environ, RVL_QUIET="1", JAX_PLATFORMS="cpu",
-             PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]), **env)
-  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                        cwd=REPO)
+  env = dict(
+    os.environ,
+    RVL_QUIET="1",
+    JAX_PLATFORMS="cpu",
+    PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
+    **env,
+  )
+  proc = subprocess.run(
+    [sys.executable, str(script)], env=env, capture_output=True, text=True, cwd=REPO
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
+
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -63,8 +70,9 @@ def test_four_device_step_matches_one_device(tmp_path):
   out = _run(script, XLA_FLAGS="--xla_force_host_platform_device_count=4")
   assert out["one"]["shards"] == 1 and out["four"]["shards"] == 4
   np.testing.assert_allclose(out["four"]["loss"], out["one"]["loss"], rtol=1e-5, atol=1e-6)
-  for a, b in zip(out["four"]["params"] + out["four"]["stats"],
-                  out["one"]["params"] + out["one"]["stats"]):
+  for a, b in zip(
+    out["four"]["params"] + out["four"]["stats"], out["one"]["params"] + out["one"]["stats"]
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
   # The comparison can fail: the two-step runs moved the parameters away from their init.
   assert out["one"]["loss"] > 0
@@ -82,6 +90,7 @@ def test_shard_batch_requires_divisible_batch():
 
 def test_backends_started_public_fallback_keeps_the_setting():
   import jax
+
   jax.numpy.zeros(1).block_until_ready()
   before = jax.config.jax_num_cpu_devices
   assert sharding._backends_started(private_api=False)

@@ -20,9 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from rvl_jax.core import experiment
+from rvl_jax.core import experiment, sharding
 from rvl_jax.core import io as rio
-from rvl_jax.core import sharding
 from rvl_jax.core import writer as writer_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -30,10 +29,22 @@ WORKER = pathlib.Path(__file__).with_name("_mp_worker.py")
 # Seconds for one launch (its processes run at once). About 30 s on two idle cores; the bound is
 # for a hang, and leaves room for a heavily shared machine.
 LAUNCH_TIMEOUT = 600
-_LAUNCH_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "XLA_FLAGS",
-               "JAX_COORDINATOR_PORT", "SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS",
-               "SLURM_PROCID", "SLURM_LOCALID", "OMPI_COMM_WORLD_SIZE", "OMPI_MCA_orte_hnp_uri",
-               "TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
+_LAUNCH_ENV = (
+  "JAX_COORDINATOR_ADDRESS",
+  "JAX_NUM_PROCESSES",
+  "JAX_PROCESS_ID",
+  "XLA_FLAGS",
+  "JAX_COORDINATOR_PORT",
+  "SLURM_JOB_ID",
+  "SLURM_STEP_NODELIST",
+  "SLURM_NTASKS",
+  "SLURM_PROCID",
+  "SLURM_LOCALID",
+  "OMPI_COMM_WORLD_SIZE",
+  "OMPI_MCA_orte_hnp_uri",
+  "TPU_WORKER_HOSTNAMES",
+  "MEGASCALE_COORDINATOR_ADDRESS",
+)
 
 
 def _die_with_parent():
@@ -41,6 +52,7 @@ def _die_with_parent():
   killed pytest worker skips its fixtures' clean-up). Linux only; elsewhere a no-op."""
   if sys.platform.startswith("linux"):
     import ctypes
+
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
@@ -62,13 +74,21 @@ class Launcher:
 
   def _start(self, tag, args, extra_env, extra_argv=()):
     env = {k: v for k, v in os.environ.items() if k not in _LAUNCH_ENV}
-    env.update(RVL_QUIET="1", JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env.update(
+      RVL_QUIET="1",
+      JAX_PLATFORMS="cpu",
+      PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    )
     env.update(extra_env)
     log = open(self.out / f"log_{tag}.txt", "w")
     self.procs[tag] = subprocess.Popen(
-        [sys.executable, str(WORKER), str(self.out), str(self.watch), tag, *args, *extra_argv],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+      [sys.executable, str(WORKER), str(self.out), str(self.watch), tag, *args, *extra_argv],
+      cwd=REPO,
+      env=env,
+      stdout=log,
+      stderr=subprocess.STDOUT,
+      preexec_fn=_die_with_parent,
+    )
     log.close()
 
   def pair(self, name, args, how="env"):
@@ -80,14 +100,22 @@ class Launcher:
     for i in range(2):
       env, argv = {}, ()
       if how == "env":
-        env = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
-               "JAX_PROCESS_ID": str(i)}
+        env = {
+          "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+          "JAX_NUM_PROCESSES": "2",
+          "JAX_PROCESS_ID": str(i),
+        }
       elif how == "slurm":
-        env = {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
-               "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i), "JAX_COORDINATOR_PORT": str(port)}
+        env = {
+          "SLURM_JOB_ID": "4242",
+          "SLURM_STEP_NODELIST": "localhost",
+          "SLURM_NTASKS": "2",
+          "SLURM_PROCID": str(i),
+          "SLURM_LOCALID": str(i),
+          "JAX_COORDINATOR_PORT": str(port),
+        }
       else:
-        argv = (f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-                f"--process_id={i}")
+        argv = (f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}")
       self._start(f"{name}{i}", args, env, argv)
 
   def single(self, tag, args, devices=2):
@@ -156,13 +184,15 @@ def _is_checkpoint_work(watch, event, rel):
 def _assert_only_process0_wrote(launcher, tag0, tag1, workdir_rel, expected):
   """``expected``: paths (relative to the workdir) process 0 must have written."""
   watch = launcher.watch
-  by_1 = [w for w in launcher.writes(tag1)
-          if w[1] != workdir_rel and not _is_checkpoint_work(watch, *w)]
+  by_1 = [
+    w for w in launcher.writes(tag1) if w[1] != workdir_rel and not _is_checkpoint_work(watch, *w)
+  ]
   assert by_1 == [], f"process 1 wrote outside its checkpoints: {by_1}"
   by_0 = {rel for _, rel in launcher.writes(tag0)}
   for path in expected:
-    assert any(rel == f"{workdir_rel}/{path}" or rel.startswith(f"{workdir_rel}/{path}/")
-               for rel in by_0), f"process 0 did not write {path}: {sorted(by_0)}"
+    assert any(
+      rel == f"{workdir_rel}/{path}" or rel.startswith(f"{workdir_rel}/{path}/") for rel in by_0
+    ), f"process 0 did not write {path}: {sorted(by_0)}"
   # TensorBoard files carry the writer's pid in their name: all of them are process 0's (one per
   # launch of a resumed run); and no metrics row appears twice.
   process0_pids = {str(p.pid) for tag, p in launcher.procs.items() if not tag.endswith("1")}
@@ -187,8 +217,13 @@ def _assert_params_close(a, b, rtol, atol):
 
 
 def _experiment_args(module, config, workdir, overrides):
-  return ["module", module, f"--config={config}", f"--workdir={workdir}",
-          *[f"--config.{k}={v}" for k, v in overrides.items()]]
+  return [
+    "module",
+    module,
+    f"--config={config}",
+    f"--workdir={workdir}",
+    *[f"--config.{k}={v}" for k, v in overrides.items()],
+  ]
 
 
 MNIST = "experiments.mnist_classifier.main"
@@ -197,8 +232,9 @@ MNIST = "experiments.mnist_classifier.main"
 def _mnist_job(workdir):
   """The worked example's smoke run (8 steps) as a job of ``_mp_worker.py``'s jobs mode."""
   overrides = {"num_steps": 8, "log_every": 4, "checkpoint_every": 4}
-  args = _experiment_args(MNIST, "experiments/mnist_classifier/configs/default.py:smoke",
-                          workdir, overrides)
+  args = _experiment_args(
+    MNIST, "experiments/mnist_classifier/configs/default.py:smoke", workdir, overrides
+  )
   return {"module": MNIST, "argv": args[2:]}
 
 
@@ -213,22 +249,31 @@ def test_two_processes_match_two_devices_resume_after_sigkill_and_run_the_exampl
   """
   w = launcher.watch
   run = lambda name, **kw: {"name": name, "workdir": str(w / name), "steps": 6, **kw}  # noqa: E731
-  launcher.pair("a", ["jobs", json.dumps([_mnist_job(w / "two"),
-                                          {"loop": [run("full"), run("killed", pause_at=4)]}])])
+  launcher.pair(
+    "a",
+    [
+      "jobs",
+      json.dumps([_mnist_job(w / "two"), {"loop": [run("full"), run("killed", pause_at=4)]}]),
+    ],
+  )
   launcher.single("ref", ["jobs", json.dumps([{"loop": [run("ref")]}, _mnist_job(w / "one")])])
-  launcher.wait_for([launcher.out / "paused_killed_a0", launcher.out / "paused_killed_a1"],
-                    ["a0", "a1"])
+  launcher.wait_for(
+    [launcher.out / "paused_killed_a0", launcher.out / "paused_killed_a1"], ["a0", "a1"]
+  )
   launcher.kill("a0", "a1")  # SIGKILL both, right after the step-4 checkpoint
-  steps_after_kill = sorted(int(p.name) for p in (w / "killed" / "checkpoints").iterdir()
-                            if p.name.isdigit())
+  steps_after_kill = sorted(
+    int(p.name) for p in (w / "killed" / "checkpoints").iterdir() if p.name.isdigit()
+  )
   launcher.pair("b", ["loop", json.dumps([run("killed")])], how="slurm")  # as `srun` starts it
   launcher.wait("ref", "b0", "b1")
 
   full0, info0 = _load(launcher.out, "params_full_a0")
   full1, info1 = _load(launcher.out, "params_full_a1")
   ref, info_ref = _load(launcher.out, "params_ref_ref")
-  assert [(i["process_index"], i["process_count"], i["devices"], i["local_devices"])
-          for i in (info0, info1, info_ref)] == [(0, 2, 2, 1), (1, 2, 2, 1), (0, 1, 2, 2)]
+  assert [
+    (i["process_index"], i["process_count"], i["devices"], i["local_devices"])
+    for i in (info0, info1, info_ref)
+  ] == [(0, 2, 2, 1), (1, 2, 2, 1), (0, 1, 2, 2)]
   _assert_params_close(full1, full0, 0, 0)  # both processes hold the same replicated state
   _assert_params_close(full0, ref, 1e-5, 1e-6)  # 2 processes x 1 device == 1 process x 2 devices
   assert info0["moved"] > 0.05 and abs(info0["loss"] - info_ref["loss"]) < 1e-5
@@ -253,12 +298,24 @@ def test_two_processes_match_two_devices_resume_after_sigkill_and_run_the_exampl
   rows_two = writer_lib.read_jsonl(str(w / "two" / "metrics.jsonl"))
   rows_one = writer_lib.read_jsonl(str(w / "one" / "metrics.jsonl"))
   assert [r["step"] for r in rows_two] == [r["step"] for r in rows_one] == [4, 8, 8]
-  np.testing.assert_allclose([r.get("loss", 0) for r in rows_two],
-                             [r.get("loss", 0) for r in rows_one], rtol=1e-5)
+  np.testing.assert_allclose(
+    [r.get("loss", 0) for r in rows_two], [r.get("loss", 0) for r in rows_one], rtol=1e-5
+  )
   assert rows_two[0]["loss"] - rows_two[1]["loss"] > 1e-3  # it trained
-  _assert_only_process0_wrote(launcher, "a0", "a1", "two",
-                              ["config.json", "results.json", "metrics.jsonl", "tb",
-                               "plots/training.png", "plots/predictions.png"])
+  _assert_only_process0_wrote(
+    launcher,
+    "a0",
+    "a1",
+    "two",
+    [
+      "config.json",
+      "results.json",
+      "metrics.jsonl",
+      "tb",
+      "plots/training.png",
+      "plots/predictions.png",
+    ],
+  )
   # launch() returns on every process only once process 0's results are on disk.
   assert "two/results.json" in launcher.record("a1")["files_after"][MNIST]
 
@@ -266,20 +323,37 @@ def test_two_processes_match_two_devices_resume_after_sigkill_and_run_the_exampl
 def test_benchmark_smoke_on_two_processes_from_flags(launcher):
   """One system's smoke config (the generalization benchmark, CNN on dSprites) on two processes
   started with --coordinator_address/--num_processes/--process_id."""
-  overrides = {"num_steps": 4, "log_every": 2, "checkpoint_every": 2, "eval_test": 64,
-               "eval_train": 32}
-  launcher.pair("b", _experiment_args("experiments.benchmark.main",
-                                      "experiments/benchmark/configs/default.py:smoke",
-                                      launcher.watch / "bench", overrides), how="flags")
+  overrides = {
+    "num_steps": 4,
+    "log_every": 2,
+    "checkpoint_every": 2,
+    "eval_test": 64,
+    "eval_train": 32,
+  }
+  launcher.pair(
+    "b",
+    _experiment_args(
+      "experiments.benchmark.main",
+      "experiments/benchmark/configs/default.py:smoke",
+      launcher.watch / "bench",
+      overrides,
+    ),
+    how="flags",
+  )
   launcher.wait("b0", "b1")
   res = rio.read_json(launcher.watch / "bench" / "results.json")
   assert res["iterations"] == 4 and np.isfinite(res["final_train_loss"])
-  _assert_only_process0_wrote(launcher, "b0", "b1", "bench",
-                              ["config.json", "results.json", "predictions.npz", "plots",
-                               "train/metrics.jsonl", "train/tb"])
+  _assert_only_process0_wrote(
+    launcher,
+    "b0",
+    "b1",
+    "bench",
+    ["config.json", "results.json", "predictions.npz", "plots", "train/metrics.jsonl", "train/tb"],
+  )
 
 
 # In-process checks of the settings and of the process-0 gating (no second process needed).
+
 
 @pytest.fixture
 def clean_env(monkeypatch):
@@ -300,17 +374,26 @@ def test_distributed_settings_come_from_arguments_then_environment(clean_env):
     sharding.distributed_settings()
 
 
-@pytest.mark.parametrize("kwargs, message", [
+@pytest.mark.parametrize(
+  "kwargs, message",
+  [
     ({"coordinator_address": "10.0.0.1"}, "argument 'coordinator_address': expected 'host:port'"),
     ({"num_processes": 0}, "argument 'num_processes': expected a positive integer, got 0"),
     ({"num_processes": 2, "process_id": 2}, r"argument 'process_id': expected an integer in \[0"),
-    ({"num_processes": 2, "process_id": 0},
-     "argument 'coordinator_address': expected a value .* for a multi-process run"),
-    ({"coordinator_address": "h:1", "num_processes": 2},
-     "argument 'process_id': expected a value .*JAX_PROCESS_ID"),
-    ({"coordinator_address": "h:1", "process_id": 0},
-     "argument 'num_processes': expected a value .*JAX_NUM_PROCESSES"),
-])
+    (
+      {"num_processes": 2, "process_id": 0},
+      "argument 'coordinator_address': expected a value .* for a multi-process run",
+    ),
+    (
+      {"coordinator_address": "h:1", "num_processes": 2},
+      "argument 'process_id': expected a value .*JAX_PROCESS_ID",
+    ),
+    (
+      {"coordinator_address": "h:1", "process_id": 0},
+      "argument 'num_processes': expected a value .*JAX_NUM_PROCESSES",
+    ),
+  ],
+)
 def test_initialize_distributed_rejects_bad_settings(clean_env, kwargs, message):
   with pytest.raises(ValueError, match=message):
     sharding.initialize_distributed(**kwargs)
@@ -328,6 +411,7 @@ def test_initialize_distributed_is_noop_for_one_process(clean_env):
 
 def test_only_process_zero_writes_files(tmp_path, monkeypatch):
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
@@ -345,7 +429,13 @@ def test_only_process_zero_writes_files(tmp_path, monkeypatch):
   write_all(main)
   monkeypatch.setattr(sharding, "is_main_process", lambda: False)
   write_all(other)
-  assert sorted(os.listdir(main)) == ["arrays.npz", "fig.png", "log", "own.txt", "plots",
-                                      "results.json"]
+  assert sorted(os.listdir(main)) == [
+    "arrays.npz",
+    "fig.png",
+    "log",
+    "own.txt",
+    "plots",
+    "results.json",
+  ]
   assert sorted(os.listdir(main / "log")) == ["metrics.jsonl", "tb"]
   assert sorted(os.listdir(other)) == ["own.txt"]

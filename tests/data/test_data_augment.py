@@ -1,4 +1,5 @@
 """rvl_jax.data.augment: elastic/affine augmentation."""
+
 import chex
 import jax
 import numpy as np
@@ -9,7 +10,7 @@ from rvl_jax.data import augment
 
 def _digits(n=6):
   x = np.zeros((n, 28, 28, 1), np.float32)
-  x[:, 8:20, 12:16] = 1.0   # a vertical bar
+  x[:, 8:20, 12:16] = 1.0  # a vertical bar
   x[:, 8:11, 10:18] = 0.7
   return x
 
@@ -42,7 +43,9 @@ def test_pure_shift_moves_the_image():
   x = _digits(1)
   cfg = augment.ElasticAffine(max_rotation_deg=0, max_scale=0, max_shift=3.0, alpha=0)
   y = np.asarray(augment.elastic_affine(jax.random.PRNGKey(1), x, cfg))[0, ..., 0]
-  com = lambda im: np.array([np.sum(im * np.arange(28)[:, None]), np.sum(im * np.arange(28))]) / im.sum()
+  com = lambda im: (
+    np.array([np.sum(im * np.arange(28)[:, None]), np.sum(im * np.arange(28))]) / im.sum()
+  )
   shift = com(y) - com(x[0, ..., 0])
   assert 0.05 < np.max(np.abs(shift)) <= 3.0 + 1e-3
 

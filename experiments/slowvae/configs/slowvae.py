@@ -4,4 +4,4 @@ from experiments.slowvae.configs import base
 
 
 def get_config(variant=None):
-  return base.make_config('slowvae', variant)
+  return base.make_config("slowvae", variant)

@@ -15,34 +15,56 @@ from experiments.speed.cases.common import Case, load_config
 # (system, config module) of every config that accepts the 'paper' variant; a test checks that no
 # config with a 'paper' variant is missing here.
 PAPER_CONFIGS = (
-    ('mnist_classifier', 'default'),
-    *(('racecar', n) for n in ('e1_mnist_svd', 'e2_peak', 'e3_mi', 'e4_infogan', 'e5_mnist_cnn',
-                               'e6_cifar', 'e7_resnet', 'e8_texture', 'e9_smoke', 'e10_vgg')),
-    ('abs', 'abs'), ('abs', 'robustness'),
-    *(('slowvae', n) for n in ('slowvae', 'betavae', 'pmvae', 'adagvae', 'pcl', 'nica')),
-    *(('benchmark', n) for n in ('default', 'oracle', 'weak', 'sweep')),
-    ('noise', 'mnist_study'), ('noise', 'sigma_sweep'), ('noise', 'imagenet'),
-    ('study', 'mnist_family'), ('study', 'factor_family'),
+  ("mnist_classifier", "default"),
+  *(
+    ("racecar", n)
+    for n in (
+      "e1_mnist_svd",
+      "e2_peak",
+      "e3_mi",
+      "e4_infogan",
+      "e5_mnist_cnn",
+      "e6_cifar",
+      "e7_resnet",
+      "e8_texture",
+      "e9_smoke",
+      "e10_vgg",
+    )
+  ),
+  ("abs", "abs"),
+  ("abs", "robustness"),
+  *(("slowvae", n) for n in ("slowvae", "betavae", "pmvae", "adagvae", "pcl", "nica")),
+  *(("benchmark", n) for n in ("default", "oracle", "weak", "sweep")),
+  ("noise", "mnist_study"),
+  ("noise", "sigma_sweep"),
+  ("noise", "imagenet"),
+  ("study", "mnist_family"),
+  ("study", "factor_family"),
 )
 
 
-BUILDERS = {'mnist_classifier': racecar.cases_mnist_classifier, 'racecar': racecar.cases_racecar,
-            'abs': abs_cases.cases_abs, 'slowvae': slowvae.cases_slowvae,
-            'benchmark': slowvae.cases_benchmark, 'noise': noise.cases_noise,
-            'study': study.cases_study}
+BUILDERS = {
+  "mnist_classifier": racecar.cases_mnist_classifier,
+  "racecar": racecar.cases_racecar,
+  "abs": abs_cases.cases_abs,
+  "slowvae": slowvae.cases_slowvae,
+  "benchmark": slowvae.cases_benchmark,
+  "noise": noise.cases_noise,
+  "study": study.cases_study,
+}
 
 
-def config_cases(system: str, name: str, variant: str = 'paper') -> List[Case]:
+def config_cases(system: str, name: str, variant: str = "paper") -> List[Case]:
   """The cases of one config (``variant`` 'paper', or a smaller one for the accelerator benchmark)."""
   if system not in BUILDERS:
     raise ValueError(f"argument 'system': expected one of {sorted(BUILDERS)}, got {system!r}")
-  return BUILDERS[system](load_config(system, name, variant), f'{system}/{name}')
+  return BUILDERS[system](load_config(system, name, variant), f"{system}/{name}")
 
 
-def all_cases(only: Optional[Sequence[str]] = None, variant: str = 'paper') -> List[Case]:
+def all_cases(only: Optional[Sequence[str]] = None, variant: str = "paper") -> List[Case]:
   out = []
   for system, name in PAPER_CONFIGS:
-    if only and f'{system}/{name}' not in only:
+    if only and f"{system}/{name}" not in only:
       continue
     out.extend(config_cases(system, name, variant))
   return out

@@ -9,17 +9,26 @@ import jax.numpy as jnp
 
 from rvl_jax.core.cost import Case
 
-__all__ = ['Case', 'IMAGENET_TRAIN_IMAGES', 'MNIST_TRAIN', 'MNIST_TEST', 'load_config', 'key',
-           'images', 'labels', 'onehot']
+__all__ = [
+  "Case",
+  "IMAGENET_TRAIN_IMAGES",
+  "MNIST_TRAIN",
+  "MNIST_TEST",
+  "load_config",
+  "key",
+  "images",
+  "labels",
+  "onehot",
+]
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 MNIST_TRAIN = 60_000
 MNIST_TEST = 10_000
 
 
-def load_config(system: str, name: str, variant: str = 'paper'):
+def load_config(system: str, name: str, variant: str = "paper"):
   """Returns ``experiments/<system>/configs/<name>.py``'s config for ``variant``."""
-  return importlib.import_module(f'experiments.{system}.configs.{name}').get_config(variant)
+  return importlib.import_module(f"experiments.{system}.configs.{name}").get_config(variant)
 
 
 def key(i: int = 0):

@@ -18,24 +18,41 @@ def get_config(variant=None):
   c.seeds = (0, 1, 2)
   c.models = ("cnn", "mlp", "coordconv", "cnn_gnt", "cnn_rr", "slowvae")
   c.scenarios = tuple(factor_scenarios.SCENARIOS)
-  c.settings = ml_collections.ConfigDict(dict(steps=500, n_test=300, slowvae_steps=800,
-                                              readout_n=2000, n_pgd=100, n_corrupt=200,
-                                              n_disentangle=300))
-  c.compute = True      # False: report the cached cells only (an unfinished study), train nothing
+  c.settings = ml_collections.ConfigDict(
+    dict(
+      steps=500,
+      n_test=300,
+      slowvae_steps=800,
+      readout_n=2000,
+      n_pgd=100,
+      n_corrupt=200,
+      n_disentangle=300,
+    )
+  )
+  c.compute = True  # False: report the cached cells only (an unfinished study), train nothing
   c.distributed = False
   if variant == "smoke":
     c.seeds = (0,)
     c.models = ("mlp", "cnn_gnt")
     c.scenarios = ("split_random", "pgd_mse", "disentanglement")
-    c.settings = ml_collections.ConfigDict(dict(
-        n_test=60, batch_size=16, steps=5, n_corrupt=20, n_pgd=20, pgd_steps=2,
-        n_disentangle=60))
+    c.settings = ml_collections.ConfigDict(
+      dict(n_test=60, batch_size=16, steps=5, n_corrupt=20, n_pgd=20, pgd_steps=2, n_disentangle=60)
+    )
   elif variant == "paper":
     c.seeds = (0, 1, 2, 3, 4)
     c.models = factor_zoo.MODELS
-    c.settings = ml_collections.ConfigDict(dict(
-        n_test=10000, steps=100000, slowvae_steps=300000, readout_n=50000, n_corrupt=2000,
-        n_pgd=2000, pgd_steps=40, n_disentangle=10000))
+    c.settings = ml_collections.ConfigDict(
+      dict(
+        n_test=10000,
+        steps=100000,
+        slowvae_steps=300000,
+        readout_n=50000,
+        n_corrupt=2000,
+        n_pgd=2000,
+        pgd_steps=40,
+        n_disentangle=10000,
+      )
+    )
   elif variant not in (None, "", "default"):
     raise ValueError(f"argument 'variant': expected None, 'smoke' or 'paper', got {variant!r}")
   return c

@@ -11,6 +11,7 @@ a swap into a copy, a colour-order slip, a blur along one axis only), ``faithful
 the intended behaviour. ``fn.has_intended`` says whether a corruption has such a variant; the
 differences are documented per corruption and in docs/noise.md.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,10 +25,12 @@ from rvl_jax.core import validation
 
 
 def _validate(name: str, images, severity, num_severities: int):
-  validation.check_images(f'images ({name})', images)
+  validation.check_images(f"images ({name})", images)
   if not isinstance(severity, (int, np.integer)) or not 1 <= int(severity) <= num_severities:
-    raise ValueError(f"argument 'severity': expected an integer in [1, {num_severities}] for "
-                     f"{name!r}, got {severity!r}")
+    raise ValueError(
+      f"argument 'severity': expected an integer in [1, {num_severities}] for "
+      f"{name!r}, got {severity!r}"
+    )
 
 
 def _check_faithful(faithful):
@@ -38,8 +41,10 @@ def _check_faithful(faithful):
 
 def _attach(fn, name: str, table: tuple, jittable, intended, kind: str):
   fn.__name__ = name
-  fn.__doc__ = (f'{name} corruption ({kind}): fn(key, images (N,H,W,C) in [0,1], severity '
-                f'1..{len(table)}, faithful=True).')
+  fn.__doc__ = (
+    f"{name} corruption ({kind}): fn(key, images (N,H,W,C) in [0,1], severity "
+    f"1..{len(table)}, faithful=True)."
+  )
   fn.jittable = jittable
   fn.num_severities = len(table)
   fn.params = table
@@ -47,15 +52,16 @@ def _attach(fn, name: str, table: tuple, jittable, intended, kind: str):
   return fn
 
 
-def make_jit_corruption(name: str, per_image: Callable, table: Sequence,
-                        intended: Optional[Callable] = None) -> Callable:
+def make_jit_corruption(
+  name: str, per_image: Callable, table: Sequence, intended: Optional[Callable] = None
+) -> Callable:
   """``per_image(key, image (H, W, C), params) -> image``; ``table[s - 1]`` = params of severity s.
 
   ``intended``: the same signature, used with ``faithful=False`` (None: no such variant).
   """
   table = tuple(table)
 
-  @functools.partial(jax.jit, static_argnames=('severity', 'faithful'))
+  @functools.partial(jax.jit, static_argnames=("severity", "faithful"))
   def run(key, images, severity: int, faithful: bool = True):
     params = table[severity - 1]
     f = per_image if faithful or intended is None else intended
@@ -65,11 +71,15 @@ def make_jit_corruption(name: str, per_image: Callable, table: Sequence,
 
   def fn(key, images, severity: int = 1, faithful: bool = True):
     _validate(name, images, severity, len(table))
-    return run(key, jnp.asarray(images, jnp.float32), severity=int(severity),
-               faithful=_check_faithful(faithful))
+    return run(
+      key,
+      jnp.asarray(images, jnp.float32),
+      severity=int(severity),
+      faithful=_check_faithful(faithful),
+    )
 
   fn.compiled = run
-  return _attach(fn, name, table, True, intended, 'jit')
+  return _attach(fn, name, table, True, intended, "jit")
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -79,8 +89,9 @@ def numpy_rng(key) -> np.random.Generator:
   return np.random.default_rng(np.asarray(key, np.uint32).tolist())
 
 
-def make_host_corruption(name: str, per_image: Callable, table: Sequence,
-                         intended: Optional[Callable] = None) -> Callable:
+def make_host_corruption(
+  name: str, per_image: Callable, table: Sequence, intended: Optional[Callable] = None
+) -> Callable:
   """``per_image(rng: np.random.Generator, image (H, W, C) np.float32, params) -> image`` (host).
 
   ``intended``: the same signature, used with ``faithful=False`` (None: no such variant).
@@ -95,4 +106,4 @@ def make_host_corruption(name: str, per_image: Callable, table: Sequence,
     out = np.stack([f(rng, im, table[int(severity) - 1]) for im in imgs]) if len(imgs) else imgs
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
-  return _attach(fn, name, table, False, intended, 'host, NumPy')
+  return _attach(fn, name, table, False, intended, "host, NumPy")

@@ -12,6 +12,7 @@ severities host), saturate.
 three places where its code does something else than it evidently meant; ``faithful=False``
 gives the intended behaviour there (glass blur, pixelate, spatter; see each function).
 """
+
 from __future__ import annotations
 
 import io
@@ -61,20 +62,20 @@ def _disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
   disk = ((xx**2 + yy**2) <= radius**2).astype(np.float64)
   disk /= disk.sum()
   r = ksize // 2
-  g = np.exp(-np.arange(-r, r + 1)**2 / (2 * alias_blur**2))
+  g = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * alias_blur**2))
   g /= g.sum()
   n = disk.shape[0]
-  idx = ops.extend_index(np.arange(-r, n + r), n, 'reflect101')
+  idx = ops.extend_index(np.arange(-r, n + r), n, "reflect101")
   padded = disk[idx][:, idx]
-  tmp = sum(g[k] * padded[k:k + n, :] for k in range(ksize))
-  out = sum(g[k] * tmp[:, k:k + n] for k in range(ksize))
+  tmp = sum(g[k] * padded[k : k + n, :] for k in range(ksize))
+  out = sum(g[k] * tmp[:, k : k + n] for k in range(ksize))
   return out.astype(np.float32)
 
 
 def defocus_blur(key, x, p):
   del key
   radius, alias_blur = p
-  return ops.correlate2d(x, _disk_kernel(radius, alias_blur), mode='reflect101')
+  return ops.correlate2d(x, _disk_kernel(radius, alias_blur), mode="reflect101")
 
 
 def glass_blur(key, x, p, copy: bool = True):
@@ -85,9 +86,9 @@ def glass_blur(key, x, p, copy: bool = True):
   are duplicated and lost rather than permuted; the intended version swaps them.
   """
   sigma, d, iters = p
-  y = ops.quantize_u8(ops.gaussian_filter(x, sigma, mode='nearest'))
+  y = ops.quantize_u8(ops.gaussian_filter(x, sigma, mode="nearest"))
   y = ops.glass_swaps(y, key, int(d), int(iters), copy=copy)
-  return ops.gaussian_filter(y / 255.0, sigma, mode='nearest')
+  return ops.gaussian_filter(y / 255.0, sigma, mode="nearest")
 
 
 def glass_blur_intended(key, x, p):
@@ -109,7 +110,7 @@ def zoom_blur(key, x, factors):
 
 def gaussian_blur(key, x, sigma):
   del key
-  return ops.gaussian_filter(x, sigma, mode='nearest', truncate=4.0)
+  return ops.gaussian_filter(x, sigma, mode="nearest", truncate=4.0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def make_frost(textures, table=((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (
     crop = crop[..., :c] if c <= stack.shape[-1] else jnp.repeat(crop[..., :1], c, -1)
     return a * x + b * crop
 
-  return make_jit_corruption('frost', per_image, table)
+  return make_jit_corruption("frost", per_image, table)
 
 
 # ----------------------------------------------------------------------------------------
@@ -205,16 +206,17 @@ def elastic_transform(key, x, p):
   pts1 = np.float32([cs + sq, [cs[0] + sq, cs[1] - sq], cs - sq])
   pts2 = jnp.asarray(pts1) + jax.random.uniform(k1, (3, 2), minval=-amax, maxval=amax)
   m = _affine_from_points(jnp.asarray(pts1), pts2)
-  x = ops.affine_warp(x, _invert_affine(m), mode='reflect101')
+  x = ops.affine_warp(x, _invert_affine(m), mode="reflect101")
   if alpha == 0:
     return x
   dx = jax.random.uniform(k2, (h, w, 1), minval=-1.0, maxval=1.0)
   dy = jax.random.uniform(k3, (h, w, 1), minval=-1.0, maxval=1.0)
-  dx = ops.gaussian_filter(dx, sigma, mode='reflect', truncate=3.0)[..., 0] * alpha
-  dy = ops.gaussian_filter(dy, sigma, mode='reflect', truncate=3.0)[..., 0] * alpha
-  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                            indexing='ij')
-  return ops.sample_bilinear(x, rows + dy, cols + dx, mode='reflect')
+  dx = ops.gaussian_filter(dx, sigma, mode="reflect", truncate=3.0)[..., 0] * alpha
+  dy = ops.gaussian_filter(dy, sigma, mode="reflect", truncate=3.0)[..., 0] * alpha
+  rows, cols = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
+  return ops.sample_bilinear(x, rows + dy, cols + dx, mode="reflect")
 
 
 def pixelate(key, x, c):
@@ -239,10 +241,11 @@ def pixelate_intended(key, x, c):
 def _jpeg_host(rng, x, quality):
   del rng
   from PIL import Image
+
   arr = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
   img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
   buf = io.BytesIO()
-  img.save(buf, 'JPEG', quality=int(quality))
+  img.save(buf, "JPEG", quality=int(quality))
   out = np.asarray(Image.open(io.BytesIO(buf.getvalue())), np.float32) / 255.0
   return out.reshape(x.shape)
 
@@ -255,6 +258,7 @@ def jpeg_roundtrip(images, quality: int = 85):
 
 def spatter_mud(key, x, p):
   from rvl_jax.noise.corruptions.mnist_c import spatter_mud as _mud
+
   mu, s, b, thr, k, _ = p
   return _mud(key, x, (mu, s, b, thr, k), (63 / 255.0, 42 / 255.0, 20 / 255.0))
 
@@ -277,6 +281,7 @@ def water_mask(layer_u8: np.ndarray) -> np.ndarray:
   3x3 box blur; the mask is layer * dist normalised to a maximum of 1. Every step reproduces
   OpenCV's arithmetic (``opencv_numerics``)."""
   from rvl_jax.noise.corruptions import opencv_numerics as cvn
+
   dist = cvn.distance_transform_l2_mask5(255 - cvn.canny(layer_u8, 50, 150))
   dist = np.minimum(dist, np.float32(20.0))
   dist = cvn.box3(dist).astype(np.uint8)
@@ -292,9 +297,10 @@ def water_layer(rng, shape, p) -> np.ndarray:
   """The thresholded uint8 liquid layer: N(mu, s^2) -> Gaussian blur (std b, nearest border)
   -> zero below thr -> uint8 (truncation, as ``(layer * 255).astype(np.uint8)``)."""
   from scipy import ndimage
+
   mu, s, b, thr = p[:4]
   layer = rng.normal(mu, s, size=shape)
-  layer = ndimage.gaussian_filter(layer, b, mode='nearest', truncate=4.0)
+  layer = ndimage.gaussian_filter(layer, b, mode="nearest", truncate=4.0)
   layer[layer < thr] = 0
   return (np.clip(layer, 0, 1) * 255).astype(np.uint8)
 
@@ -321,87 +327,129 @@ def _spatter_water_intended(rng, x, p):
 
 def make_spatter(table):
   """Spatter with mud severities in jit and water severities on the host."""
-  jit_fn = make_jit_corruption('spatter', spatter_mud, table)
-  host_fn = make_host_corruption('spatter', _spatter_water_host, table,
-                                 intended=_spatter_water_intended)
+  jit_fn = make_jit_corruption("spatter", spatter_mud, table)
+  host_fn = make_host_corruption(
+    "spatter", _spatter_water_host, table, intended=_spatter_water_intended
+  )
 
   def fn(key, images, severity: int = 1, faithful: bool = True):
-    if table[int(severity) - 1][5] == 'water':
+    if table[int(severity) - 1][5] == "water":
       return host_fn(key, images, severity, faithful)
     return jit_fn(key, images, severity, faithful)
 
-  fn.__name__ = 'spatter'
-  fn.jittable = 'partial'  # mud severities jit, water severities host
+  fn.__name__ = "spatter"
+  fn.jittable = "partial"  # mud severities jit, water severities host
   fn.num_severities = len(table)
   fn.params = tuple(table)
   fn.has_intended = True
-  fn.jit_severities = tuple(i + 1 for i, p in enumerate(table) if p[5] != 'water')
+  fn.jit_severities = tuple(i + 1 for i, p in enumerate(table) if p[5] != "water")
   fn.compiled = jit_fn.compiled
   return fn
 
 
 IMAGENET_TABLES = {
-    'gaussian_noise': (0.08, 0.12, 0.18, 0.26, 0.38),
-    'shot_noise': (60, 25, 12, 5, 3),
-    'impulse_noise': (0.03, 0.06, 0.09, 0.17, 0.27),
-    'defocus_blur': ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
-    'glass_blur': ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
-    'motion_blur': ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
-    'zoom_blur': tuple(tuple(float(v) for v in np.arange(1, e, st))
-                       for e, st in ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))),
-    'snow': ((0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
-             (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-             (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)),
-    'fog': ((1.5, 2, 256), (2.0, 2, 256), (2.5, 1.7, 256), (2.5, 1.5, 256), (3.0, 1.4, 256)),
-    'brightness': (0.1, 0.2, 0.3, 0.4, 0.5),
-    'contrast': (0.4, 0.3, 0.2, 0.1, 0.05),
-    # 244 is the upstream typo for 224, kept for fidelity.
-    'elastic_transform': tuple((244 * a, 244 * s, 244 * m) for a, s, m in
-                               ((2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02),
-                                (0.07, 0.01, 0.02), (0.12, 0.01, 0.02))),
-    'pixelate': (0.6, 0.5, 0.4, 0.3, 0.25),
-    'jpeg_compression': (25, 18, 15, 10, 7),
-    'speckle_noise': (0.15, 0.2, 0.35, 0.45, 0.6),
-    'gaussian_blur': (1, 2, 3, 4, 6),
-    'spatter': ((0.65, 0.3, 4, 0.69, 0.6, 'water'), (0.65, 0.3, 3, 0.68, 0.6, 'water'),
-                (0.65, 0.3, 2, 0.68, 0.5, 'water'), (0.65, 0.3, 1, 0.65, 1.5, 'mud'),
-                (0.67, 0.4, 1, 0.65, 1.5, 'mud')),
-    'saturate': ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)),
+  "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
+  "shot_noise": (60, 25, 12, 5, 3),
+  "impulse_noise": (0.03, 0.06, 0.09, 0.17, 0.27),
+  "defocus_blur": ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+  "glass_blur": ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
+  "motion_blur": ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
+  "zoom_blur": tuple(
+    tuple(float(v) for v in np.arange(1, e, st))
+    for e, st in ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))
+  ),
+  "snow": (
+    (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+    (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+    (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+    (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+    (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+  ),
+  "fog": ((1.5, 2, 256), (2.0, 2, 256), (2.5, 1.7, 256), (2.5, 1.5, 256), (3.0, 1.4, 256)),
+  "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
+  "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
+  # 244 is the upstream typo for 224, kept for fidelity.
+  "elastic_transform": tuple(
+    (244 * a, 244 * s, 244 * m)
+    for a, s, m in (
+      (2, 0.7, 0.1),
+      (2, 0.08, 0.2),
+      (0.05, 0.01, 0.02),
+      (0.07, 0.01, 0.02),
+      (0.12, 0.01, 0.02),
+    )
+  ),
+  "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),
+  "jpeg_compression": (25, 18, 15, 10, 7),
+  "speckle_noise": (0.15, 0.2, 0.35, 0.45, 0.6),
+  "gaussian_blur": (1, 2, 3, 4, 6),
+  "spatter": (
+    (0.65, 0.3, 4, 0.69, 0.6, "water"),
+    (0.65, 0.3, 3, 0.68, 0.6, "water"),
+    (0.65, 0.3, 2, 0.68, 0.5, "water"),
+    (0.65, 0.3, 1, 0.65, 1.5, "mud"),
+    (0.67, 0.4, 1, 0.65, 1.5, "mud"),
+  ),
+  "saturate": ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)),
 }
 
 _PER_IMAGE = {
-    'gaussian_noise': gaussian_noise, 'shot_noise': shot_noise, 'impulse_noise': impulse_noise,
-    'defocus_blur': defocus_blur, 'glass_blur': glass_blur, 'motion_blur': motion_blur,
-    'zoom_blur': zoom_blur, 'snow': snow, 'fog': fog, 'brightness': brightness,
-    'contrast': contrast, 'elastic_transform': elastic_transform, 'pixelate': pixelate,
-    'speckle_noise': speckle_noise, 'gaussian_blur': gaussian_blur, 'saturate': saturate,
+  "gaussian_noise": gaussian_noise,
+  "shot_noise": shot_noise,
+  "impulse_noise": impulse_noise,
+  "defocus_blur": defocus_blur,
+  "glass_blur": glass_blur,
+  "motion_blur": motion_blur,
+  "zoom_blur": zoom_blur,
+  "snow": snow,
+  "fog": fog,
+  "brightness": brightness,
+  "contrast": contrast,
+  "elastic_transform": elastic_transform,
+  "pixelate": pixelate,
+  "speckle_noise": speckle_noise,
+  "gaussian_blur": gaussian_blur,
+  "saturate": saturate,
 }
 
-BENCHMARK = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur',
-             'motion_blur', 'zoom_blur', 'snow', 'fog', 'brightness', 'contrast',
-             'elastic_transform', 'pixelate', 'jpeg_compression')  # frost: make_frost(textures)
-HOLDOUT_NAMES = ('speckle_noise', 'gaussian_blur', 'spatter', 'saturate')
+BENCHMARK = (
+  "gaussian_noise",
+  "shot_noise",
+  "impulse_noise",
+  "defocus_blur",
+  "glass_blur",
+  "motion_blur",
+  "zoom_blur",
+  "snow",
+  "fog",
+  "brightness",
+  "contrast",
+  "elastic_transform",
+  "pixelate",
+  "jpeg_compression",
+)  # frost: make_frost(textures)
+HOLDOUT_NAMES = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 
 
 def scaled_tables(tables, height: int, width: int, reference: int = 224):
   """Scales the elastic constants for non-224 images (imagecorruptions-style size scaling)."""
   f = min(height, width) / reference
   out = dict(tables)
-  out['elastic_transform'] = tuple(tuple(v * f for v in p) for p in tables['elastic_transform'])
+  out["elastic_transform"] = tuple(tuple(v * f for v in p) for p in tables["elastic_transform"])
   return out
 
 
 # Corruptions whose reference code differs from its evident intent: faithful=False uses these.
-_INTENDED = {'glass_blur': glass_blur_intended, 'pixelate': pixelate_intended}
+_INTENDED = {"glass_blur": glass_blur_intended, "pixelate": pixelate_intended}
 
 
 def build(tables, per_image=None):
   per_image = _PER_IMAGE if per_image is None else per_image
   out = {}
   for name, table in tables.items():
-    if name == 'jpeg_compression':
+    if name == "jpeg_compression":
       out[name] = make_host_corruption(name, _jpeg_host, table)
-    elif name == 'spatter':
+    elif name == "spatter":
       out[name] = make_spatter(table)
     elif name in per_image:
       out[name] = make_jit_corruption(name, per_image[name], table, intended=_INTENDED.get(name))

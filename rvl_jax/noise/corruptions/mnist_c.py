@@ -9,6 +9,7 @@ the portable approximation of ImageMagick's.
 ``faithful=False`` gives the intended behaviour where its code does something else (glass
 blur, dotted line, zigzag; see each function).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,9 +21,23 @@ import numpy as np
 from rvl_jax.noise.corruptions import ops
 from rvl_jax.noise.corruptions.base import make_host_corruption, make_jit_corruption
 
-ORDER = ('shot_noise', 'impulse_noise', 'glass_blur', 'motion_blur', 'shear', 'scale', 'rotate',
-         'brightness', 'translate', 'stripe', 'fog', 'spatter', 'dotted_line', 'zigzag',
-         'canny_edges')
+ORDER = (
+  "shot_noise",
+  "impulse_noise",
+  "glass_blur",
+  "motion_blur",
+  "shear",
+  "scale",
+  "rotate",
+  "brightness",
+  "translate",
+  "stripe",
+  "fog",
+  "spatter",
+  "dotted_line",
+  "zigzag",
+  "canny_edges",
+)
 
 
 def _shot(key, x, c):
@@ -45,9 +60,9 @@ def _glass(key, x, p, rows_only: bool = True):
   """
   sigma, d, iters, prob = p
   if rows_only:
-    blur = lambda im: ops.filter1d(im, ops.gaussian_kernel1d(sigma), 0, 'nearest')  # noqa: E731
+    blur = lambda im: ops.filter1d(im, ops.gaussian_kernel1d(sigma), 0, "nearest")  # noqa: E731
   else:
-    blur = lambda im: ops.gaussian_filter(im, sigma, mode='nearest')  # noqa: E731
+    blur = lambda im: ops.gaussian_filter(im, sigma, mode="nearest")  # noqa: E731
   y = ops.glass_swaps(ops.quantize_u8(blur(x)), key, d, iters, swap_prob=prob)
   return blur(y / 255.0)
 
@@ -72,7 +87,7 @@ def _centered_affine(x, a):
   t0 = cx - (a[0, 0] * cx + a[0, 1] * cy)
   t1 = cy - (a[1, 0] * cx + a[1, 1] * cy)
   m = jnp.stack([jnp.stack([a[0, 0], a[0, 1], t0]), jnp.stack([a[1, 0], a[1, 1], t1])])
-  return ops.affine_warp(x, m, mode='constant')
+  return ops.affine_warp(x, m, mode="constant")
 
 
 def _random_sign(key):
@@ -104,7 +119,7 @@ def _brightness(key, x, c):
 def _translate(key, x, c):
   signs = jnp.where(jax.random.bernoulli(key, shape=(2,)), 1.0, -1.0) * c
   m = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).at[0, 2].set(signs[0]).at[1, 2].set(signs[1])
-  return ops.affine_warp(x, m, mode='constant')
+  return ops.affine_warp(x, m, mode="constant")
 
 
 def _stripe(key, x, width_frac):
@@ -129,9 +144,9 @@ def spatter_mud(key, x, p, color):
   mu, s, b, thr, k = p
   h, w = x.shape[:2]
   layer = mu + s * jax.random.normal(key, (h, w, 1))
-  layer = ops.gaussian_filter(layer, b, mode='nearest')
+  layer = ops.gaussian_filter(layer, b, mode="nearest")
   mask = (layer > thr).astype(x.dtype)
-  m = ops.gaussian_filter(mask, k, mode='nearest')
+  m = ops.gaussian_filter(mask, k, mode="nearest")
   m = jnp.where(m < 0.8, 0.0, m)
   col = jnp.asarray(color, x.dtype)[: x.shape[-1]]
   if x.shape[-1] == 1:
@@ -211,8 +226,8 @@ def _zigzag_segments(w: int, seg_len: float, amp: float):
   n = max(len(t) for t in tables)
   out = np.zeros((len(tables), n, 5), np.float64)
   for k, t in enumerate(tables):
-    out[k, :len(t)] = t
-    out[k, len(t):, 3:] = 0.0  # empty column range: padding draws nothing
+    out[k, : len(t)] = t
+    out[k, len(t) :, 3:] = 0.0  # empty column range: padding draws nothing
   return out
 
 
@@ -261,10 +276,12 @@ def _zigzag_intended(key, x, p):
   vx = c0 + t * ux + sign * nx
   vy = r0 + t * uy + sign * ny
   valid = (k[:-1] * seg_len) < length
-  py, px = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                        indexing='ij')
+  py, px = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
   d = jax.vmap(lambda ax, ay, bx, by: _segment_distance(px, py, ax, ay, bx, by))(
-      vx[:-1], vy[:-1], vx[1:], vy[1:])
+    vx[:-1], vy[:-1], vx[1:], vy[1:]
+  )
   d = jnp.where(valid[:, None, None], d, 1e6).min(axis=0)
   return jnp.clip(x + _line_intensity(d)[..., None], 0, 1)
 
@@ -272,44 +289,64 @@ def _zigzag_intended(key, x, p):
 def _canny_host(rng, x, p):
   del rng
   from skimage import feature  # host-side step
+
   sigma = p
-  chans = [feature.canny(x[..., c].astype(np.float64), sigma=sigma).astype(np.float32)
-           for c in range(x.shape[-1])]
+  chans = [
+    feature.canny(x[..., c].astype(np.float64), sigma=sigma).astype(np.float32)
+    for c in range(x.shape[-1])
+  ]
   return np.stack(chans, axis=-1)
 
 
 # Fixed MNIST-C parameters (one severity each).
 PARAMS = {
-    'shot_noise': 3.0,
-    'impulse_noise': 0.17,
-    'glass_blur': (0.7, 1, 2, 0.5),
-    'motion_blur': (10, 3.0),
-    'shear': 0.4,
-    'scale': 1 / 0.7,
-    'rotate': 0.4,
-    'brightness': 0.5,
-    'translate': 3.0,
-    'stripe': 7 / 28,
-    'fog': (3.0, 1.4, 256),
-    'spatter': (0.65, 0.3, 1.0, 0.65, 1.5),
-    'dotted_line': None,
-    'zigzag': (2.0, 2.0),
-    'canny_edges': 1.0,
+  "shot_noise": 3.0,
+  "impulse_noise": 0.17,
+  "glass_blur": (0.7, 1, 2, 0.5),
+  "motion_blur": (10, 3.0),
+  "shear": 0.4,
+  "scale": 1 / 0.7,
+  "rotate": 0.4,
+  "brightness": 0.5,
+  "translate": 3.0,
+  "stripe": 7 / 28,
+  "fog": (3.0, 1.4, 256),
+  "spatter": (0.65, 0.3, 1.0, 0.65, 1.5),
+  "dotted_line": None,
+  "zigzag": (2.0, 2.0),
+  "canny_edges": 1.0,
 }
 
 _PER_IMAGE = {
-    'shot_noise': _shot, 'impulse_noise': _impulse, 'glass_blur': _glass, 'motion_blur': _motion,
-    'shear': _shear, 'scale': _scale, 'rotate': _rotate, 'brightness': _brightness,
-    'translate': _translate, 'stripe': _stripe, 'fog': _fog, 'spatter': _spatter,
-    'dotted_line': _dotted_line, 'zigzag': _zigzag,
+  "shot_noise": _shot,
+  "impulse_noise": _impulse,
+  "glass_blur": _glass,
+  "motion_blur": _motion,
+  "shear": _shear,
+  "scale": _scale,
+  "rotate": _rotate,
+  "brightness": _brightness,
+  "translate": _translate,
+  "stripe": _stripe,
+  "fog": _fog,
+  "spatter": _spatter,
+  "dotted_line": _dotted_line,
+  "zigzag": _zigzag,
 }
 
-_INTENDED = {'glass_blur': _glass_intended, 'dotted_line': _dotted_line_intended,
-             'zigzag': _zigzag_intended}
+_INTENDED = {
+  "glass_blur": _glass_intended,
+  "dotted_line": _dotted_line_intended,
+  "zigzag": _zigzag_intended,
+}
 
-CORRUPTIONS = {name: make_jit_corruption(name, fn, (PARAMS[name],), intended=_INTENDED.get(name))
-               for name, fn in _PER_IMAGE.items()}
-CORRUPTIONS['canny_edges'] = make_host_corruption('canny_edges', _canny_host, (PARAMS['canny_edges'],))
+CORRUPTIONS = {
+  name: make_jit_corruption(name, fn, (PARAMS[name],), intended=_INTENDED.get(name))
+  for name, fn in _PER_IMAGE.items()
+}
+CORRUPTIONS["canny_edges"] = make_host_corruption(
+  "canny_edges", _canny_host, (PARAMS["canny_edges"],)
+)
 CORRUPTIONS = {name: CORRUPTIONS[name] for name in ORDER}
 IS_JITTABLE = {name: fn.jittable for name, fn in CORRUPTIONS.items()}
 HOLDOUT = {}

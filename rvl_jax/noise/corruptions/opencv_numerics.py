@@ -6,6 +6,7 @@ functions reproduce their integer / fixed-point arithmetic so that the corruptio
 OpenCV at run time. Each function documents the OpenCV semantics it follows. All of them work
 on 2-D arrays on the host (the water spatter is a host corruption).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,7 @@ def _window_sum(padded: np.ndarray, kernel: np.ndarray, h: int, w: int, dtype) -
   for i in range(kh):
     for j in range(kw):
       if kernel[i, j]:
-        out += kernel[i, j] * padded[i:i + h, j:j + w].astype(dtype)
+        out += kernel[i, j] * padded[i : i + h, j : j + w].astype(dtype)
   return out
 
 
@@ -39,7 +40,7 @@ def box3(img: np.ndarray) -> np.ndarray:
   float inputs in double precision and rounds the mean once to float32, reproduced here.
   """
   h, w = img.shape
-  padded = _pad(img, 1, 'reflect101')
+  padded = _pad(img, 1, "reflect101")
   if img.dtype == np.uint8:
     s = _window_sum(padded, np.ones((3, 3), np.int64), h, w, np.int64)
     return ((2 * s + 9) // 18).astype(np.uint8)  # round half up: s / 9 is never exactly x.5
@@ -52,7 +53,7 @@ def filter2d_u8(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
   reflect-101 borders, saturated to [0, 255]."""
   kernel = np.asarray(kernel, np.int64)
   h, w = img.shape
-  padded = _pad(img, kernel.shape[0] // 2, 'reflect101')
+  padded = _pad(img, kernel.shape[0] // 2, "reflect101")
   return np.clip(_window_sum(padded, kernel, h, w, np.int64), 0, 255).astype(np.uint8)
 
 
@@ -67,7 +68,7 @@ def equalize_hist(img: np.ndarray) -> np.ndarray:
   scale = np.float32(255.0) / np.float32(total - hist[first])
   cum = np.cumsum(hist) - hist[first]
   lut = np.rint(cum.astype(np.float32) * scale)
-  lut[:first + 1] = 0
+  lut[: first + 1] = 0
   return np.clip(lut, 0, 255).astype(np.uint8)[img]
 
 
@@ -106,21 +107,37 @@ def distance_transform_l2_mask5(src: np.ndarray) -> np.ndarray:
   for i in range(h):
     r = i + b
     up2, up1 = tmp[r - 2], tmp[r - 1]
-    cand = np.minimum.reduce([
-        up2[b - 1:b - 1 + w] + _LONG, up2[b + 1:b + 1 + w] + _LONG,
-        up1[b - 2:b - 2 + w] + _LONG, up1[b - 1:b - 1 + w] + _DIAG, up1[b:b + w] + _HV,
-        up1[b + 1:b + 1 + w] + _DIAG, up1[b + 2:b + 2 + w] + _LONG, np.full(w, _CAP)])
+    cand = np.minimum.reduce(
+      [
+        up2[b - 1 : b - 1 + w] + _LONG,
+        up2[b + 1 : b + 1 + w] + _LONG,
+        up1[b - 2 : b - 2 + w] + _LONG,
+        up1[b - 1 : b - 1 + w] + _DIAG,
+        up1[b : b + w] + _HV,
+        up1[b + 1 : b + 1 + w] + _DIAG,
+        up1[b + 2 : b + 2 + w] + _LONG,
+        np.full(w, _CAP),
+      ]
+    )
     cand = np.where(zero[i], np.float32(0), cand)
-    tmp[r, b:b + w] = _row_scan(cand)
+    tmp[r, b : b + w] = _row_scan(cand)
   for i in range(h - 1, -1, -1):
     r = i + b
     dn2, dn1 = tmp[r + 2], tmp[r + 1]
-    cand = np.minimum.reduce([
-        tmp[r, b:b + w], dn2[b + 1:b + 1 + w] + _LONG, dn2[b - 1:b - 1 + w] + _LONG,
-        dn1[b + 2:b + 2 + w] + _LONG, dn1[b + 1:b + 1 + w] + _DIAG, dn1[b:b + w] + _HV,
-        dn1[b - 1:b - 1 + w] + _DIAG, dn1[b - 2:b - 2 + w] + _LONG])
-    tmp[r, b:b + w] = _row_scan(cand[::-1])[::-1]
-  return tmp[b:b + h, b:b + w].copy()
+    cand = np.minimum.reduce(
+      [
+        tmp[r, b : b + w],
+        dn2[b + 1 : b + 1 + w] + _LONG,
+        dn2[b - 1 : b - 1 + w] + _LONG,
+        dn1[b + 2 : b + 2 + w] + _LONG,
+        dn1[b + 1 : b + 1 + w] + _DIAG,
+        dn1[b : b + w] + _HV,
+        dn1[b - 1 : b - 1 + w] + _DIAG,
+        dn1[b - 2 : b - 2 + w] + _LONG,
+      ]
+    )
+    tmp[r, b : b + w] = _row_scan(cand[::-1])[::-1]
+  return tmp[b : b + h, b : b + w].copy()
 
 
 _TG22 = int(0.4142135623730950488016887242097 * (1 << 15) + 0.5)
@@ -135,7 +152,7 @@ def canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
   when 8-connected to one above ``high``.
   """
   h, w = img.shape
-  p = _pad(img.astype(np.int64), 1, 'nearest')
+  p = _pad(img.astype(np.int64), 1, "nearest")
   sob = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.int64)
   dx = _window_sum(p, sob, h, w, np.int64)
   dy = _window_sum(p, sob.T, h, w, np.int64)
@@ -144,7 +161,7 @@ def canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
   mp[1:-1, 1:-1] = mag
 
   def nb(di, dj):
-    return mp[1 + di:1 + di + h, 1 + dj:1 + dj + w]
+    return mp[1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
 
   lo, hi = int(np.floor(low)), int(np.floor(high))
   ax = np.abs(dx)
@@ -157,8 +174,9 @@ def canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
   s = np.where((dx ^ dy) < 0, -1, 1)
   keep_h = (mag > nb(0, -1)) & (mag >= nb(0, 1))
   keep_v = (mag > nb(-1, 0)) & (mag >= nb(1, 0))
-  keep_d = np.where(s == 1, (mag > nb(-1, -1)) & (mag > nb(1, 1)),
-                    (mag > nb(-1, 1)) & (mag > nb(1, -1)))
+  keep_d = np.where(
+    s == 1, (mag > nb(-1, -1)) & (mag > nb(1, 1)), (mag > nb(-1, 1)) & (mag > nb(1, -1))
+  )
   cand = (mag > lo) & ((horiz & keep_h) | (vert & keep_v) | (diag & keep_d))
   strong = cand & (mag > hi)
   labels, n = ndimage.label(cand, structure=np.ones((3, 3), bool))

@@ -4,6 +4,7 @@ Static quantities (filter kernels, interpolation indices/weights, resampling mat
 built with NumPy at trace time, so every corruption compiles to a fixed XLA graph for a given
 image size and severity.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,32 +26,32 @@ def extend_index(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
   'mirror' / 'reflect101' (OpenCV default: d c b | a b c d | c b a), 'wrap'.
   """
   idx = np.asarray(idx)
-  if mode == 'nearest':
+  if mode == "nearest":
     return np.clip(idx, 0, n - 1)
-  if mode == 'reflect':
+  if mode == "reflect":
     p = 2 * n
     i = np.mod(idx, p)
     return np.where(i < n, i, p - 1 - i)
-  if mode in ('mirror', 'reflect101'):
+  if mode in ("mirror", "reflect101"):
     if n == 1:
       return np.zeros_like(idx)
     p = 2 * n - 2
     i = np.mod(idx, p)
     return np.where(i < n, i, p - i)
-  if mode == 'wrap':
+  if mode == "wrap":
     return np.mod(idx, n)
   raise ValueError(f"argument 'mode': unknown boundary mode {mode!r}")
 
 
 def extend_index_jnp(idx, n: int, mode: str):
   """jax.numpy version of ``extend_index`` (for data-dependent indices)."""
-  if mode == 'nearest':
+  if mode == "nearest":
     return jnp.clip(idx, 0, n - 1)
-  if mode == 'reflect':
+  if mode == "reflect":
     p = 2 * n
     i = jnp.mod(idx, p)
     return jnp.where(i < n, i, p - 1 - i)
-  if mode in ('mirror', 'reflect101'):
+  if mode in ("mirror", "reflect101"):
     if n == 1:
       return jnp.zeros_like(idx)
     p = 2 * n - 2
@@ -67,7 +68,7 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
   """scipy.ndimage-style 1-D Gaussian weights (radius ``int(truncate * sigma + 0.5)``)."""
   radius = int(truncate * float(sigma) + 0.5)
   x = np.arange(-radius, radius + 1, dtype=np.float64)
-  w = np.exp(-0.5 * x**2 / float(sigma)**2)
+  w = np.exp(-0.5 * x**2 / float(sigma) ** 2)
   return w / w.sum()
 
 
@@ -98,7 +99,7 @@ def filter1d(x, weights: np.ndarray, axis: int, mode: str):
   return out
 
 
-def gaussian_filter(img, sigma: float, mode: str = 'nearest', truncate: float = 4.0):
+def gaussian_filter(img, sigma: float, mode: str = "nearest", truncate: float = 4.0):
   """scipy.ndimage.gaussian_filter over the two spatial axes of an (H, W, C) image."""
   if sigma <= 0:
     return img
@@ -106,7 +107,7 @@ def gaussian_filter(img, sigma: float, mode: str = 'nearest', truncate: float = 
   return filter1d(filter1d(img, w, 0, mode), w, 1, mode)
 
 
-def correlate2d(img, kernel: np.ndarray, mode: str = 'reflect101'):
+def correlate2d(img, kernel: np.ndarray, mode: str = "reflect101"):
   """Per-channel 2-D correlation (cv2.filter2D semantics) of an (H, W, C) image.
 
   Kernels larger than 7x7 use an FFT of the border-extended image (exact linear correlation on
@@ -124,11 +125,11 @@ def correlate2d(img, kernel: np.ndarray, mode: str = 'reflect101'):
     kflip[:kh, :kw] = kernel[::-1, ::-1]  # convolution with the flipped kernel = correlation
     spec = jnp.fft.rfft2(xp, axes=(0, 1)) * jnp.asarray(np.fft.rfft2(kflip))[..., None]
     full = jnp.fft.irfft2(spec, s=(ph, pw), axes=(0, 1))
-    return full[kh - 1:kh - 1 + h, kw - 1:kw - 1 + w].astype(img.dtype)
+    return full[kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w].astype(img.dtype)
   k = jnp.asarray(np.tile(kernel[:, :, None, None], (1, 1, 1, c)), img.dtype)
-  out = jax.lax.conv_general_dilated(xp[None], k, (1, 1), 'VALID',
-                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-                                     feature_group_count=c)
+  out = jax.lax.conv_general_dilated(
+    xp[None], k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c
+  )
   return out[0]
 
 
@@ -136,7 +137,7 @@ def correlate2d(img, kernel: np.ndarray, mode: str = 'reflect101'):
 # Interpolation
 
 
-def sample_bilinear(img, rows, cols, mode: str = 'constant', cval: float = 0.0):
+def sample_bilinear(img, rows, cols, mode: str = "constant", cval: float = 0.0):
   """Bilinear sampling of an (H, W, C) image at float coordinates ``rows``/``cols`` (any shape).
 
   'constant': neighbours outside the image contribute ``cval`` (skimage ``warp`` semantics);
@@ -151,21 +152,26 @@ def sample_bilinear(img, rows, cols, mode: str = 'constant', cval: float = 0.0):
   c0 = c0.astype(jnp.int32)
 
   def get(r, c):
-    if mode == 'constant':
+    if mode == "constant":
       inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
       v = img[jnp.clip(r, 0, h - 1), jnp.clip(c, 0, w - 1)]
       return jnp.where(inside[..., None], v, cval)
     return img[extend_index_jnp(r, h, mode), extend_index_jnp(c, w, mode)]
 
-  return ((1 - fr) * (1 - fc) * get(r0, c0) + (1 - fr) * fc * get(r0, c0 + 1)
-          + fr * (1 - fc) * get(r0 + 1, c0) + fr * fc * get(r0 + 1, c0 + 1))
+  return (
+    (1 - fr) * (1 - fc) * get(r0, c0)
+    + (1 - fr) * fc * get(r0, c0 + 1)
+    + fr * (1 - fc) * get(r0 + 1, c0)
+    + fr * fc * get(r0 + 1, c0 + 1)
+  )
 
 
-def affine_warp(img, matrix, mode: str = 'constant', cval: float = 0.0):
+def affine_warp(img, matrix, mode: str = "constant", cval: float = 0.0):
   """Output pixel (x=col, y=row) samples the input at ``matrix @ (x, y, 1)`` (2x3, inverse map)."""
   h, w, _ = img.shape
-  yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                        indexing='ij')
+  yy, xx = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
   src_x = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
   src_y = matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2]
   return sample_bilinear(img, src_y, src_x, mode=mode, cval=cval)
@@ -180,7 +186,7 @@ def _zoom_axis(n: int, factor: float):
   o = np.arange(out_len, dtype=np.float64)
   coords = o * (ch - 1) / (out_len - 1) if out_len > 1 else np.zeros_like(o)
   trim = (out_len - n) // 2
-  coords = coords[trim:trim + n] + top
+  coords = coords[trim : trim + n] + top
   i0 = np.clip(np.floor(coords).astype(np.int64), 0, n - 1)
   i1 = np.clip(i0 + 1, 0, n - 1)
   frac = (coords - np.floor(coords)).astype(np.float32)
@@ -191,7 +197,9 @@ def interp_axis(x, i0, i1, frac, axis: int):
   shape = [1] * x.ndim
   shape[axis] = -1
   f = jnp.asarray(frac).reshape(shape)
-  return (1 - f) * jnp.take(x, jnp.asarray(i0), axis=axis) + f * jnp.take(x, jnp.asarray(i1), axis=axis)
+  return (1 - f) * jnp.take(x, jnp.asarray(i0), axis=axis) + f * jnp.take(
+    x, jnp.asarray(i1), axis=axis
+  )
 
 
 def clipped_zoom(img, factor: float):
@@ -252,16 +260,16 @@ def resize_box_u8(img_u8, out_h: int, out_w: int):
     return jnp.clip((acc + (one >> 1)) >> _PIL_PRECISION_BITS, 0, 255)
 
   x = jnp.asarray(img_u8, jnp.int32)
-  x = shift_clip(jnp.einsum('jw,hwc->hjc', fixed(w, out_w), x))
-  return shift_clip(jnp.einsum('ih,hjc->ijc', fixed(h, out_h), x))
+  x = shift_clip(jnp.einsum("jw,hwc->hjc", fixed(w, out_w), x))
+  return shift_clip(jnp.einsum("ih,hjc->ijc", fixed(h, out_h), x))
 
 
 def resize_box(img, out_h: int, out_w: int):
   h, w = img.shape[:2]
   mh = jnp.asarray(box_resample_matrix(h, out_h))
   mw = jnp.asarray(box_resample_matrix(w, out_w))
-  out = jnp.einsum('ih,hwc->iwc', mh, img)
-  return jnp.einsum('jw,iwc->ijc', mw, out)
+  out = jnp.einsum("ih,hwc->iwc", mh, img)
+  return jnp.einsum("jw,iwc->ijc", mw, out)
 
 
 # ----------------------------------------------------------------------------------------
@@ -289,16 +297,19 @@ def plasma_fractal(key, mapsize: int = 256, wibbledecay: float = 3.0):
   u = jax.random.uniform(key, (3 * sum(n * n for n in sizes),), minval=-1.0, maxval=1.0)
   offset = 0
   for n in sizes:
+
     def wibbled_mean(arr, wib=wibble):
       nonlocal offset
-      noise = u[offset:offset + n * n].reshape(n, n)
+      noise = u[offset : offset + n * n].reshape(n, n)
       offset += n * n
       return arr / 4 + wib * wib * noise
 
     acc = grid + jnp.roll(grid, -1, axis=0)
     squares = wibbled_mean(acc + jnp.roll(acc, -1, axis=1))
     d_top = wibbled_mean(squares + jnp.roll(squares, 1, axis=0) + grid + jnp.roll(grid, -1, axis=1))
-    d_left = wibbled_mean(squares + jnp.roll(squares, 1, axis=1) + grid + jnp.roll(grid, -1, axis=0))
+    d_left = wibbled_mean(
+      squares + jnp.roll(squares, 1, axis=1) + grid + jnp.roll(grid, -1, axis=0)
+    )
     even = jnp.stack([grid, d_top], axis=-1).reshape(n, 2 * n)
     odd = jnp.stack([d_left, squares], axis=-1).reshape(n, 2 * n)
     grid = jnp.stack([even, odd], axis=1).reshape(2 * n, 2 * n)
@@ -315,7 +326,7 @@ def rgb_to_gray(img):
   """OpenCV RGB2GRAY weights; gray images are returned unchanged. Shape (H, W, 1)."""
   if img.shape[-1] == 1:
     return img
-  return (0.299 * img[..., 0:1] + 0.587 * img[..., 1:2] + 0.114 * img[..., 2:3])
+  return 0.299 * img[..., 0:1] + 0.587 * img[..., 1:2] + 0.114 * img[..., 2:3]
 
 
 def adjust_value(img, delta: float):
@@ -343,14 +354,15 @@ def adjust_saturation(img, scale: float, shift: float):
   return jnp.where(s > 0, colored, gray_case)
 
 
-def motion_blur(img, key_or_angle, radius: int, sigma: float, angle_range=(-45.0, 45.0),
-                angle=None):
+def motion_blur(
+  img, key_or_angle, radius: int, sigma: float, angle_range=(-45.0, 45.0), angle=None
+):
   """Portable motion blur (imagecorruptions): one-sided Gaussian taps along a random angle,
   edge-replicating shifts. Approximates ImageMagick's ``motion_blur``."""
   h, w, _ = img.shape
   width = 2 * int(radius) + 1
   i = np.arange(width, dtype=np.float64)
-  k = np.exp(-i**2 / (2 * float(sigma)**2))
+  k = np.exp(-(i**2) / (2 * float(sigma) ** 2))
   k = k / k.sum()
   if angle is None:
     angle = jax.random.uniform(key_or_angle, (), minval=angle_range[0], maxval=angle_range[1])
@@ -364,7 +376,7 @@ def motion_blur(img, key_or_angle, radius: int, sigma: float, angle_range=(-45.0
   # pad of P >= |shift| the window at (P - dy, P - dx) equals img[clip(i - dy), clip(j - dx)]
   # exactly, and a dynamic slice is far cheaper than two gathers per tap.
   pad = width
-  padded = jnp.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode='edge')
+  padded = jnp.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
   acc = jnp.zeros_like(img)
   for t in range(width):
     r0 = jnp.clip(pad - dy[t], 0, 2 * pad)
@@ -404,7 +416,7 @@ def glass_shuffle(img, offsets, do, d: int, iters: int, copy: bool = False):
   h, w, c = img.shape
   hs = np.arange(h - d, d, -1)
   ws = np.arange(w - d, d, -1)
-  hh, ww = np.meshgrid(hs, ws, indexing='ij')
+  hh, ww = np.meshgrid(hs, ws, indexing="ij")
   hh = jnp.asarray(np.tile(hh.reshape(-1), iters), jnp.int32)
   ww = jnp.asarray(np.tile(ww.reshape(-1), iters), jnp.int32)
   flat = img.reshape(h * w, c)
