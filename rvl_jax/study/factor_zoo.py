@@ -24,7 +24,7 @@ import optax
 from rvl_jax import benchmark as bench
 from rvl_jax.benchmark import models as bench_models
 from rvl_jax.benchmark import train as bench_train
-from rvl_jax.core import loop, prng, train_state
+from rvl_jax.core import loop, prng, train_state, validation
 from rvl_jax.data import batching, dsprites
 from rvl_jax.noise import gnt
 from rvl_jax.racecar import layers as rc_layers
@@ -261,8 +261,7 @@ TRAINERS: Dict[str, Any] = {
 def train_model(
   name: str, data: FactorData, seed: int, workdir: str, settings: FactorSettings
 ) -> interface.StudyModel:
-  if name not in TRAINERS:
-    raise ValueError(f"argument 'name': expected one of {sorted(TRAINERS)}, got {name!r}")
+  validation.check_in_choices("name", name, sorted(TRAINERS))
   return TRAINERS[name](name, data, seed, workdir, settings)
 
 

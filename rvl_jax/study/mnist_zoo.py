@@ -28,7 +28,7 @@ from rvl_jax.abs import baselines
 from rvl_jax.abs import models as abs_models
 from rvl_jax.abs import nets as abs_nets
 from rvl_jax.abs import training as abs_training
-from rvl_jax.core import loop, prng, train_state
+from rvl_jax.core import loop, prng, train_state, validation
 from rvl_jax.data import batching, mnist
 from rvl_jax.noise import ant, generators, gnt
 from rvl_jax.noise import models as noise_models
@@ -396,6 +396,5 @@ def train_model(
   name: str, data: MnistData, seed: int, workdir: str, settings: MnistSettings
 ) -> interface.StudyModel:
   """Trains (or restores from ``workdir``) the MNIST-family model ``name``."""
-  if name not in TRAINERS:
-    raise ValueError(f"argument 'name': expected one of {sorted(TRAINERS)}, got {name!r}")
+  validation.check_in_choices("name", name, sorted(TRAINERS))
   return TRAINERS[name](name, data, seed, workdir, settings)
