@@ -37,6 +37,17 @@ def define_flag(define: Callable[..., Any], name: str, *args: Any, **kwargs: Any
 
   Several experiment modules define the same flags (--config, --workdir); when more than one of
   them is imported into one process (tests, notebooks) the later definitions reuse the first.
+
+  Args:
+    define: the absl definer, e.g. ``flags.DEFINE_string`` or
+      ``config_flags.DEFINE_config_file``.
+    name: the flag's name.
+    *args: passed on to ``define`` after the name (default value, help text, ...).
+    **kwargs: passed on to ``define``.
+
+  Returns:
+    The flag's ``FlagHolder``: a new one, or one reading the flag defined earlier under ``name``
+    (then ``define``, ``args`` and ``kwargs`` are ignored).
   """
   from absl import flags
 
@@ -49,7 +60,17 @@ def define_experiment_flags(workdir_help: str = "Output directory (resumes from 
   """The two flags of every ``experiments/<system>/main.py``: --config (an ml_collections config
   file, ``path.py[:variant]``, keys overridable as --config.key=value) and --workdir.
 
-  Returns (config_holder, workdir_holder)."""
+  Both are marked required. Also defines the multi-process flags --coordinator_address,
+  --num_processes and --process_id (read back by :func:`distributed_flags`). Flags already defined
+  in this process are reused (see :func:`define_flag`).
+
+  Args:
+    workdir_help: the help text of --workdir.
+
+  Returns:
+    ``(config_holder, workdir_holder)``: the absl FlagHolders of --config and --workdir; their
+    ``.value`` is available once absl has parsed the command line.
+  """
   from absl import flags
   from ml_collections import config_flags
 
@@ -88,7 +109,12 @@ def define_experiment_flags(workdir_help: str = "Output directory (resumes from 
 
 def distributed_flags() -> Dict[str, Any]:
   """The values of --coordinator_address/--num_processes/--process_id when they are defined and
-  parsed (None = not given)."""
+  parsed (None = not given).
+
+  Returns:
+    ``{flag name: value}`` for those of the three flags that are defined, the value None when the
+    flag was not given; an empty dict before absl has parsed the command line.
+  """
   from absl import flags
 
   names = ("coordinator_address", "num_processes", "process_id")
@@ -98,6 +124,15 @@ def distributed_flags() -> Dict[str, Any]:
 
 
 def config_to_dict(config: Any) -> Dict[str, Any]:
+  """A config as a plain dict (what ``launch`` writes to config.json).
+
+  Args:
+    config: an ml_collections ``ConfigDict`` (or anything with ``to_dict()``), or a mapping.
+
+  Returns:
+    ``config.to_dict()`` when the config has that method (nested ConfigDicts become dicts),
+    otherwise ``dict(config)`` (a shallow copy).
+  """
   if hasattr(config, "to_dict"):
     return config.to_dict()
   return dict(config)
@@ -105,7 +140,15 @@ def config_to_dict(config: Any) -> Dict[str, Any]:
 
 def plots_dir(workdir: str) -> str:
   """``workdir/plots`` (created by process 0; the figure writers of other processes write
-  nothing)."""
+  nothing).
+
+  Args:
+    workdir: the experiment's output directory.
+
+  Returns:
+    The path ``workdir/plots``; the directory exists on process 0 after the call (other processes
+    do not create it).
+  """
   path = os.path.join(workdir, "plots")
   if sharding.is_main_process():
     os.makedirs(path, exist_ok=True)
@@ -113,7 +156,17 @@ def plots_dir(workdir: str) -> str:
 
 
 def write_results(workdir: str, results: Mapping[str, Any]) -> Dict[str, Any]:
-  """Flattens ``results`` to 'a/b' keys and writes results.json atomically. Returns the flat dict."""
+  """Flattens ``results`` to 'a/b' keys and writes results.json atomically.
+
+  Args:
+    workdir: the experiment's output directory; the file is ``workdir/results.json``, written by
+      process 0 only.
+    results: the metrics, nested mappings allowed (flattened with
+      :func:`rvl_jax.core.io.flatten_dict`).
+
+  Returns:
+    The flat dict that was written.
+  """
   flat = rio.flatten_dict(dict(results))
   rio.write_json(os.path.join(workdir, "results.json"), flat)
   return flat
@@ -122,7 +175,25 @@ def write_results(workdir: str, results: Mapping[str, Any]) -> Dict[str, Any]:
 def launch(
   train_and_evaluate: Callable[[Any, str], Mapping[str, Any]], config: Any, workdir: str
 ) -> Dict[str, Any]:
-  """Runs an experiment into ``workdir`` and returns its flat results."""
+  """Runs an experiment into ``workdir`` and returns its flat results.
+
+  Joins a multi-process run when one is asked for (flags, environment, cluster launcher or
+  ``config.distributed``), creates ``workdir``, writes ``workdir/config.json``, calls
+  ``train_and_evaluate(config, workdir)``, adds ``wall_seconds`` unless the experiment reported
+  it, writes ``workdir/results.json`` and waits for every process.
+
+  Args:
+    train_and_evaluate: the experiment, ``(config, workdir) -> metrics mapping``.
+    config: the experiment's ml_collections config (``config.distributed=True`` forces
+      joining a multi-process run).
+    workdir: output directory (resumes from its checkpoints).
+
+  Returns:
+    The flat results written to ``workdir/results.json`` (see :func:`write_results`).
+
+  Raises:
+    ValueError: ``workdir`` is empty.
+  """
   if not workdir:
     raise ValueError("argument 'workdir': expected an output directory, got an empty value")
   sharding.initialize_distributed(
@@ -204,6 +275,10 @@ def run(registry: Mapping[str, Union[TrainAndEvaluate, str]]) -> None:
 
   Args:
     registry: the system's ``EXPERIMENTS`` mapping.
+
+  Raises:
+    absl.app.UsageError: (reported by absl as a usage message) when positional arguments are
+      given on the command line; a missing --config or --workdir is reported the same way.
   """
   from absl import app
 

@@ -101,6 +101,10 @@ def write_json(path: str, obj: Any, indent: int = 2) -> None:
     path: the target file.
     obj: anything :func:`to_jsonable` accepts.
     indent: JSON indentation; keys are sorted.
+
+  Raises:
+    OSError: the directory cannot be created or the file cannot be written (the target is then
+      left as it was).
   """
   text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=True)
   with atomic_write(path, "w") as f:
@@ -108,7 +112,19 @@ def write_json(path: str, obj: Any, indent: int = 2) -> None:
 
 
 def read_json(path: str) -> Any:
-  """Returns the parsed content of the JSON file ``path``."""
+  """Reads a JSON file.
+
+  Args:
+    path: the file.
+
+  Returns:
+    Its parsed content (``json.load``; non-finite floats written by :func:`write_json` come back
+    as the strings "nan", "inf", "-inf").
+
+  Raises:
+    FileNotFoundError: ``path`` does not exist.
+    json.JSONDecodeError: the file is not valid JSON.
+  """
   with open(path) as f:
     return json.load(f)
 
@@ -117,8 +133,13 @@ def save_npz(path: str, **arrays: Any) -> None:
   """Saves arrays to an .npz file atomically (on process 0 only).
 
   Args:
-    path: the target file.
-    **arrays: name -> array (anything ``np.asarray`` accepts).
+    path: the target file, used as given (no ``.npz`` suffix is added).
+    **arrays: name -> array (anything ``np.asarray`` accepts); ``np.load(path)[name]`` reads one
+      back.
+
+  Raises:
+    OSError: the directory cannot be created or the file cannot be written (the target is then
+      left as it was).
   """
   buffer = _io.BytesIO()
   np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
@@ -175,9 +196,12 @@ def replace_section(path: str, text: str, marker: str) -> None:
   ``<!-- marker:end -->``; it is appended when the file (or the section) does not exist yet.
 
   Args:
-    path: the (markdown) file.
-    text: the new content of the section.
+    path: the (markdown) file; created with the section alone when it does not exist.
+    text: the new content of the section (without the marker comments).
     marker: the section's name.
+
+  Raises:
+    OSError: the file cannot be read or written.
   """
   begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
   old = ""

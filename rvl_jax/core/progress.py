@@ -13,7 +13,12 @@ from tqdm.auto import tqdm
 
 
 def quiet() -> bool:
-  """Returns True when ``RVL_QUIET=1`` silences progress bars and progress log lines."""
+  """Whether progress reporting is silenced.
+
+  Returns:
+    True when the environment variable ``RVL_QUIET`` is exactly ``"1"`` (then :class:`Progress`
+    shows no bar and logs no progress lines); read at every call.
+  """
   return os.environ.get("RVL_QUIET", "0") == "1"
 
 
@@ -82,7 +87,15 @@ class Progress:
 
 
 def format_seconds(seconds: float) -> str:
-  """Formats seconds as ``h:mm:ss`` (``?`` for infinity)."""
+  """Formats a duration for progress lines.
+
+  Args:
+    seconds: the duration; fractions are dropped (``int``), hours are not wrapped at 24.
+
+  Returns:
+    ``'h:mm:ss'`` (e.g. ``3725`` -> ``'1:02:05'``), or ``'?'`` for ``float('inf')`` (an ETA
+    before any unit is done).
+  """
   if seconds == float("inf"):
     return "?"
   seconds = int(seconds)
@@ -132,7 +145,12 @@ class _DropLibraryInfo:
 
 
 def quiet_library_logs() -> None:
-  """Hides orbax's per-checkpoint INFO lines (warnings and errors still show). Idempotent."""
+  """Hides orbax's per-checkpoint INFO lines (warnings and errors still show). Idempotent.
+
+  Adds, once, a filter to absl's logging handler that drops records below WARNING whose source
+  file lies under an ``orbax`` package directory; other libraries' and this package's INFO lines
+  are kept.
+  """
   handler = logging.get_absl_handler()
   if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
     handler.addFilter(_DropLibraryInfo())

@@ -31,7 +31,15 @@ def seed_key(stem: str, seed: int) -> str:
 
 
 def split_seed_key(prefix: str) -> Tuple[str, int] | None:
-  """Inverse of ``seed_key``: ``'std_A_s3'`` -> ``('std_A', 3)``; None when no seed suffix."""
+  """Inverse of ``seed_key``: ``'std_A_s3'`` -> ``('std_A', 3)``; None when no seed suffix.
+
+  Args:
+    prefix: a key prefix (the part before the first ``'/'`` of a flat result key).
+
+  Returns:
+    ``(stem, seed)`` split at the last ``'_s<integer>'`` ending the prefix (negative seeds
+    included), or None when the prefix does not end that way or the stem would be empty.
+  """
   m = _SEED_STEM.match(prefix)
   return (m.group("stem"), int(m.group("seed"))) if m else None
 

@@ -194,7 +194,12 @@ def initialize_distributed(
 
 
 def cpu_has_avx512() -> bool:
-  """Returns True on a Linux host whose CPU reports AVX-512F."""
+  """Whether the host CPU has AVX-512 (used by :func:`configure_cpu` to pick XLA's vector width).
+
+  Returns:
+    True when a ``flags`` line of ``/proc/cpuinfo`` lists ``avx512f``; False otherwise,
+    including on hosts without ``/proc/cpuinfo`` (not Linux).
+  """
   try:
     with open("/proc/cpuinfo") as f:
       return any(line.startswith("flags") and " avx512f" in line for line in f)
@@ -242,12 +247,27 @@ def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Returns the sharding that splits a batch's leading axis over the mesh's ``'data'`` axis."""
+  """The sharding of a data-parallel batch.
+
+  Args:
+    mesh: a mesh with a ``'data'`` axis (see :func:`make_mesh`).
+
+  Returns:
+    ``NamedSharding(mesh, P('data'))``: the leading axis is split over the ``'data'`` axis, the
+    other axes are whole on every device.
+  """
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
 def replicated_sharding(mesh: Mesh) -> NamedSharding:
-  """Returns the sharding that places a full copy on every device of ``mesh``."""
+  """The sharding of replicated values (parameters, optimizer state).
+
+  Args:
+    mesh: the device mesh.
+
+  Returns:
+    ``NamedSharding(mesh, P())``: a full copy on every device of ``mesh``.
+  """
   return NamedSharding(mesh, P())
 
 

@@ -49,6 +49,14 @@ def check_array(
     dtype: 'floating', 'integer', 'bool' or a concrete dtype.
     value_range: inclusive (low, high) every element must lie in.
     finite: require all elements to be finite.
+
+  The value checks (``value_range``, ``finite``; floating arrays are always checked for NaN/inf
+  when ``value_range`` is given) run only on concrete arrays, not on tracers inside ``jit``.
+
+  Raises:
+    TypeError: ``x`` is not array-like, or its dtype does not match ``dtype``.
+    ValueError: wrong number of dimensions or shape, non-finite entries, or values outside
+      ``value_range``; the message names ``name``, the expectation and what was received.
   """
   if not hasattr(x, "shape"):
     try:
@@ -126,6 +134,11 @@ def check_images(
     channels: required number of channels (None: any).
     value_range: inclusive (low, high) of the pixel values (None: unchecked).
     dtype: as in :func:`check_array`.
+
+  Raises:
+    ValueError: ``x`` is not 4-D, a given height/width/channels differs, or a pixel lies
+      outside ``value_range`` (or is NaN/inf).
+    TypeError: the dtype is not ``dtype`` (floating by default).
   """
   check_array(name, x, shape=(None, height, width, channels), dtype=dtype, value_range=value_range)
 
@@ -137,6 +150,9 @@ def check_in_choices(name: str, value: Any, choices: Sequence[Any]) -> None:
     name: the argument's name.
     value: the given value.
     choices: the accepted values.
+
+  Raises:
+    ValueError: ``value`` is not in ``choices``; the message lists them.
   """
   if value not in choices:
     raise ValueError(f"argument '{name}': expected one of {list(choices)}, got {value!r}")
@@ -147,7 +163,10 @@ def check_positive_int(name: str, value: Any) -> None:
 
   Args:
     name: the argument's name.
-    value: the given value.
+    value: the given value; a Python or numpy integer, not a float such as ``2.0``.
+
+  Raises:
+    ValueError: ``value`` is not an integer, is a bool, or is zero or negative.
   """
   if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
     raise ValueError(f"argument '{name}': expected a positive integer, got {value!r}")

@@ -97,12 +97,29 @@ def encode_scalar_event(step: int, tag: str, value: float, wall_time: float) -> 
 
 
 def encode_file_version_event(wall_time: float) -> bytes:
-  """Returns the bytes of the Event that opens every TensorBoard events file."""
+  """Serialises the Event that opens every TensorBoard events file
+  (Event{wall_time, file_version="brain.Event:2"}).
+
+  Args:
+    wall_time: seconds since the epoch.
+
+  Returns:
+    The protocol-buffer bytes of the event (not yet framed; see :func:`tfrecord_frame`).
+  """
   return _field(1, 1) + struct.pack("<d", wall_time) + _length_delimited(3, b"brain.Event:2")
 
 
 def tfrecord_frame(payload: bytes) -> bytes:
-  """Returns ``payload`` framed as one TFRecord (length, masked CRC32C of both)."""
+  """Frames ``payload`` as one TFRecord: its length, the masked CRC32C of the length, the payload,
+  the masked CRC32C of the payload.
+
+  Args:
+    payload: one record (e.g. a serialised Event).
+
+  Returns:
+    The framed bytes, ``16 + len(payload)`` of them (little-endian uint64 length, two uint32
+    CRCs), as :func:`read_tfrecords` reads them back.
+  """
   header = struct.pack("<Q", len(payload))
   return (
     header
