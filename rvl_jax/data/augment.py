@@ -85,7 +85,22 @@ def _one(key, image, cfg: ElasticAffine):
 
 def elastic_affine(key: jax.Array, images: jnp.ndarray, cfg: ElasticAffine = ElasticAffine()):
   """Augments a batch (N, H, W, C); one independent transform per image. Values are
-  interpolated, so images in [0, 1] stay in [0, 1]."""
+  interpolated, so images in [0, 1] stay in [0, 1].
+
+  Args:
+    key: a JAX PRNG key; it is split into one key per image.
+    images: the batch, (N, H, W, C).
+    cfg: the augmentation strengths (rotation, scaling, shift, elastic ``alpha``/``sigma`` as in
+      Simard et al. 2003, and the chance ``probability`` that an image is transformed at all).
+
+  Returns:
+    The augmented batch, same shape and dtype as ``images``: each image rotated and scaled about
+    its centre, shifted, elastically displaced and resampled bilinearly with zero fill (or left
+    as it was, with chance ``1 - probability``).
+
+  Raises:
+    ValueError: ``images`` is not 4-D.
+  """
   if images.ndim != 4:
     raise ValueError(f"argument 'images': expected shape (N, H, W, C), got {images.shape}")
   keys = jax.random.split(key, images.shape[0])

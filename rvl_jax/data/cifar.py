@@ -90,7 +90,21 @@ def _read_bin(files: List[str], label_bytes: int):
 
 
 def load_cifar_files(path: str, name: str = "cifar10") -> Dict[str, np.ndarray]:
-  """Reads the distributed CIFAR files (python or binary version) found in ``path``."""
+  """Reads the distributed CIFAR files (python or binary version) found in ``path``.
+
+  Args:
+    path: a directory holding the files, directly or in their standard sub-folder (e.g.
+      ``cifar-10-batches-py``).
+    name: ``'cifar10'`` or ``'cifar100'``.
+
+  Returns:
+    ``{'train_images', 'train_labels', 'test_images', 'test_labels'}``: uint8 (N, 32, 32, 3)
+    images and int32 labels (CIFAR-100: the fine labels).
+
+  Raises:
+    ValueError: an unknown ``name``, or a file that is not a CIFAR batch.
+    FileNotFoundError: ``path`` is not a directory or holds no complete set of files.
+  """
   _check_name(name)
   if not path or not os.path.isdir(path):
     raise FileNotFoundError(
@@ -110,7 +124,20 @@ def load_cifar_files(path: str, name: str = "cifar10") -> Dict[str, np.ndarray]:
 def load_cifar_tfds(
   name: str = "cifar10", data_dir: Optional[str] = None, num_threads: int = 4
 ) -> Dict[str, np.ndarray]:
-  """A prepared tensorflow-datasets CIFAR, read through the input pipeline (no TensorFlow)."""
+  """A prepared tensorflow-datasets CIFAR, read through the input pipeline (no TensorFlow).
+
+  Args:
+    name: ``'cifar10'`` or ``'cifar100'`` (the tfds data set of that name).
+    data_dir: the tensorflow-datasets directory (None: tfds' default).
+    num_threads: reader threads of the input pipeline.
+
+  Returns:
+    The same dict as :func:`load_cifar_files`: uint8 (N, 32, 32, 3) train and test images and
+    int32 labels.
+
+  Raises:
+    ValueError: an unknown ``name``.
+  """
   from rvl_jax.data import pipeline as pl  # pylint: disable=g-import-not-at-top
 
   _check_name(name)

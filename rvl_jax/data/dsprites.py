@@ -77,6 +77,13 @@ def render(factors: jnp.ndarray) -> jnp.ndarray:
   """Renders factor indices (n, 5) int -> binary images (n, 64, 64, 1) float32. Jit-compiled.
 
   Inside jit only shapes are checked; use :class:`ProceduralDSprites` for validated host calls.
+
+  Args:
+    factors: (n, 5) integer indices on the dSprites grid, columns shape, scale, orientation,
+      x-position, y-position (sizes ``FACTOR_SIZES``); values are not range-checked here.
+
+  Returns:
+    (n, 64, 64, 1) float32 images with values 0 or 1 (the geometry of the module docstring).
   """
   return jax.vmap(_render_one)(factors.astype(jnp.int32))[..., None]
 

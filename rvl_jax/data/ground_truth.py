@@ -19,7 +19,19 @@ from rvl_jax.core import validation
 
 
 def as_numpy_rng(rng: Any) -> np.random.Generator:
-  """Accepts a numpy Generator, an int seed, or a jax PRNG key; returns a numpy Generator."""
+  """Accepts a numpy Generator, an int seed, or a jax PRNG key; returns a numpy Generator.
+
+  Args:
+    rng: a ``np.random.Generator`` (returned as is), an int seed, a legacy
+      ``np.random.RandomState`` (one draw of it seeds the Generator), or a jax PRNG key (raw
+      uint32 or typed; its key data seed the Generator).
+
+  Returns:
+    A ``np.random.Generator``, deterministic in ``rng``.
+
+  Raises:
+    TypeError: ``rng`` is none of these.
+  """
   if isinstance(rng, np.random.Generator):
     return rng
   if isinstance(rng, (int, np.integer)):

