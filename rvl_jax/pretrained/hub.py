@@ -55,6 +55,18 @@ REGISTRY: Dict[str, Weights] = {}
 
 
 def register(entry: Weights, overwrite: bool = False) -> Weights:
+  """Adds a set of weights to :data:`REGISTRY` under ``entry.name``.
+
+  Args:
+    entry: the weights' name, URL, digests, license and converter.
+    overwrite: replace an entry of the same name instead of refusing.
+
+  Returns:
+    ``entry``.
+
+  Raises:
+    ValueError: the name is already registered and ``overwrite`` is False.
+  """
   if entry.name in REGISTRY and not overwrite:
     raise ValueError(f"argument 'entry': weights {entry.name!r} are already registered")
   REGISTRY[entry.name] = entry
@@ -62,6 +74,17 @@ def register(entry: Weights, overwrite: bool = False) -> Weights:
 
 
 def get(name: str) -> Weights:
+  """Looks a registered name up.
+
+  Args:
+    name: a registered name, e.g. ``'torchvision/resnet50'`` (see :func:`names`).
+
+  Returns:
+    The :class:`Weights` entry.
+
+  Raises:
+    ValueError: ``name`` is not registered; the message lists the registered names.
+  """
   if name not in REGISTRY:
     raise ValueError(
       f"argument 'name': unknown weights {name!r}; expected one of {sorted(REGISTRY)}"
@@ -70,23 +93,60 @@ def get(name: str) -> Weights:
 
 
 def names():
+  """The registered names.
+
+  Returns:
+    A sorted list of the names in :data:`REGISTRY` (``'abs/...'``, ``'bit/...'``,
+    ``'torchvision/...'`` and any added with :func:`register`).
+  """
   return sorted(REGISTRY)
 
 
 def cache_dir() -> str:
-  """``$RVL_WEIGHTS_DIR`` or ``~/.cache/rvl_jax``."""
+  """Where downloaded weights are kept (not created here).
+
+  Returns:
+    ``$RVL_WEIGHTS_DIR`` when set and not empty, else ``~/.cache/rvl_jax``; read at every call.
+  """
   return os.environ.get("RVL_WEIGHTS_DIR") or os.path.join(
     os.path.expanduser("~"), ".cache", "rvl_jax"
   )
 
 
 def cache_path(name: str) -> str:
+  """Where the file of ``name`` lies in the cache (whether or not it is there).
+
+  Args:
+    name: a registered name.
+
+  Returns:
+    ``<cache_dir()>/<name>/<file name of the entry's URL>`` (a ``/`` in the name makes a
+    sub-directory).
+
+  Raises:
+    ValueError: ``name`` is not registered.
+  """
   entry = get(name)
   return os.path.join(cache_dir(), *entry.name.split("/"), entry.filename)
 
 
 def verify(entry: Weights, path: str, expected: Optional[str] = None) -> str:
-  """Checks ``path`` against ``expected`` or the entry's digests; returns the file's SHA-256."""
+  """Checks ``path`` against ``expected`` or the entry's digests; returns the file's SHA-256.
+
+  Args:
+    entry: the registry entry the file claims to be.
+    path: the file.
+    expected: a full hex digest to check instead of the entry's (case-insensitive). Without it
+      the file passes when its digest equals the entry's ``sha256``, is one of its ``mirrors``,
+      or starts with its ``sha256_prefix``.
+
+  Returns:
+    The file's SHA-256 as lower-case hex.
+
+  Raises:
+    ValueError: the digest does not match, or neither ``expected`` nor a published digest is
+      there to check against (the message gives the file's digest).
+  """
   got = sha256(path)
   if expected:
     ok, want = got == expected.lower(), expected
@@ -135,7 +195,24 @@ def _download(entry: Weights, dest: str, timeout: float) -> None:
 
 
 def fetch(name: str, download: bool = False, timeout: float = 60.0) -> str:
-  """The cached file of ``name`` (downloaded first when ``download`` and not cached)."""
+  """The cached file of ``name`` (downloaded first when ``download`` and not cached).
+
+  A download goes to a temporary file, is checked with :func:`verify` and only then renamed to
+  its cache path; a file already in the cache is returned without a check (``load`` checks it).
+
+  Args:
+    name: a registered name.
+    download: fetch the file from the entry's URL when it is not cached.
+    timeout: seconds the download may wait for the server.
+
+  Returns:
+    The path of the cached file (see :func:`cache_path`).
+
+  Raises:
+    ValueError: ``name`` is not registered, or a downloaded file fails the digest check.
+    FileNotFoundError: the file is not cached and ``download`` is False.
+    ConnectionError: the download failed.
+  """
   entry = get(name)
   dest = cache_path(name)
   if not os.path.exists(dest):
@@ -167,6 +244,16 @@ def load(
       check shapes (torchvision ResNet, DenseNet, BiT).
     sha256: a digest to check instead of the registry's (required where none is published).
     verify_hash: False skips the check (a file you made yourself).
+
+  Returns:
+    What the entry's converter makes of the file's state dict: the Flax variables
+    (``{'params': ..., 'batch_stats': ...}`` where the model has BatchNorm statistics).
+
+  Raises:
+    ValueError: ``name`` is not registered, or the file fails the digest check.
+    FileNotFoundError: ``path`` is not a file, or (without ``path``) the weights are not cached
+      and ``download`` is False.
+    ConnectionError: a download failed.
   """
   entry = get(name)
   if path is None:
@@ -180,7 +267,23 @@ def load(
 
 def resolve(spec: str, *, template, default_name: str, download: bool = False):
   """``spec`` is a registered name or a file path; a path is converted with the converter of
-  ``default_name`` without a hash check (the user's own file). Returns the converted variables."""
+  ``default_name`` without a hash check (the user's own file). Returns the converted variables.
+
+  Args:
+    spec: a registered name (loaded with :func:`load`, digest checked) or the path of a weight
+      file (e.g. a config's ``init_checkpoint``).
+    template: the target model's variables, passed to the converter.
+    default_name: the registered name whose converter reads a file given by path.
+    download: with a registered name, fetch it when it is not cached.
+
+  Returns:
+    The converted Flax variables.
+
+  Raises:
+    FileNotFoundError: ``spec`` is neither a registered name nor an existing file (the message
+      names ``init_checkpoint``), or a registered name is not cached and ``download`` is False.
+    ValueError: a registered file fails the digest check, or ``default_name`` is not registered.
+  """
   if spec in REGISTRY:
     return load(spec, download=download, template=template)
   if os.path.isfile(spec):
@@ -287,7 +390,13 @@ _register_defaults()
 
 
 def describe() -> Tuple[Dict[str, str], ...]:
-  """Rows (name, url, sha256, license, description) of the registry, for docs and listings."""
+  """Rows (name, url, sha256, license, description) of the registry, for docs and listings.
+
+  Returns:
+    One dict per registered entry, in registration order, with the keys ``name``, ``url``,
+    ``sha256`` (the full digest, ``'<prefix>... (prefix)'`` or ``'(none)'``), ``license`` and
+    ``description``.
+  """
   return tuple(
     dict(
       name=e.name,

@@ -98,7 +98,22 @@ def is_torch_zip(path: str) -> bool:
 
 
 def read_torch_zip(path: str) -> Dict[str, np.ndarray]:
-  """The state dict of a zip-format ``torch.save`` file as ``{name: np.ndarray}`` (torch-free)."""
+  """The state dict of a zip-format ``torch.save`` file as ``{name: np.ndarray}`` (torch-free).
+
+  Args:
+    path: a file written by ``torch.save`` (PyTorch 1.6 or later) of a flat state dict.
+
+  Returns:
+    An ordered dict, in the file's order, of name -> NumPy array with the tensor's shape and
+    dtype (bfloat16 as ``ml_dtypes.bfloat16``), copied out of the archive.
+
+  Raises:
+    FileNotFoundError: there is no file at ``path``.
+    ValueError: the file is not a zip archive, holds no or several ``data.pkl``, or its pickle is
+      not a dict of tensors.
+    pickle.UnpicklingError: the pickle names anything but tensors, storages and ``OrderedDict``
+      (a weight file is never allowed to run code).
+  """
   if not os.path.isfile(path):
     raise FileNotFoundError(f"argument 'path': no file at {path!r}")
   if not zipfile.is_zipfile(path):
@@ -133,7 +148,21 @@ def read_torch_zip(path: str) -> Dict[str, np.ndarray]:
 
 def read_state_dict(path: str) -> Dict[str, np.ndarray]:
   """A weight file as ``{name: np.ndarray}``: ``.npz``, zip-format or legacy PyTorch (both
-  without torch), anything else with ``torch.load`` when torch is installed."""
+  without torch), anything else with ``torch.load`` when torch is installed.
+
+  Args:
+    path: the file; a name ending in ``.npz`` is read with ``np.load``, a zip archive holding a
+      ``data.pkl`` with :func:`read_torch_zip`, anything else with
+      :func:`rvl_jax.abs.weights.read_state_dict`.
+
+  Returns:
+    An ordered dict of name -> NumPy array.
+
+  Raises:
+    FileNotFoundError: there is no file at ``path``.
+    ValueError: the file cannot be read (e.g. a format that needs torch when torch is not
+      installed).
+  """
   if not os.path.isfile(path):
     raise FileNotFoundError(f"argument 'path': no file at {path!r}")
   if path.endswith(".npz"):
