@@ -85,6 +85,16 @@ def penultimate_fn(apply_fn: Callable, variables, **kwargs) -> Callable[[Any], A
 
   The layers are captured in call order with Flax's ``capture_intermediates``; the output is the
   pre-activation of that layer.
+
+  Args:
+    apply_fn: a Flax ``apply`` function, ``apply_fn(variables, x, **kwargs)``.
+    variables: the model's variables.
+    **kwargs: passed to every ``apply_fn`` call (e.g. ``train=False``).
+
+  Returns:
+    A jax-traceable function x -> (N, D) float array: the output of the second-to-last
+    ``nn.Dense``/``nn.Conv`` call, flattened per example. Calling it raises ValueError when the
+    model makes fewer than two such calls.
   """
 
   def is_layer(module, method_name):
@@ -116,7 +126,24 @@ def from_flax(
   **kwargs,
 ) -> StudyModel:
   """A differentiable StudyModel from a Flax ``apply_fn`` and its variables (eval mode: the
-  keyword arguments, e.g. ``train=False``, pass through)."""
+  keyword arguments, e.g. ``train=False``, pass through).
+
+  Args:
+    name: the model's name in the study.
+    apply_fn: a Flax ``apply`` function, ``apply_fn(variables, x, **kwargs)``.
+    variables: the model's variables.
+    task: ``'classify'`` (the output is logits) or ``'regress'`` (factor regressions).
+    preprocess: applied to the [0, 1] images before the model (e.g. a normalisation); None: none.
+    **kwargs: passed to every ``apply_fn`` call.
+
+  Returns:
+    A :class:`StudyModel` whose ``predict`` is the model's output and whose ``represent`` is
+    :func:`penultimate_fn` of the same model (both after ``preprocess``), with
+    ``differentiable=True``.
+
+  Raises:
+    ValueError: ``task`` is not one of ``TASKS``.
+  """
   pre = preprocess or (lambda x: x)
   feats = penultimate_fn(apply_fn, variables, **kwargs)
   return StudyModel(
