@@ -82,8 +82,17 @@ def _reference_cnn(weights_dir: str, name: str, binary: bool) -> Callable:
   return cnn_logits_fn(weights_lib.load_cnn(weights_dir, name), features, binary)
 
 
-def madry_logits_fn(params) -> Callable:
-  model = nets.MadryCNN()
+def madry_logits_fn(params, model=None) -> Callable:
+  """Jitted logits of a Madry-trained classifier.
+
+  Args:
+    params: the classifier's parameters.
+    model: the Flax module they belong to (default: the Madry et al. 2018 MNIST CNN).
+
+  Returns:
+    x (N, 28, 28, 1) or (N, 784) -> (N, 10) logits.
+  """
+  model = nets.MadryCNN() if model is None else model
   params = jax.tree_util.tree_map(jnp.asarray, params)
 
   @jax.jit
@@ -327,6 +336,7 @@ def train_madry(
   workdir=None,
   eps_warmup_steps=0,
   checkpoint_every=100,
+  model=None,
 ):
   """Madry et al. (2018) PGD adversarial training (adversarial examples only, summed CE).
 
@@ -350,6 +360,7 @@ def train_madry(
     eps_warmup_steps: > 0 ramps epsilon up linearly (not in the paper; helps a short schedule
       leave the chance-level plateau).
     checkpoint_every: steps between checkpoints.
+    model: the Flax classifier to train (default: the paper's MNIST CNN, ``nets.MadryCNN``).
 
   Returns:
     (params, logits_fn).
@@ -361,8 +372,9 @@ def train_madry(
     random_start=True,
     eps_warmup_steps=int(eps_warmup_steps),
   )
+  model = nets.MadryCNN() if model is None else model
   v = train_classifier(
-    nets.MadryCNN(),
+    model,
     images,
     labels,
     num_steps=num_steps,
@@ -376,7 +388,7 @@ def train_madry(
     desc="madry",
     checkpoint_every=checkpoint_every,
   )
-  return v["params"], madry_logits_fn(v["params"])
+  return v["params"], madry_logits_fn(v["params"], model)
 
 
 def pgd_accuracy(

@@ -26,7 +26,6 @@ import optax
 
 from rvl_jax.abs import baselines
 from rvl_jax.abs import models as abs_models
-from rvl_jax.abs import nets as abs_nets
 from rvl_jax.abs import training as abs_training
 from rvl_jax.core import loop, prng, train_state, validation
 from rvl_jax.data import batching, mnist
@@ -89,7 +88,15 @@ MODEL_FIELDS = {
   "gnt_speckle": _FT,
   "ant_1x1": _FT + ("gnt_sigma", "ant_blocks", "ant_restart_steps"),
   "ant_3x3": _FT + ("gnt_sigma", "ant_blocks", "ant_restart_steps", "ant_eps3x3_factor"),
-  "madry": ("batch_size", "madry_steps", "madry_eps", "madry_pgd_steps", "madry_warmup_steps"),
+  "madry": (
+    "batch_size",
+    "cnn_features",
+    "cnn_hidden",
+    "madry_steps",
+    "madry_eps",
+    "madry_pgd_steps",
+    "madry_warmup_steps",
+  ),
   "abs": ("batch_size", "abs_vae_steps", "abs_n_samples", "abs_n_iter"),
   "abs_binary": ("batch_size", "abs_vae_steps", "abs_n_samples", "abs_n_iter"),
   "racecar_std": ("batch_size", "racecar_channels", "racecar_steps", "pretrain_lr"),
@@ -256,8 +263,10 @@ def _madry(name, data, seed, workdir, s):
     workdir=workdir,
     eps_warmup_steps=s.madry_warmup_steps,
     checkpoint_every=s.madry_steps,
+    model=_cnn(s),
   )
-  return interface.from_flax(name, abs_nets.MadryCNN().apply, {"params": params}, train=False)
+  # The same narrow CNN as the vanilla / noise-trained models: only the training differs.
+  return interface.from_flax(name, _cnn(s).apply, {"params": params}, train=False)
 
 
 def _abs(binary: bool):
