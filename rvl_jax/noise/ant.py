@@ -185,13 +185,21 @@ def perturb(gen_spec: gen_lib.GeneratorSpec, gen_params, key, images, eps):
   return project_to_eps_sphere(images, delta, eps)
 
 
-def _generator_loss(model, gen_spec, eps, clf_params, clf_bs, x, y, key):
+def _generator_loss(model, gen_spec, eps, clf_params, clf_bs, x, y, key, task_loss):
   def loss(gp):
     xt = perturb(gen_spec, gp, key, x, eps)
     logits, _ = apply_model(model, clf_params, _bs(clf_bs), xt, train=False)
-    return -core_metrics.cross_entropy(logits, y), logits
+    return -task_loss(logits, y), logits
 
   return loss
+
+
+def _task_loss(loss: Optional[Callable]) -> Callable:
+  """The objective of both players: ``loss(outputs, batch['label'])``, the classifier's
+  cross-entropy by default. Rusak et al. 2020 (Sec. 3.2) state ANT for a classifier; any
+  differentiable loss of the model's outputs (e.g. the squared error of a regression) gives the
+  same min-max game, with the generator maximising it."""
+  return core_metrics.cross_entropy if loss is None else loss
 
 
 # ----------------------------------------------------------------------------------------
@@ -207,6 +215,7 @@ def make_ant_train_step(
   *,
   split: AntSplit = DEFAULT_SPLIT,
   first_replay_step: int = 0,
+  loss: Optional[Callable] = None,
 ) -> Callable:
   """One ANT iteration (Rusak et al. 2020, Sec. 3.2) as a pure step on an ``AntState``.
 
@@ -218,14 +227,20 @@ def make_ant_train_step(
     split: batch layout; replay chunks are used only once ``step >= first_replay_step`` (the
       epoch-0 rule: before that the noisy part is all current-generator noise). A chunk whose
       snapshot does not exist yet stays clean.
+    loss: ``(outputs, batch['label']) -> scalar`` minimised by the model and maximised by the
+      generator (None: cross-entropy on class labels). With a custom loss the metrics are
+      ``loss`` and ``gen_loss`` (no accuracies).
   """
+  task_loss = _task_loss(loss)
 
   def train_step(state: AntState, batch):
     x, y = batch["image"], batch["label"]
     b = x.shape[0]
     rng, k_gen, k_cur, k_choice, k_rep = jax.random.split(state.rng, 5)
     # 1. Generator step: maximise CE with the classifier in inference mode.
-    loss_g = _generator_loss(model, gen_spec, eps, state.params, state.batch_stats, x, y, k_gen)
+    loss_g = _generator_loss(
+      model, gen_spec, eps, state.params, state.batch_stats, x, y, k_gen, task_loss
+    )
     (neg_ce, adv_logits), g_grads = jax.value_and_grad(loss_g, has_aux=True)(state.gen_params)
     g_upd, gen_opt_state = gen_tx.update(g_grads, state.gen_opt_state, state.gen_params)
     gen_params = optax.apply_updates(state.gen_params, g_upd)
@@ -259,9 +274,9 @@ def make_ant_train_step(
     # 3. Classifier step in training mode on the mixed batch.
     def loss_f(params):
       logits, new_bs = apply_model(model, params, _bs(state.batch_stats), x_mix, train=True)
-      return core_metrics.cross_entropy(logits, y_mix), (logits, new_bs)
+      return task_loss(logits, y_mix), (logits, new_bs)
 
-    (loss, (logits, new_bs)), grads = jax.value_and_grad(loss_f, has_aux=True)(state.params)
+    (loss_value, (logits, new_bs)), grads = jax.value_and_grad(loss_f, has_aux=True)(state.params)
     updates, opt_state = classifier_tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     state = state.replace(
@@ -273,8 +288,10 @@ def make_ant_train_step(
       gen_params=gen_params,
       gen_opt_state=gen_opt_state,
     )
+    if loss is not None:
+      return state, {"loss": loss_value, "gen_loss": -neg_ce}
     metrics = {
-      "loss": loss,
+      "loss": loss_value,
       "accuracy": core_metrics.accuracy(logits, y_mix),
       "gen_ce": -neg_ce,
       "adv_noise_accuracy": core_metrics.accuracy(adv_logits, y),
@@ -284,8 +301,12 @@ def make_ant_train_step(
   return train_step
 
 
-def make_restart_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float) -> Callable:
-  """Trains a generator against the frozen classifier stored in a ``RestartState``."""
+def make_restart_step(
+  model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float, loss: Optional[Callable] = None
+) -> Callable:
+  """Trains a generator against the frozen classifier stored in a ``RestartState``
+  (``loss`` as in :func:`make_ant_train_step`; with a custom loss the metric is ``gen_loss``)."""
+  task_loss = _task_loss(loss)
 
   def train_step(state: RestartState, batch):
     rng, key = jax.random.split(state.rng)
@@ -298,6 +319,7 @@ def make_restart_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float
       batch["image"],
       batch["label"],
       key,
+      task_loss,
     )
     (neg_ce, logits), grads = jax.value_and_grad(loss_g, has_aux=True)(state.gen_params)
     upd, opt_state = gen_tx.update(grads, state.gen_opt_state, state.gen_params)
@@ -307,6 +329,8 @@ def make_restart_step(model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float
       gen_opt_state=opt_state,
       rng=rng,
     )
+    if loss is not None:
+      return state, {"gen_loss": -neg_ce}
     return state, {
       "gen_ce": -neg_ce,
       "fooling_rate": 1.0 - core_metrics.accuracy(logits, batch["label"]),
@@ -333,10 +357,12 @@ def train_fresh_generator(
   workdir: Optional[str] = None,
   log_every: int = 50,
   desc: str = "restart",
+  loss: Optional[Callable] = None,
 ) -> Tuple[Any, Dict[str, float]]:
-  """From-scratch generator (custom init) trained for ``num_steps`` against a frozen classifier.
+  """From-scratch generator (custom init) trained for ``num_steps`` against a frozen classifier
+  (``loss`` as in :func:`make_ant_train_step`).
 
-  Returns (generator params, last logged metrics: gen_ce, fooling_rate).
+  Returns (generator params, last logged metrics: gen_ce, fooling_rate; gen_loss with ``loss``).
   """
   k_init, k_run = jax.random.split(key)
   sample = get_batch(0)["image"]
@@ -352,7 +378,7 @@ def train_fresh_generator(
   )
   res = loop.train(
     state=state,
-    train_step=make_restart_step(model, gen_spec, tx, eps),
+    train_step=make_restart_step(model, gen_spec, tx, eps, loss),
     get_batch=get_batch,
     num_steps=num_steps,
     workdir=workdir,
@@ -375,6 +401,8 @@ class AntConfig:
   first_replay_step: Optional[int] = None  # default: restart_every (epoch-0 rule)
   capacity: int = 512
   log_every: int = 50
+  # (outputs, labels) -> scalar of both players (None: cross-entropy; see make_ant_train_step)
+  loss: Optional[Callable] = None
 
 
 def run_ant(
@@ -425,6 +453,7 @@ def run_ant(
     config.eps,
     split=config.split,
     first_replay_step=first_replay,
+    loss=config.loss,
   )
   history: List[Dict[str, float]] = []
   n_blocks = -(-config.num_steps // config.restart_every)
@@ -450,6 +479,7 @@ def run_ant(
       workdir=sub(f"restart_{r:03d}"),
       log_every=config.log_every,
       desc=f"{desc} restart {r}",
+      loss=config.loss,
     )
     history.append({"step": offset, **{f"restart/{k}": v for k, v in rmetrics.items()}})
     state = replace_generator(state, gp, gen_tx)

@@ -2,7 +2,10 @@
 
 * ``split_<name>``: R^2 on the test set of the benchmark split the model trained on (random,
   composition, interpolation, extrapolation; Schott et al., ICLR 2022, section 3), overall and
-  per factor.
+  per factor. On the interpolation and extrapolation splits also the OOD-factor and ID-factor R^2
+  on the test images with exactly one factor value outside the training range (Schott et al.
+  2022, section 5.2, Fig. 5: ``r2_ood``, ``r2_id``, per factor, and the subset's size
+  ``n_one_ood``).
 * ``corruptions``: R^2 on random-split test images under the 15 MNIST-C corruptions (Mu &
   Gilmer 2019; defined about the image centre, so they apply to 64x64 images), mean and per
   corruption.
@@ -21,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from rvl_jax import disentanglement as dis
+from rvl_jax.benchmark import analysis as bench_analysis
+from rvl_jax.benchmark import datasets as bench_datasets
 from rvl_jax.benchmark import metrics as bench_metrics
 from rvl_jax.core import prng
 from rvl_jax.noise.corruptions import mnist_c
@@ -29,8 +34,12 @@ from rvl_jax.study.interface import StudyModel
 
 
 def r2_scores(model: StudyModel, data: FactorData, images, targets) -> Dict[str, float]:
+  return _r2_of(model.outputs(images), data, targets)
+
+
+def _r2_of(predictions, data: FactorData, targets) -> Dict[str, float]:
   scores = bench_metrics.score_dict(
-    targets, model.outputs(images), data.train.factor_names, data.train.variance
+    targets, predictions, data.train.factor_names, data.train.variance
   )
   return {
     "r2": scores["rsquared"],
@@ -38,12 +47,34 @@ def r2_scores(model: StudyModel, data: FactorData, images, targets) -> Dict[str,
   }
 
 
+# splits whose test images have factor values outside the training range (one-OOD subset)
+ID_OOD_SPLITS = ("interpolation", "extrapolation")
+
+
+def id_ood_scores(predictions, data: FactorData) -> Dict[str, float]:
+  """OOD-factor and ID-factor R^2 of predictions on ``data``'s test images (Schott et al. 2022,
+  section 5.2, through ``benchmark.analysis.modularity``), keyed ``r2_ood``, ``r2_id``,
+  ``r2_ood_<factor>``, ``r2_id_<factor>`` and ``n_one_ood``."""
+  grid = bench_datasets.factors_to_index(data.train.factor_sizes, data.test_labels)
+  mod = bench_analysis.modularity(data.train.name, data.split, grid, predictions)
+  out = {"r2_ood": mod["ood_rsquared"], "r2_id": mod["id_rsquared"]}
+  for f in data.train.factor_names:
+    for kind in ("ood", "id"):
+      if f"{kind}_rsquared_{f}" in mod:
+        out[f"r2_{kind}_{f}"] = mod[f"{kind}_rsquared_{f}"]
+  out["n_one_ood"] = float(mod["n_one_ood"])
+  return out
+
+
 def _split(name: str):
   def scenario(model, data: FactorData, seed, s):
     del seed, s
     if data.split != name:
       raise ValueError(f"argument 'data': expected the {name!r} split, got {data.split!r}")
-    return r2_scores(model, data, data.test_images, data.test_targets)
+    if name not in ID_OOD_SPLITS:
+      return r2_scores(model, data, data.test_images, data.test_targets)
+    predictions = model.outputs(data.test_images)
+    return {**_r2_of(predictions, data, data.test_targets), **id_ood_scores(predictions, data)}
 
   return scenario
 

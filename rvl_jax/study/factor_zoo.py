@@ -4,15 +4,18 @@ normalised factor values).
 
 Models: the benchmark's supervised zoo (``rvl_jax.benchmark.models``: 'cnn', 'mlp',
 'coordconv', 'rot_eq', ...; Schott et al., ICLR 2022, section 4); the benchmark CNN trained with
-Gaussian noise (GNT, Rusak et al., ECCV 2020, section 3, on the regression loss); a racecar chain
-with the benchmark CNN's layers trained with the RR regulariser on the MSE (Xie & Thuerey,
-section 3); and a SlowVAE encoder (Klindt et al., ICLR 2021, section 4) trained without labels
-on transition pairs, with a linear readout fitted on the split's training labels.
+Gaussian noise (GNT, Rusak et al., ECCV 2020, section 3, on the regression loss) or fine-tuned
+with adversarial noise (ANT, section 3.2, the generator maximising the squared error); a racecar
+chain with the benchmark CNN's layers trained with the RR regulariser on the MSE (Xie & Thuerey,
+section 3); and a SlowVAE encoder (Klindt et al., ICLR 2021, section 4) or a PCL encoder
+(Hyvarinen & Morioka 2017) trained without labels on transition pairs, each with a linear readout
+fitted on the split's training labels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any, Dict
 
@@ -26,7 +29,7 @@ from rvl_jax.benchmark import models as bench_models
 from rvl_jax.benchmark import train as bench_train
 from rvl_jax.core import loop, prng, train_state, validation
 from rvl_jax.data import batching, dsprites
-from rvl_jax.noise import gnt
+from rvl_jax.noise import ant, generators, gnt
 from rvl_jax.racecar import layers as rc_layers
 from rvl_jax.racecar import training as rc_training
 from rvl_jax.slowvae import pairs as slow_pairs
@@ -48,6 +51,11 @@ class FactorSettings:
   lr: float = 5e-4
   gnt_sigma: float = 0.3
   rr_lam: float = 1e-3  # racecar lambda on the MSE objective ('mean' reduction)
+  # ANT: clean training, then the last ant_fraction of the steps fine-tuned with adversarial
+  # noise of radius eps(gnt_sigma), ant_blocks generator restarts of ant_restart_steps each
+  ant_fraction: float = 0.3
+  ant_blocks: int = 2
+  ant_restart_steps: int = 25
   slowvae_steps: int = 1500
   slowvae_latents: int = 10
   slowvae_rate: float = 1.0  # Laplace transition rate of the pairs (the paper: 1)
@@ -70,6 +78,8 @@ MODEL_FIELDS = {
   "cnn_gnt": _SUP + ("gnt_sigma",),
   "cnn_rr": _SUP + ("rr_lam",),
   "slowvae": ("slowvae_steps", "slowvae_latents", "slowvae_rate", "readout_n", "batch_size"),
+  "cnn_ant": _SUP + ("gnt_sigma", "ant_fraction", "ant_blocks", "ant_restart_steps"),
+  "pcl": ("slowvae_steps", "slowvae_latents", "slowvae_rate", "readout_n", "batch_size"),
 }
 MODELS = tuple(MODEL_FIELDS)
 SCENARIO_FIELDS = {
@@ -84,6 +94,8 @@ HEADLINE = (
   "split_composition/r2",
   "split_interpolation/r2",
   "split_extrapolation/r2",
+  "split_interpolation/r2_ood",
+  "split_extrapolation/r2_ood",
   "corruptions/r2_mean",
   "pgd_mse/r2",
   "disentanglement/mcc",
@@ -196,19 +208,21 @@ def _racecar_rr(name, data, seed, workdir, s):
   return interface.StudyModel(name=name, predict=predict, represent=represent, task="regress")
 
 
-def _slowvae_encoder(seed: int, workdir: str, s: FactorSettings):
-  """SlowVAE trained without labels on Laplace transition pairs over the whole grid."""
+def _slowvae_encoder(seed: int, workdir: str, s: FactorSettings, method: str = "slowvae"):
+  """An encoder trained without labels on Laplace transition pairs over the whole grid: the
+  SlowVAE (Klindt et al. 2021, section 4) or PCL (``method='pcl'``: Hyvarinen & Morioka 2017,
+  the logistic regression of true against permuted pairs, as in Klindt et al.'s baselines)."""
   ground_truth = dsprites.ProceduralDSprites()
   sampler = slow_pairs.make_sampler(
     "lap", ground_truth.factor_sizes, ground_truth.categorical, rate=s.slowvae_rate
   )
   pair_data = slow_pairs.PairData(ground_truth, sampler)
   model, state = slow_training.create_state(
-    "slowvae", latent_dim=s.slowvae_latents, data_shape=ground_truth.image_shape, seed=seed
+    method, latent_dim=s.slowvae_latents, data_shape=ground_truth.image_shape, seed=seed
   )
   res = loop.train(
     state=state,
-    train_step=slow_training.make_train_step("slowvae", model),
+    train_step=slow_training.make_train_step(method, model),
     get_batch=lambda step: {
       k: v for k, v in pair_data.batch(seed, step, s.batch_size // 2).items() if k in ("x1", "x2")
     },
@@ -216,21 +230,22 @@ def _slowvae_encoder(seed: int, workdir: str, s: FactorSettings):
     workdir=workdir,
     log_every=200,
     checkpoint_every=s.slowvae_steps,
-    desc=f"slowvae s{seed}",
+    desc=f"{method} s{seed}",
   )
-  return slow_training.pure_representation("slowvae", model, jax.device_get(res.state.params))
+  return slow_training.pure_representation(method, model, jax.device_get(res.state.params))
 
 
-def _slowvae(name, data, seed, workdir, s):
+def _slowvae(name, data, seed, workdir, s, method: str = "slowvae"):
   enc_fields = {
     k: getattr(s, k) for k in ("slowvae_steps", "slowvae_latents", "slowvae_rate", "batch_size")
   }
+  prefix = "encoder" if method == "slowvae" else f"encoder_{method}"  # SlowVAE's keeps its name
   enc_dir = os.path.join(
     os.path.dirname(os.path.dirname(workdir)),
-    f"encoder_{cache_lib.settings_hash(enc_fields)}",
+    f"{prefix}_{cache_lib.settings_hash(enc_fields)}",
     f"s{seed}",
   )
-  encode = jax.jit(_slowvae_encoder(seed, enc_dir, s))
+  encode = jax.jit(_slowvae_encoder(seed, enc_dir, s, method))
   rng = prng.numpy_rng(seed, f"study/factor/readout/{data.split}")
   pos = rng.choice(len(data.train), min(s.readout_n, len(data.train)), replace=False)
   z = np.concatenate(
@@ -247,6 +262,72 @@ def _slowvae(name, data, seed, workdir, s):
   return interface.StudyModel(name=name, predict=predict, represent=encode, task="regress")
 
 
+def train_cnn_ant(data: FactorData, seed: int, workdir: str, s: FactorSettings, name="cnn_ant"):
+  """The benchmark CNN with adversarial noise training (Rusak et al. 2020, section 3.2) on the
+  regression: trained clean, then fine-tuned for the last ``ant_fraction`` of ``steps`` (the paper
+  fine-tunes a pretrained model) while a noise generator, restarted ``ant_blocks`` times with
+  replay of its snapshots, maximises the model's squared error; the noise has the L2 norm of the
+  clipped Gaussian noise of GNT's sigma (section 3.2), so ``cnn_ant`` and ``cnn_gnt`` meet
+  noise of the same size.
+
+  Returns:
+    ``(model, state, config)``: the Flax CNN, the final ``noise.ant.AntState`` (the model's
+    parameters, the last generator and its snapshots) and the ``noise.ant.AntConfig`` (its eps).
+    With a ``workdir`` that holds a finished run, everything is restored from its checkpoints.
+  """
+  if not 0.0 < s.ant_fraction <= 1.0:
+    raise ValueError(
+      f"argument 'settings.ant_fraction': expected a fraction in (0, 1], got {s.ant_fraction!r}"
+    )
+  validation.check_positive_int("settings.ant_blocks", s.ant_blocks)
+  ant_steps = max(1, int(round(s.steps * s.ant_fraction)))
+  clean_steps = s.steps - ant_steps
+  model = bench_models.make_model("cnn", len(data.train.factor_sizes))
+  state = bench_train.supervised(
+    model,
+    data.train,
+    num_steps=clean_steps,
+    batch_size=s.batch_size,
+    lr=s.lr,
+    seed=seed,
+    workdir=os.path.join(workdir, "clean"),
+    log_every=200,
+    checkpoint_every=max(clean_steps, 1),
+    desc=f"{name} clean {data.split} s{seed}",
+  ).state
+  get_batch = _batches(data, s, seed, y_key="label")
+  rng = prng.numpy_rng(seed, f"study/factor/ant_eps/{data.split}")
+  sample = data.train.images(np.sort(rng.choice(len(data.train), 512, replace=False)))
+  config = ant.AntConfig(
+    eps=gnt.epsilon_for_sigma(sample, s.gnt_sigma),
+    num_steps=ant_steps,
+    restart_every=-(-ant_steps // s.ant_blocks),
+    restart_steps=s.ant_restart_steps,
+    log_every=200,
+    loss=bench_train.sum_mse_loss,
+  )
+  final, _ = ant.run_ant(
+    model=model,
+    params=jax.device_get(state.params),
+    batch_stats=None,
+    classifier_tx=optax.adam(s.lr),
+    gen_spec=generators.ANT1x1(data.train.image_shape[-1]),
+    config=config,
+    get_batch=lambda step: get_batch(clean_steps + step),
+    key=prng.stream_key(seed, f"study/factor/ant/{data.split}"),
+    workdir=os.path.join(workdir, "ant"),
+    desc=f"{name} {data.split} s{seed}",
+  )
+  return model, final, config
+
+
+def _cnn_ant(name, data, seed, workdir, s):
+  model, final, _ = train_cnn_ant(data, seed, workdir, s, name)
+  return interface.from_flax(
+    name, model.apply, {"params": final.params}, task="regress", train=False
+  )
+
+
 TRAINERS: Dict[str, Any] = {
   "cnn": _supervised("cnn"),
   "mlp": _supervised("mlp"),
@@ -255,6 +336,8 @@ TRAINERS: Dict[str, Any] = {
   "cnn_gnt": _supervised("cnn", noise=True),
   "cnn_rr": _racecar_rr,
   "slowvae": _slowvae,
+  "cnn_ant": _cnn_ant,
+  "pcl": functools.partial(_slowvae, method="pcl"),
 }
 
 

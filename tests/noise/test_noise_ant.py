@@ -332,3 +332,34 @@ def test_epsilon_star_linear_classifier():
     bisection_steps=5,
   )
   assert np.isinf(never["eps_star"]) and never["fraction_unflipped"] == 1.0
+
+
+def test_ant_step_with_a_regression_loss():
+  """``loss`` replaces the cross-entropy for both players: with the squared error on real
+  targets the generator step raises the frozen model's error, the model's step lowers it on the
+  mixed batch, and the metrics are the two losses."""
+  model, spec, tx, _, state, batch = _setup()
+  gtx = optax.adam(1e-2)
+  gp = jax.tree_util.tree_map(lambda a: 30.0 * a, state.gen_params)
+  state = state.replace(gen_params=gp, gen_opt_state=gtx.init(gp))
+  x = batch["image"]
+  t = jax.random.uniform(jax.random.PRNGKey(4), (x.shape[0], 10))
+
+  def mse(out, target):
+    return jnp.mean(jnp.sum((out - target) ** 2, axis=-1))
+
+  step = ant.make_ant_train_step(model, spec, gtx, tx, 3.0, first_replay_step=0, loss=mse)
+  new, metrics = jax.jit(step)(state, {"image": x, "label": t})
+  assert set(metrics) == {"loss", "gen_loss"}
+  _, k_gen, k_cur, _, _ = jax.random.split(state.rng, 5)
+
+  def err(params, xt, train=False):
+    return float(mse(models.apply_model(model, params, None, xt, train=train)[0], t))
+
+  before = err(state.params, ant.perturb(spec, state.gen_params, k_gen, x, 3.0))
+  after = err(state.params, ant.perturb(spec, new.gen_params, k_gen, x, 3.0))
+  np.testing.assert_allclose(float(metrics["gen_loss"]), before, rtol=1e-5)
+  assert after > before + 1e-5, (before, after)
+  x_mix = jnp.concatenate([ant.perturb(spec, new.gen_params, k_cur, x[:10], 3.0)[:6], x[6:]])
+  np.testing.assert_allclose(float(metrics["loss"]), err(state.params, x_mix, True), rtol=1e-5)
+  assert err(new.params, x_mix, True) < float(metrics["loss"])

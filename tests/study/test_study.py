@@ -12,9 +12,22 @@ import pytest
 
 from experiments.study import study as study_exp
 from experiments.study.configs import factor_family, mnist_family
+from rvl_jax import benchmark as bench
+from rvl_jax.benchmark import analysis as bench_analysis
+from rvl_jax.benchmark import datasets as bench_datasets
+from rvl_jax.benchmark import splits as bench_splits
 from rvl_jax.core import experiment
+from rvl_jax.noise import ant, generators, gnt, projection
 from rvl_jax.study import cache as cache_lib
-from rvl_jax.study import factor_scenarios, families, interface, mnist_zoo, results, runner
+from rvl_jax.study import (
+  factor_scenarios,
+  factor_zoo,
+  families,
+  interface,
+  mnist_zoo,
+  results,
+  runner,
+)
 
 
 def test_rank_correlations_on_a_hand_made_matrix():
@@ -127,3 +140,74 @@ def test_factor_smoke_study(tmp_path):
     assert np.isfinite(r2) and np.isfinite(r2_adv)
     for metric in ("mcc", "mig", "dci"):
       assert np.isfinite(flat[f"summary/{model}/disentanglement/{metric}/mean"])
+
+
+def test_factor_smoke_study_with_ant_and_pcl(tmp_path):
+  """cnn_ant and pcl at a few steps: their cells exist and are finite, and the trained ANT
+  generator's noise lies on its eps sphere (eps the norm of GNT's clipped Gaussian noise) and
+  moves the regression."""
+  config = factor_family.get_config("smoke")
+  config.models = ("cnn_ant", "pcl")
+  config.scenarios = ("split_random", "disentanglement")
+  config.settings.update(dict(slowvae_steps=3, readout_n=64, ant_restart_steps=2))
+  workdir = str(tmp_path / "factor")
+  flat = experiment.launch(study_exp.factor_family, config, workdir)
+  assert (flat["computed_cells"], flat["reused_cells"]) == (4, 0)
+  for model in config.models:
+    for col in ("split_random/r2", "disentanglement/mcc", "disentanglement/dci"):
+      assert np.isfinite(flat[f"summary/{model}/{col}/mean"]), (model, col)
+  # the ANT run again in its model directory: restored from its checkpoints, nothing retrained
+  settings = study_exp._settings(factor_zoo.FactorSettings, config.settings.to_dict())
+  data = factor_zoo.load_data(settings, 0, "random")
+  family = factor_zoo.family()
+  mdir = runner.model_dir(workdir, family, settings, "cnn_ant", 0, "random")
+  model, state, cfg = factor_zoo.train_cnn_ant(data, 0, mdir, settings)
+  assert int(state.step) == 2 and int(state.buffer_count) == 2  # 2 of 5 steps, 2 restarts
+  x = jax.numpy.asarray(data.test_images[:8])
+  eps = gnt.epsilon_for_sigma(x, settings.gnt_sigma)
+  assert cfg.eps == pytest.approx(eps, rel=0.1)  # eps(sigma) on other images of the same data
+  spec = generators.ANT1x1(1)
+  adv = ant.perturb(spec, state.gen_params, jax.random.PRNGKey(0), x, cfg.eps)
+  norms = np.asarray(projection.perturbation_norm(x, adv))
+  np.testing.assert_allclose(norms, cfg.eps, rtol=1e-4)
+  out = lambda xx: np.asarray(model.apply({"params": state.params}, xx))  # noqa: E731
+  assert np.abs(out(adv) - out(x)).max() > 1e-4
+
+
+def test_id_ood_metrics_of_the_split_scenario():
+  """On the extrapolation split, predictions exact except an offset d_j on the OOD factor j of
+  every one-OOD image give OOD R^2_j = 1 - d_j^2 / var_j and ID R^2 = 1 (Schott et al. 2022,
+  section 5.2), the same as ``benchmark.analysis.modularity``."""
+  train = bench.make_dataset("dsprites", "extrapolation", "train", source="procedural")
+  test = bench.make_dataset("dsprites", "extrapolation", "test", source="procedural")
+  pos = np.arange(0, len(test), max(1, len(test) // 400))
+  grid, labels, targets = test.grid_indices[pos], test.labels[pos], test.targets(pos)
+  one, ood_f = bench_splits.one_ood("dsprites", "extrapolation", grid)
+  offsets = 0.05 * (1.0 + np.arange(targets.shape[1]))
+  preds = targets.astype(np.float64).copy()
+  preds[one, ood_f[one]] += offsets[ood_f[one]]
+  n = len(pos)
+  data = factor_zoo.FactorData(train, np.zeros((n, 1, 1, 1)), targets, labels, "extrapolation")
+  # a host model that returns the fake predictions of the images' positions
+  index = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
+  data = dataclasses.replace(data, test_images=index)
+  fake = interface.StudyModel(
+    name="fake",
+    predict=lambda x: preds[np.asarray(x)[:, 0, 0, 0].astype(int)],
+    jit=False,
+    task="regress",
+  )
+  got = factor_scenarios.SCENARIOS["split_extrapolation"](fake, data, 0, None)
+  variance = bench_datasets.grid_variance(train.factor_sizes)
+  present = sorted(set(ood_f[one].tolist()))
+  assert len(present) >= 2  # the subset has several OOD factors
+  for j in present:
+    name = train.factor_names[j]
+    assert got[f"r2_ood_{name}"] == pytest.approx(1.0 - offsets[j] ** 2 / variance[j], rel=1e-9)
+  expected_ood = np.mean([1.0 - offsets[j] ** 2 / variance[j] for j in present])
+  assert got["r2_ood"] == pytest.approx(expected_ood, rel=1e-9)
+  assert got["r2_id"] == pytest.approx(1.0, abs=1e-12)
+  assert got["n_one_ood"] == one.sum() > 0
+  mod = bench_analysis.modularity("dsprites", "extrapolation", grid, preds)
+  assert (got["r2_ood"], got["r2_id"]) == (mod["ood_rsquared"], mod["id_rsquared"])
+  assert "r2" in got and got["r2"] < 1.0  # the overall R^2 is still reported
