@@ -123,6 +123,18 @@ def test_stylizer_keeps_a_style_fixed_point_and_moves_at_most_lr_per_step():
   change = np.abs(np.asarray(g) - np.asarray(x))
   assert 0 < change.max() <= 5 * 0.02 * (1 + 1e-5) and float(hist[-1]) < float(hist[0])
 
+  # the first loss is the style loss of Gatys et al. (2016, eq. 4-5) of the start image over the conv
+  # activations d_2, d_3 (weights 1/2), with the Gram matrices computed here in NumPy
+  def grams(im):
+    fs = chain.apply(v, im[None]).ds[1:]
+    return [(np.asarray(f).reshape(-1, f.shape[-1]), f.shape[-1]) for f in fs]
+
+  want = sum(
+    0.5 * np.sum((fx.T @ fx - fo.T @ fo) ** 2) / (4 * n**2 * len(fx) ** 2)
+    for (fx, n), (fo, _) in zip(grams(x), grams(other))
+  )
+  np.testing.assert_allclose(float(hist[0]), want, rtol=1e-4)
+
 
 def test_e9_smoke_tiny(tmp_path):
   from experiments.racecar import e9_smoke
