@@ -7,8 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from rvl_jax.core import train_state
-from rvl_jax.racecar import data, smoke_sr, stylize, transfer
+from rvl_jax.core import checkpoint, prng, train_state
+from rvl_jax.racecar import data, models, smoke_sr, stylize, transfer
 from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, conv_spec
 
 
@@ -123,6 +123,18 @@ def test_stylizer_keeps_a_style_fixed_point_and_moves_at_most_lr_per_step():
   change = np.abs(np.asarray(g) - np.asarray(x))
   assert 0 < change.max() <= 5 * 0.02 * (1 + 1e-5) and float(hist[-1]) < float(hist[0])
 
+  # the first loss is the style loss of Gatys et al. (2016, eq. 4-5) of the start image over the conv
+  # activations d_2, d_3 (weights 1/2), with the Gram matrices computed here in NumPy
+  def grams(im):
+    fs = chain.apply(v, im[None]).ds[1:]
+    return [(np.asarray(f).reshape(-1, f.shape[-1]), f.shape[-1]) for f in fs]
+
+  want = sum(
+    0.5 * np.sum((fx.T @ fx - fo.T @ fo) ** 2) / (4 * n**2 * len(fx) ** 2)
+    for (fx, n), (fo, _) in zip(grams(x), grams(other))
+  )
+  np.testing.assert_allclose(float(hist[0]), want, rtol=1e-4)
+
 
 def test_e9_smoke_tiny(tmp_path):
   from experiments.racecar import e9_smoke
@@ -144,6 +156,25 @@ def test_e9_smoke_tiny(tmp_path):
     assert 0 < r[f"{k}/test_mae255_mean"] <= 255 * np.sqrt(r[f"{k}/test_l2_mean"]) * (1 + 1e-5), k
   for f in ("gan_outputs_and_reverse.png", "ae_B1_test_l2.png", "ae_B2_reconstructions.png"):
     assert (tmp_path / "plots" / f).exists()
+  # test L2 and MAE recomputed with NumPy from RR_AB1's final checkpoint on the first eval_size
+  # held-out frames (the bound above passes an RMSE reported as MAE, or an MAE without the 255)
+  G = models.sr_generator(c.g_channels, c.factor, 1, c.g_out_activation)
+  s = data.smoke_simulations(c.num_sims, c.frames, c.size, c.factor, seed=c.data_seed)
+  perm = prng.numpy_rng(c.data_seed, "split/grey").permutation(len(s["hi"]))
+  x = s["hi"][perm[r["num_train"] :]][: c.eval_size]
+  code = s["lo"].shape[1:]
+  template = train_state.TrainState.create(
+    apply_fn=None,
+    params=smoke_sr.init_ae(G, jax.random.PRNGKey(0), code, x[:1]),
+    tx=optax.adam(c.ae_learning_rate),
+    rng=jax.random.PRNGKey(0),
+  )
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "s0_rr_AB1" / "checkpoints"))
+  p = ckpt.restore(template).params
+  ckpt.close()
+  e = np.asarray(jax.jit(lambda p, x: smoke_sr.ae_apply(G, p, x, code)[0])(p, x)) - x
+  np.testing.assert_allclose(r["rr_AB1/test_l2_mean"], np.mean(e**2), rtol=1e-5)
+  np.testing.assert_allclose(r["rr_AB1/test_mae255_mean"], 255 * np.mean(np.abs(e)), rtol=1e-5)
 
 
 def test_e10_vgg_tiny(tmp_path):

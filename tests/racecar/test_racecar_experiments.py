@@ -4,7 +4,10 @@ import importlib
 import json
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from rvl_jax.core import experiment
@@ -116,6 +119,55 @@ def test_e4_rr1_with_zero_lambda_is_the_std_gan(tmp_path):
   for k in ("c1_recovery_acc", "c2_recovery_corr", "c3_recovery_corr", "g_loss"):
     np.testing.assert_allclose(r[f"rr1/{k}"], r[f"std/{k}"], rtol=1e-3, err_msg=k)
   assert 0.0 < r["std/c1_recovery_acc"] < 1.0
+
+
+def test_e4_rr1_term_matches_a_linear_transpose_oracle():
+  """The lambda = 0 run above cannot see the RR1 term itself, so one generator step of E4 at lambda
+  = 0.5 (biases shifted off zero) is checked against lambda * mean(w * (d'_1 - z)^2), with w = 1.33
+  on c1, 1 on c2 and c3, 0 on the noise, and d'_1 rebuilt here from jax.linear_transpose of every
+  forward linear op and BN on the reverse tensor's own batch statistics (Xie & Thuerey, eq. 3 and the
+  reverse pass of eq. 23-24). A term on the wrong layer, a lost lambda or a reverse dense layer that
+  forgets to subtract its bias fail it."""
+  from experiments.racecar import e4_infogan as e4
+  from experiments.racecar.configs import e4_infogan as cfg
+  from rvl_jax.core import train_state
+  from rvl_jax.racecar import ops
+  from rvl_jax.racecar.layers import ReverseConfig
+
+  c = cfg.get_config("smoke")
+  c.lam, n, s = 0.5, c.batch_size, c.g_spatial_channels
+  G, D = e4.generator(c), e4.Discriminator(tuple(c.d_channels), c.d_hidden)
+  vg = G.init(jax.random.PRNGKey(0), jnp.zeros((2, e4.ZDIM)), reverse=ReverseConfig("rr1"))
+  p = jax.tree_util.tree_map(lambda a: a + 0.1, vg["params"])
+  st = train_state.TrainState.create(
+    apply_fn=G.apply,
+    params={"g": p, "d": D.init(jax.random.PRNGKey(1), jnp.zeros((2, 28, 28, 1)))["params"]},
+    tx=optax.sgd(0.0),
+    rng=jax.random.PRNGKey(2),
+    batch_stats=vg["batch_stats"],
+  )
+  _, m = jax.jit(e4.make_step(c, G, D, "rr1"))(st, {"x": jnp.zeros((n, 28, 28, 1))})
+  z = e4.sample_z(st.next_rng()[1], n)  # the step's latent draw
+  v = {"params": p, "batch_stats": vg["batch_stats"]}
+  h = G.apply(v, z, train=True, mutable=["batch_stats"])[0].out  # d_5
+
+  def reverse(i, fwd, in_shape, h):  # A_i^T (h - b_i), A_i^T = the transpose of the forward op
+    k, b = p[f"layer{i}"]["kernel"], p[f"layer{i}"]["bias"]
+    return jax.linear_transpose(lambda x: fwd(x, k), jnp.zeros(in_shape))(h - b)[0]
+
+  def bn_relu(h, name):
+    axes = tuple(range(h.ndim - 1))
+    h = (h - h.mean(axes)) / jnp.sqrt(h.var(axes) + 1e-3)
+    return jax.nn.relu(h * p[name]["scale"] + p[name]["bias"])
+
+  deconv = lambda x, k: ops.deconv(x, k, strides=(2, 2))
+  h = bn_relu(reverse(4, deconv, (n, 14, 14, c.g_deconv_channels), h), "bn3")
+  h = bn_relu(reverse(3, deconv, (n, 7, 7, s), h).reshape(n, -1), "bn2")
+  h = bn_relu(reverse(2, jnp.matmul, (n, c.g_hidden), h), "bn1")
+  d1 = reverse(1, jnp.matmul, (n, e4.ZDIM), h)
+  w = np.r_[np.full(10, c.c1_weight), 1.0, 1.0, np.zeros(e4.ZDIM - 12)]
+  want = c.lam * np.mean(w * np.square(np.asarray(d1) - np.asarray(z)))
+  np.testing.assert_allclose(float(m["rr1_loss"]), want, rtol=1e-4)
 
 
 def test_e5_stage_two_starts_from_stage_one(tmp_path):
