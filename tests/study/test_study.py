@@ -148,13 +148,13 @@ def test_factor_smoke_study_with_ant_and_pcl(tmp_path):
   moves the regression."""
   config = factor_family.get_config("smoke")
   config.models = ("cnn_ant", "pcl")
-  config.scenarios = ("split_random", "disentanglement")
-  config.settings.update(dict(slowvae_steps=3, readout_n=64, ant_restart_steps=2))
+  config.scenarios = ("split_random",)  # the smoke study above runs the other scenarios
+  config.settings.update(dict(slowvae_steps=3, readout_n=64, ant_blocks=1, ant_restart_steps=2))
   workdir = str(tmp_path / "factor")
   flat = experiment.launch(study_exp.factor_family, config, workdir)
-  assert (flat["computed_cells"], flat["reused_cells"]) == (4, 0)
+  assert (flat["computed_cells"], flat["reused_cells"]) == (2, 0)
   for model in config.models:
-    for col in ("split_random/r2", "disentanglement/mcc", "disentanglement/dci"):
+    for col in ("split_random/r2", "split_random/r2_shape"):
       assert np.isfinite(flat[f"summary/{model}/{col}/mean"]), (model, col)
   # the ANT run again in its model directory: restored from its checkpoints, nothing retrained
   settings = study_exp._settings(factor_zoo.FactorSettings, config.settings.to_dict())
@@ -162,7 +162,7 @@ def test_factor_smoke_study_with_ant_and_pcl(tmp_path):
   family = factor_zoo.family()
   mdir = runner.model_dir(workdir, family, settings, "cnn_ant", 0, "random")
   model, state, cfg = factor_zoo.train_cnn_ant(data, 0, mdir, settings)
-  assert int(state.step) == 2 and int(state.buffer_count) == 2  # 2 of 5 steps, 2 restarts
+  assert int(state.step) == 2 and int(state.buffer_count) == 1  # 2 of 5 steps, 1 restart
   x = jax.numpy.asarray(data.test_images[:8])
   eps = gnt.epsilon_for_sigma(x, settings.gnt_sigma)
   assert cfg.eps == pytest.approx(eps, rel=0.1)  # eps(sigma) on other images of the same data
@@ -186,11 +186,9 @@ def test_id_ood_metrics_of_the_split_scenario():
   offsets = 0.05 * (1.0 + np.arange(targets.shape[1]))
   preds = targets.astype(np.float64).copy()
   preds[one, ood_f[one]] += offsets[ood_f[one]]
-  n = len(pos)
-  data = factor_zoo.FactorData(train, np.zeros((n, 1, 1, 1)), targets, labels, "extrapolation")
-  # a host model that returns the fake predictions of the images' positions
-  index = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
-  data = dataclasses.replace(data, test_images=index)
+  # 1x1 "images" holding their position, and a host model that returns their fake predictions
+  index = np.arange(len(pos), dtype=np.float32).reshape(-1, 1, 1, 1)
+  data = factor_zoo.FactorData(train, index, targets, labels, "extrapolation")
   fake = interface.StudyModel(
     name="fake",
     predict=lambda x: preds[np.asarray(x)[:, 0, 0, 0].astype(int)],

@@ -16,8 +16,8 @@ def get_config(variant=None):
   c.experiment = "factor_family"
   c.seed = 0
   c.seeds = (0, 1, 2)
-  # cnn_ant and pcl (factor_zoo.MODELS) are left out of the default until their cost against
-  # cnn_gnt is measured: add them with --config.models
+  # cnn_ant (about 2.9x cnn_gnt's wall time per split, docs/study.md) and pcl (not timed) are
+  # left out of the default: add them with --config.models
   c.models = ("cnn", "mlp", "coordconv", "cnn_gnt", "cnn_rr", "slowvae")
   c.scenarios = tuple(factor_scenarios.SCENARIOS)
   c.settings = ml_collections.ConfigDict(
