@@ -17,6 +17,7 @@ import numpy as np
 
 # The grid index lives once, in rvl_jax.data.ground_truth; re-exported for the benchmark modules.
 from rvl_jax.data.ground_truth import (
+  FactorGridSize,
   factors_to_index,  # noqa: F401
   full_grid_factors,  # noqa: F401
   index_to_factors,  # noqa: F401
@@ -25,7 +26,7 @@ from rvl_jax.data.ground_truth import (
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(FactorGridSize):
   """Static description of one benchmark data set."""
 
   name: str
@@ -34,14 +35,6 @@ class DatasetSpec:
   categorical: Tuple[bool, ...]
   channels: int
   image_size: int = 64
-
-  @property
-  def num_factors(self) -> int:
-    return len(self.factor_sizes)
-
-  @property
-  def num_images(self) -> int:
-    return int(np.prod(self.factor_sizes, dtype=np.int64))
 
   @property
   def image_shape(self) -> Tuple[int, int, int]:
