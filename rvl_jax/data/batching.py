@@ -6,20 +6,33 @@ asks for ``get_batch(step)`` and never carries iterator state that a checkpoint 
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Union
 
 import numpy as np
 
+from rvl_jax.core import prng, validation
 
-def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
-  """An independent numpy Generator for (seed, step, stream)."""
-  return np.random.default_rng([int(seed), int(stream), int(step)])
+
+def step_rng(seed: int, step: int, stream: Union[str, int] = 0) -> np.random.Generator:
+  """An independent numpy Generator for (seed, stream, step).
+
+  Args:
+    seed: the run's seed.
+    step: the step (or epoch) index, folded in as the last word.
+    stream: the stream's name, e.g. 'augment' (its ``prng.name_hash``, as for every named
+      stream, so no stream derives from another by arithmetic); an int is taken as that hash
+      already computed (0: the default batch stream).
+
+  Returns:
+    ``np.random.default_rng([seed, stream word, step])``.
+  """
+  word = prng.name_hash(stream) if isinstance(stream, str) else int(stream)
+  return np.random.default_rng([int(seed), word, int(step)])
 
 
 def sample_batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
   """``batch_size`` indices in [0, n), drawn with replacement, fixed by (seed, step)."""
-  if n <= 0:
-    raise ValueError(f"argument 'n': expected a positive number of examples, got {n}")
+  validation.check_positive_int("n", n)
   return step_rng(seed, step).integers(0, n, size=batch_size)
 
 
