@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from rvl_jax.core import batched, prng
+from rvl_jax.core import batched, prng, validation
 from rvl_jax.core import progress as _progress
 from rvl_jax.data import ground_truth
 from rvl_jax.disentanglement import _checks, scores
@@ -466,8 +466,7 @@ def compute_factor_vae(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  if prune_on not in ("std", "variance"):
-    raise ValueError(f"argument 'prune_on': expected 'std' or 'variance', got {prune_on!r}")
+  validation.check_in_choices("prune_on", prune_on, ("std", "variance"))
   rep, timer, rng, counts = _begin("factor_vae", representation_fn, dataset, key, settings)
   batch_size, num_train, num_eval, num_variance_estimate = counts.values()
   codes, _ = sample_codes(rep, dataset, rng, num_variance_estimate, timer)

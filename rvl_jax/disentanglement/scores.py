@@ -22,6 +22,7 @@ import scipy.optimize
 import scipy.stats
 from absl import logging
 
+from rvl_jax.core import validation
 from rvl_jax.disentanglement import _checks
 
 
@@ -694,8 +695,7 @@ def dci(
   """
   import joblib  # a scikit-learn dependency
 
-  if estimator not in DCI_ESTIMATORS:
-    raise ValueError(f"argument 'estimator': expected one of {DCI_ESTIMATORS}, got {estimator!r}")
+  validation.check_in_choices("estimator", estimator, DCI_ESTIMATORS)
   z = _checks.as_codes("codes", codes)
   y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
   z, y, zt, yt = _split_default(z, y, test_codes, test_factors, "dci")
