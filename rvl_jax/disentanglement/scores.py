@@ -504,6 +504,19 @@ def _hist_gbt_importance(model, num_codes: int) -> np.ndarray:
 _TREE_SEED_MAX = 2147483647
 
 
+# The parameters a GradientBoostingClassifier hands on, unchanged, to each regression tree it fits.
+_TREE_PARAMS = (
+  "max_depth",
+  "min_samples_split",
+  "min_samples_leaf",
+  "min_weight_fraction_leaf",
+  "min_impurity_decrease",
+  "max_features",
+  "max_leaf_nodes",
+  "ccp_alpha",
+)
+
+
 @functools.lru_cache(maxsize=None)
 def _stage_parallel_gbt_class():
   """GradientBoostingClassifier whose one-vs-rest trees of a boosting stage fit concurrently.
@@ -572,15 +585,8 @@ def _stage_parallel_gbt_class():
         tree = DecisionTreeRegressor(
           criterion="squared_error",
           splitter="best",
-          max_depth=self.max_depth,
-          min_samples_split=self.min_samples_split,
-          min_samples_leaf=self.min_samples_leaf,
-          min_weight_fraction_leaf=self.min_weight_fraction_leaf,
-          min_impurity_decrease=self.min_impurity_decrease,
-          max_features=self.max_features,
-          max_leaf_nodes=self.max_leaf_nodes,
           random_state=tree_states[k],
-          ccp_alpha=self.ccp_alpha,
+          **{name: getattr(self, name) for name in _TREE_PARAMS},
         )
         tree.fit(
           X,
