@@ -18,170 +18,50 @@ quick CPU look; the scale is recorded with the results). Writes into RUN:
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable
 
-import numpy as np
 from absl import app, flags, logging
 
-from rvl_jax import disentanglement as dis
-from rvl_jax.core import experiment, prng
+from rvl_jax.core import experiment
 from rvl_jax.core import io as rio
 from rvl_jax.disentanglement import metrics as dm
-from rvl_jax.disentanglement import plots
-
-DEFAULT_LOADER = "rvl_jax.slowvae:load_representation"
-
-
-def resolve_loader(spec: str = DEFAULT_LOADER) -> Callable[[str], Any]:
-  """'package.module:function' -> the function, with a clear error when it is missing."""
-  if ":" not in spec:
-    raise ValueError(f"argument 'loader': expected 'module:function', got {spec!r}")
-  module_name, fn_name = spec.split(":", 1)
-  try:
-    module = importlib.import_module(module_name)
-  except ImportError as e:
-    raise RuntimeError(
-      f"cannot import {module_name!r} to load the run ({e}); the loader {spec!r} must exist "
-      "and return (representation_fn, dataset)"
-    ) from e
-  fn = getattr(module, fn_name, None)
-  if fn is None:
-    raise RuntimeError(
-      f"{module_name}.{fn_name}(workdir) is not available: the module exists but does not "
-      f"define {fn_name!r}. It must return (representation_fn: images -> codes, dataset: "
-      "GroundTruthData); pass --loader=module:function to use another loader."
-    )
-  return fn
-
-
-def _first_categorical(dataset) -> int | None:
-  cat = tuple(getattr(dataset, "categorical", ()) or ())
-  return cat.index(True) if True in cat else None
+from rvl_jax.slowvae.evaluation import DEFAULT_LOADER, resolve_loader, score_representation
 
 
 def evaluate_run(
-  workdir: str,
-  *,
-  loader: str | Callable[[str], Any] = DEFAULT_LOADER,
-  key=0,
-  metrics: Sequence[str] | None = None,
-  scale: float = 1.0,
-  options: Mapping[str, Mapping[str, Any]] | None = None,
-  num_plot_points: int = 2000,
+  workdir: str, *, loader: str | Callable[[str], Any] = DEFAULT_LOADER, **scoring
 ) -> dict:
-  """Scores the run in ``workdir``; returns the flat keys merged into its results.json."""
+  """Scores the run in ``workdir`` and writes the files listed in the module docstring.
+
+  Args:
+    workdir: the run directory.
+    loader: 'module:function' or a function: workdir -> (representation_fn, dataset).
+    **scoring: keywords of ``rvl_jax.slowvae.evaluation.score_representation`` (key, metrics,
+      scale, options, num_plot_points).
+
+  Returns:
+    The flat keys merged into the run's results.json.
+  """
   if not os.path.isdir(workdir):
     raise FileNotFoundError(
       f"argument 'workdir': expected an existing run directory, got {workdir!r}"
     )
-  if not scale > 0:
-    raise ValueError(f"argument 'scale': expected a positive number, got {scale!r}")
   load = resolve_loader(loader) if isinstance(loader, str) else loader
   representation_fn, dataset = load(workdir)
-  if metrics is None:
-    metrics = dm.ALL_METRICS if dm.is_factor_grid(dataset) else ("mcc",)
-  metrics = tuple(metrics)
-  counts = dm.scaled_counts(scale, metrics=metrics) if scale != 1.0 else None
-  logging.info(
-    "evaluating %s on %s with metrics %s (scale %g)",
-    workdir,
-    getattr(dataset, "name", type(dataset).__name__),
-    metrics,
-    scale,
-  )
-  out = dis.evaluate_all(
-    representation_fn, dataset, key, metrics=metrics, counts=counts, options=options
-  )
-  details = out["details"]
-
-  # Figures of Klindt et al. 2021 (App. G.4) from a separate fixed sample (independent of which
-  # metrics ran).
-  mcc_opts = dict((options or {}).get("mcc", {}))
-  plot_key = prng.fold_in_name(dm.as_key(key), "plots")
-  plot_res = dm.compute_mcc(
-    representation_fn,
-    dataset,
-    plot_key,
-    num_train=max(num_plot_points, 100),
-    keep_codes=True,
-    **mcc_opts,
-  )
-  unit = dict(plot_res, score=plot_res["score"] / 100.0)
-  num_factors = plot_res["factors"].shape[1]
-  names = list(getattr(dataset, "factor_names", None) or [])
-  names = names if len(names) == num_factors else None
+  logging.info("evaluating %s", workdir)
+  res = score_representation(representation_fn, dataset, **scoring)
   pdir = os.path.join(workdir, "plots")
   os.makedirs(pdir, exist_ok=True)
-  rio.save_figure(
-    plots.correlation_heatmap(unit, factor_names=names),
-    os.path.join(pdir, "correlation_heatmap.png"),
-  )
-  color_by = _first_categorical(dataset)
-  class_names = None
-  if (
-    names is not None
-    and color_by is not None
-    and names[color_by] == "shape"
-    and tuple(getattr(dataset, "factor_sizes", ()))[color_by : color_by + 1] == (3,)
-  ):
-    class_names = ["square", "ellipse", "heart"]  # dSprites shape order
-  rio.save_figure(
-    plots.latent_scatter(
-      plot_res["codes"],
-      plot_res["factors"],
-      unit,
-      factor_names=names,
-      color_by=color_by,
-      class_names=class_names,
-      num_points=num_plot_points,
-    ),
-    os.path.join(pdir, "latent_scatter.png"),
-  )
-  rio.save_figure(
-    plots.best_vs_second_scatter(
-      plot_res["codes"], plot_res["factors"], unit, factor_names=names, num_points=num_plot_points
-    ),
-    os.path.join(pdir, "best_vs_second.png"),
-  )
-
-  matrices = {}
-  for name, res in details.items():
-    for k in (
-      "correlation",
-      "sorted_correlation",
-      "mutual_info",
-      "importance",
-      "score_matrix",
-      "permutation",
-      "assignment",
-      "train_votes",
-      "eval_votes",
-    ):
-      if k in res:
-        matrices[f"{name}_{k}"] = np.asarray(res[k])
-  rio.save_npz(os.path.join(workdir, "disentanglement_matrices.npz"), **matrices)
-  summary = {
-    "scores": out["scores"],
-    "timing": out["timing"],
-    "counts": out["counts"],
-    "scale": scale,
-    "mcc_assignment": details["mcc"]["assignment"] if "mcc" in details else None,
-    "mcc_per_factor": details["mcc"]["per_factor"] if "mcc" in details else None,
-    "factor_names": names,
-  }
-  rio.write_json(os.path.join(workdir, "disentanglement.json"), summary)
-
-  flat = {f"disentanglement/{k}": float(v) for k, v in out["scores"].items()}
-  for name, t in out["timing"].items():
-    flat[f"disentanglement/timing/{name}_s"] = float(t["total_s"])
-  flat["disentanglement/count_scale"] = float(scale)
+  for name, fig in res.figures.items():
+    rio.save_figure(fig, os.path.join(pdir, f"{name}.png"))
+  rio.save_npz(os.path.join(workdir, "disentanglement_matrices.npz"), **res.matrices)
+  rio.write_json(os.path.join(workdir, "disentanglement.json"), res.summary)
   results_path = os.path.join(workdir, "results.json")
   merged = rio.read_json(results_path) if os.path.exists(results_path) else {}
-  merged.update(flat)
+  merged.update(res.flat)
   rio.write_json(results_path, merged)
-  return flat
+  return res.flat
 
 
 _WORKDIR = experiment.define_flag(flags.DEFINE_string, "workdir", None, "Run directory to score.")

@@ -11,31 +11,15 @@ from absl import logging
 
 from rvl_jax.core import experiment, loop, prng
 from rvl_jax.core import io as rio
-from rvl_jax.slowvae import datasets, training, viz
+from rvl_jax.slowvae import api, datasets, training, viz
+from rvl_jax.slowvae.losses import LossConfig
 
 
 def build(config):
   """(pair source, model, initial state, train_step) from a config."""
   src = datasets.build(config.data)
-  shape = tuple(src.image_shape)
-  model, state = training.create_state(
-    config.method,
-    arch=config.model.arch,
-    latent_dim=config.model.latent_dim,
-    data_shape=shape,
-    hidden=tuple(config.model.hidden),
-    learning_rate=config.train.learning_rate,
-    seed=config.seed,
-  )
-  step = training.make_train_step(
-    config.method,
-    model,
-    likelihood=config.model.likelihood,
-    beta=config.loss.beta,
-    gamma=config.loss.gamma,
-    rate=config.loss.rate,
-    loss_mode=config.loss.mode,
-  )
+  model, state = api.create_run_state(config, src)
+  step = training.make_train_step(config.method, model, LossConfig(**config.loss))
   return src, model, state, step
 
 
@@ -86,7 +70,7 @@ def evaluate(config, src, model, params, workdir=None) -> Dict[str, Any]:
       os.path.join(pdir, "latent_vs_factor.png"),
     )
     if config.eval.traversals and config.method != "pcl" and len(src.image_shape) == 3:
-      dec = training.make_decode_fn(model, params, config.model.likelihood)
+      dec = training.make_decode_fn(model, params, config.loss.likelihood)
       rio.save_figure(
         viz.traversal_figure(dec, codes, codes[0], 8, title), os.path.join(pdir, "traversals.png")
       )

@@ -42,7 +42,9 @@ RELEASED_SHA256 = {
 }
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_STORAGE_DTYPES = {
+# The NumPy dtype of each ``torch.<Type>Storage`` a pickled state dict names (also used by the
+# zip-format reader, rvl_jax.pretrained.torch_zip).
+STORAGE_DTYPES = {
   "FloatStorage": np.float32,
   "DoubleStorage": np.float64,
   "HalfStorage": np.float16,
@@ -90,7 +92,7 @@ class _LegacyUnpickler(pickle.Unpickler):
       return collections.OrderedDict
     if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
       return _rebuild_tensor_v2  # (storage, offset, size, stride[, requires_grad, hooks])
-    if module == "torch" and name in _STORAGE_DTYPES:
+    if module == "torch" and name in STORAGE_DTYPES:
       return _StorageType(name)
     raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weight file")
 
@@ -98,7 +100,7 @@ class _LegacyUnpickler(pickle.Unpickler):
     typename, storage_type, key, _location, numel = pid[:5]
     if typename != "storage":
       raise pickle.UnpicklingError(f"unknown persistent id {typename!r}")
-    self._storages[key] = (_STORAGE_DTYPES[storage_type.name], int(numel))
+    self._storages[key] = (STORAGE_DTYPES[storage_type.name], int(numel))
     return key
 
 

@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Optional, Tuple
 import numpy as np
 
 from rvl_jax.benchmark import datasets, io, render, splits
+from rvl_jax.core import validation
 
 PROCEDURAL = ("dsprites", "dsprites_90", "shapes3d")
 SOURCES = ("auto", "split_files", "grid", "procedural")
@@ -143,8 +144,7 @@ def make_dataset(
   spec = datasets.get_spec(name)
   datasets.check_variant(variant)
   datasets.check_mode(mode)
-  if source not in SOURCES:
-    raise ValueError(f"argument 'source': expected one of {SOURCES}, got {source!r}")
+  validation.check_in_choices("source", source, SOURCES)
   if source == "auto":
     if io.has_split_files(data_dir, name, variant, mode):
       source = "split_files"

@@ -15,8 +15,11 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from rvl_jax.core import validation
+
 # The grid index lives once, in rvl_jax.data.ground_truth; re-exported for the benchmark modules.
 from rvl_jax.data.ground_truth import (
+  FactorGridSize,
   factors_to_index,  # noqa: F401
   full_grid_factors,  # noqa: F401
   index_to_factors,  # noqa: F401
@@ -25,7 +28,7 @@ from rvl_jax.data.ground_truth import (
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(FactorGridSize):
   """Static description of one benchmark data set."""
 
   name: str
@@ -34,14 +37,6 @@ class DatasetSpec:
   categorical: Tuple[bool, ...]
   channels: int
   image_size: int = 64
-
-  @property
-  def num_factors(self) -> int:
-    return len(self.factor_sizes)
-
-  @property
-  def num_images(self) -> int:
-    return int(np.prod(self.factor_sizes, dtype=np.int64))
 
   @property
   def image_shape(self) -> Tuple[int, int, int]:
@@ -97,20 +92,17 @@ MODES = ("train", "test")
 
 
 def get_spec(name: str) -> DatasetSpec:
-  if name not in SPEC:
-    raise ValueError(f"argument 'name': expected one of {sorted(SPEC)}, got {name!r}")
+  validation.check_in_choices("name", name, sorted(SPEC))
   return SPEC[name]
 
 
 def check_variant(variant: str) -> str:
-  if variant not in VARIANTS:
-    raise ValueError(f"argument 'variant': expected one of {VARIANTS}, got {variant!r}")
+  validation.check_in_choices("variant", variant, VARIANTS)
   return variant
 
 
 def check_mode(mode: str) -> str:
-  if mode not in MODES:
-    raise ValueError(f"argument 'mode': expected one of {MODES}, got {mode!r}")
+  validation.check_in_choices("mode", mode, MODES)
   return mode
 
 

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.core import validation
+
 
 # ----------------------------------------------------------------------------- initialisers
 def _torch_uniform(fan_in: int):
@@ -346,6 +348,23 @@ class BiTUnit(nn.Module):
     return out + residual
 
 
+# The input scaling each family of pretrained weights expects of [0, 1] images: 'bit' to [-1, 1]
+# (the BiT checkpoints), 'imagenet' the torchvision ImageNet mean/std.
+_INPUT_NORMS = {
+  "bit": lambda x: x * 2.0 - 1.0,
+  "imagenet": lambda x: (x - jnp.array([0.485, 0.456, 0.406])) / jnp.array([0.229, 0.224, 0.225]),
+}
+
+
+def pretrained_input(x, input_norm: str):
+  """[0, 1] images (N, H, W, C) as pretrained weights expect them: 1-channel inputs repeated to 3
+  channels, then the scaling ``input_norm`` of ``_INPUT_NORMS`` (any other value: unscaled)."""
+  if x.shape[-1] == 1:
+    x = jnp.repeat(x, 3, axis=-1)
+  norm = _INPUT_NORMS.get(input_norm)
+  return x if norm is None else norm(x)
+
+
 class BiTResNet(nn.Module):
   """BiT ResNet-v2: ``block_units`` (3,4,6,3) = R50, (3,4,23,3) = R101; ``width`` 1 or 3.
 
@@ -360,10 +379,7 @@ class BiTResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    if x.shape[-1] == 1:
-      x = jnp.repeat(x, 3, axis=-1)
-    if self.input_norm == "bit":
-      x = x * 2.0 - 1.0
+    x = pretrained_input(x, self.input_norm)
     wf = self.width
     x = StdConv(
       64 * wf, (7, 7), (2, 2), padding=[(3, 3), (3, 3)], use_bias=False, name="root_conv"
@@ -452,10 +468,7 @@ class DenseNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    if x.shape[-1] == 1:
-      x = jnp.repeat(x, 3, axis=-1)
-    if self.input_norm == "imagenet":
-      x = (x - jnp.array([0.485, 0.456, 0.406])) / jnp.array([0.229, 0.224, 0.225])
+    x = pretrained_input(x, self.input_norm)
     bn = lambda name: nn.BatchNorm(
       use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name
     )
@@ -580,6 +593,5 @@ DEFAULT_LR["densenet121"] = 1e-4
 
 
 def make_model(name: str, num_outputs: int, **kw) -> nn.Module:
-  if name not in MODELS:
-    raise ValueError(f"argument 'model': expected one of {sorted(MODELS)}, got {name!r}")
+  validation.check_in_choices("model", name, sorted(MODELS))
   return MODELS[name](num_outputs, **kw)

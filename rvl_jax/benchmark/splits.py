@@ -24,50 +24,40 @@ from rvl_jax.benchmark import datasets
 
 _r = lambda a, b: tuple(range(a, b + 1))
 
+
+def _dsprites(scale, orientation, position) -> Dict[str, Tuple[int, ...]]:
+  """The dSprites values of one variant (x- and y-position share their values)."""
+  return {
+    "scale": scale,
+    "orientation": orientation,
+    "x-position": position,
+    "y-position": position,
+  }
+
+
+_DSPRITES_INTERPOLATION = (2, 7, 11, 15, 20, 24, 29)  # x- and y-position
+_SHAPES3D_COLORS = ("floor color", "wall color", "object color")
+
 # Exclusive-test values E_i (Schott et al. 2022, App. H.2, Table 2), keyed by data set, then
 # variant, then factor.
 EXCLUSIVE_TEST: Dict[str, Dict[str, Dict[str, Tuple[int, ...]]]] = {
   "dsprites": {
-    "interpolation": {
-      "scale": (1, 4),
-      "orientation": (2, 7, 12, 17, 22, 27, 32, 37),
-      "x-position": (2, 7, 11, 15, 20, 24, 29),
-      "y-position": (2, 7, 11, 15, 20, 24, 29),
-    },
-    "extrapolation": {
-      "scale": (4, 5),
-      "orientation": _r(32, 39),
-      "x-position": _r(25, 31),
-      "y-position": _r(25, 31),
-    },
+    "interpolation": _dsprites((1, 4), (2, 7, 12, 17, 22, 27, 32, 37), _DSPRITES_INTERPOLATION),
+    "extrapolation": _dsprites((4, 5), _r(32, 39), _r(25, 31)),
   },
-  # Non-ambiguous [0, 90) dSprites ablation (Schott et al. 2022, App. E).
+  # Non-ambiguous [0, 90) dSprites ablation (Schott et al. 2022, App. E): other orientations.
   "dsprites_90": {
-    "interpolation": {
-      "scale": (1, 4),
-      "orientation": (2, 7),
-      "x-position": (2, 7, 11, 15, 20, 24, 29),
-      "y-position": (2, 7, 11, 15, 20, 24, 29),
-    },
-    "extrapolation": {
-      "scale": (4, 5),
-      "orientation": (8, 9),
-      "x-position": _r(25, 31),
-      "y-position": _r(25, 31),
-    },
+    "interpolation": _dsprites((1, 4), (2, 7), _DSPRITES_INTERPOLATION),
+    "extrapolation": _dsprites((4, 5), (8, 9), _r(25, 31)),
   },
-  "shapes3d": {
+  "shapes3d": {  # the three colour factors share their values
     "interpolation": {
-      "floor color": (2, 7),
-      "wall color": (2, 7),
-      "object color": (2, 7),
+      **dict.fromkeys(_SHAPES3D_COLORS, (2, 7)),
       "object size": (2, 5),
       "azimuth": (2, 7, 12),
     },
     "extrapolation": {
-      "floor color": (8, 9),
-      "wall color": (8, 9),
-      "object color": (8, 9),
+      **dict.fromkeys(_SHAPES3D_COLORS, (8, 9)),
       "object size": (6, 7),
       "azimuth": (12, 13, 14),
     },

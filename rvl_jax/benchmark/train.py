@@ -78,7 +78,7 @@ def make_get_batch(dataset, batch_size: int, seed: int, augment: str = ""):
     pos = batching.sample_batch_indices(seed, step, n, batch_size)
     images = dataset.images(pos)
     if augment:
-      images = augment_lib.apply(images, augment, batching.step_rng(seed, step, stream=7))
+      images = augment_lib.apply(images, augment, batching.step_rng(seed, step, stream="augment"))
     return {"image": images, "target": dataset.targets(pos)}
 
   return get_batch

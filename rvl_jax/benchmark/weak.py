@@ -27,7 +27,7 @@ import numpy as np
 
 from rvl_jax.benchmark import datasets
 from rvl_jax.benchmark import readout as readout_lib
-from rvl_jax.core import loop, prng
+from rvl_jax.core import loop, prng, validation
 from rvl_jax.core.batched import batched_apply
 from rvl_jax.data import batching
 
@@ -41,8 +41,7 @@ class InSplitPairs:
   def __init__(self, dataset, method: str, rate: float = 1.0, max_tries: int = 100):
     from rvl_jax.slowvae import pairs  # pylint: disable=import-outside-toplevel
 
-    if method not in METHODS:
-      raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
+    validation.check_in_choices("method", method, METHODS)
     self.dataset = dataset
     spec = dataset.spec
     self.sizes = spec.factor_sizes
@@ -79,7 +78,7 @@ class InSplitPairs:
     return p1, p2
 
   def batch(self, seed: int, step: int, n: int):
-    p1, p2 = self.sample_positions(batching.step_rng(seed, step, stream=3), n)
+    p1, p2 = self.sample_positions(batching.step_rng(seed, step, stream="weak/positions"), n)
     imgs = self.dataset.images(np.concatenate([p1, p2]))
     return {"x1": imgs[:n], "x2": imgs[n:]}
 

@@ -29,7 +29,7 @@ import jax
 from absl import logging
 
 from rvl_jax.core import io as rio
-from rvl_jax.core import progress, sharding
+from rvl_jax.core import progress, sharding, validation
 
 
 def define_flag(define: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
@@ -240,10 +240,7 @@ def resolve(
     raise ValueError("argument 'registry': expected at least one experiment, got an empty one")
   if name is None and len(registry) == 1:
     name = next(iter(registry))
-  if name not in registry:
-    raise ValueError(
-      f"argument 'config.experiment': expected one of {sorted(registry)}, got {name!r}"
-    )
+  validation.check_in_choices("config.experiment", name, sorted(registry))
   entry = registry[name]
   if isinstance(entry, str):
     module, _, attr = entry.partition(":")

@@ -24,6 +24,28 @@ def as_raw_key(rng: jax.Array) -> jax.Array:
   return rng
 
 
+def initial_fields(params: Any, tx: optax.GradientTransformation, rng: jax.Array, batch_stats=None):
+  """The step-0 fields every training state shares, for ``TrainState.create`` and the states of
+  other shapes (e.g. the adversarial noise generator's).
+
+  Args:
+    params: the model parameters.
+    tx: the optax transformation (its state is initialised from ``params``).
+    rng: the state's PRNG key (typed or raw).
+    batch_stats: BatchNorm statistics (default: ``{}``).
+
+  Returns:
+    ``{'step', 'params', 'batch_stats', 'opt_state', 'rng'}``, to pass as keywords.
+  """
+  return dict(
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    batch_stats={} if batch_stats is None else batch_stats,
+    opt_state=tx.init(params),
+    rng=as_raw_key(rng),
+  )
+
+
 class TrainState(flax.struct.PyTreeNode):
   """Immutable training state.
 
@@ -67,15 +89,7 @@ class TrainState(flax.struct.PyTreeNode):
     Returns:
       A new :class:`TrainState`.
     """
-    return cls(
-      step=jnp.zeros((), jnp.int32),
-      params=params,
-      batch_stats={} if batch_stats is None else batch_stats,
-      opt_state=tx.init(params),
-      rng=as_raw_key(rng),
-      apply_fn=apply_fn,
-      tx=tx,
-    )
+    return cls(**initial_fields(params, tx, rng, batch_stats), apply_fn=apply_fn, tx=tx)
 
   def apply_gradients(self, grads: Any, **replace: Any) -> "TrainState":
     """One optimizer update.

@@ -6,24 +6,29 @@ asks for ``get_batch(step)`` and never carries iterator state that a checkpoint 
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Union
 
 import numpy as np
 
+from rvl_jax.core import prng, validation
 
-def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
-  """An independent numpy Generator for (seed, step, stream).
+
+def step_rng(seed: int, step: int, stream: Union[str, int] = 0) -> np.random.Generator:
+  """An independent numpy Generator for (seed, stream, step).
 
   Args:
     seed: the run's seed.
-    step: the step (or epoch) the numbers are for.
-    stream: which stream of that step (``epoch_permutation`` uses 1, step-wise sampling 0).
+    step: the step (or epoch) index, folded in as the last word.
+    stream: the stream's name, e.g. 'augment' (its ``prng.name_hash``, as for every named
+      stream, so no stream derives from another by arithmetic); an int is taken as that hash
+      already computed (0: the default batch stream; ``epoch_permutation`` uses 1).
 
   Returns:
-    ``np.random.default_rng([seed, stream, step])``: the same numbers for the same triple on
+    ``np.random.default_rng([seed, stream word, step])``: the same numbers for the same triple on
     every call and process, unrelated numbers for any other triple.
   """
-  return np.random.default_rng([int(seed), int(stream), int(step)])
+  word = prng.name_hash(stream) if isinstance(stream, str) else int(stream)
+  return np.random.default_rng([int(seed), word, int(step)])
 
 
 def sample_batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
@@ -41,8 +46,7 @@ def sample_batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.nd
   Raises:
     ValueError: ``n`` is not positive.
   """
-  if n <= 0:
-    raise ValueError(f"argument 'n': expected a positive number of examples, got {n}")
+  validation.check_positive_int("n", n)
   return step_rng(seed, step).integers(0, n, size=batch_size)
 
 

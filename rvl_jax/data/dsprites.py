@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.core import validation
 from rvl_jax.data import ground_truth
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "x-position", "y-position")
@@ -210,10 +211,7 @@ def load_dsprites(
     ValueError: naming 'source' for an unknown source.
     FileNotFoundError: naming 'path' or 'data_dir' when the requested source is missing.
   """
-  if source not in ("auto", "procedural", "file", "tfds"):
-    raise ValueError(
-      f"argument 'source': expected one of ['auto', 'procedural', 'file', 'tfds'], got {source!r}"
-    )
+  validation.check_in_choices("source", source, ("auto", "procedural", "file", "tfds"))
   if source == "procedural":
     return ProceduralDSprites()
   if source == "file" or (source == "auto" and path and os.path.exists(path)):

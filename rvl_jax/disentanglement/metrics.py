@@ -2,7 +2,7 @@
 
 Every metric has the same signature::
 
-    compute_<metric>(representation_fn, dataset, key, *, <sample counts>, <options>,
+    compute_<metric>(representation_fn, dataset, key, *, <options>, <sample counts>,
                      representation_batch_size=256, jit=True) -> dict
 
 * ``representation_fn``: images (n, H, W, C) float32 -> codes (n, d), any framework. JAX functions
@@ -12,11 +12,11 @@ Every metric has the same signature::
 * ``key``: a JAX PRNG key or an int seed; the result is a deterministic function of it.
 
 Sample-count defaults are the reference configuration (disentanglement_lib, Locatello et al.
-2019); pass smaller counts explicitly for quick runs (see `scaled_counts`). Scores are reported x100
-like the paper; the intermediate
-matrices come along in the returned dict, and ``timing`` separates rendering the images
-(``data_s``), computing the representation (``representation_s``) and the metric itself
-(``metric_s``).
+2019), held once in ``DEFAULT_COUNTS``; pass smaller counts explicitly for quick runs (see
+`scaled_counts`). An unknown keyword raises TypeError naming it. Scores are reported x100 like the
+paper; the intermediate matrices come along in the returned dict, and ``timing`` separates
+rendering the images (``data_s``), computing the representation (``representation_s``) and the
+metric itself (``metric_s``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from rvl_jax.core import batched, prng
+from rvl_jax.core import batched, prng, validation
 from rvl_jax.core import progress as _progress
 from rvl_jax.data import ground_truth
 from rvl_jax.disentanglement import _checks, scores
@@ -50,6 +50,14 @@ DEFAULT_COUNTS: dict[str, dict[str, int]] = {
   "modularity": {"num_train": 100_000, "num_test": 5_000},
 }
 ALL_METRICS: tuple[str, ...] = tuple(DEFAULT_COUNTS)
+# The smallest value a metric accepts for a count (1 where not named): variances and correlations
+# need two points.
+_LEAST_COUNTS: dict[str, dict[str, int]] = {
+  "factor_vae": {"batch_size": 2, "num_variance_estimate": 2},
+  **{m: {"num_train": 2} for m in ("mcc", "beta_vae", "mig", "dci", "sap", "modularity")},
+}
+# The keywords every compute_<metric> takes besides its counts and options, with their defaults.
+_REPRESENTATION_DEFAULTS = {"representation_batch_size": 256, "jit": True}
 
 
 def scaled_counts(
@@ -244,8 +252,44 @@ def sample_codes(
   return codes_for_factors(rep, dataset, factors, timer, desc=desc), factors
 
 
-def _finish(name: str, score: float, details: dict, timer: Timer, counts: dict) -> dict:
-  out = {"score": 100.0 * score}
+def _begin(name: str, representation_fn, dataset, key, settings: dict, allow_continuous=False):
+  """The common start of every ``compute_<metric>``.
+
+  Checks the data set and ``settings`` (the sample counts of ``DEFAULT_COUNTS[name]``, defaults
+  filled in, plus ``representation_batch_size`` and ``jit``); returns the wrapped representation, a
+  fresh timer, the metric's numpy stream and the checked counts.
+  """
+  known = {**DEFAULT_COUNTS[name], **_REPRESENTATION_DEFAULTS}
+  for k in settings:
+    if k not in known:
+      raise TypeError(
+        f"compute_{name}() got an unexpected keyword argument {k!r}; expected one of {list(known)}"
+      )
+  _check_dataset(dataset, allow_continuous=allow_continuous)
+  settings = {**known, **settings}
+  least = _LEAST_COUNTS.get(name, {})
+  counts = {
+    k: _checks.check_positive_int(k, settings[k], least.get(k, 1)) for k in DEFAULT_COUNTS[name]
+  }
+  rep = _as_representation(
+    representation_fn, settings["representation_batch_size"], settings["jit"]
+  )
+  return rep, Timer(), metric_rng(key, name), counts
+
+
+def _train_test_codes(rep, dataset, rng, timer, counts: dict, desc: str | None = None):
+  """(codes, factors) of ``counts['num_train']`` then of ``counts['num_test']`` grid points."""
+  z, y = sample_codes(rep, dataset, rng, counts["num_train"], timer, desc=desc)
+  zt, yt = sample_codes(rep, dataset, rng, counts["num_test"], timer)
+  return z, y, zt, yt
+
+
+def _finish(name: str, details: dict, timer: Timer, counts: dict, percent=()) -> dict:
+  """The result dict: 'score' (x100, popped from ``details``), the details (those named in
+  ``percent`` x100), 'timing', 'counts' and 'metric'."""
+  out = {"score": 100.0 * details.pop("score")}
+  for k in percent:
+    details[k] = 100.0 * details[k]
   out.update(details)
   out["timing"] = timer.summary()
   out["counts"] = dict(counts)
@@ -263,12 +307,10 @@ def compute_mcc(
   dataset,
   key,
   *,
-  num_train: int = 10_000,
   method: str = "spearman",
   noise_padding: bool = True,
   keep_codes: bool = False,
-  representation_batch_size: int = 256,
-  jit: bool = True,
+  **settings,
 ) -> dict:
   """MCC x100 (Klindt et al. 2021, App. C): rank correlation + Hungarian assignment, noise padding.
 
@@ -278,11 +320,11 @@ def compute_mcc(
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (continuous sources allowed).
-    num_train: points sampled.
     method: 'spearman' | 'pearson'.
     noise_padding: d - F rows of N(0, 1) noise take part in the assignment (the reference).
     keep_codes: also return the sampled codes and factors.
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['mcc']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: num_train, points sampled.
 
   Returns:
     A dict: 'score' (x100); the details 'per_factor', 'correlation', 'sorted_correlation',
@@ -292,17 +334,12 @@ def compute_mcc(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset, allow_continuous=True)
-  num_train = _checks.check_positive_int("num_train", num_train, 2)
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "mcc")
-  codes, factors = sample_codes(rep, dataset, rng, num_train, timer, desc="mcc")
+  rep, timer, rng, n = _begin("mcc", representation_fn, dataset, key, settings, True)
+  codes, factors = sample_codes(rep, dataset, rng, n["num_train"], timer, desc="mcc")
   res = scores.mean_corr_coef(codes, factors, method=method, noise_padding=noise_padding, key=rng)
-  score = res.pop("score")
-  res["per_factor"] = 100.0 * res["per_factor"]
   if keep_codes:
     res["codes"], res["factors"] = codes, factors
-  return _finish("mcc", score, res, timer, {"num_train": num_train})
+  return _finish("mcc", res, timer, n, percent=("per_factor",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,17 +368,7 @@ def _beta_vae_points(rep, dataset, rng, num_points, batch_size, timer, chunk_poi
   return np.concatenate(feats), np.concatenate(labels)
 
 
-def compute_beta_vae(
-  representation_fn,
-  dataset,
-  key,
-  *,
-  batch_size: int = 64,
-  num_train: int = 10_000,
-  num_eval: int = 5_000,
-  representation_batch_size: int = 256,
-  jit: bool = True,
-) -> dict:
+def compute_beta_vae(representation_fn, dataset, key, **settings) -> dict:
   """BetaVAE score x100 (Higgins et al. 2017): LogisticRegression on mean |z1 - z2| of pairs.
 
   Each point is the mean absolute code difference of ``batch_size`` image pairs sharing one
@@ -349,10 +376,9 @@ def compute_beta_vae(
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
-    batch_size: pairs per point.
-    num_train: training points.
-    num_eval: evaluation points.
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['beta_vae']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: batch_size, pairs per point;
+      num_train, training points; num_eval, evaluation points.
 
   Returns:
     A dict: 'score' (x100); the details 'train_accuracy', 'eval_accuracy' (x100); 'timing' (seconds
@@ -361,28 +387,15 @@ def compute_beta_vae(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset)
-  batch_size = _checks.check_positive_int("batch_size", batch_size)
-  num_train = _checks.check_positive_int("num_train", num_train, 2)
-  num_eval = _checks.check_positive_int("num_eval", num_eval)
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "beta_vae")
+  rep, timer, rng, n = _begin("beta_vae", representation_fn, dataset, key, settings)
+  batch_size, num_train, num_eval = n.values()
   chunk_points = max(1, 4096 // (2 * batch_size))
   bar = _progress.progress(total=num_train + num_eval, desc="beta_vae", unit="pt")
   xt, yt = _beta_vae_points(rep, dataset, rng, num_train, batch_size, timer, chunk_points, bar)
   xe, ye = _beta_vae_points(rep, dataset, rng, num_eval, batch_size, timer, chunk_points, bar)
   bar.close()
   res = scores.beta_vae_from_features(xt, yt, xe, ye, key=rng)
-  score = res.pop("score")
-  res["train_accuracy"] *= 100.0
-  res["eval_accuracy"] *= 100.0
-  return _finish(
-    "beta_vae",
-    score,
-    res,
-    timer,
-    {"batch_size": batch_size, "num_train": num_train, "num_eval": num_eval},
-  )
+  return _finish("beta_vae", res, timer, n, percent=("train_accuracy", "eval_accuracy"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,39 +403,34 @@ def compute_beta_vae(
 # --------------------------------------------------------------------------------------------
 
 
-def _factor_vae_votes(
-  rep,
-  dataset,
-  rng,
-  num_points,
-  batch_size,
-  global_var,
-  active,
-  timer,
-  chunk_points,
-  library_parity,
-  bar=None,
-):
+def _factor_vae_votes(rep, dataset, rng, sizes, batch_size, global_var, active, timer, parity):
+  """Vote matrices (F, d), one for each number of points in ``sizes`` (train, eval), drawn in
+  turn from ``rng``."""
   f_count = dataset.num_factors
-  votes = np.zeros((f_count, global_var.shape[0]), dtype=np.int64)
   active_idx = np.flatnonzero(active)
-  for s in range(0, num_points, chunk_points):
-    p = min(chunk_points, num_points - s)
-    k = rng.integers(0, f_count, size=p)
-    f = dataset.sample_factors(rng, p * batch_size).reshape(p, batch_size, f_count)
-    rows = np.arange(p)
-    f[rows, :, k] = f[rows, 0, k][:, None]
-    codes = codes_for_factors(rep, dataset, f.reshape(-1, f_count), timer)
-    local_var = np.var(codes.reshape(p, batch_size, -1), axis=1, ddof=1)
-    ratio = local_var[:, active] / global_var[active]
-    arg = np.argmin(ratio, axis=1)
-    # disentanglement_lib quirk: the argmin is taken within the active subset but used as a latent
-    # index. library_parity=False maps it back to the true latent index.
-    latent = arg if library_parity else active_idx[arg]
-    np.add.at(votes, (k, latent), 1)
-    if bar is not None:
+  chunk_points = max(1, 4096 // batch_size)
+  bar = _progress.progress(total=sum(sizes), desc="factor_vae", unit="pt")
+  out = []
+  for num_points in sizes:
+    votes = np.zeros((f_count, global_var.shape[0]), dtype=np.int64)
+    for s in range(0, num_points, chunk_points):
+      p = min(chunk_points, num_points - s)
+      k = rng.integers(0, f_count, size=p)
+      f = dataset.sample_factors(rng, p * batch_size).reshape(p, batch_size, f_count)
+      rows = np.arange(p)
+      f[rows, :, k] = f[rows, 0, k][:, None]
+      codes = codes_for_factors(rep, dataset, f.reshape(-1, f_count), timer)
+      local_var = np.var(codes.reshape(p, batch_size, -1), axis=1, ddof=1)
+      ratio = local_var[:, active] / global_var[active]
+      arg = np.argmin(ratio, axis=1)
+      # disentanglement_lib quirk: the argmin is taken within the active subset but used as a
+      # latent index. library_parity=False maps it back to the true latent index.
+      latent = arg if parity else active_idx[arg]
+      np.add.at(votes, (k, latent), 1)
       bar.update(p)
-  return votes
+    out.append(votes)
+  bar.close()
+  return out
 
 
 def compute_factor_vae(
@@ -430,15 +438,10 @@ def compute_factor_vae(
   dataset,
   key,
   *,
-  batch_size: int = 64,
-  num_train: int = 10_000,
-  num_eval: int = 5_000,
-  num_variance_estimate: int = 10_000,
   prune_threshold: float = 0.05,
   prune_on: str = "std",
   library_parity: bool = True,
-  representation_batch_size: int = 256,
-  jit: bool = True,
+  **settings,
 ) -> dict:
   """FactorVAE score x100 (Kim & Mnih 2018): majority vote of argmin normalised local variance.
 
@@ -446,15 +449,14 @@ def compute_factor_vae(
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
-    batch_size: images per vote.
-    num_train: training votes.
-    num_eval: evaluation votes.
-    num_variance_estimate: points for the global code variance.
     prune_threshold: activity threshold of a code.
     prune_on: 'std' | 'variance'.
     library_parity: use the argmin index within the active codes as a latent index, as
       disentanglement_lib does.
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['factor_vae']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: batch_size,
+      images per vote; num_train, training votes; num_eval, evaluation votes;
+      num_variance_estimate, points for the global code variance.
 
   Returns:
     A dict: 'score' (x100); the details 'train_accuracy', 'eval_accuracy' (x100), 'train_votes',
@@ -464,23 +466,9 @@ def compute_factor_vae(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset)
-  if prune_on not in ("std", "variance"):
-    raise ValueError(f"argument 'prune_on': expected 'std' or 'variance', got {prune_on!r}")
-  batch_size = _checks.check_positive_int("batch_size", batch_size, 2)
-  num_train = _checks.check_positive_int("num_train", num_train)
-  num_eval = _checks.check_positive_int("num_eval", num_eval)
-  num_variance_estimate = _checks.check_positive_int(
-    "num_variance_estimate", num_variance_estimate, 2
-  )
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "factor_vae")
-  counts = {
-    "batch_size": batch_size,
-    "num_train": num_train,
-    "num_eval": num_eval,
-    "num_variance_estimate": num_variance_estimate,
-  }
+  validation.check_in_choices("prune_on", prune_on, ("std", "variance"))
+  rep, timer, rng, counts = _begin("factor_vae", representation_fn, dataset, key, settings)
+  batch_size, num_train, num_eval, num_variance_estimate = counts.values()
   codes, _ = sample_codes(rep, dataset, rng, num_variance_estimate, timer)
   global_var = np.var(codes, axis=0, ddof=1)
   stat = np.sqrt(global_var) if prune_on == "std" else global_var
@@ -488,8 +476,8 @@ def compute_factor_vae(
   if not active.any():
     return _finish(
       "factor_vae",
-      0.0,
       {
+        "score": 0.0,
         "train_accuracy": 0.0,
         "eval_accuracy": 0.0,
         "num_active_dims": 0,
@@ -498,48 +486,20 @@ def compute_factor_vae(
       timer,
       counts,
     )
-  chunk_points = max(1, 4096 // batch_size)
-  bar = _progress.progress(total=num_train + num_eval, desc="factor_vae", unit="pt")
-  tv = _factor_vae_votes(
-    rep,
-    dataset,
-    rng,
-    num_train,
-    batch_size,
-    global_var,
-    active,
-    timer,
-    chunk_points,
-    library_parity,
-    bar,
+  sizes = (num_train, num_eval)
+  tv, ev = _factor_vae_votes(
+    rep, dataset, rng, sizes, batch_size, global_var, active, timer, library_parity
   )
-  ev = _factor_vae_votes(
-    rep,
-    dataset,
-    rng,
-    num_eval,
-    batch_size,
-    global_var,
-    active,
-    timer,
-    chunk_points,
-    library_parity,
-    bar,
-  )
-  bar.close()
   res = scores.factor_vae_from_votes(tv, ev)
-  score = res.pop("score")
   res.update(
     {
-      "train_accuracy": 100.0 * res["train_accuracy"],
-      "eval_accuracy": 100.0 * res["eval_accuracy"],
       "num_active_dims": int(active.sum()),
       "global_variance": global_var,
       "train_votes": tv,
       "eval_votes": ev,
     }
   )
-  return _finish("factor_vae", score, res, timer, counts)
+  return _finish("factor_vae", res, timer, counts, percent=("train_accuracy", "eval_accuracy"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,18 +512,16 @@ def compute_mig(
   dataset,
   key,
   *,
-  num_train: int = 100_000,
   num_bins: int = 20,
-  representation_batch_size: int = 256,
-  jit: bool = True,
+  **settings,
 ) -> dict:
   """MIG x100 (Chen et al. 2018): histogram discretisation, MI gap normalised by factor entropy.
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
-    num_train: points sampled.
     num_bins: equal-width histogram bins per code.
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['mig']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: num_train, points sampled.
 
   Returns:
     A dict: 'score' (x100); the details 'per_factor' (x100), 'mutual_info'; 'timing' (seconds
@@ -572,15 +530,10 @@ def compute_mig(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset)
-  num_train = _checks.check_positive_int("num_train", num_train, 2)
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "mig")
-  codes, factors = sample_codes(rep, dataset, rng, num_train, timer, desc="mig")
+  rep, timer, rng, n = _begin("mig", representation_fn, dataset, key, settings)
+  codes, factors = sample_codes(rep, dataset, rng, n["num_train"], timer, desc="mig")
   res = scores.mig(codes, factors, num_bins=num_bins)
-  score = res.pop("score")
-  res["per_factor"] = 100.0 * res["per_factor"]
-  return _finish("mig", score, res, timer, {"num_train": num_train})
+  return _finish("mig", res, timer, n, percent=("per_factor",))
 
 
 def compute_dci(
@@ -588,13 +541,10 @@ def compute_dci(
   dataset,
   key,
   *,
-  num_train: int = 10_000,
-  num_test: int = 5_000,
   n_estimators: int = 100,
   n_jobs: int | None = None,
   estimator: str = "gbt",
-  representation_batch_size: int = 256,
-  jit: bool = True,
+  **settings,
 ) -> dict:
   """DCI disentanglement x100 (Eastwood & Williams 2018), one GradientBoostingClassifier per factor.
 
@@ -605,12 +555,12 @@ def compute_dci(
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
-    num_train: training points.
-    num_test: test points.
     n_estimators: boosting rounds per factor.
     n_jobs: factors fitted in parallel (None: min(factors, CPUs)).
     estimator: 'gbt' | 'hist_gbt'.
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['dci']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: num_train, training
+      points; num_test, test points.
 
   Returns:
     A dict: 'score' (x100); the details 'disentanglement', 'completeness', 'informativeness_train',
@@ -620,31 +570,14 @@ def compute_dci(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset)
-  num_train = _checks.check_positive_int("num_train", num_train, 2)
-  num_test = _checks.check_positive_int("num_test", num_test)
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "dci")
-  z, y = sample_codes(rep, dataset, rng, num_train, timer)
-  zt, yt = sample_codes(rep, dataset, rng, num_test, timer)
+  rep, timer, rng, n = _begin("dci", representation_fn, dataset, key, settings)
+  z, y, zt, yt = _train_test_codes(rep, dataset, rng, timer, n)
   res = scores.dci(
     z, y, zt, yt, n_estimators=n_estimators, key=rng, n_jobs=n_jobs, estimator=estimator
   )
-  score = res.pop("score")
-  for k in ("disentanglement", "completeness", "informativeness_train", "informativeness_test"):
-    res[k] = 100.0 * res[k]
-  return _finish(
-    "dci",
-    score,
-    res,
-    timer,
-    {
-      "num_train": num_train,
-      "num_test": num_test,
-      "n_estimators": n_estimators,
-      "estimator": estimator,
-    },
-  )
+  n.update(n_estimators=n_estimators, estimator=estimator)
+  percent = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
+  return _finish("dci", res, timer, n, percent)
 
 
 def compute_sap(
@@ -652,22 +585,19 @@ def compute_sap(
   dataset,
   key,
   *,
-  num_train: int = 10_000,
-  num_test: int = 5_000,
   svm_c: float = 0.01,
   class_weight: str | None = "balanced",
-  representation_batch_size: int = 256,
-  jit: bool = True,
+  **settings,
 ) -> dict:
   """SAP x100 (Kumar et al. 2018): LinearSVC(C=0.01, balanced) per (code, factor), top-two gap.
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
-    num_train: training points.
-    num_test: test points.
     svm_c: the LinearSVC regularisation C.
     class_weight: LinearSVC class weights ('balanced' or None).
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['sap']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: num_train, training
+      points; num_test, test points.
 
   Returns:
     A dict: 'score' (x100); the details 'score_matrix'; 'timing' (seconds rendering / encoding /
@@ -676,17 +606,10 @@ def compute_sap(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset)
-  num_train = _checks.check_positive_int("num_train", num_train, 2)
-  num_test = _checks.check_positive_int("num_test", num_test)
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "sap")
-  z, y = sample_codes(rep, dataset, rng, num_train, timer)
-  zt, yt = sample_codes(rep, dataset, rng, num_test, timer)
+  rep, timer, rng, n = _begin("sap", representation_fn, dataset, key, settings)
+  z, y, zt, yt = _train_test_codes(rep, dataset, rng, timer, n)
   res = scores.sap(z, y, zt, yt, svm_c=svm_c, class_weight=class_weight, key=rng)
-  score = res.pop("score")
-  res["per_factor"] = 100.0 * res["per_factor"]
-  return _finish("sap", score, res, timer, {"num_train": num_train, "num_test": num_test})
+  return _finish("sap", res, timer, n, percent=("per_factor",))
 
 
 def compute_modularity(
@@ -694,22 +617,19 @@ def compute_modularity(
   dataset,
   key,
   *,
-  num_train: int = 100_000,
-  num_test: int = 5_000,
   num_bins: int = 20,
   explicitness: bool = True,
-  representation_batch_size: int = 256,
-  jit: bool = True,
+  **settings,
 ) -> dict:
   """Modularity x100 (+ Explicitness x100 when ``explicitness``) (Ridgeway & Mozer 2018).
 
   Args:
     representation_fn, dataset, key: as in ``evaluate_all`` (a factor grid).
-    num_train: training points.
-    num_test: test points (Explicitness).
     num_bins: histogram bins per code for the mutual information.
     explicitness: also fit the Explicitness classifiers.
-    representation_batch_size, jit: as in ``evaluate_all``.
+    **settings: the sample counts (defaults ``DEFAULT_COUNTS['modularity']``) and
+      ``representation_batch_size``, ``jit`` (as in ``evaluate_all``); the counts: num_train,
+      training points; num_test, test points (Explicitness).
 
   Returns:
     A dict: 'score' (x100); the details 'mutual_info', with ``explicitness`` 'explicitness' (x100);
@@ -719,15 +639,9 @@ def compute_modularity(
   Raises:
     ValueError: naming the argument for a non-positive count or an unknown option.
   """
-  _check_dataset(dataset)
-  num_train = _checks.check_positive_int("num_train", num_train, 2)
-  num_test = _checks.check_positive_int("num_test", num_test)
-  rep = _as_representation(representation_fn, representation_batch_size, jit)
-  timer, rng = Timer(), metric_rng(key, "modularity")
-  z, y = sample_codes(rep, dataset, rng, num_train, timer, desc="modularity")
-  zt, yt = sample_codes(rep, dataset, rng, num_test, timer)
+  rep, timer, rng, n = _begin("modularity", representation_fn, dataset, key, settings)
+  z, y, zt, yt = _train_test_codes(rep, dataset, rng, timer, n, desc="modularity")
   res = scores.modularity(z, y, num_bins=num_bins)
-  score = res.pop("score")
   if explicitness:
     ex = scores.explicitness(z, y, zt, yt, key=rng)
     res.update(
@@ -737,7 +651,7 @@ def compute_modularity(
         "explicitness_per_factor": 100.0 * ex["per_factor_test"],
       }
     )
-  return _finish("modularity", score, res, timer, {"num_train": num_train, "num_test": num_test})
+  return _finish("modularity", res, timer, n)
 
 
 _COMPUTE = {

@@ -27,6 +27,22 @@ def _names(factor_names, f):
   return list(factor_names)
 
 
+def annotate_cells(ax, mat: np.ndarray, fontsize: int = 8) -> None:
+  """Writes each cell's value (rounded, x100 scale) on the heat map ``ax`` shows of ``mat``: white
+  on the dark cells (< 60), black on the light ones."""
+  for i in range(mat.shape[0]):
+    for j in range(mat.shape[1]):
+      ax.text(
+        j,
+        i,
+        f"{mat[i, j]:.0f}",
+        ha="center",
+        va="center",
+        fontsize=fontsize,
+        color="white" if mat[i, j] < 60 else "black",
+      )
+
+
 def sorted_abs_correlation(mcc_result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
   """(d, F) |corr| x100 with latents reordered by the MCC permutation, and the latent order."""
   corr = np.abs(np.asarray(mcc_result["correlation"]))  # (F, d)
@@ -44,17 +60,7 @@ def correlation_heatmap(
   names = _names(factor_names, f)
   fig, ax = plt.subplots(figsize=(1.0 + 0.9 * f, 0.8 + 0.45 * d))
   im = ax.imshow(mat, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-  for i in range(d):
-    for j in range(f):
-      ax.text(
-        j,
-        i,
-        f"{mat[i, j]:.0f}",
-        ha="center",
-        va="center",
-        fontsize=8,
-        color="white" if mat[i, j] < 60 else "black",
-      )
+  annotate_cells(ax, mat)
   ax.set_xticks(range(f), names, rotation=30, ha="right")
   ax.set_yticks(range(d), [f"z{p}" for p in perm])
   ax.set_xlabel("ground-truth factor")

@@ -22,6 +22,7 @@ import scipy.optimize
 import scipy.stats
 from absl import logging
 
+from rvl_jax.core import validation
 from rvl_jax.disentanglement import _checks
 
 
@@ -503,6 +504,19 @@ def _hist_gbt_importance(model, num_codes: int) -> np.ndarray:
 _TREE_SEED_MAX = 2147483647
 
 
+# The parameters a GradientBoostingClassifier hands on, unchanged, to each regression tree it fits.
+_TREE_PARAMS = (
+  "max_depth",
+  "min_samples_split",
+  "min_samples_leaf",
+  "min_weight_fraction_leaf",
+  "min_impurity_decrease",
+  "max_features",
+  "max_leaf_nodes",
+  "ccp_alpha",
+)
+
+
 @functools.lru_cache(maxsize=None)
 def _stage_parallel_gbt_class():
   """GradientBoostingClassifier whose one-vs-rest trees of a boosting stage fit concurrently.
@@ -571,15 +585,8 @@ def _stage_parallel_gbt_class():
         tree = DecisionTreeRegressor(
           criterion="squared_error",
           splitter="best",
-          max_depth=self.max_depth,
-          min_samples_split=self.min_samples_split,
-          min_samples_leaf=self.min_samples_leaf,
-          min_weight_fraction_leaf=self.min_weight_fraction_leaf,
-          min_impurity_decrease=self.min_impurity_decrease,
-          max_features=self.max_features,
-          max_leaf_nodes=self.max_leaf_nodes,
           random_state=tree_states[k],
-          ccp_alpha=self.ccp_alpha,
+          **{name: getattr(self, name) for name in _TREE_PARAMS},
         )
         tree.fit(
           X,
@@ -694,8 +701,7 @@ def dci(
   """
   import joblib  # a scikit-learn dependency
 
-  if estimator not in DCI_ESTIMATORS:
-    raise ValueError(f"argument 'estimator': expected one of {DCI_ESTIMATORS}, got {estimator!r}")
+  validation.check_in_choices("estimator", estimator, DCI_ESTIMATORS)
   z = _checks.as_codes("codes", codes)
   y = _checks.as_factors("factors", factors, num_rows=z.shape[0])
   z, y, zt, yt = _split_default(z, y, test_codes, test_factors, "dci")

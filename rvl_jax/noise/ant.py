@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rvl_jax.core import loop
+from rvl_jax.core import loop, train_state
 from rvl_jax.core import metrics as core_metrics
 from rvl_jax.core.train_state import as_raw_key
 from rvl_jax.noise import generators as gen_lib
@@ -132,11 +132,7 @@ def init_ant_state(
 ) -> AntState:
   buffer = jax.tree_util.tree_map(lambda l: jnp.zeros((capacity,) + l.shape, l.dtype), gen_params)
   return AntState(
-    step=jnp.zeros((), jnp.int32),
-    params=params,
-    batch_stats={} if batch_stats is None else batch_stats,
-    opt_state=classifier_tx.init(params),
-    rng=as_raw_key(rng),
+    **train_state.initial_fields(params, classifier_tx, rng, batch_stats),
     gen_params=gen_params,
     gen_opt_state=gen_tx.init(gen_params),
     buffer_params=buffer,

@@ -351,28 +351,33 @@ def _register_defaults() -> None:
     "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms allow "
     "non-commercial research use"
   )
-  register(
-    Weights(
-      name="torchvision/resnet50",
-      url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
-      sha256_prefix="0676ba61",
-      license=tv_license,
-      converter=converters.torchvision_resnet,
-      description="ResNet-50 IMAGENET1K_V1 (76.1 % top-1), the start point of the ImageNet noise "
+  # torchvision names its files '<model>-<first 8 hex digits of the SHA-256>.pth'.
+  for model, prefix, converter, description in (
+    (
+      "resnet50",
+      "0676ba61",
+      converters.torchvision_resnet,
+      "ResNet-50 IMAGENET1K_V1 (76.1 % top-1), the start point of the ImageNet noise "
       "training (Rusak et al. 2020, Sec. 4); BatchNorm statistics included",
-    )
-  )
-  register(
-    Weights(
-      name="torchvision/densenet121",
-      url="https://download.pytorch.org/models/densenet121-a639ec97.pth",
-      sha256_prefix="a639ec97",
-      license=tv_license,
-      converter=converters.torchvision_densenet,
-      description="DenseNet-121 IMAGENET1K_V1, the ImageNet-1k transfer model of the "
+    ),
+    (
+      "densenet121",
+      "a639ec97",
+      converters.torchvision_densenet,
+      "DenseNet-121 IMAGENET1K_V1, the ImageNet-1k transfer model of the "
       "generalization benchmark (Schott et al. 2022, Sec. 4); head re-initialised",
+    ),
+  ):
+    register(
+      Weights(
+        name=f"torchvision/{model}",
+        url=f"https://download.pytorch.org/models/{model}-{prefix}.pth",
+        sha256_prefix=prefix,
+        license=tv_license,
+        converter=converter,
+        description=description,
+      )
     )
-  )
   for bit, paper_name in (("R50x1", "RN50"), ("R101x3", "RN101")):
     register(
       Weights(

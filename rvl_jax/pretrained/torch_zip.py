@@ -20,6 +20,8 @@ from typing import Dict
 
 import numpy as np
 
+from rvl_jax.abs import weights as abs_weights
+
 try:  # bfloat16 for NumPy (a dependency of jax)
   import ml_dtypes
 
@@ -27,17 +29,7 @@ try:  # bfloat16 for NumPy (a dependency of jax)
 except ImportError:  # pragma: no cover
   _BF16 = None
 
-_STORAGE_DTYPES = {
-  "FloatStorage": np.float32,
-  "DoubleStorage": np.float64,
-  "HalfStorage": np.float16,
-  "LongStorage": np.int64,
-  "IntStorage": np.int32,
-  "ShortStorage": np.int16,
-  "CharStorage": np.int8,
-  "ByteStorage": np.uint8,
-  "BoolStorage": np.bool_,
-}
+_STORAGE_DTYPES = dict(abs_weights.STORAGE_DTYPES)  # the legacy reader's table, plus bfloat16
 if _BF16 is not None:
   _STORAGE_DTYPES["BFloat16Storage"] = _BF16
 
@@ -170,6 +162,4 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
       return collections.OrderedDict((k, np.asarray(z[k])) for k in z.files)
   if is_torch_zip(path):
     return read_torch_zip(path)
-  from rvl_jax.abs import weights  # pylint: disable=import-outside-toplevel
-
-  return weights.read_state_dict(path)
+  return abs_weights.read_state_dict(path)

@@ -11,10 +11,11 @@ Modules:
   synthetic the synthetic nonlinear-ICA source (Klindt et al. 2021, App. F.1)
   viz       correlation heat map, latent-vs-ground-truth scatter, traversals
   api       load_representation(workdir)
+  evaluation  every disentanglement metric and the figures for a trained run (score_representation)
 """
 
 from rvl_jax.slowvae.api import load_representation, load_run
-from rvl_jax.slowvae.losses import laplace_cross_entropy, slowvae_loss
+from rvl_jax.slowvae.losses import LossConfig, laplace_cross_entropy, slowvae_loss
 from rvl_jax.slowvae.models import VAE, PCLModel
 from rvl_jax.slowvae.pairs import LaplaceTransitions, UniformTransitions, make_sampler
 from rvl_jax.slowvae.synthetic import NonlinearICAPairs

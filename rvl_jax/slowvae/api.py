@@ -14,6 +14,26 @@ from rvl_jax.core import io as rio
 from rvl_jax.slowvae import datasets, training
 
 
+def create_run_state(config, src) -> Tuple[Any, Any]:
+  """The model and initial TrainState of a SlowVAE experiment config.
+
+  Args:
+    config: the run's config (``method``, ``seed``, ``train.learning_rate`` and ``model``, the
+      model's attributes).
+    src: its pair source (for the observation shape).
+
+  Returns:
+    (model, state), as ``training.create_state``.
+  """
+  return training.create_state(
+    config.method,
+    learning_rate=config.train.learning_rate,
+    seed=config.seed,
+    data_shape=tuple(src.image_shape),
+    **config.model,
+  )
+
+
 def load_run(workdir: str, step: Optional[int] = None):
   """Restores a SlowVAE experiment run.
 
@@ -35,15 +55,7 @@ def load_run(workdir: str, step: Optional[int] = None):
     )
   config = ml_collections.ConfigDict(rio.read_json(cfg_path))
   src = datasets.build(config.data)
-  model, state = training.create_state(
-    config.method,
-    arch=config.model.arch,
-    latent_dim=config.model.latent_dim,
-    data_shape=tuple(src.image_shape),
-    hidden=tuple(config.model.hidden),
-    learning_rate=config.train.learning_rate,
-    seed=config.seed,
-  )
+  model, state = create_run_state(config, src)
   ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
   try:
     if ckpt.latest_step() is None:

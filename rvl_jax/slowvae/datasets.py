@@ -23,6 +23,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from rvl_jax.core import validation
 from rvl_jax.data import batching, ground_truth
 from rvl_jax.data import pipeline as pl
 from rvl_jax.slowvae import pairs as pairs_lib
@@ -80,30 +81,43 @@ def _load_array(path: str, key: str = "images"):
   raise ValueError(f"argument 'path': expected a .npy, .npz or .h5 file, got {path!r}")
 
 
-def load_shapes3d(path: str) -> ground_truth.GroundTruthData:
-  """Shapes3D (``3dshapes.h5`` key 'images', or an .npy/.npz of the same array), 480,000 RGB."""
-  _require(path, "Shapes3D file", "'3dshapes.h5' (or its 'images' array as .npy)")
-  images = _load_array(path, "images")
-  return ground_truth.ArrayGroundTruthData(
-    images,
+# The single-array image files: (factor sizes, factor names, categorical factors, what the file is,
+# what to pass); the array is 'images' in an .h5/.npz, or the whole .npy.
+_ARRAY_FILES = {
+  "shapes3d": (
     SHAPES3D_SIZES,
     SHAPES3D_FACTORS,
-    categorical=(False, False, False, False, True, False),
-    name="shapes3d",
+    (False, False, False, False, True, False),
+    "Shapes3D file",
+    "'3dshapes.h5' (or its 'images' array as .npy)",
+  ),
+  "mpi3d": (
+    MPI3D_SIZES,
+    MPI3D_FACTORS,
+    (False, True, False, False, False, False, False),
+    "MPI3D file",
+    "'mpi3d_real.npz' or an .npy of its 'images' array",
+  ),
+}
+
+
+def _load_array_file(name: str, path: str) -> ground_truth.GroundTruthData:
+  sizes, factors, categorical, what, hint = _ARRAY_FILES[name]
+  _require(path, what, hint)
+  images = _load_array(path, "images")
+  return ground_truth.ArrayGroundTruthData(
+    images, sizes, factors, categorical=categorical, name=name
   )
+
+
+def load_shapes3d(path: str) -> ground_truth.GroundTruthData:
+  """Shapes3D (``3dshapes.h5`` key 'images', or an .npy/.npz of the same array), 480,000 RGB."""
+  return _load_array_file("shapes3d", path)
 
 
 def load_mpi3d(path: str) -> ground_truth.GroundTruthData:
   """MPI3D (``mpi3d_real.npz`` key 'images', or .npy to memory-map), 1,036,800 RGB."""
-  _require(path, "MPI3D file", "'mpi3d_real.npz' or an .npy of its 'images' array")
-  images = _load_array(path, "images")
-  return ground_truth.ArrayGroundTruthData(
-    images,
-    MPI3D_SIZES,
-    MPI3D_FACTORS,
-    categorical=(False, True, False, False, False, False, False),
-    name="mpi3d",
-  )
+  return _load_array_file("mpi3d", path)
 
 
 def _read_norb(path: str) -> np.ndarray:
@@ -289,7 +303,7 @@ def _sprite_polygon(shape: str) -> np.ndarray:
       for da, r in ((-0.18, 0.15), (-0.12, 1.0), (0.12, 1.0), (0.18, 0.15)):
         pts.append((r * np.cos(a + da), r * np.sin(a + da)))
     return np.asarray(pts)
-  raise ValueError(f"argument 'shape': expected one of {SPRITE_SHAPES}, got {shape!r}")
+  validation.check_in_choices("shape", shape, SPRITE_SHAPES)
 
 
 _POLYS = {s: _sprite_polygon(s) for s in SPRITE_SHAPES}
@@ -663,4 +677,4 @@ def build(cfg) -> Any:
       num_layers=int(get("nica_layers", 2)),
       mixing_seed=int(get("data_seed", 0)),
     )
-  raise ValueError(f"argument 'data.name': expected one of {DATASETS}, got {name!r}")
+  validation.check_in_choices("data.name", name, DATASETS)

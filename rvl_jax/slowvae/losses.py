@@ -13,6 +13,7 @@ All functions are pure jnp code. Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Dict, Tuple
 
@@ -20,11 +21,42 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
+from rvl_jax.core import validation
+
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_2PIE = math.log(2.0 * math.pi * math.e)
 
 LOSS_MODES = ("reference", "paper")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_sigmoid")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """The loss settings of a run, one group (``config.loss``, passed as ``LossConfig(**config.loss)``).
+
+  The defaults are SlowVAE's, in the units of the authors' code (Klindt et al. 2021, App. E).
+
+  Attributes:
+    likelihood: one of ``LIKELIHOODS`` (the reconstruction term, ``reconstruction_nll``).
+    beta: weight of the KL to N(0, I).
+    gamma: weight of the transition prior term.
+    rate: the Laplace rate lambda of the transition prior.
+    mode: one of ``LOSS_MODES`` ('reference': the authors' code's bookkeeping, see
+      ``slowvae_loss``).
+
+  Raises:
+    ValueError: naming 'likelihood' or 'mode' for an unknown value.
+  """
+
+  likelihood: str = "bernoulli"
+  beta: float = 1.0
+  gamma: float = 10.0
+  rate: float = 6.0
+  mode: str = "reference"
+
+  def __post_init__(self):
+    validation.check_in_choices("likelihood", self.likelihood, LIKELIHOODS)
+    validation.check_in_choices("mode", self.mode, LOSS_MODES)
 
 
 # ---------------------------------------------------------------------------
@@ -116,15 +148,14 @@ def reconstruction_nll(
   * 'gaussian': 0.5 * ||outputs - x||^2 (unit-variance Gaussian, up to a constant).
   * 'gaussian_sigmoid': ||sigmoid(outputs) - x||^2 (the reference code's Gaussian option).
   """
+  validation.check_in_choices("likelihood", likelihood, LIKELIHOODS)
   axes = tuple(range(1, x.ndim))
   if likelihood == "bernoulli":
     per = jnp.maximum(outputs, 0) - outputs * x + jnp.log1p(jnp.exp(-jnp.abs(outputs)))
   elif likelihood == "gaussian":
     per = 0.5 * jnp.square(outputs - x)
-  elif likelihood == "gaussian_sigmoid":
+  else:  # 'gaussian_sigmoid'
     per = jnp.square(jax.nn.sigmoid(outputs) - x)
-  else:
-    raise ValueError(f"argument 'likelihood': expected one of {LIKELIHOODS}, got {likelihood!r}")
   return jnp.sum(per, axis=axes)
 
 
@@ -164,6 +195,7 @@ def slowvae_loss(
   Returns:
     (scalar loss, dict of logged terms).
   """
+  validation.check_in_choices("mode", mode, LOSS_MODES)
   mu_a, mu_b = deinterleave(mu)
   lv_a, lv_b = deinterleave(logvar)
   if mode == "reference":
@@ -180,15 +212,13 @@ def slowvae_loss(
     kl_normal = ce_n - ent
     kl_trans = ce_l - ent
     loss = 2.0 * rec_mean + beta * kl_normal + gamma * kl_trans
-  elif mode == "paper":
+  else:  # 'paper'
     rec_mean = jnp.mean(rec)
     kl_normal = jnp.mean(jnp.sum(normal_kl(mu, logvar), -1))
     kl_trans = 0.5 * jnp.mean(
       jnp.sum(laplace_kl(mu_a, lv_a, mu_b, rate) + laplace_kl(mu_b, lv_b, mu_a, rate), -1)
     )
     loss = 2.0 * rec_mean + beta * kl_normal + gamma * kl_trans
-  else:
-    raise ValueError(f"argument 'mode': expected one of {LOSS_MODES}, got {mode!r}")
   return loss, {"loss": loss, "recon": rec_mean, "kl_normal": kl_normal, "kl_transition": kl_trans}
 
 
@@ -245,7 +275,7 @@ def ada_average(mu1, logvar1, mu2, logvar2, variant: str = "gvae"):
     avg_var = 2.0 * var1 * var2 / (var1 + var2)
     avg_mu = 0.5 * (mu1 / var1 + mu2 / var2) * avg_var
   else:
-    raise ValueError(f"argument 'variant': expected 'gvae' or 'mlvae', got {variant!r}")
+    validation.check_in_choices("variant", variant, ("gvae", "mlvae"))
   avg_lv = jnp.log(avg_var)
   new_mu1 = jnp.where(shared, avg_mu, mu1)
   new_mu2 = jnp.where(shared, avg_mu, mu2)

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.core import validation
+
 ARCHS = ("reference", "dislib", "mlp")
 
 kaiming_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
@@ -180,31 +182,49 @@ class DislibDecoder(nn.Module):
     return nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding="SAME")(x)
 
 
-class MLPEncoder(nn.Module):
-  latent_dim: int = 5
+class LeakyMLP(nn.Module):
+  """The fields and layers the MLP encoder and decoder share: Dense layers of ``hidden`` sizes with
+  leaky ReLU (``negative_slope``), then a linear layer."""
+
   hidden: Sequence[int] = (256, 256)
   negative_slope: float = 0.2
+
+  def mlp(self, x, out_dim: int):
+    """The layers on x (N, D) -> (N, out_dim); called from the subclasses' compact ``__call__``."""
+    for h in self.hidden:
+      x = nn.leaky_relu(nn.Dense(h)(x), self.negative_slope)
+    return nn.Dense(out_dim)(x)
+
+
+class MLPEncoder(LeakyMLP):
+  """x (flattened) -> (mu, logvar), each (N, latent_dim)."""
+
+  latent_dim: int = 5
 
   @nn.compact
   def __call__(self, x):
-    x = x.reshape((x.shape[0], -1))
-    for h in self.hidden:
-      x = nn.leaky_relu(nn.Dense(h)(x), self.negative_slope)
-    out = nn.Dense(2 * self.latent_dim)(x)
+    out = self.mlp(x.reshape((x.shape[0], -1)), 2 * self.latent_dim)
     return out[:, : self.latent_dim], out[:, self.latent_dim :]
 
 
-class MLPDecoder(nn.Module):
+class MLPDecoder(LeakyMLP):
+  """z -> outputs (N, output_dim)."""
+
   output_dim: int = 50
-  hidden: Sequence[int] = (256, 256)
-  negative_slope: float = 0.2
 
   @nn.compact
   def __call__(self, z):
-    x = z
-    for h in self.hidden:
-      x = nn.leaky_relu(nn.Dense(h)(x), self.negative_slope)
-    return nn.Dense(self.output_dim)(x)
+    return self.mlp(z, self.output_dim)
+
+
+def make_encoder(arch: str, latent_dim: int, hidden: Sequence[int]) -> nn.Module:
+  """The encoder of ``arch`` (one of ``ARCHS``) with ``latent_dim`` outputs (mu and logvar)."""
+  if arch == "reference":
+    return ReferenceEncoder(latent_dim)
+  if arch == "dislib":
+    return DislibEncoder(latent_dim)
+  validation.check_in_choices("arch", arch, ARCHS)
+  return MLPEncoder(hidden=tuple(hidden), latent_dim=latent_dim)
 
 
 class VAE(nn.Module):
@@ -223,17 +243,13 @@ class VAE(nn.Module):
   hidden: Sequence[int] = (256, 256)
 
   def setup(self):
+    self.encoder = make_encoder(self.arch, self.latent_dim, self.hidden)
     if self.arch == "reference":
-      self.encoder = ReferenceEncoder(self.latent_dim)
       self.decoder = ReferenceDecoder(self.data_shape[-1])
     elif self.arch == "dislib":
-      self.encoder = DislibEncoder(self.latent_dim)
       self.decoder = DislibDecoder(self.data_shape[-1])
-    elif self.arch == "mlp":
-      self.encoder = MLPEncoder(self.latent_dim, tuple(self.hidden))
-      self.decoder = MLPDecoder(int(np.prod(self.data_shape)), tuple(self.hidden))
     else:
-      raise ValueError(f"argument 'arch': expected one of {ARCHS}, got {self.arch!r}")
+      self.decoder = MLPDecoder(hidden=tuple(self.hidden), output_dim=int(np.prod(self.data_shape)))
 
   def encode(self, x):
     return self.encoder(x)
@@ -258,21 +274,16 @@ class PCLModel(nn.Module):
     arch: 'reference' | 'dislib' | 'mlp' (the encoder of ``VAE`` with the same name).
     latent_dim: dimension of h.
     hidden: MLP hidden sizes (arch='mlp' only).
+    data_shape: shape of one observation (the input ``create_state`` initialises with).
   """
 
   arch: str = "reference"
   latent_dim: int = 10
   hidden: Sequence[int] = (256, 256)
+  data_shape: Tuple[int, ...] = (64, 64, 1)
 
   def setup(self):
-    if self.arch == "reference":
-      self.encoder = ReferenceEncoder(self.latent_dim)
-    elif self.arch == "dislib":
-      self.encoder = DislibEncoder(self.latent_dim)
-    elif self.arch == "mlp":
-      self.encoder = MLPEncoder(self.latent_dim, tuple(self.hidden))
-    else:
-      raise ValueError(f"argument 'arch': expected one of {ARCHS}, got {self.arch!r}")
+    self.encoder = make_encoder(self.arch, self.latent_dim, self.hidden)
     d = self.latent_dim
     self.w1 = self.param("w1", nn.initializers.ones, (d,))
     self.w2 = self.param("w2", lambda k, s: -jnp.ones(s), (d,))

@@ -15,14 +15,15 @@ Batches are dicts with 'x1' (first frames) and 'x2' (second frames), shape (B, *
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Sequence, Tuple
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rvl_jax.core import prng
+from rvl_jax.core import prng, validation
 from rvl_jax.core.train_state import TrainState
 from rvl_jax.slowvae import losses, models
 
@@ -30,31 +31,27 @@ METHODS = ("slowvae", "betavae", "pmvae", "adagvae", "adamlvae", "pcl")
 VAE_METHODS = ("slowvae", "betavae", "pmvae", "adagvae", "adamlvae")
 
 
-def make_model(
-  method: str,
-  arch: str = "reference",
-  latent_dim: int = 10,
-  data_shape: Sequence[int] = (64, 64, 1),
-  hidden: Sequence[int] = (256, 256),
-):
-  if method not in METHODS:
-    raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
-  if method == "pcl":
-    return models.PCLModel(arch=arch, latent_dim=latent_dim, hidden=tuple(hidden))
-  return models.VAE(
-    arch=arch, latent_dim=latent_dim, data_shape=tuple(data_shape), hidden=tuple(hidden)
-  )
+def make_model(method: str, **fields):
+  """The Flax module of ``method``: ``models.PCLModel`` for 'pcl', else ``models.VAE``.
+
+  Args:
+    method: one of ``METHODS``.
+    **fields: the module's attributes (``arch``, ``latent_dim``, ``data_shape``, ``hidden``);
+      the module's defaults for the others.
+
+  Returns:
+    The module.
+
+  Raises:
+    ValueError: naming 'method' for an unknown method.
+  """
+  validation.check_in_choices("method", method, METHODS)
+  fields = {k: tuple(v) if k in ("data_shape", "hidden") else v for k, v in fields.items()}
+  return (models.PCLModel if method == "pcl" else models.VAE)(**fields)
 
 
 def create_state(
-  method: str,
-  *,
-  arch: str = "reference",
-  latent_dim: int = 10,
-  data_shape: Sequence[int] = (64, 64, 1),
-  hidden: Sequence[int] = (256, 256),
-  learning_rate: float = 1e-4,
-  seed: int = 0,
+  method: str, *, learning_rate: float = 1e-4, seed: int = 0, **fields
 ) -> Tuple[Any, TrainState]:
   """Builds the model and a TrainState with Adam (b1 0.9, b2 0.999, eps 1e-8).
 
@@ -63,12 +60,11 @@ def create_state(
 
   Args:
     method: one of ``METHODS``.
-    arch: 'reference' | 'dislib' | 'mlp'.
-    latent_dim: latent dimension d.
-    data_shape: shape of one observation.
-    hidden: MLP hidden sizes (arch='mlp').
     learning_rate: Adam learning rate.
     seed: the run's seed.
+    **fields: the model's attributes, as in ``make_model``: ``arch`` ('reference' | 'dislib' |
+      'mlp'), ``latent_dim`` (d), ``data_shape`` (shape of one observation), ``hidden`` (MLP
+      hidden sizes, arch='mlp').
 
   Returns:
     (model, state): the Flax module and its TrainState.
@@ -76,9 +72,9 @@ def create_state(
   Raises:
     ValueError: naming 'method' for an unknown method.
   """
-  model = make_model(method, arch, latent_dim, data_shape, hidden)
+  model = make_model(method, **fields)
   init_key, noise_key = prng.stream_key(seed, "init"), prng.stream_key(seed, "init/noise")
-  x = jnp.zeros((2,) + tuple(data_shape), jnp.float32)
+  x = jnp.zeros((2,) + model.data_shape, jnp.float32)
   if method == "pcl":
     variables = model.init(init_key, x, x)
   else:
@@ -91,45 +87,29 @@ def create_state(
 
 
 def make_train_step(
-  method: str,
-  model,
-  *,
-  likelihood: str = "bernoulli",
-  beta: float = 1.0,
-  gamma: float = 10.0,
-  rate: float = 6.0,
-  loss_mode: str = "reference",
+  method: str, model, loss: Optional[losses.LossConfig] = None, **overrides
 ) -> Callable[[TrainState, Dict[str, jnp.ndarray]], Tuple[TrainState, Dict]]:
   """The pure training step of ``method`` (see the module docstring).
 
   Args:
     method: one of ``METHODS``; 'betavae' ignores ``gamma``.
     model: the module of ``create_state``.
-    likelihood: one of ``losses.LIKELIHOODS``.
-    beta: weight of the KL to N(0, I).
-    gamma: weight of the transition prior term.
-    rate: the Laplace rate lambda of the transition prior.
-    loss_mode: one of ``losses.LOSS_MODES`` ('reference': the authors' code's bookkeeping).
+    loss: the loss settings (likelihood, beta, gamma, rate, mode); None: ``losses.LossConfig()``.
+    **overrides: fields of ``losses.LossConfig`` replacing those of ``loss``, e.g.
+      ``likelihood='gaussian'``.
 
   Returns:
     ``train_step(state, batch) -> (state, metrics)``; the batch holds 'x1' and 'x2'
     (B, *data_shape); the step's noise comes from ``state.next_rng()``.
 
   Raises:
-    ValueError: naming 'method', 'likelihood' or 'loss_mode' for an unknown value.
+    ValueError: naming 'method', 'likelihood' or 'mode' for an unknown value.
+    TypeError: for an override that is not a field of ``losses.LossConfig``.
   """
-  if method not in METHODS:
-    raise ValueError(f"argument 'method': expected one of {METHODS}, got {method!r}")
-  if likelihood not in losses.LIKELIHOODS:
-    raise ValueError(
-      f"argument 'likelihood': expected one of {losses.LIKELIHOODS}, got {likelihood!r}"
-    )
-  if loss_mode not in losses.LOSS_MODES:
-    raise ValueError(
-      f"argument 'loss_mode': expected one of {losses.LOSS_MODES}, got {loss_mode!r}"
-    )
-  if method == "betavae":
-    gamma = 0.0
+  validation.check_in_choices("method", method, METHODS)
+  loss = dataclasses.replace(loss or losses.LossConfig(), **overrides)
+  likelihood, beta = loss.likelihood, loss.beta
+  gamma = 0.0 if method == "betavae" else loss.gamma
 
   def encode(params, x):
     return model.apply({"params": params}, x, method=model.encode)
@@ -143,7 +123,9 @@ def make_train_step(
     z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape, mu.dtype)
     rec = losses.reconstruction_nll(decode(params, z), x, likelihood)
     if method in ("slowvae", "betavae"):
-      return losses.slowvae_loss(mu, logvar, rec, beta=beta, gamma=gamma, rate=rate, mode=loss_mode)
+      return losses.slowvae_loss(
+        mu, logvar, rec, beta=beta, gamma=gamma, rate=loss.rate, mode=loss.mode
+      )
     return losses.pmvae_loss(mu, logvar, rec, beta=beta, gamma=gamma)
 
   def ada_loss(params, batch, key):

@@ -16,20 +16,12 @@ def correlation_heatmap(sorted_corr: np.ndarray, factor_names: Sequence[str], ti
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
+  from rvl_jax.disentanglement.plots import annotate_cells
+
   c = np.abs(np.asarray(sorted_corr))[: len(factor_names)] * 100
   fig, ax = plt.subplots(figsize=(0.6 * c.shape[1] + 1.5, 0.5 * c.shape[0] + 1.2))
   im = ax.imshow(c, vmin=0, vmax=100, cmap="viridis")
-  for i in range(c.shape[0]):
-    for j in range(c.shape[1]):
-      ax.text(
-        j,
-        i,
-        f"{c[i, j]:.0f}",
-        ha="center",
-        va="center",
-        fontsize=7,
-        color="w" if c[i, j] < 60 else "k",
-      )
+  annotate_cells(ax, c, fontsize=7)
   ax.set_yticks(range(c.shape[0]), list(factor_names))
   ax.set_xticks(range(c.shape[1]), [f"z{j}" for j in range(c.shape[1])])
   ax.set_xlabel("latent (sorted by MCC assignment)")

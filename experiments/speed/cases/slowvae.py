@@ -19,29 +19,21 @@ def slowvae_case(
   arch="reference",
   latent_dim=10,
   hidden=(256, 256),
-  likelihood="bernoulli",
   lr=1e-4,
   loss=None,
   note="",
 ):
   from rvl_jax.slowvae import training
 
-  loss = dict(loss or {})
-  model = training.make_model(method, arch, latent_dim, data_shape, hidden)
+  fields = dict(arch=arch, latent_dim=latent_dim, data_shape=data_shape, hidden=hidden)
+  model = training.make_model(method, **fields)
 
   def make_args():
-    _, st = training.create_state(
-      method,
-      arch=arch,
-      latent_dim=latent_dim,
-      data_shape=data_shape,
-      hidden=hidden,
-      learning_rate=lr,
-    )
+    _, st = training.create_state(method, learning_rate=lr, **fields)
     shape = (batch_pairs,) + tuple(data_shape)
     return st, {"x1": _images(shape, 1), "x2": _images(shape, 2)}
 
-  step = training.make_train_step(method, model, likelihood=likelihood, **loss)
+  step = training.make_train_step(method, model, loss)
   return Case(
     label, f"{method} step", step, make_args, 2 * batch_pairs, steps, note or f"{batch_pairs} pairs"
   )
@@ -49,6 +41,7 @@ def slowvae_case(
 
 def cases_slowvae(c, label):
   from rvl_jax.slowvae import datasets
+  from rvl_jax.slowvae.losses import LossConfig
 
   shape = (
     tuple(datasets.build(c.data).image_shape) if c.data.name != "nica" else (c.data.nica_obs_dim,)
@@ -63,9 +56,8 @@ def cases_slowvae(c, label):
       arch=c.model.arch,
       latent_dim=c.model.latent_dim,
       hidden=tuple(c.model.hidden),
-      likelihood=c.model.likelihood,
       lr=c.train.learning_rate,
-      loss=dict(beta=c.loss.beta, gamma=c.loss.gamma, rate=c.loss.rate, loss_mode=c.loss.mode),
+      loss=LossConfig(**c.loss),
       note=f"{c.train.batch_pairs} pairs of {c.data.name} images",
     )
   ]
