@@ -333,38 +333,34 @@ def merge(trackers) -> Tracker:
   return out
 
 
+def _map_samples(tr: Tracker, fn) -> Tracker:
+  """Applies ``fn`` to every per-sample field of a tracker (the optional targets included)."""
+  return tr.replace(
+    x0=fn(tr.x0),
+    y=fn(tr.y),
+    best={m: fn(v) for m, v in tr.best.items()},
+    dist={m: fn(v) for m, v in tr.dist.items()},
+    queries=fn(tr.queries),
+    clean_correct=fn(tr.clean_correct),
+    targets=None if tr.targets is None else fn(tr.targets),
+  )
+
+
 def tile_tracker(tr: Tracker, reps: int) -> Tracker:
   """Repeats every sample ``reps`` times along the batch axis (for parallel restarts)."""
-  rep = lambda a: None if a is None else jnp.concatenate([a] * reps, axis=0)
-  return tr.replace(
-    x0=rep(tr.x0),
-    y=rep(tr.y),
-    best={m: rep(v) for m, v in tr.best.items()},
-    dist={m: rep(v) for m, v in tr.dist.items()},
-    queries=rep(tr.queries),
-    clean_correct=rep(tr.clean_correct),
-    targets=rep(tr.targets),
-  )
+  return _map_samples(tr, lambda a: jnp.concatenate([a] * reps, axis=0))
 
 
 def untile_min(tr: Tracker, reps: int) -> Tracker:
   """Inverse of :func:`tile_tracker`: keeps the per-sample best over the ``reps`` copies."""
   n = tr.x0.shape[0] // reps
-  parts = []
-  for r in range(reps):
-    sl = lambda a: None if a is None else a[r * n : (r + 1) * n]
-    parts.append(
-      tr.replace(
-        x0=sl(tr.x0),
-        y=sl(tr.y),
-        best={m: sl(v) for m, v in tr.best.items()},
-        dist={m: sl(v) for m, v in tr.dist.items()},
-        queries=sl(tr.queries),
-        clean_correct=sl(tr.clean_correct),
-        targets=sl(tr.targets),
-      )
-    )
-  return merge(parts)
+  return merge(_map_samples(tr, lambda a, r=r: a[r * n : (r + 1) * n]) for r in range(reps))
+
+
+def while_undone(max_steps, body, init, *, done: int):
+  """``jax.lax.while_loop`` over a state tuple ``(step, ...)``: runs ``body`` while fewer than
+  ``max_steps`` steps ran and some sample is not done (``state[done]``, (N,) bool)."""
+  return jax.lax.while_loop(lambda s: (s[0] < max_steps) & ~jnp.all(s[done]), body, init)
 
 
 # ----------------------------------------------------------------------------- losses / grads

@@ -79,10 +79,6 @@ def _single_step_impl(
   n = x.shape[0]
   eps_grid = jnp.linspace(0.0, max_eps, n_steps + 1)[1:]
 
-  def cond(s):
-    i, _, found, _ = s
-    return (i < n_steps) & ~jnp.all(found)
-
   def body(s):
     i, tr, found, first = s
     active = ~found
@@ -94,7 +90,7 @@ def _single_step_impl(
 
   found0 = ~tr.clean_correct
   first0 = jnp.full((n,), -1, jnp.int32)
-  _, tr, found, first = jax.lax.while_loop(cond, body, (0, tr, found0, first0))
+  _, tr, found, first = core.while_undone(n_steps, body, (0, tr, found0, first0), done=2)
   # Refinement: when the first success is among the first 20 step sizes, 20 finer steps.
   refine = found & tr.clean_correct & (first >= 0) & (first < 20)
   eps_found = eps_grid[jnp.maximum(first, 0)]
@@ -214,10 +210,6 @@ def _deepfool_impl(
   jac_fn = core.make_jacobian_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   n = x.shape[0]
 
-  def cond(s):
-    i, _, _, done = s
-    return (i < max_steps) & ~jnp.all(done)
-
   def body(s):
     i, tr, xc, done = s
     logits = logits_fn(xc)
@@ -250,7 +242,7 @@ def _deepfool_impl(
     xc = jnp.where(_per_sample(active, x), x_new, xc)
     return i + 1, tr, xc, done | adv
 
-  _, tr, _, _ = jax.lax.while_loop(cond, body, (0, tr, x, ~tr.clean_correct))
+  _, tr, _, _ = core.while_undone(max_steps, body, (0, tr, x, ~tr.clean_correct), done=3)
   return tr
 
 
@@ -342,10 +334,6 @@ def _iterative_run(
   """
   x_init = x0 if start is None else start
 
-  def cond(s):
-    i, _, _, _, done = s
-    return (i < n_iter) & ~jnp.all(done)
-
   def body(s):
     i, tr, xc, h, done = s
     xc_new, h = _step(grad_fn, xc, x0, y, h, eps, step, norm=norm, momentum=momentum, sign=sign)
@@ -355,7 +343,8 @@ def _iterative_run(
     return i + 1, tr, xc, h, done | (adv & run)
 
   done0 = ~active
-  _, tr, xc, _, done = jax.lax.while_loop(cond, body, (0, tr, x_init, jnp.zeros_like(x0), done0))
+  init = (0, tr, x_init, jnp.zeros_like(x0), done0)
+  _, tr, xc, _, done = core.while_undone(n_iter, body, init, done=4)
   return tr, done & active, xc
 
 

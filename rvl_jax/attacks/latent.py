@@ -48,9 +48,6 @@ def _ld_impl(
     threshold=threshold,
   )
 
-  def cond(s):
-    return (s[0] < max_steps) & ~jnp.all(s[2])
-
   def body(s):
     i, tr, done, xt, lg, rec, x_prev, x_adv = s
     target = _best_other_recon(lg, rec, y)
@@ -76,7 +73,7 @@ def _ld_impl(
     return i + 1, tr, done | hit, xt, lg, rec, x_prev, x_adv
 
   init = (0, tr, ~tr.clean_correct, x, logits0, rec0, x, x)
-  _, tr, _, _, _, _, x_prev, x_adv = jax.lax.while_loop(cond, body, init)
+  _, tr, _, _, _, _, x_prev, x_adv = core.while_undone(max_steps, body, init, done=2)
   found = jnp.isfinite(tr.dist["l2"]) & tr.clean_correct
 
   def segment_bisect(tr, a, b, steps):
@@ -121,9 +118,6 @@ def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, threshold=threshold)
   weights = jnp.linspace(0.0, 1.0, n_grid)[1:]
 
-  def cond(s):
-    return (s[0] < max_steps) & ~jnp.all(s[2])
-
   def body(s):
     i, tr, done, xt = s
     lg, rec = abs_fn(xt)
@@ -142,7 +136,7 @@ def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
     xt = jnp.where(_per_sample(~done & ~found, x), target, xt)
     return i + 1, tr, done | found, xt
 
-  _, tr, _, _ = jax.lax.while_loop(cond, body, (0, tr, ~tr.clean_correct, x))
+  _, tr, _, _ = core.while_undone(max_steps, body, (0, tr, ~tr.clean_correct, x), done=2)
   return tr
 
 

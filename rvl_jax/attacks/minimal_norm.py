@@ -323,10 +323,6 @@ def _hsj_impl(
   is_adv = lambda z: core.is_adversarial(logits_fn(z), y)  # noqa: E731
 
   # Initialisation (Chen et al. Sec. 4): uniform noise until misclassified.
-  def init_cond(s):
-    i, found, _, _ = s
-    return (i < init_noise_draws) & ~jnp.all(found)
-
   def init_body(s):
     i, found, xa, key = s
     key, sub = jax.random.split(key)
@@ -335,7 +331,8 @@ def _hsj_impl(
     return i + 1, found | take, jnp.where(_per_sample(take, x), cand, xa), key
 
   key, k_init = jax.random.split(key)
-  n_init, found, xa, _ = jax.lax.while_loop(init_cond, init_body, (0, ~tr.clean_correct, x, k_init))
+  init = (0, ~tr.clean_correct, x, k_init)
+  n_init, found, xa, _ = core.while_undone(init_noise_draws, init_body, init, done=1)
   active = found & tr.clean_correct
   queries = jnp.where(tr.clean_correct, n_init, 0)
 
