@@ -18,6 +18,7 @@ decision, is unchanged and the distance shrinks.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Callable, Dict, Optional, Tuple
 
 import flax
@@ -690,6 +691,48 @@ def foolbox1_to_true(eps, norm: str, shape) -> float:
   return float(eps)
 
 
-def static_jit(fn, static_argnames):
-  """jax.jit with the given static arguments (logits functions are hashed by identity)."""
-  return jax.jit(fn, static_argnames=static_argnames)
+def static_jit(fn, static_argnames=None):
+  """jax.jit of an attack core ``fn(classifier, *arrays, *, settings)``.
+
+  Without ``static_argnames`` the classifier (the first parameter, hashed by identity) and every
+  keyword-only setting are static.
+  """
+  if static_argnames is None:
+    static_argnames = [next(iter(inspect.signature(fn).parameters)), *setting_names(fn)]
+  return jax.jit(fn, static_argnames=tuple(static_argnames))
+
+
+def setting_names(fn) -> Tuple[str, ...]:
+  """The keyword-only parameters (the settings) of an attack core."""
+  params = inspect.signature(fn).parameters.values()
+  return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+# The Python type a setting is converted to, by the annotation of the attack core's parameter.
+_SETTING_TYPES = {"int": int, "float": float, "bool": bool}
+
+
+def settings_of(core_fn, namespace, **values):
+  """The keyword-only settings of ``core_fn`` (an attack core, usually :func:`static_jit`-ed),
+  for calling it from a public entry point.
+
+  Each setting is taken from ``values`` or else from ``namespace`` (the entry point's
+  ``locals()``, whose parameters carry the same names) and converted to the Python type of its
+  annotation (``int``, ``float``, ``bool``, or ``Optional`` of one of them, None kept), so that
+  equal settings hash equally as static arguments.
+
+  Args:
+    core_fn: the function to call.
+    namespace: mapping name -> value holding the settings not in ``values``.
+    **values: settings under another name in the public entry point, or computed there.
+
+  Returns:
+    A dict of keyword arguments for ``core_fn``.
+  """
+  params = inspect.signature(core_fn).parameters
+  out = {}
+  for name in setting_names(core_fn):
+    value = values[name] if name in values else namespace[name]
+    kind = _SETTING_TYPES.get(str(params[name].annotation).removeprefix("Optional[").rstrip("]"))
+    out[name] = value if kind is None or value is None else kind(value)
+  return out

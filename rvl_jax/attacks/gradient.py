@@ -70,7 +70,17 @@ def _uniform_ball(key, shape, eps, norm: str):
 
 
 def _single_step_impl(
-  logits_fn, x, y, *, norm, n_steps, max_eps, gradient, ge_step, ge_probe_batch, binary
+  logits_fn,
+  x,
+  y,
+  *,
+  norm: str,
+  n_steps: int,
+  max_eps: float,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -107,23 +117,31 @@ def _single_step_impl(
   return tr
 
 
-_single_step = core.static_jit(
-  _single_step_impl,
-  ("logits_fn", "norm", "n_steps", "max_eps", "gradient", "ge_step", "ge_probe_batch", "binary"),
-)
+_single_step = core.static_jit(_single_step_impl)
 
 
-def fgm(
-  logits_fn: LogitsFn,
+def _fast_gradient(
+  logits_fn,
   x,
   y,
   *,
-  n_steps: int = 1000,
-  max_eps: Optional[float] = None,
+  norm: str,
+  n_steps: int,
+  max_eps: Optional[float],
   gradient: str = "true",
   ge_step: float = 0.1,
   ge_probe_batch: int = 2048,
   binary: bool = False,
+) -> Tracker:
+  """FGM (``norm='l2'``) or FGSM (``'linf'``); ``max_eps=None``: the diagonal of the box."""
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=max_eps)
+  if max_eps is None:
+    max_eps = core.foolbox1_to_true(1.0, norm, x.shape[1:])
+  return _single_step(logits_fn, x, y, **core.settings_of(_single_step, locals()))
+
+
+def fgm(
+  logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, max_eps: Optional[float] = None, **kwargs
 ) -> Tracker:
   """Fast gradient method (L2): steps along g / |g|_2 of true L2 lengths
   linspace(0, max_eps, n+1)[1:]. ``max_eps=None``: the diagonal of the [0, 1] box, sqrt(D)
@@ -144,34 +162,11 @@ def fgm(
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
-  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", eps=max_eps)
-  if max_eps is None:
-    max_eps = core.foolbox1_to_true(1.0, "l2", x.shape[1:])
-  return _single_step(
-    logits_fn,
-    x,
-    y,
-    norm="l2",
-    n_steps=int(n_steps),
-    max_eps=float(max_eps),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  return _fast_gradient(logits_fn, x, y, norm="l2", n_steps=n_steps, max_eps=max_eps, **kwargs)
 
 
 def fgsm(
-  logits_fn: LogitsFn,
-  x,
-  y,
-  *,
-  n_steps: int = 20,
-  max_eps: float = 1.0,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  logits_fn: LogitsFn, x, y, *, n_steps: int = 20, max_eps: float = 1.0, **kwargs
 ) -> Tracker:
   """Fast gradient sign method (L-inf), step sizes linspace(0, max_eps, n+1)[1:]; the ABS
   reference passes 20 step sizes in (0, 1].
@@ -185,26 +180,24 @@ def fgsm(
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
-  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="linf", eps=max_eps)
-  return _single_step(
-    logits_fn,
-    x,
-    y,
-    norm="linf",
-    n_steps=int(n_steps),
-    max_eps=float(max_eps),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  return _fast_gradient(logits_fn, x, y, norm="linf", n_steps=n_steps, max_eps=max_eps, **kwargs)
 
 
 # ----------------------------------------------------------------------------- DeepFool
 
 
 def _deepfool_impl(
-  logits_fn, x, y, *, norm, max_steps, overshoot, gradient, ge_step, ge_probe_batch, binary
+  logits_fn,
+  x,
+  y,
+  *,
+  norm: str,
+  max_steps: int,
+  overshoot: float,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   jac_fn = core.make_jacobian_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -246,19 +239,7 @@ def _deepfool_impl(
   return tr
 
 
-_deepfool = core.static_jit(
-  _deepfool_impl,
-  (
-    "logits_fn",
-    "norm",
-    "max_steps",
-    "overshoot",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-    "binary",
-  ),
-)
+_deepfool = core.static_jit(_deepfool_impl)
 
 
 def deepfool(
@@ -283,28 +264,12 @@ def deepfool(
     norm: 'l2' or 'linf'.
     max_steps: the most DeepFool steps.
     overshoot: factor on the linearised step.
-    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
-      (finite-difference estimate, the "w/ GE" rows).
-    ge_step: finite-difference step for 'ge'.
-    ge_probe_batch: probe images per model call for 'ge'.
-    binary: post-process adversarials for a binarizing model.
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
-  return _deepfool(
-    logits_fn,
-    x,
-    y,
-    norm=norm,
-    max_steps=int(max_steps),
-    overshoot=float(overshoot),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  return _deepfool(logits_fn, x, y, **core.settings_of(_deepfool, locals()))
 
 
 # ----------------------------------------------------------------------------- iterative
@@ -370,17 +335,17 @@ def _eps_search_impl(
   x,
   y,
   *,
-  norm,
-  eps0,
-  step0,
-  n_iter,
-  momentum,
-  grow_steps,
-  search_steps,
-  gradient,
-  ge_step,
-  ge_probe_batch,
-  binary,
+  norm: str,
+  eps0: float,
+  step0: float,
+  n_iter: int,
+  momentum: Optional[float],
+  grow_steps: int,
+  search_steps: int,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -437,23 +402,7 @@ def _eps_search_impl(
   return tr
 
 
-_eps_search = core.static_jit(
-  _eps_search_impl,
-  (
-    "logits_fn",
-    "norm",
-    "eps0",
-    "step0",
-    "n_iter",
-    "momentum",
-    "grow_steps",
-    "search_steps",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-    "binary",
-  ),
-)
+_eps_search = core.static_jit(_eps_search_impl)
 
 
 def _minimal_iterative(
@@ -461,47 +410,10 @@ def _minimal_iterative(
   x,
   y,
   *,
-  norm,
-  eps0,
-  step0,
-  n_iter,
-  momentum,
-  grow_steps,
-  search_steps,
-  gradient,
-  ge_step,
-  ge_probe_batch,
-  binary,
-):
-  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
-  if eps0 <= 0:
-    raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
-  return _eps_search(
-    logits_fn,
-    x,
-    y,
-    norm=norm,
-    eps0=float(eps0),
-    step0=float(step0),
-    n_iter=int(n_iter),
-    momentum=None if momentum is None else float(momentum),
-    grow_steps=int(grow_steps),
-    search_steps=int(search_steps),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
-
-
-def bim(
-  logits_fn: LogitsFn,
-  x,
-  y,
-  *,
-  norm: str = "linf",
-  eps0: float = 0.3,
-  step0: float = 0.05,
+  norm: str,
+  eps0: float,
+  step0: float,
+  momentum: Optional[float],
   n_iter: int = 10,
   grow_steps: int = 20,
   search_steps: int = 20,
@@ -509,6 +421,16 @@ def bim(
   ge_step: float = 0.1,
   ge_probe_batch: int = 2048,
   binary: bool = False,
+) -> Tracker:
+  """BIM (``momentum=None``) or MIM with the epsilon search (see :func:`bim`)."""
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
+  if eps0 <= 0:
+    raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
+  return _eps_search(logits_fn, x, y, **core.settings_of(_eps_search, locals()))
+
+
+def bim(
+  logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3, step0: float = 0.05, **kwargs
 ) -> Tracker:
   """Basic iterative method with epsilon search (L-inf BIM or L2 BIM), minimal-perturbation.
 
@@ -537,38 +459,12 @@ def bim(
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   return _minimal_iterative(
-    logits_fn,
-    x,
-    y,
-    norm=norm,
-    eps0=eps0,
-    step0=step0,
-    n_iter=n_iter,
-    momentum=None,
-    grow_steps=grow_steps,
-    search_steps=search_steps,
-    gradient=gradient,
-    ge_step=ge_step,
-    ge_probe_batch=ge_probe_batch,
-    binary=binary,
+    logits_fn, x, y, norm=norm, eps0=eps0, step0=step0, momentum=None, **kwargs
   )
 
 
 def mim(
-  logits_fn: LogitsFn,
-  x,
-  y,
-  *,
-  eps0: float = 0.3,
-  step0: float = 0.06,
-  n_iter: int = 10,
-  decay: float = 1.0,
-  grow_steps: int = 20,
-  search_steps: int = 20,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, decay: float = 1.0, **kwargs
 ) -> Tracker:
   """Momentum iterative method (L-inf; Dong et al. 2018) with the epsilon search of :func:`bim`.
 
@@ -581,20 +477,7 @@ def mim(
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   return _minimal_iterative(
-    logits_fn,
-    x,
-    y,
-    norm="linf",
-    eps0=eps0,
-    step0=step0,
-    n_iter=n_iter,
-    momentum=decay,
-    grow_steps=grow_steps,
-    search_steps=search_steps,
-    gradient=gradient,
-    ge_step=ge_step,
-    ge_probe_batch=ge_probe_batch,
-    binary=binary,
+    logits_fn, x, y, norm="linf", eps0=eps0, step0=step0, momentum=decay, **kwargs
   )
 
 
@@ -611,15 +494,15 @@ def _fixed_impl(
   step,
   targets,
   *,
-  norm,
-  n_iter,
-  momentum,
-  random_start,
-  early_stop,
-  gradient,
-  ge_step,
-  ge_probe_batch,
-  binary,
+  norm: str,
+  n_iter: int,
+  momentum: Optional[float],
+  random_start: bool,
+  early_stop: bool,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -664,21 +547,7 @@ def _fixed_multi_impl(logits_fn, x, y, key, eps, step, targets, **static):
   return xf, fooled, core.merge_leading(tr)
 
 
-_fixed_multi = core.static_jit(
-  _fixed_multi_impl,
-  (
-    "logits_fn",
-    "norm",
-    "n_iter",
-    "momentum",
-    "random_start",
-    "early_stop",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-    "binary",
-  ),
-)
+_fixed_multi = core.static_jit(_fixed_multi_impl, ["logits_fn", *core.setting_names(_fixed_impl)])
 
 
 def iterative_attack(
@@ -732,24 +601,9 @@ def iterative_attack(
     steps = np.full_like(eps_list, float(step))
   else:
     steps = eps_list * float(DEFAULT_REL_STEP[norm] if rel_step is None else rel_step)
-  xf, fooled, tr = _fixed_multi(
-    logits_fn,
-    x,
-    y,
-    key,
-    jnp.asarray(eps_list),
-    jnp.asarray(steps, jnp.float32),
-    targets,
-    norm=norm,
-    n_iter=int(n_iter),
-    momentum=None if momentum is None else float(momentum),
-    random_start=bool(random_start),
-    early_stop=bool(early_stop),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  eps_list, steps = jnp.asarray(eps_list), jnp.asarray(steps, jnp.float32)
+  settings = core.settings_of(_fixed_impl, locals())
+  xf, fooled, tr = _fixed_multi(logits_fn, x, y, key, eps_list, steps, targets, **settings)
   if eps_arr.ndim == 0:
     return xf[0], fooled[0], tr
   return xf, fooled, tr

@@ -31,7 +31,17 @@ def _best_other_recon(logits, recons, y):
 
 
 def _ld_impl(
-  abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, binary, threshold, binary_target
+  abs_fn,
+  x,
+  y,
+  *,
+  eps: float,
+  max_steps: int,
+  bisection_steps: int,
+  final_steps: int,
+  binary: bool,
+  threshold: float,
+  binary_target: str,
 ):
   logits_fn = lambda z: abs_fn(z)[0]
   logits0, rec0 = abs_fn(x)
@@ -95,22 +105,10 @@ def _ld_impl(
   return tr
 
 
-_ld = core.static_jit(
-  _ld_impl,
-  (
-    "abs_fn",
-    "eps",
-    "max_steps",
-    "bisection_steps",
-    "final_steps",
-    "binary",
-    "threshold",
-    "binary_target",
-  ),
-)
+_ld = core.static_jit(_ld_impl)
 
 
-def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
+def _demo_impl(abs_fn, x, y, *, n_grid: int, max_steps: int, binary: bool, threshold: float):
   """Reference-demo variant: interpolate from x0 towards the current best-other reconstruction
   on a grid of mixing weights, take the first adversarial weight (the demo's buggy refinement
   is not replicated)."""
@@ -140,7 +138,7 @@ def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
   return tr
 
 
-_demo = core.static_jit(_demo_impl, ("abs_fn", "n_grid", "max_steps", "binary", "threshold"))
+_demo = core.static_jit(_demo_impl)
 
 
 def latent_descent(
@@ -191,27 +189,8 @@ def latent_descent(
   """
   validation.check_in_choices("binary_target", binary_target, ("flip", "threshold"))
   x, y = core.check_inputs(x, y)
-  if variant == "paper":
-    return _ld(
-      abs_fn,
-      x,
-      y,
-      eps=float(eps),
-      max_steps=int(max_steps),
-      bisection_steps=int(bisection_steps),
-      final_steps=int(final_steps),
-      binary=bool(binary),
-      threshold=float(threshold),
-      binary_target=binary_target,
-    )
-  if variant == "reference_demo":
-    return _demo(
-      abs_fn,
-      x,
-      y,
-      n_grid=int(n_grid),
-      max_steps=int(max_steps),
-      binary=bool(binary),
-      threshold=float(threshold),
-    )
+  variants = {"paper": _ld, "reference_demo": _demo}
+  if variant in variants:
+    attack = variants[variant]
+    return attack(abs_fn, x, y, **core.settings_of(attack, locals()))
   raise ValueError(f"argument 'variant': expected 'paper' or 'reference_demo', got {variant!r}")
