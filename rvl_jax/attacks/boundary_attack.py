@@ -169,6 +169,9 @@ def boundary(
 ) -> Tracker:
   """Boundary attack (L2, decision-based; Brendel et al. 2018), Foolbox 1.x defaults.
 
+  Cost per sample: up to ``init_noise_draws + init_blend_steps`` queries for the start, then
+  ``candidates`` per iteration (twice that every ``stats_every``-th iteration with step adaptation).
+
   Args:
     logits_fn: the classifier, x -> (N, K) logits.
     x: (N, H, W, C) inputs in [0, 1].

@@ -153,11 +153,11 @@ def fgm(
     y: (N,) true labels.
     n_steps: number of step lengths tried.
     max_eps: the largest step length (a true L2 norm).
-    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
+    gradient: 'true' (autodiff, straight-through for binarizing models; the default) or 'ge'
       (finite-difference estimate, the "w/ GE" rows).
-    ge_step: finite-difference step for 'ge'.
-    ge_probe_batch: probe images per model call for 'ge'.
-    binary: post-process adversarials for a binarizing model.
+    ge_step: finite-difference step for 'ge' (default 0.1).
+    ge_probe_batch: probe images per model call for 'ge' (default 2048).
+    binary: post-process adversarials for a binarizing model (default False).
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
@@ -257,10 +257,9 @@ def deepfool(
 ) -> Tracker:
   """DeepFool (Moosavi-Dezfooli et al. 2016; the Foolbox variant on cross-entropies).
 
+  The arguments other than ``norm``, ``max_steps`` and ``overshoot`` are those of :func:`fgm`.
+
   Args:
-    logits_fn: the classifier, x -> (N, K) logits.
-    x: (N, H, W, C) inputs in [0, 1].
-    y: (N,) true labels.
     norm: 'l2' or 'linf'.
     max_steps: the most DeepFool steps.
     overshoot: factor on the linearised step.
@@ -439,21 +438,15 @@ def bim(
   kept constant. The ABS paper's L2 BIM (Foolbox 1.x: eps0 0.3, step 0.05 as RMS values) is
   ``eps0=foolbox1_to_true(0.3, 'l2', shape)``, ``step0=foolbox1_to_true(0.05, 'l2', shape)``.
 
+  The arguments other than those below are those of :func:`fgm`.
+
   Args:
-    logits_fn: the classifier, x -> (N, K) logits.
-    x: (N, H, W, C) inputs in [0, 1].
-    y: (N,) true labels.
     norm: 'linf' or 'l2'.
     eps0: the first radius.
     step0: the first step size (step / eps stays constant).
-    n_iter: iterations per run.
-    grow_steps: the most runs while the radius grows.
-    search_steps: bisection steps on the radius.
-    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
-      (finite-difference estimate, the "w/ GE" rows).
-    ge_step: finite-difference step for 'ge'.
-    ge_probe_batch: probe images per model call for 'ge'.
-    binary: post-process adversarials for a binarizing model.
+    n_iter: iterations per run (default 10).
+    grow_steps: the most runs while the radius grows (default 20).
+    search_steps: bisection steps on the radius (default 20).
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.

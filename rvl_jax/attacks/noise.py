@@ -113,14 +113,11 @@ def additive_gaussian(
 ) -> Tracker:
   """Additive Gaussian noise attack (L2; Schott et al. 2019, Sec. 5).
 
+  ``logits_fn``, ``x``, ``y``, ``key`` and ``binary`` are those of :func:`salt_and_pepper`.
+
   Args:
-    logits_fn: the classifier, x -> (N, K) logits.
-    x: (N, H, W, C) inputs in [0, 1].
-    y: (N,) true labels.
-    key: JAX PRNG key.
     levels: noise levels (default linspace(0.5, 1, 50), as the reference).
     foolbox_quirk: multiply the noise by the level once more, as Foolbox 1.x does.
-    binary: post-process adversarials for a binarizing model.
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
