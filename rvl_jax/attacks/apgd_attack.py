@@ -206,7 +206,18 @@ def checkpoints(n_iter: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- one run
 
 
-def _apgd_run_impl(logits_fn, inputs, eps, *, norm, n_iter, loss, eot_iter, rho, stochastic):
+def _apgd_run_impl(
+  logits_fn,
+  inputs,
+  eps,
+  *,
+  norm: str,
+  n_iter: int,
+  loss: str,
+  eot_iter: int,
+  rho: float,
+  stochastic: bool,
+):
   x0, y, target, keys = inputs["x"], inputs["y"], inputs["target"], inputs["key"]
   f = model_fn(logits_fn, stochastic)
   n = x0.shape[0]
@@ -311,10 +322,7 @@ def _apgd_run_impl(logits_fn, inputs, eps, *, norm, n_iter, loss, eot_iter, rho,
   return s["fooled"], jnp.where(per_sample(s["fooled"], x0), s["x_adv"], s["x_max"])
 
 
-_apgd_run = jax.jit(
-  _apgd_run_impl,
-  static_argnames=("logits_fn", "norm", "n_iter", "loss", "eot_iter", "rho", "stochastic"),
-)
+_apgd_run = core.static_jit(_apgd_run_impl)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -362,11 +370,11 @@ def sweep(
   y,
   key,
   clean_logits,
-  robust,
   runs,
+  *,
+  robust,
   n_restarts: int,
   batch_size: int,
-  *,
   name: str,
   show_progress: bool = False,
 ) -> Tuple[jax.Array, jax.Array]:
@@ -462,27 +470,8 @@ def apgd(
   check_budget(n_iter=n_iter, n_restarts=n_restarts, eot_iter=eot_iter, batch_size=batch_size)
   clean_logits = model_fn(logits_fn, stochastic)(x, stream(key, "clean"))
   runs = resolve_targets(targeted, targets, n_target_classes, k, clean_logits, x.shape[0])
-  fn = lambda inp: _apgd_run(
-    logits_fn,
-    inp,
-    jnp.float32(eps),
-    norm=norm,
-    n_iter=int(n_iter),
-    loss="dlr-targeted" if targeted else loss,
-    eot_iter=int(eot_iter),
-    rho=float(rho),
-    stochastic=stochastic,
-  )
-  return sweep(
-    fn,
-    x,
-    y,
-    key,
-    clean_logits,
-    robust,
-    runs,
-    n_restarts,
-    batch_size,
-    name="apgd-t" if targeted else f"apgd-{loss}",
-    show_progress=show_progress,
-  )
+  loss = "dlr-targeted" if targeted else loss
+  settings = core.settings_of(_apgd_run, locals())
+  fn = lambda inp: _apgd_run(logits_fn, inp, jnp.float32(eps), **settings)
+  name = "apgd-t" if targeted else f"apgd-{loss}"
+  return sweep(fn, x, y, key, clean_logits, runs, **core.settings_of(sweep, locals()))

@@ -245,37 +245,14 @@ def autoattack_report(
   )
 
 
-def autoattack(
-  logits_fn,
-  x,
-  y,
-  key,
-  *,
-  norm: str = "linf",
-  eps: float,
-  version: str = "standard",
-  attacks: Optional[Sequence[AttackSpec]] = None,
-  **kwargs,
-) -> Tuple[jax.Array, jax.Array]:
+def autoattack(logits_fn, x, y, key, **kwargs) -> Tuple[jax.Array, jax.Array]:
   """AutoAttack (Croce & Hein 2020): the parameter-free ensemble at a fixed radius.
 
-  Args:
-    logits_fn: classifier ``f(x) -> (N, K)`` on inputs in [0, 1].
-    x: (N, H, W, C) images in [0, 1].
-    y: (N,) integer labels.
-    key: PRNG key.
-    norm: 'linf' or 'l2'.
-    eps: the true Lp radius.
-    version: 'standard', 'plus', 'rand' or 'custom'.
-    attacks: for 'custom', the attacks to run.
-    **kwargs: :func:`autoattack_report` arguments (``options``, ``stochastic``, ``batch_size``,
-      ``show_progress``).
+  The arguments are those of :func:`autoattack_report`.
 
   Returns:
     (x_adv (N, H, W, C), robust (N,) bool): ``robust`` is True where the clean input is
     classified correctly and no attack of the ensemble found an adversarial within ``eps``.
   """
-  rep = autoattack_report(
-    logits_fn, x, y, key, norm=norm, eps=eps, version=version, attacks=attacks, **kwargs
-  )
+  rep = autoattack_report(logits_fn, x, y, key, **kwargs)
   return jnp.asarray(rep.x_adv), jnp.asarray(rep.robust)

@@ -36,18 +36,18 @@ def _boundary_impl(
   y,
   key,
   *,
-  iterations,
-  candidates,
-  spherical_step,
-  source_step,
-  step_adaptation,
-  stats_every,
-  spherical_window,
-  step_window,
-  min_source_step,
-  init_noise_draws,
-  init_blend_steps,
-  binary,
+  iterations: int,
+  candidates: int,
+  spherical_step: float,
+  source_step: float,
+  step_adaptation: bool,
+  stats_every: int,
+  spherical_window: int,
+  step_window: int,
+  min_source_step: float,
+  init_noise_draws: int,
+  init_blend_steps: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   key, k_init = jax.random.split(key)
@@ -145,24 +145,7 @@ def _boundary_impl(
   return out[1]
 
 
-_boundary = core.static_jit(
-  _boundary_impl,
-  (
-    "logits_fn",
-    "iterations",
-    "candidates",
-    "spherical_step",
-    "source_step",
-    "step_adaptation",
-    "stats_every",
-    "spherical_window",
-    "step_window",
-    "min_source_step",
-    "init_noise_draws",
-    "init_blend_steps",
-    "binary",
-  ),
-)
+_boundary = core.static_jit(_boundary_impl)
 
 
 def boundary(
@@ -186,6 +169,9 @@ def boundary(
 ) -> Tracker:
   """Boundary attack (L2, decision-based; Brendel et al. 2018), Foolbox 1.x defaults.
 
+  Cost per sample: up to ``init_noise_draws + init_blend_steps`` queries for the start, then
+  ``candidates`` per iteration (twice that every ``stats_every``-th iteration with step adaptation).
+
   Args:
     logits_fn: the classifier, x -> (N, K) logits.
     x: (N, H, W, C) inputs in [0, 1].
@@ -208,21 +194,4 @@ def boundary(
     A :class:`Tracker` with the closest adversarial per sample in every metric (use ``dist["l2"]``).
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", supported_norms=("l2",))
-  return _boundary(
-    logits_fn,
-    x,
-    y,
-    key,
-    iterations=int(iterations),
-    candidates=int(candidates),
-    spherical_step=float(spherical_step),
-    source_step=float(source_step),
-    step_adaptation=bool(step_adaptation),
-    stats_every=int(stats_every),
-    spherical_window=int(spherical_window),
-    step_window=int(step_window),
-    min_source_step=float(min_source_step),
-    init_noise_draws=int(init_noise_draws),
-    init_blend_steps=int(init_blend_steps),
-    binary=binary,
-  )
+  return _boundary(logits_fn, x, y, key, **core.settings_of(_boundary, locals()))

@@ -18,6 +18,7 @@ decision, is unchanged and the distance shrinks.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Callable, Dict, Optional, Tuple
 
 import flax
@@ -333,38 +334,34 @@ def merge(trackers) -> Tracker:
   return out
 
 
+def _map_samples(tr: Tracker, fn) -> Tracker:
+  """Applies ``fn`` to every per-sample field of a tracker (the optional targets included)."""
+  return tr.replace(
+    x0=fn(tr.x0),
+    y=fn(tr.y),
+    best={m: fn(v) for m, v in tr.best.items()},
+    dist={m: fn(v) for m, v in tr.dist.items()},
+    queries=fn(tr.queries),
+    clean_correct=fn(tr.clean_correct),
+    targets=None if tr.targets is None else fn(tr.targets),
+  )
+
+
 def tile_tracker(tr: Tracker, reps: int) -> Tracker:
   """Repeats every sample ``reps`` times along the batch axis (for parallel restarts)."""
-  rep = lambda a: None if a is None else jnp.concatenate([a] * reps, axis=0)
-  return tr.replace(
-    x0=rep(tr.x0),
-    y=rep(tr.y),
-    best={m: rep(v) for m, v in tr.best.items()},
-    dist={m: rep(v) for m, v in tr.dist.items()},
-    queries=rep(tr.queries),
-    clean_correct=rep(tr.clean_correct),
-    targets=rep(tr.targets),
-  )
+  return _map_samples(tr, lambda a: jnp.concatenate([a] * reps, axis=0))
 
 
 def untile_min(tr: Tracker, reps: int) -> Tracker:
   """Inverse of :func:`tile_tracker`: keeps the per-sample best over the ``reps`` copies."""
   n = tr.x0.shape[0] // reps
-  parts = []
-  for r in range(reps):
-    sl = lambda a: None if a is None else a[r * n : (r + 1) * n]
-    parts.append(
-      tr.replace(
-        x0=sl(tr.x0),
-        y=sl(tr.y),
-        best={m: sl(v) for m, v in tr.best.items()},
-        dist={m: sl(v) for m, v in tr.dist.items()},
-        queries=sl(tr.queries),
-        clean_correct=sl(tr.clean_correct),
-        targets=sl(tr.targets),
-      )
-    )
-  return merge(parts)
+  return merge(_map_samples(tr, lambda a, r=r: a[r * n : (r + 1) * n]) for r in range(reps))
+
+
+def while_undone(max_steps, body, init, *, done: int):
+  """``jax.lax.while_loop`` over a state tuple ``(step, ...)``: runs ``body`` while fewer than
+  ``max_steps`` steps ran and some sample is not done (``state[done]``, (N,) bool)."""
+  return jax.lax.while_loop(lambda s: (s[0] < max_steps) & ~jnp.all(s[done]), body, init)
 
 
 # ----------------------------------------------------------------------------- losses / grads
@@ -694,6 +691,48 @@ def foolbox1_to_true(eps, norm: str, shape) -> float:
   return float(eps)
 
 
-def static_jit(fn, static_argnames):
-  """jax.jit with the given static arguments (logits functions are hashed by identity)."""
-  return jax.jit(fn, static_argnames=static_argnames)
+def static_jit(fn, static_argnames=None):
+  """jax.jit of an attack core ``fn(classifier, *arrays, *, settings)``.
+
+  Without ``static_argnames`` the classifier (the first parameter, hashed by identity) and every
+  keyword-only setting are static.
+  """
+  if static_argnames is None:
+    static_argnames = [next(iter(inspect.signature(fn).parameters)), *setting_names(fn)]
+  return jax.jit(fn, static_argnames=tuple(static_argnames))
+
+
+def setting_names(fn) -> Tuple[str, ...]:
+  """The keyword-only parameters (the settings) of an attack core."""
+  params = inspect.signature(fn).parameters.values()
+  return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+# The Python type a setting is converted to, by the annotation of the attack core's parameter.
+_SETTING_TYPES = {"int": int, "float": float, "bool": bool}
+
+
+def settings_of(core_fn, namespace, **values):
+  """The keyword-only settings of ``core_fn`` (an attack core, usually :func:`static_jit`-ed),
+  for calling it from a public entry point.
+
+  Each setting is taken from ``values`` or else from ``namespace`` (the entry point's
+  ``locals()``, whose parameters carry the same names) and converted to the Python type of its
+  annotation (``int``, ``float``, ``bool``, or ``Optional`` of one of them, None kept), so that
+  equal settings hash equally as static arguments.
+
+  Args:
+    core_fn: the function to call.
+    namespace: mapping name -> value holding the settings not in ``values``.
+    **values: settings under another name in the public entry point, or computed there.
+
+  Returns:
+    A dict of keyword arguments for ``core_fn``.
+  """
+  params = inspect.signature(core_fn).parameters
+  out = {}
+  for name in setting_names(core_fn):
+    value = values[name] if name in values else namespace[name]
+    kind = _SETTING_TYPES.get(str(params[name].annotation).removeprefix("Optional[").rstrip("]"))
+    out[name] = value if kind is None or value is None else kind(value)
+  return out

@@ -32,16 +32,16 @@ def _distal_impl(
   logits_fn,
   x_init,
   *,
-  target,
-  alpha,
-  eta,
-  max_iter,
-  lr,
-  momentum,
-  threshold,
-  gradient,
-  ge_step,
-  ge_probe_batch,
+  target: int,
+  alpha: float,
+  eta: float,
+  max_iter: int,
+  lr: float,
+  momentum: float,
+  threshold: float,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
 ):
   n = x_init.shape[0]
   y_t = jnp.full((n,), target, jnp.int32)
@@ -75,22 +75,7 @@ def _distal_impl(
   return x, p, it
 
 
-_distal = core.static_jit(
-  _distal_impl,
-  (
-    "logits_fn",
-    "target",
-    "alpha",
-    "eta",
-    "max_iter",
-    "lr",
-    "momentum",
-    "threshold",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-  ),
-)
+_distal = core.static_jit(_distal_impl)
 
 
 def distal(
@@ -137,18 +122,5 @@ def distal(
   if not 0 <= int(target):
     raise ValueError(f"argument 'target': expected a class index >= 0, got {target}")
   x_init = jax.random.uniform(key, (int(n),) + tuple(shape), jnp.float32)
-  x, p, it = _distal(
-    logits_fn,
-    x_init,
-    target=int(target),
-    alpha=float(alpha),
-    eta=float(eta),
-    max_iter=int(max_iter),
-    lr=float(lr),
-    momentum=float(momentum),
-    threshold=float(threshold),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-  )
+  x, p, it = _distal(logits_fn, x_init, **core.settings_of(_distal, locals()))
   return {"x": x, "prob": p, "iterations": it, "reached": p >= threshold}

@@ -70,7 +70,17 @@ def box_hyperplane_step(p: jax.Array, w: jax.Array, b: jax.Array, norm: str) -> 
 
 
 def _fab_run_impl(
-  logits_fn, inputs, eps, *, norm, n_iter, targeted, alpha_max, eta, beta, stop_at_eps
+  logits_fn,
+  inputs,
+  eps,
+  *,
+  norm: str,
+  n_iter: int,
+  targeted: bool,
+  alpha_max: float,
+  eta: float,
+  beta: float,
+  stop_at_eps: bool,
 ):
   x0, y, target, keys, restart = (
     inputs["x"],
@@ -149,19 +159,7 @@ def _fab_run_impl(
   return best <= eps, x_best
 
 
-_fab_run = jax.jit(
-  _fab_run_impl,
-  static_argnames=(
-    "logits_fn",
-    "norm",
-    "n_iter",
-    "targeted",
-    "alpha_max",
-    "eta",
-    "beta",
-    "stop_at_eps",
-  ),
-)
+_fab_run = core.static_jit(_fab_run_impl)
 
 
 def fab(
@@ -217,28 +215,7 @@ def fab(
   _ap.check_budget(n_iter=n_iter, n_restarts=n_restarts, batch_size=batch_size)
   clean_logits = logits_fn(x)
   runs = _ap.resolve_targets(targeted, targets, n_target_classes, k, clean_logits, x.shape[0])
-  fn = lambda inp: _fab_run(
-    logits_fn,
-    inp,
-    jnp.float32(eps),
-    norm=norm,
-    n_iter=int(n_iter),
-    targeted=bool(targeted),
-    alpha_max=float(alpha_max),
-    eta=float(eta),
-    beta=float(beta),
-    stop_at_eps=True,
-  )
-  return _ap.sweep(
-    fn,
-    x,
-    y,
-    key,
-    clean_logits,
-    robust,
-    runs,
-    n_restarts,
-    batch_size,
-    name="fab-t" if targeted else "fab",
-    show_progress=show_progress,
-  )
+  settings = core.settings_of(_fab_run, locals(), stop_at_eps=True)
+  fn = lambda inp: _fab_run(logits_fn, inp, jnp.float32(eps), **settings)
+  name = "fab-t" if targeted else "fab"
+  return _ap.sweep(fn, x, y, key, clean_logits, runs, **core.settings_of(_ap.sweep, locals()))

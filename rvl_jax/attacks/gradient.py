@@ -70,7 +70,17 @@ def _uniform_ball(key, shape, eps, norm: str):
 
 
 def _single_step_impl(
-  logits_fn, x, y, *, norm, n_steps, max_eps, gradient, ge_step, ge_probe_batch, binary
+  logits_fn,
+  x,
+  y,
+  *,
+  norm: str,
+  n_steps: int,
+  max_eps: float,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -78,10 +88,6 @@ def _single_step_impl(
   direction = _direction(g, norm)
   n = x.shape[0]
   eps_grid = jnp.linspace(0.0, max_eps, n_steps + 1)[1:]
-
-  def cond(s):
-    i, _, found, _ = s
-    return (i < n_steps) & ~jnp.all(found)
 
   def body(s):
     i, tr, found, first = s
@@ -94,7 +100,7 @@ def _single_step_impl(
 
   found0 = ~tr.clean_correct
   first0 = jnp.full((n,), -1, jnp.int32)
-  _, tr, found, first = jax.lax.while_loop(cond, body, (0, tr, found0, first0))
+  _, tr, found, first = core.while_undone(n_steps, body, (0, tr, found0, first0), done=2)
   # Refinement: when the first success is among the first 20 step sizes, 20 finer steps.
   refine = found & tr.clean_correct & (first >= 0) & (first < 20)
   eps_found = eps_grid[jnp.maximum(first, 0)]
@@ -111,23 +117,31 @@ def _single_step_impl(
   return tr
 
 
-_single_step = core.static_jit(
-  _single_step_impl,
-  ("logits_fn", "norm", "n_steps", "max_eps", "gradient", "ge_step", "ge_probe_batch", "binary"),
-)
+_single_step = core.static_jit(_single_step_impl)
 
 
-def fgm(
-  logits_fn: LogitsFn,
+def _fast_gradient(
+  logits_fn,
   x,
   y,
   *,
-  n_steps: int = 1000,
-  max_eps: Optional[float] = None,
+  norm: str,
+  n_steps: int,
+  max_eps: Optional[float],
   gradient: str = "true",
   ge_step: float = 0.1,
   ge_probe_batch: int = 2048,
   binary: bool = False,
+) -> Tracker:
+  """FGM (``norm='l2'``) or FGSM (``'linf'``); ``max_eps=None``: the diagonal of the box."""
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=max_eps)
+  if max_eps is None:
+    max_eps = core.foolbox1_to_true(1.0, norm, x.shape[1:])
+  return _single_step(logits_fn, x, y, **core.settings_of(_single_step, locals()))
+
+
+def fgm(
+  logits_fn: LogitsFn, x, y, *, n_steps: int = 1000, max_eps: Optional[float] = None, **kwargs
 ) -> Tracker:
   """Fast gradient method (L2): steps along g / |g|_2 of true L2 lengths
   linspace(0, max_eps, n+1)[1:]. ``max_eps=None``: the diagonal of the [0, 1] box, sqrt(D)
@@ -139,43 +153,20 @@ def fgm(
     y: (N,) true labels.
     n_steps: number of step lengths tried.
     max_eps: the largest step length (a true L2 norm).
-    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
+    gradient: 'true' (autodiff, straight-through for binarizing models; the default) or 'ge'
       (finite-difference estimate, the "w/ GE" rows).
-    ge_step: finite-difference step for 'ge'.
-    ge_probe_batch: probe images per model call for 'ge'.
-    binary: post-process adversarials for a binarizing model.
+    ge_step: finite-difference step for 'ge' (default 0.1).
+    ge_probe_batch: probe images per model call for 'ge' (default 2048).
+    binary: post-process adversarials for a binarizing model (default False).
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
-  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="l2", eps=max_eps)
-  if max_eps is None:
-    max_eps = core.foolbox1_to_true(1.0, "l2", x.shape[1:])
-  return _single_step(
-    logits_fn,
-    x,
-    y,
-    norm="l2",
-    n_steps=int(n_steps),
-    max_eps=float(max_eps),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  return _fast_gradient(logits_fn, x, y, norm="l2", n_steps=n_steps, max_eps=max_eps, **kwargs)
 
 
 def fgsm(
-  logits_fn: LogitsFn,
-  x,
-  y,
-  *,
-  n_steps: int = 20,
-  max_eps: float = 1.0,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  logits_fn: LogitsFn, x, y, *, n_steps: int = 20, max_eps: float = 1.0, **kwargs
 ) -> Tracker:
   """Fast gradient sign method (L-inf), step sizes linspace(0, max_eps, n+1)[1:]; the ABS
   reference passes 20 step sizes in (0, 1].
@@ -189,34 +180,28 @@ def fgsm(
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
-  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm="linf", eps=max_eps)
-  return _single_step(
-    logits_fn,
-    x,
-    y,
-    norm="linf",
-    n_steps=int(n_steps),
-    max_eps=float(max_eps),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  return _fast_gradient(logits_fn, x, y, norm="linf", n_steps=n_steps, max_eps=max_eps, **kwargs)
 
 
 # ----------------------------------------------------------------------------- DeepFool
 
 
 def _deepfool_impl(
-  logits_fn, x, y, *, norm, max_steps, overshoot, gradient, ge_step, ge_probe_batch, binary
+  logits_fn,
+  x,
+  y,
+  *,
+  norm: str,
+  max_steps: int,
+  overshoot: float,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   jac_fn = core.make_jacobian_fn(logits_fn, gradient, ge_step, ge_probe_batch)
   n = x.shape[0]
-
-  def cond(s):
-    i, _, _, done = s
-    return (i < max_steps) & ~jnp.all(done)
 
   def body(s):
     i, tr, xc, done = s
@@ -250,23 +235,11 @@ def _deepfool_impl(
     xc = jnp.where(_per_sample(active, x), x_new, xc)
     return i + 1, tr, xc, done | adv
 
-  _, tr, _, _ = jax.lax.while_loop(cond, body, (0, tr, x, ~tr.clean_correct))
+  _, tr, _, _ = core.while_undone(max_steps, body, (0, tr, x, ~tr.clean_correct), done=3)
   return tr
 
 
-_deepfool = core.static_jit(
-  _deepfool_impl,
-  (
-    "logits_fn",
-    "norm",
-    "max_steps",
-    "overshoot",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-    "binary",
-  ),
-)
+_deepfool = core.static_jit(_deepfool_impl)
 
 
 def deepfool(
@@ -284,35 +257,18 @@ def deepfool(
 ) -> Tracker:
   """DeepFool (Moosavi-Dezfooli et al. 2016; the Foolbox variant on cross-entropies).
 
+  The arguments other than ``norm``, ``max_steps`` and ``overshoot`` are those of :func:`fgm`.
+
   Args:
-    logits_fn: the classifier, x -> (N, K) logits.
-    x: (N, H, W, C) inputs in [0, 1].
-    y: (N,) true labels.
     norm: 'l2' or 'linf'.
     max_steps: the most DeepFool steps.
     overshoot: factor on the linearised step.
-    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
-      (finite-difference estimate, the "w/ GE" rows).
-    ge_step: finite-difference step for 'ge'.
-    ge_probe_batch: probe images per model call for 'ge'.
-    binary: post-process adversarials for a binarizing model.
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
-  return _deepfool(
-    logits_fn,
-    x,
-    y,
-    norm=norm,
-    max_steps=int(max_steps),
-    overshoot=float(overshoot),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  return _deepfool(logits_fn, x, y, **core.settings_of(_deepfool, locals()))
 
 
 # ----------------------------------------------------------------------------- iterative
@@ -342,10 +298,6 @@ def _iterative_run(
   """
   x_init = x0 if start is None else start
 
-  def cond(s):
-    i, _, _, _, done = s
-    return (i < n_iter) & ~jnp.all(done)
-
   def body(s):
     i, tr, xc, h, done = s
     xc_new, h = _step(grad_fn, xc, x0, y, h, eps, step, norm=norm, momentum=momentum, sign=sign)
@@ -355,7 +307,8 @@ def _iterative_run(
     return i + 1, tr, xc, h, done | (adv & run)
 
   done0 = ~active
-  _, tr, xc, _, done = jax.lax.while_loop(cond, body, (0, tr, x_init, jnp.zeros_like(x0), done0))
+  init = (0, tr, x_init, jnp.zeros_like(x0), done0)
+  _, tr, xc, _, done = core.while_undone(n_iter, body, init, done=4)
   return tr, done & active, xc
 
 
@@ -381,17 +334,17 @@ def _eps_search_impl(
   x,
   y,
   *,
-  norm,
-  eps0,
-  step0,
-  n_iter,
-  momentum,
-  grow_steps,
-  search_steps,
-  gradient,
-  ge_step,
-  ge_probe_batch,
-  binary,
+  norm: str,
+  eps0: float,
+  step0: float,
+  n_iter: int,
+  momentum: Optional[float],
+  grow_steps: int,
+  search_steps: int,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -448,23 +401,7 @@ def _eps_search_impl(
   return tr
 
 
-_eps_search = core.static_jit(
-  _eps_search_impl,
-  (
-    "logits_fn",
-    "norm",
-    "eps0",
-    "step0",
-    "n_iter",
-    "momentum",
-    "grow_steps",
-    "search_steps",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-    "binary",
-  ),
-)
+_eps_search = core.static_jit(_eps_search_impl)
 
 
 def _minimal_iterative(
@@ -472,47 +409,10 @@ def _minimal_iterative(
   x,
   y,
   *,
-  norm,
-  eps0,
-  step0,
-  n_iter,
-  momentum,
-  grow_steps,
-  search_steps,
-  gradient,
-  ge_step,
-  ge_probe_batch,
-  binary,
-):
-  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
-  if eps0 <= 0:
-    raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
-  return _eps_search(
-    logits_fn,
-    x,
-    y,
-    norm=norm,
-    eps0=float(eps0),
-    step0=float(step0),
-    n_iter=int(n_iter),
-    momentum=None if momentum is None else float(momentum),
-    grow_steps=int(grow_steps),
-    search_steps=int(search_steps),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
-
-
-def bim(
-  logits_fn: LogitsFn,
-  x,
-  y,
-  *,
-  norm: str = "linf",
-  eps0: float = 0.3,
-  step0: float = 0.05,
+  norm: str,
+  eps0: float,
+  step0: float,
+  momentum: Optional[float],
   n_iter: int = 10,
   grow_steps: int = 20,
   search_steps: int = 20,
@@ -521,6 +421,16 @@ def bim(
   ge_probe_batch: int = 2048,
   binary: bool = False,
 ) -> Tracker:
+  """BIM (``momentum=None``) or MIM with the epsilon search (see :func:`bim`)."""
+  x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
+  if eps0 <= 0:
+    raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
+  return _eps_search(logits_fn, x, y, **core.settings_of(_eps_search, locals()))
+
+
+def bim(
+  logits_fn: LogitsFn, x, y, *, norm: str = "linf", eps0: float = 0.3, step0: float = 0.05, **kwargs
+) -> Tracker:
   """Basic iterative method with epsilon search (L-inf BIM or L2 BIM), minimal-perturbation.
 
   eps (a true Lp radius) starts at ``eps0`` and is multiplied by 1.5 until a run succeeds
@@ -528,58 +438,26 @@ def bim(
   kept constant. The ABS paper's L2 BIM (Foolbox 1.x: eps0 0.3, step 0.05 as RMS values) is
   ``eps0=foolbox1_to_true(0.3, 'l2', shape)``, ``step0=foolbox1_to_true(0.05, 'l2', shape)``.
 
+  The arguments other than those below are those of :func:`fgm`.
+
   Args:
-    logits_fn: the classifier, x -> (N, K) logits.
-    x: (N, H, W, C) inputs in [0, 1].
-    y: (N,) true labels.
     norm: 'linf' or 'l2'.
     eps0: the first radius.
     step0: the first step size (step / eps stays constant).
-    n_iter: iterations per run.
-    grow_steps: the most runs while the radius grows.
-    search_steps: bisection steps on the radius.
-    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge'
-      (finite-difference estimate, the "w/ GE" rows).
-    ge_step: finite-difference step for 'ge'.
-    ge_probe_batch: probe images per model call for 'ge'.
-    binary: post-process adversarials for a binarizing model.
+    n_iter: iterations per run (default 10).
+    grow_steps: the most runs while the radius grows (default 20).
+    search_steps: bisection steps on the radius (default 20).
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   return _minimal_iterative(
-    logits_fn,
-    x,
-    y,
-    norm=norm,
-    eps0=eps0,
-    step0=step0,
-    n_iter=n_iter,
-    momentum=None,
-    grow_steps=grow_steps,
-    search_steps=search_steps,
-    gradient=gradient,
-    ge_step=ge_step,
-    ge_probe_batch=ge_probe_batch,
-    binary=binary,
+    logits_fn, x, y, norm=norm, eps0=eps0, step0=step0, momentum=None, **kwargs
   )
 
 
 def mim(
-  logits_fn: LogitsFn,
-  x,
-  y,
-  *,
-  eps0: float = 0.3,
-  step0: float = 0.06,
-  n_iter: int = 10,
-  decay: float = 1.0,
-  grow_steps: int = 20,
-  search_steps: int = 20,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  logits_fn: LogitsFn, x, y, *, eps0: float = 0.3, step0: float = 0.06, decay: float = 1.0, **kwargs
 ) -> Tracker:
   """Momentum iterative method (L-inf; Dong et al. 2018) with the epsilon search of :func:`bim`.
 
@@ -592,20 +470,7 @@ def mim(
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   return _minimal_iterative(
-    logits_fn,
-    x,
-    y,
-    norm="linf",
-    eps0=eps0,
-    step0=step0,
-    n_iter=n_iter,
-    momentum=decay,
-    grow_steps=grow_steps,
-    search_steps=search_steps,
-    gradient=gradient,
-    ge_step=ge_step,
-    ge_probe_batch=ge_probe_batch,
-    binary=binary,
+    logits_fn, x, y, norm="linf", eps0=eps0, step0=step0, momentum=decay, **kwargs
   )
 
 
@@ -622,15 +487,15 @@ def _fixed_impl(
   step,
   targets,
   *,
-  norm,
-  n_iter,
-  momentum,
-  random_start,
-  early_stop,
-  gradient,
-  ge_step,
-  ge_probe_batch,
-  binary,
+  norm: str,
+  n_iter: int,
+  momentum: Optional[float],
+  random_start: bool,
+  early_stop: bool,
+  gradient: str,
+  ge_step: float,
+  ge_probe_batch: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
@@ -675,21 +540,7 @@ def _fixed_multi_impl(logits_fn, x, y, key, eps, step, targets, **static):
   return xf, fooled, core.merge_leading(tr)
 
 
-_fixed_multi = core.static_jit(
-  _fixed_multi_impl,
-  (
-    "logits_fn",
-    "norm",
-    "n_iter",
-    "momentum",
-    "random_start",
-    "early_stop",
-    "gradient",
-    "ge_step",
-    "ge_probe_batch",
-    "binary",
-  ),
-)
+_fixed_multi = core.static_jit(_fixed_multi_impl, ["logits_fn", *core.setting_names(_fixed_impl)])
 
 
 def iterative_attack(
@@ -743,24 +594,9 @@ def iterative_attack(
     steps = np.full_like(eps_list, float(step))
   else:
     steps = eps_list * float(DEFAULT_REL_STEP[norm] if rel_step is None else rel_step)
-  xf, fooled, tr = _fixed_multi(
-    logits_fn,
-    x,
-    y,
-    key,
-    jnp.asarray(eps_list),
-    jnp.asarray(steps, jnp.float32),
-    targets,
-    norm=norm,
-    n_iter=int(n_iter),
-    momentum=None if momentum is None else float(momentum),
-    random_start=bool(random_start),
-    early_stop=bool(early_stop),
-    gradient=gradient,
-    ge_step=float(ge_step),
-    ge_probe_batch=int(ge_probe_batch),
-    binary=binary,
-  )
+  eps_list, steps = jnp.asarray(eps_list), jnp.asarray(steps, jnp.float32)
+  settings = core.settings_of(_fixed_impl, locals())
+  xf, fooled, tr = _fixed_multi(logits_fn, x, y, key, eps_list, steps, targets, **settings)
   if eps_arr.ndim == 0:
     return xf[0], fooled[0], tr
   return xf, fooled, tr

@@ -31,7 +31,17 @@ def _best_other_recon(logits, recons, y):
 
 
 def _ld_impl(
-  abs_fn, x, y, *, eps, max_steps, bisection_steps, final_steps, binary, threshold, binary_target
+  abs_fn,
+  x,
+  y,
+  *,
+  eps: float,
+  max_steps: int,
+  bisection_steps: int,
+  final_steps: int,
+  binary: bool,
+  threshold: float,
+  binary_target: str,
 ):
   logits_fn = lambda z: abs_fn(z)[0]
   logits0, rec0 = abs_fn(x)
@@ -47,9 +57,6 @@ def _ld_impl(
     binary=binary,
     threshold=threshold,
   )
-
-  def cond(s):
-    return (s[0] < max_steps) & ~jnp.all(s[2])
 
   def body(s):
     i, tr, done, xt, lg, rec, x_prev, x_adv = s
@@ -76,7 +83,7 @@ def _ld_impl(
     return i + 1, tr, done | hit, xt, lg, rec, x_prev, x_adv
 
   init = (0, tr, ~tr.clean_correct, x, logits0, rec0, x, x)
-  _, tr, _, _, _, _, x_prev, x_adv = jax.lax.while_loop(cond, body, init)
+  _, tr, _, _, _, _, x_prev, x_adv = core.while_undone(max_steps, body, init, done=2)
   found = jnp.isfinite(tr.dist["l2"]) & tr.clean_correct
 
   def segment_bisect(tr, a, b, steps):
@@ -98,31 +105,16 @@ def _ld_impl(
   return tr
 
 
-_ld = core.static_jit(
-  _ld_impl,
-  (
-    "abs_fn",
-    "eps",
-    "max_steps",
-    "bisection_steps",
-    "final_steps",
-    "binary",
-    "threshold",
-    "binary_target",
-  ),
-)
+_ld = core.static_jit(_ld_impl)
 
 
-def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
+def _demo_impl(abs_fn, x, y, *, n_grid: int, max_steps: int, binary: bool, threshold: float):
   """Reference-demo variant: interpolate from x0 towards the current best-other reconstruction
   on a grid of mixing weights, take the first adversarial weight (the demo's buggy refinement
   is not replicated)."""
   logits_fn = lambda z: abs_fn(z)[0]
   tr = core.init_tracker(logits_fn, x, y, binary=binary, threshold=threshold)
   weights = jnp.linspace(0.0, 1.0, n_grid)[1:]
-
-  def cond(s):
-    return (s[0] < max_steps) & ~jnp.all(s[2])
 
   def body(s):
     i, tr, done, xt = s
@@ -142,11 +134,11 @@ def _demo_impl(abs_fn, x, y, *, n_grid, max_steps, binary, threshold):
     xt = jnp.where(_per_sample(~done & ~found, x), target, xt)
     return i + 1, tr, done | found, xt
 
-  _, tr, _, _ = jax.lax.while_loop(cond, body, (0, tr, ~tr.clean_correct, x))
+  _, tr, _, _ = core.while_undone(max_steps, body, (0, tr, ~tr.clean_correct, x), done=2)
   return tr
 
 
-_demo = core.static_jit(_demo_impl, ("abs_fn", "n_grid", "max_steps", "binary", "threshold"))
+_demo = core.static_jit(_demo_impl)
 
 
 def latent_descent(
@@ -197,27 +189,8 @@ def latent_descent(
   """
   validation.check_in_choices("binary_target", binary_target, ("flip", "threshold"))
   x, y = core.check_inputs(x, y)
-  if variant == "paper":
-    return _ld(
-      abs_fn,
-      x,
-      y,
-      eps=float(eps),
-      max_steps=int(max_steps),
-      bisection_steps=int(bisection_steps),
-      final_steps=int(final_steps),
-      binary=bool(binary),
-      threshold=float(threshold),
-      binary_target=binary_target,
-    )
-  if variant == "reference_demo":
-    return _demo(
-      abs_fn,
-      x,
-      y,
-      n_grid=int(n_grid),
-      max_steps=int(max_steps),
-      binary=bool(binary),
-      threshold=float(threshold),
-    )
+  variants = {"paper": _ld, "reference_demo": _demo}
+  if variant in variants:
+    attack = variants[variant]
+    return attack(abs_fn, x, y, **core.settings_of(attack, locals()))
   raise ValueError(f"argument 'variant': expected 'paper' or 'reference_demo', got {variant!r}")

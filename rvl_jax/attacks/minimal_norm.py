@@ -58,7 +58,17 @@ def _margin(logits, label, targeted: bool):
 
 
 def _cw_impl(
-  logits_fn, x, y, targets, *, binary_search_steps, steps, lr, initial_const, confidence, binary
+  logits_fn,
+  x,
+  y,
+  targets,
+  *,
+  binary_search_steps: int,
+  steps: int,
+  lr: float,
+  initial_const: float,
+  confidence: float,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   n = x.shape[0]
@@ -104,10 +114,7 @@ def _cw_impl(
   return tr
 
 
-_cw = core.static_jit(
-  _cw_impl,
-  ("logits_fn", "binary_search_steps", "steps", "lr", "initial_const", "confidence", "binary"),
-)
+_cw = core.static_jit(_cw_impl)
 
 
 def carlini_wagner_l2(
@@ -151,24 +158,25 @@ def carlini_wagner_l2(
   )
   if confidence < 0:
     raise ValueError(f"argument 'confidence': expected kappa >= 0, got {confidence}")
-  return _cw(
-    logits_fn,
-    x,
-    y,
-    targets,
-    binary_search_steps=int(binary_search_steps),
-    steps=int(steps),
-    lr=float(lr),
-    initial_const=float(initial_const),
-    confidence=float(confidence),
-    binary=binary,
-  )
+  return _cw(logits_fn, x, y, targets, **core.settings_of(_cw, locals()))
 
 
 # ----------------------------------------------------------------------------- DDN
 
 
-def _ddn_impl(logits_fn, x, y, targets, *, steps, gamma, init_eps, max_step, min_step, binary):
+def _ddn_impl(
+  logits_fn,
+  x,
+  y,
+  targets,
+  *,
+  steps: int,
+  gamma: float,
+  init_eps: float,
+  max_step: float,
+  min_step: float,
+  binary: bool,
+):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
   targeted = targets is not None
   label = targets if targeted else y
@@ -206,9 +214,7 @@ def _ddn_impl(logits_fn, x, y, targets, *, steps, gamma, init_eps, max_step, min
   return tr
 
 
-_ddn = core.static_jit(
-  _ddn_impl, ("logits_fn", "steps", "gamma", "init_eps", "max_step", "min_step", "binary")
-)
+_ddn = core.static_jit(_ddn_impl)
 
 
 def _restrict(logits_fn, tr: Tracker, eps):
@@ -267,18 +273,7 @@ def ddn(
   )
   if not 0.0 < gamma < 1.0:
     raise ValueError(f"argument 'gamma': expected 0 < gamma < 1, got {gamma}")
-  tr = _ddn(
-    logits_fn,
-    x,
-    y,
-    targets,
-    steps=int(n_iter),
-    gamma=float(gamma),
-    init_eps=float(init_eps),
-    max_step=float(max_step),
-    min_step=float(min_step),
-    binary=binary,
-  )
+  tr = _ddn(logits_fn, x, y, targets, **core.settings_of(_ddn, locals(), steps=n_iter))
   if eps_arr is None:
     return tr
   xa, ok = _restrict(logits_fn, tr, eps_arr)
@@ -306,15 +301,15 @@ def _hsj_impl(
   y,
   key,
   *,
-  norm,
-  iterations,
-  init_evals,
-  max_evals,
-  gamma,
-  bisect_steps,
-  max_step_halvings,
-  init_noise_draws,
-  binary,
+  norm: str,
+  iterations: int,
+  init_evals: int,
+  max_evals: int,
+  gamma: float,
+  bisect_steps: int,
+  max_step_halvings: int,
+  init_noise_draws: int,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   n = x.shape[0]
@@ -323,10 +318,6 @@ def _hsj_impl(
   is_adv = lambda z: core.is_adversarial(logits_fn(z), y)  # noqa: E731
 
   # Initialisation (Chen et al. Sec. 4): uniform noise until misclassified.
-  def init_cond(s):
-    i, found, _, _ = s
-    return (i < init_noise_draws) & ~jnp.all(found)
-
   def init_body(s):
     i, found, xa, key = s
     key, sub = jax.random.split(key)
@@ -335,7 +326,8 @@ def _hsj_impl(
     return i + 1, found | take, jnp.where(_per_sample(take, x), cand, xa), key
 
   key, k_init = jax.random.split(key)
-  n_init, found, xa, _ = jax.lax.while_loop(init_cond, init_body, (0, ~tr.clean_correct, x, k_init))
+  init = (0, ~tr.clean_correct, x, k_init)
+  n_init, found, xa, _ = core.while_undone(init_noise_draws, init_body, init, done=1)
   active = found & tr.clean_correct
   queries = jnp.where(tr.clean_correct, n_init, 0)
 
@@ -425,21 +417,7 @@ def _hsj_impl(
   return tr.replace(queries=tr.queries + jnp.where(active, queries, 0))
 
 
-_hsj = core.static_jit(
-  _hsj_impl,
-  (
-    "logits_fn",
-    "norm",
-    "iterations",
-    "init_evals",
-    "max_evals",
-    "gamma",
-    "bisect_steps",
-    "max_step_halvings",
-    "init_noise_draws",
-    "binary",
-  ),
-)
+_hsj = core.static_jit(_hsj_impl)
 
 
 def hop_skip_jump(
@@ -488,18 +466,4 @@ def hop_skip_jump(
   if bisect_steps is None:
     theta = gamma / (d**1.5) if norm == "l2" else gamma / (d**2)
     bisect_steps = int(math.ceil(math.log2(1.0 / theta)))
-  return _hsj(
-    logits_fn,
-    x,
-    y,
-    key,
-    norm=norm,
-    iterations=int(iterations),
-    init_evals=int(init_evals),
-    max_evals=int(max_evals),
-    gamma=float(gamma),
-    bisect_steps=int(bisect_steps),
-    max_step_halvings=int(max_step_halvings),
-    init_noise_draws=int(init_noise_draws),
-    binary=binary,
-  )
+  return _hsj(logits_fn, x, y, key, **core.settings_of(_hsj, locals()))

@@ -89,10 +89,6 @@ def _gauss_impl(logits_fn, x, y, key, levels, *, foolbox_quirk, binary):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   n_levels = levels.shape[0]
 
-  def cond(s):
-    i, _, done, _ = s
-    return (i < n_levels) & ~jnp.all(done)
-
   def body(s):
     i, tr, done, key = s
     key, sub = jax.random.split(key)
@@ -105,7 +101,7 @@ def _gauss_impl(logits_fn, x, y, key, levels, *, foolbox_quirk, binary):
     tr, adv, _ = core.query(tr, logits_fn, cand, ~done)
     return i + 1, tr, done | adv, key
 
-  _, tr, _, _ = jax.lax.while_loop(cond, body, (0, tr, ~tr.clean_correct, key))
+  _, tr, _, _ = core.while_undone(n_levels, body, (0, tr, ~tr.clean_correct, key), done=2)
   return tr
 
 
@@ -117,14 +113,11 @@ def additive_gaussian(
 ) -> Tracker:
   """Additive Gaussian noise attack (L2; Schott et al. 2019, Sec. 5).
 
+  ``logits_fn``, ``x``, ``y``, ``key`` and ``binary`` are those of :func:`salt_and_pepper`.
+
   Args:
-    logits_fn: the classifier, x -> (N, K) logits.
-    x: (N, H, W, C) inputs in [0, 1].
-    y: (N,) true labels.
-    key: JAX PRNG key.
     levels: noise levels (default linspace(0.5, 1, 50), as the reference).
     foolbox_quirk: multiply the noise by the level once more, as Foolbox 1.x does.
-    binary: post-process adversarials for a binarizing model.
 
   Returns:
     A :class:`Tracker` with the closest adversarial per sample in every metric.
@@ -146,10 +139,6 @@ def blended_uniform_noise_tracker(
   """
   x0 = tr.x0
 
-  def cond_noise(s):
-    i, _, found, _, _ = s
-    return (i < max_noise_draws) & ~jnp.all(found)
-
   def body_noise(s):
     i, tr, found, noise, key = s
     key, sub = jax.random.split(key)
@@ -160,12 +149,9 @@ def blended_uniform_noise_tracker(
     return i + 1, tr, found | take, noise, key
 
   found0 = ~tr.clean_correct
-  _, tr, has_noise, noise, _ = jax.lax.while_loop(cond_noise, body_noise, (0, tr, found0, x0, key))
+  init = (0, tr, found0, x0, key)
+  _, tr, has_noise, noise, _ = core.while_undone(max_noise_draws, body_noise, init, done=2)
   has_noise = has_noise & tr.clean_correct
-
-  def cond_blend(s):
-    i, _, found, _ = s
-    return (i < blend_steps) & ~jnp.all(found)
 
   def body_blend(s):
     i, tr, found, start = s
@@ -176,6 +162,6 @@ def blended_uniform_noise_tracker(
     start = jnp.where(_per_sample(take, x0), cand, start)
     return i + 1, tr, found | take, start
 
-  _, tr, found, start = jax.lax.while_loop(cond_blend, body_blend, (0, tr, ~has_noise, x0))
+  _, tr, found, start = core.while_undone(blend_steps, body_blend, (0, tr, ~has_noise, x0), done=2)
   found = found & has_noise
   return tr, start, found

@@ -154,46 +154,23 @@ def _pointwise_impl(
   y,
   key,
   *,
-  metric,
-  restarts,
-  bisection_steps,
-  max_steps,
-  sp_repetitions,
-  sp_levels,
-  phase2,
-  binary,
+  metric: str,
+  restarts: int,
+  bisection_steps: int,
+  max_steps: int,
+  sp_repetitions: int,
+  sp_levels: int,
+  phase2: bool,
+  binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
   tiled = core.tile_tracker(tr, restarts)
-  tiled = _pointwise_run(
-    logits_fn,
-    tiled,
-    key,
-    metric=metric,
-    bisection_steps=bisection_steps,
-    max_steps=max_steps,
-    sp_repetitions=sp_repetitions,
-    sp_levels=sp_levels,
-    phase2=phase2,
-  )
+  tiled = _pointwise_run(logits_fn, tiled, key, **core.settings_of(_pointwise_run, locals()))
   out = core.untile_min(tiled, restarts)
   return out.replace(queries=out.queries - (restarts - 1))  # the clean query counts once
 
 
-_pointwise = core.static_jit(
-  _pointwise_impl,
-  (
-    "logits_fn",
-    "metric",
-    "restarts",
-    "bisection_steps",
-    "max_steps",
-    "sp_repetitions",
-    "sp_levels",
-    "phase2",
-    "binary",
-  ),
-)
+_pointwise = core.static_jit(_pointwise_impl)
 
 
 def pointwise(
@@ -239,17 +216,4 @@ def pointwise(
   """
   validation.check_in_choices("metric", metric, ("l0", "l2"))
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=metric, supported_norms=("l0", "l2"))
-  return _pointwise(
-    logits_fn,
-    x,
-    y,
-    key,
-    metric=metric,
-    restarts=int(restarts),
-    bisection_steps=int(bisection_steps),
-    max_steps=int(max_steps),
-    sp_repetitions=int(sp_repetitions),
-    sp_levels=int(sp_levels),
-    phase2=bool(phase2),
-    binary=binary,
-  )
+  return _pointwise(logits_fn, x, y, key, **core.settings_of(_pointwise, locals()))

@@ -86,7 +86,7 @@ def _per_channel_norm(v):
   return jnp.sqrt(jnp.sum(v * v, axis=(1, 2), keepdims=True))
 
 
-def _square_run_impl(logits_fn, inputs, eps, *, norm, n_queries, p_init):
+def _square_run_impl(logits_fn, inputs, eps, *, norm: str, n_queries: int, p_init: float):
   x0, y, keys = inputs["x"], inputs["y"], inputs["key"]
   n, h, w, c = x0.shape
   sign = lambda k, shape: jnp.where(jax.random.bernoulli(k, 0.5, shape), 1.0, -1.0)
@@ -161,9 +161,7 @@ def _square_run_impl(logits_fn, inputs, eps, *, norm, n_queries, p_init):
   return core.is_adversarial(logits_fn(x_best), y), x_best
 
 
-_square_run = jax.jit(
-  _square_run_impl, static_argnames=("logits_fn", "norm", "n_queries", "p_init")
-)
+_square_run = core.static_jit(_square_run_impl)
 
 
 def square(
@@ -209,19 +207,7 @@ def square(
     raise ValueError(f"argument 'p_init': expected a fraction in (0, 1], got {p_init!r}")
   clean_logits = logits_fn(x)
   runs = [np.zeros((x.shape[0],), np.int32)]
-  fn = lambda inp: _square_run(
-    logits_fn, inp, jnp.float32(eps), norm=norm, n_queries=int(n_queries), p_init=float(p_init)
-  )
-  return _ap.sweep(
-    fn,
-    x,
-    y,
-    key,
-    clean_logits,
-    robust,
-    runs,
-    n_restarts,
-    batch_size,
-    name="square",
-    show_progress=show_progress,
-  )
+  settings = core.settings_of(_square_run, locals())
+  fn = lambda inp: _square_run(logits_fn, inp, jnp.float32(eps), **settings)
+  name = "square"
+  return _ap.sweep(fn, x, y, key, clean_logits, runs, **core.settings_of(_ap.sweep, locals()))
