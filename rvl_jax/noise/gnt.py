@@ -38,10 +38,17 @@ def gaussian_noise_batch(key, images, sigma: float, p_clean: float = 0.5):
   return jnp.concatenate([clean, jnp.clip(rest + sigma * z, 0.0, 1.0)], axis=0)
 
 
-def _per_image_choice(key, n, values, ndim, dtype):
-  vals = jnp.asarray(values, dtype)
-  idx = jax.random.randint(key, (n,), 0, vals.shape[0])
-  return vals[idx].reshape((n,) + (1,) * (ndim - 1))
+def _per_image_noise_batch(key, images, values, p_clean, return_values, perturb):
+  """Clean front part; every later image draws one of ``values`` uniformly and is replaced by
+  ``clip(perturb(x, value, z))`` with standard normal z. Returns the batch (and the values)."""
+  clean, rest = _split(images, p_clean)
+  k1, k2 = jax.random.split(key)
+  n = rest.shape[0]
+  vals = jnp.asarray(values, rest.dtype)
+  v = vals[jax.random.randint(k1, (n,), 0, vals.shape[0])].reshape((n,) + (1,) * (rest.ndim - 1))
+  z = jax.random.normal(k2, rest.shape, rest.dtype)
+  out = jnp.concatenate([clean, jnp.clip(perturb(rest, v, z), 0.0, 1.0)], axis=0)
+  return (out, v.reshape(-1)) if return_values else out
 
 
 def multi_sigma_noise_batch(
@@ -52,12 +59,9 @@ def multi_sigma_noise_batch(
   return_sigmas: bool = False,
 ):
   """GNT mult: each noisy image draws its sigma uniformly from ``sigmas``."""
-  clean, rest = _split(images, p_clean)
-  k1, k2 = jax.random.split(key)
-  s = _per_image_choice(k1, rest.shape[0], sigmas, rest.ndim, rest.dtype)
-  z = jax.random.normal(k2, rest.shape, rest.dtype)
-  out = jnp.concatenate([clean, jnp.clip(rest + s * z, 0.0, 1.0)], axis=0)
-  return (out, s.reshape(-1)) if return_sigmas else out
+  return _per_image_noise_batch(
+    key, images, sigmas, p_clean, return_sigmas, lambda x, s, z: x + s * z
+  )
 
 
 def speckle_noise_batch(
@@ -68,12 +72,9 @@ def speckle_noise_batch(
   return_scales: bool = False,
 ):
   """Speckle: ``clip(x + x c z)`` with per-image c from ``scales``."""
-  clean, rest = _split(images, p_clean)
-  k1, k2 = jax.random.split(key)
-  c = _per_image_choice(k1, rest.shape[0], scales, rest.ndim, rest.dtype)
-  z = jax.random.normal(k2, rest.shape, rest.dtype)
-  out = jnp.concatenate([clean, jnp.clip(rest + rest * c * z, 0.0, 1.0)], axis=0)
-  return (out, c.reshape(-1)) if return_scales else out
+  return _per_image_noise_batch(
+    key, images, scales, p_clean, return_scales, lambda x, c, z: x + x * c * z
+  )
 
 
 def noise_batch(
