@@ -292,7 +292,7 @@ def train_cnn(
     ValueError: a keyword in ``schedule`` that is not one of `CNN_SCHEDULE_KEYS`.
   """
   for key in schedule:
-    validation.check_in_choices("keyword argument", key, CNN_SCHEDULE_KEYS)
+    validation.check_in_choices("**schedule", key, CNN_SCHEDULE_KEYS)
   name = "binary_cnn" if binary else "cnn"
   v = train_classifier(
     nets.CNN(features=tuple(features)),

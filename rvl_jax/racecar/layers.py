@@ -90,7 +90,7 @@ LAYER_FIELDS = ("activation", "norm", "use_bias", "pool_before")
 
 def _spatial_spec(kind, features, kernel_size, strides, layer, **fields):
   for name in layer:
-    validation.check_in_choices("keyword argument", name, LAYER_FIELDS)
+    validation.check_in_choices("**layer", name, LAYER_FIELDS)
   return LayerSpec(
     kind,
     features,
