@@ -178,7 +178,7 @@ ANT3x3 = lambda channels: GeneratorSpec(channels=channels, kind="3x3", depth=4) 
 
 
 def ng(depth: int, channels: int = 3) -> GeneratorSpec:
-  """NG_k depth variant (k 1x1 layers, width 20; Rusak et al. 2020, App. A).
+  """NG_k depth variant (k 1x1 layers, width 20; Rusak et al. 2020, App. K, Table 11).
 
   Args:
     depth: k, the number of layers.

@@ -128,7 +128,7 @@ class ResNet(nn.Module):
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
-  """ResNet-50, the ImageNet model of Rusak et al. 2020 (Sec. 4).
+  """ResNet-50, the ImageNet model of Rusak et al. 2020 (Sec. 3.3).
 
   Args:
     num_classes: output classes.
