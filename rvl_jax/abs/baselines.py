@@ -22,9 +22,9 @@ import numpy as np
 import optax
 
 from rvl_jax.abs import inference as inf
-from rvl_jax.abs import nets
+from rvl_jax.abs import nets, training
 from rvl_jax.abs import weights as weights_lib
-from rvl_jax.core import batched, prng
+from rvl_jax.core import batched, prng, validation
 
 CNN_FEATURES = (20, 70, 256, 10)
 TRANSFER_FEATURES = (32, 32, 64, 10)
@@ -242,23 +242,15 @@ def train_classifier(
   Returns:
     The Flax variables dict ({'params'[, 'batch_stats']}).
   """
-  from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
-  from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
+  from rvl_jax.core import loop  # pylint: disable=g-import-not-at-top
 
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
-  variables = model.init(prng.stream_key(seed, f"{stream}/init"), jnp.zeros((1, 28, 28, 1)))
-  state = train_state.TrainState.create(
-    apply_fn=model.apply,
-    params=variables["params"],
-    tx=optax.adam(lr),
-    rng=prng.stream_key(seed, f"{stream}/train"),
-    batch_stats=variables.get("batch_stats"),
-  )
-  batch_stream = prng.name_hash(f"{stream}/batches")
+  state = training.init_adam_state(model, seed, stream, lr)
+  batch_indices = training.batch_indices_fn(seed, stream, len(images), batch_size)
 
   def get_batch(step):
-    idx = batching.step_rng(seed, step, batch_stream).integers(0, len(images), size=batch_size)
+    idx = batch_indices(step)
     return {"image": images[idx], "label": labels[idx]}
 
   res = loop.train(
@@ -276,6 +268,10 @@ def train_classifier(
   return res.state.variables()
 
 
+# The `train_classifier` keywords that `train_cnn` passes on unchanged.
+CNN_SCHEDULE_KEYS = ("batch_size", "lr", "seed", "workdir")
+
+
 def train_cnn(
   images,
   labels,
@@ -283,10 +279,7 @@ def train_cnn(
   binary=False,
   features=CNN_FEATURES,
   num_steps=2000,
-  batch_size=128,
-  lr=1e-3,
-  seed=0,
-  workdir=None,
+  **schedule,
 ):
   """Vanilla (or Binary, trained on binarized inputs) CNN.
 
@@ -296,27 +289,29 @@ def train_cnn(
     binary: the Binary CNN (input binarization with a straight-through gradient).
     features: ``nets.CNN`` widths.
     num_steps: training steps.
-    batch_size: images per step.
-    lr: Adam learning rate.
-    seed: the run's seed (streams 'cnn/...' or 'binary_cnn/...').
-    workdir: checkpoint directory (None = no checkpoints).
+    **schedule: any of `CNN_SCHEDULE_KEYS`, passed on to `train_classifier` (defaults there):
+      batch_size (images per step, 128), lr (Adam learning rate, 1e-3), seed (the run's seed,
+      0; streams 'cnn/...' or 'binary_cnn/...'), workdir (checkpoint directory, None = no
+      checkpoints).
 
   Returns:
     (variables, logits_fn).
+
+  Raises:
+    ValueError: a keyword in ``schedule`` that is not one of `CNN_SCHEDULE_KEYS`.
   """
+  for key in schedule:
+    validation.check_in_choices("**schedule", key, CNN_SCHEDULE_KEYS)
   name = "binary_cnn" if binary else "cnn"
   v = train_classifier(
     nets.CNN(features=tuple(features)),
     images,
     labels,
     num_steps=num_steps,
-    batch_size=batch_size,
-    lr=lr,
-    seed=seed,
     stream=name,
     binary=binary,
-    workdir=workdir,
     desc=name,
+    **schedule,
   )
   return v, cnn_logits_fn(v, features, binary)
 

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from rvl_jax.abs import nets
+from rvl_jax.core import validation
 
 N_PIXELS = 784
 BINARY_ABS_GAMMA = (1.0, 0.96, 1.001, 1.06, 0.98, 0.96, 1.03, 1.0, 1.0, 1.0)
@@ -377,6 +378,7 @@ def _scores_all(params, z, x, beta, class_mode="unroll", deadzone=None):
   slower to compile) or vmapped too (class_mode='vmap': XLA sees grouped convolutions,
   2-4x slower on CPU).
   """
+  validation.check_in_choices("class_mode", class_mode, ("map", "unroll", "vmap"))
   over_images = jax.vmap(
     _score_and_recon, in_axes=(None, 0, 0, None, None if deadzone is None else 0)
   )
@@ -384,10 +386,6 @@ def _scores_all(params, z, x, beta, class_mode="unroll", deadzone=None):
     return jax.lax.map(lambda pz: over_images(pz[0], pz[1], x, beta, deadzone), (params, z))
   if class_mode == "vmap":
     return jax.vmap(over_images, in_axes=(0, 0, None, None, None))(params, z, x, beta, deadzone)
-  if class_mode != "unroll":
-    raise ValueError(
-      f"argument 'class_mode': expected 'map', 'unroll' or 'vmap', got {class_mode!r}"
-    )
   outs = [over_images(_class_params(params, c), z[c], x, beta, deadzone) for c in range(z.shape[0])]
   return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
 
@@ -425,12 +423,11 @@ def clip_latents(z: jax.Array, clip: float, mode: str = "reference") -> jax.Arra
   """
   n2 = jnp.sum(z**2, axis=-1, keepdims=True)
   outside = n2 > clip**2
+  validation.check_in_choices("clip_mode", mode, ("reference", "correct"))
   if mode == "reference":
     proj = jnp.sqrt(z**2 * clip**2 / jnp.maximum(n2, 1e-30))
-  elif mode == "correct":
-    proj = z * clip / jnp.sqrt(jnp.maximum(n2, 1e-30))
   else:
-    raise ValueError(f"argument 'clip_mode': expected 'reference' or 'correct', got {mode!r}")
+    proj = z * clip / jnp.sqrt(jnp.maximum(n2, 1e-30))
   return jnp.where(outside, proj, z)
 
 

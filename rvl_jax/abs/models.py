@@ -15,7 +15,7 @@ import numpy as np
 
 from rvl_jax.abs import inference as inf
 from rvl_jax.abs import weights as weights_lib
-from rvl_jax.core import batched
+from rvl_jax.core import batched, validation
 
 
 def check_mnist_images(name: str, x) -> np.ndarray:
@@ -32,6 +32,10 @@ def check_mnist_images(name: str, x) -> np.ndarray:
     if lo < -1e-6 or hi > 1 + 1e-6:
       raise ValueError(f"argument '{name}': expected values in [0, 1], got range [{lo}, {hi}]")
   return x.astype(jnp.float32)
+
+
+# The ABSOptions fields that are keyword arguments of ``inference.latent_search``.
+_SEARCH_FIELDS = ("n_iter", "lr", "clip", "clip_mode", "beta", "class_mode", "micro_batch")
 
 
 @dataclasses.dataclass
@@ -77,6 +81,17 @@ class ABSOptions:
   micro_batch: int = 32  # latent search on chunks of this many images (0 = whole batch)
   data_parallel: bool = True  # ``infer`` splits the search over all local devices (if > 1)
 
+  def search_kwargs(self, **overrides) -> dict:
+    """The keyword arguments of ``inference.latent_search`` that these options set.
+
+    Args:
+      **overrides: further or replaced keywords (e.g. ``beta``, ``return_recon``).
+
+    Returns:
+      n_iter, lr, clip, clip_mode, beta, class_mode and micro_batch, updated by ``overrides``.
+    """
+    return {**{name: getattr(self, name) for name in _SEARCH_FIELDS}, **overrides}
+
 
 class ABS:
   """Analysis-by-synthesis classifier built from ten class-conditional VAE decoders (Schott et
@@ -106,12 +121,11 @@ class ABS:
     """(latents (S, L), images (C, S, 784), squared norms (C, S)), built once."""
     if self._bank is None:
       o = self.options
+      validation.check_in_choices("bank", o.bank, ("gaussian", "grid"))
       if o.bank == "gaussian":
         z = inf.gaussian_bank(o.n_samples, o.fraction_to_dismiss, o.bank_seed)
-      elif o.bank == "grid":
-        z = inf.grid_bank(o.n_samples)
       else:
-        raise ValueError(f"argument 'bank': expected 'gaussian' or 'grid', got {o.bank!r}")
+        z = inf.grid_bank(o.n_samples)
       z = jnp.asarray(z)
       imgs = inf.decode_bank(self.params, z)
       self._bank = (z, imgs, jnp.sum(imgs**2, axis=-1))
@@ -159,15 +173,10 @@ class ABS:
     xf = x.reshape(x.shape[0], -1)
     if o.binary:
       xf = inf.binarize(xf)
-    kw = dict(
+    kw = o.search_kwargs(
       n_iter=o.n_iter if n_iter is None else n_iter,
-      lr=o.lr,
-      clip=o.clip,
-      clip_mode=o.clip_mode,
       beta=o.beta if beta is None else beta,
       return_recon=return_recon,
-      class_mode=o.class_mode,
-      micro_batch=o.micro_batch,
     )
     if mesh is None:
       out = inf.latent_search(*self._operands(), xf, **kw)

@@ -85,6 +85,51 @@ def make_vae_train_step(
   return step
 
 
+def init_adam_state(model, seed: int, stream: str, lr: float):
+  """The train state of an MNIST model (28x28x1 inputs) with Adam.
+
+  Args:
+    model: the Flax module.
+    seed: the run's seed.
+    stream: name of the run's random streams: initialization uses '<stream>/init', the state's
+      key '<stream>/train'.
+    lr: Adam learning rate.
+
+  Returns:
+    A core ``TrainState`` at step 0.
+  """
+  from rvl_jax.core import train_state  # pylint: disable=g-import-not-at-top
+
+  variables = model.init(prng.stream_key(seed, f"{stream}/init"), jnp.zeros((1, 28, 28, 1)))
+  return train_state.TrainState.create(
+    apply_fn=model.apply,
+    params=variables["params"],
+    tx=optax.adam(lr),
+    rng=prng.stream_key(seed, f"{stream}/train"),
+    batch_stats=variables.get("batch_stats"),
+  )
+
+
+def batch_indices_fn(seed: int, stream: str, num_images: int, batch_size: int):
+  """Batch indices drawn with replacement, fixed by seed and step (stream '<stream>/batches').
+
+  Args:
+    seed: the run's seed.
+    stream: name of the run's random streams.
+    num_images: size of the training set.
+    batch_size: images per step.
+
+  Returns:
+    ``step -> (batch_size,) indices in [0, num_images)``.
+  """
+  from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
+
+  batch_stream = prng.name_hash(f"{stream}/batches")
+  return lambda step: batching.step_rng(seed, step, batch_stream).integers(
+    0, num_images, size=batch_size
+  )
+
+
 def train_vae(
   images,
   *,
@@ -126,27 +171,19 @@ def train_vae(
   Raises:
     ValueError: naming ``images`` when its shape is not (N, 28, 28, 1).
   """
-  from rvl_jax.core import loop, train_state  # pylint: disable=g-import-not-at-top
-  from rvl_jax.data import batching  # pylint: disable=g-import-not-at-top
+  from rvl_jax.core import loop  # pylint: disable=g-import-not-at-top
 
   images = np.asarray(images, np.float32)
   if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
     raise ValueError(f"argument 'images': expected shape (N, 28, 28, 1), got {images.shape}")
   model = nets.VAE()
-  variables = model.init(prng.stream_key(seed, f"{stream}/init"), jnp.zeros((1, 28, 28, 1)))
-  state = train_state.TrainState.create(
-    apply_fn=model.apply,
-    params=variables["params"],
-    tx=optax.adam(lr),
-    rng=prng.stream_key(seed, f"{stream}/train"),
-    batch_stats=variables["batch_stats"],
-  )
+  state = init_adam_state(model, seed, stream, lr)
   steps_per_epoch = len(images) / batch_size
-  batch_stream = prng.name_hash(f"{stream}/batches")
+  batch_indices = batch_indices_fn(seed, stream, len(images), batch_size)
 
   def get_batch(step):
     beta = float(beta_schedule(step, steps_per_epoch, beta_start, beta_end, anneal_epochs))
-    idx = batching.step_rng(seed, step, batch_stream).integers(0, len(images), size=batch_size)
+    idx = batch_indices(step)
     return {"image": images[idx], "beta": np.full((batch_size,), beta, np.float32)}
 
   res = loop.train(

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rvl_jax.core import loop, train_state
+from rvl_jax.core import loop, train_state, validation
 from rvl_jax.core import metrics as core_metrics
-from rvl_jax.core.train_state import as_raw_key
+from rvl_jax.core.train_state import TrainState, as_raw_key
 from rvl_jax.noise import generators as gen_lib
 from rvl_jax.noise.models import apply_model
 from rvl_jax.noise.projection import project_to_eps_sphere
@@ -47,6 +47,18 @@ class AntSplit:
   extra_stream: float = 0.0
 
   def layout(self, batch_size: int, replay_active: bool = True) -> Dict[str, Any]:
+    """Index ranges of the parts of a batch.
+
+    Args:
+      batch_size: images per batch.
+      replay_active: False gives the replay chunks to the current generator (the epoch-0 rule).
+
+    Returns:
+      {'current': (0, a), 'replay': [(start, stop), ...], 'clean': (b, c), 'extra': (c, B)}.
+
+    Raises:
+      ValueError: the noisy parts and the extra stream overlap.
+    """
     b = batch_size
     cur_end = int(round(b * self.current))
     chunks = []
@@ -72,6 +84,15 @@ class AntSplit:
     }
 
   def sizes(self, batch_size: int, replay_active: bool = True) -> Tuple[int, ...]:
+    """Sizes of the parts of ``layout`` in order (current, replay chunks, clean[, extra]).
+
+    Args:
+      batch_size: images per batch.
+      replay_active: as for ``layout``.
+
+    Returns:
+      The tuple of part sizes (they add up to ``batch_size``).
+    """
     lay = self.layout(batch_size, replay_active)
     out = [lay["current"][1] - lay["current"][0]]
     out += [b - a for a, b in lay["replay"]]
@@ -115,6 +136,9 @@ class AntState(flax.struct.PyTreeNode):
   buffer_eps: jax.Array  # (capacity,) epsilon stored with each snapshot
   buffer_count: jax.Array  # number of snapshots added so far
 
+  # The key convention of every rvl_jax train state: (state with a new key, this step's key).
+  next_rng = TrainState.next_rng
+
 
 class RestartState(flax.struct.PyTreeNode):
   """A from-scratch generator trained against a frozen classifier (stored as constants)."""
@@ -126,10 +150,26 @@ class RestartState(flax.struct.PyTreeNode):
   clf_params: Any
   clf_batch_stats: Any
 
+  next_rng = TrainState.next_rng
+
 
 def init_ant_state(
   *, params, batch_stats, classifier_tx, gen_params, gen_tx, rng, capacity: int = 512
 ) -> AntState:
+  """The ANT state at step 0 (Rusak et al. 2020, Sec. 3.2): classifier, generator, empty pool.
+
+  Args:
+    params: classifier parameters.
+    batch_stats: classifier BatchNorm statistics, or None for a model without them.
+    classifier_tx: the classifier's optax optimiser (its state is initialised here).
+    gen_params: the current noise generator's parameters.
+    gen_tx: the generator's optax optimiser.
+    rng: the state's PRNG key (typed or raw); every step draws from it with ``next_rng``.
+    capacity: slots of the replay pool of generator snapshots.
+
+  Returns:
+    A new `AntState` with step 0 and no snapshot stored.
+  """
   buffer = jax.tree_util.tree_map(lambda l: jnp.zeros((capacity,) + l.shape, l.dtype), gen_params)
   return AntState(
     **train_state.initial_fields(params, classifier_tx, rng, batch_stats),
@@ -142,7 +182,16 @@ def init_ant_state(
 
 
 def add_snapshot(state: AntState, gen_params, eps) -> AntState:
-  """Appends a generator snapshot to the ring buffer."""
+  """Appends a generator snapshot to the replay pool (a ring buffer: the oldest is overwritten).
+
+  Args:
+    state: the ANT state.
+    gen_params: the generator parameters to store.
+    eps: the L2 radius its noise is projected to when replayed.
+
+  Returns:
+    The state with the snapshot stored and ``buffer_count`` increased by one.
+  """
   capacity = state.buffer_eps.shape[0]
   idx = state.buffer_count % capacity
   buf = jax.tree_util.tree_map(
@@ -156,11 +205,29 @@ def add_snapshot(state: AntState, gen_params, eps) -> AntState:
 
 
 def replace_generator(state: AntState, gen_params, gen_tx) -> AntState:
-  """Installs a (restarted) generator with a fresh optimiser state."""
+  """Installs a (restarted) generator with a fresh optimiser state.
+
+  Args:
+    state: the ANT state.
+    gen_params: the new generator's parameters.
+    gen_tx: the generator's optax optimiser.
+
+  Returns:
+    The state with the new generator.
+  """
   return state.replace(gen_params=gen_params, gen_opt_state=gen_tx.init(gen_params))
 
 
 def get_snapshot(state: AntState, index: int):
+  """The generator parameters stored in slot ``index`` of the replay pool.
+
+  Args:
+    state: the ANT state.
+    index: the slot.
+
+  Returns:
+    The snapshot's parameters (a pytree).
+  """
   return jax.tree_util.tree_map(lambda b: b[index], state.buffer_params)
 
 
@@ -169,14 +236,37 @@ def _bs(bs):
 
 
 def choose_snapshots(key, count, capacity: int, num: int):
-  """``num`` distinct indices uniformly from the valid prefix [0, min(count, capacity))."""
+  """``num`` distinct pool slots drawn uniformly from the filled ones.
+
+  Args:
+    key: PRNG key.
+    count: snapshots added so far (``state.buffer_count``).
+    capacity: slots of the pool.
+    num: how many slots to draw.
+
+  Returns:
+    (num,) distinct indices in [0, min(count, capacity)); while fewer than ``num`` slots are
+    filled, the remaining indices point at empty slots.
+  """
   valid = jnp.arange(capacity) < jnp.minimum(count, capacity)
   scores = jnp.where(valid, jax.random.uniform(key, (capacity,)), 2.0)
   return jnp.argsort(scores)[:num]
 
 
 def perturb(gen_spec: gen_lib.GeneratorSpec, gen_params, key, images, eps):
-  """Projects a fresh generator sample onto the eps sphere around ``images``."""
+  """Noise of a generator, projected onto the L2 sphere of radius ``eps`` around ``images``
+  inside the [0, 1] box (Rusak et al. 2020, Sec. 3.2).
+
+  Args:
+    gen_spec: the generator's description.
+    gen_params: its parameters.
+    key: PRNG key of the generator's latent sample.
+    images: (N, H, W, C) images in [0, 1].
+    eps: the L2 radius per image.
+
+  Returns:
+    The perturbed images, same shape as ``images``.
+  """
   delta = gen_lib.generate_noise(gen_spec, gen_params, key, images.shape)
   return project_to_eps_sphere(images, delta, eps)
 
@@ -215,24 +305,37 @@ def make_ant_train_step(
 ) -> Callable:
   """One ANT iteration (Rusak et al. 2020, Sec. 3.2) as a pure step on an ``AntState``.
 
+  The generator takes one step that raises the classifier's cross-entropy on its noise (the
+  classifier in inference mode); the classifier then takes one step on a batch mixing noise of
+  the updated generator, noise of stored snapshots and clean images. The step's keys come from
+  ``state.next_rng()``.
+
   Args:
     model: flax classifier taking [0, 1] images and ``train``.
-    gen_spec: generator description; gen_tx: generator optimiser (Adam 1e-4).
+    gen_spec: generator description.
+    gen_tx: generator optimiser (Adam 1e-4).
     classifier_tx: the classifier optimiser ``state.opt_state`` was created with.
     eps: L2 radius of the current generator's noise.
     split: batch layout; replay chunks are used only once ``step >= first_replay_step`` (the
       epoch-0 rule: before that the noisy part is all current-generator noise). A chunk whose
       snapshot does not exist yet stays clean.
+    first_replay_step: the first step at which replay chunks are used.
     loss: ``(outputs, batch['label']) -> scalar`` minimised by the model and maximised by the
       generator (None: cross-entropy on class labels). With a custom loss the metrics are
       ``loss`` and ``gen_loss`` (no accuracies).
+
+  Returns:
+    ``train_step(state, batch) -> (state, metrics)`` for ``rvl_jax.core.loop.train``; ``batch``
+    holds 'image' and 'label' (and 'extra_image' / 'extra_label' for a split with an extra
+    stream); metrics: loss, accuracy, gen_ce, adv_noise_accuracy (loss and gen_loss with a custom ``loss``).
   """
   task_loss = _task_loss(loss)
 
   def train_step(state: AntState, batch):
     x, y = batch["image"], batch["label"]
     b = x.shape[0]
-    rng, k_gen, k_cur, k_choice, k_rep = jax.random.split(state.rng, 5)
+    state, key = state.next_rng()
+    k_gen, k_cur, k_choice, k_rep = jax.random.split(key, 4)
     # 1. Generator step: maximise CE with the classifier in inference mode.
     loss_g = _generator_loss(
       model, gen_spec, eps, state.params, state.batch_stats, x, y, k_gen, task_loss
@@ -280,7 +383,6 @@ def make_ant_train_step(
       params=params,
       batch_stats=new_bs if new_bs is not None else state.batch_stats,
       opt_state=opt_state,
-      rng=rng,
       gen_params=gen_params,
       gen_opt_state=gen_opt_state,
     )
@@ -300,12 +402,23 @@ def make_ant_train_step(
 def make_restart_step(
   model, gen_spec: gen_lib.GeneratorSpec, gen_tx, eps: float, loss: Optional[Callable] = None
 ) -> Callable:
-  """Trains a generator against the frozen classifier stored in a ``RestartState``
-  (``loss`` as in :func:`make_ant_train_step`; with a custom loss the metric is ``gen_loss``)."""
+  """One step of a generator against the frozen classifier stored in a ``RestartState``.
+
+  Args:
+    model: flax classifier taking [0, 1] images and ``train``.
+    gen_spec: generator description.
+    gen_tx: generator optimiser.
+    eps: L2 radius of the generator's noise.
+    loss: as in :func:`make_ant_train_step` (None: cross-entropy).
+
+  Returns:
+    ``train_step(state, batch) -> (state, metrics)`` (metrics: gen_ce, fooling_rate; gen_loss
+    with a custom ``loss``); the step's key comes from ``state.next_rng()``.
+  """
   task_loss = _task_loss(loss)
 
   def train_step(state: RestartState, batch):
-    rng, key = jax.random.split(state.rng)
+    state, key = state.next_rng()
     loss_g = _generator_loss(
       model,
       gen_spec,
@@ -323,7 +436,6 @@ def make_restart_step(
       step=state.step + 1,
       gen_params=optax.apply_updates(state.gen_params, upd),
       gen_opt_state=opt_state,
-      rng=rng,
     )
     if loss is not None:
       return state, {"gen_loss": -neg_ce}
@@ -356,9 +468,25 @@ def train_fresh_generator(
   loss: Optional[Callable] = None,
 ) -> Tuple[Any, Dict[str, float]]:
   """From-scratch generator (custom init) trained for ``num_steps`` against a frozen classifier
-  (``loss`` as in :func:`make_ant_train_step`).
+  (the generator restarts of Rusak et al. 2020, Sec. 3.2).
 
-  Returns (generator params, last logged metrics: gen_ce, fooling_rate; gen_loss with ``loss``).
+  Args:
+    model: flax classifier taking [0, 1] images and ``train``.
+    clf_params: the classifier's parameters.
+    clf_batch_stats: its BatchNorm statistics, or None.
+    gen_spec: generator description.
+    eps: L2 radius of the generator's noise.
+    get_batch: ``step -> batch`` with 'image' and 'label'.
+    num_steps: generator steps.
+    key: PRNG key (initialisation and the run's key).
+    lr: Adam learning rate.
+    workdir: checkpoint folder (None: no checkpoints).
+    log_every: steps between logged metrics.
+    desc: progress label.
+    loss: as in :func:`make_ant_train_step` (None: cross-entropy).
+
+  Returns:
+    (generator params, last logged metrics: gen_ce, fooling_rate; gen_loss with ``loss``).
   """
   k_init, k_run = jax.random.split(key)
   sample = get_batch(0)["image"]
@@ -387,6 +515,21 @@ def train_fresh_generator(
 
 @dataclasses.dataclass
 class AntConfig:
+  """The ANT schedule of `run_ant` (Rusak et al. 2020, Sec. 3.2).
+
+  Attributes:
+    eps: L2 radius of the generators' noise.
+    num_steps: joint (generator + classifier) steps in all.
+    restart_every: joint steps between generator restarts (reference: 1 epoch).
+    restart_steps: from-scratch generator steps per restart.
+    restart_lr: Adam learning rate of a restarted generator.
+    gen_lr: Adam learning rate of the generator during joint steps.
+    split: batch layout.
+    first_replay_step: first step that uses replay chunks (None: ``restart_every``).
+    capacity: slots of the replay pool.
+    log_every: steps between logged metrics.
+  """
+
   eps: float
   num_steps: int
   restart_every: int  # joint steps between generator restarts (reference: 1 epoch)
@@ -415,16 +558,32 @@ def run_ant(
   eval_fn=None,
   desc: str = "ant",
 ) -> Tuple[AntState, List[Dict[str, float]]]:
-  """Full ANT schedule (Rusak et al. 2020, Sec. 3.2): for every block, restart a generator from scratch against
-  the frozen classifier, install it (fresh Adam), store it as a snapshot, then run
-  ``restart_every`` joint steps. With ``workdir`` every phase checkpoints in its own folder, so
-  a killed run resumes where it stopped.
+  """Full ANT schedule (Rusak et al. 2020, Sec. 3.2): for every block, restart a generator from
+  scratch against the frozen classifier, install it (fresh Adam), store it as a snapshot, then
+  run ``restart_every`` joint steps. With ``workdir`` every phase checkpoints in its own folder,
+  so a killed run resumes where it stopped.
+
+  Args:
+    model: flax classifier taking [0, 1] images and ``train``.
+    params: the classifier's initial parameters.
+    batch_stats: its BatchNorm statistics, or None.
+    classifier_tx: the classifier's optax optimiser.
+    gen_spec: generator description.
+    config: the schedule (`AntConfig`).
+    get_batch: ``step -> batch`` with 'image' and 'label' (and the extra stream, if any).
+    key: PRNG key of the run.
+    workdir: checkpoint folder (None: no checkpoints).
+    eval_fn: evaluation called by the last block's training loop.
+    desc: progress label.
+
+  Returns:
+    (the final `AntState`, the history of logged metrics).
+
+  Raises:
+    ValueError: ``config.num_steps`` or ``config.restart_every`` is not positive.
   """
-  if config.num_steps <= 0 or config.restart_every <= 0:
-    raise ValueError(
-      "argument 'config': num_steps and restart_every must be positive, got "
-      f"{config.num_steps}, {config.restart_every}"
-    )
+  validation.check_positive_int("config.num_steps", config.num_steps)
+  validation.check_positive_int("config.restart_every", config.restart_every)
   gen_tx = optax.adam(config.gen_lr)
   k_state, k_gen0, key = jax.random.split(key, 3)
   sample = get_batch(0)["image"]

@@ -22,23 +22,6 @@ import numpy as np
 
 from rvl_jax.core import batched, validation
 
-IMAGENET_C_ORDER = (
-  "gaussian_noise",
-  "shot_noise",
-  "impulse_noise",
-  "defocus_blur",
-  "glass_blur",
-  "motion_blur",
-  "zoom_blur",
-  "snow",
-  "frost",
-  "fog",
-  "brightness",
-  "contrast",
-  "elastic_transform",
-  "pixelate",
-  "jpeg_compression",
-)
 NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
 
 # AlexNet top-1 error averaged over the five severities (Hendrycks & Dietterich 2019).
@@ -59,6 +42,8 @@ ALEXNET_ERRORS = {
   "pixelate": 0.717840,
   "jpeg_compression": 0.606500,
 }
+# The 15 benchmark corruptions in the order of ImageNet-C (the keys above).
+IMAGENET_C_ORDER = tuple(ALEXNET_ERRORS)
 
 
 def corruption_error(top1_percent_per_severity, baseline_error: float) -> float:

@@ -19,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rvl_jax.core import validation
+
 
 class NoiseGenerator(nn.Module):
   """Image-independent noise generator g(z) = convs(z) + z.
@@ -39,6 +41,7 @@ class NoiseGenerator(nn.Module):
 
   @property
   def border(self) -> int:
+    """Latent pixels cropped on each side by the VALID 3x3 layer (0 without one)."""
     return 1 if self.conv3x3_layer is not None else 0
 
   @nn.compact
@@ -66,7 +69,15 @@ class NoiseGenerator(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorSpec:
-  """Static description of a generator (hashable; used as a jit-static argument)."""
+  """Static description of a generator (hashable; used as a jit-static argument).
+
+  Attributes:
+    channels: image channels C.
+    kind: '1x1' (all kernels 1x1, ANT1x1) or '3x3' (second layer 3x3, ANT3x3).
+    depth: number of conv layers.
+    width: hidden width.
+    custom_init: kernels N(0, 0.01^2), biases 0 (reference default).
+  """
 
   channels: int
   kind: str = "1x1"  # '1x1' or '3x3'
@@ -75,8 +86,15 @@ class GeneratorSpec:
   custom_init: bool = True
 
   def module(self) -> NoiseGenerator:
-    if self.kind not in ("1x1", "3x3"):
-      raise ValueError(f"argument 'kind': expected '1x1' or '3x3', got {self.kind!r}")
+    """The Flax module of this generator.
+
+    Returns:
+      A `NoiseGenerator`.
+
+    Raises:
+      ValueError: an unknown ``kind``, or a 3x3 generator with fewer than 2 layers.
+    """
+    validation.check_in_choices("kind", self.kind, ("1x1", "3x3"))
     if self.kind == "3x3" and self.depth < 2:
       raise ValueError("argument 'depth': the 3x3 generator needs depth >= 2")
     return NoiseGenerator(
@@ -89,10 +107,21 @@ class GeneratorSpec:
 
   @property
   def border(self) -> int:
+    """Extra latent pixels on each side (1 for the 3x3 generator, else 0)."""
     return 1 if self.kind == "3x3" else 0
 
   def latent_shape(self, image_shape: Tuple[int, ...]) -> Tuple[int, ...]:
-    """Latent shape for an image batch shape (B, H, W, C)."""
+    """Latent shape for an image batch shape.
+
+    Args:
+      image_shape: (B, H, W, C) of the noise to produce.
+
+    Returns:
+      (B, H + 2 border, W + 2 border, C).
+
+    Raises:
+      ValueError: C differs from ``channels``.
+    """
     b, h, w, c = image_shape
     if c != self.channels:
       raise ValueError(f"argument 'image_shape': expected {self.channels} channels, got {c}")
@@ -100,19 +129,46 @@ class GeneratorSpec:
 
 
 def init_generator(spec: GeneratorSpec, key: jax.Array, image_shape=(1, 8, 8)):
-  """Fresh generator parameters (custom init by default); ``image_shape`` = (B, H, W[, C])."""
+  """Fresh generator parameters (custom init by default).
+
+  Args:
+    spec: the generator's description.
+    key: PRNG key of the initialisation.
+    image_shape: (B, H, W[, C]) of a noise batch (the parameters do not depend on B, H, W).
+
+  Returns:
+    The parameters (a pytree).
+  """
   b, h, w = tuple(image_shape)[:3]
   z = jnp.zeros(spec.latent_shape((b, h, w, spec.channels)), jnp.float32)
   return spec.module().init(key, z)["params"]
 
 
 def generate_noise(spec: GeneratorSpec, params, key: jax.Array, image_shape) -> jax.Array:
-  """Samples a fresh latent and returns g(z) with shape ``image_shape`` (B, H, W, C)."""
+  """Samples a fresh latent z ~ N(0, I) and returns g(z) (Rusak et al. 2020, Sec. 3.2).
+
+  Args:
+    spec: the generator's description.
+    params: its parameters.
+    key: PRNG key of the latent.
+    image_shape: (B, H, W, C) of the noise.
+
+  Returns:
+    The noise, float32 of shape ``image_shape``.
+  """
   z = jax.random.normal(key, spec.latent_shape(tuple(image_shape)), jnp.float32)
   return spec.module().apply({"params": params}, z)
 
 
 def count_params(params) -> int:
+  """Number of scalar parameters.
+
+  Args:
+    params: a pytree of arrays.
+
+  Returns:
+    The total number of elements.
+  """
   return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
 
 
@@ -122,5 +178,13 @@ ANT3x3 = lambda channels: GeneratorSpec(channels=channels, kind="3x3", depth=4) 
 
 
 def ng(depth: int, channels: int = 3) -> GeneratorSpec:
-  """NG_k depth variant (k 1x1 layers, width 20)."""
+  """NG_k depth variant (k 1x1 layers, width 20; Rusak et al. 2020, App. K, Table 11).
+
+  Args:
+    depth: k, the number of layers.
+    channels: image channels.
+
+  Returns:
+    The `GeneratorSpec`.
+  """
   return GeneratorSpec(channels=channels, kind="1x1", depth=depth)

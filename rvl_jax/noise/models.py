@@ -14,8 +14,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rvl_jax.core import validation
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MODEL_NAMES = ("madry", "madry_narrow", "resnet50", "resnet18", "resnet18_cifar", "resnet_tiny")
 
 
 class MadryCNN(nn.Module):
@@ -40,6 +43,13 @@ class MadryCNN(nn.Module):
 
 
 class Normalize(nn.Module):
+  """Per-channel ``(x - mean) / std`` as the first layer of a model that takes [0, 1] images.
+
+  Attributes:
+    mean: per-channel mean (default: ImageNet's).
+    std: per-channel standard deviation (default: ImageNet's).
+  """
+
   mean: Sequence[float] = IMAGENET_MEAN
   std: Sequence[float] = IMAGENET_STD
 
@@ -118,10 +128,28 @@ class ResNet(nn.Module):
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
+  """ResNet-50, the ImageNet model of Rusak et al. 2020 (Sec. 3.3).
+
+  Args:
+    num_classes: output classes.
+
+  Returns:
+    The `ResNet` module.
+  """
   return ResNet(stage_sizes=(3, 4, 6, 3), block="bottleneck", num_classes=num_classes)
 
 
 def resnet18(num_classes: int = 1000, small_input: bool = False, width: int = 64) -> ResNet:
+  """ResNet-18 (basic blocks).
+
+  Args:
+    num_classes: output classes.
+    small_input: CIFAR-style stem (3x3 conv, no max-pool).
+    width: channels of the first stage.
+
+  Returns:
+    The `ResNet` module.
+  """
   return ResNet(
     stage_sizes=(2, 2, 2, 2),
     block="basic",
@@ -132,7 +160,22 @@ def resnet18(num_classes: int = 1000, small_input: bool = False, width: int = 64
 
 
 def build_model(name: str, num_classes: int = 10, **kw) -> nn.Module:
-  """'madry' | 'madry_narrow' | 'resnet50' | 'resnet18' | 'resnet18_cifar' | 'resnet_tiny'."""
+  """A classifier by name.
+
+  Args:
+    name: one of `MODEL_NAMES`: 'madry' (the MNIST CNN of Madry et al. 2018), 'madry_narrow'
+      (its narrow speed preset), 'resnet50', 'resnet18', 'resnet18_cifar' (small-input stem) or
+      'resnet_tiny' (two basic blocks of width 8, for tests).
+    num_classes: output classes.
+    **kw: further `MadryCNN` fields (only for 'madry').
+
+  Returns:
+    The flax module.
+
+  Raises:
+    ValueError: an unknown ``name``.
+  """
+  validation.check_in_choices("name", name, MODEL_NAMES)
   if name == "madry":
     return MadryCNN(num_classes=num_classes, **kw)
   if name == "madry_narrow":
@@ -147,17 +190,37 @@ def build_model(name: str, num_classes: int = 10, **kw) -> nn.Module:
     return ResNet(
       stage_sizes=(1, 1), block="basic", width=8, num_classes=num_classes, small_input=True
     )
-  raise ValueError(f"argument 'name': unknown model {name!r}")
 
 
 def init_model(model: nn.Module, key, image_shape) -> Tuple[Any, Any]:
-  """Returns (params, batch_stats or None)."""
+  """Initialises a model on a zero image.
+
+  Args:
+    model: the flax module.
+    key: PRNG key of the initialisation.
+    image_shape: (H, W, C) of one image.
+
+  Returns:
+    (params, batch_stats or None).
+  """
   variables = model.init(key, jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False)
   return variables["params"], variables.get("batch_stats")
 
 
 def apply_model(model: nn.Module, params, batch_stats, x, train: bool = False):
-  """Logits (and new batch_stats when ``train`` and the model has BatchNorm)."""
+  """Runs a classifier.
+
+  Args:
+    model: the flax module.
+    params: its parameters.
+    batch_stats: its BatchNorm statistics, or None for a model without them.
+    x: (B, H, W, C) images in [0, 1].
+    train: training mode (BatchNorm uses and updates batch statistics).
+
+  Returns:
+    (logits, batch_stats): the updated statistics when ``train``, the given ones otherwise
+    (None for a model without BatchNorm).
+  """
   if batch_stats is None:
     logits = model.apply({"params": params}, x, train=train)
     return logits, None
@@ -170,7 +233,14 @@ def apply_model(model: nn.Module, params, batch_stats, x, train: bool = False):
 
 @functools.lru_cache(maxsize=64)
 def inference_fn(model: nn.Module) -> Callable:
-  """Cached jit ``(params, batch_stats, x) -> logits`` (compiled once per model and shape)."""
+  """Cached jit ``(params, batch_stats, x) -> logits`` (compiled once per model and shape).
+
+  Args:
+    model: the flax module (hashable).
+
+  Returns:
+    The jitted inference function.
+  """
 
   @jax.jit
   def fn(params, batch_stats, x):
@@ -181,6 +251,15 @@ def inference_fn(model: nn.Module) -> Callable:
 
 def logits_fn(model: nn.Module, params, batch_stats=None) -> Callable:
   """``x -> logits`` in inference mode (the shared classifier interface); the compiled
-  function is shared by all parameter values of the same model."""
+  function is shared by all parameter values of the same model.
+
+  Args:
+    model: the flax module.
+    params: its parameters.
+    batch_stats: its BatchNorm statistics, or None.
+
+  Returns:
+    The classifier function.
+  """
   fn = inference_fn(model)
   return lambda x: fn(params, batch_stats, x)

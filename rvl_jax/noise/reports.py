@@ -12,6 +12,16 @@ import numpy as np
 from rvl_jax.core import io as rio
 from rvl_jax.noise.corruptions import mnist_c
 
+# The per-seed metrics of the study's summary table and their column headers.
+SUMMARY_COLUMNS = {
+  "clean_top1": "clean top-1",
+  "mnist_c_mean": "MNIST-C mean",
+  "eps_star_gaussian": "eps*_GN",
+  "eps_star_uniform": "eps*_UN",
+  "eps_star_adversarial": "eps*_AN",
+  "eps_star_erase": "eps*_erase",
+}
+
 
 def _fmt(v, nd=2):
   return "" if v is None else f"{v:.{nd}f}"
@@ -99,8 +109,8 @@ def study_markdown(results: Mapping[str, Sequence], agg: Mapping[str, Any], head
   lines = [
     header,
     "",
-    "| arm | clean top-1 | MNIST-C mean | eps*_GN | eps*_UN | eps*_AN | eps*_erase |",
-    "|---|---|---|---|---|---|---|",
+    "| arm | " + " | ".join(SUMMARY_COLUMNS.values()) + " |",
+    "|---" * (len(SUMMARY_COLUMNS) + 1) + "|",
   ]
   for a in arms:
 
@@ -108,21 +118,7 @@ def study_markdown(results: Mapping[str, Sequence], agg: Mapping[str, Any], head
       m = agg.get(f"{a}/{k}_mean")
       return "" if m is None else f"{m:.2f} ± {agg[f'{a}/{k}_std']:.2f}"
 
-    lines.append(
-      f"| {a} | "
-      + " | ".join(
-        cell(k)
-        for k in (
-          "clean_top1",
-          "mnist_c_mean",
-          "eps_star_gaussian",
-          "eps_star_uniform",
-          "eps_star_adversarial",
-          "eps_star_erase",
-        )
-      )
-      + " |"
-    )
+    lines.append(f"| {a} | " + " | ".join(cell(k) for k in SUMMARY_COLUMNS) + " |")
   lines += [
     "",
     "| arm | " + " | ".join(c.replace("_", " ") for c in mnist_c.ORDER) + " |",

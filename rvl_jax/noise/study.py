@@ -55,15 +55,7 @@ SIGMA_ARM_PREFIX = "gnt_sigma_"
 # ImageNet-C noises evaluated at five severities on the digits (speckle is a hold-out corruption).
 NOISE_EVAL = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 # Per-seed metrics averaged over seeds (with 'mnist_c/<corruption>' and 'adversarial_<norm>').
-SCALAR_METRICS = (
-  "clean_top1",
-  "mnist_c_mean",
-  "eps_star_gaussian",
-  "eps_star_uniform",
-  "eps_star_adversarial",
-  "eps_star_erase",
-  "median_image_norm",
-)
+SCALAR_METRICS = tuple(reports.SUMMARY_COLUMNS) + ("median_image_norm",)
 
 
 @dataclasses.dataclass(frozen=True)

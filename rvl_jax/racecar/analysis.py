@@ -139,26 +139,9 @@ def relative_error(recon, target) -> float:
 
 def plot_vectors(vectors, sigma, path, image_shape=(28, 28), max_show: int = 20, title: str = ""):
   """Grid of singular-vector images labelled with sigma."""
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  from rvl_jax.core.io import save_figure
-
   n = min(max_show, len(vectors))
-  ims = vectors_to_images(vectors[:n], image_shape)
-  cols = min(n, 10)
-  rows = -(-n // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
-  for ax in axes.ravel():
-    ax.axis("off")
-  for i in range(n):
-    ax = axes.ravel()[i]
-    ax.imshow(ims[i], cmap="gray")
-    ax.set_title(f"v{i + 1} s={sigma[i]:.2g}", fontsize=7)
-  fig.suptitle(title, fontsize=9)
-  save_figure(fig, path)
+  titles = [f"v{i + 1} s={sigma[i]:.2g}" for i in range(n)]
+  plot_images(vectors_to_images(vectors[:n], image_shape), path, titles=titles, title=title)
 
 
 def plot_images(

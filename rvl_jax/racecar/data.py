@@ -19,6 +19,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from rvl_jax.core import validation
+
 # ------------------------------------------------------------------------------------------------
 # peak data (sec. 8.1)
 # ------------------------------------------------------------------------------------------------
@@ -166,21 +168,24 @@ def peak_from_arrays(images, labels, index, num_train_per_class: int = 50) -> Di
 # 12-bit sphere task (sec. 8.2)
 # ------------------------------------------------------------------------------------------------
 
-ICOSA_NEIGHBOURS = (
-  (1, 3, 5, 10, 11),
-  (0, 2, 3, 4, 11),
-  (1, 3, 4, 8, 9),
-  (0, 1, 2, 8, 10),
-  (1, 2, 6, 9, 11),
-  (0, 6, 7, 10, 11),
-  (4, 5, 7, 9, 11),
-  (5, 6, 8, 9, 10),
-  (2, 3, 7, 9, 10),
-  (2, 4, 6, 7, 8),
-  (0, 3, 5, 7, 8),
-  (0, 1, 4, 5, 6),
-)
 ICOSA_ANTIPODE = (9, 7, 5, 6, 10, 2, 3, 1, 11, 0, 4, 8)
+# The five neighbours of the first vertex of each antipodal pair. The point reflection through
+# the centre maps the icosahedron onto itself, so the neighbours of the antipode a(v) are the
+# antipodes of the neighbours of v.
+_HALF_NEIGHBOURS = {
+  0: (1, 3, 5, 10, 11),
+  1: (0, 2, 3, 4, 11),
+  2: (1, 3, 4, 8, 9),
+  3: (0, 1, 2, 8, 10),
+  4: (1, 2, 6, 9, 11),
+  8: (2, 3, 7, 9, 10),
+}
+ICOSA_NEIGHBOURS = tuple(
+  _HALF_NEIGHBOURS[v]
+  if v in _HALF_NEIGHBOURS
+  else tuple(sorted(ICOSA_ANTIPODE[u] for u in _HALF_NEIGHBOURS[ICOSA_ANTIPODE[v]]))
+  for v in range(12)
+)
 
 
 def icosahedron_gram() -> np.ndarray:
@@ -353,14 +358,14 @@ def load_cifar(
   x_test, y_test). Images float32 [N, 32, 32, 3] in [0, 1], labels int32."""
   from rvl_jax.data import cifar
 
-  if name not in ("cifar10", "cifar100"):
-    raise ValueError(f"argument 'name': expected 'cifar10' or 'cifar100', got {name!r}")
+  validation.check_in_choices("name", name, ("cifar10", "cifar100"))
+  validation.check_in_choices("source", source, ("tfds", "files", "npz"))
   if source == "npz":
     if path is None or not os.path.exists(path):
       raise FileNotFoundError(f"argument 'path': expected an existing .npz file, got {path!r}")
     d = np.load(path)
     raw = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-  elif source in ("tfds", "files"):
+  else:
     d = (
       cifar.load_cifar_tfds(name, data_dir)
       if source == "tfds"
@@ -371,8 +376,6 @@ def load_cifar(
       for k in ("train", "test")
       for a, b in (("x", "images"), ("y", "labels"))
     }
-  else:
-    raise ValueError(f"argument 'source': expected 'tfds', 'files' or 'npz', got {source!r}")
   out = {}
   for k in ("train", "test"):
     x = np.asarray(raw[f"x_{k}"])

@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rvl_jax.core import validation
 from rvl_jax.racecar import ops
 
 KINDS = ("dense", "conv", "deconv")
@@ -57,12 +58,9 @@ class LayerSpec:
   reshape_before: Optional[Tuple[int, ...]] = None
 
   def __post_init__(self):
-    if self.kind not in KINDS:
-      raise ValueError(f"argument 'kind': expected one of {KINDS}, got {self.kind!r}")
-    if self.pool_before not in POOLS:
-      raise ValueError(f"argument 'pool_before': expected one of {POOLS}, got {self.pool_before!r}")
-    if self.norm not in (None, "bn"):
-      raise ValueError(f"argument 'norm': expected None or 'bn', got {self.norm!r}")
+    validation.check_in_choices("kind", self.kind, KINDS)
+    validation.check_in_choices("pool_before", self.pool_before, POOLS)
+    validation.check_in_choices("norm", self.norm, (None, "bn"))
     ops.get_activation(self.activation)
     if isinstance(self.padding, list):
       object.__setattr__(self, "padding", tuple(tuple(p) for p in self.padding))
@@ -86,16 +84,25 @@ def dense_spec(features, activation="relu", norm=None, use_bias=True, pool_befor
   )
 
 
+# The fields every racecar layer has, passed on by keyword by `conv_spec` / `deconv_spec`.
+LAYER_FIELDS = ("activation", "norm", "use_bias", "pool_before")
+
+
+def _spatial_spec(kind, features, kernel_size, strides, layer, **fields):
+  for name in layer:
+    validation.check_in_choices("**layer", name, LAYER_FIELDS)
+  return LayerSpec(
+    kind,
+    features,
+    kernel_size=tuple(ops._pair(kernel_size)),
+    strides=tuple(ops._pair(strides)),
+    **fields,
+    **layer,
+  )
+
+
 def conv_spec(
-  features,
-  kernel_size=(3, 3),
-  strides=(1, 1),
-  padding="SAME",
-  activation="relu",
-  norm=None,
-  use_bias=True,
-  pool_before=None,
-  dilation=(1, 1),
+  features, kernel_size=(3, 3), strides=(1, 1), padding="SAME", *, dilation=(1, 1), **layer
 ):
   """A conv racecar layer (NHWC, HWIO kernel); its reverse is the explicit transposed conv.
 
@@ -104,40 +111,25 @@ def conv_spec(
     kernel_size: int or (kh, kw).
     strides: int or (sh, sw).
     padding: 'SAME', 'VALID' or explicit ((top, bottom), (left, right)).
-    activation: activation name.
-    norm: None or 'bn'.
-    use_bias: add a bias b_m.
-    pool_before: None, 'max2' or 'up2'.
     dilation: int or (dh, dw).
+    **layer: the fields every racecar layer has (keywords, `LayerSpec` defaults):
+      activation (activation name, 'relu'), norm (None or 'bn'), use_bias (add a bias b_m,
+      True), pool_before (None, 'max2' or 'up2').
 
   Returns:
     The `LayerSpec`.
+
+  Raises:
+    ValueError: a keyword in ``layer`` that is not one of `LAYER_FIELDS`, or a bad field value.
   """
-  return LayerSpec(
-    "conv",
-    features,
-    tuple(ops._pair(kernel_size)),
-    tuple(ops._pair(strides)),
-    padding,
-    tuple(ops._pair(dilation)),
-    None,
-    use_bias,
-    norm,
-    activation,
-    pool_before,
+  dilation = tuple(ops._pair(dilation))
+  return _spatial_spec(
+    "conv", features, kernel_size, strides, layer, padding=padding, dilation=dilation
   )
 
 
 def deconv_spec(
-  features,
-  kernel_size=(4, 4),
-  strides=(2, 2),
-  padding="SAME",
-  activation="relu",
-  norm=None,
-  use_bias=True,
-  pool_before=None,
-  output_spatial=None,
+  features, kernel_size=(4, 4), strides=(2, 2), padding="SAME", *, output_spatial=None, **layer
 ):
   """A transposed-conv ("deconv") racecar layer; its reverse is the plain conv with the same kernel.
 
@@ -146,27 +138,23 @@ def deconv_spec(
     kernel_size: int or (kh, kw).
     strides: int or (sh, sw).
     padding: 'SAME' or 'VALID'.
-    activation: activation name.
-    norm: None or 'bn'.
-    use_bias: add a bias b_m.
-    pool_before: None, 'max2' or 'up2'.
     output_spatial: explicit output (H, W), or None for the padding's default.
+    **layer: activation, norm, use_bias, pool_before, as for `conv_spec`.
 
   Returns:
     The `LayerSpec`.
+
+  Raises:
+    ValueError: a keyword in ``layer`` that is not one of `LAYER_FIELDS`, or a bad field value.
   """
-  return LayerSpec(
+  return _spatial_spec(
     "deconv",
     features,
-    tuple(ops._pair(kernel_size)),
-    tuple(ops._pair(strides)),
-    padding,
-    (1, 1),
-    output_spatial,
-    use_bias,
-    norm,
-    activation,
-    pool_before,
+    kernel_size,
+    strides,
+    layer,
+    padding=padding,
+    output_spatial=output_spatial,
   )
 
 
@@ -294,12 +282,8 @@ class ReverseConfig:
   reverse_updates_bn_stats: bool = False
 
   def __post_init__(self):
-    if self.variant not in ("full", "layerwise", "rr1"):
-      raise ValueError(
-        f"argument 'variant': expected 'full', 'layerwise' or 'rr1', got {self.variant!r}"
-      )
-    if self.source not in ("activated", "linear"):
-      raise ValueError(f"argument 'source': expected 'activated' or 'linear', got {self.source!r}")
+    validation.check_in_choices("variant", self.variant, ("full", "layerwise", "rr1"))
+    validation.check_in_choices("source", self.source, ("activated", "linear"))
     ops.get_activation(self.output_activation)
 
 

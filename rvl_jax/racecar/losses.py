@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.core import validation
+
 REDUCTIONS = ("half_sum", "sum", "mean")
 
 
@@ -34,6 +36,7 @@ def reduce_sq(diff, reduction: str = "half_sum", weights=None):
   Raises:
     ValueError: naming ``reduction`` when it is unknown.
   """
+  validation.check_in_choices("reduction", reduction, REDUCTIONS)
   sq = jnp.square(diff)
   if weights is not None:
     sq = sq * weights
@@ -41,9 +44,7 @@ def reduce_sq(diff, reduction: str = "half_sum", weights=None):
     return 0.5 * jnp.sum(sq)
   if reduction == "sum":
     return jnp.sum(sq)
-  if reduction == "mean":
-    return jnp.mean(sq)
-  raise ValueError(f"argument 'reduction': expected one of {REDUCTIONS}, got {reduction!r}")
+  return jnp.mean(sq)
 
 
 def layer_lambdas(

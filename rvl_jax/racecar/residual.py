@@ -18,6 +18,7 @@ from typing import Any, Callable, List, Optional, Tuple
 import flax.linen as nn
 import jax
 
+from rvl_jax.core import validation
 from rvl_jax.racecar import ops
 from rvl_jax.racecar.layers import RacecarBatchNorm, RacecarLinear, conv_spec
 from rvl_jax.racecar.losses import reduce_sq
@@ -73,13 +74,17 @@ class RacecarResNet(nn.Module):
         bn(h, use_running_average=not train, update_stats=reverse_updates_bn_stats)
       )
 
+    validation.check_in_choices("version", self.version, (1, 2))
+    per_stage = 6 if self.version == 1 else 9  # 3 stages of n blocks of 2 (v1) or 3 (v2) convs
+    if (self.depth - 2) % per_stage:
+      raise ValueError(
+        f"argument 'depth': ResNet v{self.version} needs depth = {per_stage}n + 2, got {self.depth}"
+      )
+    n = (self.depth - 2) // per_stage
+    c0 = self._conv("stem", self.width, 3, 1)
+    y = c0(x)
+    unit(c0, x, y, out_act)
     if self.version == 1:
-      if (self.depth - 2) % 6:
-        raise ValueError(f"argument 'depth': ResNet v1 needs depth = 6n + 2, got {self.depth}")
-      n = (self.depth - 2) // 6
-      c0 = self._conv("stem", self.width, 3, 1)
-      y = c0(x)
-      unit(c0, x, y, out_act)
       bn0 = self._bn("stem_bn")
       h = relu(bn0(y, use_running_average=not train))
       block_in = bn_relu(bn0)  # what produced the block input: the stem's BN + ReLU ...
@@ -107,13 +112,8 @@ class RacecarResNet(nn.Module):
           h = relu(r + sc)
           block_in = relu  # ... then the ReLU after each residual addition
       feat = ops.global_avg_pool(h)
-    elif self.version == 2:
-      if (self.depth - 2) % 9:
-        raise ValueError(f"argument 'depth': ResNet v2 needs depth = 9n + 2, got {self.depth}")
-      n = (self.depth - 2) // 9
-      c0 = self._conv("stem", self.width, 3, 1)
-      h = c0(x)
-      unit(c0, x, h, out_act)
+    else:
+      h = y
       fin = self.width
       for stage in range(3):
         # bottleneck widths of the Keras CIFAR script: fin -> fin -> fout with fout = 4 fin in stage 0
@@ -154,8 +154,6 @@ class RacecarResNet(nn.Module):
         fin = fout
       bnf = self._bn("final_bn")
       feat = ops.global_avg_pool(relu(bnf(h, use_running_average=not train)))
-    else:
-      raise ValueError(f"argument 'version': expected 1 or 2, got {self.version}")
     logits = nn.Dense(self.num_classes, name="head")(feat)
     return logits, pairs
 

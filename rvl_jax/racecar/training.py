@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rvl_jax.core import validation
 from rvl_jax.racecar import losses as rr_losses
 from rvl_jax.racecar import ortho, residual
 from rvl_jax.racecar.layers import ChainOutput, ReverseConfig
@@ -50,8 +51,7 @@ class RegConfig:
   double_softmax: bool = False
 
   def __post_init__(self):
-    if self.method not in METHODS:
-      raise ValueError(f"argument 'method': expected one of {METHODS}, got {self.method!r}")
+    validation.check_in_choices("method", self.method, METHODS)
 
   @property
   def active(self) -> bool:

@@ -20,6 +20,8 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
+from rvl_jax.core import validation
+
 
 def _last_layer(params: Mapping[str, Any]) -> str:
   names = sorted((k for k in params if k.startswith("layer")), key=lambda k: int(k[5:]))
@@ -36,8 +38,7 @@ def stack_output_channels(
 ) -> dict:
   """Copy of chain params whose last (or the named) layer has its output channels tiled `times` times.
   kind: 'conv' / 'dense' (output = last kernel axis) or 'deconv' (kernels laid out [kh, kw, C_out, C_in])."""
-  if kind not in ("conv", "dense", "deconv"):
-    raise ValueError(f"argument 'kind': expected 'conv', 'dense' or 'deconv', got {kind!r}")
+  validation.check_in_choices("kind", kind, ("conv", "dense", "deconv"))
   params = dict(params)
   name = layer or _last_layer(params)
   p = dict(params[name])

@@ -73,7 +73,8 @@ def test_ant_step_generator_ascends_then_classifier_descends():
     state, batch
   )
   x, y = batch["image"], batch["label"]
-  _, k_gen, k_cur, _, _ = jax.random.split(state.rng, 5)
+  _, key = state.next_rng()  # the step's key
+  k_gen, k_cur, _, _ = jax.random.split(key, 4)
 
   def gen_ce(gp):
     return _ce(model, state.params, ant.perturb(spec, gp, k_gen, x, 3.0), y)

@@ -23,6 +23,7 @@ import numpy as np
 
 from rvl_jax.noise.corruptions import ops
 from rvl_jax.noise.corruptions.base import make_host_corruption, make_jit_corruption
+from rvl_jax.noise.corruptions.tables import IMAGENET_TABLES
 
 # ----------------------------------------------------------------------------------------
 # Noise
@@ -346,52 +347,6 @@ def make_spatter(table):
   fn.compiled = jit_fn.compiled
   return fn
 
-
-IMAGENET_TABLES = {
-  "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
-  "shot_noise": (60, 25, 12, 5, 3),
-  "impulse_noise": (0.03, 0.06, 0.09, 0.17, 0.27),
-  "defocus_blur": ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
-  "glass_blur": ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
-  "motion_blur": ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
-  "zoom_blur": tuple(
-    tuple(float(v) for v in np.arange(1, e, st))
-    for e, st in ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))
-  ),
-  "snow": (
-    (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
-    (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
-    (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
-    (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-    (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
-  ),
-  "fog": ((1.5, 2, 256), (2.0, 2, 256), (2.5, 1.7, 256), (2.5, 1.5, 256), (3.0, 1.4, 256)),
-  "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
-  "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
-  # 244 is the upstream typo for 224, kept for fidelity.
-  "elastic_transform": tuple(
-    (244 * a, 244 * s, 244 * m)
-    for a, s, m in (
-      (2, 0.7, 0.1),
-      (2, 0.08, 0.2),
-      (0.05, 0.01, 0.02),
-      (0.07, 0.01, 0.02),
-      (0.12, 0.01, 0.02),
-    )
-  ),
-  "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),
-  "jpeg_compression": (25, 18, 15, 10, 7),
-  "speckle_noise": (0.15, 0.2, 0.35, 0.45, 0.6),
-  "gaussian_blur": (1, 2, 3, 4, 6),
-  "spatter": (
-    (0.65, 0.3, 4, 0.69, 0.6, "water"),
-    (0.65, 0.3, 3, 0.68, 0.6, "water"),
-    (0.65, 0.3, 2, 0.68, 0.5, "water"),
-    (0.65, 0.3, 1, 0.65, 1.5, "mud"),
-    (0.67, 0.4, 1, 0.65, 1.5, "mud"),
-  ),
-  "saturate": ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)),
-}
 
 _PER_IMAGE = {
   "gaussian_noise": gaussian_noise,

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rvl_jax.noise.corruptions import ops
+from rvl_jax.noise.corruptions import imagenet_c, ops
 from rvl_jax.noise.corruptions.base import make_host_corruption, make_jit_corruption
 
 ORDER = (
@@ -38,16 +38,6 @@ ORDER = (
   "zigzag",
   "canny_edges",
 )
-
-
-def _shot(key, x, c):
-  if c <= 60:  # inversion sampler (x <= 1 so lam <= c); exact up to a < 1e-9 tail
-    return ops.poisson_small(key, x * c, float(c)) / c
-  return jax.random.poisson(key, x * c).astype(x.dtype) / c
-
-
-def _impulse(key, x, a):
-  return ops.salt_and_pepper(key, x, a)
 
 
 def _glass(key, x, p, rows_only: bool = True):
@@ -318,8 +308,8 @@ PARAMS = {
 }
 
 _PER_IMAGE = {
-  "shot_noise": _shot,
-  "impulse_noise": _impulse,
+  "shot_noise": imagenet_c.shot_noise,  # the same per-image noise as ImageNet-C
+  "impulse_noise": imagenet_c.impulse_noise,
   "glass_blur": _glass,
   "motion_blur": _motion,
   "shear": _shear,

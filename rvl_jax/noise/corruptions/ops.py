@@ -15,8 +15,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.core import validation
+
+BOUNDARY_MODES = ("nearest", "reflect", "mirror", "reflect101", "wrap")
+
 # ----------------------------------------------------------------------------------------
 # Boundary handling
+
+
+def _extend_index(xp, idx, n: int, mode: str):
+  """``extend_index`` written once for an array module ``xp`` (NumPy or jax.numpy)."""
+  validation.check_in_choices("mode", mode, BOUNDARY_MODES)
+  if mode == "nearest":
+    return xp.clip(idx, 0, n - 1)
+  if mode == "wrap":
+    return xp.mod(idx, n)
+  if mode == "reflect":
+    p = 2 * n
+    i = xp.mod(idx, p)
+    return xp.where(i < n, i, p - 1 - i)
+  if n == 1:  # 'mirror' / 'reflect101' of a single sample
+    return xp.zeros_like(idx)
+  p = 2 * n - 2
+  i = xp.mod(idx, p)
+  return xp.where(i < n, i, p - i)
 
 
 def extend_index(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
@@ -25,39 +47,12 @@ def extend_index(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
   'nearest' (edge replication), 'reflect' (scipy: d c b a | a b c d | d c b a),
   'mirror' / 'reflect101' (OpenCV default: d c b | a b c d | c b a), 'wrap'.
   """
-  idx = np.asarray(idx)
-  if mode == "nearest":
-    return np.clip(idx, 0, n - 1)
-  if mode == "reflect":
-    p = 2 * n
-    i = np.mod(idx, p)
-    return np.where(i < n, i, p - 1 - i)
-  if mode in ("mirror", "reflect101"):
-    if n == 1:
-      return np.zeros_like(idx)
-    p = 2 * n - 2
-    i = np.mod(idx, p)
-    return np.where(i < n, i, p - i)
-  if mode == "wrap":
-    return np.mod(idx, n)
-  raise ValueError(f"argument 'mode': unknown boundary mode {mode!r}")
+  return _extend_index(np, np.asarray(idx), n, mode)
 
 
 def extend_index_jnp(idx, n: int, mode: str):
   """jax.numpy version of ``extend_index`` (for data-dependent indices)."""
-  if mode == "nearest":
-    return jnp.clip(idx, 0, n - 1)
-  if mode == "reflect":
-    p = 2 * n
-    i = jnp.mod(idx, p)
-    return jnp.where(i < n, i, p - 1 - i)
-  if mode in ("mirror", "reflect101"):
-    if n == 1:
-      return jnp.zeros_like(idx)
-    p = 2 * n - 2
-    i = jnp.mod(idx, p)
-    return jnp.where(i < n, i, p - i)
-  raise ValueError(f"argument 'mode': unknown boundary mode {mode!r}")
+  return _extend_index(jnp, idx, n, mode)
 
 
 # ----------------------------------------------------------------------------------------
