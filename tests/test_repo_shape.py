@@ -98,7 +98,7 @@ def test_no_command_line_parsing_in_the_library():
   assert not offenders, offenders
 
 
-_SPEC_CITATION = re.compile(r"\bspec(ification)? ?(§|section )?\d|\[[GM]\]")
+_SPEC_CITATION = re.compile(r"\bspec(ification)? ?(§|section )?[A-Z]?\d|\[[GM]\]")
 
 
 def test_no_citations_of_documents_outside_the_repository():
