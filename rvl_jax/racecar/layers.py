@@ -418,11 +418,13 @@ class RacecarChain(nn.Module):
     train: bool = False,
     reverse: Optional[ReverseConfig] = None,
   ):
-    """Full reverse pass from an arbitrary top tensor z (the shape of d_{n+1}) down to d'_1 of shape
-    `input_shape` (batch included): the chain's reverse pass used as a network of its own, e.g. the encoder
-    of an autoencoder whose decoder is the chain (the racecar paper's autoencoder experiment, Xie & Thuerey, section 5 and appendix D.2; the encoder's weights then start as the
-    generator's reverse-pass weights). The shapes come from an eval-mode forward pass on zeros, which
-    only fixes the static shapes (and creates the parameters under `init`); no statistics are updated."""
+    """Full reverse pass from an arbitrary top tensor z (the shape of d_{n+1}) down to d'_1 of
+    shape `input_shape` (batch included): the chain's reverse pass used as a network of its own,
+    e.g. the encoder of an autoencoder whose decoder is the chain (the racecar paper's autoencoder
+    experiment, Xie & Thuerey, section 5 and appendix D.2; the encoder's weights then start as the
+    generator's reverse-pass weights). The shapes come from an eval-mode forward pass on zeros,
+    which only fixes the static shapes (and creates the parameters under `init`); no statistics
+    are updated."""
     cfg = reverse or ReverseConfig()
     h = jnp.zeros(tuple(input_shape), z.dtype)
     shapes = []
