@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.speed.cases.common import MNIST_TEST, Case
+from experiments.speed.cases.common import MNIST_TEST, Case, adam_state
 from experiments.speed.cases.common import images as _images
 from experiments.speed.cases.common import key as _key
 from experiments.speed.cases.common import labels as _labels
@@ -46,23 +46,14 @@ def abs_inference_case(label, *, batch, n_samples, n_iter, calls, note, micro_ba
 
 def cases_abs(c, label):
   if c.experiment == "train":
-    import optax
-
     from rvl_jax.abs import nets, training
-    from rvl_jax.core import train_state
 
     b = c.vae.batch_size
 
     def make_args():
       model = nets.VAE()
       v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
-      st = train_state.TrainState.create(
-        apply_fn=model.apply,
-        params=v["params"],
-        tx=optax.adam(c.vae.lr),
-        rng=_key(1),
-        batch_stats=v["batch_stats"],
-      )
+      st = adam_state(model.apply, v["params"], c.vae.lr, 1, v["batch_stats"])
       return st, {"image": _images((b, 28, 28, 1)), "beta": jnp.ones((b,))}
 
     n_eval = MNIST_TEST * (2 if c.eval_binary else 1)
@@ -110,18 +101,14 @@ def cases_abs(c, label):
 
 def madry_case(label, *, lr, pgd_steps, step_size, warmup, steps, eps=0.3, batch=50):
   """The Madry et al. (2018) PGD adversarial-training step of ``rvl_jax.abs.baselines``."""
-  import optax
 
   from rvl_jax.abs import baselines, nets
-  from rvl_jax.core import train_state
 
   model = nets.MadryCNN()
 
   def make_args():
     v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
-    st = train_state.TrainState.create(
-      apply_fn=model.apply, params=v["params"], tx=optax.adam(lr), rng=_key(1)
-    )
+    st = adam_state(model.apply, v["params"], lr, 1)
     return st, {"image": _images((batch, 28, 28, 1)), "label": _labels(batch, 10)}
 
   adv = dict(
