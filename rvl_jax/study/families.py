@@ -10,6 +10,7 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from rvl_jax.core import io as rio
+from rvl_jax.core import validation
 from rvl_jax.study import mnist_scenarios, mnist_zoo, runner
 from rvl_jax.study import results as results_lib
 
@@ -39,13 +40,12 @@ HEADLINE = {
 
 
 def get_family(name: str) -> runner.Family:
+  validation.check_in_choices("family", name, ("mnist", "factor"))
   if name == "mnist":
     return MNIST
-  if name == "factor":
-    from rvl_jax.study import factor_zoo  # pylint: disable=import-outside-toplevel
+  from rvl_jax.study import factor_zoo  # pylint: disable=import-outside-toplevel
 
-    return factor_zoo.family()
-  raise ValueError(f"argument 'family': expected 'mnist' or 'factor', got {name!r}")
+  return factor_zoo.family()
 
 
 def headline_columns(family: str, columns: Sequence[str]) -> list:
