@@ -79,14 +79,7 @@ def cases_abs(c, label):
     ]
   # robustness: Madry PGD training + the ABS queries of the attacks
   return [
-    madry_case(
-      label,
-      lr=c.madry.lr,
-      pgd_steps=c.madry.pgd_steps,
-      step_size=c.madry.pgd_step_size,
-      warmup=c.madry.eps_warmup_steps,
-      steps=c.madry.steps,
-    ),
+    madry_case(label, c.madry),
     abs_inference_case(
       label,
       batch=c.abs.batch_size,
@@ -99,8 +92,9 @@ def cases_abs(c, label):
   ]
 
 
-def madry_case(label, *, lr, pgd_steps, step_size, warmup, steps, eps=0.3, batch=50):
-  """The Madry et al. (2018) PGD adversarial-training step of ``rvl_jax.abs.baselines``."""
+def madry_case(label, madry, *, eps=0.3, batch=50):
+  """The Madry et al. (2018) PGD adversarial-training step of ``rvl_jax.abs.baselines``, at the
+  schedule of ``madry`` (a ``robustness.MadryColumn`` or the config group holding its fields)."""
 
   from rvl_jax.abs import baselines, nets
 
@@ -108,19 +102,23 @@ def madry_case(label, *, lr, pgd_steps, step_size, warmup, steps, eps=0.3, batch
 
   def make_args():
     v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
-    st = adam_state(model.apply, v["params"], lr, 1)
+    st = adam_state(model.apply, v["params"], madry.lr, 1)
     return st, {"image": _images((batch, 28, 28, 1)), "label": _labels(batch, 10)}
 
   adv = dict(
-    eps=eps, steps=pgd_steps, step_size=step_size, random_start=True, eps_warmup_steps=int(warmup)
+    eps=eps,
+    steps=madry.pgd_steps,
+    step_size=madry.pgd_step_size,
+    random_start=True,
+    eps_warmup_steps=int(madry.eps_warmup_steps),
   )
   step = baselines.make_classifier_train_step(model, adversarial=adv, summed_loss=True)
   return Case(
     label,
-    f"Madry PGD-{pgd_steps} training step",
+    f"Madry PGD-{madry.pgd_steps} training step",
     step,
     make_args,
     batch,
-    steps,
+    madry.steps,
     "the adversarially trained baseline",
   )
