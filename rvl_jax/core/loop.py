@@ -235,7 +235,7 @@ def train_once(
   num_steps: int,
   workdir: Optional[str],
   desc: str,
-  log_every: int = 50,
+  **options: Any,
 ) -> TrainResult:
   """``train`` for a model trained once and afterwards only restored from ``workdir``: a single
   checkpoint, written at the end (a cached model of a study, one arm of a sweep).
@@ -247,7 +247,7 @@ def train_once(
     num_steps: total number of steps of the run.
     workdir: output directory (None keeps everything in memory).
     desc: name of the run in progress lines and logs.
-    log_every: steps between metric rows.
+    **options: any other keyword of ``train`` (``log_every``, ``eval_fn``, ``hooks``, ...).
 
   Returns:
     ``train``'s :class:`TrainResult`.
@@ -258,7 +258,7 @@ def train_once(
     get_batch=get_batch,
     num_steps=num_steps,
     workdir=workdir,
-    log_every=log_every,
     checkpoint_every=max(num_steps, 1),
     desc=desc,
+    **options,
   )

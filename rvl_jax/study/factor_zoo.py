@@ -135,7 +135,7 @@ def _supervised(arch: str, noise: bool = False):
 
     desc = f"{name} {data.split} s{seed}"
     res = loop.train_once(
-      state, bench_train.supervised_train_step, get_batch, s.steps, workdir, desc, 200
+      state, bench_train.supervised_train_step, get_batch, s.steps, workdir, desc, log_every=200
     )
     st = jax.device_get(res.state)
     return interface.from_flax(name, st.apply_fn, st.variables(), task="regress", train=False)
@@ -164,7 +164,7 @@ def _racecar_rr(name, data, seed, workdir, s):
   reg = rc_training.RegConfig(method="rr", lam=s.rr_lam, reduction="mean")
   step = rc_training.make_train_step(reg, task_loss="mse")
   desc = f"{name} {data.split} s{seed}"
-  res = loop.train_once(state, step, get_batch, s.steps, workdir, desc, 200)
+  res = loop.train_once(state, step, get_batch, s.steps, workdir, desc, log_every=200)
   params = jax.device_get(res.state.params)
 
   def predict(x):
@@ -194,7 +194,7 @@ def _slowvae_encoder(seed: int, workdir: str, s: FactorSettings):
 
   step_fn = slow_training.make_train_step("slowvae", model)
   res = loop.train_once(
-    state, step_fn, get_batch, s.slowvae_steps, workdir, f"slowvae s{seed}", 200
+    state, step_fn, get_batch, s.slowvae_steps, workdir, f"slowvae s{seed}", log_every=200
   )
   return slow_training.pure_representation("slowvae", model, jax.device_get(res.state.params))
 

@@ -169,7 +169,9 @@ def _pretrain(data: MnistData, seed: int, workdir: str, s: MnistSettings):
   )
   step = noise_training.make_noise_train_step(model, "clean")
   get_batch = _get_batch(data, s.batch_size, seed)
-  res = loop.train_once(state, step, get_batch, s.pretrain_steps, workdir, f"pretrain s{seed}", 100)
+  res = loop.train_once(
+    state, step, get_batch, s.pretrain_steps, workdir, f"pretrain s{seed}", log_every=100
+  )
   return jax.device_get(res.state.params)
 
 
@@ -194,7 +196,9 @@ def _noise_trained(mode: str):
     )
     step = noise_training.make_noise_train_step(model, mode, sigma=s.gnt_sigma)
     get_batch = _get_batch(data, s.batch_size, seed)
-    res = loop.train_once(state, step, get_batch, s.finetune_steps, workdir, f"{name} s{seed}", 100)
+    res = loop.train_once(
+      state, step, get_batch, s.finetune_steps, workdir, f"{name} s{seed}", log_every=100
+    )
     return _cnn_model(name, s, jax.device_get(res.state.params))
 
   return train
@@ -311,7 +315,9 @@ def _racecar(method: str):
         reg, lam=racecar_lambda(state, reg, get_batch(0), s.racecar_lam_scale)
       )
     step = rc_training.make_train_step(reg)
-    res = loop.train_once(state, step, get_batch, s.racecar_steps, workdir, f"{name} s{seed}", 100)
+    res = loop.train_once(
+      state, step, get_batch, s.racecar_steps, workdir, f"{name} s{seed}", log_every=100
+    )
     st = jax.device_get(res.state)
     variables = {"params": st.params, "batch_stats": st.batch_stats}
     return interface.StudyModel(
