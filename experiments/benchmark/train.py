@@ -68,6 +68,17 @@ def split_analyses(config, grid_indices, predictions) -> dict:
   return out
 
 
+def run_keys(config, model: str) -> dict:
+  """What names a benchmark run in its results (the sweep's tables group runs by these)."""
+  return dict(
+    dataset=config.dataset,
+    split=config.split,
+    model=model,
+    seed=config.seed,
+    iterations=config.num_steps,
+  )
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   t_start = time.time()
   train_ds = bench.make_dataset(
@@ -116,11 +127,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   train_scores, train_pred = evaluate(config, predict_fn, "train")
   eval_seconds = time.time() - t_eval
   res = dict(
-    dataset=config.dataset,
-    split=config.split,
-    model=config.model,
-    seed=config.seed,
-    iterations=config.num_steps,
+    run_keys(config, config.model),
     lr=lr,
     source=train_ds.source,
     n_train=len(train_ds),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from experiments.benchmark import train as benchmark_train
 from rvl_jax import benchmark as bench
 from rvl_jax.benchmark import weak
 
@@ -40,11 +41,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     seed=config.seed,
   )
   res = dict(
-    dataset=config.dataset,
-    split=config.split,
-    model=config.method,
-    seed=config.seed,
-    iterations=config.num_steps,
+    benchmark_train.run_keys(config, config.method),
     selected_value=best["value"],
     selected_dci=best["dci"],
   )

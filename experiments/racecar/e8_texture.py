@@ -74,6 +74,7 @@ def train_and_evaluate(c, workdir: str) -> dict:
   model = models.texture_cnn(tuple(c.channels), ncls)
   results = {"data_source": c.data_root or "standin", "classes": classes}
   tx = protocol.make_optimizer(c.optimizer, c.learning_rate)
+  loop_args = {"log_every": c.log_every, "checkpoint_every": c.checkpoint_every}
   for method in c.methods:
     for seed in c.seeds:
       reg = RegConfig(method, **c.reg)
@@ -82,16 +83,8 @@ def train_and_evaluate(c, workdir: str) -> dict:
       )
       results["num_params"] = count_params(st.params)
       name = seeds.seed_key(method, seed)
-      r = protocol.run_phase(
-        st,
-        reg,
-        protocol.minibatches(xs[tr], yoh[tr], c.batch_size, seed, "train"),
-        c.num_steps,
-        workdir,
-        name,
-        log_every=c.log_every,
-        checkpoint_every=c.checkpoint_every,
-      )
+      get = protocol.minibatches(xs[tr], yoh[tr], c.batch_size, seed, "train")
+      r = protocol.run_phase(st, reg, get, c.num_steps, workdir, name, **loop_args)
       results[f"{name}/sec_per_step"] = protocol.sec_per_step(r)
       pred = training.make_predict(r.state)
       x_te = xs[te][:64]

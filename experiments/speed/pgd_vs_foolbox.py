@@ -15,22 +15,16 @@ Needs the optional ``reference`` extra (torch, foolbox).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
+from experiments.speed.autoattack_common import define_weights_dir
 from rvl_jax.core import experiment
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_WEIGHTS = experiment.define_flag(
-  flags.DEFINE_string,
-  "weights_dir",
-  os.path.join(_REPO, "..", "shared", "reference_weights", "abs"),
-  "directory with the released vanilla_cnn.npz / vanilla_cnn.net",
-)
+_WEIGHTS = define_weights_dir("directory with the released vanilla_cnn.npz / vanilla_cnn.net")
 _N = experiment.define_flag(
   flags.DEFINE_integer, "n_images", 200, "evaluation digits (balanced over classes)"
 )

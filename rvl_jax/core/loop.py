@@ -226,3 +226,39 @@ def train(
     compile_seconds=compile_seconds,
     resumed_from=resumed_from,
   )
+
+
+def train_once(
+  state: Any,
+  train_step: StepFn,
+  get_batch: Callable[[int], Any],
+  num_steps: int,
+  workdir: Optional[str],
+  desc: str,
+  **options: Any,
+) -> TrainResult:
+  """``train`` for a model trained once and afterwards only restored from ``workdir``: a single
+  checkpoint, written at the end (a cached model of a study, one arm of a sweep).
+
+  Args:
+    state: initial TrainState.
+    train_step: pure function (state, batch) -> (state, dict of scalar metrics).
+    get_batch: step -> global batch.
+    num_steps: total number of steps of the run.
+    workdir: output directory (None keeps everything in memory).
+    desc: name of the run in progress lines and logs.
+    **options: any other keyword of ``train`` (``log_every``, ``eval_fn``, ``hooks``, ...).
+
+  Returns:
+    ``train``'s :class:`TrainResult`.
+  """
+  return train(
+    state=state,
+    train_step=train_step,
+    get_batch=get_batch,
+    num_steps=num_steps,
+    workdir=workdir,
+    checkpoint_every=max(num_steps, 1),
+    desc=desc,
+    **options,
+  )

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rvl_jax.core import validation
+
 FACTORS = ("rotation", "scale", "translation")
 
 
@@ -38,8 +40,7 @@ def sample_params(
 ) -> np.ndarray:
   """(n, 4) [rotation deg, scale, tx, ty]: every factor inside its training range, except the
   factor named by ``outside`` ('rotation', 'scale' or 'translation'), drawn beyond it."""
-  if outside not in ("",) + FACTORS:
-    raise ValueError(f"argument 'outside': expected '' or one of {FACTORS}, got {outside!r}")
+  validation.check_in_choices("outside", outside, ("",) + FACTORS)
   rot = rng.uniform(-ranges.rotation, ranges.rotation, n)
   scale = rng.uniform(*ranges.scale, n)
   shift = rng.uniform(-ranges.translation, ranges.translation, (n, 2))

@@ -27,7 +27,7 @@ import optax
 from rvl_jax import benchmark as bench
 from rvl_jax.benchmark import models as bench_models
 from rvl_jax.benchmark import train as bench_train
-from rvl_jax.core import loop, prng, train_state, validation
+from rvl_jax.core import loop, prng, validation
 from rvl_jax.data import batching, dsprites
 from rvl_jax.noise import ant, generators, gnt
 from rvl_jax.racecar import layers as rc_layers
@@ -35,7 +35,7 @@ from rvl_jax.racecar import training as rc_training
 from rvl_jax.slowvae import pairs as slow_pairs
 from rvl_jax.slowvae import training as slow_training
 from rvl_jax.study import cache as cache_lib
-from rvl_jax.study import interface, runner
+from rvl_jax.study import interface, runner, zoo
 
 SPLITS = ("random", "composition", "interpolation", "extrapolation")
 
@@ -146,15 +146,9 @@ def _supervised(arch: str, noise: bool = False):
         b["image"] = np.asarray(gnt.gaussian_noise_batch(key, jnp.asarray(b["image"]), s.gnt_sigma))
         return b
 
-    res = loop.train(
-      state=state,
-      train_step=bench_train.supervised_train_step,
-      get_batch=get_batch,
-      num_steps=s.steps,
-      workdir=workdir,
-      log_every=200,
-      checkpoint_every=s.steps,
-      desc=f"{name} {data.split} s{seed}",
+    desc = f"{name} {data.split} s{seed}"
+    res = loop.train_once(
+      state, bench_train.supervised_train_step, get_batch, s.steps, workdir, desc, log_every=200
     )
     st = jax.device_get(res.state)
     return interface.from_flax(name, st.apply_fn, st.variables(), task="regress", train=False)
@@ -173,30 +167,17 @@ def racecar_benchmark_cnn(num_outputs: int) -> rc_layers.RacecarChain:
 def _racecar_rr(name, data, seed, workdir, s):
   chain = racecar_benchmark_cnn(len(data.train.factor_sizes))
   get_batch = _batches(data, s, seed, "x", "y")
-  variables = chain.init(
+  state = zoo.racecar_state(
+    chain,
+    get_batch(0)["x"][:2],
+    s.lr,
     prng.stream_key(seed, "study/factor/racecar_init"),
-    jnp.asarray(get_batch(0)["x"][:2]),
-    train=False,
-    reverse=rc_layers.ReverseConfig(),
-  )
-  state = train_state.TrainState.create(
-    apply_fn=chain.apply,
-    params=variables["params"],
-    tx=optax.adam(s.lr),
-    rng=prng.stream_key(seed, "study/factor/racecar"),
-    batch_stats=variables.get("batch_stats"),
+    prng.stream_key(seed, "study/factor/racecar"),
   )
   reg = rc_training.RegConfig(method="rr", lam=s.rr_lam, reduction="mean")
-  res = loop.train(
-    state=state,
-    train_step=rc_training.make_train_step(reg, task_loss="mse"),
-    get_batch=get_batch,
-    num_steps=s.steps,
-    workdir=workdir,
-    log_every=200,
-    checkpoint_every=s.steps,
-    desc=f"{name} {data.split} s{seed}",
-  )
+  step = rc_training.make_train_step(reg, task_loss="mse")
+  desc = f"{name} {data.split} s{seed}"
+  res = loop.train_once(state, step, get_batch, s.steps, workdir, desc, log_every=200)
   params = jax.device_get(res.state.params)
 
   def predict(x):
@@ -220,17 +201,15 @@ def _slowvae_encoder(seed: int, workdir: str, s: FactorSettings, method: str = "
   model, state = slow_training.create_state(
     method, latent_dim=s.slowvae_latents, data_shape=ground_truth.image_shape, seed=seed
   )
-  res = loop.train(
-    state=state,
-    train_step=slow_training.make_train_step(method, model),
-    get_batch=lambda step: {
+
+  def get_batch(step):
+    return {
       k: v for k, v in pair_data.batch(seed, step, s.batch_size // 2).items() if k in ("x1", "x2")
-    },
-    num_steps=s.slowvae_steps,
-    workdir=workdir,
-    log_every=200,
-    checkpoint_every=s.slowvae_steps,
-    desc=f"{method} s{seed}",
+    }
+
+  step_fn = slow_training.make_train_step(method, model)
+  res = loop.train_once(
+    state, step_fn, get_batch, s.slowvae_steps, workdir, f"{method} s{seed}", log_every=200
   )
   return slow_training.pure_representation(method, model, jax.device_get(res.state.params))
 
@@ -344,8 +323,7 @@ TRAINERS: Dict[str, Any] = {
 def train_model(
   name: str, data: FactorData, seed: int, workdir: str, settings: FactorSettings
 ) -> interface.StudyModel:
-  validation.check_in_choices("name", name, sorted(TRAINERS))
-  return TRAINERS[name](name, data, seed, workdir, settings)
+  return zoo.train_named(TRAINERS, name, data, seed, workdir, settings)
 
 
 def family() -> runner.Family:

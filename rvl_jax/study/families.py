@@ -5,12 +5,12 @@ model (``plots/<family>_heatmap.png``) and the rank correlations between scenari
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 
 from rvl_jax.core import io as rio
-from rvl_jax.study import cache as cache_lib
+from rvl_jax.core import validation
 from rvl_jax.study import mnist_scenarios, mnist_zoo, runner
 from rvl_jax.study import results as results_lib
 
@@ -40,13 +40,12 @@ HEADLINE = {
 
 
 def get_family(name: str) -> runner.Family:
+  validation.check_in_choices("family", name, ("mnist", "factor"))
   if name == "mnist":
     return MNIST
-  if name == "factor":
-    from rvl_jax.study import factor_zoo  # pylint: disable=import-outside-toplevel
+  from rvl_jax.study import factor_zoo  # pylint: disable=import-outside-toplevel
 
-    return factor_zoo.family()
-  raise ValueError(f"argument 'family': expected 'mnist' or 'factor', got {name!r}")
+  return factor_zoo.family()
 
 
 def headline_columns(family: str, columns: Sequence[str]) -> list:
@@ -109,29 +108,11 @@ def report(
   return {"summary": flat, "rank_correlations": rhos, "columns": head, "values": np.asarray(values)}
 
 
-def run_study(
-  family_name: str,
-  settings,
-  *,
-  models: Sequence[str],
-  scenarios: Sequence[str],
-  seeds: Sequence[int],
-  workdir: str,
-  cache: Optional[cache_lib.CellCache] = None,
-  compute: bool = True,
-) -> Dict[str, Any]:
+def run_study(family_name: str, settings, *, workdir: str, **options: Any) -> Dict[str, Any]:
   """Runs one family's missing cells (none with ``compute=False``: a report of the cached
   cells) and writes its report into ``workdir``."""
+  # options: run_family's keywords (models, scenarios, seeds; optional cache, compute).
   family = get_family(family_name)
-  out = runner.run_family(
-    family,
-    settings,
-    models=models,
-    scenarios=scenarios,
-    seeds=seeds,
-    workdir=workdir,
-    cache=cache,
-    compute=compute,
-  )
-  out.update(report(family, out["matrix"], models, workdir))
+  out = runner.run_family(family, settings, workdir=workdir, **options)
+  out.update(report(family, out["matrix"], options["models"], workdir))
   return out

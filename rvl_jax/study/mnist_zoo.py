@@ -27,7 +27,7 @@ import optax
 from rvl_jax.abs import baselines
 from rvl_jax.abs import models as abs_models
 from rvl_jax.abs import training as abs_training
-from rvl_jax.core import loop, prng, train_state, validation
+from rvl_jax.core import loop, prng
 from rvl_jax.data import batching, mnist
 from rvl_jax.noise import ant, generators, gnt
 from rvl_jax.noise import models as noise_models
@@ -35,7 +35,7 @@ from rvl_jax.noise import training as noise_training
 from rvl_jax.racecar import layers as rc_layers
 from rvl_jax.racecar import losses as rc_losses
 from rvl_jax.racecar import training as rc_training
-from rvl_jax.study import affine, interface
+from rvl_jax.study import affine, interface, zoo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,15 +174,10 @@ def _pretrain(data: MnistData, seed: int, workdir: str, s: MnistSettings):
   state = noise_training.create_state(
     model, params, None, optax.adam(s.pretrain_lr), prng.stream_key(seed, "study/mnist/pretrain")
   )
-  res = loop.train(
-    state=state,
-    train_step=noise_training.make_noise_train_step(model, "clean"),
-    get_batch=_get_batch(data, s.batch_size, seed),
-    num_steps=s.pretrain_steps,
-    workdir=workdir,
-    log_every=100,
-    checkpoint_every=s.pretrain_steps,
-    desc=f"pretrain s{seed}",
+  step = noise_training.make_noise_train_step(model, "clean")
+  get_batch = _get_batch(data, s.batch_size, seed)
+  res = loop.train_once(
+    state, step, get_batch, s.pretrain_steps, workdir, f"pretrain s{seed}", log_every=100
   )
   return jax.device_get(res.state.params)
 
@@ -206,15 +201,10 @@ def _noise_trained(mode: str):
     state = noise_training.create_state(
       model, params0, None, _finetune_tx(s), prng.stream_key(seed, f"study/mnist/{name}")
     )
-    res = loop.train(
-      state=state,
-      train_step=noise_training.make_noise_train_step(model, mode, sigma=s.gnt_sigma),
-      get_batch=_get_batch(data, s.batch_size, seed),
-      num_steps=s.finetune_steps,
-      workdir=workdir,
-      log_every=100,
-      checkpoint_every=s.finetune_steps,
-      desc=f"{name} s{seed}",
+    step = noise_training.make_noise_train_step(model, mode, sigma=s.gnt_sigma)
+    get_batch = _get_batch(data, s.batch_size, seed)
+    res = loop.train_once(
+      state, step, get_batch, s.finetune_steps, workdir, f"{name} s{seed}", log_every=100
     )
     return _cnn_model(name, s, jax.device_get(res.state.params))
 
@@ -319,18 +309,12 @@ def _racecar(method: str):
   def train(name, data, seed, workdir, s):
     chain = racecar_cnn(tuple(s.racecar_channels))
     get_batch = _get_batch(data, s.batch_size, seed, "x", "y")
-    variables = chain.init(
+    state = zoo.racecar_state(
+      chain,
+      data.train_images[:2],
+      s.pretrain_lr,
       prng.stream_key(seed, "study/mnist/racecar_init"),
-      jnp.asarray(data.train_images[:2]),
-      train=False,
-      reverse=rc_layers.ReverseConfig(),
-    )
-    state = train_state.TrainState.create(
-      apply_fn=chain.apply,
-      params=variables["params"],
-      tx=optax.adam(s.pretrain_lr),
-      rng=prng.stream_key(seed, f"study/mnist/{name}"),
-      batch_stats=variables.get("batch_stats"),
+      prng.stream_key(seed, f"study/mnist/{name}"),
     )
     reg = rc_training.RegConfig(
       method=method, lam=0.0 if method == "std" else 1.0, ort_beta=s.ort_beta
@@ -339,15 +323,9 @@ def _racecar(method: str):
       reg = dataclasses.replace(
         reg, lam=racecar_lambda(state, reg, get_batch(0), s.racecar_lam_scale)
       )
-    res = loop.train(
-      state=state,
-      train_step=rc_training.make_train_step(reg),
-      get_batch=get_batch,
-      num_steps=s.racecar_steps,
-      workdir=workdir,
-      log_every=100,
-      checkpoint_every=s.racecar_steps,
-      desc=f"{name} s{seed}",
+    step = rc_training.make_train_step(reg)
+    res = loop.train_once(
+      state, step, get_batch, s.racecar_steps, workdir, f"{name} s{seed}", log_every=100
     )
     st = jax.device_get(res.state)
     variables = {"params": st.params, "batch_stats": st.batch_stats}
@@ -405,5 +383,4 @@ def train_model(
   name: str, data: MnistData, seed: int, workdir: str, settings: MnistSettings
 ) -> interface.StudyModel:
   """Trains (or restores from ``workdir``) the MNIST-family model ``name``."""
-  validation.check_in_choices("name", name, sorted(TRAINERS))
-  return TRAINERS[name](name, data, seed, workdir, settings)
+  return zoo.train_named(TRAINERS, name, data, seed, workdir, settings)

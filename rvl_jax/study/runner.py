@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 
-from rvl_jax.core import progress
+from rvl_jax.core import progress, validation
 from rvl_jax.study import cache as cache_lib
 from rvl_jax.study import results as results_lib
 
@@ -51,20 +51,14 @@ def _value(settings, field: str):
 
 
 def model_settings(family: Family, settings, model: str) -> Dict[str, Any]:
-  if model not in family.model_fields:
-    raise ValueError(
-      f"argument 'models': expected names from {sorted(family.model_fields)}, got {model!r}"
-    )
+  validation.check_in_choices("models", model, sorted(family.model_fields))
   fields = family.data_fields + tuple(family.model_fields[model])
   return {"model": model, **{f: _value(settings, f) for f in fields}}
 
 
 def cell_settings(family: Family, settings, model: str, scenario: str) -> Dict[str, Any]:
   """Every setting a cell depends on (its cache key hashes these)."""
-  if scenario not in family.scenarios:
-    raise ValueError(
-      f"argument 'scenarios': expected names from {sorted(family.scenarios)}, got {scenario!r}"
-    )
+  validation.check_in_choices("scenarios", scenario, sorted(family.scenarios))
   return {
     **model_settings(family, settings, model),
     "scenario": scenario,

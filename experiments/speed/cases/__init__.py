@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 from experiments.speed.cases import abs as abs_cases
 from experiments.speed.cases import noise, racecar, slowvae, study
 from experiments.speed.cases.common import Case, load_config
+from rvl_jax.core import validation
 
 # (system, config module) of every config that accepts the 'paper' variant; a test checks that no
 # config with a 'paper' variant is missing here.
@@ -56,8 +57,7 @@ BUILDERS = {
 
 def config_cases(system: str, name: str, variant: str = "paper") -> List[Case]:
   """The cases of one config (``variant`` 'paper', or a smaller one for the accelerator benchmark)."""
-  if system not in BUILDERS:
-    raise ValueError(f"argument 'system': expected one of {sorted(BUILDERS)}, got {system!r}")
+  validation.check_in_choices("system", system, sorted(BUILDERS))
   return BUILDERS[system](load_config(system, name, variant), f"{system}/{name}")
 
 

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.speed.cases.common import MNIST_TEST, Case
+from experiments.speed.cases.common import MNIST_TEST, Case, adam_state
 from experiments.speed.cases.common import images as _images
 from experiments.speed.cases.common import key as _key
 from experiments.speed.cases.common import labels as _labels
@@ -46,23 +46,14 @@ def abs_inference_case(label, *, batch, n_samples, n_iter, calls, note, micro_ba
 
 def cases_abs(c, label):
   if c.experiment == "train":
-    import optax
-
     from rvl_jax.abs import nets, training
-    from rvl_jax.core import train_state
 
     b = c.vae.batch_size
 
     def make_args():
       model = nets.VAE()
       v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
-      st = train_state.TrainState.create(
-        apply_fn=model.apply,
-        params=v["params"],
-        tx=optax.adam(c.vae.lr),
-        rng=_key(1),
-        batch_stats=v["batch_stats"],
-      )
+      st = adam_state(model.apply, v["params"], c.vae.lr, 1, v["batch_stats"])
       return st, {"image": _images((b, 28, 28, 1)), "beta": jnp.ones((b,))}
 
     n_eval = MNIST_TEST * (2 if c.eval_binary else 1)
@@ -88,14 +79,7 @@ def cases_abs(c, label):
     ]
   # robustness: Madry PGD training + the ABS queries of the attacks
   return [
-    madry_case(
-      label,
-      lr=c.madry.lr,
-      pgd_steps=c.madry.pgd_steps,
-      step_size=c.madry.pgd_step_size,
-      warmup=c.madry.eps_warmup_steps,
-      steps=c.madry.steps,
-    ),
+    madry_case(label, c.madry),
     abs_inference_case(
       label,
       batch=c.abs.batch_size,
@@ -108,32 +92,33 @@ def cases_abs(c, label):
   ]
 
 
-def madry_case(label, *, lr, pgd_steps, step_size, warmup, steps, eps=0.3, batch=50):
-  """The Madry et al. (2018) PGD adversarial-training step of ``rvl_jax.abs.baselines``."""
-  import optax
+def madry_case(label, madry, *, eps=0.3, batch=50):
+  """The Madry et al. (2018) PGD adversarial-training step of ``rvl_jax.abs.baselines``, at the
+  schedule of ``madry`` (a ``robustness.MadryColumn`` or the config group holding its fields)."""
 
   from rvl_jax.abs import baselines, nets
-  from rvl_jax.core import train_state
 
   model = nets.MadryCNN()
 
   def make_args():
     v = model.init(_key(0), jnp.zeros((1, 28, 28, 1)))
-    st = train_state.TrainState.create(
-      apply_fn=model.apply, params=v["params"], tx=optax.adam(lr), rng=_key(1)
-    )
+    st = adam_state(model.apply, v["params"], madry.lr, 1)
     return st, {"image": _images((batch, 28, 28, 1)), "label": _labels(batch, 10)}
 
   adv = dict(
-    eps=eps, steps=pgd_steps, step_size=step_size, random_start=True, eps_warmup_steps=int(warmup)
+    eps=eps,
+    steps=madry.pgd_steps,
+    step_size=madry.pgd_step_size,
+    random_start=True,
+    eps_warmup_steps=int(madry.eps_warmup_steps),
   )
   step = baselines.make_classifier_train_step(model, adversarial=adv, summed_loss=True)
   return Case(
     label,
-    f"Madry PGD-{pgd_steps} training step",
+    f"Madry PGD-{madry.pgd_steps} training step",
     step,
     make_args,
     batch,
-    steps,
+    madry.steps,
     "the adversarially trained baseline",
   )

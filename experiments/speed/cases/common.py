@@ -19,6 +19,7 @@ __all__ = [
   "images",
   "labels",
   "onehot",
+  "adam_state",
 ]
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
@@ -49,3 +50,18 @@ def labels(n, classes, i=2):
 def onehot(n, classes, i=2):
   """Returns ``n`` random one-hot float32 labels over ``classes``."""
   return jax.nn.one_hot(labels(n, classes, i), classes, dtype=jnp.float32)
+
+
+def adam_state(apply_fn, params, lr, rng_index=0, batch_stats=None, b1=0.9):
+  """Returns a fresh TrainState with Adam(``lr``, ``b1``) and the state key ``key(rng_index)``."""
+  import optax
+
+  from rvl_jax.core import train_state
+
+  return train_state.TrainState.create(
+    apply_fn=apply_fn,
+    params=params,
+    tx=optax.adam(lr, b1=b1),
+    rng=key(rng_index),
+    batch_stats=batch_stats,
+  )

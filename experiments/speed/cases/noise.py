@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -138,14 +140,12 @@ def cases_noise(c, label):
   seeds = len(c.seeds)
   ft = t.finetune_epochs * spe
   pre = t.pretrain_epochs * spe
-  model = models.build_model(t.model)
+  # Both MNIST experiments train the same model on 28x28 digits.
+  mnist_cases = functools.partial(
+    noise_cases, label, models.build_model(t.model), (28, 28, 1), t.batch_size, num_classes=10
+  )
   if c.experiment == "sigma_sweep":
-    return noise_cases(
-      label,
-      model,
-      (28, 28, 1),
-      t.batch_size,
-      num_classes=10,
+    return mnist_cases(
       ant_steps=0,
       restart_calls=0,
       restart_steps=0,
@@ -154,12 +154,7 @@ def cases_noise(c, label):
   ant_arms = [a for a in c.arms if a.startswith("ant")]
   noise_arms = len(c.arms) - len(ant_arms)
   restarts = -(-ft // (c.ant.restart_every_epochs * spe))
-  return noise_cases(
-    label,
-    model,
-    (28, 28, 1),
-    t.batch_size,
-    num_classes=10,
+  return mnist_cases(
     ant_steps=seeds * len(ant_arms) * ft,
     restart_calls=seeds * len(ant_arms) * restarts,
     restart_steps=c.ant.restart_steps,

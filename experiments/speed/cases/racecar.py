@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from experiments.speed.cases.common import Case
+from experiments.speed.cases import racecar_gan
+from experiments.speed.cases.common import Case, adam_state
 from experiments.speed.cases.common import images as _images
 from experiments.speed.cases.common import key as _key
 from experiments.speed.cases.common import labels as _labels
@@ -77,12 +78,10 @@ def _racecar_case(
 
 
 def cases_racecar(c, label):
-  import optax
 
-  from experiments.racecar import e2_peak, e4_infogan
-  from rvl_jax.core import train_state
-  from rvl_jax.racecar import cifar_transfer, models, smoke_sr, stylize
-  from rvl_jax.racecar.layers import RacecarChain, ReverseConfig, dense_spec
+  from experiments.racecar import e2_peak
+  from rvl_jax.racecar import cifar_transfer, models, stylize
+  from rvl_jax.racecar.layers import RacecarChain, dense_spec
 
   e = c.experiment
   if e == "e1":
@@ -175,13 +174,7 @@ def cases_racecar(c, label):
 
     def make_args():
       v = arch.init(model, jnp.zeros((2, 32, 32, 3)), _key(0))
-      st = train_state.TrainState.create(
-        apply_fn=model.apply,
-        params=v["params"],
-        tx=optax.adam(c.schedule.learning_rate),
-        rng=_key(0),
-        batch_stats=v["batch_stats"],
-      )
+      st = adam_state(model.apply, v["params"], c.schedule.learning_rate, 0, v["batch_stats"])
       return st, {"x": _images((b, 32, 32, 3)), "y": _labels(b, c.classes_a)}
 
     from rvl_jax.racecar import training
@@ -202,61 +195,6 @@ def cases_racecar(c, label):
         note="16 cue-conflict classes; every method costed at RR",
       )
     ]
-  if e == "e4":
-    G, D = e4_infogan.generator(c), e4_infogan.Discriminator(tuple(c.d_channels), c.d_hidden)
-    b = c.batch_size
-
-    def make_args():
-      vg = G.init(
-        _key(0), jnp.zeros((2, e4_infogan.ZDIM)), train=False, reverse=ReverseConfig("rr1")
-      )
-      vd = D.init(_key(1), jnp.zeros((2, 28, 28, 1)))
-      st = train_state.TrainState.create(
-        apply_fn=G.apply,
-        params={"g": vg["params"], "d": vd["params"]},
-        tx=optax.adam(c.learning_rate, b1=0.5),
-        rng=_key(2),
-        batch_stats=vg["batch_stats"],
-      )
-      return st, {"x": _images((b, 28, 28, 1))}
-
-    return [
-      Case(
-        label,
-        "rr1 GAN step (G + D)",
-        e4_infogan.make_step(c, G, D, "rr1"),
-        make_args,
-        b,
-        len(c.methods) * c.num_steps,
-        "Std costed at RR1",
-      )
-    ]
-  if e == "e9":
-    G = models.sr_generator(c.g_channels, c.factor, 1, c.g_out_activation)
-    D = smoke_sr.Discriminator(tuple(c.d_channels))
-    b, s, lo = c.batch_size, c.size, c.size // c.factor
-
-    def make_args():
-      pg = G.init(_key(0), jnp.zeros((2, lo, lo, 1)), reverse=ReverseConfig("full"))["params"]
-      pd = D.init(_key(1), jnp.zeros((2, s, s, 1)), jnp.zeros((2, lo, lo, 1)))["params"]
-      st = train_state.TrainState.create(
-        apply_fn=G.apply,
-        params={"g": pg, "d": pd},
-        tx=optax.adam(c.learning_rate, b1=0.5),
-        rng=_key(2),
-      )
-      return st, {"hi": _images((b, s, s, 1)), "lo": _images((b, lo, lo, 1), 3)}
-
-    gan_step = smoke_sr.make_gan_step(G, D, "rr", smoke_sr.GanLoss(**c.gan_loss))
-    return [
-      Case(
-        label,
-        "rr GAN step (G + D)",
-        gan_step,
-        make_args,
-        b,
-        len(c.seeds) * 2 * c.gan_steps,
-        "Std costed at RR; the autoencoder phases (ae_steps) are not included",
-      )
-    ]
+  if e in ("e4", "e9"):
+    return racecar_gan.cases_racecar_gan(c, label)
   raise ValueError(f"argument 'config.experiment': unknown racecar experiment {e!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from experiments.speed.cases.common import Case
+from experiments.speed.cases.common import Case, adam_state
 from experiments.speed.cases.common import images as _images
 from experiments.speed.cases.common import key as _key
 
@@ -119,20 +119,15 @@ def cases_benchmark(c, label):
       )
     ]
   if c.experiment == "oracle":
-    import optax
-
     from rvl_jax.benchmark import readout
     from rvl_jax.benchmark import train as btrain
-    from rvl_jax.core import train_state
 
     f, b = spec.num_factors, 64
     model = readout.readout_module(f)
 
     def make_args():
       p = model.init(_key(0), jnp.zeros((1, f)))["params"]
-      st = train_state.TrainState.create(
-        apply_fn=model.apply, params=p, tx=optax.adam(1e-3), rng=_key(0)
-      )
+      st = adam_state(model.apply, p, 1e-3)
       return st, {"image": _images((b, f)), "target": _images((b, f), 2)}
 
     runs = 2 * len(c.splits.split(","))

@@ -32,6 +32,7 @@ _SUPERVISED = {
 
 
 def _mnist_cases(c, label):
+  from rvl_jax.abs import robustness
   from rvl_jax.noise import models as noise_models
   from rvl_jax.racecar import protocol
   from rvl_jax.racecar import training as rc_training
@@ -56,18 +57,13 @@ def _mnist_cases(c, label):
     lr=s.finetune_lr,
   )
   if "madry" in models:
-    out.append(
-      madry_case(
-        label,
-        lr=1e-3,
-        pgd_steps=s.madry_pgd_steps,
-        step_size=2.5 * s.madry_eps / s.madry_pgd_steps,
-        warmup=s.madry_warmup_steps,
-        steps=seeds * s.madry_steps,
-        eps=s.madry_eps,
-        batch=s.batch_size,
-      )
+    madry = robustness.MadryColumn(  # Adam at its default 1e-3, as train_madry
+      steps=seeds * s.madry_steps,
+      pgd_steps=s.madry_pgd_steps,
+      pgd_step_size=2.5 * s.madry_eps / s.madry_pgd_steps,
+      eps_warmup_steps=s.madry_warmup_steps,
     )
+    out.append(madry_case(label, madry, eps=s.madry_eps, batch=s.batch_size))
   n_racecar = sum(m.startswith("racecar") for m in models)
   if n_racecar:
     chain = mnist_zoo.racecar_cnn(tuple(s.racecar_channels))
