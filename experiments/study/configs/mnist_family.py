@@ -1,9 +1,10 @@
 """The MNIST family of the cross-scenario study.
 
 Variants: default (the CPU study measured in docs/study.md: 1,000 training digits, narrow CNNs,
-short schedules, reduced attack budgets, 3 seeds, seven models; ABS, Binary ABS, ANT3x3, Speckle
-and racecar Ort are left out of it for time: add them with --config.models), `:smoke` (seconds:
-tiny models, two models, two scenarios; for tests), `:paper` (the papers' model and data sizes: full MNIST, Madry CNN, AutoAttack budgets; for accelerators).
+short schedules, reduced attack budgets, 3 seeds, ten models, about 50 CPU-minutes; ABS and Binary
+ABS are left out of it for time: add them with --config.models), `:smoke` (seconds: tiny models,
+two models, two scenarios; for tests), `:paper` (the papers' model and data sizes: full MNIST,
+Madry CNN, AutoAttack budgets; for accelerators).
 `settings` overrides fields of `rvl_jax.study.mnist_zoo.MnistSettings`.
 """
 
@@ -20,9 +21,12 @@ def get_config(variant=None):
   c.models = (
     "vanilla",
     "gnt_gaussian",
+    "gnt_speckle",
     "ant_1x1",
+    "ant_3x3",
     "madry",
     "racecar_std",
+    "racecar_ort",
     "racecar_rr",
     "nearest_neighbour",
   )
