@@ -345,5 +345,6 @@ def family() -> runner.Family:
     scenario_fields=SCENARIO_FIELDS,
     data_fields=DATA_FIELDS,
     variant_of=VARIANT_OF,
+    same_model={"default": "random"},  # the corruption, PGD and disentanglement scenarios
     reference="cnn",
   )

@@ -31,6 +31,9 @@ class Family:
     model_fields / scenario_fields / data_fields: the settings fields each depends on.
     variant_of: scenario -> the training variant its model needs (e.g. the benchmark split the
       model trains on); scenarios not listed use 'default'.
+    same_model: variant -> another variant whose trained model it shares (e.g. the factor
+      family's 'default' scenarios use the random-split model): such cells keep their own cache
+      key, but the model is trained (and checkpointed) once.
     reference: the model the heat map normalises against.
   """
 
@@ -42,6 +45,7 @@ class Family:
   scenario_fields: Mapping[str, Tuple[str, ...]]
   data_fields: Tuple[str, ...]
   variant_of: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  same_model: Mapping[str, str] = dataclasses.field(default_factory=dict)
   reference: str = "vanilla"
 
 
@@ -103,7 +107,8 @@ def run_family(
         key = cell_settings(family, settings, model, sc)
         got = cache.get(family.name, model, sc, seed, key)
         if got is None:
-          by_variant.setdefault(key["variant"], []).append(sc)
+          variant = family.same_model.get(key["variant"], key["variant"])
+          by_variant.setdefault(variant, []).append(sc)
         else:
           cells[(model, sc, seed)] = got
           cache.reused += 1

@@ -132,8 +132,14 @@ def test_mnist_smoke_study_is_incremental(tmp_path):
 
 def test_factor_smoke_study(tmp_path):
   config = factor_family.get_config("smoke")
-  flat = experiment.launch(study_exp.factor_family, config, str(tmp_path / "factor"))
+  workdir = str(tmp_path / "factor")
+  flat = experiment.launch(study_exp.factor_family, config, workdir)
   assert flat["computed_cells"] == len(config.models) * len(config.scenarios)
+  # the random split's model also serves the scenarios on random-split test images: one training
+  settings = study_exp._settings(factor_zoo.FactorSettings, config.settings.to_dict())
+  for model in config.models:
+    mdir = runner.model_dir(workdir, factor_zoo.family(), settings, model, 0, "random")
+    assert sorted(os.listdir(os.path.dirname(mdir))) == ["s0_random"], model
   for model in config.models:
     r2 = flat[f"summary/{model}/split_random/r2/mean"]
     r2_adv = flat[f"summary/{model}/pgd_mse/r2/mean"]
