@@ -120,16 +120,8 @@ def train_representation(
   )
   step = training.make_train_step(method, model, beta=beta, gamma=gamma, rate=rate)
   pairs = InSplitPairs(train_dataset, method)
-  res = loop.train(
-    state=state,
-    train_step=step,
-    get_batch=lambda s: pairs.batch(seed, s, batch_size),
-    num_steps=num_steps,
-    workdir=workdir,
-    log_every=log_every,
-    checkpoint_every=max(num_steps, 1),
-    desc=f"{method}",
-  )
+  get_batch = lambda s: pairs.batch(seed, s, batch_size)
+  res = loop.train_once(state, step, get_batch, num_steps, workdir, method, log_every=log_every)
   rep = training.make_representation_fn(method, model, res.state.params)
   return WeakModel(method, rep, res.state, model)
 

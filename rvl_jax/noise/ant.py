@@ -500,16 +500,9 @@ def train_fresh_generator(
     clf_params=clf_params,
     clf_batch_stats={} if clf_batch_stats is None else clf_batch_stats,
   )
-  res = loop.train(
-    state=state,
-    train_step=make_restart_step(model, gen_spec, tx, eps, loss),
-    get_batch=get_batch,
-    num_steps=num_steps,
-    workdir=workdir,
-    log_every=min(log_every, max(num_steps, 1)),
-    checkpoint_every=max(num_steps, 1),
-    desc=desc,
-  )
+  step_fn = make_restart_step(model, gen_spec, tx, eps, loss)
+  every = min(log_every, max(num_steps, 1))
+  res = loop.train_once(state, step_fn, get_batch, num_steps, workdir, desc, log_every=every)
   return res.state.gen_params, res.metrics
 
 

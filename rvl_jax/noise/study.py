@@ -213,15 +213,10 @@ def pretrain(settings: StudySettings, model, data, seed: int, workdir: str):
   state = training.create_state(
     model, params, None, optax.adam(t.pretrain_lr), prng.stream_key(seed, "pretrain/rng")
   )
-  res = loop.train(
-    state=state,
-    train_step=training.make_noise_train_step(model, "clean"),
-    get_batch=batch_fn(xtr, ytr, t.batch_size, seed, "pretrain/batches"),
-    num_steps=steps,
-    workdir=workdir,
-    log_every=t.log_every,
-    checkpoint_every=steps,
-    desc=f"seed{seed} pretrain",
+  step_fn = training.make_noise_train_step(model, "clean")
+  get_batch = batch_fn(xtr, ytr, t.batch_size, seed, "pretrain/batches")
+  res = loop.train_once(
+    state, step_fn, get_batch, steps, workdir, f"seed{seed} pretrain", log_every=t.log_every
   )
   return jax.device_get(res.state.params)
 
@@ -270,16 +265,7 @@ def finetune_arm(
   if kind == "noise":
     state = training.create_state(model, params0, None, tx, key)
     step = training.make_noise_train_step(model, mode, sigma=sigma or t.sigma)
-    res = loop.train(
-      state=state,
-      train_step=step,
-      get_batch=get_batch,
-      num_steps=num_steps,
-      workdir=workdir,
-      log_every=t.log_every,
-      checkpoint_every=num_steps,
-      desc=desc,
-    )
+    res = loop.train_once(state, step, get_batch, num_steps, workdir, desc, log_every=t.log_every)
     return res.state.params, {
       "train_steps": num_steps,
       **{f"train/{k}": v for k, v in res.metrics.items()},
