@@ -352,7 +352,8 @@ def test_ant_step_with_a_regression_loss():
   step = ant.make_ant_train_step(model, spec, gtx, tx, 3.0, first_replay_step=0, loss=mse)
   new, metrics = jax.jit(step)(state, {"image": x, "label": t})
   assert set(metrics) == {"loss", "gen_loss"}
-  _, k_gen, k_cur, _, _ = jax.random.split(state.rng, 5)
+  _, key = state.next_rng()  # the step's key
+  k_gen, k_cur, _, _ = jax.random.split(key, 4)
 
   def err(params, xt, train=False):
     return float(mse(models.apply_model(model, params, None, xt, train=train)[0], t))
