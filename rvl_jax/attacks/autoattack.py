@@ -248,7 +248,13 @@ def autoattack_report(
 def autoattack(logits_fn, x, y, key, **kwargs) -> Tuple[jax.Array, jax.Array]:
   """AutoAttack (Croce & Hein 2020): the parameter-free ensemble at a fixed radius.
 
-  The arguments are those of :func:`autoattack_report`.
+  Args:
+    logits_fn: x (N, H, W, C) in [0, 1] -> (N, K) logits.
+    x: clean images (N, H, W, C) in [0, 1].
+    y: (N,) integer labels.
+    key: PRNG key of the randomised attacks.
+    **kwargs: the options of :func:`autoattack_report` (``norm``, ``eps``, ``version``,
+      ``attacks``, iteration budgets, ...), with its defaults.
 
   Returns:
     (x_adv (N, H, W, C), robust (N,) bool): ``robust`` is True where the clean input is
