@@ -254,7 +254,7 @@ def autoattack(logits_fn, x, y, key, **kwargs) -> Tuple[jax.Array, jax.Array]:
     y: (N,) integer labels.
     key: PRNG key of the randomised attacks.
     **kwargs: the options of :func:`autoattack_report` (``norm``, ``eps``, ``version``,
-      ``attacks``, iteration budgets, ...), with its defaults.
+      ``attacks``, per-attack ``options``, ``batch_size``, ...), with its defaults.
 
   Returns:
     (x_adv (N, H, W, C), robust (N,) bool): ``robust`` is True where the clean input is
