@@ -242,6 +242,8 @@ def _ant(kind: str):
 
 
 def _madry(name, data, seed, workdir, s):
+  # The same narrow CNN as the vanilla / noise-trained models: only the training differs.
+  cnn = _cnn(s)
   params, _ = baselines.train_madry(
     data.train_images,
     data.train_labels,
@@ -253,10 +255,9 @@ def _madry(name, data, seed, workdir, s):
     workdir=workdir,
     eps_warmup_steps=s.madry_warmup_steps,
     checkpoint_every=s.madry_steps,
-    model=_cnn(s),
+    model=cnn,
   )
-  # The same narrow CNN as the vanilla / noise-trained models: only the training differs.
-  return interface.from_flax(name, _cnn(s).apply, {"params": params}, train=False)
+  return interface.from_flax(name, cnn.apply, {"params": params}, train=False)
 
 
 def _abs(binary: bool):
