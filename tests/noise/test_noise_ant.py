@@ -1,6 +1,8 @@
 """ANT mechanics (Rusak et al. 2020, Sec. 3-4): replay buffer, snapshot sampling, batch
 assembly, generator and classifier steps; eps* search."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -181,7 +183,8 @@ def test_run_ant_with_restarts_and_resume(tmp_path):
   cfg = ant.AntConfig(
     eps=2.0, num_steps=4, restart_every=2, restart_steps=2, capacity=4, log_every=2
   )
-  final, hist = ant.run_ant(
+  run = functools.partial(
+    ant.run_ant,
     model=model,
     params=params,
     batch_stats=None,
@@ -192,6 +195,7 @@ def test_run_ant_with_restarts_and_resume(tmp_path):
     key=jax.random.PRNGKey(0),
     workdir=str(tmp_path),
   )
+  final, hist = run()
   assert int(final.step) == 4 and int(final.buffer_count) == 2
   # one snapshot per restart, stored with the run's eps; the unused slots stay empty
   np.testing.assert_array_equal(np.asarray(final.buffer_eps), [2.0, 2.0, 0.0, 0.0])
@@ -200,17 +204,7 @@ def test_run_ant_with_restarts_and_resume(tmp_path):
   for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(final.params)):
     if a.ndim > 1:
       assert float(jnp.max(jnp.abs(a - b))) > 1e-6
-  again, _ = ant.run_ant(
-    model=model,
-    params=params,
-    batch_stats=None,
-    classifier_tx=tx,
-    gen_spec=spec,
-    config=cfg,
-    get_batch=lambda s: data,
-    key=jax.random.PRNGKey(0),
-    workdir=str(tmp_path),
-  )
+  again, _ = run()  # resumed from the run's checkpoints
   for a, b in zip(jax.tree_util.tree_leaves(final.params), jax.tree_util.tree_leaves(again.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
 
