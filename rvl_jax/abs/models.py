@@ -126,9 +126,12 @@ class ABS:
         z = inf.gaussian_bank(o.n_samples, o.fraction_to_dismiss, o.bank_seed)
       else:
         z = inf.grid_bank(o.n_samples)
-      z = jnp.asarray(z)
-      imgs = inf.decode_bank(self.params, z)
-      self._bank = (z, imgs, jnp.sum(imgs**2, axis=-1))
+      # Decoded eagerly even when first needed inside a trace (an attack's jit): a traced bank
+      # would be cached as a leaked tracer, and XLA would constant-fold the whole decoding.
+      with jax.ensure_compile_time_eval():
+        z = jnp.asarray(z)
+        imgs = inf.decode_bank(self.params, z)
+        self._bank = (z, imgs, jnp.sum(imgs**2, axis=-1))
     return self._bank
 
   def with_options(self, **overrides) -> "ABS":

@@ -287,3 +287,15 @@ def test_search_decoder_inside_loop_matches_flax_decoder():
   ref = vae.apply(var, z, method=vae.decode)[..., 0]
   got = inf.decode_logits_batch(inf.prepare_decoder(inf.fuse_decoder(var)), z)
   np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_bank_first_built_inside_jit_is_concrete(tiny_abs):
+  """A fresh model first called inside an attack's jit decodes its bank eagerly: the cached bank
+  holds concrete arrays (no leaked tracer), and later calls inside and outside jit agree."""
+  vaes, _ = tiny_abs
+  m = models.ABS(vaes, n_samples=64, n_iter=2, batch_size=3)
+  x = jnp.asarray(np.random.RandomState(3).rand(3, 28, 28, 1).astype(np.float32))
+  traced = jax.jit(lambda v: m(v))(x)
+  assert not any(isinstance(a, jax.core.Tracer) for a in m.bank)
+  np.testing.assert_allclose(np.asarray(traced), np.asarray(m(np.asarray(x))), rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(jax.jit(lambda v: m(v))(x)), np.asarray(traced))
