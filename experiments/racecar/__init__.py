@@ -13,3 +13,7 @@ EXPERIMENTS = {
   "e9": "experiments.racecar.e9_smoke:train_and_evaluate",
   "e10": "experiments.racecar.e10_vgg:train_and_evaluate",
 }
+
+# The config module of every experiment (`experiments/racecar/configs/<name>.py`), named as its
+# driver module.
+CONFIG_NAMES = tuple(target.split(":")[0].rsplit(".", 1)[1] for target in EXPERIMENTS.values())

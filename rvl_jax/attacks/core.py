@@ -17,6 +17,7 @@ decision, is unchanged and the distance shrinks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from typing import Callable, Dict, Optional, Tuple
@@ -556,6 +557,36 @@ def make_jacobian_fn(
   if gradient == "ge":
     return estimated_class_jacobian(logits_fn, ge_step, ge_probe_batch)
   raise ValueError(f"argument 'gradient': expected 'true' or 'ge', got {gradient!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientSource:
+  """Where a gradient-based attack takes its gradients from; hashable, so one static setting.
+
+  Attributes:
+    gradient: 'true' (autodiff, straight-through for binarizing models) or 'ge' (the
+      coordinate-wise finite-difference estimate, the "w/ GE" attacks of Schott et al. 2019,
+      Sec. 5).
+    ge_step: finite-difference step for 'ge'.
+    ge_probe_batch: probe images per model call for 'ge'.
+  """
+
+  gradient: str = "true"
+  ge_step: float = 0.1
+  ge_probe_batch: int = 2048
+
+  @classmethod
+  def of(cls, gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048):
+    """The source with its settings converted to their types (equal settings hash equally)."""
+    return cls(str(gradient), float(ge_step), int(ge_probe_batch))
+
+  def grad_fn(self, logits_fn: LogitsFn):
+    """``g(x, y)`` -> the CE gradient (or its estimate); see :func:`make_grad_fn`."""
+    return make_grad_fn(logits_fn, self.gradient, self.ge_step, self.ge_probe_batch)
+
+  def jacobian_fn(self, logits_fn: LogitsFn):
+    """``J(x)`` -> the gradients of every class's CE (or their estimate), (N, K, ...)."""
+    return make_jacobian_fn(logits_fn, self.gradient, self.ge_step, self.ge_probe_batch)
 
 
 # ----------------------------------------------------------------------------- validation

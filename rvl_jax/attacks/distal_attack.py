@@ -39,13 +39,11 @@ def _distal_impl(
   lr: float,
   momentum: float,
   threshold: float,
-  gradient: str,
-  ge_step: float,
-  ge_probe_batch: int,
+  source: core.GradientSource,
 ):
   n = x_init.shape[0]
   y_t = jnp.full((n,), target, jnp.int32)
-  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  grad_fn = source.grad_fn(logits_fn)
 
   def prob(x):
     return core.calibrated_probs(logits_fn(x), alpha, eta)[:, target]
@@ -122,5 +120,6 @@ def distal(
   if not 0 <= int(target):
     raise ValueError(f"argument 'target': expected a class index >= 0, got {target}")
   x_init = jax.random.uniform(key, (int(n),) + tuple(shape), jnp.float32)
+  source = core.GradientSource.of(gradient, ge_step, ge_probe_batch)
   x, p, it = _distal(logits_fn, x_init, **core.settings_of(_distal, locals()))
   return {"x": x, "prob": p, "iterations": it, "reached": p >= threshold}

@@ -66,6 +66,14 @@ def _uniform_ball(key, shape, eps, norm: str):
   return g / _per_sample(_l2(g) + _EPS, g) * _per_sample(r, g) * e
 
 
+def _gradient_settings(
+  gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False
+):
+  """The keywords every attack of this module takes (documented at :func:`fgm`), as the
+  ``source`` and ``binary`` settings of its jitted core."""
+  return {"source": core.GradientSource.of(gradient, ge_step, ge_probe_batch), "binary": binary}
+
+
 # ----------------------------------------------------------------------------- FGM / FGSM
 
 
@@ -77,13 +85,11 @@ def _single_step_impl(
   norm: str,
   n_steps: int,
   max_eps: float,
-  gradient: str,
-  ge_step: float,
-  ge_probe_batch: int,
+  source: core.GradientSource,
   binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
-  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  grad_fn = source.grad_fn(logits_fn)
   g = grad_fn(x, y)
   direction = _direction(g, norm)
   n = x.shape[0]
@@ -128,16 +134,14 @@ def _fast_gradient(
   norm: str,
   n_steps: int,
   max_eps: Optional[float],
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  **kwargs,
 ) -> Tracker:
   """FGM (``norm='l2'``) or FGSM (``'linf'``); ``max_eps=None``: the diagonal of the box."""
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=max_eps)
   if max_eps is None:
     max_eps = core.foolbox1_to_true(1.0, norm, x.shape[1:])
-  return _single_step(logits_fn, x, y, **core.settings_of(_single_step, locals()))
+  settings = core.settings_of(_single_step, locals(), **_gradient_settings(**kwargs))
+  return _single_step(logits_fn, x, y, **settings)
 
 
 def fgm(
@@ -194,13 +198,11 @@ def _deepfool_impl(
   norm: str,
   max_steps: int,
   overshoot: float,
-  gradient: str,
-  ge_step: float,
-  ge_probe_batch: int,
+  source: core.GradientSource,
   binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
-  jac_fn = core.make_jacobian_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  jac_fn = source.jacobian_fn(logits_fn)
   n = x.shape[0]
 
   def body(s):
@@ -250,10 +252,7 @@ def deepfool(
   norm: str = "l2",
   max_steps: int = 100,
   overshoot: float = 1.05,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  **kwargs,
 ) -> Tracker:
   """DeepFool (Moosavi-Dezfooli et al. 2016; the Foolbox variant on cross-entropies).
 
@@ -268,7 +267,8 @@ def deepfool(
     A :class:`Tracker` with the closest adversarial per sample in every metric.
   """
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm)
-  return _deepfool(logits_fn, x, y, **core.settings_of(_deepfool, locals()))
+  settings = core.settings_of(_deepfool, locals(), **_gradient_settings(**kwargs))
+  return _deepfool(logits_fn, x, y, **settings)
 
 
 # ----------------------------------------------------------------------------- iterative
@@ -341,13 +341,11 @@ def _eps_search_impl(
   momentum: Optional[float],
   grow_steps: int,
   search_steps: int,
-  gradient: str,
-  ge_step: float,
-  ge_probe_batch: int,
+  source: core.GradientSource,
   binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary)
-  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  grad_fn = source.grad_fn(logits_fn)
   n = x.shape[0]
   ratio = step0 / eps0
   # phase 0: growing eps (x1.5 until success), 1: bisection, 2: finished.
@@ -416,16 +414,14 @@ def _minimal_iterative(
   n_iter: int = 10,
   grow_steps: int = 20,
   search_steps: int = 20,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  **kwargs,
 ) -> Tracker:
   """BIM (``momentum=None``) or MIM with the epsilon search (see :func:`bim`)."""
   x, y, _, _ = core.check_attack_args(logits_fn, x, y, norm=norm, eps=[eps0, step0])
   if eps0 <= 0:
     raise ValueError(f"argument 'eps0': expected a radius > 0, got {eps0}")
-  return _eps_search(logits_fn, x, y, **core.settings_of(_eps_search, locals()))
+  settings = core.settings_of(_eps_search, locals(), **_gradient_settings(**kwargs))
+  return _eps_search(logits_fn, x, y, **settings)
 
 
 def bim(
@@ -492,13 +488,11 @@ def _fixed_impl(
   momentum: Optional[float],
   random_start: bool,
   early_stop: bool,
-  gradient: str,
-  ge_step: float,
-  ge_probe_batch: int,
+  source: core.GradientSource,
   binary: bool,
 ):
   tr = core.init_tracker(logits_fn, x, y, binary=binary, targets=targets)
-  grad_fn = core.make_grad_fn(logits_fn, gradient, ge_step, ge_probe_batch)
+  grad_fn = source.grad_fn(logits_fn)
   n = x.shape[0]
   eps_v = jnp.broadcast_to(eps, (n,))
   step_v = jnp.broadcast_to(step, (n,))
@@ -558,12 +552,11 @@ def iterative_attack(
   random_start: bool = True,
   early_stop: bool = False,
   targets=None,
-  gradient: str = "true",
-  ge_step: float = 0.1,
-  ge_probe_batch: int = 2048,
-  binary: bool = False,
+  **kwargs,
 ) -> Tuple[jax.Array, jax.Array, Tracker]:
   """Fixed-epsilon BIM/PGD/MIM at one radius or a list of radii.
+
+  ``gradient``, ``ge_step``, ``ge_probe_batch`` and ``binary`` are those of :func:`fgm`.
 
   Args:
     eps: true Lp radius (L2: Euclidean norm of the whole perturbation), a scalar or a list; a
@@ -595,7 +588,7 @@ def iterative_attack(
   else:
     steps = eps_list * float(DEFAULT_REL_STEP[norm] if rel_step is None else rel_step)
   eps_list, steps = jnp.asarray(eps_list), jnp.asarray(steps, jnp.float32)
-  settings = core.settings_of(_fixed_impl, locals())
+  settings = core.settings_of(_fixed_impl, locals(), **_gradient_settings(**kwargs))
   xf, fooled, tr = _fixed_multi(logits_fn, x, y, key, eps_list, steps, targets, **settings)
   if eps_arr.ndim == 0:
     return xf[0], fooled[0], tr

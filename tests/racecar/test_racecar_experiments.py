@@ -10,20 +10,16 @@ import numpy as np
 import optax
 import pytest
 
+from experiments import racecar as racecar_experiments
 from rvl_jax.core import experiment
 
-CONFIGS = [
-  "e1_mnist_svd",
-  "e2_peak",
-  "e3_mi",
-  "e4_infogan",
-  "e5_mnist_cnn",
-  "e6_cifar",
-  "e7_resnet",
-  "e8_texture",
-  "e9_smoke",
-  "e10_vgg",
-]
+CONFIGS = list(racecar_experiments.CONFIG_NAMES)
+
+
+def test_every_config_file_is_a_registered_experiment():
+  configs = os.path.join(os.path.dirname(racecar_experiments.__file__), "configs")
+  found = sorted(f[:-3] for f in os.listdir(configs) if f.endswith(".py") and f != "__init__.py")
+  assert found == sorted(CONFIGS)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

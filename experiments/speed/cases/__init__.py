@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+from experiments.racecar import CONFIG_NAMES as RACECAR_CONFIGS
 from experiments.speed.cases import abs as abs_cases
 from experiments.speed.cases import noise, racecar, slowvae, study
 from experiments.speed.cases.common import Case, load_config
@@ -17,21 +18,7 @@ from rvl_jax.core import validation
 # config with a 'paper' variant is missing here.
 PAPER_CONFIGS = (
   ("mnist_classifier", "default"),
-  *(
-    ("racecar", n)
-    for n in (
-      "e1_mnist_svd",
-      "e2_peak",
-      "e3_mi",
-      "e4_infogan",
-      "e5_mnist_cnn",
-      "e6_cifar",
-      "e7_resnet",
-      "e8_texture",
-      "e9_smoke",
-      "e10_vgg",
-    )
-  ),
+  *(("racecar", n) for n in RACECAR_CONFIGS),
   ("abs", "abs"),
   ("abs", "robustness"),
   *(("slowvae", n) for n in ("slowvae", "betavae", "pmvae", "adagvae", "pcl", "nica")),
