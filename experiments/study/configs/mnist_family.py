@@ -1,10 +1,11 @@
 """The MNIST family of the cross-scenario study.
 
 Variants: default (the CPU study measured in docs/study.md: 1,000 training digits, narrow CNNs,
-short schedules, reduced attack budgets, 3 seeds, ten models, about 50 CPU-minutes; ABS and Binary
-ABS are left out of it for time: add them with --config.models), `:smoke` (seconds: tiny models,
-two models, two scenarios; for tests), `:paper` (the papers' model and data sizes: full MNIST,
-Madry CNN, AutoAttack budgets; for accelerators).
+short schedules, reduced attack budgets, 3 seeds, twelve models; about 50 CPU-minutes for the ten
+CNN and nearest-neighbour models and about 20 minutes per ABS model and seed, mostly its
+decision-attack battery), `:smoke` (seconds: tiny models, two models, two scenarios; for
+tests), `:paper` (the papers' model and data sizes: full MNIST, Madry CNN, AutoAttack budgets;
+for accelerators).
 `settings` overrides fields of `rvl_jax.study.mnist_zoo.MnistSettings`.
 """
 
@@ -25,6 +26,8 @@ def get_config(variant=None):
     "ant_1x1",
     "ant_3x3",
     "madry",
+    "abs",
+    "abs_binary",
     "racecar_std",
     "racecar_ort",
     "racecar_rr",
