@@ -2,7 +2,7 @@
 
 Variants: default (the CPU study measured in docs/study.md: 1,000 training digits, narrow CNNs,
 short schedules, reduced attack budgets, 3 seeds, twelve models; about 50 CPU-minutes for the ten
-CNN and nearest-neighbour models and about 20 minutes per ABS model and seed, mostly its
+CNN and nearest-neighbour models and about 27 CPU-minutes per ABS model and seed, mostly its
 decision-attack battery), `:smoke` (seconds: tiny models, two models, two scenarios; for
 tests), `:paper` (the papers' model and data sizes: full MNIST, Madry CNN, AutoAttack budgets;
 for accelerators).
