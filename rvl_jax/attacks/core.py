@@ -575,10 +575,11 @@ class GradientSource:
   ge_step: float = 0.1
   ge_probe_batch: int = 2048
 
-  @classmethod
-  def of(cls, gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048):
-    """The source with its settings converted to their types (equal settings hash equally)."""
-    return cls(str(gradient), float(ge_step), int(ge_probe_batch))
+  def __post_init__(self):
+    # Settings converted to their types, so that equal settings hash equally as static arguments.
+    object.__setattr__(self, "gradient", str(self.gradient))
+    object.__setattr__(self, "ge_step", float(self.ge_step))
+    object.__setattr__(self, "ge_probe_batch", int(self.ge_probe_batch))
 
   def grad_fn(self, logits_fn: LogitsFn):
     """``g(x, y)`` -> the CE gradient (or its estimate); see :func:`make_grad_fn`."""

@@ -120,6 +120,6 @@ def distal(
   if not 0 <= int(target):
     raise ValueError(f"argument 'target': expected a class index >= 0, got {target}")
   x_init = jax.random.uniform(key, (int(n),) + tuple(shape), jnp.float32)
-  source = core.GradientSource.of(gradient, ge_step, ge_probe_batch)
+  source = core.GradientSource(gradient, ge_step, ge_probe_batch)
   x, p, it = _distal(logits_fn, x_init, **core.settings_of(_distal, locals()))
   return {"x": x, "prob": p, "iterations": it, "reached": p >= threshold}

@@ -66,12 +66,11 @@ def _uniform_ball(key, shape, eps, norm: str):
   return g / _per_sample(_l2(g) + _EPS, g) * _per_sample(r, g) * e
 
 
-def _gradient_settings(
-  gradient: str = "true", ge_step: float = 0.1, ge_probe_batch: int = 2048, binary: bool = False
-):
-  """The keywords every attack of this module takes (documented at :func:`fgm`), as the
-  ``source`` and ``binary`` settings of its jitted core."""
-  return {"source": core.GradientSource.of(gradient, ge_step, ge_probe_batch), "binary": binary}
+def _gradient_settings(binary: bool = False, **source):
+  """The keywords every attack of this module takes (documented at :func:`fgm`: ``gradient``,
+  ``ge_step``, ``ge_probe_batch``, ``binary``), as the ``source`` and ``binary`` settings of its
+  jitted core."""
+  return {"source": core.GradientSource(**source), "binary": binary}
 
 
 # ----------------------------------------------------------------------------- FGM / FGSM
