@@ -276,8 +276,9 @@ def _abs(binary: bool):
       vaes, binary=binary, n_samples=s.abs_n_samples, n_iter=s.abs_n_iter, micro_batch=0
     )
     # The latent search is an inner optimisation: its gradient is not a useful attack signal.
-    # jit=False: ABS runs its own compiled search with the decoders and the sample bank as
-    # arguments; wrapped in an outer jit they would be closed-over constants that XLA folds.
+    # jit=False: clean, MNIST-C and affine images go through ABS's own compiled search, which
+    # takes the decoders and the sample bank as arguments instead of embedding them (tens of MB)
+    # as constants of an outer jit.
     return interface.StudyModel(
       name=name, predict=model, differentiable=False, batch_size=100, binary=binary, jit=False
     )
