@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 
 test: lint
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
