@@ -558,6 +558,10 @@ def iterative_attack(
   ``gradient``, ``ge_step``, ``ge_probe_batch`` and ``binary`` are those of :func:`fgm`.
 
   Args:
+    logits_fn: the model, images (B, ...) -> logits (B, classes); pure, so it can be jitted.
+    x: (N, ...) clean images in [0, 1].
+    y: (N,) true labels.
+    key: PRNG key of the random start (ignored without one).
     eps: true Lp radius (L2: Euclidean norm of the whole perturbation), a scalar or a list; a
       list is run as one vectorised (vmapped) program.
     step: absolute step size (the same for every radius), or
@@ -568,6 +572,9 @@ def iterative_attack(
     early_stop: False (PGD of Madry et al.): all ``n_iter`` steps run and the final iterate is
       queried; True: every iterate is queried and a sample stops at its first success.
     momentum: MIM decay (L-inf only); None = BIM/PGD.
+    norm: 'linf' or 'l2'.
+    n_iter: gradient steps per radius.
+    random_start: start from a uniform point of the ball (PGD, Madry et al. 2018) instead of x.
 
   Returns:
     ``(x_adv, success, tracker)``: x_adv (N, ...) and success (N,) bool for a scalar ``eps``,

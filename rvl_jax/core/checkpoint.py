@@ -24,6 +24,12 @@ class Checkpointer:
 
   Flax structs are converted with ``flax.serialization.to_state_dict`` so static fields (the
   model's apply function, the optimizer) never reach the checkpoint; restore fills a template.
+  A data iterator with ``get_state``/``set_state`` (grain's) can be saved beside the tree so
+  that a resumed run continues from the same example.
+
+  Args:
+    directory: Folder holding one sub-folder per saved step (created if missing).
+    max_to_keep: Number of most recent steps kept; older ones are deleted on save.
   """
 
   def __init__(self, directory: str, max_to_keep: int = 2):

@@ -9,7 +9,14 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
-  """Dense layers with an activation between them (none after the last)."""
+  """Dense layers with an activation between them (none after the last).
+
+  The input is flattened to ``(batch, -1)`` first, so images can be passed directly.
+
+  Attributes:
+    features: Output width of each dense layer, in order; the last is the output size.
+    activation: Nonlinearity applied after every layer but the last (default ReLU).
+  """
 
   features: Sequence[int]
   activation: Callable = nn.relu
@@ -27,7 +34,15 @@ class MLP(nn.Module):
 class ConvNet(nn.Module):
   """A plain CNN classifier: conv(3x3)+ReLU+maxpool blocks, then a dense head.
 
-  Used by the worked MNIST example and as a generic baseline classifier.
+  Used by the worked MNIST example and as a generic baseline classifier. Called as
+  ``model.apply(variables, x, train=False)`` on NHWC images; ``train`` only matters with
+  batch normalisation (batch statistics and a ``batch_stats`` collection update when True).
+
+  Attributes:
+    channels: Output channels of each conv block (each block halves the spatial size).
+    hidden: Width of the dense hidden layer before the logits.
+    num_classes: Number of output logits.
+    use_batchnorm: Insert batch normalisation between each convolution and its ReLU.
   """
 
   channels: Sequence[int] = (32, 64)

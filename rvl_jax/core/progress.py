@@ -23,7 +23,18 @@ def quiet() -> bool:
 
 
 class Progress:
-  """Tracks ``n`` of ``total`` units; shows a bar or logs every ``log_seconds``."""
+  """Tracks ``n`` of ``total`` units; shows a bar or logs every ``log_seconds``.
+
+  On a terminal or in a notebook it draws a tqdm bar; otherwise (batch jobs, CI) it logs a line
+  with the rate and ETA at most every ``log_seconds``. ``RVL_QUIET=1`` silences both.
+
+  Args:
+    total: Number of units the work has in all.
+    desc: Label shown before the bar and in the log lines.
+    initial: Units already done (e.g. the step a resumed run starts at); the rate counts from it.
+    unit: Name of one unit in the rate ("it", "step", "img", ...).
+    log_seconds: Least time between two log lines when no bar is shown.
+  """
 
   def __init__(
     self, total: int, desc: str = "", initial: int = 0, unit: str = "it", log_seconds: float = 30.0

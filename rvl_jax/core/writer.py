@@ -162,7 +162,12 @@ class MetricWriter:
   """Writes scalar metrics to ``<logdir>/metrics.jsonl`` and TensorBoard events in ``<logdir>/tb``.
 
   ``enabled=None`` (default): only process 0 of a multi-process run writes; the others accept and
-  drop the scalars.
+  drop the scalars. The events are written directly in TensorBoard's TFRecord format, so no
+  TensorFlow import is needed.
+
+  Args:
+    logdir: Folder for ``metrics.jsonl`` and the ``tb`` event folder (created if missing).
+    enabled: Whether this process writes; ``None`` means "only the main process".
   """
 
   def __init__(self, logdir: str, enabled: Optional[bool] = None):

@@ -18,7 +18,24 @@ import jax.numpy as jnp
 
 @dataclasses.dataclass(frozen=True)
 class ElasticAffine:
-  """Augmentation strengths. ``probability``: chance that an image is transformed at all."""
+  """Strengths of the random affine + elastic augmentation (Simard et al. 2003, Sec. 2).
+
+  Each transformed image gets a rotation, an isotropic scale and a shift drawn uniformly from the
+  ranges below, followed by an elastic displacement: a uniform random field in [-1, 1] per pixel
+  and axis, smoothed with a Gaussian of width ``sigma`` and scaled by ``alpha``.
+
+  Attributes:
+    max_rotation_deg: Rotation drawn uniformly from [-max_rotation_deg, max_rotation_deg] degrees.
+    max_scale: Scale factor drawn from [1 - max_scale, 1 + max_scale]; must be below 1.
+    max_shift: Shift in pixels drawn from [-max_shift, max_shift] per axis.
+    alpha: Amplitude of the elastic displacement (pixels, before smoothing).
+    sigma: Width in pixels of the Gaussian that smooths the displacement field.
+    probability: Chance that an image is transformed at all (the others pass unchanged).
+
+  Raises:
+    ValueError: naming the field, when a strength is negative, ``max_scale >= 1`` or
+      ``probability`` lies outside [0, 1].
+  """
 
   max_rotation_deg: float = 8.0
   max_scale: float = 0.08  # scale factor drawn from [1 - max_scale, 1 + max_scale]

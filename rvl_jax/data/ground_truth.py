@@ -136,8 +136,13 @@ def normalize_factors(sizes: Sequence[int], factors: Any) -> np.ndarray:
 
 
 class FactorGridSize:
-  """``num_factors`` and ``num_images`` of a complete factor grid, from its ``factor_sizes``
-  (shared by the data sets and the benchmark's static data set descriptions)."""
+  """``num_factors`` and ``num_images`` of a complete factor grid, from its ``factor_sizes``.
+
+  A mixin shared by the data sets and the benchmark's static data set descriptions.
+
+  Attributes:
+    factor_sizes: Number of values of each factor of variation; the grid is their product.
+  """
 
   factor_sizes: Tuple[int, ...]
 
@@ -155,7 +160,15 @@ class GroundTruthData(FactorGridSize):
 
   Subclasses set ``name``, ``factor_names``, ``factor_sizes``, ``categorical`` and
   ``image_shape`` and implement ``images_from_factors``; the base class takes no constructor
-  arguments.
+  arguments. The interface follows disentanglement_lib's ``GroundTruthData`` (Locatello et al.
+  2019): factors are integer indices into each factor's grid of values.
+
+  Attributes:
+    name: Short name of the data set (used in logs and cache keys).
+    factor_names: Name of each factor of variation.
+    factor_sizes: Number of values of each factor.
+    categorical: Whether each factor is categorical (e.g. shape) rather than ordinal.
+    image_shape: ``(height, width, channels)`` of one image.
   """
 
   name: str = "ground_truth"
@@ -233,6 +246,18 @@ class ArrayGroundTruthData(GroundTruthData):
 
   Used for user-provided files (real dSprites, Shapes3D, ...). The array may be memory-mapped;
   only requested rows are converted to float32.
+
+  Args:
+    images: ``(N, H, W)`` or ``(N, H, W, C)`` array with ``N = prod(factor_sizes)``; row ``i`` is
+      the image of the ``i``-th factor combination in row-major (C) order.
+    factor_sizes: Number of values of each factor.
+    factor_names: Name of each factor (same length as ``factor_sizes``).
+    categorical: Whether each factor is categorical; default all ordinal.
+    name: Short name of the data set.
+    binary: Images are 0/1 (as dSprites); uint8 arrays are then not divided by 255.
+
+  Raises:
+    ValueError: naming the argument, when the image count or shape does not fit the grid.
   """
 
   def __init__(

@@ -104,7 +104,20 @@ def list_image_folder(
 
 
 class ImageFolderSource:
-  """Records ``{'path': str, 'label': int}`` of a ``<root>/<class>/<image>`` folder."""
+  """Records ``{'path': str, 'label': int}`` of a ``<root>/<class>/<image>`` folder.
+
+  A Grain random-access source (``len`` and integer indexing). Classes are the sub-folders of
+  ``root`` in sorted order, labelled 0, 1, ...; images are the files with an image extension
+  (``IMAGE_EXTENSIONS``), sorted within each class, as torchvision's ``ImageFolder`` orders them.
+
+  Args:
+    root: Folder holding one sub-folder per class.
+    argument: Argument name that error messages report (e.g. the config key).
+
+  Raises:
+    FileNotFoundError / ValueError: naming ``argument``, when ``root`` is missing or holds no
+      class folder with images.
+  """
 
   def __init__(self, root: str, argument: str = "data_dir"):
     self.root, self.argument = root, argument
@@ -121,7 +134,19 @@ class ImageFolderSource:
 
 
 class ArraySource:
-  """Records ``{key: array[i]}`` of equally long in-memory arrays (CIFAR, MNIST, factor data)."""
+  """Records ``{key: array[i]}`` of equally long in-memory arrays (CIFAR, MNIST, factor data).
+
+  A Grain random-access source (``len`` and integer indexing) over numpy arrays; arrays are not
+  copied when already numpy (memory-mapped files stay mapped).
+
+  Args:
+    arrays: Mapping from record key (e.g. ``'image'``, ``'label'``) to an array whose first axis
+      indexes the records.
+    argument: Argument name that error messages report.
+
+  Raises:
+    ValueError: naming ``argument``, when ``arrays`` is empty or the arrays differ in length.
+  """
 
   def __init__(self, arrays: Mapping[str, Any], argument: str = "arrays"):
     if not arrays:
@@ -296,6 +321,14 @@ class RandomResizedCropFlip(grain.transforms.RandomMap):
   domain when the crop still covers at least ``size`` decoded pixels in both directions, and the
   crop box is mapped to the reduced image: the output is the same RandomResizedCrop of the full
   image (same box, same flip), resampled from a cheaper decode.
+
+  The crop box is :func:`random_resized_crop_box` (Inception-style, Szegedy et al. 2015, Sec. 6:
+  area 8 % to 100 % of the image, aspect ratio 3/4 to 4/3, 10 tries, else the centred square).
+
+  Attributes:
+    size: Side of the square output in pixels.
+    draft: Let the JPEG decoder downscale in the DCT domain when that loses nothing (see above).
+    argument: Argument name that decoding errors report.
   """
 
   size: int = 224
@@ -324,7 +357,14 @@ class RandomResizedCropFlip(grain.transforms.RandomMap):
 
 @dataclasses.dataclass(frozen=True)
 class ResizeCenterCrop(grain.transforms.Map):
-  """Evaluation view: resize the shorter side to ``size * 256 / 224``, centre crop ``size``."""
+  """Evaluation view: resize the shorter side to ``size * 256 / 224``, centre crop ``size``.
+
+  The standard ImageNet evaluation transform (256 -> 224 at the default size), bilinear.
+
+  Attributes:
+    size: Side of the square output in pixels.
+    argument: Argument name that decoding errors report.
+  """
 
   size: int = 224
   argument: str = "data_dir"
@@ -350,7 +390,14 @@ class ResizeCenterCrop(grain.transforms.Map):
 
 @dataclasses.dataclass(frozen=True)
 class ScaleImages(grain.transforms.Map):
-  """uint8 'image' -> float32 in [0, 1]; 'label' -> int32 (for CIFAR / tfds records)."""
+  """uint8 'image' -> float32 in [0, 1]; 'label' -> int32 (for CIFAR / tfds records).
+
+  Non-uint8 images are only cast to float32 (assumed already in [0, 1]).
+
+  Attributes:
+    image_key: Record key of the image.
+    label_key: Record key of the label.
+  """
 
   image_key: str = "image"
   label_key: str = "label"
@@ -364,7 +411,14 @@ class ScaleImages(grain.transforms.Map):
 
 @dataclasses.dataclass(frozen=True)
 class PadCropFlip(grain.transforms.RandomMap):
-  """CIFAR augmentation (He et al. 2016, sec. 4.2): pad 4 pixels, random crop, random flip."""
+  """CIFAR augmentation (He et al. 2016, sec. 4.2): pad 4 pixels, random crop, random flip.
+
+  Zero padding on both spatial sides, a crop of the original size at a uniform random offset,
+  and a horizontal flip with probability 0.5; the other keys of the record pass unchanged.
+
+  Attributes:
+    pad: Pixels of zero padding on each side before the crop.
+  """
 
   pad: int = 4
 
@@ -398,7 +452,21 @@ class Pipeline:
   """An iterator of local batches (dicts of numpy arrays) with Grain's checkpointable state.
 
   ``iterator`` is the underlying Grain ``DatasetIterator``; ``get_state()`` / ``set_state()``
-  delegate to it. ``steps_per_epoch`` counts global batches per pass over the source.
+  delegate to it. ``steps_per_epoch`` counts global batches per pass over the source. Built by
+  :func:`make_pipeline`, which users call instead of this constructor.
+
+  Args:
+    dataset: The Grain dataset yielding this process's local batches.
+    global_batch_size: Batch size summed over all processes.
+    local_batch_size: This process's share of each batch.
+    steps_per_epoch: Global batches per pass over the source.
+    shard_index: This process's shard (``jax.process_index()`` by default).
+    shard_count: Number of shards (``jax.process_count()`` by default).
+    num_records: Records in the whole source.
+    shards: The per-process record views, for :meth:`batch_at`'s random access (empty when the
+      pipeline keeps a partial last batch, which random access does not support).
+    num_steps: Steps after which the iterator stops; ``None`` for endless.
+    num_threads: Threads decoding records in :meth:`batch_at`.
   """
 
   def __init__(

@@ -32,16 +32,30 @@ POOLS = (None, "max2", "up2")
 
 @dataclasses.dataclass(frozen=True)
 class LayerSpec:
-  """One racecar layer.
+  """One racecar layer: optional pooling, a linear op A_m + b_m, optional BN, an activation.
 
-  kind: 'dense' | 'conv' | 'deconv'. features: output units/channels.
-  kernel_size, strides, padding ('SAME', 'VALID' or ((lo, hi), (lo, hi))), dilation: conv/deconv only.
-  output_spatial: optional output size of a deconv (default i*s for SAME).
-  norm: None | 'bn'. activation: None | 'relu' | 'tanh' | 'sigmoid' | 'lrelu' | 'softmax'.
-  pool_before: None | 'max2' (2x2 max-pool, reversed by nearest UP) | 'up2' (nearest 2x up-sampling,
-  reversed by 2x2 average pooling). A dense layer after a conv layer flattens its input automatically;
-  reshape_before=(H, W, C) reshapes a flat input for a conv/deconv (dense -> conv generators); both are
-  undone by the inverse reshape in the reverse pass.
+  The forward pass computes d_{m+1} = f_m(BN_m(A_m P(d_m) + b_m)); the reverse pass re-uses the
+  same A_m transposed (racecar paper, Sec. 3.1-3.3). A dense layer after a conv layer flattens its
+  input automatically; ``reshape_before`` reshapes a flat input for a conv/deconv (dense -> conv
+  generators); both are undone by the inverse reshape in the reverse pass.
+
+  Attributes:
+    kind: ``'dense'``, ``'conv'`` or ``'deconv'`` (transposed convolution).
+    features: Output units (dense) or channels (conv/deconv).
+    kernel_size: Conv/deconv kernel ``(kh, kw)``.
+    strides: Conv/deconv strides.
+    padding: ``'SAME'``, ``'VALID'`` or ``((lo, hi), (lo, hi))`` (conv/deconv only).
+    dilation: Conv/deconv kernel dilation.
+    output_spatial: Output ``(H, W)`` of a deconv; default ``input * stride`` for SAME.
+    use_bias: Whether the layer has a bias b_m (subtracted before the transpose in reverse).
+    norm: ``None`` or ``'bn'`` (:class:`RacecarBatchNorm` after the linear op).
+    activation: ``None``, ``'relu'``, ``'tanh'``, ``'sigmoid'``, ``'lrelu'`` or ``'softmax'``.
+    pool_before: ``None``, ``'max2'`` (2x2 max-pool, reversed by nearest up-sampling) or
+      ``'up2'`` (nearest 2x up-sampling, reversed by 2x2 average pooling).
+    reshape_before: ``(H, W, C)`` to reshape a flat input to before a conv/deconv.
+
+  Raises:
+    ValueError: naming the field, for an unknown kind, pooling, norm or activation.
   """
 
   kind: str = "dense"
@@ -169,6 +183,14 @@ class RacecarBatchNorm(nn.Module):
   The forward call updates the running statistics; the reverse pass calls the same instance with the
   reverse tensor's own batch statistics and, by default, `update_stats=False` (reference parity:
   `reverse_updates_bn_stats=True`). Normalises over all axes but the last.
+
+  Called as ``bn(x, use_running_average, update_stats=True)``: with ``use_running_average`` it
+  normalises with the running mean/variance (evaluation); otherwise with the batch statistics,
+  which also update the running ones when ``update_stats`` is True.
+
+  Attributes:
+    momentum: Decay of the running statistics (new = momentum * old + (1 - momentum) * batch).
+    epsilon: Added to the variance before the square root.
   """
 
   momentum: float = 0.9
@@ -203,7 +225,17 @@ class RacecarBatchNorm(nn.Module):
 
 
 class RacecarLinear(nn.Module):
-  """The linear op A_m + b_m of one racecar layer, with `forward` and explicit `reverse`."""
+  """The linear op A_m + b_m of one racecar layer, with `forward` and explicit `reverse`.
+
+  ``__call__(x)`` applies A_m x + b_m; :meth:`reverse` applies A_m^T (z - b_m) with the same
+  parameters, written as an explicit transpose (transposed dense / conv / deconv), not through
+  automatic differentiation.
+
+  Attributes:
+    spec: The layer's :class:`LayerSpec` (kind, features, kernel, strides, padding, bias).
+    kernel_init: Initialiser of A_m (Glorot uniform by default, as the reference code).
+    bias_init: Initialiser of b_m.
+  """
 
   spec: LayerSpec
   kernel_init: Any = nn.initializers.glorot_uniform()
@@ -266,14 +298,20 @@ class RacecarLinear(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class ReverseConfig:
-  """How the reverse pass is run.
+  """How the reverse pass is run (racecar paper, Sec. 3.2-3.4).
 
-  variant: 'full' (RR, chain d'_{m+1} -> d'_m) | 'layerwise' (lRR, each layer from d_{m+1}) | 'rr1'
-    (full chain, only the input term is used by the loss).
-  output_activation: optional activation on d'_1 (the paper's ReLU for non-negative images).
-  source: 'activated' (start from d_{n+1}, default) | 'linear' (start from the last layer's biased
-    linear output, e.g. logits before a softmax activation).
-  reverse_updates_bn_stats: reference parity (the reverse BN call also updates running statistics).
+  Attributes:
+    variant: ``'full'`` (RR: the chain d'_{m+1} -> d'_m from the top), ``'layerwise'`` (lRR: each
+      layer reconstructed from the forward d_{m+1}) or ``'rr1'`` (the full chain, of which the
+      loss uses only the input term).
+    output_activation: Optional activation on d'_1 (the paper's ReLU for non-negative images).
+    source: ``'activated'`` (start from d_{n+1}, default) or ``'linear'`` (start from the last
+      layer's biased linear output, e.g. logits before a softmax activation).
+    reverse_updates_bn_stats: Reference-code parity: the reverse BN call also updates the running
+      statistics.
+
+  Raises:
+    ValueError: naming the field, for an unknown variant, source or activation.
   """
 
   variant: str = "full"
@@ -289,9 +327,15 @@ class ReverseConfig:
 
 @dataclasses.dataclass
 class ChainOutput:
-  """out: task output (head logits if a head exists, else d_{n+1}); ds: [d_1..d_{n+1}];
-  recons: [d'_1..d'_n] (empty when the reverse pass was not requested); linear_out: last biased linear
-  output (before BN/activation); features: input of the head."""
+  """What :class:`RacecarChain` returns (a pytree, so it passes through ``jit``).
+
+  Attributes:
+    out: Task output: the head's logits when the chain has a head, else d_{n+1}.
+    ds: Forward activations ``[d_1, ..., d_{n+1}]`` (d_1 is the input).
+    recons: Reverse-pass reconstructions ``[d'_1, ..., d'_n]``; empty when no reverse pass was
+      requested.
+    linear_out: The last layer's biased linear output (before BN and activation).
+  """
 
   out: Any
   ds: list
@@ -311,8 +355,17 @@ class RacecarChain(nn.Module):
 
   `__call__(x, train, reverse=None)` runs the forward pass and, if a :class:`ReverseConfig` is given,
   the reverse pass in the same apply (so BN modules are shared), returning a :class:`ChainOutput`.
-  head: dense widths of the unconstrained classifier head (the last has no activation);
-  head_pool: 'flatten' | 'max2_flatten' | 'gap' applied to d_{n+1} before the head.
+  Layers are named ``layer1..layerN`` (BN ``bn1..bnN``), the head ``head0..``.
+
+  Attributes:
+    layers: The :class:`LayerSpec` of each racecar layer, input to output.
+    head: Dense widths of the unconstrained classifier head (the last has no activation); empty
+      for no head (the output is then d_{n+1}).
+    head_pool: ``'flatten'``, ``'max2_flatten'`` or ``'gap'`` applied to d_{n+1} before the head.
+    head_activation: Activation between the head's dense layers.
+    bn_momentum: Momentum of every :class:`RacecarBatchNorm` (TF default 0.9).
+    bn_epsilon: Epsilon of every :class:`RacecarBatchNorm` (TF default 1e-3).
+    kernel_init: Initialiser of every kernel (racecar layers and head).
   """
 
   layers: Sequence[LayerSpec]

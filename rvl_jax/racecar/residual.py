@@ -28,9 +28,24 @@ class RacecarResNet(nn.Module):
   """CIFAR ResNet, v1 (basic blocks, depth = 6n + 2; ResNet-110: n = 18, ~1.7 M parameters) or v2
   (pre-activation bottleneck blocks, depth = 9n + 2; Bansal et al.'s Keras script: n = 12).
 
-  `__call__(x, train, racecar=False, include_shortcuts=True, output_activation=None)` returns
-  (logits, pairs) where pairs is a list of (target, reconstruction) of every racecar unit (empty when
-  racecar is False).
+  `__call__(x, train, racecar=False, include_shortcuts=True, output_activation=None,
+  reverse_updates_bn_stats=False)` returns (logits, pairs) where pairs is a list of (target,
+  reconstruction) of every racecar unit (empty when racecar is False). Each convolution is a
+  racecar unit: its transpose maps its output back to its input, and the reconstruction passes
+  through what produced that input (the previous BN + ReLU, the shift-by-one rule of the racecar
+  paper, Sec. 3.2), so the layer-wise loss compares like with like.
+
+  Attributes:
+    version: 1 (basic blocks, He et al. 2016a) or 2 (pre-activation bottlenecks, He et al. 2016b).
+    depth: Total depth: 6n + 2 for v1, 9n + 2 for v2.
+    num_classes: Number of output logits.
+    width: Channels of the stem and the first stage (doubled at each later stage in v1).
+    use_bias: Whether the convolutions have biases.
+    bn_momentum: Momentum of every batch norm (TF default 0.9).
+    bn_epsilon: Epsilon of every batch norm (TF default 1e-3).
+
+  Raises:
+    ValueError: naming the field, for a version other than 1 or 2 or a depth that does not fit.
   """
 
   version: int = 1

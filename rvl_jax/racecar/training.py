@@ -27,12 +27,31 @@ _VARIANT = {"rr": "full", "lrr": "layerwise", "rr1": "rr1"}
 class RegConfig:
   """Regulariser settings (the defaults every experiment starts from).
 
-  method: 'std' | 'ort' (SRIP) | 'ort_frob' (Frobenius) | 'rr' (full) | 'lrr' (layer-wise) | 'rr1'.
-  lam: racecar lambda, scalar or per layer. reduction: 'half_sum' | 'sum' | 'mean'.
-  input_weights: optional per-input-dimension weights of the d_1 term (RR1 on input groups).
-  output_activation / source / reverse_updates_bn_stats: see `ReverseConfig`.
-  ort_*: SRIP options (sec. 5.2); ort_include: substrings of the kernel paths to penalise (None = all).
-  double_softmax: reference parity (softmax output fed to the cross-entropy as logits).
+  The racecar loss is sum_m lambda_m ||d_m - d'_m||^2 (racecar paper, Sec. 3.3); Ort is the SRIP
+  penalty beta * sum sigma(W^T W - I) of Bansal et al. 2018 (the racecar paper's Sec. 5.2
+  baseline), 'ort_frob' its Frobenius-norm variant.
+
+  Attributes:
+    method: ``'std'`` (no regulariser), ``'ort'`` (SRIP), ``'ort_frob'`` (Frobenius), ``'rr'``
+      (full reverse chain), ``'lrr'`` (layer-wise) or ``'rr1'`` (input term only).
+    lam: Racecar lambda, one scalar for every layer or one value per layer.
+    reduction: How each squared difference is reduced: ``'half_sum'`` (1/2 sum, the reference's
+      ``tf.nn.l2_loss``), ``'sum'`` or ``'mean'``.
+    input_weights: Optional per-input-dimension weights of the d_1 term (RR1 on input groups).
+    output_activation: See :class:`ReverseConfig`.
+    source: See :class:`ReverseConfig`.
+    reverse_updates_bn_stats: See :class:`ReverseConfig`.
+    stop_grad_targets: No gradient through the targets d_m of the racecar loss.
+    ort_beta: SRIP / Frobenius coefficient beta.
+    ort_power_iters: Power iterations per SRIP estimate of the spectral norm (at least 1).
+    ort_squared: Penalise sigma^2 (the reference code) instead of sigma (the SRIP paper's eq.).
+    ort_stop_grad_vectors: No gradient through SRIP's power-iteration vectors.
+    ort_include: Substrings of the kernel paths to penalise (``None``: every kernel).
+    double_softmax: Reference-code parity: the softmax output is fed to the cross-entropy as
+      logits.
+
+  Raises:
+    ValueError: naming ``method``, for an unknown method.
   """
 
   method: str = "std"
