@@ -24,6 +24,7 @@ from rvl_jax.attacks import latent as latent_descent
 from rvl_jax.attacks import pointwise_attack as pointwise
 from rvl_jax.attacks import transfer_attack as transfer
 from rvl_jax.attacks.core import LogitsFn
+from rvl_jax.core import progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,9 @@ def _chunked(model, key, x, y, rng, params, substitute_fn, directions):
   n = x.shape[0]
   bs = min(model.batch_size, n)
   parts = []
+  # A line with rate and ETA per chunk of images (ABS columns run many small chunks); one chunk
+  # (a CNN column) only reports its end.
+  bar = progress.Progress(n, desc=f"[{model.name}] {key}", unit="img") if bs < n else None
   for c, start in enumerate(range(0, n, bs)):
     stop = min(start + bs, n)
     xi, yi = x[start:stop], y[start:stop]
@@ -155,6 +159,10 @@ def _chunked(model, key, x, y, rng, params, substitute_fn, directions):
         "queries": np.asarray(tr.queries)[:keep],
       }
     )
+    if bar is not None:
+      bar.update(keep)
+  if bar is not None:
+    bar.close()
   return {
     "dist": {m: np.concatenate([p["dist"][m] for p in parts]) for m in core.METRICS},
     "best": {m: np.concatenate([p["best"][m] for p in parts]) for m in core.METRICS},
@@ -209,6 +217,7 @@ def run_attacks(
     if not applicable(model, key):
       continue
     t0 = time.time()
+    log(f"[{model.name}] {key}: started on {x.shape[0]} images ({i + 1} of {len(attack_configs)})")
     rk = jax.random.fold_in(rng, i)
     params = dict(params or {})
     if key.endswith("_ge"):
