@@ -595,26 +595,43 @@ class Protocol:
       return np.argmax(np.asarray(fn.with_options(n_iter=self.abs_columns.verify_n_iter)(xs)), 1)
     return np.argmax(np.asarray(fn(jnp.asarray(xs))), 1)
 
-  def _run(self, name: str, selected: Mapping[str, Mapping], xs, ys) -> Dict[str, dict]:
+  def _run(self, name: str, plan: Mapping[str, Mapping], xs, ys, done=None) -> Dict[str, dict]:
+    """Runs the attacks of ``plan`` not in ``done`` (records of finished attacks).
+
+    After each attack, the finished records so far are saved to the column's file (without
+    clean predictions), so an interrupted column resumes at its next attack; the attacks keep
+    their random streams (folded from their position in the plan).
+    """
     model = self.model(name)
-    dirs = self.directions(len(ys)) if "transfer" in selected else {}
+    done = dict(done or {})
+    todo = [k for k in plan if k not in done]
+    dirs = self.directions(len(ys)) if "transfer" in todo else {}
+    path = os.path.join(self.dist_dir, f"{name}.npz")
+
+    a = self.abs_columns
+    verify = name in ABS_MODELS and a.verify_n_iter != a.query_n_iter
+    full = model.logits_fn.with_options(n_iter=a.verify_n_iter) if verify else None
+
+    def save_partial(key, rec):
+      if name in ABS_MODELS:  # every final adversarial re-verified with the full model
+        stats = verify_abs(full, {key: rec}, xs, ys) if verify else {}
+        self.log(f"[{name}] {key} re-verified with n_iter={a.verify_n_iter}: {stats}")
+        self.verify_stats.setdefault(name, {}).update(stats)
+      done[key] = rec
+      save_records(path, done, xs, ys, None, self.verify_stats.get(name))
+
     recs = suite.run_attacks(
       model,
       xs,
       ys,
       prng.stream_key(self.seed, f"attacks/{name}"),
-      selected,
+      plan,
       ge_steps=tuple(self.ge.steps),
       directions=dirs,
       log=self.log,
+      skip=[k for k in plan if k in done],
+      on_result=save_partial,
     )
-    a = self.abs_columns
-    if name in ABS_MODELS:
-      stats = {}
-      if a.verify_n_iter != a.query_n_iter:
-        stats = verify_abs(model.logits_fn.with_options(n_iter=a.verify_n_iter), recs, xs, ys)
-      self.log(f"[{name}] re-verified with n_iter={a.verify_n_iter}: {stats}")
-      self.verify_stats.setdefault(name, {}).update(stats)
     return recs
 
   def evaluate(self, name: str) -> ColumnResult:
@@ -649,7 +666,8 @@ class Protocol:
       }
       if redo:
         t0 = time.time()
-        records.update(self._run(name, redo, xs, ys))
+        keep = {k: r for k, r in records.items() if k not in redo}
+        records.update(self._run(name, plan, xs, ys, done=keep))
         self.log(f"[{name}] (re)computed {sorted(redo)} in {time.time() - t0:.0f}s")
       save = bool(redo)
       if pred is None:

@@ -192,6 +192,8 @@ def run_attacks(
   substitute_fn=None,
   directions=None,
   log: Callable[[str], None] = print,
+  skip: Sequence[str] = (),
+  on_result: Optional[Callable[[str, dict], None]] = None,
 ) -> Dict[str, dict]:
   """Runs every configured, applicable attack on ``model``.
 
@@ -200,6 +202,11 @@ def run_attacks(
     ge_steps: finite-difference step sizes for the ``*_ge`` attacks (best per sample kept).
     substitute_fn / directions: substitute model, or precomputed substitute perturbations,
       for the transfer attack.
+    log: receives one line per attack (start and result).
+    skip: attack keys not to run (e.g. those an interrupted run already saved). Each attack's
+      random stream is folded from its position in ``attack_configs``, so a run that skips the
+      finished attacks draws the same streams for the rest as an uninterrupted run.
+    on_result: called as ``on_result(key, record)`` after each attack (e.g. to save progress).
 
   Returns:
     attack key -> {'metric': 'l2'|'linf'|'l0' (transfer: both l2 and linf entries are made as
@@ -214,7 +221,7 @@ def run_attacks(
       raise ValueError(
         f"argument 'attack_configs': unknown attack {key!r}; expected one of {sorted(ATTACKS)}"
       )
-    if not applicable(model, key):
+    if not applicable(model, key) or key in skip:
       continue
     t0 = time.time()
     log(f"[{model.name}] {key}: started on {x.shape[0]} images ({i + 1} of {len(attack_configs)})")
@@ -240,6 +247,8 @@ def run_attacks(
       f"{np.median(d):.3g}, success {np.mean(np.isfinite(d)):.0%}, "
       f"mean queries {np.mean(rec['queries']):.0f}"
     )
+    if on_result is not None:
+      on_result(key, rec)
   return out
 
 

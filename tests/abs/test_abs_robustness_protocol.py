@@ -139,3 +139,56 @@ def test_subsets_and_calibration():
   assert stats["nll"] == pytest.approx(-np.mean(np.log([0.95, 0.38, 0.85])))
   # one prediction per bin: 0.95 and 0.85 correct, 0.62 wrong
   assert stats["ece"] == pytest.approx((0.05 + 0.62 + 0.15) / 3)
+
+
+def test_interrupted_column_resumes_at_its_next_attack(tmp_path, monkeypatch):
+  """A column saves its records after every attack; a run interrupted after the first attack
+  resumes with the second and ends with the same distances as an uninterrupted run (each attack
+  keeps the random stream of its position in the plan)."""
+  from rvl_jax.attacks import suite
+
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(784, 10)).astype(np.float32)
+  x = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
+  y = np.argmax(x.reshape(4, -1) @ w, 1).astype(np.int32)  # clean images classified right
+  model = suite.Model("nn", lambda v: v.reshape(v.shape[0], -1) @ w, differentiable=False)
+  attacks = {"salt_pepper": {"repetitions": 2}, "gaussian": {}, "boundary": {"iterations": 3}}
+
+  def protocol(workdir):
+    p = rob.Protocol(
+      data=None, x=x, y=y, workdir=str(workdir), seed=0, weights_dir="", columns=("nn",),
+      attacks=attacks, abs_attacks={}, ge=rob.GradientEstimation(models=()),
+      autoattack=rob.AutoAttackRow(enabled=False), log=lambda s: None,
+    )  # fmt: skip
+    monkeypatch.setattr(p, "model", lambda name: model)
+    return p
+
+  full = protocol(tmp_path / "full").evaluate("nn")
+  assert list(full.records) == list(attacks)
+
+  saves, real_save = [], rob.save_records
+
+  def save_then_stop(*args, **kwargs):
+    real_save(*args, **kwargs)
+    saves.append(sorted(args[1]))
+    if len(saves) == 1:
+      raise KeyboardInterrupt  # the run is stopped after its first attack
+
+  monkeypatch.setattr(rob, "save_records", save_then_stop)
+  with pytest.raises(KeyboardInterrupt):
+    protocol(tmp_path / "cut").evaluate("nn")
+  cached, *_ = rob.load_records(str(tmp_path / "cut" / "distances" / "nn.npz"))
+  assert list(cached) == ["salt_pepper"]
+
+  ran = []
+  real_run = suite.run_attacks
+  monkeypatch.setattr(
+    suite, "run_attacks", lambda *a, **k: ran.append(sorted(k["skip"])) or real_run(*a, **k)
+  )
+  resumed = protocol(tmp_path / "cut").evaluate("nn")
+  assert ran == [["salt_pepper"]]  # only the two missing attacks ran
+  for key in attacks:
+    for metric in full.records[key]["metric"].split("+"):
+      np.testing.assert_array_equal(
+        resumed.records[key]["dist"][metric], full.records[key]["dist"][metric]
+      )
